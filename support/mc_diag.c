@@ -1,0 +1,126 @@
+/* mc_diag.c -- source files and the diagnostics sink (file:line:col: error:
+   message, the source line, a caret under the range). */
+#include "mc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void mc_sources_init(McSources *s) { mc_vec_init(&s->files, sizeof(McSourceFile)); }
+
+void mc_sources_free(McSources *s) {
+  for (size_t i = 0; i < s->files.len; i++) {
+    McSourceFile *f = &MC_VEC_AT(&s->files, McSourceFile, i);
+    free(f->name);
+    free(f->text);
+  }
+  mc_vec_free(&s->files);
+}
+
+uint32_t mc_sources_add(McSources *s, const char *name, const char *text, size_t len) {
+  McSourceFile *f = mc_vec_push(&s->files);
+  f->name = mc_xstrdup(name);
+  if (text) {
+    f->text = mc_xmalloc(len + 1);
+    memcpy(f->text, text, len);
+    f->text[len] = 0;
+    f->len = len;
+  }
+  return (uint32_t)s->files.len;
+}
+
+const McSourceFile *mc_sources_get(const McSources *s, uint32_t file) {
+  if (!s || file == 0 || file > s->files.len) return NULL;
+  return &MC_VEC_AT(&s->files, McSourceFile, file - 1);
+}
+
+void mc_diag_init(McDiag *d, const McSources *src, FILE *out) {
+  memset(d, 0, sizeof *d);
+  d->src = src;
+  d->out = out;
+  d->max_errors = 20;
+  mc_str_init(&d->buf);
+}
+
+void mc_diag_fini(McDiag *d) { mc_str_free(&d->buf); }
+
+bool mc_diag_has_errors(const McDiag *d) { return d->nerrors > 0; }
+
+static const char *kind_name(McDiagKind k) {
+  return k == MC_DIAG_ERROR ? "error" : k == MC_DIAG_WARNING ? "warning" : "note";
+}
+
+/* Appends the source line of loc and a caret line under its range. */
+static void put_source_line(McStr *b, const McSourceFile *f, McLoc loc) {
+  const char *p = f->text, *end = f->text + f->len;
+  for (uint32_t line = 1; line < loc.line && p < end; p++)
+    if (*p == '\n') line++;
+  if (p >= end && loc.line > 1) return;
+  const char *eol = memchr(p, '\n', (size_t)(end - p));
+  if (!eol) eol = end;
+  size_t width = (size_t)(eol - p);
+  mc_str_puts(b, "  ");
+  for (size_t i = 0; i < width; i++) mc_str_putc(b, p[i] == '\t' ? ' ' : p[i]);
+  mc_str_puts(b, "\n  ");
+  for (uint32_t i = 1; i < loc.col; i++) mc_str_putc(b, ' ');
+  mc_str_putc(b, '^');
+  uint32_t len = loc.len;
+  if (loc.col - 1 + (size_t)len > width) len = width >= loc.col ? (uint32_t)(width - loc.col + 1) : 1;
+  for (uint32_t i = 1; i < len; i++) mc_str_putc(b, '~');
+  mc_str_putc(b, '\n');
+}
+
+void mc_diag_vreport(McDiag *d, McDiagKind kind, McLoc loc, const char *fmt, va_list ap) {
+  if (kind == MC_DIAG_ERROR) {
+    d->nerrors++;
+    if (d->max_errors && d->nerrors > d->max_errors) {
+      if (d->nerrors == d->max_errors + 1) {
+        const char *m = "modelc: error: too many errors, stopping\n";
+        mc_str_puts(&d->buf, m);
+        if (d->out) fputs(m, d->out);
+      }
+      return;
+    }
+  } else if (kind == MC_DIAG_WARNING) {
+    d->nwarnings++;
+  } else if (d->max_errors && d->nerrors > d->max_errors) {
+    return;
+  }
+  McStr b;
+  mc_str_init(&b);
+  const McSourceFile *f = mc_sources_get(d->src, loc.file);
+  if (f && loc.line) mc_str_printf(&b, "%s:%u:%u: ", f->name, loc.line, loc.col);
+  else if (f) mc_str_printf(&b, "%s: ", f->name);
+  else mc_str_puts(&b, "modelc: ");
+  mc_str_printf(&b, "%s: ", kind_name(kind));
+  mc_str_vprintf(&b, fmt, ap);
+  mc_str_putc(&b, '\n');
+  if (f && f->text && loc.line) put_source_line(&b, f, loc);
+  mc_str_puts(&d->buf, b.s);
+  if (d->out) {
+    fputs(b.s, d->out);
+    fflush(d->out);
+  }
+  mc_str_free(&b);
+}
+
+void mc_diag_report(McDiag *d, McDiagKind kind, McLoc loc, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  mc_diag_vreport(d, kind, loc, fmt, ap);
+  va_end(ap);
+}
+
+void mc_diag_file_error(McDiag *d, const char *path, const char *fmt, ...) {
+  d->nerrors++;
+  McStr b;
+  mc_str_init(&b);
+  mc_str_printf(&b, "%s: error: ", path);
+  va_list ap;
+  va_start(ap, fmt);
+  mc_str_vprintf(&b, fmt, ap);
+  va_end(ap);
+  mc_str_putc(&b, '\n');
+  mc_str_puts(&d->buf, b.s);
+  if (d->out) fputs(b.s, d->out);
+  mc_str_free(&b);
+}

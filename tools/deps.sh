@@ -1,0 +1,20 @@
+#!/bin/sh
+# deps.sh -- installs the Debian packages modelc needs that are missing,
+# saying what it installs. Uses sudo when not root.
+set -e
+PKGS="cmake make gcc flex bison llvm-19-dev llvm-19-tools libcunit1-dev zlib1g-dev graphviz python3"
+missing=""
+for p in $PKGS; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing="$missing $p"
+  fi
+done
+if [ -z "$missing" ]; then
+  echo "deps: all Debian packages present"
+  exit 0
+fi
+echo "deps: installing:$missing"
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q $missing
