@@ -1,4 +1,160 @@
-/* main.c -- placeholder driver until cli lands. */
-#include <stdio.h>
+/* main.c -- the `modelc` driver: the command table, help, --version and
+   dispatch. Exit codes: 0 success, 1 user error (bad model, failed check),
+   2 usage error. */
+#include "cli.h"
+
+#include <string.h>
+
 #include "cg.h"
-int main(void) { printf("modelc %s (LLVM %s)\n", MODELC_VERSION, cg_llvm_version()); return 0; }
+
+static int cmd_help(CliOpts *o);
+
+#define DUMP_OPTS                                                                                  \
+  (CLI_OPT_BIT(CLI_OPT_PASSES) | CLI_OPT_BIT(CLI_OPT_PRINT_AFTER) |                                \
+   CLI_OPT_BIT(CLI_OPT_PRINT_AFTER_ALL) | CLI_OPT_BIT(CLI_OPT_FORMAT) |                            \
+   CLI_OPT_BIT(CLI_OPT_OUTPUT) | CLI_OPT_BIT(CLI_OPT_GRAD_INPUTS))
+
+static const CliCommand commands[] = {
+    {"check", "FILE [-D NAME=VALUE ...]", "compile a model and print a summary of it",
+     "Compiles a .model file (FILE '-' reads stdin) and prints its name, inputs,\n"
+     "outputs, loss and the number of params and weights. Errors are printed as\n"
+     "file:line:col: error: ... with the source line and a caret; exit 1.",
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE), true, cli_check},
+    {"dump", "FILE [OPTIONS]", "print a model's IR: the forward graph or the gradient program",
+     "Compiles a .model file (FILE '-' reads stdin) and prints its IR as text\n"
+     "or Graphviz DOT:\n"
+     "  --stage forward  the front end's graph after " PASS_PIPELINE_FORWARD "\n"
+     "  --stage grad     the gradient program, after " PASS_PIPELINE_GRAD "\n"
+     "--passes replaces the stage's pipeline ('' runs no pass). A header comment\n"
+     "lists the source files by id, so loc(FILE:LINE:COL) can be read.",
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_STAGE) |
+         DUMP_OPTS,
+     true, cli_dump},
+    {"opt", "FILE.mir [OPTIONS]", "run passes over IR text and print the result",
+     "Parses IR text (FILE '-' reads stdin), verifies it, runs the --passes\n"
+     "pipeline (none by default) verifying after each pass, and prints the IR.",
+     CLI_OPT_BIT(CLI_OPT_HELP) | DUMP_OPTS, true, cli_opt},
+    {"gradcheck", "FILE [OPTIONS]", "check the gradient program against finite differences",
+     "Compiles a model, builds its gradient program with the pipeline\n"
+     "  " PASS_PIPELINE_GRAD "\n"
+     "(or --passes) and evaluates everything in f64 at one point p: inputs drawn\n"
+     "from --seed (floats ~ N(0,1), integers uniform over the range their uses\n"
+     "allow), params from their initializers. For each param tensor (and float\n"
+     "input, with --inputs) it draws a seeded random unit direction u and compares\n"
+     "  ad = <gradient, u>                       from the gradient program\n"
+     "  fd = (4 D(h/2) - D(h)) / 3               Richardson extrapolation of\n"
+     "  D(h) = (L(p + h u) - L(p - h u)) / 2h    central differences of the loss\n"
+     "with h = 1e-2 * max(1, |p|) (|p| the Euclidean norm of the tensor). L is\n"
+     "the forward graph with each non-smooth op (relu, abs, max, maximum,\n"
+     "minimum, comparisons) held on the branch it takes at p, so steps never\n"
+     "straddle a kink. It prints one row per tensor with the relative error\n"
+     "|fd - ad| / max(|fd|, |ad|, 1e-12), then the worst one, and passes (exit 0)\n"
+     "when every relative error is below --tol.",
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_PASSES) |
+         CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_TOL) | CLI_OPT_BIT(CLI_OPT_INPUTS),
+     true, cli_gradcheck},
+    {"help", "[COMMAND]", "show help for modelc or one command",
+     "Prints the list of commands, or the usage and options of COMMAND.", CLI_OPT_BIT(CLI_OPT_HELP),
+     false, cmd_help},
+};
+
+const CliCommand *cli_find_command(const char *name) {
+  for (size_t i = 0; i < MC_COUNTOF(commands); i++)
+    if (strcmp(commands[i].name, name) == 0) return &commands[i];
+  return NULL;
+}
+
+static void print_general_help(FILE *f) {
+  fputs("modelc - a compiler for neural-network models\n\n"
+        "Usage: modelc COMMAND [OPTIONS] FILE\n\nCommands:\n",
+        f);
+  for (size_t i = 0; i < MC_COUNTOF(commands); i++)
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+  fputs("\nOptions:\n"
+        "  -h, --help    show this help (or a command's, after COMMAND)\n"
+        "  --version     show the versions of modelc and LLVM and the host CPU\n\n"
+        "Run 'modelc help COMMAND' for the options of a command.\n",
+        f);
+}
+
+static void print_passes(FILE *f) {
+  fputs("\nPasses:\n", f);
+  for (int i = 0; i < pass_count; i++)
+    fprintf(f, "  %-10s %s\n", pass_table[i].name, pass_table[i].summary);
+}
+
+static void print_command_help(FILE *f, const CliCommand *c) {
+  fprintf(f, "Usage: modelc %s %s\n\n%s\n", c->name, c->args, c->description);
+  if (c->opts & ~CLI_OPT_BIT(CLI_OPT_HELP)) {
+    fputs("\nOptions:\n", f);
+    cli_opts_print_help(f, c->opts);
+  }
+  if (c->opts & CLI_OPT_BIT(CLI_OPT_PASSES)) print_passes(f);
+}
+
+static int cmd_help(CliOpts *o) {
+  if (!o->file) {
+    print_general_help(stdout);
+    return CLI_OK;
+  }
+  const CliCommand *c = cli_find_command(o->file);
+  if (!c) return cli_usage_error(NULL, "unknown command '%s'", o->file);
+  print_command_help(stdout, c);
+  return CLI_OK;
+}
+
+static int print_version(void) {
+  McStr cpu;
+  mc_str_init(&cpu);
+  cg_host_cpu(&cpu);
+  printf("modelc %s (LLVM %s, host CPU %s)\n", MODELC_VERSION, cg_llvm_version(),
+         cpu.s ? cpu.s : "unknown");
+  mc_str_free(&cpu);
+  return CLI_OK;
+}
+
+/* Suggests the closest command name for a typo, or NULL. */
+static const char *closest_command(const char *name) {
+  const char *best = NULL;
+  int best_d = 3;
+  for (size_t i = 0; i < MC_COUNTOF(commands); i++) {
+    int d = mc_edit_distance(name, commands[i].name);
+    if (d < best_d) best_d = d, best = commands[i].name;
+  }
+  return best;
+}
+
+static int unknown_command(const char *name) {
+  const char *s = closest_command(name);
+  if (s) return cli_usage_error(NULL, "unknown command '%s' (did you mean '%s'?)", name, s);
+  return cli_usage_error(NULL, "unknown command '%s'", name);
+}
+
+static int run_command(const CliCommand *c, int argc, char **argv) {
+  CliOpts o;
+  int rc;
+  if (!cli_opts_parse(&o, c, argc, argv, 2)) {
+    rc = CLI_USAGE;
+  } else if (o.help) {
+    print_command_help(stdout, c);
+    rc = CLI_OK;
+  } else {
+    rc = c->run(&o);
+  }
+  cli_opts_fini(&o);
+  return rc;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return cli_usage_error(NULL, "missing command");
+  const char *first = argv[1];
+  if (strcmp(first, "--help") == 0 || strcmp(first, "-h") == 0) {
+    print_general_help(stdout);
+    return CLI_OK;
+  }
+  if (strcmp(first, "--version") == 0) return print_version();
+  if (first[0] == '-') return cli_usage_error(NULL, "unknown option '%s'", first);
+  const CliCommand *c = cli_find_command(first);
+  if (!c) return unknown_command(first);
+  return run_command(c, argc, argv);
+}

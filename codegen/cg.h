@@ -1,10 +1,63 @@
-/* cg.h -- LLVM code generation. No LLVM type appears in this header. The
-   JIT and AOT back ends arrive with the next issue; this layer now only
-   reports the LLVM it was built against. */
+/* cg.h -- LLVM code generation: compiles an IR graph into native code for
+   the host CPU through ORC's LLJIT and runs it on caller-owned buffers. No
+   LLVM type appears in this header.
+
+   A compiled program is one entry point over "slots": every INPUT and PARAM
+   node in id order, then every graph output in graph order. Each slot is a
+   dense row-major buffer owned by the caller, of the node's element count
+   and dtype (f32 float, f64 double, i32 int32_t, bool uint8_t). Buffers must
+   not overlap. Intermediates live in one workspace the program owns. */
 #ifndef CG_H
 #define CG_H
 #include "ir.h"
+
 /* "19.1.7" and the host CPU name LLVM detects, e.g. "znver5". */
 const char *cg_llvm_version(void);
 void cg_host_cpu(McStr *out);
+
+/* ---- cg_jit.c: compilation and running ------------------------------------ */
+typedef struct CgOptions {
+  int opt_level;     /* LLVM pipeline default<O0..O3>; values outside clamp */
+  const char *cpu;   /* NULL or "" = the host CPU with all its features */
+  int threads;       /* threads for matmul; <= 0 = all online cores */
+  int vector_bits;   /* 0 = from the CPU; 256 or 512 forces the matmul
+                        kernel shape for that vector width (tests) */
+} CgOptions;
+
+/* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
+CgOptions cg_options_default(void);
+
+typedef struct CgProgram CgProgram;
+
+/* Compiles g (which must verify). o may be NULL (defaults). Returns NULL
+   after reporting into d. The program does not refer to g afterwards. */
+CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d);
+/* Runs the program once. bufs[i] is slot i (may be NULL for an empty
+   tensor). False, with a diagnostic, when a gather or scatter_add index
+   was out of range (its row then reads or adds zeros) or a buffer is
+   missing; outputs are still written. */
+bool cg_program_run(CgProgram *p, void *const *bufs, McDiag *d);
+int cg_program_nslots(const CgProgram *p);
+/* The node of slot i: an INPUT or PARAM node, or the output's node. */
+IrRef cg_program_slot_node(const CgProgram *p, int i);
+/* The slot of graph output k (k < g->nouts). */
+int cg_program_output_slot(const CgProgram *p, int k);
+void cg_program_free(CgProgram *p);
+double cg_program_compile_seconds(const CgProgram *p);
+
+/* What a compilation produced, for reports and tests. */
+typedef struct CgStats {
+  double compile_seconds;     /* lowering, optimization and machine code */
+  int64_t workspace_bytes;    /* planned: buffers reused after their last use */
+  int64_t naive_bytes;        /* one buffer per intermediate, no reuse */
+  int nkernels;               /* distinct kernel functions (shared by equal nodes) */
+  int nnodes;                 /* graph nodes lowered */
+  int threads;                /* pool size (1 = no pool) */
+} CgStats;
+void cg_program_stats(const CgProgram *p, CgStats *s);
+
+/* Appends the optimized module as LLVM IR text ("llvm") or the target's
+   assembly ("asm") to out. */
+bool cg_emit(const IrGraph *g, const CgOptions *o, const char *what, McStr *out, McDiag *d);
+
 #endif

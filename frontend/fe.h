@@ -14,9 +14,101 @@ typedef struct FeDefine {
 typedef struct FeOptions {
   const FeDefine *defines;   /* -D NAME=VALUE overrides of model dims */
   int ndefines;
-  const char *stdlib_dir;    /* where `import "std/..."` looks; NULL = built in */
+  const char *stdlib_dir;    /* where `import "std/..."` looks (a directory
+                                holding nn.model); NULL = built in */
 } FeOptions;
 
+/* ---- fe_ast.c: the syntax tree -------------------------------------------
+   One plain node struct for every construct (chibicc style); which fields a
+   kind uses is listed beside it. Nodes live in the arena of the parse. */
+typedef enum FeKind {
+  /* expressions */
+  FE_INT,       /* ival */
+  FE_FLOAT,     /* fval */
+  FE_STRING,    /* name = contents without quotes */
+  FE_NAME,      /* name */
+  FE_LIST,      /* list = items */
+  FE_UNARY,     /* op = FE_OP_NEG, a */
+  FE_BINARY,    /* op, a, b; loc = the operator */
+  FE_CALL,      /* a = callee, list = args (expressions, then FE_KWARG) */
+  FE_KWARG,     /* name = a */
+  FE_INDEX,     /* a = base, list = subscripts (expressions or FE_SLICE) */
+  FE_SLICE,     /* a = start, b = stop, c = step; each may be NULL */
+  FE_MEMBER,    /* a . name */
+  /* statements */
+  FE_BIND,      /* name = a */
+  FE_UNPACK,    /* list = FE_NAME targets, a = value */
+  FE_PARAM,     /* param name: a (FE_TYPE) = b (initializer call or NULL) */
+  FE_INPUT,     /* input name: a (FE_TYPE) */
+  FE_OUTPUT,    /* output name [= a] */
+  FE_MINIMIZE,  /* minimize a */
+  FE_FORWARD,   /* forward(list = FE_ARGDEF) = a | { list2 } */
+  FE_RETURN,    /* return a */
+  FE_IF,        /* if a { list } else { list2 } */
+  /* declarations */
+  FE_TYPE,      /* name = dtype, list = dims */
+  FE_ARGDEF,    /* name [= a] */
+  FE_BLOCK,     /* block name(list = FE_ARGDEF) { list2 } */
+  FE_MODEL,     /* model name { list2 } */
+  FE_IMPORT,    /* import name (the path) */
+  FE_FILE,      /* list = top-level items */
+  FE_KIND_COUNT
+} FeKind;
+
+typedef enum FeOp {
+  FE_OP_ADD, FE_OP_SUB, FE_OP_MUL, FE_OP_DIV, FE_OP_MATMUL, FE_OP_POW,
+  FE_OP_LT, FE_OP_LE, FE_OP_GT, FE_OP_GE, FE_OP_EQ, FE_OP_NE, FE_OP_NEG
+} FeOp;
+
+typedef struct FeNode FeNode;
+typedef struct FeList {
+  FeNode **items;      /* arena */
+  int n, cap;
+} FeList;
+
+struct FeNode {
+  FeKind kind;
+  McLoc loc;           /* main token: operator, callee, name or keyword */
+  const char *name;    /* identifier, string contents, dtype (arena) */
+  FeOp op;             /* FE_UNARY, FE_BINARY */
+  int64_t ival;        /* FE_INT */
+  double fval;         /* FE_FLOAT */
+  FeNode *a, *b, *c;   /* operands, see FeKind */
+  FeList list, list2;  /* see FeKind */
+  uint32_t depth;      /* height of the subtree (1 for a leaf) */
+};
+
+const char *fe_kind_name(FeKind k);        /* "call", "bind", ... */
+const char *fe_op_text(FeOp op);           /* "+", "@", "**", ... */
+FeNode *fe_node_new(McArena *a, FeKind kind, McLoc loc);
+void fe_list_push(McArena *a, FeList *l, FeNode *n);
+/* Appends a one-line S-expression of the tree, e.g. (bind x (+ 1 (call f
+   y))), for tests and debugging. */
+void fe_ast_print(McStr *out, const FeNode *n);
+
+/* ---- fe_parse.y: the parser ---------------------------------------------- */
+/* Parses `len` bytes of `text` (registered in the sources as `file`) into a
+   FE_FILE node allocated in `a`. Syntax errors go to d, with recovery at
+   statement level; the tree then lacks the broken statements. Never NULL. */
+FeNode *fe_parse(McArena *a, const char *text, size_t len, uint32_t file, McDiag *d);
+
+/* ---- fe_lex.l: the scanner, exposed for tests ------------------------------ */
+typedef struct FeTok {
+  const char *kind;    /* display name: "identifier", "number", "'('", "'model'",
+                          "newline", "end of file" */
+  const char *text;    /* the token's text (arena) */
+  McLoc loc;
+} FeTok;
+
+/* Scans text into *out (arena array, the last token is "end of file").
+   Returns the number of tokens; lexical errors go to d. */
+int fe_lex(McArena *a, const char *text, size_t len, uint32_t file, McDiag *d, FeTok **out);
+
+/* ---- fe_std.c (generated): the standard library std/nn.model ---------------- */
+extern const char fe_std_nn_model[];
+extern const size_t fe_std_nn_model_len;
+
+/* ---- fe_lower.c: compilation ---------------------------------------------- */
 /* Compiles a model file to its forward graph (outputs and loss). Returns
    NULL after reporting every error found into d. Source text is registered
    in src so diagnostics show lines and carets. */

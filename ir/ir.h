@@ -13,6 +13,7 @@
 #define IR_MAX_RANK 8
 #define IR_MAX_SYMS 32   /* named dims per graph (bit mask in IrDim) */
 #define IR_NONE UINT32_MAX
+#define IR_GRAD_WANTED (UINT32_MAX - 1)  /* grad rules: dx[i] on entry, see IrOpInfo */
 
 typedef uint32_t IrRef;
 
@@ -103,8 +104,10 @@ typedef struct IrNode {
 
 /* What a graph returns. Forward graphs have OUTPUT and at most one LOSS;
    autodiff adds one GRAD per param (name = param name) and, on request, per
-   float input. */
-typedef enum { IR_OUT_OUTPUT, IR_OUT_LOSS, IR_OUT_GRAD } IrOutKind;
+   float input. The optim pass adds UPDATE outputs: the new value of the
+   param or optimizer-state tensor NAME (a PARAM node of the same type),
+   which the caller stores back into it after the step. */
+typedef enum { IR_OUT_OUTPUT, IR_OUT_LOSS, IR_OUT_GRAD, IR_OUT_UPDATE } IrOutKind;
 
 typedef struct IrOutput {
   IrOutKind kind;
@@ -136,7 +139,9 @@ typedef struct IrOpInfo {
   bool (*shape)(IrGraph *g, IrNode *n);
   /* Appends the gradient of node `ref` to g. dy has the node's shape.
      Sets dx[i] for each operand i (IR_NONE = no gradient). A dx[i] may have
-     the node's broadcast shape: autodiff sums it back to the operand's. */
+     the node's broadcast shape: autodiff sums it back to the operand's.
+     On entry dx[i] is IR_NONE for an operand that needs no gradient (the
+     rule builds nothing for it) and IR_GRAD_WANTED for one that does. */
   void (*grad)(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx);
 } IrOpInfo;
 
@@ -169,8 +174,8 @@ IrDim ir_dim_mul(const IrGraph *g, IrDim a, IrDim b);
 bool ir_dim_div(const IrGraph *g, IrDim a, IrDim b, IrDim *out);
 bool ir_shape_equal(const IrShape *a, const IrShape *b);   /* by values */
 int64_t ir_shape_numel(const IrShape *s);
-/* Appends "f32[B,784]" (dims printed symbolically, e.g. "B*T", "3*C" is
-   never printed: non-symbolic dims print as numbers). */
+/* Appends "f32[B,784]" (dims printed symbolically, e.g. "B*T", "2*B" with
+   the constant factor first; non-symbolic dims print as numbers). */
 void ir_shape_print(McStr *out, const IrGraph *g, IrDtype t, const IrShape *s);
 const char *ir_type_str(const IrGraph *g, IrDtype t, const IrShape *s); /* arena */
 

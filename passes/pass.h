@@ -6,6 +6,40 @@
 
 #include "ir.h"
 
+/* ---- pass_optim.c: the optimizer update (docs/ir.md, "Training step") -----
+   The structural, compile-time choices of the optimizer. Hyperparameters are
+   run-time rank-0 f32 inputs "opt.*" of the step graph: changing them never
+   rebuilds it. */
+typedef enum {
+  PASS_OPTIM_SGD, PASS_OPTIM_ADAM, PASS_OPTIM_ADAMW, PASS_OPTIM_COUNT
+} PassOptimKind;
+
+typedef struct PassOptim {
+  PassOptimKind kind;
+  bool nesterov;        /* SGD: Nesterov momentum */
+  bool clip_grad_norm;  /* clip all gradients by their global 2-norm (input "opt.max_norm") */
+} PassOptim;
+
+/* Run-time hyperparameters, as torch.optim and clip_grad_norm_ take them. */
+typedef struct PassOptimHyper {
+  double lr, momentum, weight_decay;  /* momentum: SGD only */
+  double beta1, beta2, eps;           /* Adam, AdamW */
+  double max_norm;                    /* with clip_grad_norm */
+} PassOptimHyper;
+
+const char *pass_optim_kind_name(PassOptimKind k);   /* "sgd", "adam", "adamw" */
+bool pass_optim_kind_from_name(const char *s, PassOptimKind *k);
+/* torch.optim's defaults for kind k (lr = 1e-3; AdamW: weight_decay 1e-2). */
+PassOptimHyper pass_optim_defaults(PassOptimKind k);
+/* The value to bind to the step graph's input `name` (e.g. "opt.lr") before
+   update number `step` (1 for the first). Adam's derived inputs
+   ("opt.step_size", "opt.bias_correction2_sqrt", "opt.one_minus_beta1",
+   "opt.one_minus_beta2") are computed in double as torch.optim does. False
+   when `name` is not an optimizer input (or step < 1 for the bias
+   corrections). */
+bool pass_optim_input_value(const PassOptimHyper *h, int64_t step, const char *name,
+                            double *out);
+
 typedef struct PassCtx {
   McDiag *diag;             /* errors */
   bool verify_each;         /* run ir_verify after every pass; a failure names the pass */
@@ -14,6 +48,7 @@ typedef struct PassCtx {
   FILE *print_out;          /* where --print-after output goes (stdout if NULL) */
   const char *print_format; /* "text" (default) or "dot" */
   bool grad_inputs;         /* autodiff: also differentiate w.r.t. float inputs */
+  const PassOptim *optim;   /* optim: the optimizer (NULL = SGD, no nesterov, no clipping) */
 } PassCtx;
 
 typedef bool (*PassFn)(IrGraph **g, PassCtx *cx);
@@ -39,5 +74,11 @@ const PassInfo *pass_find(const char *name);
 /* Runs a comma-separated pipeline. Unknown pass names are reported (with a
    suggestion) before anything runs. */
 bool pass_run_pipeline(IrGraph **g, const char *pipeline, PassCtx *cx);
+
+/* Helpers for passes that rebuild a graph (pass_manager.c): an empty graph
+   with g's name, named dims and diagnostics sink, and a copy of from's
+   outputs (same order, kinds and names) through map[old id] = new id. */
+IrGraph *pass_graph_like(const IrGraph *g);
+void pass_copy_outputs(IrGraph *to, const IrGraph *from, const IrRef *map);
 
 #endif

@@ -21,7 +21,8 @@ static void test_support_diag_prints_line_and_caret(void) {
   uint32_t f = mc_sources_add(&src, "m.model", text, strlen(text));
   McDiag d;
   mc_diag_init(&d, &src, NULL);
-  mc_error(&d, (McLoc){f, 2, 7, 3}, "unknown name 'foo'");
+  McLoc loc = {f, 2, 7, 3};
+  mc_error(&d, loc, "unknown name 'foo'");
   CU_ASSERT_STRING_EQUAL(d.buf.s,
                          "m.model:2:7: error: unknown name 'foo'\n"
                          "    x = foo(1)\n"
@@ -34,7 +35,8 @@ static void test_support_diag_prints_line_and_caret(void) {
 static void test_support_diag_without_location(void) {
   McDiag d;
   mc_diag_init(&d, NULL, NULL);
-  mc_error(&d, (McLoc){0}, "no input files");
+  McLoc none = {0, 0, 0, 0};
+  mc_error(&d, none, "no input files");
   mc_diag_file_error(&d, "data.idx", "truncated after 16 bytes");
   CU_ASSERT_STRING_EQUAL(d.buf.s, "modelc: error: no input files\ndata.idx: error: truncated after 16 bytes\n");
   mc_diag_fini(&d);

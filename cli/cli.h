@@ -1,0 +1,108 @@
+/* cli.h -- the `modelc` command: option parsing, the command table and one
+   entry point per command. Only this layer prints to stdout/stderr and
+   decides exit codes. */
+#ifndef CLI_H
+#define CLI_H
+
+#include "fe.h"
+#include "ir.h"
+#include "mc.h"
+#include "pass.h"
+
+/* Exit codes of every command. */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+/* ---- cli_opts.c: options ------------------------------------------------ */
+typedef enum {
+  CLI_OPT_HELP,            /* -h, --help */
+  CLI_OPT_DEFINE,          /* -D NAME=VALUE */
+  CLI_OPT_STAGE,           /* --stage forward|grad */
+  CLI_OPT_PASSES,          /* --passes PIPELINE */
+  CLI_OPT_PRINT_AFTER,     /* --print-after NAME[,NAME] */
+  CLI_OPT_PRINT_AFTER_ALL, /* --print-after-all */
+  CLI_OPT_FORMAT,          /* --format text|dot */
+  CLI_OPT_OUTPUT,          /* -o OUT */
+  CLI_OPT_GRAD_INPUTS,     /* --grad-inputs (dump, opt) */
+  CLI_OPT_INPUTS,          /* --inputs (gradcheck) */
+  CLI_OPT_SEED,            /* --seed N */
+  CLI_OPT_TOL,             /* --tol X */
+  CLI_OPT_COUNT
+} CliOptId;
+
+#define CLI_OPT_BIT(id) (1u << (id))
+
+typedef struct CliCommand CliCommand;
+
+/* Everything the command line said; strings point into argv or the arena. */
+typedef struct CliOpts {
+  const CliCommand *cmd;
+  const char *file;        /* the FILE argument; "-" = stdin */
+  McVec defines;           /* of FeDefine, names in arena */
+  const char *stage;       /* "forward" (default) or "grad" */
+  const char *passes;      /* pipeline; NULL = the stage's default */
+  const char *print_after; /* comma list or NULL */
+  bool print_after_all;
+  const char *format; /* "text" (default) or "dot" */
+  const char *output; /* -o; NULL = stdout */
+  bool grad_inputs;   /* --grad-inputs / --inputs */
+  uint64_t seed;      /* --seed, default 0 */
+  double tol;         /* --tol, default 1e-6 */
+  bool help;          /* -h/--help seen: print the command's help */
+  McArena arena;      /* strings made while parsing */
+} CliOpts;
+
+/* Parses argv[first..argc) for `cmd` into o (which it initializes). On a
+   usage error prints "modelc CMD: message" and "Try 'modelc help CMD'." on
+   stderr and returns false. */
+bool cli_opts_parse(CliOpts *o, const CliCommand *cmd, int argc, char **argv, int first);
+void cli_opts_fini(CliOpts *o);
+/* Prints the option lines of the options in `mask` (for help). */
+void cli_opts_print_help(FILE *f, unsigned mask);
+/* Prints the usage error line and the "Try" hint; returns CLI_USAGE. */
+int cli_usage_error(const CliCommand *cmd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- main.c: the command table ------------------------------------------ */
+struct CliCommand {
+  const char *name;        /* "check" */
+  const char *args;        /* "FILE [-D NAME=VALUE ...]", for the usage line */
+  const char *summary;     /* one line, for `modelc help` */
+  const char *description; /* a paragraph, for `modelc help CMD` */
+  unsigned opts;           /* CLI_OPT_BIT of each accepted option */
+  bool needs_file;         /* takes exactly one FILE argument */
+  int (*run)(CliOpts *o);  /* returns an exit code */
+};
+
+const CliCommand *cli_find_command(const char *name);
+
+/* ---- cli_model.c: loading models and writing results --------------------- */
+/* The state of one command run: sources for diagnostics and the sink. */
+typedef struct CliSession {
+  McSources src;
+  McDiag diag; /* reports to stderr as errors happen */
+} CliSession;
+
+void cli_session_init(CliSession *s);
+void cli_session_fini(CliSession *s);
+/* Compiles o->file (or stdin for "-") with o's -D defines; NULL on error
+   (already reported). */
+IrGraph *cli_compile_model(CliSession *s, const CliOpts *o);
+/* Runs `pipeline` (may be empty: nothing runs) over *g with o's printing
+   options, verifying after each pass. */
+bool cli_run_pipeline(CliSession *s, const CliOpts *o, IrGraph **g, const char *pipeline);
+/* Checks that every name of a comma-separated pass list is a known pass
+   ("all" allowed when allow_all); reports a usage error otherwise. */
+bool cli_check_pass_list(const CliCommand *cmd, const char *option, const char *list,
+                         bool allow_all);
+/* Writes text to o->output (or stdout); false after reporting when it cannot. */
+bool cli_write_output(CliSession *s, const CliOpts *o, const McStr *text);
+/* Reads a whole file or, for "-", stdin. NULL after reporting. */
+char *cli_read_input(CliSession *s, const char *path, size_t *len);
+
+/* ---- the commands (cli_check.c, cli_dump.c, cli_gradcheck.c) -------------- */
+int cli_check(CliOpts *o);
+int cli_dump(CliOpts *o);
+int cli_opt(CliOpts *o);
+int cli_gradcheck(CliOpts *o);
+
+#endif

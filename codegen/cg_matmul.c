@@ -1,0 +1,450 @@
+/* cg_matmul.c -- batched matmul as a packed, cache-blocked GEMM (the BLIS
+   loop order). Per dtype the module gets three functions: a register-tiled
+   microkernel (MR rows x NV vectors of FMA accumulators held across the k
+   loop), and the packers of A panels (MR rows, k-major) and B panels (NR
+   columns, k-major, zero-padded at the edges). Per matmul node a task
+   function runs the jc/pc/ic/jr/ir loops over its share of C tiles with
+   every size, stride and block a constant; the node's kernel hands the
+   parts to rt_parallel_for (or runs them inline without a pool). Each part
+   packs into its own slice of the node's scratch. */
+#include "cg_int.h"
+
+typedef struct Gemm {
+  int64_t M, N, K, nbatch;
+  int nbaxes;                       /* batch axes of the result */
+  int64_t bdims[IR_MAX_RANK];
+  int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], sc[IR_MAX_RANK];  /* element strides per batch axis */
+  int mr, nv, lanes, nr;            /* microkernel shape */
+  int64_t mc, kc, nc;               /* cache blocks */
+  int64_t TM, TN, MT, NT;           /* tiles per batch along M and N, and their sizes */
+  int64_t ntiles, parts;
+  int64_t ap_bytes, bp_bytes;       /* one part's packing buffers (64-byte multiples) */
+} Gemm;
+
+enum { UKERNEL, PACK_A, PACK_B };
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+/* Work below this many flops runs on one thread: waking the pool costs more. */
+#define PARALLEL_MIN_FLOPS 4e6
+
+static void batch_strides(const IrShape *x, int nbaxes, int64_t mat, int64_t *st) {
+  IrShape lead = *x;
+  lead.rank -= 2;
+  cg_broadcast_strides(&lead, nbaxes, st);
+  for (int i = 0; i < nbaxes; i++) st[i] *= mat;
+}
+
+/* Splits the result into tiles, enough of them for every thread when
+   there are fewer batches than threads (along the longer of M and N). */
+static void choose_tiles(Gemm *q, int threads) {
+  double flops = 2.0 * (double)q->M * (double)q->N * (double)q->K * (double)q->nbatch;
+  int64_t want = flops < PARALLEL_MIN_FLOPS ? 1 : threads;
+  int64_t TM = 1, TN = 1;
+  if (q->nbatch < want) {
+    int64_t need = ceil_div(want, q->nbatch);
+    int64_t units_m = ceil_div(q->M, q->mr), units_n = ceil_div(q->N, q->nr);
+    if (units_n >= units_m)
+      TN = min64(need, units_n);
+    else
+      TM = min64(need, units_m);
+  }
+  q->MT = round_up(ceil_div(q->M, TM), q->mr);
+  q->NT = round_up(ceil_div(q->N, TN), q->nr);
+  q->TM = ceil_div(q->M, q->MT);
+  q->TN = ceil_div(q->N, q->NT);
+  q->ntiles = q->nbatch * q->TM * q->TN;
+  q->parts = min64(want, q->ntiles);
+}
+
+static void gemm_geometry(const CgTarget *t, const IrGraph *g, const IrNode *n, Gemm *q) {
+  const IrNode *a = ir_node(g, n->src[0]), *b = ir_node(g, n->src[1]);
+  int r = n->shape.rank;
+  *q = (Gemm){0};
+  q->M = n->shape.d[r - 2].n;
+  q->N = n->shape.d[r - 1].n;
+  q->K = a->shape.d[a->shape.rank - 1].n;
+  q->nbaxes = r - 2;
+  q->nbatch = 1;
+  for (int i = 0; i < q->nbaxes; i++) {
+    q->bdims[i] = n->shape.d[i].n;
+    q->nbatch *= q->bdims[i];
+  }
+  batch_strides(&a->shape, q->nbaxes, q->M * q->K, q->sa);
+  batch_strides(&b->shape, q->nbaxes, q->K * q->N, q->sb);
+  IrShape lead = n->shape;
+  lead.rank -= 2;
+  cg_contiguous_strides(&lead, q->sc);
+  for (int i = 0; i < q->nbaxes; i++) q->sc[i] *= q->M * q->N;
+  int esz = cg_dtype_size((IrDtype)n->dtype);
+  q->lanes = t->vector_bytes / esz;
+  q->mr = t->gemm_mr;
+  q->nv = t->gemm_nv;
+  q->nr = q->nv * q->lanes;
+  q->mc = round_up(t->gemm_mc, q->mr);
+  q->kc = t->gemm_kc;
+  q->nc = round_up(t->gemm_nc, q->nr);
+  choose_tiles(q, t->threads);
+  int64_t kce = min64(q->kc, q->K);
+  int64_t mce = min64(q->mc, q->MT), nce = min64(q->nc, q->NT);
+  q->ap_bytes = round_up(mce * kce * esz, CG_ALIGN);
+  q->bp_bytes = round_up(kce * nce * esz, CG_ALIGN);
+}
+
+int64_t cg_matmul_scratch_bytes(const CgTarget *t, const IrGraph *g, IrRef id) {
+  Gemm q;
+  gemm_geometry(t, g, ir_node(g, id), &q);
+  if (q.K == 0 || q.M == 0 || q.N == 0) return 0;
+  return q.parts * (q.ap_bytes + q.bp_bytes);
+}
+
+int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id) {
+  Gemm q;
+  gemm_geometry(t, g, ir_node(g, id), &q);
+  return q.K == 0 ? 1 : q.parts;
+}
+
+/* ---- per-dtype functions ------------------------------------------------------- */
+
+static LLVMValueRef begin_function(Cg *cx, const char *name, LLVMTypeRef *params, int n) {
+  LLVMValueRef fn = cg_function(cx, name, cx->t_void, params, n);
+  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  cg_set_fn_attr(cx, fn, "noinline");
+  cx->fn = fn;
+  LLVMPositionBuilderAtEnd(cx->b, cg_block(cx, "entry"));
+  return fn;
+}
+
+static LLVMValueRef splat(Cg *cx, LLVMTypeRef vt, LLVMValueRef x, int lanes) {
+  LLVMValueRef v = LLVMBuildInsertElement(cx->b, LLVMGetPoison(vt), x,
+                                          LLVMConstInt(cx->t_i32, 0, 0), "");
+  LLVMValueRef mask = LLVMConstNull(LLVMVectorType(cx->t_i32, (unsigned)lanes));
+  return LLVMBuildShuffleVector(cx->b, v, LLVMGetPoison(vt), mask, "");
+}
+
+static LLVMValueRef load_aligned(Cg *cx, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef idx,
+                                 unsigned align) {
+  LLVMValueRef v = LLVMBuildLoad2(cx->b, t, cg_gep(cx, LLVMGetElementType(t), base, idx), "");
+  LLVMSetAlignment(v, align);
+  return v;
+}
+
+static void store_aligned(Cg *cx, LLVMValueRef v, LLVMTypeRef et, LLVMValueRef base,
+                          LLVMValueRef idx, unsigned align) {
+  LLVMValueRef s = LLVMBuildStore(cx->b, v, cg_gep(cx, et, base, idx));
+  LLVMSetAlignment(s, align);
+}
+
+/* C[0:MR, 0:NR] = acc, or += acc. */
+static void store_c(Cg *cx, LLVMTypeRef vt, LLVMTypeRef et, unsigned esz, LLVMValueRef c,
+                    LLVMValueRef ldc, LLVMValueRef acc[32][4], int MR, int NV, int L, bool add) {
+  for (int i = 0; i < MR; i++) {
+    LLVMValueRef row = LLVMBuildNSWMul(cx->b, ldc, cg_i64(cx, i), "");
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, row, cg_i64(cx, j * L), "");
+      LLVMValueRef v = acc[i][j];
+      if (add) v = LLVMBuildFAdd(cx->b, load_aligned(cx, vt, c, at, esz), v, "");
+      store_aligned(cx, v, et, c, at, esz);
+    }
+  }
+}
+
+/* ukernel(kc, ap, bp, c, ldc, mr, nr, accumulate):
+   C[0:mr, 0:nr] (+)= Ap[kc x MR]^T Bp[kc x NR] with MR x NV vector
+   accumulators; edge tiles go through a stack tile. kc >= 1. */
+static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
+  LLVMTypeRef p[8] = {cx->t_i64, cx->t_ptr, cx->t_ptr, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i1};
+  LLVMValueRef fn = begin_function(cx, name, p, 8);
+  for (int i = 1; i <= 3; i++) cg_set_noalias(cx, fn, i);
+  int MR = q->mr, NV = q->nv, L = q->lanes, NR = q->nr;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef kc = cg_param(cx, 0), ap = cg_param(cx, 1), bp = cg_param(cx, 2), c = cg_param(cx, 3);
+  LLVMValueRef ldc = cg_param(cx, 4), mr = cg_param(cx, 5), nr = cg_param(cx, 6), acc_in = cg_param(cx, 7);
+  LLVMValueRef tile = LLVMBuildArrayAlloca(cx->b, et, cg_i64(cx, MR * NR), "tile");
+  LLVMSetAlignment(tile, CG_ALIGN);
+  LLVMValueRef acc[32][4], zero = LLVMConstNull(vt);
+  MC_ASSERT(MR <= 32 && NV <= 4);
+  CgFor k;
+  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  for (int i = 0; i < MR; i++)
+    for (int j = 0; j < NV; j++) acc[i][j] = cg_for_carry(cx, &k, zero);
+  LLVMValueRef kb = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, NR), "");
+  LLVMValueRef ka = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, MR), "");
+  LLVMValueRef bv[4], next[32][4];
+  for (int j = 0; j < NV; j++)
+    bv[j] = load_aligned(cx, vt, bp, LLVMBuildNSWAdd(cx->b, kb, cg_i64(cx, j * L), ""), (unsigned)L * esz);
+  for (int i = 0; i < MR; i++) {
+    LLVMValueRef a = cg_load(cx, et, ap, LLVMBuildNSWAdd(cx->b, ka, cg_i64(cx, i), ""));
+    LLVMValueRef av = splat(cx, vt, a, L);
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef args[3] = {av, bv[j], acc[i][j]};
+      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
+    }
+  }
+  for (int i = 0; i < MR; i++)
+    for (int j = 0; j < NV; j++) cg_for_carry_next(cx, acc[i][j], next[i][j]);
+  cg_for_end(cx, &k);
+
+  LLVMValueRef full = LLVMBuildAnd(cx->b, LLVMBuildICmp(cx->b, LLVMIntEQ, mr, cg_i64(cx, MR), ""),
+                                   LLVMBuildICmp(cx->b, LLVMIntEQ, nr, cg_i64(cx, NR), ""), "");
+  CgIf whole, add;
+  cg_if_begin(cx, &whole, full);
+  cg_if_begin(cx, &add, acc_in);
+  store_c(cx, vt, et, esz, c, ldc, next, MR, NV, L, true);
+  cg_if_else(cx, &add);
+  store_c(cx, vt, et, esz, c, ldc, next, MR, NV, L, false);
+  cg_if_end(cx, &add);
+  cg_if_else(cx, &whole);
+  for (int i = 0; i < MR; i++)
+    for (int j = 0; j < NV; j++)
+      store_aligned(cx, next[i][j], et, tile, cg_i64(cx, i * NR + j * L), (unsigned)L * esz);
+  CgFor ri, cj;
+  cg_for_begin(cx, &ri, cg_i64(cx, 0), mr, cg_i64(cx, 1));
+  cg_for_begin(cx, &cj, cg_i64(cx, 0), nr, cg_i64(cx, 1));
+  LLVMValueRef v = cg_load(cx, et, tile,
+                           LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ri.iv, cg_i64(cx, NR), ""), cj.iv, ""));
+  LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ri.iv, ldc, ""), cj.iv, "");
+  LLVMValueRef old = cg_load(cx, et, c, at);
+  cg_store(cx, LLVMBuildSelect(cx->b, acc_in, LLVMBuildFAdd(cx->b, old, v, ""), v, ""), c, at);
+  cg_for_end(cx, &cj);
+  cg_for_end(cx, &ri);
+  cg_if_end(cx, &whole);
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
+/* pack_a(a, lda, mc, kc, ap): rows [0, mc) of a, k in [0, kc), as panels of
+   MR rows stored k-major (ap[panel][k][i]); missing rows are zeros. */
+static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
+  LLVMTypeRef p[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_ptr};
+  LLVMValueRef fn = begin_function(cx, name, p, 5);
+  cg_set_noalias(cx, fn, 0);
+  cg_set_noalias(cx, fn, 4);
+  int MR = q->mr;
+  LLVMValueRef a = cg_param(cx, 0), lda = cg_param(cx, 1), mc = cg_param(cx, 2);
+  LLVMValueRef kc = cg_param(cx, 3), ap = cg_param(cx, 4);
+  CgFor ip;
+  cg_for_begin(cx, &ip, cg_i64(cx, 0), mc, cg_i64(cx, MR));
+  LLVMValueRef rows = LLVMBuildNSWSub(cx->b, mc, ip.iv, "");
+  LLVMValueRef dst = cg_gep(cx, et, ap, LLVMBuildNSWMul(cx->b, ip.iv, kc, ""));
+  LLVMValueRef last_row = LLVMBuildNSWSub(cx->b, rows, cg_i64(cx, 1), "");
+  CgIf whole;
+  cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, rows, cg_i64(cx, MR), ""));
+  for (int pass = 0; pass < 2; pass++) {
+    CgFor k;
+    cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+    for (int i = 0; i < MR; i++) {
+      LLVMValueRef r = cg_i64(cx, i);
+      if (pass == 1) r = cg_min(cx, r, last_row);
+      LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ip.iv, r, "");
+      LLVMValueRef v = cg_load(cx, et, a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, lda, ""), k.iv, ""));
+      if (pass == 1)
+        v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, i), rows, ""), v,
+                            LLVMConstNull(et), "");
+      cg_store(cx, v, dst, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, MR), ""), cg_i64(cx, i), ""));
+    }
+    cg_for_end(cx, &k);
+    if (pass == 0) cg_if_else(cx, &whole);
+  }
+  cg_if_end(cx, &whole);
+  cg_for_end(cx, &ip);
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
+/* pack_b(b, ldb, kc, nc, bp): columns [0, nc) of b, k in [0, kc), as panels
+   of NR columns stored k-major (bp[panel][k][j]); missing columns are
+   zeros. Full panels move whole vectors. */
+static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
+  LLVMTypeRef p[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_ptr};
+  LLVMValueRef fn = begin_function(cx, name, p, 5);
+  cg_set_noalias(cx, fn, 0);
+  cg_set_noalias(cx, fn, 4);
+  int NR = q->nr, L = q->lanes;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef b = cg_param(cx, 0), ldb = cg_param(cx, 1), kc = cg_param(cx, 2);
+  LLVMValueRef nc = cg_param(cx, 3), bp = cg_param(cx, 4);
+  CgFor jp;
+  cg_for_begin(cx, &jp, cg_i64(cx, 0), nc, cg_i64(cx, NR));
+  LLVMValueRef cols = LLVMBuildNSWSub(cx->b, nc, jp.iv, "");
+  LLVMValueRef dst = cg_gep(cx, et, bp, LLVMBuildNSWMul(cx->b, jp.iv, kc, ""));
+  CgIf whole;
+  cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, cols, cg_i64(cx, NR), ""));
+  CgFor k;
+  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  LLVMValueRef src = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, ldb, ""), jp.iv, "");
+  LLVMValueRef to = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, NR), "");
+  for (int j = 0; j < q->nv; j++) {
+    LLVMValueRef v = load_aligned(cx, vt, b, LLVMBuildNSWAdd(cx->b, src, cg_i64(cx, j * L), ""), esz);
+    store_aligned(cx, v, et, dst, LLVMBuildNSWAdd(cx->b, to, cg_i64(cx, j * L), ""), (unsigned)L * esz);
+  }
+  cg_for_end(cx, &k);
+  cg_if_else(cx, &whole);
+  LLVMValueRef last_col = LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), "");
+  CgFor k2, j;
+  cg_for_begin_nonempty(cx, &k2, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  cg_for_begin_nonempty(cx, &j, cg_i64(cx, 0), cg_i64(cx, NR), cg_i64(cx, 1));
+  LLVMValueRef col = LLVMBuildNSWAdd(cx->b, jp.iv, cg_min(cx, j.iv, last_col), "");
+  LLVMValueRef v = cg_load(cx, et, b, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, ldb, ""), col, ""));
+  v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, j.iv, cols, ""), v, LLVMConstNull(et), "");
+  cg_store(cx, v, dst, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, cg_i64(cx, NR), ""), j.iv, ""));
+  cg_for_end(cx, &j);
+  cg_for_end(cx, &k2);
+  cg_if_end(cx, &whole);
+  cg_for_end(cx, &jp);
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
+/* The three functions of q's dtype, emitted on first use. */
+static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
+  int d = dt == IR_F64;
+  if (!cx->gemm_fns[d][which]) {
+    LLVMValueRef saved_fn = cx->fn;
+    LLVMBasicBlockRef saved_bb = LLVMGetInsertBlock(cx->b);
+    LLVMTypeRef et = cg_type(cx, dt);
+    const char *sfx = d ? "f64" : "f32";
+    char name[32];
+    snprintf(name, sizeof name, "gemm_ukernel_%s", sfx);
+    cx->gemm_fns[d][UKERNEL] = emit_ukernel(cx, q, et, name);
+    snprintf(name, sizeof name, "gemm_pack_a_%s", sfx);
+    cx->gemm_fns[d][PACK_A] = emit_pack_a(cx, q, et, name);
+    snprintf(name, sizeof name, "gemm_pack_b_%s", sfx);
+    cx->gemm_fns[d][PACK_B] = emit_pack_b(cx, q, et, name);
+    cx->fn = saved_fn;
+    LLVMPositionBuilderAtEnd(cx->b, saved_bb);
+  }
+  return cx->gemm_fns[d][which];
+}
+
+/* ---- per-node task -------------------------------------------------------------- */
+
+typedef struct Operands {
+  LLVMValueRef a, b, c;   /* batch bases */
+  LLVMValueRef ap, bp;    /* this part's packing buffers */
+} Operands;
+
+/* The loops over one tile C[m0:m1, n0:n1] of one batch. */
+static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
+                       LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  LLVMValueRef ukernel = gemm_fn(cx, q, dt, UKERNEL), pack_a = gemm_fn(cx, q, dt, PACK_A);
+  LLVMValueRef pack_b = gemm_fn(cx, q, dt, PACK_B);
+  LLVMValueRef N = cg_i64(cx, q->N), K = cg_i64(cx, q->K);
+  CgFor jc, pc, ic, jr, ir;
+  cg_for_begin(cx, &jc, n0, n1, cg_i64(cx, q->nc));
+  LLVMValueRef nc = cg_min(cx, cg_i64(cx, q->nc), LLVMBuildNSWSub(cx->b, n1, jc.iv, ""));
+  cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
+  LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
+  LLVMValueRef bsrc = cg_gep(cx, et, o->b, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, pc.iv, N, ""), jc.iv, ""));
+  cg_call(cx, pack_b, (LLVMValueRef[]){bsrc, N, kc, nc, o->bp}, 5);
+  LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
+  cg_for_begin(cx, &ic, m0, m1, cg_i64(cx, q->mc));
+  LLVMValueRef mc = cg_min(cx, cg_i64(cx, q->mc), LLVMBuildNSWSub(cx->b, m1, ic.iv, ""));
+  LLVMValueRef asrc = cg_gep(cx, et, o->a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ic.iv, K, ""), pc.iv, ""));
+  cg_call(cx, pack_a, (LLVMValueRef[]){asrc, K, mc, kc, o->ap}, 5);
+  cg_for_begin_nonempty(cx, &jr, cg_i64(cx, 0), nc, cg_i64(cx, q->nr));
+  LLVMValueRef nr = cg_min(cx, cg_i64(cx, q->nr), LLVMBuildNSWSub(cx->b, nc, jr.iv, ""));
+  LLVMValueRef bpanel = cg_gep(cx, et, o->bp, LLVMBuildNSWMul(cx->b, jr.iv, kc, ""));
+  LLVMValueRef col = LLVMBuildNSWAdd(cx->b, jc.iv, jr.iv, "");
+  cg_for_begin_nonempty(cx, &ir, cg_i64(cx, 0), mc, cg_i64(cx, q->mr));
+  LLVMValueRef mr = cg_min(cx, cg_i64(cx, q->mr), LLVMBuildNSWSub(cx->b, mc, ir.iv, ""));
+  LLVMValueRef apanel = cg_gep(cx, et, o->ap, LLVMBuildNSWMul(cx->b, ir.iv, kc, ""));
+  LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ic.iv, ir.iv, "");
+  LLVMValueRef cdst = cg_gep(cx, et, o->c, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, N, ""), col, ""));
+  cg_call(cx, ukernel, (LLVMValueRef[]){kc, apanel, bpanel, cdst, N, mr, nr, accumulate}, 8);
+  cg_for_end(cx, &ir);
+  cg_for_end(cx, &jr);
+  cg_for_end(cx, &ic);
+  cg_for_end(cx, &pc);
+  cg_for_end(cx, &jc);
+}
+
+/* Element offset of batch `bi` in an operand with batch strides st. */
+static LLVMValueRef batch_offset(Cg *cx, const Gemm *q, LLVMValueRef bi, const int64_t *st) {
+  LLVMValueRef off = cg_i64(cx, 0), rest = bi;
+  for (int ax = q->nbaxes - 1; ax >= 0; ax--) {
+    LLVMValueRef d = cg_i64(cx, q->bdims[ax]);
+    LLVMValueRef k = LLVMBuildSRem(cx->b, rest, d, "");
+    rest = LLVMBuildSDiv(cx->b, rest, d, "");
+    if (st[ax]) off = LLVMBuildNSWAdd(cx->b, off, LLVMBuildNSWMul(cx->b, k, cg_i64(cx, st[ax]), ""), "");
+  }
+  return off;
+}
+
+/* task(ctx, begin, end): parts [begin, end); ctx = {a, b, c, scratch}. */
+static LLVMValueRef emit_task(Cg *cx, const Gemm *q, IrDtype dt, const char *name) {
+  LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
+  LLVMValueRef fn = begin_function(cx, name, p, 3);
+  LLVMTypeRef et = cg_type(cx, dt);
+  LLVMValueRef ctx = cg_param(cx, 0), v[4];
+  for (int i = 0; i < 4; i++) v[i] = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, i));
+  CgFor part, tile;
+  cg_for_begin(cx, &part, cg_param(cx, 1), cg_param(cx, 2), cg_i64(cx, 1));
+  Operands o;
+  o.ap = cg_gep(cx, cx->t_i8, v[3], LLVMBuildNSWMul(cx->b, part.iv, cg_i64(cx, q->ap_bytes + q->bp_bytes), ""));
+  o.bp = cg_gep(cx, cx->t_i8, o.ap, cg_i64(cx, q->ap_bytes));
+  LLVMValueRef ntiles = cg_i64(cx, q->ntiles), parts = cg_i64(cx, q->parts);
+  LLVMValueRef t0 = LLVMBuildSDiv(cx->b, LLVMBuildNSWMul(cx->b, part.iv, ntiles, ""), parts, "");
+  LLVMValueRef t1 = LLVMBuildSDiv(cx->b, LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, part.iv, cg_i64(cx, 1), ""), ntiles, ""), parts, "");
+  cg_for_begin(cx, &tile, t0, t1, cg_i64(cx, 1));
+  LLVMValueRef per_batch = cg_i64(cx, q->TM * q->TN);
+  LLVMValueRef bi = LLVMBuildSDiv(cx->b, tile.iv, per_batch, "");
+  LLVMValueRef r = LLVMBuildSRem(cx->b, tile.iv, per_batch, "");
+  LLVMValueRef mi = LLVMBuildSDiv(cx->b, r, cg_i64(cx, q->TN), ""), ni = LLVMBuildSRem(cx->b, r, cg_i64(cx, q->TN), "");
+  o.a = cg_gep(cx, et, v[0], batch_offset(cx, q, bi, q->sa));
+  o.b = cg_gep(cx, et, v[1], batch_offset(cx, q, bi, q->sb));
+  o.c = cg_gep(cx, et, v[2], batch_offset(cx, q, bi, q->sc));
+  LLVMValueRef m0 = LLVMBuildNSWMul(cx->b, mi, cg_i64(cx, q->MT), "");
+  LLVMValueRef n0 = LLVMBuildNSWMul(cx->b, ni, cg_i64(cx, q->NT), "");
+  LLVMValueRef m1 = cg_min(cx, cg_i64(cx, q->M), LLVMBuildNSWAdd(cx->b, m0, cg_i64(cx, q->MT), ""));
+  LLVMValueRef n1 = cg_min(cx, cg_i64(cx, q->N), LLVMBuildNSWAdd(cx->b, n0, cg_i64(cx, q->NT), ""));
+  emit_block(cx, q, dt, &o, m0, m1, n0, n1);
+  cg_for_end(cx, &tile);
+  cg_for_end(cx, &part);
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
+/* The node's kernel body: zeros when K = 0, else the task over every part,
+   through the pool when there is more than one part and a pool. */
+void cg_matmul_emit(Cg *cx, IrRef id) {
+  const IrNode *n = ir_node(cx->g, id);
+  IrDtype dt = (IrDtype)n->dtype;
+  Gemm q;
+  gemm_geometry(cx->tgt, cx->g, n, &q);
+  LLVMValueRef kernel = cx->fn;
+  LLVMBasicBlockRef body = LLVMGetInsertBlock(cx->b);
+  if (q.K == 0) {
+    LLVMBuildMemSet(cx->b, cg_param(cx, 0), LLVMConstInt(cx->t_i8, 0, 0),
+                    cg_i64(cx, cg_node_bytes(n)), 1);
+    return;
+  }
+  char name[64];
+  snprintf(name, sizeof name, "%s.task", LLVMGetValueName(kernel));
+  LLVMValueRef task = emit_task(cx, &q, dt, name);
+  cx->fn = kernel;
+  LLVMPositionBuilderAtEnd(cx->b, body);
+  LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, 4);
+  LLVMValueRef ctx = LLVMBuildAlloca(cx->b, ctx_t, "ctx");
+  LLVMValueRef vals[4] = {cg_param(cx, 1), cg_param(cx, 2), cg_param(cx, 0), cg_param(cx, 4)};
+  for (int i = 0; i < 4; i++) cg_store(cx, vals[i], ctx, cg_i64(cx, i));
+  LLVMValueRef parts = cg_i64(cx, q.parts);
+  if (q.parts == 1) {
+    cg_call(cx, task, (LLVMValueRef[]){ctx, cg_i64(cx, 0), parts}, 3);
+    return;
+  }
+  LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, cg_param(cx, 3), "pool");
+  LLVMTypeRef pf[4] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_ptr};
+  LLVMValueRef pfor = cg_function(cx, "rt_parallel_for", cx->t_void, pf, 4);
+  CgIf has_pool;
+  cg_if_begin(cx, &has_pool, LLVMBuildIsNotNull(cx->b, pool, ""));
+  cg_call(cx, pfor, (LLVMValueRef[]){pool, parts, task, ctx}, 4);
+  cg_if_else(cx, &has_pool);
+  cg_call(cx, task, (LLVMValueRef[]){ctx, cg_i64(cx, 0), parts}, 3);
+  cg_if_end(cx, &has_pool);
+}

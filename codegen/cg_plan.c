@@ -1,0 +1,213 @@
+/* cg_plan.c -- the buffer plan: which caller slot, workspace offset,
+   module constant or alias holds each node's value. Workspace offsets come
+   from one scan in execution (id) order: a buffer goes back to a free list
+   after its last user ran, and each new buffer takes the best-fitting free
+   block, else grows the workspace. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg_int.h"
+
+int cg_dtype_size(IrDtype t) {
+  switch (t) {
+  case IR_F32:
+  case IR_I32:
+    return 4;
+  case IR_F64:
+    return 8;
+  case IR_BOOL:
+  case IR_DTYPE_COUNT:
+    return 1;
+  }
+  return 1;
+}
+
+/* Saturates instead of overflowing: a huge size then fails to allocate. */
+int64_t cg_node_bytes(const IrNode *n) {
+  int64_t bytes = cg_dtype_size((IrDtype)n->dtype);
+  for (int i = 0; i < n->shape.rank; i++)
+    if (__builtin_mul_overflow(bytes, n->shape.d[i].n, &bytes)) return INT64_MAX / 2;
+  return bytes;
+}
+
+static int64_t align_up(int64_t n) {
+  if (n > INT64_MAX / 2) return INT64_MAX / 2;
+  return (n + CG_ALIGN - 1) / CG_ALIGN * CG_ALIGN;
+}
+
+/* ---- a first-fit-by-size free list over [0, top) ------------------------- */
+typedef struct Block {
+  int64_t off, size;
+} Block;
+
+typedef struct Heap {
+  Block *free;   /* sorted by offset, never adjacent */
+  int n, cap;
+  int64_t top;
+} Heap;
+
+static void heap_remove(Heap *h, int i) {
+  memmove(&h->free[i], &h->free[i + 1], (size_t)(h->n - i - 1) * sizeof(Block));
+  h->n--;
+}
+
+static int64_t grow(Heap *h, int64_t size) {
+  int64_t off = h->top;
+  if (__builtin_add_overflow(h->top, size, &h->top)) h->top = INT64_MAX / 2;
+  return off;
+}
+
+static int64_t heap_alloc(Heap *h, int64_t size) {
+  int best = -1;
+  for (int i = 0; i < h->n; i++)
+    if (h->free[i].size >= size && (best < 0 || h->free[i].size < h->free[best].size)) best = i;
+  if (best >= 0) {
+    int64_t off = h->free[best].off;
+    h->free[best].off += size;
+    h->free[best].size -= size;
+    if (h->free[best].size == 0) heap_remove(h, best);
+    return off;
+  }
+  /* The block at the top can be extended instead of left behind. */
+  if (h->n > 0 && h->free[h->n - 1].off + h->free[h->n - 1].size == h->top) {
+    h->top = h->free[h->n - 1].off;
+    heap_remove(h, h->n - 1);
+  }
+  return grow(h, size);
+}
+
+static void heap_release(Heap *h, int64_t off, int64_t size) {
+  if (size <= 0) return;
+  int i = 0;
+  while (i < h->n && h->free[i].off < off) i++;
+  if (i > 0 && h->free[i - 1].off + h->free[i - 1].size == off) {
+    h->free[i - 1].size += size;
+    if (i < h->n && off + size == h->free[i].off) {
+      h->free[i - 1].size += h->free[i].size;
+      heap_remove(h, i);
+    }
+    return;
+  }
+  if (i < h->n && off + size == h->free[i].off) {
+    h->free[i].off = off;
+    h->free[i].size += size;
+    return;
+  }
+  if (h->n == h->cap) {
+    h->cap = h->cap ? 2 * h->cap : 16;
+    h->free = mc_xrealloc(h->free, (size_t)h->cap * sizeof(Block));
+  }
+  memmove(&h->free[i + 1], &h->free[i], (size_t)(h->n - i) * sizeof(Block));
+  h->free[i] = (Block){off, size};
+  h->n++;
+}
+
+/* ---- placement ------------------------------------------------------------ */
+
+static bool is_computed(const IrNode *n) {
+  return n->op != IR_OP_INPUT && n->op != IR_OP_PARAM && n->op != IR_OP_CONST;
+}
+
+static void assign_slots(CgPlan *p, const IrGraph *g) {
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    if (n->op == IR_OP_INPUT || n->op == IR_OP_PARAM) {
+      p->loc[i] = (CgLoc){.kind = CG_LOC_SLOT, .slot = p->ninputs};
+      p->slot_node[p->ninputs++] = i;
+    }
+  }
+  p->nslots = p->ninputs + (int)g->nouts;
+  p->copies = mc_xcalloc(g->nouts ? g->nouts : 1, sizeof(CgCopy));
+  for (uint32_t k = 0; k < g->nouts; k++) {
+    IrRef r = g->outs[k].ref;
+    int slot = p->ninputs + (int)k;
+    p->slot_node[slot] = r;
+    const IrNode *n = ir_node(g, r);
+    if (is_computed(n) && p->loc[r].kind == CG_LOC_NONE && cg_node_bytes(n) > 0)
+      p->loc[r] = (CgLoc){.kind = CG_LOC_SLOT, .slot = slot};
+    else
+      p->copies[p->ncopies++] = (CgCopy){slot, r};
+  }
+}
+
+static void assign_kinds(CgPlan *p, const IrGraph *g) {
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    CgLoc *l = &p->loc[i];
+    if (l->kind == CG_LOC_SLOT) continue;
+    if (cg_node_bytes(n) == 0)
+      l->kind = CG_LOC_NONE;
+    else if (n->op == IR_OP_CONST)
+      l->kind = CG_LOC_CONST;
+    else if (n->op == IR_OP_RESHAPE) {
+      IrRef s = n->src[0];
+      *l = (CgLoc){.kind = CG_LOC_ALIAS,
+                   .alias = p->loc[s].kind == CG_LOC_ALIAS ? p->loc[s].alias : s};
+    } else
+      l->kind = CG_LOC_WORK;
+  }
+}
+
+/* last[r]: the last node reading r's storage (through aliases). */
+static uint32_t *last_uses(const CgPlan *p, const IrGraph *g) {
+  uint32_t *last = mc_xmalloc((g->nnodes ? g->nnodes : 1) * sizeof *last);
+  for (uint32_t i = 0; i < g->nnodes; i++) last[i] = i;
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    for (int k = 0; k < n->nsrc; k++) {
+      IrRef s = n->src[k];
+      if (p->loc[s].kind == CG_LOC_ALIAS) s = p->loc[s].alias;
+      if (last[s] < i) last[s] = i;
+    }
+  }
+  return last;
+}
+
+void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
+  memset(p, 0, sizeof *p);
+  uint32_t nn = g->nnodes ? g->nnodes : 1;
+  p->loc = mc_xcalloc(nn, sizeof(CgLoc));
+  p->slot_node = mc_xcalloc(nn + g->nouts, sizeof(IrRef));
+  assign_slots(p, g);
+  assign_kinds(p, g);
+  uint32_t *last = last_uses(p, g);
+  /* dies[i]: nodes whose storage is free once node i ran (linked lists) */
+  uint32_t *head = mc_xmalloc(nn * sizeof *head), *next = mc_xmalloc(nn * sizeof *next);
+  for (uint32_t i = 0; i < g->nnodes; i++) head[i] = IR_NONE;
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    if (p->loc[i].kind != CG_LOC_WORK) continue;
+    next[i] = head[last[i]];
+    head[last[i]] = i;
+  }
+  Heap h = {0};
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    CgLoc *l = &p->loc[i];
+    int64_t size = align_up(cg_node_bytes(n)), scratch = 0;
+    if (l->kind == CG_LOC_WORK) {
+      l->offset = CG_WS_HEADER + heap_alloc(&h, size);
+      p->naive_bytes += size;
+    }
+    if (n->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE) {
+      scratch = align_up(cg_matmul_scratch_bytes(t, g, i));
+      l->scratch = CG_WS_HEADER + heap_alloc(&h, scratch);
+      p->naive_bytes += scratch;
+      heap_release(&h, l->scratch - CG_WS_HEADER, scratch);
+    }
+    for (uint32_t d = head[i]; d != IR_NONE; d = next[d])
+      heap_release(&h, p->loc[d].offset - CG_WS_HEADER, align_up(cg_node_bytes(ir_node(g, d))));
+  }
+  p->workspace_bytes = CG_WS_HEADER + h.top;
+  p->naive_bytes += CG_WS_HEADER;
+  free(h.free);
+  free(head);
+  free(next);
+  free(last);
+}
+
+void cg_plan_free(CgPlan *p) {
+  free(p->loc);
+  free(p->slot_node);
+  free(p->copies);
+  memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,213 @@
+/* cg_scalar.c -- the scalar semantics of ir_scalar.def re-expressed as LLVM
+   instructions, intrinsics (llvm.exp, llvm.sqrt, ...) and libm calls (erf,
+   tanh). The table below is expanded from the .def: a scalar added there
+   without an sc_<ENUM> emitter here does not build. Values are of a float
+   "compute type"; NaN handling follows the evaluator's C expressions. */
+#include "cg_int.h"
+
+typedef LLVMValueRef (*ScalarFn)(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
+                                 LLVMValueRef c);
+
+#define S(E, expr) \
+  static LLVMValueRef sc_##E(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
+#include "ir_scalar.def"
+#undef S
+
+static const ScalarFn scalar_fns[IR_OP_COUNT] = {
+#define S(E, expr) [IR_OP_##E] = sc_##E,
+#include "ir_scalar.def"
+#undef S
+};
+
+LLVMValueRef cg_scalar(Cg *cx, IrOp op, LLVMTypeRef ct, LLVMValueRef a, LLVMValueRef b,
+                       LLVMValueRef c) {
+  MC_ASSERT(op < IR_OP_COUNT && scalar_fns[op]);
+  return scalar_fns[op](cx, ct, a, b, c);
+}
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static LLVMValueRef fconst(LLVMTypeRef t, double v) { return LLVMConstReal(t, v); }
+
+static LLVMValueRef unary_intrinsic(Cg *cx, const char *name, LLVMTypeRef t, LLVMValueRef a) {
+  return cg_intrinsic(cx, name, &t, 1, &a, 1);
+}
+
+/* 1.0 or 0.0 from an i1. */
+static LLVMValueRef as_float(Cg *cx, LLVMTypeRef t, LLVMValueRef bit) {
+  return LLVMBuildUIToFP(cx->b, bit, t, "");
+}
+
+static LLVMValueRef fcmp(Cg *cx, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFCmp(cx->b, p, a, b, "");
+}
+
+/* (a `p` b || isnan(a)) ? a : b -- maximum/minimum keep the first operand on
+   ties and propagate NaN from either side. */
+static LLVMValueRef pick_first_or_nan(Cg *cx, LLVMRealPredicate p, LLVMValueRef a,
+                                      LLVMValueRef b) {
+  LLVMValueRef keep = LLVMBuildOr(cx->b, fcmp(cx, p, a, b), fcmp(cx, LLVMRealUNO, a, a), "");
+  return LLVMBuildSelect(cx->b, keep, a, b, "");
+}
+
+/* ---- the scalars, in ir_scalar.def order ------------------------------------------- */
+
+#define UNUSED_BC (void)b, (void)c
+#define UNUSED_C (void)c
+
+static LLVMValueRef sc_NEG(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)t, UNUSED_BC;
+  return LLVMBuildFNeg(cx->b, a, "");
+}
+
+static LLVMValueRef sc_EXP(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_BC;
+  return unary_intrinsic(cx, "llvm.exp", t, a);
+}
+
+static LLVMValueRef sc_LOG(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_BC;
+  return unary_intrinsic(cx, "llvm.log", t, a);
+}
+
+static LLVMValueRef sc_SQRT(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_BC;
+  return unary_intrinsic(cx, "llvm.sqrt", t, a);
+}
+
+static LLVMValueRef sc_RSQRT(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
+                             LLVMValueRef c) {
+  UNUSED_BC;
+  return LLVMBuildFDiv(cx->b, fconst(t, 1.0), unary_intrinsic(cx, "llvm.sqrt", t, a), "");
+}
+
+static LLVMValueRef sc_TANH(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)t, UNUSED_BC;
+  return cg_libm(cx, "tanh", a, NULL);
+}
+
+static LLVMValueRef sc_SIGMOID(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
+                               LLVMValueRef c) {
+  UNUSED_BC;
+  LLVMValueRef e = unary_intrinsic(cx, "llvm.exp", t, LLVMBuildFNeg(cx->b, a, ""));
+  return LLVMBuildFDiv(cx->b, fconst(t, 1.0), LLVMBuildFAdd(cx->b, fconst(t, 1.0), e, ""), "");
+}
+
+static LLVMValueRef sc_RELU(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_BC;
+  return LLVMBuildSelect(cx->b, fcmp(cx, LLVMRealOGT, a, fconst(t, 0.0)), a, fconst(t, 0.0), "");
+}
+
+/* 0.5 a (1 + erf(a / sqrt 2)), with 1 + erf(x) as erfc(-x): no cancellation
+   for negative a, so float stays close to the evaluator's double. */
+static LLVMValueRef sc_GELU(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_BC;
+  LLVMValueRef x = LLVMBuildFMul(cx->b, a, fconst(t, -0.70710678118654752440), "");
+  LLVMValueRef half_a = LLVMBuildFMul(cx->b, a, fconst(t, 0.5), "");
+  return LLVMBuildFMul(cx->b, half_a, cg_libm(cx, "erfc", x, NULL), "");
+}
+
+static LLVMValueRef sc_ERF(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)t, UNUSED_BC;
+  return cg_libm(cx, "erf", a, NULL);
+}
+
+static LLVMValueRef sc_ABS(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_BC;
+  return unary_intrinsic(cx, "llvm.fabs", t, a);
+}
+
+static LLVMValueRef sc_SIGN(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_BC;
+  LLVMValueRef pos = as_float(cx, t, fcmp(cx, LLVMRealOGT, a, fconst(t, 0.0)));
+  LLVMValueRef neg = as_float(cx, t, fcmp(cx, LLVMRealOLT, a, fconst(t, 0.0)));
+  return LLVMBuildFSub(cx->b, pos, neg, "");
+}
+
+static LLVMValueRef sc_CAST(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)cx, (void)t, UNUSED_BC;
+  return a;
+}
+
+static LLVMValueRef sc_ADD(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)t, UNUSED_C;
+  return LLVMBuildFAdd(cx->b, a, b, "");
+}
+
+static LLVMValueRef sc_SUB(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)t, UNUSED_C;
+  return LLVMBuildFSub(cx->b, a, b, "");
+}
+
+static LLVMValueRef sc_MUL(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)t, UNUSED_C;
+  return LLVMBuildFMul(cx->b, a, b, "");
+}
+
+static LLVMValueRef sc_DIV(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)t, UNUSED_C;
+  return LLVMBuildFDiv(cx->b, a, b, "");
+}
+
+static LLVMValueRef sc_POW(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_C;
+  LLVMValueRef args[2] = {a, b};
+  return cg_intrinsic(cx, "llvm.pow", &t, 1, args, 2);
+}
+
+static LLVMValueRef sc_MAXIMUM(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
+                               LLVMValueRef c) {
+  (void)t, UNUSED_C;
+  return pick_first_or_nan(cx, LLVMRealOGE, a, b);
+}
+
+static LLVMValueRef sc_MINIMUM(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
+                               LLVMValueRef c) {
+  (void)t, UNUSED_C;
+  return pick_first_or_nan(cx, LLVMRealOLE, a, b);
+}
+
+static LLVMValueRef sc_LT(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_C;
+  return as_float(cx, t, fcmp(cx, LLVMRealOLT, a, b));
+}
+
+static LLVMValueRef sc_LE(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_C;
+  return as_float(cx, t, fcmp(cx, LLVMRealOLE, a, b));
+}
+
+static LLVMValueRef sc_GT(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_C;
+  return as_float(cx, t, fcmp(cx, LLVMRealOGT, a, b));
+}
+
+static LLVMValueRef sc_GE(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_C;
+  return as_float(cx, t, fcmp(cx, LLVMRealOGE, a, b));
+}
+
+static LLVMValueRef sc_EQ(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_C;
+  return as_float(cx, t, fcmp(cx, LLVMRealOEQ, a, b));
+}
+
+static LLVMValueRef sc_NE(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  UNUSED_C;
+  return as_float(cx, t, fcmp(cx, LLVMRealUNE, a, b));
+}
+
+static LLVMValueRef sc_WHERE(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
+                             LLVMValueRef c) {
+  return LLVMBuildSelect(cx->b, fcmp(cx, LLVMRealUNE, a, fconst(t, 0.0)), b, c, "");
+}
+
+static LLVMValueRef sc_SUM(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)t, UNUSED_C;
+  return LLVMBuildFAdd(cx->b, a, b, "");
+}
+
+static LLVMValueRef sc_MAX(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  (void)t, UNUSED_C;
+  return pick_first_or_nan(cx, LLVMRealOGE, a, b);
+}

@@ -1,0 +1,712 @@
+/* fe_builtins.c -- the builtin functions of the language, one table row
+   each (name, parameters, lowering). Composites (softmax, layer_norm,
+   cross_entropy, ...) are built from IR primitives in their numerically
+   stable forms; math functions also fold on compile-time numbers. */
+#include <math.h>
+#include <string.h>
+
+#include "fe_int.h"
+
+/* ---- argument checks: each reports "NAME expects ... for 'ARG', got ..." -- */
+
+static const IrNode *node_of(FeLower *cx, IrRef r) { return ir_node(cx->g, r); }
+
+static const char *type_str(FeLower *cx, IrRef r) {
+  const IrNode *n = node_of(cx, r);
+  return ir_type_str(cx->g, (IrDtype)n->dtype, &n->shape);
+}
+
+static int rank_of(FeLower *cx, IrRef r) { return node_of(cx, r)->shape.rank; }
+
+static IrDtype dtype_of(FeLower *cx, IrRef r) { return (IrDtype)node_of(cx, r)->dtype; }
+
+static const char *got(FeLower *cx, const FeValue *v) { return fe_value_str(cx, v); }
+
+static bool want_tensor(FeLower *cx, const FeArgs *a, int i, IrRef *out) {
+  const FeValue *v = &a->v[i];
+  if (v->kind == FE_V_TENSOR) {
+    *out = v->t;
+    return true;
+  }
+  mc_error(cx->diag, a->at[i], "%s expects a tensor for '%s', got %s", a->callee, a->names[i],
+           fe_value_kind(v));
+  return false;
+}
+
+static bool want_float_tensor(FeLower *cx, const FeArgs *a, int i, IrRef *out) {
+  if (!want_tensor(cx, a, i, out)) return false;
+  if (ir_dtype_is_float(dtype_of(cx, *out))) return true;
+  mc_error(cx->diag, a->at[i], "%s expects a float tensor for '%s', got %s%s", a->callee,
+           a->names[i], type_str(cx, *out),
+           dtype_of(cx, *out) == IR_BOOL ? "" : "; convert it with float(...)");
+  return false;
+}
+
+static bool want_int(FeLower *cx, const FeArgs *a, int i, int64_t dflt, int64_t *out) {
+  const FeValue *v = &a->v[i];
+  if (!a->given[i]) {
+    *out = dflt;
+    return true;
+  }
+  if (v->kind == FE_V_INT) {
+    *out = v->i;
+    return true;
+  }
+  mc_error(cx->diag, a->at[i], "%s expects an integer for '%s', got %s", a->callee, a->names[i],
+           got(cx, v));
+  return false;
+}
+
+static bool want_number(FeLower *cx, const FeArgs *a, int i, double dflt, double *out) {
+  if (!a->given[i]) {
+    *out = dflt;
+    return true;
+  }
+  if (fe_is_number(&a->v[i])) {
+    *out = fe_number(&a->v[i]);
+    return true;
+  }
+  mc_error(cx->diag, a->at[i], "%s expects a number for '%s', got %s", a->callee, a->names[i],
+           fe_value_kind(&a->v[i]));
+  return false;
+}
+
+/* Normalizes an axis of a rank-`rank` tensor (negative counts from the end). */
+static bool norm_axis(FeLower *cx, const FeArgs *a, int i, int64_t axis, int rank, IrRef x,
+                      int *out) {
+  if (axis < -rank || axis >= rank) {
+    mc_error(cx->diag, a->at[i], "%s: axis %lld is out of range for %s", a->callee,
+             (long long)axis, type_str(cx, x));
+    return false;
+  }
+  *out = (int)(axis < 0 ? axis + rank : axis);
+  return true;
+}
+
+static bool want_axis(FeLower *cx, const FeArgs *a, int i, int64_t dflt, IrRef x, int *out) {
+  int64_t axis;
+  return want_int(cx, a, i, dflt, &axis) && norm_axis(cx, a, i, axis, rank_of(cx, x), x, out);
+}
+
+/* An integer or a list of integers, into out[0..*n). */
+static bool want_ints(FeLower *cx, const FeArgs *a, int i, int64_t *out, int *n) {
+  const FeValue *v = &a->v[i];
+  if (v->kind == FE_V_INT) {
+    out[0] = v->i;
+    *n = 1;
+    return true;
+  }
+  bool ok = v->kind == FE_V_LIST && v->n <= IR_MAX_RANK;
+  for (int k = 0; ok && k < v->n; k++) ok = v->items[k].kind == FE_V_INT;
+  if (!ok) {
+    mc_error(cx->diag, a->at[i], "%s expects an integer or a list of at most %d integers for "
+             "'%s', got %s", a->callee, IR_MAX_RANK, a->names[i], fe_value_kind(v));
+    return false;
+  }
+  for (int k = 0; k < v->n; k++) out[k] = v->items[k].i;
+  *n = v->n;
+  return true;
+}
+
+/* The dims of a list argument (for shapes), keeping symbolic forms: -1 is
+   returned as a dim with n == -1. */
+static bool want_dims(FeLower *cx, const FeArgs *a, int i, IrDim *out, int *n) {
+  const FeValue *v = &a->v[i];
+  bool ok = v->kind == FE_V_LIST && v->n <= IR_MAX_RANK;
+  for (int k = 0; ok && k < v->n; k++)
+    ok = v->items[k].kind == FE_V_INT && (v->items[k].i >= 1 || v->items[k].i == -1);
+  if (!ok) {
+    mc_error(cx->diag, a->at[i],
+             "%s expects a list of positive integers (and at most one -1) for '%s', got %s",
+             a->callee, a->names[i], fe_value_kind(v));
+    return false;
+  }
+  int holes = 0;
+  for (int k = 0; k < v->n; k++) {
+    const FeValue *d = &v->items[k];
+    out[k] = d->i == -1 ? (IrDim){.n = -1} : d->dim.n == d->i ? d->dim : ir_dim_const(d->i);
+    holes += d->i == -1;
+  }
+  if (holes > 1) {
+    mc_error(cx->diag, a->at[i], "%s: only one dim may be -1", a->callee);
+    return false;
+  }
+  *n = v->n;
+  return true;
+}
+
+/* Fills a -1 in dims[0..n) so that their product is `total`. */
+static bool infer_hole(FeLower *cx, const FeArgs *a, IrDim total, IrDim *dims, int n,
+                       const char *what) {
+  IrDim known = ir_dim_const(1);
+  int hole = -1;
+  for (int k = 0; k < n; k++) {
+    if (dims[k].n == -1) hole = k;
+    else known = ir_dim_mul(cx->g, known, dims[k]);
+  }
+  if (hole < 0) {
+    if (known.n == total.n) return true;
+    mc_error(cx->diag, a->loc, "%s: %s has %lld elements, the new dims %lld", a->callee, what,
+             (long long)total.n, (long long)known.n);
+    return false;
+  }
+  if (!ir_dim_div(cx->g, total, known, &dims[hole])) {
+    mc_error(cx->diag, a->loc, "%s: %s has %lld elements, not divisible by %lld", a->callee, what,
+             (long long)total.n, (long long)known.n);
+    return false;
+  }
+  return true;
+}
+
+static IrDim dims_product(FeLower *cx, const IrShape *s, int from, int to) {
+  IrDim p = ir_dim_const(1);
+  for (int i = from; i < to; i++) p = ir_dim_mul(cx->g, p, s->d[i]);
+  return p;
+}
+
+static IrRef const_of(FeLower *cx, double v, IrRef like, McLoc loc) {
+  return ir_const(cx->g, v, dtype_of(cx, like), loc);
+}
+
+/* ---- elementwise -------------------------------------------------------------- */
+
+typedef struct Unary {
+  const char *name;
+  IrOp op;
+  double (*fold)(double);
+} Unary;
+
+static double relu_d(double x) { return x > 0 ? x : 0; }
+static double gelu_d(double x) { return 0.5 * x * (1 + erf(x * 0.70710678118654752440)); }
+static double sigmoid_d(double x) { return 1 / (1 + exp(-x)); }
+static double rsqrt_d(double x) { return 1 / sqrt(x); }
+
+static const Unary unaries[] = {
+    {"relu", IR_OP_RELU, relu_d},   {"gelu", IR_OP_GELU, gelu_d}, {"tanh", IR_OP_TANH, tanh},
+    {"sigmoid", IR_OP_SIGMOID, sigmoid_d}, {"exp", IR_OP_EXP, exp}, {"log", IR_OP_LOG, log},
+    {"sqrt", IR_OP_SQRT, sqrt},     {"rsqrt", IR_OP_RSQRT, rsqrt_d}, {"abs", IR_OP_ABS, fabs},
+    {"erf", IR_OP_ERF, erf},
+};
+
+static FeValue unary(FeLower *cx, FeArgs *a) {
+  const Unary *u = NULL;
+  for (size_t i = 0; i < MC_COUNTOF(unaries); i++)
+    if (strcmp(unaries[i].name, a->callee) == 0) u = &unaries[i];
+  const FeValue *v = &a->v[0];
+  if (u->op == IR_OP_ABS && v->kind == FE_V_INT) return fe_int(v->i < 0 ? -v->i : v->i);
+  if (fe_is_number(v)) return fe_float(u->fold(fe_number(v)));
+  IrRef x;
+  bool int_ok = u->op == IR_OP_ABS && v->kind == FE_V_TENSOR && dtype_of(cx, v->t) == IR_I32;
+  if (!int_ok && !want_float_tensor(cx, a, 0, &x)) return fe_poison();
+  return fe_tensor(ir_unary(cx->g, u->op, v->t, a->loc));
+}
+
+/* float(x): a number as a float, a tensor cast to f32. */
+static FeValue to_float(FeLower *cx, FeArgs *a) {
+  const FeValue *v = &a->v[0];
+  if (fe_is_number(v)) return fe_float(fe_number(v));
+  IrRef x;
+  if (!want_tensor(cx, a, 0, &x)) return fe_poison();
+  if (dtype_of(cx, x) == IR_F32) return *v;
+  return fe_tensor(ir_cast(cx->g, x, IR_F32, a->loc));
+}
+
+static FeValue power(FeLower *cx, FeArgs *a) {
+  return fe_binop(cx, FE_OP_POW, a->v[0], a->v[1], a->loc);
+}
+
+/* The dtype two operands share (numbers follow the tensor); false after
+   reporting a mismatch. */
+static bool common_dtype(FeLower *cx, const FeArgs *a, int i, int j, IrDtype *t) {
+  const FeValue *x = &a->v[i], *y = &a->v[j];
+  for (int k = 0; k < 2; k++) {
+    const FeValue *v = k ? y : x;
+    if (v->kind != FE_V_TENSOR && !fe_is_number(v)) {
+      mc_error(cx->diag, a->at[k ? j : i], "%s expects a tensor or a number for '%s', got %s",
+               a->callee, a->names[k ? j : i], fe_value_kind(v));
+      return false;
+    }
+  }
+  const FeValue *tv = x->kind == FE_V_TENSOR ? x : y->kind == FE_V_TENSOR ? y : NULL;
+  *t = tv ? dtype_of(cx, tv->t) : IR_F32;
+  if (x->kind == FE_V_TENSOR && y->kind == FE_V_TENSOR && dtype_of(cx, y->t) != *t) {
+    mc_error(cx->diag, a->loc, "%s: operands have different types %s and %s", a->callee,
+             type_str(cx, x->t), type_str(cx, y->t));
+    return false;
+  }
+  const FeValue *nv = tv == x ? y : x;
+  if (tv && *t == IR_I32 && nv->kind == FE_V_FLOAT) {
+    mc_error(cx->diag, a->loc,
+             "%s: cannot combine %s with the float %s; convert it with float(...)", a->callee,
+             type_str(cx, tv->t), fe_value_str(cx, nv));
+    return false;
+  }
+  if (*t == IR_BOOL) {
+    mc_error(cx->diag, a->loc, "%s does not accept bool tensors", a->callee);
+    return false;
+  }
+  return true;
+}
+
+static FeValue max_min(FeLower *cx, FeArgs *a, bool is_max) {
+  const FeValue *x = &a->v[0], *y = &a->v[1];
+  if (x->kind == FE_V_INT && y->kind == FE_V_INT)
+    return fe_int(is_max ? (x->i > y->i ? x->i : y->i) : (x->i < y->i ? x->i : y->i));
+  if (fe_is_number(x) && fe_is_number(y))
+    return fe_float(is_max ? fmax(fe_number(x), fe_number(y)) : fmin(fe_number(x), fe_number(y)));
+  IrDtype t;
+  if (!common_dtype(cx, a, 0, 1, &t)) return fe_poison();
+  IrRef p = fe_as_tensor(cx, x, t, a->loc), q = fe_as_tensor(cx, y, t, a->loc);
+  return fe_tensor(ir_binary(cx->g, is_max ? IR_OP_MAXIMUM : IR_OP_MINIMUM, p, q, a->loc));
+}
+
+static FeValue maximum(FeLower *cx, FeArgs *a) { return max_min(cx, a, true); }
+static FeValue minimum(FeLower *cx, FeArgs *a) { return max_min(cx, a, false); }
+
+static FeValue where(FeLower *cx, FeArgs *a) {
+  const FeValue *c = &a->v[0];
+  if (fe_is_number(c)) return fe_number(c) != 0 ? a->v[1] : a->v[2];
+  if (c->kind != FE_V_TENSOR || dtype_of(cx, c->t) != IR_BOOL) {
+    mc_error(cx->diag, a->at[0], "where expects a condition such as x > 0 for 'cond', got %s",
+             c->kind == FE_V_TENSOR ? type_str(cx, c->t) : fe_value_kind(c));
+    return fe_poison();
+  }
+  IrDtype t;
+  if (!common_dtype(cx, a, 1, 2, &t)) return fe_poison();
+  IrRef p = fe_as_tensor(cx, &a->v[1], t, a->loc), q = fe_as_tensor(cx, &a->v[2], t, a->loc);
+  return fe_tensor(ir_where(cx->g, c->t, p, q, a->loc));
+}
+
+/* ---- reductions ----------------------------------------------------------------- */
+
+/* axis (an integer or a list; all axes when absent) as a bit mask. */
+static bool want_axes(FeLower *cx, const FeArgs *a, int i, IrRef x, uint32_t *mask) {
+  int rank = rank_of(cx, x);
+  if (!a->given[i]) {
+    *mask = rank ? (1u << rank) - 1 : 0;
+    return true;
+  }
+  int64_t axes[IR_MAX_RANK];
+  int n;
+  if (!want_ints(cx, a, i, axes, &n)) return false;
+  *mask = 0;
+  for (int k = 0; k < n; k++) {
+    int ax;
+    if (!norm_axis(cx, a, i, axes[k], rank, x, &ax)) return false;
+    if (*mask & (1u << ax)) {
+      mc_error(cx->diag, a->at[i], "%s: axis %d is listed twice", a->callee, ax);
+      return false;
+    }
+    *mask |= 1u << ax;
+  }
+  return true;
+}
+
+static IrRef reduce_to(FeLower *cx, IrOp op, IrRef x, uint32_t mask, bool keep, bool mean,
+                       McLoc loc) {
+  if (!mask) return x;
+  IrRef r = ir_reduce(cx->g, op, x, mask, keep, loc);
+  if (!mean || r == IR_NONE) return r;
+  const IrShape *s = &node_of(cx, x)->shape;
+  double count = 1;
+  for (int i = 0; i < s->rank; i++)
+    if (mask & (1u << i)) count *= (double)s->d[i].n;
+  return ir_binary(cx->g, IR_OP_DIV, r, const_of(cx, count, x, loc), loc);
+}
+
+static FeValue reduction(FeLower *cx, FeArgs *a, IrOp op, bool mean) {
+  IrRef x;
+  int64_t keep;
+  uint32_t mask;
+  bool ok = mean ? want_float_tensor(cx, a, 0, &x) : want_tensor(cx, a, 0, &x);
+  if (!ok || !want_axes(cx, a, 1, x, &mask) || !want_int(cx, a, 2, 0, &keep)) return fe_poison();
+  if (dtype_of(cx, x) == IR_BOOL) {
+    mc_error(cx->diag, a->at[0], "%s does not accept %s; convert it with float(...)", a->callee,
+             type_str(cx, x));
+    return fe_poison();
+  }
+  return fe_tensor(reduce_to(cx, op, x, mask, keep != 0, mean, a->loc));
+}
+
+static FeValue sum(FeLower *cx, FeArgs *a) { return reduction(cx, a, IR_OP_SUM, false); }
+static FeValue mean(FeLower *cx, FeArgs *a) { return reduction(cx, a, IR_OP_SUM, true); }
+static FeValue max_(FeLower *cx, FeArgs *a) { return reduction(cx, a, IR_OP_MAX, false); }
+
+/* ---- shapes ----------------------------------------------------------------------- */
+
+static IrRef reshape_to(FeLower *cx, IrRef x, const IrDim *dims, int n, McLoc loc) {
+  IrShape s = {.rank = (uint8_t)n};
+  for (int i = 0; i < n; i++) s.d[i] = dims[i];
+  return ir_reshape(cx->g, x, &s, loc);
+}
+
+static FeValue reshape(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  IrDim dims[IR_MAX_RANK];
+  int n;
+  if (!want_tensor(cx, a, 0, &x) || !want_dims(cx, a, 1, dims, &n)) return fe_poison();
+  const IrShape *s = &node_of(cx, x)->shape;
+  if (!infer_hole(cx, a, dims_product(cx, s, 0, s->rank), dims, n, type_str(cx, x)))
+    return fe_poison();
+  return fe_tensor(reshape_to(cx, x, dims, n, a->loc));
+}
+
+/* flatten(x, start=1, end=-1): merges axes start..end into one. */
+static FeValue flatten(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  int start, end;
+  if (!want_tensor(cx, a, 0, &x) || !want_axis(cx, a, 1, 1, x, &start) ||
+      !want_axis(cx, a, 2, -1, x, &end))
+    return fe_poison();
+  if (start > end) {
+    mc_error(cx->diag, a->loc, "flatten: start axis %d is after end axis %d", start, end);
+    return fe_poison();
+  }
+  const IrShape *s = &node_of(cx, x)->shape;
+  IrDim dims[IR_MAX_RANK];
+  int n = 0;
+  for (int i = 0; i < start; i++) dims[n++] = s->d[i];
+  dims[n++] = dims_product(cx, s, start, end + 1);
+  for (int i = end + 1; i < s->rank; i++) dims[n++] = s->d[i];
+  return fe_tensor(reshape_to(cx, x, dims, n, a->loc));
+}
+
+/* unflatten(x, axis, [sizes]): splits one axis into several (-1 inferred). */
+static FeValue unflatten(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  int axis, k;
+  IrDim sizes[IR_MAX_RANK];
+  if (!want_tensor(cx, a, 0, &x) || !want_axis(cx, a, 1, 0, x, &axis) ||
+      !want_dims(cx, a, 2, sizes, &k))
+    return fe_poison();
+  const IrShape *s = &node_of(cx, x)->shape;
+  if (s->rank - 1 + k > IR_MAX_RANK) {
+    mc_error(cx->diag, a->loc, "unflatten: the result would have more than %d dims", IR_MAX_RANK);
+    return fe_poison();
+  }
+  const char *what = mc_arena_printf(cx->arena, "axis %d of %s", axis, type_str(cx, x));
+  if (!infer_hole(cx, a, s->d[axis], sizes, k, what)) return fe_poison();
+  IrDim dims[IR_MAX_RANK];
+  int n = 0;
+  for (int i = 0; i < s->rank; i++) {
+    if (i != axis) dims[n++] = s->d[i];
+    else for (int j = 0; j < k; j++) dims[n++] = sizes[j];
+  }
+  return fe_tensor(reshape_to(cx, x, dims, n, a->loc));
+}
+
+static IrRef swap_axes(FeLower *cx, IrRef x, int p, int q, McLoc loc) {
+  uint8_t perm[IR_MAX_RANK];
+  for (int i = 0; i < IR_MAX_RANK; i++) perm[i] = (uint8_t)i;
+  perm[p] = (uint8_t)q;
+  perm[q] = (uint8_t)p;
+  return ir_permute(cx->g, x, perm, loc);
+}
+
+/* transpose(x) swaps the last two axes; transpose(x, a, b) axes a and b. */
+static FeValue transpose(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  if (!want_tensor(cx, a, 0, &x)) return fe_poison();
+  if (rank_of(cx, x) < 2 && !a->given[1]) {
+    mc_error(cx->diag, a->loc, "transpose needs at least 2 dims, got %s", type_str(cx, x));
+    return fe_poison();
+  }
+  int p, q;
+  if (!want_axis(cx, a, 1, -2, x, &p) || !want_axis(cx, a, 2, -1, x, &q)) return fe_poison();
+  if (p == q) return a->v[0];
+  return fe_tensor(swap_axes(cx, x, p, q, a->loc));
+}
+
+static FeValue permute(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  int64_t axes[IR_MAX_RANK];
+  int n;
+  if (!want_tensor(cx, a, 0, &x) || !want_ints(cx, a, 1, axes, &n)) return fe_poison();
+  int rank = rank_of(cx, x);
+  uint8_t perm[IR_MAX_RANK];
+  uint32_t seen = 0;
+  bool ok = n == rank;
+  for (int i = 0; ok && i < n; i++) {
+    int ax;
+    ok = axes[i] >= -rank && axes[i] < rank;
+    ax = ok ? (int)(axes[i] < 0 ? axes[i] + rank : axes[i]) : 0;
+    ok = ok && !(seen & (1u << ax));
+    seen |= 1u << ax;
+    perm[i] = (uint8_t)ax;
+  }
+  if (!ok) {
+    mc_error(cx->diag, a->at[1], "permute expects a permutation of the %d axes of %s", rank,
+             type_str(cx, x));
+    return fe_poison();
+  }
+  return fe_tensor(ir_permute(cx->g, x, perm, a->loc));
+}
+
+static FeValue unsqueeze(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  int64_t axis;
+  if (!want_tensor(cx, a, 0, &x) || !want_int(cx, a, 1, 0, &axis)) return fe_poison();
+  const IrShape *s = &node_of(cx, x)->shape;
+  if (axis < -(s->rank + 1) || axis > s->rank || s->rank >= IR_MAX_RANK) {
+    mc_error(cx->diag, a->at[1], "unsqueeze: axis %lld is out of range for %s", (long long)axis,
+             type_str(cx, x));
+    return fe_poison();
+  }
+  int at = (int)(axis < 0 ? axis + s->rank + 1 : axis);
+  IrDim dims[IR_MAX_RANK];
+  int n = 0;
+  for (int i = 0; i <= s->rank; i++) {
+    if (i == at) dims[n++] = ir_dim_const(1);
+    if (i < s->rank) dims[n++] = s->d[i];
+  }
+  return fe_tensor(reshape_to(cx, x, dims, n, a->loc));
+}
+
+static FeValue concat(FeLower *cx, FeArgs *a) {
+  const FeValue *l = &a->v[0];
+  const FeValue *bad = l->kind == FE_V_LIST && l->n >= 1 ? NULL : l;
+  for (int i = 0; !bad && i < l->n; i++)
+    if (l->items[i].kind != FE_V_TENSOR) bad = &l->items[i];
+  if (bad) {
+    mc_error(cx->diag, a->at[0], "concat expects a list of tensors for 'xs', got %s%s",
+             bad == l ? "" : "a list holding ", bad == l && l->kind == FE_V_LIST ? "an empty list"
+                                                                              : fe_value_kind(bad));
+    return fe_poison();
+  }
+  IrRef *xs = mc_arena_alloc(cx->arena, (size_t)l->n * sizeof *xs);
+  for (int i = 0; i < l->n; i++) xs[i] = l->items[i].t;
+  int axis;
+  if (!want_axis(cx, a, 1, -1, xs[0], &axis)) return fe_poison();
+  for (int i = 1; i < l->n; i++) {
+    if (dtype_of(cx, xs[i]) != dtype_of(cx, xs[0])) {
+      mc_error(cx->diag, a->at[0], "concat: tensors have different types %s and %s",
+               type_str(cx, xs[0]), type_str(cx, xs[i]));
+      return fe_poison();
+    }
+  }
+  return fe_tensor(ir_concat(cx->g, xs, l->n, axis, a->loc));
+}
+
+/* split(x, N or [sizes], axis=-1): a list of slices along the axis. */
+static FeValue split(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  int axis;
+  if (!want_tensor(cx, a, 0, &x) || !want_axis(cx, a, 2, -1, x, &axis)) return fe_poison();
+  const IrShape *s = &node_of(cx, x)->shape;
+  int64_t n = s->d[axis].n, sizes[IR_MAX_RANK * 8];
+  int parts = 0;
+  const FeValue *sec = &a->v[1];
+  if (sec->kind == FE_V_INT) {
+    if (sec->i < 1 || sec->i > (int64_t)MC_COUNTOF(sizes) || n % sec->i != 0) {
+      mc_error(cx->diag, a->at[1], "split: cannot split axis %d of %s into %lld equal parts", axis,
+               type_str(cx, x), (long long)sec->i);
+      return fe_poison();
+    }
+    parts = (int)sec->i;
+    for (int i = 0; i < parts; i++) sizes[i] = n / sec->i;
+  } else {
+    bool ok = sec->kind == FE_V_LIST && sec->n >= 1 && sec->n <= (int)MC_COUNTOF(sizes);
+    int64_t total = 0;
+    for (int i = 0; ok && i < sec->n; i++) {
+      ok = sec->items[i].kind == FE_V_INT && sec->items[i].i >= 1 &&
+           !__builtin_add_overflow(total, sec->items[i].i, &total);
+      sizes[i] = ok ? sec->items[i].i : 0;
+    }
+    if (!ok || total != n) {
+      mc_error(cx->diag, a->at[1], "split expects a number of parts or a list of sizes adding up "
+               "to %lld (axis %d of %s)", (long long)n, axis, type_str(cx, x));
+      return fe_poison();
+    }
+    parts = sec->n;
+  }
+  FeValue r = {.kind = FE_V_LIST, .n = parts, .t = IR_NONE};
+  r.items = mc_arena_alloc(cx->arena, (size_t)parts * sizeof *r.items);
+  int64_t start[IR_MAX_RANK] = {0}, step[IR_MAX_RANK], count[IR_MAX_RANK];
+  for (int i = 0; i < s->rank; i++) {
+    step[i] = 1;
+    count[i] = s->d[i].n;
+  }
+  for (int p = 0; p < parts; p++) {
+    count[axis] = sizes[p];
+    r.items[p] = fe_tensor(parts == 1 ? x : ir_slice(cx->g, x, start, step, count, a->loc));
+    if (r.items[p].kind == FE_V_POISON) return fe_poison();
+    start[axis] += sizes[p];
+  }
+  return r;
+}
+
+/* ---- indexing and sources ------------------------------------------------------------ */
+
+static FeValue gather(FeLower *cx, FeArgs *a) {
+  IrRef table, idx;
+  if (!want_tensor(cx, a, 0, &table) || !want_tensor(cx, a, 1, &idx)) return fe_poison();
+  if (dtype_of(cx, idx) != IR_I32) {
+    mc_error(cx->diag, a->at[1], "gather expects i32 indices for 'idx', got %s", type_str(cx, idx));
+    return fe_poison();
+  }
+  return fe_tensor(ir_gather(cx->g, table, idx, a->loc));
+}
+
+static FeValue arange(FeLower *cx, FeArgs *a) {
+  const FeValue *v = &a->v[0];
+  if (v->kind != FE_V_INT || v->i < 1) {
+    mc_error(cx->diag, a->at[0], "arange expects a positive integer for 'n', got %s", got(cx, v));
+    return fe_poison();
+  }
+  IrShape s = {.rank = 1};
+  s.d[0] = v->dim.n == v->i ? v->dim : ir_dim_const(v->i);
+  return fe_tensor(ir_iota(cx->g, &s, 0, IR_I32, a->loc));
+}
+
+/* Keeps x where col <= row in the last two axes, `fill` elsewhere. */
+static FeValue causal_mask(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  double fill;
+  if (!want_float_tensor(cx, a, 0, &x) || !want_number(cx, a, 1, -INFINITY, &fill))
+    return fe_poison();
+  const IrShape *xs = &node_of(cx, x)->shape;
+  if (xs->rank < 2) {
+    mc_error(cx->diag, a->loc, "causal_mask needs at least 2 dims, got %s", type_str(cx, x));
+    return fe_poison();
+  }
+  IrShape s = {.rank = 2, .d = {xs->d[xs->rank - 2], xs->d[xs->rank - 1]}};
+  IrRef row = ir_iota(cx->g, &s, 0, IR_I32, a->loc);
+  IrRef col = ir_iota(cx->g, &s, 1, IR_I32, a->loc);
+  IrRef keep = ir_binary(cx->g, IR_OP_LE, col, row, a->loc);
+  return fe_tensor(ir_where(cx->g, keep, x, const_of(cx, fill, x, a->loc), a->loc));
+}
+
+/* ---- composites --------------------------------------------------------------------- */
+
+/* x - max(x, axis) with the axis kept: the stable input of exp. */
+static IrRef shifted(FeLower *cx, IrRef x, int axis, McLoc loc) {
+  IrRef m = ir_reduce(cx->g, IR_OP_MAX, x, 1u << axis, true, loc);
+  return ir_binary(cx->g, IR_OP_SUB, x, m, loc);
+}
+
+static IrRef log_softmax_of(FeLower *cx, IrRef x, int axis, McLoc loc) {
+  IrRef z = shifted(cx, x, axis, loc);
+  IrRef s = ir_reduce(cx->g, IR_OP_SUM, ir_unary(cx->g, IR_OP_EXP, z, loc), 1u << axis, true, loc);
+  return ir_binary(cx->g, IR_OP_SUB, z, ir_unary(cx->g, IR_OP_LOG, s, loc), loc);
+}
+
+static FeValue softmax(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  int axis;
+  if (!want_float_tensor(cx, a, 0, &x) || !want_axis(cx, a, 1, -1, x, &axis)) return fe_poison();
+  IrRef e = ir_unary(cx->g, IR_OP_EXP, shifted(cx, x, axis, a->loc), a->loc);
+  IrRef s = ir_reduce(cx->g, IR_OP_SUM, e, 1u << axis, true, a->loc);
+  return fe_tensor(ir_binary(cx->g, IR_OP_DIV, e, s, a->loc));
+}
+
+static FeValue log_softmax(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  int axis;
+  if (!want_float_tensor(cx, a, 0, &x) || !want_axis(cx, a, 1, -1, x, &axis)) return fe_poison();
+  return fe_tensor(log_softmax_of(cx, x, axis, a->loc));
+}
+
+/* (x - mean) / sqrt(var + eps) over the last axis, then * weight + bias. */
+static FeValue layer_norm(FeLower *cx, FeArgs *a) {
+  IrRef x, w = IR_NONE, b = IR_NONE;
+  double eps;
+  if (!want_float_tensor(cx, a, 0, &x) || (a->given[1] && !want_float_tensor(cx, a, 1, &w)) ||
+      (a->given[2] && !want_float_tensor(cx, a, 2, &b)) || !want_number(cx, a, 3, 1e-5, &eps))
+    return fe_poison();
+  int last = rank_of(cx, x) - 1;
+  if (last < 0) {
+    mc_error(cx->diag, a->loc, "layer_norm needs at least 1 dim, got %s", type_str(cx, x));
+    return fe_poison();
+  }
+  McLoc loc = a->loc;
+  IrRef mu = reduce_to(cx, IR_OP_SUM, x, 1u << last, true, true, loc);
+  IrRef xc = ir_binary(cx->g, IR_OP_SUB, x, mu, loc);
+  IrRef var = reduce_to(cx, IR_OP_SUM, ir_binary(cx->g, IR_OP_MUL, xc, xc, loc), 1u << last, true,
+                        true, loc);
+  IrRef var_eps = ir_binary(cx->g, IR_OP_ADD, var, const_of(cx, eps, x, loc), loc);
+  IrRef inv = ir_unary(cx->g, IR_OP_RSQRT, var_eps, loc);
+  IrRef y = ir_binary(cx->g, IR_OP_MUL, xc, inv, loc);
+  if (w != IR_NONE) y = ir_binary(cx->g, IR_OP_MUL, y, w, loc);
+  if (b != IR_NONE) y = ir_binary(cx->g, IR_OP_ADD, y, b, loc);
+  return fe_tensor(y);
+}
+
+/* mean((input - target)^2) over every element. */
+static FeValue mse(FeLower *cx, FeArgs *a) {
+  IrRef x, y;
+  if (!want_float_tensor(cx, a, 0, &x) || !want_float_tensor(cx, a, 1, &y)) return fe_poison();
+  IrRef d = ir_binary(cx->g, IR_OP_SUB, x, y, a->loc);
+  if (d == IR_NONE) return fe_poison();
+  IrRef sq = ir_binary(cx->g, IR_OP_MUL, d, d, a->loc);
+  int rank = rank_of(cx, d);
+  return fe_tensor(reduce_to(cx, IR_OP_SUM, sq, rank ? (1u << rank) - 1 : 0, false, true, a->loc));
+}
+
+/* -mean(log_softmax(logits)[..., label]): the label's entry is picked with a
+   one-hot mask built from iota == label. */
+static FeValue cross_entropy(FeLower *cx, FeArgs *a) {
+  IrRef logits, labels;
+  if (!want_float_tensor(cx, a, 0, &logits) || !want_tensor(cx, a, 1, &labels)) return fe_poison();
+  const IrShape *ls = &node_of(cx, logits)->shape, *ys = &node_of(cx, labels)->shape;
+  bool ok = dtype_of(cx, labels) == IR_I32 && ls->rank >= 1 && ys->rank == ls->rank - 1;
+  for (int i = 0; ok && i < ys->rank; i++) ok = ys->d[i].n == ls->d[i].n;
+  if (!ok) {
+    IrShape want = *ls;
+    want.rank = ls->rank ? ls->rank - 1 : 0;
+    mc_error(cx->diag, a->at[1], "cross_entropy expects labels of type %s for logits %s, got %s",
+             ir_type_str(cx->g, IR_I32, &want), type_str(cx, logits), type_str(cx, labels));
+    return fe_poison();
+  }
+  McLoc loc = a->loc;
+  int last = ls->rank - 1;
+  IrRef lsm = log_softmax_of(cx, logits, last, loc);
+  IrRef iota = ir_iota(cx->g, ls, last, IR_I32, loc);
+  IrShape col = *ys;
+  col.d[col.rank++] = ir_dim_const(1);
+  IrRef hit = ir_binary(cx->g, IR_OP_EQ, iota, ir_reshape(cx->g, labels, &col, loc), loc);
+  IrRef picked = ir_where(cx->g, hit, lsm, const_of(cx, 0, logits, loc), loc);
+  double n = 1;
+  for (int i = 0; i < ys->rank; i++) n *= (double)ys->d[i].n;
+  IrRef total = ir_reduce(cx->g, IR_OP_SUM, picked, (1u << ls->rank) - 1, false, loc);
+  return fe_tensor(ir_binary(cx->g, IR_OP_MUL, total, const_of(cx, -1 / n, logits, loc), loc));
+}
+
+/* ---- the table ------------------------------------------------------------------------ */
+
+static const FeBuiltin builtins[] = {
+    {"relu", "x", unary},          {"gelu", "x", unary},          {"tanh", "x", unary},
+    {"sigmoid", "x", unary},       {"exp", "x", unary},           {"log", "x", unary},
+    {"sqrt", "x", unary},          {"rsqrt", "x", unary},         {"abs", "x", unary},
+    {"erf", "x", unary},           {"float", "x", to_float},      {"pow", "x, y", power},
+    {"maximum", "a, b", maximum},  {"minimum", "a, b", minimum},
+    {"where", "cond, a, b", where},
+    {"sum", "x, axis=, keepdims=", sum},
+    {"mean", "x, axis=, keepdims=", mean},
+    {"max", "x, axis=, keepdims=", max_},
+    {"reshape", "x, shape", reshape},
+    {"flatten", "x, start=, end=", flatten},
+    {"unflatten", "x, axis, sizes", unflatten},
+    {"transpose", "x, dim0=, dim1=", transpose},
+    {"permute", "x, dims", permute},
+    {"unsqueeze", "x, axis", unsqueeze},
+    {"concat", "xs, axis=", concat},
+    {"split", "x, sections, axis=", split},
+    {"gather", "table, idx", gather},
+    {"arange", "n", arange},
+    {"causal_mask", "x, fill=", causal_mask},
+    {"softmax", "x, axis=", softmax},
+    {"log_softmax", "x, axis=", log_softmax},
+    {"layer_norm", "x, weight=, bias=, eps=", layer_norm},
+    {"mse", "input, target", mse},
+    {"cross_entropy", "logits, labels", cross_entropy},
+};
+
+const FeBuiltin *fe_builtin_find(const char *name) {
+  for (size_t i = 0; i < MC_COUNTOF(builtins); i++)
+    if (strcmp(builtins[i].name, name) == 0) return &builtins[i];
+  return NULL;
+}
+
+const char *fe_builtin_name(int i) {
+  return i >= 0 && (size_t)i < MC_COUNTOF(builtins) ? builtins[i].name : NULL;
+}

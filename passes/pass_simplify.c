@@ -1,0 +1,198 @@
+/* pass_simplify.c -- local algebraic rewrites while the graph is rebuilt in
+   id order (operands are simplified before their users):
+     - constant folding of ELEM ops whose operands are all splats (a CONST
+       seen through expand/reshape/permute/slice) into a splat, with
+       ir_scalar.def semantics and f32 rounding; only float results and
+       comparisons are folded;
+     - x+0, 0+x, x-0, x*1, 1*x, x/1 -> x (expanded if the result broadcasts);
+     - x*0, 0*x -> zeros, ALWAYS: autodiff emits multiplications by expanded
+       zero gradients and they must fold. This is not IEEE-exact when x can be
+       inf or nan (inf*0 is nan); we accept that, as fast-math compilers do.
+       Likewise x+0 -> x ignores that -0 + 0 is +0;
+     - neg(neg(x)) -> x, reshape(reshape(x)) -> one reshape (or x),
+       permute(permute(x)) -> composed permute (identity removed),
+       expand/reshape to x's own shape, a cast to x's own dtype and sum/max
+       over no axes (which the builder rejects today) -> x.
+   Folded-away nodes stay behind unused; dce removes them. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pass.h"
+
+static double scalar(IrOp op, double a, double b, double c) {
+  switch (op) {
+#define S(E, expr) \
+  case IR_OP_##E:  \
+    return (expr);
+#include "ir_scalar.def"
+#undef S
+  default:
+    return NAN;
+  }
+}
+
+/* Dims equal including their symbolic form, so a rewrite stays valid when a
+   named dim is rebound. */
+static bool same_dims(const IrShape *a, const IrShape *b) {
+  if (a->rank != b->rank) return false;
+  for (int i = 0; i < a->rank; i++)
+    if (a->d[i].n != b->d[i].n || a->d[i].k != b->d[i].k || a->d[i].syms != b->d[i].syms)
+      return false;
+  return true;
+}
+
+static bool keeps_splat(IrOp op) {
+  return op == IR_OP_EXPAND || op == IR_OP_RESHAPE || op == IR_OP_PERMUTE || op == IR_OP_SLICE;
+}
+
+/* A CONST seen through moves that keep every element equal (expand,
+   reshape, permute, slice): every element is *v. */
+static bool splat_value(const IrGraph *g, IrRef r, double *v) {
+  const IrNode *x = ir_node(g, r);
+  while (keeps_splat((IrOp)x->op)) x = ir_node(g, x->src[0]);
+  if (x->op != IR_OP_CONST) return false;
+  *v = x->attr.value;
+  return true;
+}
+
+static bool is_splat_of(const IrGraph *g, IrRef r, double want) {
+  double v = 0;
+  return splat_value(g, r, &v) && v == want;
+}
+
+/* A splat of v with n's dtype and shape. */
+static IrRef splat(IrGraph *out, const IrNode *n, double v) {
+  IrRef c = ir_const(out, v, (IrDtype)n->dtype, n->loc);
+  return n->shape.rank == 0 ? c : ir_expand(out, c, &n->shape, n->loc);
+}
+
+/* x standing for n: as is when the types match, expanded when n is a
+   broadcast of x; false when x cannot stand for n. */
+static bool as_node(IrGraph *out, const IrNode *n, IrRef x, IrRef *res) {
+  const IrNode *xn = ir_node(out, x);
+  if (xn->dtype != n->dtype) return false;
+  *res = same_dims(&xn->shape, &n->shape) ? x : ir_expand(out, x, &n->shape, n->loc);
+  return true;
+}
+
+static bool foldable_dtype(const IrNode *n) {
+  return ir_dtype_is_float((IrDtype)n->dtype) || (ir_ops[n->op].flags & IR_F_CMP);
+}
+
+/* Constant folding of an ELEM node over splat operands. */
+static bool fold(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) {
+  if (ir_ops[n->op].cls != IR_CLASS_ELEM || !foldable_dtype(n)) return false;
+  double v[3] = {0, 0, 0};
+  for (int i = 0; i < n->nsrc; i++)
+    if (i >= 3 || !splat_value(out, m[i], &v[i])) return false;
+  double r = scalar((IrOp)n->op, v[0], v[1], v[2]);
+  if (n->dtype == IR_F32) r = (double)(float)r;
+  *res = splat(out, n, r);
+  return true;
+}
+
+/* x op c -> x (right identity) and c op x -> x (left identity). */
+static bool identity(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) {
+  switch (n->op) {
+  case IR_OP_ADD:
+    if (is_splat_of(out, m[1], 0.0)) return as_node(out, n, m[0], res);
+    return is_splat_of(out, m[0], 0.0) && as_node(out, n, m[1], res);
+  case IR_OP_SUB:
+    return is_splat_of(out, m[1], 0.0) && as_node(out, n, m[0], res);
+  case IR_OP_MUL:
+    if (is_splat_of(out, m[0], 0.0) || is_splat_of(out, m[1], 0.0)) {
+      *res = splat(out, n, 0.0);
+      return true;
+    }
+    if (is_splat_of(out, m[1], 1.0)) return as_node(out, n, m[0], res);
+    return is_splat_of(out, m[0], 1.0) && as_node(out, n, m[1], res);
+  case IR_OP_DIV:
+    return is_splat_of(out, m[1], 1.0) && as_node(out, n, m[0], res);
+  default:
+    return false;
+  }
+}
+
+static bool is_identity_perm(const uint8_t *perm, int rank) {
+  for (int i = 0; i < rank; i++)
+    if (perm[i] != i) return false;
+  return true;
+}
+
+/* Movement and no-op rewrites: a chain collapses, a move to x's own shape
+   disappears. */
+static bool collapse(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) {
+  const IrNode x = n->nsrc ? *ir_node(out, m[0]) : *n;
+  switch (n->op) {
+  case IR_OP_NEG:
+    if (x.op != IR_OP_NEG) return false;
+    *res = x.src[0];
+    return true;
+  case IR_OP_RESHAPE: {
+    IrRef base = x.op == IR_OP_RESHAPE ? x.src[0] : m[0];
+    if (same_dims(&ir_node(out, base)->shape, &n->shape)) *res = base;
+    else if (base != m[0]) *res = ir_reshape(out, base, &n->shape, n->loc);
+    else return false;
+    return true;
+  }
+  case IR_OP_PERMUTE: {
+    uint8_t perm[IR_MAX_RANK];
+    IrRef base = x.op == IR_OP_PERMUTE ? x.src[0] : m[0];
+    for (int i = 0; i < n->shape.rank; i++)
+      perm[i] = x.op == IR_OP_PERMUTE ? x.attr.perm[n->attr.perm[i]] : n->attr.perm[i];
+    if (is_identity_perm(perm, n->shape.rank)) *res = base;
+    else if (base != m[0]) *res = ir_permute(out, base, perm, n->loc);
+    else return false;
+    return true;
+  }
+  case IR_OP_EXPAND:
+    if (!same_dims(&x.shape, &n->shape)) return false;
+    *res = m[0];
+    return true;
+  case IR_OP_SUM:
+  case IR_OP_MAX:
+    if (n->attr.axes != 0) return false;
+    return as_node(out, n, m[0], res);
+  case IR_OP_CAST:
+    if (x.dtype != n->dtype) return false;
+    return as_node(out, n, m[0], res);
+  default:
+    return false;
+  }
+}
+
+/* Applies the first rule that matches n (operands m in out); true when one
+   did, with the replacement (IR_NONE if building it failed) in *res. */
+static bool rewrite(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) {
+  if (n->op == IR_OP_INPUT || n->op == IR_OP_PARAM) return false;
+  return fold(out, n, m, res) || identity(out, n, m, res) || collapse(out, n, m, res);
+}
+
+bool pass_simplify(IrGraph **pg, PassCtx *cx) {
+  IrGraph *g = *pg;
+  IrRef *map = mc_xmalloc((g->nnodes ? g->nnodes : 1) * sizeof *map);
+  IrRef buf[8];
+  IrGraph *out = pass_graph_like(g);
+  bool ok = true;
+  for (uint32_t id = 0; ok && id < g->nnodes; id++) {
+    const IrNode *n = ir_node(g, id);
+    IrRef *m = n->nsrc <= 8 ? buf : mc_xmalloc(n->nsrc * sizeof *m);
+    for (int k = 0; k < n->nsrc; k++) m[k] = map[n->src[k]];
+    if (!rewrite(out, n, m, &map[id])) map[id] = ir_copy_node(out, g, id, map);
+    if (m != buf) free(m);
+    if (map[id] == IR_NONE) {
+      mc_error(cx->diag, n->loc, "simplify: cannot rebuild node %%%u", id);
+      ok = false;
+    }
+  }
+  if (ok) pass_copy_outputs(out, g, map);
+  free(map);
+  if (!ok) {
+    ir_graph_free(out);
+    return false;
+  }
+  ir_graph_free(g);
+  *pg = out;
+  return true;
+}

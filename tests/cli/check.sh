@@ -1,0 +1,93 @@
+#!/bin/sh
+# check.sh -- `modelc check`: the summary of each example, -D overrides,
+# stdin, and the diagnostics of a shape mismatch and a syntax error.
+set -e
+: "${MODELC:?MODELC must name the modelc binary}"
+: "${SRC:?SRC must name the source tree}"
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+run() {
+  want=$1; shift
+  rc=0
+  "$MODELC" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+  [ "$rc" = "$want" ] || {
+    cat "$TMP/out" "$TMP/err" >&2
+    fail "modelc $*: exit $rc, expected $want"
+  }
+}
+first_line_is() {
+  head -n 1 "$TMP/out" | grep -qxF -- "$1" || fail "summary is '$(head -n 1 "$TMP/out")', expected '$1'"
+}
+has_out() { grep -qF -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "stdout lacks '$1'"; }; }
+has_err() { grep -q -- "$1" "$TMP/err" || { cat "$TMP/err" >&2; fail "stderr lacks '$1'"; }; }
+
+# Every example compiles; the expected summaries of the three reference models.
+for f in "$SRC"/examples/*.model; do
+  run 0 check "$f"
+  head -n 1 "$TMP/out" | grep -Eq '^[A-Za-z_][A-Za-z0-9_]*: ok: [0-9]+ inputs?, [0-9]+ params? \([0-9]+ weights?\), [0-9]+ outputs?, (loss [a-z0-9]+\[[^]]*\]|no loss)$' ||
+    fail "$f: bad summary line: $(head -n 1 "$TMP/out")"
+  [ ! -s "$TMP/err" ] || fail "$f: unexpected stderr: $(cat "$TMP/err")"
+done
+
+run 0 check "$SRC/examples/seed_net.model"
+first_line_is "seed_net: ok: 2 inputs, 4 params (430 weights), 1 output, loss f32[]"
+has_out "  input  x: f32[B,10]"
+has_out "  input  target: f32[B,10]"
+has_out "  output out: f32[B,10]"
+has_out "  loss   "
+has_out "  dims  B=64"
+
+run 0 check "$SRC/examples/mlp.model"
+first_line_is "mlp: ok: 2 inputs, 6 params (535818 weights), 1 output, loss f32[]"
+has_out "  input  x: f32[B,784]"
+has_out "  input  y: i32[B]"
+
+run 0 check "$SRC/examples/gpt.model"
+first_line_is "gpt: ok: 2 inputs, 53 params (826112 weights), 1 output, loss f32[]"
+
+# -D overrides a dim; stdin with '-'.
+run 0 check "$SRC/examples/seed_net.model" -D B=3
+has_out "  input  x: f32[B,10]"
+has_out "  dims  B=3"
+rc=0
+"$MODELC" check - <"$SRC/examples/seed_net.model" >"$TMP/out" 2>"$TMP/err" || rc=$?
+[ "$rc" = 0 ] || fail "check - (stdin): exit $rc: $(cat "$TMP/err")"
+first_line_is "seed_net: ok: 2 inputs, 4 params (430 weights), 1 output, loss f32[]"
+
+# A shape mismatch: file:line:col: error: naming both shapes, the source line, a caret.
+cd "$TMP"
+cat >shape.model <<'EOF'
+model bad_shapes {
+  input a: f32[4, 10]
+  input b: f32[20, 3]
+  output c = a @ b
+  minimize sum(c)
+}
+EOF
+run 1 check shape.model
+has_err '^shape\.model:4:[0-9][0-9]*: error: .*f32\[4,10\].*f32\[20,3\]'
+has_err '^ *output c = a @ b$'
+has_err '^ *\^'
+[ "$(grep -c ': error: ' "$TMP/err")" = 1 ] || fail "expected exactly one error: $(cat "$TMP/err")"
+[ ! -s "$TMP/out" ] || fail "check of a bad model printed on stdout: $(cat "$TMP/out")"
+
+# A syntax error: the location of the unexpected token.
+cat >syntax.model <<'EOF'
+model bad_syntax {
+  input x: f32[4, 10]
+  y = relu(x))
+  output y
+  minimize sum(y)
+}
+EOF
+run 1 check syntax.model
+has_err '^syntax\.model:3:[0-9][0-9]*: error: '
+has_err '^ *y = relu(x))$'
+has_err '^ *\^'
+
+# An unknown dim in -D is an error of the model, not of the command line.
+run 1 check "$SRC/examples/seed_net.model" -D NOPE=2
+has_err "error: .*NOPE"
+echo "check.sh: ok"

@@ -1,0 +1,778 @@
+/* test_codegen.c -- the LLVM JIT held against the reference evaluator.
+   Every op of ir_ops.def runs at sizes 1, 3, 17, 33, 129 with broadcasting
+   variants, in f32 (relative 1e-5, evaluator in f32 mode) and f64 (1e-10,
+   evaluator in f64 mode); then edge values (NaN, infinities, saturation),
+   bad indices (reported, never a crash), the buffer plan, matmul shapes
+   around the kernel's tiles with one and two threads and both kernel
+   shapes, and the gradient program of a small MLP built by the real
+   autodiff pass. The op table is indexed by op: an op added to ir_ops.def
+   without a row here fails test_codegen_every_op_has_a_test. To add an op,
+   write a build_* function (or reuse one) and add its row. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+#include "pass.h"
+#include "test_util.h"
+
+#define F32_TOL 1e-5
+#define F64_TOL 1e-10
+#define MAX_NODES 8192
+
+static const McLoc noloc = {0};
+static const int64_t sizes[] = {1, 3, 17, 33, 129};
+
+/* How an input's values are drawn. */
+typedef enum {
+  DOM_ANY,     /* uniform [-2, 2] */
+  DOM_POS,     /* uniform [0.25, 2.25]: log, sqrt, rsqrt, pow base */
+  DOM_AWAY0,   /* +-[0.5, 2]: divisors */
+  DOM_COARSE,  /* multiples of 0.5 in [-2, 2]: ties for comparisons and max */
+  DOM_BOOL,    /* 0 or 1 */
+  DOM_INDEX,   /* whole numbers in [0, bound) */
+  DOM_INT,     /* whole numbers in [-10, 10] */
+} Domain;
+
+/* One graph under test and how to feed it. */
+typedef struct Case {
+  McDiag d;
+  IrGraph *g;
+  IrDtype dt;                 /* the float dtype under test */
+  int nin, nout;
+  /* per input or param, by the number in its name ("x3", "p4") */
+  Domain dom[MAX_NODES];
+  int64_t bound[MAX_NODES];         /* DOM_INDEX */
+  const double *values[MAX_NODES];  /* fixed values instead of a domain */
+  CgOptions opts;
+  const char *what;
+} Case;
+
+static Case *case_new(IrDtype dt, const char *what) {
+  Case *c = mc_xcalloc(1, sizeof *c);
+  mc_diag_init(&c->d, NULL, NULL);
+  c->g = ir_graph_new("t", &c->d);
+  c->dt = dt;
+  c->opts = cg_options_default();
+  c->what = what;
+  return c;
+}
+
+static void case_free(Case *c) {
+  ir_graph_free(c->g);
+  mc_diag_fini(&c->d);
+  free(c);
+}
+
+static IrShape shape_of(int rank, const int64_t *dims) {
+  IrShape s = {.rank = (uint8_t)rank};
+  for (int i = 0; i < rank; i++) s.d[i] = ir_dim_const(dims[i]);
+  return s;
+}
+#define SHAPE(...) shape_of(MC_COUNTOF(((int64_t[]){__VA_ARGS__})), (int64_t[]){__VA_ARGS__})
+static const IrShape scalar = {0};
+
+static IrRef must(Case *c, IrRef r) {
+  if (r == IR_NONE) fprintf(stderr, "\n  %s: builder error: %s", c->what, c->d.buf.s ? c->d.buf.s : "");
+  CU_ASSERT_NOT_EQUAL_FATAL(r, IR_NONE);
+  return r;
+}
+
+/* The number in a source's name: its index into c->dom and friends. */
+static int source_number(const Case *c, IrRef r) { return atoi(ir_node(c->g, r)->name + 1); }
+
+static IrRef input(Case *c, Domain dom, IrDtype t, IrShape s) {
+  char name[16];
+  MC_ASSERT(c->nin < MAX_NODES);
+  c->dom[c->nin] = dom;
+  snprintf(name, sizeof name, "x%d", c->nin++);
+  return must(c, ir_input(c->g, name, t, &s, noloc));
+}
+
+static IrRef index_input(Case *c, IrShape s, int64_t bound) {
+  c->bound[c->nin] = bound;
+  return input(c, DOM_INDEX, IR_I32, s);
+}
+
+static IrRef param(Case *c, Domain dom, IrShape s) {
+  char name[16];
+  MC_ASSERT(c->nin < MAX_NODES);
+  c->dom[c->nin] = dom;
+  snprintf(name, sizeof name, "p%d", c->nin++);
+  return must(c, ir_param(c->g, name, c->dt, &s, (IrInit){IR_INIT_NONE, 0, 0, false}, noloc));
+}
+
+static void set_values(Case *c, IrRef r, const double *v) { c->values[source_number(c, r)] = v; }
+
+static void output(Case *c, IrRef r) {
+  char name[16];
+  snprintf(name, sizeof name, "y%d", c->nout++);
+  ir_add_output(c->g, IR_OUT_OUTPUT, name, must(c, r));
+}
+
+/* ---- values and typed buffers ---------------------------------------------- */
+
+static double draw(Domain dom, int64_t bound, uint64_t stream, int64_t i) {
+  double u = mc_rng_uniform(7, stream, (uint64_t)i);
+  switch (dom) {
+  case DOM_ANY: return 4.0 * u - 2.0;
+  case DOM_POS: return 0.25 + 2.0 * u;
+  case DOM_AWAY0: return (mc_rng_uniform(8, stream, (uint64_t)i) < 0.5 ? -1 : 1) * (0.5 + 1.5 * u);
+  case DOM_COARSE: return floor(u * 9.0) * 0.5 - 2.0;
+  case DOM_BOOL: return u < 0.5 ? 0.0 : 1.0;
+  case DOM_INDEX: return floor(u * (double)bound);
+  case DOM_INT: return floor(u * 21.0) - 10.0;
+  }
+  return 0.0;
+}
+
+static size_t elem_size(IrDtype t) { return t == IR_F64 ? 8 : t == IR_BOOL ? 1 : 4; }
+
+/* What a buffer of dtype t holds for v (the evaluator rounds the same way). */
+static double held(IrDtype t, double v) {
+  switch (t) {
+  case IR_F32: return (double)(float)v;
+  case IR_I32: return isnan(v) ? 0.0 : v >= 2147483647.0 ? 2147483647.0 : v <= -2147483648.0 ? -2147483648.0 : trunc(v);
+  case IR_BOOL: return v != 0.0;
+  default: return v;
+  }
+}
+
+static void put(IrDtype t, void *buf, int64_t i, double v) {
+  switch (t) {
+  case IR_F32: ((float *)buf)[i] = (float)v; return;
+  case IR_F64: ((double *)buf)[i] = v; return;
+  case IR_I32: ((int32_t *)buf)[i] = (int32_t)held(IR_I32, v); return;
+  default: ((uint8_t *)buf)[i] = v != 0.0; return;
+  }
+}
+
+static double get(IrDtype t, const void *buf, int64_t i) {
+  switch (t) {
+  case IR_F32: return ((const float *)buf)[i];
+  case IR_F64: return ((const double *)buf)[i];
+  case IR_I32: return ((const int32_t *)buf)[i];
+  default: return ((const uint8_t *)buf)[i];
+  }
+}
+
+static double rms(const IrTensor *t) {
+  double s = 0;
+  int64_t n = 0;
+  for (int64_t i = 0; i < t->numel; i++)
+    if (isfinite(t->data[i])) s += t->data[i] * t->data[i], n++;
+  return n ? sqrt(s / (double)n) : 0.0;
+}
+
+/* Mismatches of got (dtype t) against want: NaN matches NaN, infinities
+   match exactly, integers and bools exactly, floats within rtol of
+   max(|want|, rms(want)). */
+static int compare(const Case *c, const char *out, const IrTensor *want, const void *got,
+                   IrDtype t, double rtol) {
+  double scale = rms(want);
+  int bad = 0;
+  for (int64_t i = 0; i < want->numel; i++) {
+    double w = want->data[i], g = get(t, got, i);
+    bool ok;
+    if (isnan(w) || isnan(g)) ok = isnan(w) && isnan(g);
+    else if (isinf(w) || isinf(g) || !ir_dtype_is_float(t)) ok = w == g;
+    else ok = fabs(g - w) <= rtol * fmax(fabs(w), scale);
+    if (!ok && bad++ < 3)
+      fprintf(stderr, "\n  %s: %s[%lld]: jit %.17g, evaluator %.17g", c->what, out, (long long)i, g, w);
+  }
+  return bad;
+}
+
+static bool is_input_slot(const IrGraph *g, const CgProgram *p, int s) {
+  return s < (g->nouts ? cg_program_output_slot(p, 0) : cg_program_nslots(p));
+}
+
+/* Buffers for every slot of p; inputs drawn (or fixed) and bound to e too. */
+static void **make_buffers(Case *c, const CgProgram *p, IrEval *e, uint64_t seed) {
+  const IrGraph *g = c->g;
+  int ns = cg_program_nslots(p);
+  void **bufs = mc_xcalloc((size_t)ns + 1, sizeof *bufs);
+  for (int s = 0; s < ns; s++) {
+    const IrNode *n = ir_node(g, cg_program_slot_node(p, s));
+    IrDtype t = (IrDtype)n->dtype;
+    int64_t numel = ir_shape_numel(&n->shape);
+    bufs[s] = mc_xmalloc((size_t)(numel ? numel : 1) * elem_size(t));
+    if (!is_input_slot(g, p, s)) {
+      memset(bufs[s], 0xA5, (size_t)(numel ? numel : 1) * elem_size(t));
+      continue;
+    }
+    int k = source_number(c, cg_program_slot_node(p, s));
+    double *v = mc_xmalloc((size_t)(numel ? numel : 1) * sizeof *v);
+    for (int64_t i = 0; i < numel; i++) {
+      double x = c->values[k] ? c->values[k][i] : draw(c->dom[k], c->bound[k], seed + (uint64_t)k, i);
+      v[i] = held(t, x);
+      put(t, bufs[s], i, v[i]);
+    }
+    CU_ASSERT_TRUE(ir_eval_bind(e, n->name, v, numel, &c->d));
+    free(v);
+  }
+  return bufs;
+}
+
+static void free_buffers(void **bufs, int n) {
+  for (int i = 0; i < n; i++) free(bufs[i]);
+  free(bufs);
+}
+
+static CgProgram *compile(Case *c) {
+  CgProgram *p = cg_jit_compile(c->g, &c->opts, &c->d);
+  if (!p) fprintf(stderr, "\n  %s: %s", c->what, c->d.buf.s ? c->d.buf.s : "");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  return p;
+}
+
+/* Runs c's graph through the evaluator and the JIT on the same inputs and
+   compares every output; returns the number of mismatches. */
+static int check_runs(Case *c, CgProgram *p, double rtol, uint64_t seed) {
+  IrEval *e = ir_eval_new(c->g, c->dt == IR_F64);
+  void **bufs = make_buffers(c, p, e, seed);
+  bool eval_ok = ir_eval_run(e, &c->d), jit_ok = cg_program_run(p, bufs, &c->d);
+  if (!eval_ok || !jit_ok) fprintf(stderr, "\n  %s: %s", c->what, c->d.buf.s ? c->d.buf.s : "");
+  CU_ASSERT_TRUE(eval_ok);
+  CU_ASSERT_TRUE(jit_ok);
+  int bad = 0;
+  for (uint32_t k = 0; eval_ok && k < c->g->nouts; k++) {
+    const IrOutput *o = &c->g->outs[k];
+    IrDtype t = (IrDtype)ir_node(c->g, o->ref)->dtype;
+    bad += compare(c, o->name, ir_eval_value(e, o->ref), bufs[cg_program_output_slot(p, (int)k)], t, rtol);
+  }
+  free_buffers(bufs, cg_program_nslots(p));
+  ir_eval_free(e);
+  return bad;
+}
+
+static void check(Case *c, double rtol) {
+  if (c->d.nerrors) fprintf(stderr, "\n  %s: %s", c->what, c->d.buf.s);
+  CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
+  CgProgram *p = compile(c);
+  fprintf(stderr, "[%s %.3f]", c->what, cg_program_compile_seconds(p));
+  CU_ASSERT_EQUAL(check_runs(c, p, rtol, 1000), 0);
+  cg_program_free(p);
+}
+
+/* ---- builders, one per kind of op ------------------------------------------------ */
+
+typedef struct OpTest OpTest;
+struct OpTest {
+  void (*build)(Case *c, IrOp op, int64_t n, const OpTest *t);
+  Domain a, b;     /* value domains of the first two operands */
+  bool ints;       /* the op also takes i32 operands */
+};
+
+static void build_input(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  output(c, input(c, DOM_ANY, c->dt, SHAPE(n, 3)));                   /* an input as output */
+  output(c, input(c, DOM_INT, IR_I32, SHAPE(n)));
+  output(c, ir_unary(c->g, IR_OP_NEG, input(c, DOM_ANY, c->dt, SHAPE(n)), noloc));
+}
+
+static void build_param(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrRef w = param(c, DOM_ANY, SHAPE(n, 2));
+  output(c, w);
+  output(c, ir_binary(c->g, IR_OP_MUL, w, w, noloc));
+}
+
+static void build_const(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrRef k = must(c, ir_const(c->g, 0.25 * (double)n + 0.1, c->dt, noloc));
+  output(c, k);
+  output(c, ir_binary(c->g, IR_OP_SUB, input(c, DOM_ANY, c->dt, SHAPE(n)), k, noloc));
+  output(c, ir_const(c->g, -3.7 * (double)n, IR_I32, noloc));
+  output(c, ir_const(c->g, 1e12, IR_I32, noloc));
+  output(c, ir_const(c->g, (double)(n & 1), IR_BOOL, noloc));
+}
+
+static void build_iota(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrShape s = SHAPE(n, 3);
+  output(c, ir_iota(c->g, &s, 0, c->dt, noloc));
+  output(c, ir_iota(c->g, &s, 1, c->dt, noloc));
+  IrShape s3 = SHAPE(2, n, 4);
+  output(c, ir_iota(c->g, &s3, 1, IR_I32, noloc));
+}
+
+static void build_unary(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  output(c, ir_unary(c->g, op, input(c, t->a, c->dt, SHAPE(n)), noloc));
+  output(c, ir_unary(c->g, op, input(c, t->a, c->dt, SHAPE(3, n)), noloc));
+  if (n == 1) output(c, ir_unary(c->g, op, input(c, t->a, c->dt, scalar), noloc));
+  if (t->ints) output(c, ir_unary(c->g, op, input(c, DOM_INT, IR_I32, SHAPE(n, 2)), noloc));
+}
+
+static void build_cast(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  static const IrDtype to[] = {IR_F32, IR_F64, IR_I32, IR_BOOL};
+  IrRef x = input(c, DOM_COARSE, c->dt, SHAPE(n));
+  IrRef xi = input(c, DOM_INT, IR_I32, SHAPE(n));
+  IrRef xb = input(c, DOM_BOOL, IR_BOOL, SHAPE(n));
+  for (size_t i = 0; i < MC_COUNTOF(to); i++) {
+    output(c, ir_cast(c->g, x, to[i], noloc));
+    output(c, ir_cast(c->g, xi, to[i], noloc));
+    output(c, ir_cast(c->g, xb, to[i], noloc));
+  }
+}
+
+static void binary_pair(Case *c, IrOp op, const OpTest *t, IrDtype dt, IrShape sa, IrShape sb) {
+  Domain da = dt == IR_I32 ? DOM_INT : dt == IR_BOOL ? DOM_BOOL : t->a;
+  Domain db = dt == IR_I32 ? DOM_INT : dt == IR_BOOL ? DOM_BOOL : t->b;
+  output(c, ir_binary(c->g, op, input(c, da, dt, sa), input(c, db, dt, sb), noloc));
+}
+
+static void build_binary(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  binary_pair(c, op, t, c->dt, SHAPE(n), SHAPE(n));
+  binary_pair(c, op, t, c->dt, SHAPE(n, 1), SHAPE(1, 3));
+  binary_pair(c, op, t, c->dt, SHAPE(3), SHAPE(n, 3));
+  binary_pair(c, op, t, c->dt, SHAPE(n, 3), SHAPE(3));
+  binary_pair(c, op, t, c->dt, scalar, SHAPE(n));
+  binary_pair(c, op, t, c->dt, SHAPE(n), scalar);
+  binary_pair(c, op, t, c->dt, SHAPE(2, n, 3), SHAPE(n, 1));
+  if (t->ints) binary_pair(c, op, t, IR_I32, SHAPE(n, 2), SHAPE(2));
+  if (ir_ops[op].flags & IR_F_CMP) binary_pair(c, op, t, IR_BOOL, SHAPE(n), SHAPE(n));
+}
+
+static void build_where(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrDtype f = c->dt;
+  output(c, ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, SHAPE(n)), input(c, DOM_ANY, f, SHAPE(n)),
+                     input(c, DOM_ANY, f, SHAPE(n)), noloc));
+  output(c, ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, SHAPE(n, 1)), input(c, DOM_ANY, f, SHAPE(1, 3)),
+                     input(c, DOM_ANY, f, scalar), noloc));
+  output(c, ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, scalar), input(c, DOM_ANY, f, SHAPE(2, n)),
+                     input(c, DOM_ANY, f, SHAPE(n)), noloc));
+  output(c, ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, SHAPE(n)), input(c, DOM_INT, IR_I32, SHAPE(n)),
+                     input(c, DOM_INT, IR_I32, SHAPE(1)), noloc));
+}
+
+static void build_reduce(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  Domain d = t->a;
+  output(c, ir_reduce(c->g, op, input(c, d, c->dt, SHAPE(n)), 1, false, noloc));
+  IrRef x = input(c, d, c->dt, SHAPE(3, n));
+  output(c, ir_reduce(c->g, op, x, 1, false, noloc));
+  output(c, ir_reduce(c->g, op, x, 2, false, noloc));
+  output(c, ir_reduce(c->g, op, x, 3, false, noloc));
+  output(c, ir_reduce(c->g, op, x, 2, true, noloc));
+  output(c, ir_reduce(c->g, op, input(c, d, c->dt, SHAPE(2, n, 5)), 5, false, noloc));
+  output(c, ir_reduce(c->g, op, input(c, d, c->dt, SHAPE(2, n, 5)), 2, true, noloc));
+  output(c, ir_reduce(c->g, op, input(c, DOM_INT, IR_I32, SHAPE(n, 3)), 2, false, noloc));
+}
+
+static void matmul_case(Case *c, IrShape sa, IrShape sb) {
+  output(c, ir_matmul(c->g, input(c, DOM_ANY, c->dt, sa), input(c, DOM_ANY, c->dt, sb), noloc));
+}
+
+static void build_matmul(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  matmul_case(c, SHAPE(n, n), SHAPE(n, n));
+  matmul_case(c, SHAPE(n, 5), SHAPE(5, 3));
+  matmul_case(c, SHAPE(1, n), SHAPE(n, 17));
+  matmul_case(c, SHAPE(n, 3), SHAPE(3, 1));
+  matmul_case(c, SHAPE(2, n, 3), SHAPE(3, 4));
+  matmul_case(c, SHAPE(2, 1, n, 4), SHAPE(3, 4, 5));
+  matmul_case(c, SHAPE(3, 7), SHAPE(2, 7, n));
+}
+
+static void build_reshape(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrShape to = SHAPE(3, n), flat = SHAPE(3 * n);
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(n, 3));
+  output(c, ir_reshape(c->g, x, &to, noloc));                                  /* copied to an output */
+  IrRef y = ir_unary(c->g, IR_OP_NEG, input(c, DOM_ANY, c->dt, SHAPE(n, 3)), noloc);
+  IrRef r = must(c, ir_reshape(c->g, must(c, ir_reshape(c->g, y, &flat, noloc)), &to, noloc));
+  output(c, ir_unary(c->g, IR_OP_EXP, r, noloc));                               /* an alias, read later */
+  output(c, ir_reshape(c->g, y, &flat, noloc));                                /* of a computed node */
+}
+
+static void build_permute(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  output(c, ir_permute(c->g, input(c, DOM_ANY, c->dt, SHAPE(2, n, 3)), (uint8_t[]){2, 0, 1}, noloc));
+  output(c, ir_permute(c->g, input(c, DOM_ANY, c->dt, SHAPE(n, 5)), (uint8_t[]){1, 0}, noloc));
+  output(c, ir_permute(c->g, input(c, DOM_INT, IR_I32, SHAPE(n, 2, 2)), (uint8_t[]){0, 2, 1}, noloc));
+}
+
+static void build_expand(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrShape s1 = SHAPE(2, n, 3), s2 = SHAPE(n), s3 = SHAPE(n, 4);
+  output(c, ir_expand(c->g, input(c, DOM_ANY, c->dt, SHAPE(n, 1)), &s1, noloc));
+  output(c, ir_expand(c->g, input(c, DOM_ANY, c->dt, scalar), &s2, noloc));
+  output(c, ir_expand(c->g, input(c, DOM_BOOL, IR_BOOL, SHAPE(1, 4)), &s3, noloc));
+}
+
+static void build_slice(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(n + 5));
+  output(c, ir_slice(c->g, x, (int64_t[]){2}, (int64_t[]){2}, (int64_t[]){(n + 4) / 2}, noloc));
+  IrRef y = input(c, DOM_ANY, c->dt, SHAPE(3, n));
+  output(c, ir_slice(c->g, y, (int64_t[]){1, 0}, (int64_t[]){1, 3}, (int64_t[]){2, (n + 2) / 3}, noloc));
+  output(c, ir_slice(c->g, y, (int64_t[]){0, n - 1}, (int64_t[]){2, 1}, (int64_t[]){2, 1}, noloc));
+}
+
+static void build_pad(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  output(c, ir_pad(c->g, input(c, DOM_ANY, c->dt, SHAPE(n)), (int64_t[]){2}, (int64_t[]){3}, noloc));
+  output(c, ir_pad(c->g, input(c, DOM_ANY, c->dt, SHAPE(2, n)), (int64_t[]){1, 0}, (int64_t[]){0, 2}, noloc));
+  output(c, ir_pad(c->g, input(c, DOM_INT, IR_I32, SHAPE(n, 1)), (int64_t[]){0, 1}, (int64_t[]){1, 1}, noloc));
+}
+
+static void build_concat(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrDtype f = c->dt;
+  IrRef parts[3] = {input(c, DOM_ANY, f, SHAPE(n, 2)), input(c, DOM_ANY, f, SHAPE(n, 3)),
+                    input(c, DOM_ANY, f, SHAPE(n, 1))};
+  output(c, ir_concat(c->g, parts, 3, 1, noloc));
+  IrRef rows[2] = {input(c, DOM_ANY, f, SHAPE(1, 4)), input(c, DOM_ANY, f, SHAPE(n, 4))};
+  output(c, ir_concat(c->g, rows, 2, 0, noloc));
+  IrRef one[1] = {input(c, DOM_INT, IR_I32, SHAPE(n))};
+  output(c, ir_concat(c->g, one, 1, 0, noloc));
+}
+
+static void build_gather(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  output(c, ir_gather(c->g, input(c, DOM_ANY, c->dt, SHAPE(n, 4)), index_input(c, SHAPE(5), n), noloc));
+  output(c, ir_gather(c->g, input(c, DOM_ANY, c->dt, SHAPE(n)), index_input(c, SHAPE(2, 3), n), noloc));
+  output(c, ir_gather(c->g, input(c, DOM_ANY, c->dt, SHAPE(7, 3)), index_input(c, SHAPE(n), 7), noloc));
+  output(c, ir_gather(c->g, input(c, DOM_INT, IR_I32, SHAPE(4, n)), index_input(c, SHAPE(3), 4), noloc));
+}
+
+static void build_scatter_add(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrDtype f = c->dt;
+  output(c, ir_scatter_add(c->g, input(c, DOM_ANY, f, SHAPE(5, 4)), index_input(c, SHAPE(5), n),
+                           ir_dim_const(n), noloc));
+  output(c, ir_scatter_add(c->g, input(c, DOM_ANY, f, SHAPE(n, 3)), index_input(c, SHAPE(n), 4),
+                           ir_dim_const(4), noloc));
+  output(c, ir_scatter_add(c->g, input(c, DOM_ANY, f, SHAPE(2, n)), index_input(c, SHAPE(2, n), 3),
+                           ir_dim_const(3), noloc));
+  output(c, ir_scatter_add(c->g, input(c, DOM_INT, IR_I32, SHAPE(n)), index_input(c, SHAPE(n), 2),
+                           ir_dim_const(2), noloc));
+}
+
+static const OpTest op_tests[IR_OP_COUNT] = {
+    [IR_OP_INPUT] = {build_input},
+    [IR_OP_PARAM] = {build_param},
+    [IR_OP_CONST] = {build_const},
+    [IR_OP_IOTA] = {build_iota},
+    [IR_OP_NEG] = {build_unary, DOM_ANY, 0, true},
+    [IR_OP_EXP] = {build_unary, DOM_ANY},
+    [IR_OP_LOG] = {build_unary, DOM_POS},
+    [IR_OP_SQRT] = {build_unary, DOM_POS},
+    [IR_OP_RSQRT] = {build_unary, DOM_POS},
+    [IR_OP_TANH] = {build_unary, DOM_ANY},
+    [IR_OP_SIGMOID] = {build_unary, DOM_ANY},
+    [IR_OP_RELU] = {build_unary, DOM_COARSE},
+    [IR_OP_GELU] = {build_unary, DOM_ANY},
+    [IR_OP_ERF] = {build_unary, DOM_ANY},
+    [IR_OP_ABS] = {build_unary, DOM_ANY, 0, true},
+    [IR_OP_SIGN] = {build_unary, DOM_COARSE},
+    [IR_OP_CAST] = {build_cast},
+    [IR_OP_ADD] = {build_binary, DOM_ANY, DOM_ANY, true},
+    [IR_OP_SUB] = {build_binary, DOM_ANY, DOM_ANY, true},
+    [IR_OP_MUL] = {build_binary, DOM_ANY, DOM_ANY, true},
+    [IR_OP_DIV] = {build_binary, DOM_ANY, DOM_AWAY0},
+    [IR_OP_POW] = {build_binary, DOM_POS, DOM_ANY},
+    [IR_OP_MAXIMUM] = {build_binary, DOM_COARSE, DOM_COARSE, true},
+    [IR_OP_MINIMUM] = {build_binary, DOM_COARSE, DOM_COARSE, true},
+    [IR_OP_LT] = {build_binary, DOM_COARSE, DOM_COARSE, true},
+    [IR_OP_LE] = {build_binary, DOM_COARSE, DOM_COARSE, true},
+    [IR_OP_GT] = {build_binary, DOM_COARSE, DOM_COARSE, true},
+    [IR_OP_GE] = {build_binary, DOM_COARSE, DOM_COARSE, true},
+    [IR_OP_EQ] = {build_binary, DOM_COARSE, DOM_COARSE, true},
+    [IR_OP_NE] = {build_binary, DOM_COARSE, DOM_COARSE, true},
+    [IR_OP_WHERE] = {build_where},
+    [IR_OP_SUM] = {build_reduce, DOM_ANY},
+    [IR_OP_MAX] = {build_reduce, DOM_COARSE},
+    [IR_OP_MATMUL] = {build_matmul},
+    [IR_OP_RESHAPE] = {build_reshape},
+    [IR_OP_PERMUTE] = {build_permute},
+    [IR_OP_EXPAND] = {build_expand},
+    [IR_OP_SLICE] = {build_slice},
+    [IR_OP_PAD] = {build_pad},
+    [IR_OP_CONCAT] = {build_concat},
+    [IR_OP_GATHER] = {build_gather},
+    [IR_OP_SCATTER_ADD] = {build_scatter_add},
+};
+
+static void test_codegen_every_op_has_a_test(void) {
+  for (int op = 0; op < IR_OP_COUNT; op++) {
+    if (!op_tests[op].build) fprintf(stderr, "\n  no codegen test for op %s", ir_ops[op].name);
+    CU_ASSERT_PTR_NOT_NULL(op_tests[op].build);
+  }
+}
+
+/* One graph per op holding every size and variant, so one compile each. */
+static void run_op_tests(IrDtype dt, double rtol) {
+  for (int op = 0; op < IR_OP_COUNT; op++) {
+    if (!op_tests[op].build) continue;
+    char what[64];
+    snprintf(what, sizeof what, "%s %s", ir_ops[op].name, ir_dtype_name(dt));
+    Case *c = case_new(dt, what);
+    for (size_t i = 0; i < MC_COUNTOF(sizes); i++) op_tests[op].build(c, (IrOp)op, sizes[i], &op_tests[op]);
+    check(c, rtol);
+    case_free(c);
+  }
+}
+
+static void test_codegen_every_op_f32(void) { run_op_tests(IR_F32, F32_TOL); }
+static void test_codegen_every_op_f64(void) { run_op_tests(IR_F64, F64_TOL); }
+
+/* ---- edge values ------------------------------------------------------------------- */
+
+static const double edge[12] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -1.0, 1e30, -1e30, 3e9, -3e9, 0.5};
+static const double edge_b[12] = {1.0, NAN, 2.0, -0.0, 0.0, NAN, -1.0, INFINITY, -INFINITY, 0.5, 3e9, 0.5};
+
+/* NaN propagation of maximum/minimum/max, relu/sign at 0 and NaN, and
+   saturating, NaN-to-zero conversion to i32, x != 0 to bool. */
+static void test_codegen_edge_values(void) {
+  for (int f = 0; f < 2; f++) {
+    IrDtype dt = f ? IR_F64 : IR_F32;
+    Case *c = case_new(dt, f ? "edge f64" : "edge f32");
+    IrRef a = input(c, DOM_ANY, dt, SHAPE(12)), b = input(c, DOM_ANY, dt, SHAPE(12));
+    set_values(c, a, edge);
+    set_values(c, b, edge_b);
+    static const IrOp unary[] = {IR_OP_RELU, IR_OP_SIGN, IR_OP_ABS, IR_OP_NEG, IR_OP_EXP, IR_OP_TANH, IR_OP_ERF};
+    for (size_t i = 0; i < MC_COUNTOF(unary); i++) output(c, ir_unary(c->g, unary[i], a, noloc));
+    static const IrOp binary[] = {IR_OP_MAXIMUM, IR_OP_MINIMUM, IR_OP_EQ, IR_OP_NE, IR_OP_LT, IR_OP_GE};
+    for (size_t i = 0; i < MC_COUNTOF(binary); i++) {
+      output(c, ir_binary(c->g, binary[i], a, b, noloc));
+      output(c, ir_binary(c->g, binary[i], b, a, noloc));
+    }
+    output(c, ir_cast(c->g, a, IR_I32, noloc));
+    output(c, ir_cast(c->g, a, IR_BOOL, noloc));
+    IrShape two = SHAPE(2, 6);
+    IrRef a2 = must(c, ir_reshape(c->g, a, &two, noloc)), b2 = must(c, ir_reshape(c->g, b, &two, noloc));
+    for (uint32_t axes = 1; axes <= 3; axes++) {
+      output(c, ir_reduce(c->g, IR_OP_MAX, a2, axes, false, noloc));
+      output(c, ir_reduce(c->g, IR_OP_MAX, b2, axes, false, noloc));
+    }
+    check(c, f ? F64_TOL : F32_TOL);
+    case_free(c);
+  }
+}
+
+/* Reductions over an empty axis give the identity; matmul over K = 0 gives
+   zeros; empty tensors need no buffer. */
+static void test_codegen_empty_tensors(void) {
+  Case *c = case_new(IR_F32, "empty");
+  IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(3, 0));
+  output(c, ir_reduce(c->g, IR_OP_SUM, x, 2, false, noloc));
+  output(c, ir_reduce(c->g, IR_OP_MAX, x, 2, false, noloc));
+  output(c, ir_matmul(c->g, x, input(c, DOM_ANY, IR_F32, SHAPE(0, 4)), noloc));
+  output(c, ir_unary(c->g, IR_OP_EXP, x, noloc));
+  IrRef parts[2] = {x, input(c, DOM_ANY, IR_F32, SHAPE(3, 2))};
+  output(c, ir_concat(c->g, parts, 2, 1, noloc));
+  check(c, F32_TOL);
+  case_free(c);
+}
+
+/* ---- bad indices -------------------------------------------------------------------- */
+
+static const double bad_idx[4] = {1, 7, -1, 0};
+
+static void test_codegen_bad_index_is_reported(void) {
+  Case *c = case_new(IR_F32, "bad index");
+  IrRef tab = input(c, DOM_ANY, IR_F32, SHAPE(3, 2));
+  IrRef idx = input(c, DOM_INDEX, IR_I32, SHAPE(4));
+  set_values(c, idx, bad_idx);
+  output(c, ir_gather(c->g, tab, idx, noloc));
+  CgProgram *p = compile(c);
+  float table[6] = {1, 2, 3, 4, 5, 6}, out[8];
+  int32_t ids[4] = {1, 7, -1, 0};
+  void *bufs[3] = {table, ids, out};
+  CU_ASSERT_FALSE(cg_program_run(p, bufs, &c->d));
+  CU_ASSERT_PTR_NOT_NULL(strstr(c->d.buf.s, "gather index 7 out of range [0, 3)"));
+  float want[8] = {3, 4, 0, 0, 0, 0, 1, 2};
+  CU_ASSERT_EQUAL(memcmp(out, want, sizeof want), 0);
+  /* the next run starts clean */
+  ids[1] = 2;
+  ids[2] = 1;
+  CU_ASSERT_TRUE(cg_program_run(p, bufs, &c->d));
+  CU_ASSERT_EQUAL(out[2], 5);
+  CU_ASSERT_EQUAL(out[4], 3);
+  /* scatter_add skips a bad row */
+  cg_program_free(p);
+  case_free(c);
+
+  c = case_new(IR_F32, "bad scatter index");
+  IrRef src = input(c, DOM_ANY, IR_F32, SHAPE(3));
+  IrRef at = input(c, DOM_INDEX, IR_I32, SHAPE(3));
+  output(c, ir_scatter_add(c->g, src, at, ir_dim_const(2), noloc));
+  p = compile(c);
+  float s[3] = {1, 2, 4}, o[2];
+  int32_t rows[3] = {1, 2147483647, 1};
+  void *b2[3] = {s, rows, o};
+  CU_ASSERT_FALSE(cg_program_run(p, b2, &c->d));
+  CU_ASSERT_PTR_NOT_NULL(strstr(c->d.buf.s, "scatter_add index 2147483647 out of range [0, 2)"));
+  CU_ASSERT_EQUAL(o[0], 0);
+  CU_ASSERT_EQUAL(o[1], 5);
+  cg_program_free(p);
+  case_free(c);
+}
+
+static void test_codegen_missing_buffer_is_reported(void) {
+  Case *c = case_new(IR_F32, "missing buffer");
+  output(c, ir_unary(c->g, IR_OP_NEG, input(c, DOM_ANY, IR_F32, SHAPE(4)), noloc));
+  CgProgram *p = compile(c);
+  float y[4];
+  void *bufs[2] = {NULL, y};
+  CU_ASSERT_FALSE(cg_program_run(p, bufs, &c->d));
+  CU_ASSERT_PTR_NOT_NULL(strstr(c->d.buf.s, "no buffer for slot 0"));
+  cg_program_free(p);
+  case_free(c);
+}
+
+static void test_codegen_invalid_graph_is_refused(void) {
+  Case *c = case_new(IR_F32, "invalid");
+  output(c, ir_unary(c->g, IR_OP_NEG, input(c, DOM_ANY, IR_F32, SHAPE(4)), noloc));
+  c->g->outs[0].ref = 99;
+  CU_ASSERT_PTR_NULL(cg_jit_compile(c->g, NULL, &c->d));
+  CU_ASSERT_TRUE(c->d.nerrors > 0);
+  McStr s;
+  mc_str_init(&s);
+  CU_ASSERT_FALSE(cg_emit(c->g, NULL, "llvm", &s, &c->d));
+  mc_str_free(&s);
+  case_free(c);
+}
+
+/* ---- slots, plan, reuse --------------------------------------------------------------- */
+
+static void test_codegen_slots_and_plan(void) {
+  Case *c = case_new(IR_F32, "plan");
+  IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(1000));
+  IrRef w = param(c, DOM_ANY, SHAPE(1000));
+  IrRef y = x;
+  for (int i = 0; i < 10; i++) y = must(c, ir_binary(c->g, i % 2 ? IR_OP_MUL : IR_OP_ADD, y, w, noloc));
+  output(c, y);
+  output(c, x);
+  CgProgram *p = compile(c);
+  CU_ASSERT_EQUAL(cg_program_nslots(p), 4);
+  CU_ASSERT_EQUAL(cg_program_slot_node(p, 0), x);
+  CU_ASSERT_EQUAL(cg_program_slot_node(p, 1), w);
+  CU_ASSERT_EQUAL(cg_program_slot_node(p, 2), y);
+  CU_ASSERT_EQUAL(cg_program_slot_node(p, 3), x);
+  CU_ASSERT_EQUAL(cg_program_output_slot(p, 1), 3);
+  CU_ASSERT_EQUAL(cg_program_slot_node(p, 4), IR_NONE);
+  CgStats st;
+  cg_program_stats(p, &st);
+  /* 9 intermediates of 4000 bytes; two alive at a time */
+  CU_ASSERT_TRUE(st.naive_bytes >= 9 * 4000);
+  CU_ASSERT_TRUE(st.workspace_bytes <= 64 + 2 * 4032);
+  CU_ASSERT_EQUAL(st.nkernels, 2);   /* one add and one mul kernel, shared */
+  CU_ASSERT_TRUE(cg_program_compile_seconds(p) > 0);
+  /* runs twice with new inputs */
+  CU_ASSERT_EQUAL(check_runs(c, p, F32_TOL, 1), 0);
+  CU_ASSERT_EQUAL(check_runs(c, p, F32_TOL, 2), 0);
+  cg_program_free(p);
+  case_free(c);
+}
+
+static void test_codegen_emit_llvm_and_asm(void) {
+  Case *c = case_new(IR_F32, "emit");
+  output(c, ir_unary(c->g, IR_OP_EXP, input(c, DOM_ANY, IR_F32, SHAPE(64)), noloc));
+  McStr s;
+  mc_str_init(&s);
+  CU_ASSERT_TRUE(cg_emit(c->g, NULL, "llvm", &s, &c->d));
+  CU_ASSERT_PTR_NOT_NULL(s.s && strstr(s.s, "define void @run(ptr noalias"));
+  mc_str_free(&s);
+  mc_str_init(&s);
+  CU_ASSERT_TRUE(cg_emit(c->g, NULL, "asm", &s, &c->d));
+  CU_ASSERT_PTR_NOT_NULL(s.s && strstr(s.s, "run:"));
+  mc_str_free(&s);
+  mc_str_init(&s);
+  CU_ASSERT_FALSE(cg_emit(c->g, NULL, "obj", &s, &c->d));
+  CU_ASSERT_PTR_NOT_NULL(strstr(c->d.buf.s, "cannot emit 'obj'"));
+  mc_str_free(&s);
+  case_free(c);
+}
+
+/* ---- matmul around the tiles ------------------------------------------------------------ */
+
+/* M, K, N across microkernel edges, a K beyond one cache block (partial
+   sums accumulate in C) and an M beyond one; each kernel shape (the 512-bit
+   one runs on 256-bit CPUs too, as pairs of registers) with 1 and 2
+   threads. */
+static void test_codegen_matmul_tiles(void) {
+  static const int64_t mkn[][3] = {{1, 1, 1}, {6, 5, 16}, {7, 9, 17}, {13, 3, 33}, {15, 300, 31},
+                                   {150, 40, 65}, {29, 64, 100}, {64, 513, 48}};
+  static const int bits[] = {256, 512, 128};
+  for (size_t b = 0; b < MC_COUNTOF(bits); b++)
+    for (int threads = 1; threads <= 2; threads++)
+      for (int f = 0; f < 2; f++) {
+        IrDtype dt = f ? IR_F64 : IR_F32;
+        char what[64];
+        snprintf(what, sizeof what, "matmul %d-bit %d threads %s", bits[b], threads, ir_dtype_name(dt));
+        Case *c = case_new(dt, what);
+        c->opts.vector_bits = bits[b];
+        c->opts.threads = threads;
+        for (size_t i = 0; i < MC_COUNTOF(mkn); i++)
+          matmul_case(c, SHAPE(mkn[i][0], mkn[i][1]), SHAPE(mkn[i][1], mkn[i][2]));
+        matmul_case(c, SHAPE(4, 37, 19), SHAPE(4, 19, 23));   /* batches over threads */
+        matmul_case(c, SHAPE(1, 100, 200), SHAPE(200, 120));  /* big enough to split */
+        check(c, f ? F64_TOL : F32_TOL);
+        case_free(c);
+      }
+}
+
+/* ---- a gradient program --------------------------------------------------------------------- */
+
+/* mlp: x[8,20] -> linear 20x16 -> relu -> linear 16x5 -> softmax cross
+   entropy against one-hot targets, mean over the batch. */
+static IrRef build_mlp(Case *c) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(8, 20));
+  IrRef onehot = input(c, DOM_BOOL, c->dt, SHAPE(8, 5));
+  IrRef w1 = param(c, DOM_ANY, SHAPE(20, 16)), b1 = param(c, DOM_ANY, SHAPE(16));
+  IrRef w2 = param(c, DOM_ANY, SHAPE(16, 5)), b2 = param(c, DOM_ANY, SHAPE(5));
+  IrRef h = ir_unary(g, IR_OP_RELU, ir_binary(g, IR_OP_ADD, ir_matmul(g, x, w1, noloc), b1, noloc), noloc);
+  IrRef logits = ir_binary(g, IR_OP_ADD, ir_matmul(g, h, w2, noloc), b2, noloc);
+  IrRef m = ir_reduce(g, IR_OP_MAX, logits, 2, true, noloc);
+  IrRef z = ir_binary(g, IR_OP_SUB, logits, m, noloc);
+  IrRef lse = ir_unary(g, IR_OP_LOG, ir_reduce(g, IR_OP_SUM, ir_unary(g, IR_OP_EXP, z, noloc), 2, true, noloc), noloc);
+  IrRef nll = ir_binary(g, IR_OP_MUL, ir_binary(g, IR_OP_SUB, lse, z, noloc), onehot, noloc);
+  IrRef total = ir_reduce(g, IR_OP_SUM, nll, 3, false, noloc);
+  IrRef loss = ir_binary(g, IR_OP_DIV, total, ir_const(g, 8, c->dt, noloc), noloc);
+  output(c, logits);
+  ir_add_output(g, IR_OUT_LOSS, "loss", must(c, loss));
+  return loss;
+}
+
+static void test_codegen_mlp_gradient(void) {
+  static const char *const pipelines[] = {"autodiff", PASS_PIPELINE_GRAD};
+  for (size_t pl = 0; pl < MC_COUNTOF(pipelines); pl++)
+    for (int f = 0; f < 2; f++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      char what[64];
+      snprintf(what, sizeof what, "mlp gradient (%s) %s", pipelines[pl], ir_dtype_name(dt));
+      Case *c = case_new(dt, what);
+      build_mlp(c);
+      PassCtx cx = {.diag = &c->d, .verify_each = true};
+      bool ok = pass_run_pipeline(&c->g, pipelines[pl], &cx);
+      if (!ok) fprintf(stderr, "\n  %s: %s", what, c->d.buf.s ? c->d.buf.s : "");
+      CU_ASSERT_TRUE_FATAL(ok);
+      int ngrads = 0;
+      for (uint32_t k = 0; k < c->g->nouts; k++) ngrads += c->g->outs[k].kind == IR_OUT_GRAD;
+      CU_ASSERT_EQUAL(ngrads, 4);
+      check(c, f ? F64_TOL : F32_TOL);
+      case_free(c);
+    }
+}
+
+static const TestCase cases[] = {
+    {"test_codegen_every_op_has_a_test", test_codegen_every_op_has_a_test},
+    {"test_codegen_every_op_f32", test_codegen_every_op_f32},
+    {"test_codegen_every_op_f64", test_codegen_every_op_f64},
+    {"test_codegen_edge_values", test_codegen_edge_values},
+    {"test_codegen_empty_tensors", test_codegen_empty_tensors},
+    {"test_codegen_bad_index_is_reported", test_codegen_bad_index_is_reported},
+    {"test_codegen_missing_buffer_is_reported", test_codegen_missing_buffer_is_reported},
+    {"test_codegen_invalid_graph_is_refused", test_codegen_invalid_graph_is_refused},
+    {"test_codegen_slots_and_plan", test_codegen_slots_and_plan},
+    {"test_codegen_emit_llvm_and_asm", test_codegen_emit_llvm_and_asm},
+    {"test_codegen_matmul_tiles", test_codegen_matmul_tiles},
+    {"test_codegen_mlp_gradient", test_codegen_mlp_gradient},
+};
+
+int main(void) { return test_main("codegen", cases, MC_COUNTOF(cases)); }
