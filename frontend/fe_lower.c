@@ -387,6 +387,13 @@ static void check_defines(FeLower *cx) {
   }
 }
 
+/* A model without `minimize` is an inference model; it still needs an output. */
+static bool has_output(const IrGraph *g) {
+  for (uint32_t i = 0; i < g->nouts; i++)
+    if (g->outs[i].kind == IR_OUT_OUTPUT) return true;
+  return false;
+}
+
 static void lower_model(FeLower *cx, const FeNode *model) {
   cx->g = ir_graph_new(model->name, cx->diag);
   FeScope *sc = fe_scope_new(cx, NULL);
@@ -395,8 +402,9 @@ static void lower_model(FeLower *cx, const FeNode *model) {
   fe_exec_stmts(cx, sc, &model->list2, &st);
   if (fe_too_many_errors(cx->diag)) return;
   check_defines(cx);
-  if (!st.loss)
-    mc_error(cx->diag, model->loc, "model '%s' has no loss: add 'minimize EXPR'", model->name);
+  if (!st.loss && !has_output(cx->g))
+    mc_error(cx->diag, model->loc,
+             "model '%s' computes nothing: add 'output NAME' or 'minimize EXPR'", model->name);
 }
 
 IrGraph *fe_compile_string(const char *name, const char *text, const FeOptions *o,

@@ -189,9 +189,9 @@ static void test_diagnostics_missing_minimize(void) {
   expect_diag(
       "model m {\n"
       "  input x: f32[4]\n"
-      "  output y = relu(x)\n"
+      "  y = relu(x)\n"
       "}\n",
-      "t.model:1:7: error: model 'm' has no loss: add 'minimize EXPR'\n"
+      "t.model:1:7: error: model 'm' computes nothing: add 'output NAME' or 'minimize EXPR'\n"
       "  model m {\n"
       "        ^\n");
 }
