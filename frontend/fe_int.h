@@ -158,6 +158,7 @@ typedef struct FeExec {
   bool returned;           /* FE_CTX_FORWARD: a return ran */
   FeValue result;          /* ... and its value */
   const FeNode *loss;      /* FE_CTX_MODEL: the minimize statement seen */
+  bool has_output;         /* FE_CTX_MODEL: an output statement seen */
 } FeExec;
 
 /* ---- fe_value.c: values, scopes, names, operators ------------------------ */

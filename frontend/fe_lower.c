@@ -195,7 +195,10 @@ static void exec_stmt(FeLower *cx, FeScope *sc, const FeNode *st, FeExec *es) {
   case FE_UNPACK: exec_unpack(cx, sc, st); return;
   case FE_PARAM: exec_param(cx, sc, st); return;
   case FE_INPUT: exec_input(cx, sc, st); return;
-  case FE_OUTPUT: exec_output(cx, sc, st); return;
+  case FE_OUTPUT:
+    es->has_output = true;
+    exec_output(cx, sc, st);
+    return;
   case FE_MINIMIZE: exec_minimize(cx, sc, st, es); return;
   case FE_FORWARD: exec_forward(cx, st, es); return;
   case FE_RETURN:
@@ -387,13 +390,6 @@ static void check_defines(FeLower *cx) {
   }
 }
 
-/* A model without `minimize` is an inference model; it still needs an output. */
-static bool has_output(const IrGraph *g) {
-  for (uint32_t i = 0; i < g->nouts; i++)
-    if (g->outs[i].kind == IR_OUT_OUTPUT) return true;
-  return false;
-}
-
 static void lower_model(FeLower *cx, const FeNode *model) {
   cx->g = ir_graph_new(model->name, cx->diag);
   FeScope *sc = fe_scope_new(cx, NULL);
@@ -402,7 +398,8 @@ static void lower_model(FeLower *cx, const FeNode *model) {
   fe_exec_stmts(cx, sc, &model->list2, &st);
   if (fe_too_many_errors(cx->diag)) return;
   check_defines(cx);
-  if (!st.loss && !has_output(cx->g))
+  /* Without `minimize` a model is an inference model; it still needs an output. */
+  if (!st.loss && !st.has_output)
     mc_error(cx->diag, model->loc,
              "model '%s' computes nothing: add 'output NAME' or 'minimize EXPR'", model->name);
 }

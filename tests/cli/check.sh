@@ -31,6 +31,17 @@ for f in "$SRC"/examples/*.model; do
   [ ! -s "$TMP/err" ] || fail "$f: unexpected stderr: $(cat "$TMP/err")"
 done
 
+# A model without `minimize` is an inference model: it checks, with no loss.
+cat >"$TMP/infer.model" <<'EOF'
+model infer {
+  input x: f32[2, 3]
+  fc = linear(3, 4)
+  output y = relu(fc(x))
+}
+EOF
+run 0 check "$TMP/infer.model"
+first_line_is "infer: ok: 1 input, 2 params (16 weights), 1 output, no loss"
+
 run 0 check "$SRC/examples/seed_net.model"
 first_line_is "seed_net: ok: 2 inputs, 4 params (430 weights), 1 output, loss f32[]"
 has_out "  input  x: f32[B,10]"
