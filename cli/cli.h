@@ -4,6 +4,8 @@
 #ifndef CLI_H
 #define CLI_H
 
+#include <signal.h>
+
 #include "fe.h"
 #include "ir.h"
 #include "mc.h"
@@ -71,9 +73,17 @@ struct CliCommand {
   unsigned opts;           /* CLI_OPT_BIT of each accepted option */
   bool needs_file;         /* takes exactly one FILE argument */
   int (*run)(CliOpts *o);  /* returns an exit code */
+  /* Commands with options of their own (train) parse argv themselves:
+     run_args replaces the option parsing and run (first = index of the
+     first argument after the command name), print_options adds their
+     option lines to the help. NULL for the others. */
+  int (*run_args)(const CliCommand *c, int argc, char **argv, int first);
+  void (*print_options)(FILE *f);
 };
 
 const CliCommand *cli_find_command(const char *name);
+/* Prints `modelc help CMD`: the usage line, description and options. */
+void cli_print_command_help(FILE *f, const CliCommand *c);
 
 /* ---- cli_model.c: loading models and writing results --------------------- */
 /* The state of one command run: sources for diagnostics and the sink. */
@@ -104,5 +114,64 @@ int cli_check(CliOpts *o);
 int cli_dump(CliOpts *o);
 int cli_opt(CliOpts *o);
 int cli_gradcheck(CliOpts *o);
+
+/* ---- cli_train.c: `modelc train` ------------------------------------------ */
+int cli_train_main(const CliCommand *c, int argc, char **argv, int first);
+void cli_train_print_options(FILE *f);
+
+/* ---- cli_trainer.c: a training session --------------------------------------
+   What `modelc train` runs and a REPL can drive: it compiles the model's
+   training step (PASS_PIPELINE_TRAIN, then the LLVM JIT) and its forward
+   program once, owns the params, the optimizer state and the data, and runs
+   epochs with progress, evaluation and checkpoints. Hyperparameters are
+   run-time inputs of the step: changing them never recompiles. Calls in
+   order: new, resume (optional), add_data (per file), load_data, run,
+   report; save whenever. Errors go to the session's diagnostics. */
+typedef struct CliTrainer CliTrainer;
+
+typedef struct CliTrainConfig {
+  const char *file;          /* the model's name for diagnostics and imports */
+  const char *text;          /* its source (NUL-terminated, borrowed) */
+  const FeDefine *defines;   /* -D overrides (borrowed) */
+  int ndefines;
+  int64_t batch;             /* binds the batch dim (first dim of the inputs); 0 = as compiled */
+  PassOptim optim;           /* structural choices: compiled into the step */
+  PassOptimHyper hyper;      /* run-time hyperparameters */
+  uint64_t seed;             /* params, data order, held-out split, random data */
+  bool seed_given;           /* resume keeps the checkpoint's seed unless set */
+  int threads;               /* threads of the compiled code; <= 0 = all cores */
+  double holdout;            /* fraction of the training samples held out, in [0, 1) */
+  int64_t limit;             /* use the first N samples of every file; 0 = all */
+  const char *save;          /* checkpoint written after each epoch and at the end; NULL */
+  FILE *out;                 /* per-epoch and final lines (stdout) */
+  FILE *progress;            /* the progress line (stderr); NULL = none */
+  bool progress_tty;         /* a \r-updated line rather than a line every few seconds */
+  volatile sig_atomic_t *stop; /* nonzero: stop after the current step (may be NULL) */
+} CliTrainConfig;
+
+typedef enum { CLI_TRAIN_DONE, CLI_TRAIN_STOPPED, CLI_TRAIN_ERROR } CliTrainStatus;
+
+/* Compiles the model (at c->batch) into the step and forward programs and
+   initializes the params from c->seed. NULL after reporting. */
+CliTrainer *cli_trainer_new(CliSession *s, const CliTrainConfig *c);
+void cli_trainer_free(CliTrainer *t);
+/* Queues a `NAME=PATH[,KEY=VALUE...]` argument (docs/data.md) for the
+   training data (eval false) or the evaluation data (eval true). */
+bool cli_trainer_add_data(CliTrainer *t, const char *arg, bool eval);
+/* Loads and checks the queued files (or draws random data when no training
+   file was given and every input is float) and makes the held-out split. */
+bool cli_trainer_load_data(CliTrainer *t);
+/* Loads params, optimizer state, step and epoch from a checkpoint. */
+bool cli_trainer_resume(CliTrainer *t, const char *path);
+/* Checks, before training, that a checkpoint can be written at path. */
+bool cli_trainer_check_save(CliTrainer *t, const char *path);
+bool cli_trainer_save(CliTrainer *t, const char *path);
+/* Trains until `epochs` epochs or `steps` steps are done in all (counting
+   those of a resumed checkpoint; 0 = no limit of that kind) or *stop is set. */
+CliTrainStatus cli_trainer_run(CliTrainer *t, int64_t epochs, int64_t steps);
+/* Prints the final line: the evaluation accuracy (or loss). */
+bool cli_trainer_report(CliTrainer *t);
+int64_t cli_trainer_step(const CliTrainer *t);     /* optimizer steps done */
+int64_t cli_trainer_epoch(const CliTrainer *t);    /* whole epochs done */
 
 #endif

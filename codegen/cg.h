@@ -19,7 +19,8 @@ void cg_host_cpu(McStr *out);
 typedef struct CgOptions {
   int opt_level;     /* LLVM pipeline default<O0..O3>; values outside clamp */
   const char *cpu;   /* NULL or "" = the host CPU with all its features */
-  int threads;       /* threads for matmul; <= 0 = all online cores */
+  int threads;       /* threads for matmul and for compiling (the module is
+                        split in up to that many shards); <= 0 = all cores */
   int vector_bits;   /* 0 = from the CPU; 256 or 512 forces the matmul
                         kernel shape for that vector width (tests) */
 } CgOptions;

@@ -8,13 +8,18 @@
 
 #include "cg.h"
 
-/* ---- the workspace header ------------------------------------------------
-   The first bytes of every workspace, read and written by generated code. */
+/* ---- the workspace ------------------------------------------------------
+   One allocation per program: a header read and written by generated code,
+   the pointer table, then the planned buffers and constants. The pointer
+   table holds every buffer a kernel can be handed: the caller's slots
+   first (@run copies bufs there), then the workspace buffers of every node
+   and the matmul scratch areas (written once when the program is made);
+   descriptors name buffers by their entry. */
 enum {
   CG_WS_POOL = 0,       /* RtPool * for parallel matmul (NULL = run inline) */
   CG_WS_ERR_NODE = 8,   /* i32: id + 1 of the first node whose index failed */
   CG_WS_ERR_VALUE = 16, /* i64: the index it saw */
-  CG_WS_HEADER = 64     /* first planned byte */
+  CG_WS_HEADER = 64     /* the pointer table starts here */
 };
 #define CG_ALIGN 64
 
@@ -23,7 +28,7 @@ typedef enum {
   CG_LOC_NONE,   /* empty tensor: no storage, no kernel */
   CG_LOC_SLOT,   /* a caller buffer: input, param, or the first output of a node */
   CG_LOC_WORK,   /* the workspace at `offset` */
-  CG_LOC_CONST,  /* a module constant (CONST nodes) */
+  CG_LOC_CONST,  /* the workspace at `offset`, written once when the program is made */
   CG_LOC_ALIAS   /* the storage of node `alias` (a reshape, no copy) */
 } CgLocKind;
 
@@ -47,6 +52,7 @@ typedef struct CgTarget CgTarget;
 typedef struct CgPlan {
   int nslots;
   int ninputs;           /* slots [0, ninputs) are INPUT and PARAM nodes */
+  int64_t heap_base;     /* first planned byte, after the header and slot table */
   IrRef *slot_node;      /* [nslots] */
   CgLoc *loc;            /* [g->nnodes] */
   CgCopy *copies;        /* output slots filled by a copy */
@@ -59,6 +65,12 @@ int cg_dtype_size(IrDtype t);
 int64_t cg_node_bytes(const IrNode *n);
 /* Fills plan for g; scratch sizes come from cg_matmul_scratch_bytes. */
 void cg_plan_build(CgPlan *plan, const IrGraph *g, const CgTarget *t);
+/* The pointer table: its size, the entry of a node's storage and of a
+   matmul's scratch, and filling its workspace entries. */
+int64_t cg_plan_table_entries(const CgPlan *p, const IrGraph *g);
+int64_t cg_plan_entry(const CgPlan *p, const IrGraph *g, IrRef id);
+int64_t cg_plan_scratch_entry(const CgPlan *p, const IrGraph *g, IrRef id);
+void cg_plan_fill_table(const CgPlan *p, const IrGraph *g, void *ws);
 void cg_plan_free(CgPlan *plan);
 
 /* ---- cg_jit.c: the machine the kernels are shaped for --------------------- */
@@ -70,8 +82,19 @@ struct CgTarget {
   int64_t gemm_mc, gemm_kc, gemm_nc;   /* cache blocks, in elements */
 };
 
-/* ---- cg_module.c: the lowering context ------------------------------------ */
+/* ---- cg_module.c: the lowering context ------------------------------------
+   The functions of a program are spread over shards, one module each in
+   its own thread-safe context, so the shards can be optimized and compiled
+   to machine code in parallel; calls between shards go by name. The Cg
+   fields ctx .. t_ptr always describe the current shard. */
 typedef struct CgKernelCache CgKernelCache;
+
+typedef struct CgShard {
+  LLVMContextRef ctx;
+  LLVMModuleRef mod;
+  LLVMBuilderRef b;
+  int64_t weight;                /* instructions emitted, for balancing */
+} CgShard;
 
 typedef struct Cg {
   LLVMContextRef ctx;
@@ -82,19 +105,63 @@ typedef struct Cg {
   const CgPlan *plan;
   const CgTarget *tgt;
   LLVMValueRef fn;           /* the function being emitted */
-  LLVMValueRef gemm_fns[2][3];   /* [f32/f64][microkernel, pack_a, pack_b] */
+  CgShard *shards;
+  int nshards, cur;          /* cur: the shard being emitted into */
   CgKernelCache *cache;
   int nkernels;
+  /* The kernel being emitted: its decoded arguments (out, in..., ws,
+     scratch, extents...) and the alias scopes of its nbufs buffers (out
+     and the operands), which never overlap. */
+  LLVMValueRef *kargs;
+  int nkargs, nbufs;
+  LLVMMetadataRef *scopes;
+  LLVMValueRef kdesc;        /* the kernel's descriptor parameter */
+  void *calls;               /* cg_module.c's call table being built */
 } Cg;
 
-/* Builds the module of g into cx->mod (which the caller created). */
+/* Builds the program of g into the shards (whose modules the caller
+   created); @run and the call table are in shard 0. */
 void cg_module_build(Cg *cx);
+/* Makes shard k current (types, module, builder). */
+void cg_shard_use(Cg *cx, int k);
+/* Switches to shard k to emit another function there; cg_shard_leave
+   returns to the function and block that were being emitted. */
+typedef struct CgSave {
+  int shard;
+  LLVMValueRef fn;
+  LLVMBasicBlockRef bb;
+} CgSave;
+CgSave cg_shard_enter(Cg *cx, int k);
+void cg_shard_leave(Cg *cx, CgSave s);
+/* The shard that takes the next function: the least loaded. */
+int cg_shard_pick(const Cg *cx);
+/* Function `name` of shard `home` as seen from the current shard: itself,
+   or a declaration of the same type. */
+LLVMValueRef cg_shard_ref(Cg *cx, int home, LLVMValueRef fn);
+/* Linkage for functions: internal with one shard, else visible to the
+   other shards' objects. */
+void cg_set_local(Cg *cx, LLVMValueRef fn);
+/* Adds fn's size to the current shard's load. */
+void cg_shard_charge(Cg *cx, LLVMValueRef fn);
+/* The function make(cx, arg) emits, made once per key in the least loaded
+   shard; returns a reference to it from the current shard. */
+typedef LLVMValueRef (*CgMakeFn)(Cg *cx, const void *arg);
+LLVMValueRef cg_shared_function(Cg *cx, const char *key, CgMakeFn make, const void *arg);
 
-/* The kernel function every node of one class gets: (ptr out, ptr in...,
-   ptr ws, ptr scratch, i64 len), internal and never inlined. Its entry block is the
-   builder's position on return. */
-LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin);
+/* A kernel: `void name(ptr ws, ptr desc)` in the current shard. Its
+   arguments (cg_karg: out, in_0 .. in_{nin-1}, ws, scratch (or null), then
+   nextra extents) are decoded from the descriptor at entry; the builder is
+   after that on return. */
+LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin, int nextra, bool scratch);
 void cg_kernel_end(Cg *cx);
+LLVMValueRef cg_karg(Cg *cx, int i);
+LLVMValueRef cg_kernel_node(Cg *cx);      /* i64: the node of the call */
+/* A pointer to the call's extents (i64 each). */
+LLVMValueRef cg_kernel_extents(Cg *cx);
+/* Marks a memory access of the kernel as touching buffer a (and b, or -1)
+   and no other buffer. cg_load and cg_store do it by themselves when the
+   base is one of the kernel's buffers. */
+void cg_tag(Cg *cx, LLVMValueRef access, int a, int b);
 
 /* ---- cg_loop.c: LLVM helpers ---------------------------------------------- */
 LLVMTypeRef cg_type(Cg *cx, IrDtype t);
@@ -153,12 +220,17 @@ LLVMValueRef cg_to_compute(Cg *cx, LLVMValueRef v, IrDtype from, LLVMTypeRef ct)
 LLVMValueRef cg_from_compute(Cg *cx, LLVMValueRef v, LLVMTypeRef ct, IrDtype to);
 
 /* A strided walk over an index space: axes that every array steps through
-   contiguously are merged, size-1 axes dropped (as in the evaluator). */
+   contiguously are merged, size-1 axes dropped (as in the evaluator). The
+   emitters read extents and strides as LLVM values (vdims, vst): constants
+   specialized for one node, or runtime arguments for a kernel that nodes of
+   different sizes share. */
 #define CG_WALK_ARRAYS 4
 typedef struct CgWalk {
   int rank;                                  /* >= 1 after cg_walk_coalesce */
   int64_t dims[IR_MAX_RANK];
   int64_t st[CG_WALK_ARRAYS][IR_MAX_RANK];   /* element strides */
+  LLVMValueRef vdims[IR_MAX_RANK];
+  LLVMValueRef vst[CG_WALK_ARRAYS][IR_MAX_RANK];
 } CgWalk;
 void cg_walk_init(CgWalk *w, const IrShape *s);
 void cg_walk_coalesce(CgWalk *w);
@@ -166,6 +238,17 @@ void cg_contiguous_strides(const IrShape *s, int64_t *st);
 /* Strides that read operand shape `x` at the index of a rank-`rank` result
    it broadcasts to (missing and size-1 axes step 0). */
 void cg_broadcast_strides(const IrShape *x, int rank, int64_t *st);
+/* vdims and vst as constants. */
+void cg_walk_constants(Cg *cx, CgWalk *w);
+/* vdims from the kernel's arguments first_arg.. (one per axis), and
+   every array's strides from them: 0 where the array's constant stride is
+   0, else the product of the later extents it moves along (what every
+   contiguous or broadcast array has after merging). */
+void cg_walk_runtime(Cg *cx, CgWalk *w, int first_arg);
+/* Bit i set: array a moves along axis i. */
+uint32_t cg_walk_mask(const CgWalk *w, int a);
+/* base + i * stride, folding strides 0 and 1. */
+LLVMValueRef cg_index_at(Cg *cx, LLVMValueRef base, LLVMValueRef i, LLVMValueRef stride);
 /* Emits the loops of every axis but the last and calls row() in the
    innermost one with each array's element offset at the row's start. */
 typedef void (*CgRowFn)(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off);
@@ -176,18 +259,40 @@ void cg_walk_emit(Cg *cx, const CgWalk *w, CgRowFn row, void *ctx);
 LLVMValueRef cg_scalar(Cg *cx, IrOp op, LLVMTypeRef ct, LLVMValueRef a, LLVMValueRef b,
                        LLVMValueRef c);
 
-/* ---- cg_kernel.c: one emitter per op class --------------------------------- */
-/* Emits the body of node id's kernel (the builder is in its entry block).
-   MATMUL goes to cg_matmul_emit. */
-void cg_kernel_emit(Cg *cx, IrRef id);
-/* What node id's kernel depends on: nodes with equal keys share a kernel,
-   called with *len as its length argument. */
-void cg_kernel_key(const IrGraph *g, IrRef id, McStr *key, int64_t *len);
+/* ---- cg_kernel.c: nodes to calls of shared kernels -------------------------
+   A node lowers to one or more calls. A call names its kernel by a key
+   (everything the kernel's code depends on: nodes with equal keys share
+   the kernel), its buffers as pointer-table entries (the result, up to
+   three operands, the node's matmul scratch), and its extents, which the
+   kernel reads from the call's descriptor. */
+#define CG_MAX_EXTENTS 48
+typedef struct CgCall CgCall;
+typedef void (*CgEmitFn)(Cg *cx, const CgCall *c);
+struct CgCall {
+  char key[200];
+  const char *kind;       /* for the kernel's name: "add", "move", ... */
+  CgEmitFn emit;          /* emits the kernel body from what the key says */
+  IrRef node;             /* the node lowered */
+  int64_t out;            /* pointer-table entry of the result */
+  int64_t in[3];          /* ... of the operands */
+  int nin;
+  bool scratch;           /* the node's matmul scratch is passed */
+  int n;                  /* extents */
+  int64_t ext[CG_MAX_EXTENTS];
+  int esz, rank, cls[2];  /* move: element size, rank, innermost stride classes */
+  int dtype, nbaxes;      /* scatter_add, matmul */
+};
+typedef void (*CgAddCall)(Cg *cx, const CgCall *c);
+void cg_node_lower(Cg *cx, IrRef id, CgAddCall add);
+/* A call copying `bytes` from node's storage to table entry dst_entry. */
+void cg_copy_call(Cg *cx, CgCall *c, IrRef node, int64_t dst_entry, int64_t bytes);
+/* Calls add with a call zeroing node id's storage. */
+void cg_zero_call(Cg *cx, IrRef id, CgAddCall add);
 
 /* ---- cg_matmul.c: packed, blocked, multithreaded GEMM ---------------------- */
 int64_t cg_matmul_scratch_bytes(const CgTarget *t, const IrGraph *g, IrRef id);
 /* How many parallel parts the node's work is split into (1 = inline). */
 int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id);
-void cg_matmul_emit(Cg *cx, IrRef id);
+void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add);
 
 #endif

@@ -45,12 +45,6 @@ struct CgProgram {
   CgStats stats;
 };
 
-static double cpu_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static double now_seconds(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -95,10 +89,9 @@ static LLVMTargetMachineRef make_target_machine(const CgOptions *o, McDiag *d, c
                               : o->opt_level == 1 ? LLVMCodeGenLevelLess
                               : o->opt_level == 2 ? LLVMCodeGenLevelDefault
                                                   : LLVMCodeGenLevelAggressive;
-  if (getenv("CG_CGLEVEL")) level = (LLVMCodeGenOptLevel)atoi(getenv("CG_CGLEVEL"));
   LLVMTargetMachineRef tm =
       LLVMCreateTargetMachine(target, triple, cpu ? cpu : o->cpu, features ? features : "", level,
-                              LLVMRelocPIC, LLVMCodeModelJITDefault);
+                              LLVMRelocPIC, LLVMCodeModelSmall);
   if (cpu) LLVMDisposeMessage(cpu);
   LLVMDisposeMessage(triple);
   if (!tm) mc_error(d, (McLoc){0}, "codegen: cannot create a target machine for cpu '%s'", o->cpu ? o->cpu : "host");
@@ -161,93 +154,173 @@ static void choose_target(CgTarget *t, const CgOptions *o, const char *features)
 
 /* ---- lowering --------------------------------------------------------------------- */
 
-typedef struct Build {
+#define MAX_SHARDS 8
+/* Graphs with fewer kernel calls than this are one shard: splitting a small
+   module costs more than it saves. */
+#define MIN_NODES_PER_SHARD 48
+
+/* One module and what compiling it produced. */
+typedef struct Shard {
   LLVMOrcThreadSafeContextRef tsc;
   LLVMModuleRef mod;
   LLVMTargetMachineRef tm;
+  LLVMMemoryBufferRef obj;   /* machine code, after compile_shard with objects */
+  char *error;               /* what failed (heap), for the calling thread to report */
+  int opt_level;
+  bool want_object;
+} Shard;
+
+typedef struct Build {
+  Shard shards[MAX_SHARDS];
+  int nshards;
   CgTarget tgt;
   CgPlan plan;
   int nkernels;
 } Build;
 
 static void build_fini(Build *bd) {
-  if (bd->mod) LLVMDisposeModule(bd->mod);
-  if (bd->tm) LLVMDisposeTargetMachine(bd->tm);
-  if (bd->tsc) LLVMOrcDisposeThreadSafeContext(bd->tsc);
+  for (int k = 0; k < bd->nshards; k++) {
+    Shard *s = &bd->shards[k];
+    if (s->mod) LLVMDisposeModule(s->mod);
+    if (s->tm) LLVMDisposeTargetMachine(s->tm);
+    if (s->tsc) LLVMOrcDisposeThreadSafeContext(s->tsc);
+    if (s->obj) LLVMDisposeMemoryBuffer(s->obj);
+    free(s->error);
+  }
   cg_plan_free(&bd->plan);
   memset(bd, 0, sizeof *bd);
 }
 
-static void init_types(Cg *cx) {
-  LLVMContextRef c = cx->ctx;
-  cx->t_void = LLVMVoidTypeInContext(c);
-  cx->t_i1 = LLVMInt1TypeInContext(c);
-  cx->t_i8 = LLVMInt8TypeInContext(c);
-  cx->t_i32 = LLVMInt32TypeInContext(c);
-  cx->t_i64 = LLVMInt64TypeInContext(c);
-  cx->t_f32 = LLVMFloatTypeInContext(c);
-  cx->t_f64 = LLVMDoubleTypeInContext(c);
-  cx->t_ptr = LLVMPointerTypeInContext(c, 0);
+static char *take_error(LLVMErrorRef err) {
+  char *msg = LLVMGetErrorMessage(err);
+  char *copy = mc_xstrdup(msg);
+  LLVMDisposeErrorMessage(msg);
+  return copy;
 }
 
-static bool verify_module(LLVMModuleRef mod, McDiag *d) {
+/* Verifies, optimizes and (want_object) compiles one shard; runs on any
+   thread, touching only the shard. */
+static void *compile_shard(void *arg) {
+  Shard *s = arg;
   char *msg = NULL;
-  bool bad = LLVMVerifyModule(mod, LLVMReturnStatusAction, &msg);
-  if (bad) mc_error(d, (McLoc){0}, "codegen: internal error: invalid LLVM module: %s", msg);
-  LLVMDisposeMessage(msg);
-  return !bad;
-}
-
-static bool optimize(Build *bd, int level, McDiag *d) {
-  char pipeline[32];
-  snprintf(pipeline, sizeof pipeline, "default<O%d>", level < 0 ? 0 : level > 3 ? 3 : level);
-  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-  if (getenv("CG_NOUNROLL")) {
-    LLVMPassBuilderOptionsSetLoopInterleaving(po, 0);
-    LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
+  if (LLVMVerifyModule(s->mod, LLVMReturnStatusAction, &msg)) {
+    s->error = mc_xstrdup(msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return NULL;
   }
-  LLVMErrorRef err = LLVMRunPasses(bd->mod, pipeline, bd->tm, po);
+  LLVMDisposeMessage(msg);
+  char pipeline[32];
+  int level = s->opt_level < 0 ? 0 : s->opt_level > 3 ? 3 : s->opt_level;
+  snprintf(pipeline, sizeof pipeline, "default<O%d>", level);
+  /* Loops are already shaped by the kernel emitters (the matmul microkernel
+     is unrolled by hand); unrolling fully the static small trip counts
+     would only grow code and compile time. */
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopInterleaving(po, 0);
+  LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
+  LLVMErrorRef err = LLVMRunPasses(s->mod, pipeline, s->tm, po);
   LLVMDisposePassBuilderOptions(po);
-  return !failed(err, d, "optimization");
+  if (err) {
+    s->error = take_error(err);
+    return NULL;
+  }
+  if (s->want_object &&
+      LLVMTargetMachineEmitToMemoryBuffer(s->tm, s->mod, LLVMObjectFile, &msg, &s->obj)) {
+    s->error = mc_xstrdup(msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    s->obj = NULL;
+  }
+  return NULL;
 }
 
-/* Lowers g into an optimized module in bd (which the caller releases). */
-static bool lower(const IrGraph *g, const CgOptions *o, Build *bd, McDiag *d) {
+/* Compiles every shard, in parallel threads when there are several. */
+static bool compile_shards(Build *bd, McDiag *d) {
+  pthread_t threads[MAX_SHARDS];
+  bool started[MAX_SHARDS] = {false};
+  for (int k = 1; k < bd->nshards; k++)
+    started[k] = pthread_create(&threads[k], NULL, compile_shard, &bd->shards[k]) == 0;
+  compile_shard(&bd->shards[0]);
+  for (int k = 1; k < bd->nshards; k++) {
+    if (started[k])
+      pthread_join(threads[k], NULL);
+    else
+      compile_shard(&bd->shards[k]);
+  }
+  bool ok = true;
+  for (int k = 0; k < bd->nshards; k++)
+    if (bd->shards[k].error) {
+      mc_error(d, (McLoc){0}, "codegen: internal error: %s", bd->shards[k].error);
+      ok = false;
+    }
+  return ok;
+}
+
+static int kernel_calls(const IrGraph *g) {
+  int n = 0;
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    IrOp op = (IrOp)ir_node(g, i)->op;
+    n += op != IR_OP_INPUT && op != IR_OP_PARAM && op != IR_OP_CONST;
+  }
+  return n;
+}
+
+static bool new_shard(Shard *s, const CgOptions *o, McDiag *d) {
+  char *features = NULL;
+  s->tm = make_target_machine(o, d, &features);
+  free(features);
+  if (!s->tm) return false;
+  s->tsc = LLVMOrcCreateNewThreadSafeContext();
+  LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(s->tsc);
+  s->mod = LLVMModuleCreateWithNameInContext("modelc", ctx);
+  char *triple = LLVMGetTargetMachineTriple(s->tm);
+  LLVMSetTarget(s->mod, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(s->tm);
+  LLVMSetModuleDataLayout(s->mod, layout);
+  LLVMDisposeTargetData(layout);
+  s->opt_level = o->opt_level;
+  return true;
+}
+
+/* Lowers g into bd's shards (at most max_shards) and compiles them:
+   optimized modules, plus machine code when objects is set. The caller
+   releases bd. */
+static bool lower(const IrGraph *g, const CgOptions *o, Build *bd, int max_shards, bool objects,
+                  McDiag *d) {
   memset(bd, 0, sizeof *bd);
   if (!ir_verify(g, d)) return false;
   pthread_once(&llvm_once, init_llvm);
   char *features = NULL;
-  bd->tm = make_target_machine(o, d, &features);
-  if (!bd->tm) {
+  LLVMTargetMachineRef probe = make_target_machine(o, d, &features);
+  if (!probe) {
     free(features);
     return false;
   }
+  LLVMDisposeTargetMachine(probe);
   choose_target(&bd->tgt, o, features);
   free(features);
   if (bd->tgt.threads <= 0) bd->tgt.threads = online_cores();
-  bd->tsc = LLVMOrcCreateNewThreadSafeContext();
-  Cg cx = {.ctx = LLVMOrcThreadSafeContextGetContext(bd->tsc), .g = g, .tgt = &bd->tgt};
-  init_types(&cx);
-  bd->mod = LLVMModuleCreateWithNameInContext(g->name ? g->name : "model", cx.ctx);
-  cx.mod = bd->mod;
-  char *triple = LLVMGetTargetMachineTriple(bd->tm);
-  LLVMSetTarget(bd->mod, triple);
-  LLVMDisposeMessage(triple);
-  LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(bd->tm);
-  LLVMSetModuleDataLayout(bd->mod, layout);
-  LLVMDisposeTargetData(layout);
+  int want = kernel_calls(g) / MIN_NODES_PER_SHARD;
+  want = want < 1 ? 1 : want > max_shards ? max_shards : want;
+  for (int k = 0; k < want; k++) {
+    if (!new_shard(&bd->shards[k], o, d)) return false;
+    bd->shards[k].want_object = objects;
+    bd->nshards++;
+  }
+  CgShard cs[MAX_SHARDS];
+  memset(cs, 0, sizeof cs);
+  for (int k = 0; k < bd->nshards; k++) {
+    cs[k].mod = bd->shards[k].mod;
+    cs[k].ctx = LLVMGetModuleContext(cs[k].mod);
+    cs[k].b = LLVMCreateBuilderInContext(cs[k].ctx);
+  }
   cg_plan_build(&bd->plan, g, &bd->tgt);
-  cx.plan = &bd->plan;
-  cx.b = LLVMCreateBuilderInContext(cx.ctx);
+  Cg cx = {.g = g, .tgt = &bd->tgt, .plan = &bd->plan, .shards = cs, .nshards = bd->nshards};
+  cg_shard_use(&cx, 0);
   cg_module_build(&cx);
-  LLVMDisposeBuilder(cx.b);
+  for (int k = 0; k < bd->nshards; k++) LLVMDisposeBuilder(cs[k].b);
   bd->nkernels = cx.nkernels;
-  double ta = cpu_seconds();
-  bool ok = verify_module(bd->mod, d);
-  double tb = cpu_seconds();
-  ok = ok && optimize(bd, o->opt_level, d);
-  if (getenv("CG_TIME")) fprintf(stderr, "{verify %.3f opt cpu %.3f}", tb - ta, cpu_seconds() - tb);
-  return ok;
+  return compile_shards(bd, d);
 }
 
 /* ---- the JIT ------------------------------------------------------------------------ */
@@ -298,23 +371,26 @@ static bool define_externs(LLVMOrcLLJITRef jit, McDiag *d) {
   return true;
 }
 
-/* Moves bd's module and target machine into a new LLJIT and looks up @run. */
-static bool jit_module(Build *bd, CgProgram *p, McDiag *d) {
+/* A new LLJIT for the target of bd's first shard, linking every shard's
+   object; looks up @run. */
+static bool jit_objects(Build *bd, CgProgram *p, McDiag *d) {
   LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
-      builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(bd->tm));
-  bd->tm = NULL;
+      builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(bd->shards[0].tm));
+  bd->shards[0].tm = NULL;
   if (failed(LLVMOrcCreateLLJIT(&p->jit, builder), d, "creating the JIT")) {
     p->jit = NULL;
     return false;
   }
   if (!define_externs(p->jit, d)) return false;
-  LLVMOrcThreadSafeModuleRef tsm = LLVMOrcCreateNewThreadSafeModule(bd->mod, bd->tsc);
-  bd->mod = NULL;
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(p->jit);
-  if (failed(LLVMOrcLLJITAddLLVMIRModule(p->jit, jd, tsm), d, "adding the module")) return false;
+  for (int k = 0; k < bd->nshards; k++) {
+    LLVMMemoryBufferRef obj = bd->shards[k].obj;
+    bd->shards[k].obj = NULL;
+    if (failed(LLVMOrcLLJITAddObjectFile(p->jit, jd, obj), d, "adding machine code")) return false;
+  }
   LLVMOrcExecutorAddress addr = 0;
-  if (failed(LLVMOrcLLJITLookup(p->jit, &addr, "run"), d, "compiling")) return false;
+  if (failed(LLVMOrcLLJITLookup(p->jit, &addr, "run"), d, "linking")) return false;
   p->run = (RunFn)(uintptr_t)addr;
   return true;
 }
@@ -339,6 +415,37 @@ static void record_index_nodes(CgProgram *p, const IrGraph *g) {
   }
 }
 
+/* CONST nodes live in the workspace: their values, as the evaluator rounds
+   them to their dtype. */
+static void write_constants(void *ws, const IrGraph *g, const CgPlan *plan) {
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    if (plan->loc[i].kind != CG_LOC_CONST) continue;
+    const IrNode *n = ir_node(g, i);
+    char *at = (char *)ws + plan->loc[i].offset;
+    double v = n->attr.value;
+    switch ((IrDtype)n->dtype) {
+    case IR_F32: {
+      float f = (float)v;
+      memcpy(at, &f, sizeof f);
+      break;
+    }
+    case IR_F64:
+      memcpy(at, &v, sizeof v);
+      break;
+    case IR_I32: {
+      double t = isnan(v) ? 0.0 : v >= 2147483647.0 ? 2147483647.0 : v <= -2147483648.0 ? -2147483648.0 : trunc(v);
+      int32_t x = (int32_t)t;
+      memcpy(at, &x, sizeof x);
+      break;
+    }
+    case IR_BOOL:
+    case IR_DTYPE_COUNT:
+      *at = v != 0.0;
+      break;
+    }
+  }
+}
+
 static bool setup_program(CgProgram *p, const IrGraph *g, Build *bd, McDiag *d) {
   const CgPlan *plan = &bd->plan;
   p->nslots = plan->nslots;
@@ -357,7 +464,9 @@ static bool setup_program(CgProgram *p, const IrGraph *g, Build *bd, McDiag *d) 
              (long long)plan->workspace_bytes);
     return false;
   }
-  memset(p->ws, 0, CG_WS_HEADER);
+  memset(p->ws, 0, (size_t)plan->heap_base);
+  cg_plan_fill_table(plan, g, p->ws);
+  write_constants(p->ws, g, plan);
   if (uses_pool(g, bd)) {
     p->pool = rt_pool_new(bd->tgt.threads);
     if (!p->pool) {
@@ -379,10 +488,9 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
   CgOptions opts = o ? *o : cg_options_default();
   Build bd;
   CgProgram *p = mc_xcalloc(1, sizeof *p);
-  bool ok = lower(g, &opts, &bd, d);
-  double t1 = cpu_seconds();
-  ok = ok && setup_program(p, g, &bd, d) && jit_module(&bd, p, d);
-  if (getenv("CG_TIME")) fprintf(stderr, "{jit cpu %.3f}\n", cpu_seconds() - t1);
+  int threads = opts.threads > 0 ? opts.threads : online_cores();
+  bool ok = lower(g, &opts, &bd, threads < MAX_SHARDS ? threads : MAX_SHARDS, true, d) &&
+            setup_program(p, g, &bd, d) && jit_objects(&bd, p, d);
   build_fini(&bd);
   if (!ok) {
     cg_program_free(p);
@@ -460,15 +568,15 @@ bool cg_emit(const IrGraph *g, const CgOptions *o, const char *what, McStr *out,
   }
   CgOptions opts = o ? *o : cg_options_default();
   Build bd;
-  bool ok = lower(g, &opts, &bd, d);
+  bool ok = lower(g, &opts, &bd, 1, false, d);
   if (ok && !asm_text) {
-    char *s = LLVMPrintModuleToString(bd.mod);
+    char *s = LLVMPrintModuleToString(bd.shards[0].mod);
     mc_str_puts(out, s);
     LLVMDisposeMessage(s);
   } else if (ok) {
     char *err = NULL;
     LLVMMemoryBufferRef buf = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(bd.tm, bd.mod, LLVMAssemblyFile, &err, &buf)) {
+    if (LLVMTargetMachineEmitToMemoryBuffer(bd.shards[0].tm, bd.shards[0].mod, LLVMAssemblyFile, &err, &buf)) {
       mc_error(d, (McLoc){0}, "codegen: cannot emit assembly: %s", err);
       ok = false;
     } else {

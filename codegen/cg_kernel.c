@@ -1,27 +1,135 @@
-/* cg_kernel.c -- one loop-nest emitter per op class (ELEM, REDUCE, MOVE,
-   INDEX, and IOTA among the sources); CONTRACT goes to cg_matmul.c. Every
-   kernel is specialized for its node's static shapes: strides and trip
-   counts are constants, axes are merged where every array allows, and the
-   innermost loop runs along the result's contiguous axis so LLVM can
-   vectorize it (buffer parameters are noalias). The element math comes from
-   cg_scalar.c. Kernel parameters: out, in_0 .. in_{n-1}, ws, scratch, len. */
+/* cg_kernel.c -- lowers each node to calls of shared kernels, with one
+   loop-nest emitter per op class (ELEM, REDUCE, MOVE, INDEX, and IOTA among
+   the sources); CONTRACT goes to cg_matmul.c. A kernel's code depends only
+   on its key: extents and strides that vary between nodes are arguments
+   (the call's descriptor), so every node with the same op, dtypes and
+   broadcast pattern shares one kernel. Axes are merged where every array
+   allows, and the innermost loop runs along the result's contiguous axis
+   so LLVM can vectorize it (a kernel's buffers never overlap: noalias
+   scopes). Every movement (permute, expand, slice, pad, concat) is a
+   strided copy by one kernel per element size. The element math comes from
+   cg_scalar.c. Kernel arguments (cg_karg): out, in..., ws, scratch, then
+   the call's extents. */
+#include <string.h>
+
 #include "cg_int.h"
 
 static int64_t numel(const IrNode *n) { return ir_shape_numel(&n->shape); }
 
+static const IrNode *node_of(Cg *cx, const CgCall *c) { return ir_node(cx->g, c->node); }
 static const IrNode *operand(Cg *cx, const IrNode *n, int k) { return ir_node(cx->g, n->src[k]); }
 
-static LLVMValueRef out_ptr(Cg *cx) { return cg_param(cx, 0); }
-static LLVMValueRef in_ptr(Cg *cx, int k) { return cg_param(cx, 1 + k); }
-static LLVMValueRef ws_ptr(Cg *cx, const IrNode *n) { return cg_param(cx, 1 + n->nsrc); }
-static LLVMValueRef len_param(Cg *cx, const IrNode *n) { return cg_param(cx, 3 + n->nsrc); }
+static LLVMValueRef out_ptr(Cg *cx) { return cg_karg(cx, 0); }
+static LLVMValueRef in_ptr(Cg *cx, int k) { return cg_karg(cx, 1 + k); }
+static LLVMValueRef ws_ptr(Cg *cx, const CgCall *c) { return cg_karg(cx, 1 + c->nin); }
+static LLVMValueRef extent(Cg *cx, const CgCall *c, int i) { return cg_karg(cx, 3 + c->nin + i); }
 
-/* element index base + i * stride, folding the trivial cases */
-static LLVMValueRef index_at(Cg *cx, LLVMValueRef base, LLVMValueRef i, int64_t stride) {
-  if (stride == 0) return base;
-  LLVMValueRef step = stride == 1 ? i : LLVMBuildNSWMul(cx->b, i, cg_i64(cx, stride), "");
-  return LLVMBuildNSWAdd(cx->b, base, step, "");
+/* element index base + i * stride of array a on the walk's innermost axis */
+static LLVMValueRef inner_index(Cg *cx, const CgWalk *w, int a, LLVMValueRef base, LLVMValueRef i) {
+  return cg_index_at(cx, base, i, w->vst[a][w->rank - 1]);
 }
+
+static LLVMValueRef inner_extent(const CgWalk *w) { return w->vdims[w->rank - 1]; }
+
+/* ---- calls ---------------------------------------------------------------------- */
+
+static void call_init(Cg *cx, CgCall *c, IrRef node, const char *kind) {
+  memset(c, 0, sizeof *c);
+  c->node = node;
+  c->kind = kind;
+  c->out = cg_plan_entry(cx->plan, cx->g, node);
+}
+
+static void call_input(Cg *cx, CgCall *c, IrRef operand_node) {
+  MC_ASSERT(c->nin < (int)MC_COUNTOF(c->in));
+  c->in[c->nin++] = cg_plan_entry(cx->plan, cx->g, operand_node);
+}
+
+static void call_extent(CgCall *c, int64_t v) {
+  MC_ASSERT(c->n < CG_MAX_EXTENTS);
+  c->ext[c->n++] = v;
+}
+
+static void key_printf(CgCall *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void key_printf(CgCall *c, const char *fmt, ...) {
+  size_t used = strlen(c->key);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(c->key + used, sizeof c->key - used, fmt, ap);
+  va_end(ap);
+}
+
+static void key_shape(CgCall *c, IrDtype t, const IrShape *s) {
+  key_printf(c, " %s[", ir_dtype_name(t));
+  for (int i = 0; i < s->rank; i++) key_printf(c, "%s%lld", i ? "," : "", (long long)s->d[i].n);
+  key_printf(c, "]");
+}
+
+/* ---- zero and memcpy: byte counts as extents ------------------------------------------ */
+
+static void emit_zero(Cg *cx, const CgCall *c) {
+  cg_tag(cx, LLVMBuildMemSet(cx->b, out_ptr(cx), LLVMConstInt(cx->t_i8, 0, 0), extent(cx, c, 0), 1), 0, -1);
+}
+
+static void emit_memcpy(Cg *cx, const CgCall *c) {
+  cg_tag(cx, LLVMBuildMemCpy(cx->b, out_ptr(cx), 1, in_ptr(cx, 0), 1, extent(cx, c, 0)), 0, 1);
+}
+
+static void lower_zero(Cg *cx, IrRef id, CgAddCall add) {
+  CgCall c;
+  call_init(cx, &c, id, "zero");
+  snprintf(c.key, sizeof c.key, "zero");
+  c.emit = emit_zero;
+  call_extent(&c, cg_node_bytes(ir_node(cx->g, id)));
+  add(cx, &c);
+}
+
+void cg_copy_call(Cg *cx, CgCall *c, IrRef node, int64_t dst_entry, int64_t bytes) {
+  call_init(cx, c, node, "memcpy");
+  snprintf(c->key, sizeof c->key, "memcpy");
+  c->emit = emit_memcpy;
+  c->out = dst_entry;
+  call_input(cx, c, node);
+  call_extent(c, bytes);
+}
+
+/* ---- IOTA ------------------------------------------------------------------------------
+   The walk carries a second "array" whose stride is 1 on the counting axis
+   and 0 elsewhere: its offset is the value to store. Specialized for its
+   shape (iotas are few). */
+static void iota_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
+  const IrNode *n = ctx;
+  CgFor l;
+  cg_for_begin(cx, &l, cg_i64(cx, 0), inner_extent(w), cg_i64(cx, 1));
+  LLVMValueRef v = inner_index(cx, w, 1, off[1], l.iv);
+  LLVMTypeRef t = cg_type(cx, (IrDtype)n->dtype);
+  v = n->dtype == IR_I32 ? LLVMBuildTrunc(cx->b, v, t, "") : LLVMBuildSIToFP(cx->b, v, t, "");
+  cg_store(cx, v, out_ptr(cx), inner_index(cx, w, 0, off[0], l.iv));
+  cg_for_end(cx, &l);
+}
+
+static void emit_iota(Cg *cx, const CgCall *c) {
+  const IrNode *n = node_of(cx, c);
+  CgWalk w;
+  cg_walk_init(&w, &n->shape);
+  cg_contiguous_strides(&n->shape, w.st[0]);
+  w.st[1][n->attr.axis] = 1;
+  cg_walk_coalesce(&w);
+  cg_walk_constants(cx, &w);
+  cg_walk_emit(cx, &w, iota_row, (void *)n);
+}
+
+static void lower_iota(Cg *cx, IrRef id, CgAddCall add) {
+  const IrNode *n = ir_node(cx->g, id);
+  CgCall c;
+  call_init(cx, &c, id, "iota");
+  snprintf(c.key, sizeof c.key, "iota axis=%d", n->attr.axis);
+  key_shape(&c, (IrDtype)n->dtype, &n->shape);
+  c.emit = emit_iota;
+  add(cx, &c);
+}
+
+/* ---- ELEM ---------------------------------------------------------------------------- */
 
 /* The float type an ELEM node computes in: float when every operand and
    the result are f32 or bool, else double (exact for i32 and f64). */
@@ -34,46 +142,10 @@ static LLVMTypeRef compute_type(Cg *cx, const IrNode *n) {
   return wide ? cx->t_f64 : cx->t_f32;
 }
 
-static LLVMValueRef byte_size(Cg *cx, const IrNode *n) { return cg_i64(cx, cg_node_bytes(n)); }
-
-static void zero_fill(Cg *cx, const IrNode *n) {
-  LLVMBuildMemSet(cx->b, out_ptr(cx), LLVMConstInt(cx->t_i8, 0, 0), byte_size(cx, n), 1);
-}
-
-/* ---- IOTA ---------------------------------------------------------------------
-   The walk carries a second "array" whose stride is 1 on the counting axis
-   and 0 elsewhere: its offset is the value to store. */
-static void iota_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
-  const IrNode *n = ctx;
-  int last = w->rank - 1;
-  CgFor l;
-  cg_for_begin(cx, &l, cg_i64(cx, 0), cg_i64(cx, w->dims[last]), cg_i64(cx, 1));
-  LLVMValueRef v = index_at(cx, off[1], l.iv, w->st[1][last]);
-  LLVMTypeRef t = cg_type(cx, (IrDtype)n->dtype);
-  v = n->dtype == IR_I32 ? LLVMBuildTrunc(cx->b, v, t, "") : LLVMBuildSIToFP(cx->b, v, t, "");
-  cg_store(cx, v, out_ptr(cx), index_at(cx, off[0], l.iv, w->st[0][last]));
-  cg_for_end(cx, &l);
-}
-
-static void emit_iota(Cg *cx, const IrNode *n) {
-  CgWalk w;
-  cg_walk_init(&w, &n->shape);
-  cg_contiguous_strides(&n->shape, w.st[0]);
-  w.st[1][n->attr.axis] = 1;
-  cg_walk_coalesce(&w);
-  cg_walk_emit(cx, &w, iota_row, (void *)n);
-}
-
-/* ---- ELEM ----------------------------------------------------------------------
-   The kernel depends only on the op, the dtypes and the merged walk, so
-   nodes of different shapes with one walk share it; a one-axis walk (equal
-   shapes, or a scalar broadcast) takes its length as the runtime argument,
-   so such nodes share one kernel whatever their size. */
 typedef struct Elem {
   const IrNode *n;
   IrDtype dt[3];      /* operand dtypes */
   LLVMTypeRef ct;     /* compute type */
-  LLVMValueRef len;   /* runtime length of a one-axis walk, else NULL */
 } Elem;
 
 static void elem_walk(const IrGraph *g, const IrNode *n, CgWalk *w) {
@@ -86,41 +158,44 @@ static void elem_walk(const IrGraph *g, const IrNode *n, CgWalk *w) {
 
 static void elem_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   Elem *e = ctx;
-  int last = w->rank - 1;
   CgFor l;
-  LLVMValueRef end = e->len && w->rank == 1 ? e->len : cg_i64(cx, w->dims[last]);
-  cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), end, cg_i64(cx, 1));
+  cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), inner_extent(w), cg_i64(cx, 1));
   LLVMValueRef v[3] = {NULL, NULL, NULL};
   for (int k = 0; k < e->n->nsrc; k++) {
-    LLVMValueRef x = cg_load(cx, cg_type(cx, e->dt[k]), in_ptr(cx, k),
-                             index_at(cx, off[1 + k], l.iv, w->st[1 + k][last]));
+    LLVMValueRef x = cg_load(cx, cg_type(cx, e->dt[k]), in_ptr(cx, k), inner_index(cx, w, 1 + k, off[1 + k], l.iv));
     v[k] = cg_to_compute(cx, x, e->dt[k], e->ct);
   }
   LLVMValueRef r = cg_scalar(cx, (IrOp)e->n->op, e->ct, v[0], v[1], v[2]);
   r = cg_from_compute(cx, r, e->ct, (IrDtype)e->n->dtype);
-  cg_store(cx, r, out_ptr(cx), index_at(cx, off[0], l.iv, w->st[0][last]));
+  cg_store(cx, r, out_ptr(cx), inner_index(cx, w, 0, off[0], l.iv));
   cg_for_end(cx, &l);
 }
 
-static void emit_elem(Cg *cx, const IrNode *n) {
+static void emit_elem(Cg *cx, const CgCall *c) {
+  const IrNode *n = node_of(cx, c);
   Elem e = {.n = n, .ct = compute_type(cx, n)};
   for (int k = 0; k < n->nsrc && k < 3; k++) e.dt[k] = (IrDtype)operand(cx, n, k)->dtype;
   CgWalk w;
   elem_walk(cx->g, n, &w);
-  if (w.rank == 1) e.len = len_param(cx, n);
+  cg_walk_runtime(cx, &w, 3 + c->nin);
   cg_walk_emit(cx, &w, elem_row, &e);
 }
 
-static void elem_key(const IrGraph *g, const IrNode *n, McStr *k, int64_t *len) {
+static void lower_elem(Cg *cx, IrRef id, CgAddCall add) {
+  const IrNode *n = ir_node(cx->g, id);
   CgWalk w;
-  elem_walk(g, n, &w);
-  mc_str_printf(k, "%s %s", ir_ops[n->op].name, ir_dtype_name((IrDtype)n->dtype));
-  for (int i = 0; i < n->nsrc; i++) mc_str_printf(k, " %s", ir_dtype_name((IrDtype)ir_node(g, n->src[i])->dtype));
-  for (int ax = 0; ax < w.rank; ax++) {
-    if (w.rank > 1) mc_str_printf(k, " |%lld", (long long)w.dims[ax]);
-    for (int a = 0; a <= n->nsrc && a < CG_WALK_ARRAYS; a++) mc_str_printf(k, ":%lld", (long long)w.st[a][ax]);
+  elem_walk(cx->g, n, &w);
+  CgCall c;
+  call_init(cx, &c, id, ir_ops[n->op].name);
+  snprintf(c.key, sizeof c.key, "%s %s", ir_ops[n->op].name, ir_dtype_name((IrDtype)n->dtype));
+  for (int k = 0; k < n->nsrc; k++) {
+    key_printf(&c, " %s/%x", ir_dtype_name((IrDtype)operand(cx, n, k)->dtype), cg_walk_mask(&w, 1 + k));
+    call_input(cx, &c, n->src[k]);
   }
-  *len = w.rank == 1 ? w.dims[0] : 0;
+  key_printf(&c, " rank=%d/%x", w.rank, cg_walk_mask(&w, 0));
+  for (int i = 0; i < w.rank; i++) call_extent(&c, w.dims[i]);
+  c.emit = emit_elem;
+  add(cx, &c);
 }
 
 /* ---- REDUCE ----------------------------------------------------------------------
@@ -143,85 +218,134 @@ static LLVMValueRef combine(Cg *cx, const Reduce *r, LLVMValueRef acc, LLVMValue
   return v;
 }
 
+static bool is_zero(LLVMValueRef v) { return LLVMIsAConstantInt(v) && LLVMConstIntGetSExtValue(v) == 0; }
+
 static void reduce_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   Reduce *r = ctx;
-  int last = w->rank - 1;
   LLVMTypeRef xty = cg_type(cx, r->xt), oty = cg_type(cx, r->ot);
   CgFor l;
-  if (w->st[1][last] == 0) {
+  if (is_zero(w->vst[1][w->rank - 1])) {
     LLVMValueRef init = cg_to_compute(cx, cg_load(cx, oty, out_ptr(cx), off[1]), r->ot, r->ct);
-    cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), cg_i64(cx, w->dims[last]), cg_i64(cx, 1));
+    cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), inner_extent(w), cg_i64(cx, 1));
     LLVMValueRef acc = cg_for_carry(cx, &l, init);
-    LLVMValueRef x = cg_load(cx, xty, in_ptr(cx, 0), index_at(cx, off[0], l.iv, w->st[0][last]));
+    LLVMValueRef x = cg_load(cx, xty, in_ptr(cx, 0), inner_index(cx, w, 0, off[0], l.iv));
     LLVMValueRef next = combine(cx, r, acc, cg_to_compute(cx, x, r->xt, r->ct), true);
     cg_for_carry_next(cx, acc, next);
     cg_for_end(cx, &l);
     cg_store(cx, cg_from_compute(cx, next, r->ct, r->ot), out_ptr(cx), off[1]);
     return;
   }
-  cg_for_begin(cx, &l, cg_i64(cx, 0), cg_i64(cx, w->dims[last]), cg_i64(cx, 1));
-  LLVMValueRef oi = index_at(cx, off[1], l.iv, w->st[1][last]);
+  cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), inner_extent(w), cg_i64(cx, 1));
+  LLVMValueRef oi = inner_index(cx, w, 1, off[1], l.iv);
   LLVMValueRef acc = cg_to_compute(cx, cg_load(cx, oty, out_ptr(cx), oi), r->ot, r->ct);
-  LLVMValueRef x = cg_load(cx, xty, in_ptr(cx, 0), index_at(cx, off[0], l.iv, w->st[0][last]));
+  LLVMValueRef x = cg_load(cx, xty, in_ptr(cx, 0), inner_index(cx, w, 0, off[0], l.iv));
   LLVMValueRef v = combine(cx, r, acc, cg_to_compute(cx, x, r->xt, r->ct), false);
   cg_store(cx, cg_from_compute(cx, v, r->ct, r->ot), out_ptr(cx), oi);
   cg_for_end(cx, &l);
 }
 
-static void fill_identity(Cg *cx, const Reduce *r) {
+/* The result's elements: the product of the extents it moves along. */
+static void fill_identity(Cg *cx, const Reduce *r, const CgWalk *w) {
   double id = r->n->op == IR_OP_MAX ? -__builtin_inf() : 0.0;
   LLVMValueRef v = cg_from_compute(cx, LLVMConstReal(r->ct, id), r->ct, r->ot);
+  LLVMValueRef count = cg_i64(cx, 1);
+  for (int i = 0; i < w->rank; i++)
+    if (w->st[1][i]) count = LLVMBuildNSWMul(cx->b, count, w->vdims[i], "");
   CgFor l;
-  cg_for_begin(cx, &l, cg_i64(cx, 0), cg_i64(cx, numel(r->n)), cg_i64(cx, 1));
+  cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), count, cg_i64(cx, 1));
   cg_store(cx, v, out_ptr(cx), l.iv);
   cg_for_end(cx, &l);
 }
 
-static void emit_reduce(Cg *cx, const IrNode *n) {
-  const IrNode *x = operand(cx, n, 0);
-  Reduce r = {.n = n, .xt = (IrDtype)x->dtype, .ot = (IrDtype)n->dtype};
-  r.ct = (r.xt == IR_F32 && r.ot == IR_F32) ? cx->t_f32 : cx->t_f64;
-  fill_identity(cx, &r);
-  if (numel(x) == 0) return;
+/* Over the operand: array 0 the operand (contiguous), array 1 the result
+   (stride 0 on reduced axes). An empty operand walks the result instead. */
+static void reduce_walk(const IrGraph *g, const IrNode *n, CgWalk *w) {
+  const IrNode *x = ir_node(g, n->src[0]);
   int64_t ost[IR_MAX_RANK];
   cg_contiguous_strides(&n->shape, ost);
-  CgWalk w;
-  cg_walk_init(&w, &x->shape);
-  cg_contiguous_strides(&x->shape, w.st[0]);
+  if (numel(x) == 0) {
+    cg_walk_init(w, &n->shape);
+    memcpy(w->st[1], ost, sizeof ost);
+    cg_walk_coalesce(w);
+    return;
+  }
+  cg_walk_init(w, &x->shape);
+  cg_contiguous_strides(&x->shape, w->st[0]);
   for (int i = 0, oi = 0; i < x->shape.rank; i++) {
     bool reduced = (n->attr.axes >> i) & 1u;
-    w.st[1][i] = reduced ? 0 : ost[oi];
+    w->st[1][i] = reduced ? 0 : ost[oi];
     if (!reduced || n->attr.keepdims) oi++;
   }
-  cg_walk_coalesce(&w);
-  cg_walk_emit(cx, &w, reduce_row, &r);
+  cg_walk_coalesce(w);
+}
+
+static void emit_reduce(Cg *cx, const CgCall *c) {
+  const IrNode *n = node_of(cx, c), *x = operand(cx, n, 0);
+  Reduce r = {.n = n, .xt = (IrDtype)x->dtype, .ot = (IrDtype)n->dtype};
+  r.ct = (r.xt == IR_F32 && r.ot == IR_F32) ? cx->t_f32 : cx->t_f64;
+  CgWalk w;
+  reduce_walk(cx->g, n, &w);
+  cg_walk_runtime(cx, &w, 3 + c->nin);
+  fill_identity(cx, &r, &w);
+  if (numel(x) > 0) cg_walk_emit(cx, &w, reduce_row, &r);
+}
+
+static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
+  const IrNode *n = ir_node(cx->g, id), *x = operand(cx, n, 0);
+  CgWalk w;
+  reduce_walk(cx->g, n, &w);
+  CgCall c;
+  call_init(cx, &c, id, ir_ops[n->op].name);
+  snprintf(c.key, sizeof c.key, "%s %s %s/%x/%x rank=%d%s", ir_ops[n->op].name,
+           ir_dtype_name((IrDtype)n->dtype), ir_dtype_name((IrDtype)x->dtype), cg_walk_mask(&w, 0),
+           cg_walk_mask(&w, 1), w.rank, numel(x) ? "" : " empty");
+  call_input(cx, &c, n->src[0]);
+  for (int i = 0; i < w.rank; i++) call_extent(&c, w.dims[i]);
+  c.emit = emit_reduce;
+  add(cx, &c);
 }
 
 /* ---- MOVE ------------------------------------------------------------------------
-   Every movement is a strided copy: array 0 is the destination, array 1 the
-   source, each from its own base offset. */
-typedef struct Copy {
-  LLVMTypeRef ty;
-  LLVMValueRef dst, src;
-  int64_t dst_base, src_base;
-} Copy;
+   Every movement is a strided copy of whole elements (as integers of their
+   size): array 0 the destination, array 1 the source, each from a base
+   offset. The kernel takes extents, strides and bases as arguments; only the
+   element size, the rank and whether each innermost stride is 0, 1 or
+   other are in its key (so the contiguous cases vectorize). */
+static int stride_class(int64_t st) { return st == 0 ? 0 : st == 1 ? 1 : 2; }
 
-static void copy_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
-  Copy *c = ctx;
-  int last = w->rank - 1;
+static void move_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
+  const LLVMTypeRef *et = ctx;
   CgFor l;
-  cg_for_begin(cx, &l, cg_i64(cx, 0), cg_i64(cx, w->dims[last]), cg_i64(cx, 1));
-  LLVMValueRef si = index_at(cx, LLVMBuildNSWAdd(cx->b, off[1], cg_i64(cx, c->src_base), ""),
-                             l.iv, w->st[1][last]);
-  LLVMValueRef di = index_at(cx, LLVMBuildNSWAdd(cx->b, off[0], cg_i64(cx, c->dst_base), ""),
-                             l.iv, w->st[0][last]);
-  cg_store(cx, cg_load(cx, c->ty, c->src, si), c->dst, di);
+  cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), inner_extent(w), cg_i64(cx, 1));
+  LLVMValueRef v = cg_load(cx, *et, in_ptr(cx, 0), inner_index(cx, w, 1, off[1], l.iv));
+  cg_store(cx, v, out_ptr(cx), inner_index(cx, w, 0, off[0], l.iv));
   cg_for_end(cx, &l);
 }
 
-/* Copies over index space `shape` with the given strides and bases. */
-static void strided_copy(Cg *cx, Copy *c, const IrShape *shape, const int64_t *dst_st,
-                         const int64_t *src_st) {
+/* Extents: dims[rank], destination strides[rank], source strides[rank],
+   destination base, source base. */
+static void emit_move(Cg *cx, const CgCall *c) {
+  int r = c->rank;
+  CgWalk w = {.rank = r};
+  for (int i = 0; i < r; i++) {
+    w.vdims[i] = extent(cx, c, i);
+    w.vst[0][i] = extent(cx, c, r + i);
+    w.vst[1][i] = extent(cx, c, 2 * r + i);
+  }
+  for (int a = 0; a < 2; a++)
+    if (c->cls[a] < 2) w.vst[a][r - 1] = cg_i64(cx, c->cls[a]);
+  for (int a = 2; a < CG_WALK_ARRAYS; a++)
+    for (int i = 0; i < r; i++) w.vst[a][i] = cg_i64(cx, 0);
+  LLVMTypeRef et = LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
+  /* the bases move the buffers: offsets inside the walk stay from 0 */
+  cx->kargs[0] = cg_gep(cx, et, out_ptr(cx), extent(cx, c, 3 * r));
+  cx->kargs[1] = cg_gep(cx, et, in_ptr(cx, 0), extent(cx, c, 3 * r + 1));
+  cg_walk_emit(cx, &w, move_row, &et);
+}
+
+/* One copy of index space `shape` from operand `src` of node id. */
+static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const int64_t *dst_st,
+                       const int64_t *src_st, int64_t dst_base, int64_t src_base, CgAddCall add) {
   if (ir_shape_numel(shape) == 0) return;
   CgWalk w;
   cg_walk_init(&w, shape);
@@ -230,47 +354,61 @@ static void strided_copy(Cg *cx, Copy *c, const IrShape *shape, const int64_t *d
     w.st[1][i] = src_st[i];
   }
   cg_walk_coalesce(&w);
-  cg_walk_emit(cx, &w, copy_row, c);
+  CgCall c;
+  call_init(cx, &c, id, "move");
+  c.esz = cg_dtype_size((IrDtype)ir_node(cx->g, id)->dtype);
+  c.rank = w.rank;
+  c.cls[0] = stride_class(w.st[0][w.rank - 1]);
+  c.cls[1] = stride_class(w.st[1][w.rank - 1]);
+  snprintf(c.key, sizeof c.key, "move %d rank=%d %d%d", c.esz, c.rank, c.cls[0], c.cls[1]);
+  call_input(cx, &c, src);
+  for (int i = 0; i < w.rank; i++) call_extent(&c, w.dims[i]);
+  for (int a = 0; a < 2; a++)
+    for (int i = 0; i < w.rank; i++) call_extent(&c, w.st[a][i]);
+  call_extent(&c, dst_base);
+  call_extent(&c, src_base);
+  c.emit = emit_move;
+  add(cx, &c);
 }
 
-static void emit_move(Cg *cx, const IrNode *n) {
-  const IrNode *x = operand(cx, n, 0);
-  Copy c = {.ty = cg_type(cx, (IrDtype)n->dtype), .dst = out_ptr(cx), .src = in_ptr(cx, 0)};
-  int64_t os[IR_MAX_RANK], xs[IR_MAX_RANK], st[IR_MAX_RANK];
+static void lower_move(Cg *cx, IrRef id, CgAddCall add) {
+  const IrNode *n = ir_node(cx->g, id), *x = operand(cx, n, 0);
+  int64_t os[IR_MAX_RANK], xs[IR_MAX_RANK], st[IR_MAX_RANK], base = 0;
   cg_contiguous_strides(&n->shape, os);
   cg_contiguous_strides(&x->shape, xs);
   switch ((IrOp)n->op) {
-  case IR_OP_RESHAPE: /* only when it is an output's home: else an alias */
-    LLVMBuildMemCpy(cx->b, out_ptr(cx), 1, in_ptr(cx, 0), 1, byte_size(cx, n));
+  case IR_OP_RESHAPE: { /* only when it is an output's home: else an alias */
+    CgCall c;
+    cg_copy_call(cx, &c, n->src[0], cg_plan_entry(cx->plan, cx->g, id), cg_node_bytes(n));
+    add(cx, &c);
     return;
+  }
   case IR_OP_PERMUTE:
     for (int i = 0; i < n->shape.rank; i++) st[i] = xs[n->attr.perm[i]];
-    strided_copy(cx, &c, &n->shape, os, st);
+    lower_copy(cx, id, n->src[0], &n->shape, os, st, 0, 0, add);
     return;
   case IR_OP_EXPAND:
     cg_broadcast_strides(&x->shape, n->shape.rank, st);
-    strided_copy(cx, &c, &n->shape, os, st);
+    lower_copy(cx, id, n->src[0], &n->shape, os, st, 0, 0, add);
     return;
   case IR_OP_SLICE:
     for (int i = 0; i < n->shape.rank; i++) {
-      c.src_base += n->attr.start[i] * xs[i];
+      base += n->attr.start[i] * xs[i];
       st[i] = n->attr.step[i] * xs[i];
     }
-    strided_copy(cx, &c, &n->shape, os, st);
+    lower_copy(cx, id, n->src[0], &n->shape, os, st, 0, base, add);
     return;
   case IR_OP_PAD:
-    zero_fill(cx, n);
-    for (int i = 0; i < n->shape.rank; i++) c.dst_base += n->attr.start[i] * os[i];
-    strided_copy(cx, &c, &x->shape, os, xs);
+    lower_zero(cx, id, add);
+    for (int i = 0; i < n->shape.rank; i++) base += n->attr.start[i] * os[i];
+    lower_copy(cx, id, n->src[0], &x->shape, os, xs, base, 0, add);
     return;
   case IR_OP_CONCAT:
-    c.dst_base = 0;
     for (int k = 0; k < n->nsrc; k++) {
       const IrNode *part = operand(cx, n, k);
       cg_contiguous_strides(&part->shape, xs);
-      c.src = in_ptr(cx, k);
-      strided_copy(cx, &c, &part->shape, os, xs);
-      c.dst_base += part->shape.d[n->attr.axis].n * os[n->attr.axis];
+      lower_copy(cx, id, n->src[k], &part->shape, os, xs, base, 0, add);
+      base += part->shape.d[n->attr.axis].n * os[n->attr.axis];
     }
     return;
   default:
@@ -282,16 +420,62 @@ static void emit_move(Cg *cx, const IrNode *n) {
    gather copies row idx[j] of the table to row j; scatter_add adds row j of
    the source into row idx[j] of a zero result. An index outside [0, rows)
    reads a zero row (gather) or is skipped (scatter_add) and is recorded in
-   the workspace header, first one wins, for cg_program_run to report. */
-static void record_bad_index(Cg *cx, const IrNode *n, IrRef id, LLVMValueRef v) {
-  LLVMValueRef ws = ws_ptr(cx, n);
+   the workspace header, first one wins, for cg_program_run to report.
+   Extents: indices, rows, row width. */
+static void record_bad_index(Cg *cx, const CgCall *c, LLVMValueRef v) {
+  LLVMValueRef ws = ws_ptr(cx, c);
   LLVMValueRef errp = cg_gep(cx, cx->t_i8, ws, cg_i64(cx, CG_WS_ERR_NODE));
   LLVMValueRef seen = LLVMBuildLoad2(cx->b, cx->t_i32, errp, "");
   CgIf first;
   cg_if_begin(cx, &first, LLVMBuildICmp(cx->b, LLVMIntEQ, seen, LLVMConstInt(cx->t_i32, 0, 0), ""));
-  LLVMBuildStore(cx->b, LLVMConstInt(cx->t_i32, id + 1ull, 0), errp);
+  LLVMValueRef node = LLVMBuildTrunc(cx->b, cg_kernel_node(cx), cx->t_i32, "");
+  LLVMBuildStore(cx->b, LLVMBuildAdd(cx->b, node, LLVMConstInt(cx->t_i32, 1, 0), ""), errp);
   LLVMBuildStore(cx->b, v, cg_gep(cx, cx->t_i8, ws, cg_i64(cx, CG_WS_ERR_VALUE)));
   cg_if_end(cx, &first);
+}
+
+static void emit_gather(Cg *cx, const CgCall *c) {
+  LLVMValueRef rows = extent(cx, c, 1);
+  LLVMValueRef row_bytes = LLVMBuildNSWMul(cx->b, extent(cx, c, 2), cg_i64(cx, c->esz), "");
+  CgFor l;
+  cg_for_begin(cx, &l, cg_i64(cx, 0), extent(cx, c, 0), cg_i64(cx, 1));
+  LLVMValueRef v = LLVMBuildSExt(cx->b, cg_load(cx, cx->t_i32, in_ptr(cx, 1), l.iv), cx->t_i64, "");
+  LLVMValueRef dst = cg_gep(cx, cx->t_i8, out_ptr(cx), LLVMBuildNSWMul(cx->b, l.iv, row_bytes, ""));
+  CgIf ok;
+  cg_if_begin(cx, &ok, LLVMBuildICmp(cx->b, LLVMIntULT, v, rows, ""));
+  LLVMValueRef src = cg_gep(cx, cx->t_i8, in_ptr(cx, 0), LLVMBuildNSWMul(cx->b, v, row_bytes, ""));
+  cg_tag(cx, LLVMBuildMemCpy(cx->b, dst, 1, src, 1, row_bytes), 0, 1);
+  cg_if_else(cx, &ok);
+  cg_tag(cx, LLVMBuildMemSet(cx->b, dst, LLVMConstInt(cx->t_i8, 0, 0), row_bytes, 1), 0, -1);
+  record_bad_index(cx, c, v);
+  cg_if_end(cx, &ok);
+  cg_for_end(cx, &l);
+}
+
+/* The result is zeroed first (its byte count is extent 3). */
+static void emit_scatter_add(Cg *cx, const CgCall *c) {
+  IrDtype dt = (IrDtype)c->dtype;
+  LLVMTypeRef ty = cg_type(cx, dt), ct = dt == IR_F32 ? cx->t_f32 : cx->t_f64;
+  LLVMValueRef rows = extent(cx, c, 1), width = extent(cx, c, 2);
+  cg_tag(cx, LLVMBuildMemSet(cx->b, out_ptr(cx), LLVMConstInt(cx->t_i8, 0, 0), extent(cx, c, 3), 1), 0, -1);
+  CgFor l;
+  cg_for_begin(cx, &l, cg_i64(cx, 0), extent(cx, c, 0), cg_i64(cx, 1));
+  LLVMValueRef v = LLVMBuildSExt(cx->b, cg_load(cx, cx->t_i32, in_ptr(cx, 1), l.iv), cx->t_i64, "");
+  CgIf ok;
+  cg_if_begin(cx, &ok, LLVMBuildICmp(cx->b, LLVMIntULT, v, rows, ""));
+  LLVMValueRef dbase = LLVMBuildNSWMul(cx->b, v, width, "");
+  LLVMValueRef sbase = LLVMBuildNSWMul(cx->b, l.iv, width, "");
+  CgFor t;
+  cg_for_begin(cx, &t, cg_i64(cx, 0), width, cg_i64(cx, 1));
+  LLVMValueRef di = LLVMBuildNSWAdd(cx->b, dbase, t.iv, "");
+  LLVMValueRef a = cg_to_compute(cx, cg_load(cx, ty, out_ptr(cx), di), dt, ct);
+  LLVMValueRef b = cg_to_compute(cx, cg_load(cx, ty, in_ptr(cx, 0), LLVMBuildNSWAdd(cx->b, sbase, t.iv, "")), dt, ct);
+  cg_store(cx, cg_from_compute(cx, LLVMBuildFAdd(cx->b, a, b, ""), ct, dt), out_ptr(cx), di);
+  cg_for_end(cx, &t);
+  cg_if_else(cx, &ok);
+  record_bad_index(cx, c, v);
+  cg_if_end(cx, &ok);
+  cg_for_end(cx, &l);
 }
 
 /* Rows and elements per row of the indexed operand (table or result). */
@@ -301,116 +485,58 @@ static void row_geometry(const IrNode *t, int64_t *rows, int64_t *width) {
   for (int i = 1; i < t->shape.rank; i++) *width *= t->shape.d[i].n;
 }
 
-static void emit_gather(Cg *cx, const IrNode *n, IrRef id) {
-  const IrNode *tab = operand(cx, n, 0), *idx = operand(cx, n, 1);
+static void lower_index(Cg *cx, IrRef id, CgAddCall add) {
+  const IrNode *n = ir_node(cx->g, id), *x = operand(cx, n, 0), *idx = operand(cx, n, 1);
+  bool gather = n->op == IR_OP_GATHER;
   int64_t rows, width;
-  row_geometry(tab, &rows, &width);
-  int64_t esz = cg_dtype_size((IrDtype)n->dtype), row_bytes = width * esz;
-  CgFor l;
-  cg_for_begin(cx, &l, cg_i64(cx, 0), cg_i64(cx, numel(idx)), cg_i64(cx, 1));
-  LLVMValueRef v = LLVMBuildSExt(cx->b, cg_load(cx, cx->t_i32, in_ptr(cx, 1), l.iv), cx->t_i64, "");
-  LLVMValueRef dst = cg_gep(cx, cx->t_i8, out_ptr(cx), LLVMBuildNSWMul(cx->b, l.iv, cg_i64(cx, row_bytes), ""));
-  CgIf ok;
-  cg_if_begin(cx, &ok, LLVMBuildICmp(cx->b, LLVMIntULT, v, cg_i64(cx, rows), ""));
-  LLVMValueRef src = cg_gep(cx, cx->t_i8, in_ptr(cx, 0), LLVMBuildNSWMul(cx->b, v, cg_i64(cx, row_bytes), ""));
-  LLVMBuildMemCpy(cx->b, dst, 1, src, 1, cg_i64(cx, row_bytes));
-  cg_if_else(cx, &ok);
-  LLVMBuildMemSet(cx->b, dst, LLVMConstInt(cx->t_i8, 0, 0), cg_i64(cx, row_bytes), 1);
-  record_bad_index(cx, n, id, v);
-  cg_if_end(cx, &ok);
-  cg_for_end(cx, &l);
-}
-
-static void emit_scatter_add(Cg *cx, const IrNode *n, IrRef id) {
-  const IrNode *src = operand(cx, n, 0), *idx = operand(cx, n, 1);
-  int64_t rows, width;
-  row_geometry(n, &rows, &width);
-  IrDtype dt = (IrDtype)n->dtype;
-  LLVMTypeRef ty = cg_type(cx, dt), ct = dt == IR_F32 ? cx->t_f32 : cx->t_f64;
-  zero_fill(cx, n);
-  if (numel(src) == 0) return;
-  CgFor l;
-  cg_for_begin(cx, &l, cg_i64(cx, 0), cg_i64(cx, numel(idx)), cg_i64(cx, 1));
-  LLVMValueRef v = LLVMBuildSExt(cx->b, cg_load(cx, cx->t_i32, in_ptr(cx, 1), l.iv), cx->t_i64, "");
-  CgIf ok;
-  cg_if_begin(cx, &ok, LLVMBuildICmp(cx->b, LLVMIntULT, v, cg_i64(cx, rows), ""));
-  LLVMValueRef dbase = LLVMBuildNSWMul(cx->b, v, cg_i64(cx, width), "");
-  LLVMValueRef sbase = LLVMBuildNSWMul(cx->b, l.iv, cg_i64(cx, width), "");
-  CgFor t;
-  cg_for_begin(cx, &t, cg_i64(cx, 0), cg_i64(cx, width), cg_i64(cx, 1));
-  LLVMValueRef di = LLVMBuildNSWAdd(cx->b, dbase, t.iv, "");
-  LLVMValueRef a = cg_to_compute(cx, cg_load(cx, ty, out_ptr(cx), di), dt, ct);
-  LLVMValueRef b = cg_to_compute(cx, cg_load(cx, ty, in_ptr(cx, 0), LLVMBuildNSWAdd(cx->b, sbase, t.iv, "")), dt, ct);
-  cg_store(cx, cg_from_compute(cx, LLVMBuildFAdd(cx->b, a, b, ""), ct, dt), out_ptr(cx), di);
-  cg_for_end(cx, &t);
-  cg_if_else(cx, &ok);
-  record_bad_index(cx, n, id, v);
-  cg_if_end(cx, &ok);
-  cg_for_end(cx, &l);
-}
-
-/* ---- kernel keys -----------------------------------------------------------------
-   Everything a kernel's code depends on, as a string: nodes with equal keys
-   share one kernel. INDEX kernels record their node id on a bad index, so
-   they are never shared. */
-static void put_shape(McStr *k, IrDtype t, const IrShape *s) {
-  mc_str_printf(k, " %s[", ir_dtype_name(t));
-  for (int i = 0; i < s->rank; i++) mc_str_printf(k, "%s%lld", i ? "," : "", (long long)s->d[i].n);
-  mc_str_putc(k, ']');
-}
-
-static void shape_key(const IrGraph *g, IrRef id, McStr *k) {
-  const IrNode *n = ir_node(g, id);
-  const IrAttr *a = &n->attr;
-  mc_str_puts(k, ir_ops[n->op].name);
-  put_shape(k, (IrDtype)n->dtype, &n->shape);
-  for (int i = 0; i < n->nsrc; i++) {
-    const IrNode *x = ir_node(g, n->src[i]);
-    put_shape(k, (IrDtype)x->dtype, &x->shape);
+  row_geometry(gather ? x : n, &rows, &width);
+  if (!gather && numel(x) == 0) {
+    lower_zero(cx, id, add);
+    return;
   }
-  mc_str_printf(k, " axis=%d axes=%u keep=%d", a->axis, a->axes, a->keepdims);
-  int rank = n->nsrc ? ir_node(g, n->src[0])->shape.rank : 0;
-  if (n->shape.rank > rank) rank = n->shape.rank;
-  for (int i = 0; i < rank; i++)
-    mc_str_printf(k, " %d:%lld:%lld", a->perm[i], (long long)a->start[i], (long long)a->step[i]);
-  if (ir_ops[n->op].cls == IR_CLASS_INDEX) mc_str_printf(k, " node=%u", id);
-}
-
-void cg_kernel_key(const IrGraph *g, IrRef id, McStr *key, int64_t *len) {
-  const IrNode *n = ir_node(g, id);
-  *len = 0;
-  if (ir_ops[n->op].cls == IR_CLASS_ELEM)
-    elem_key(g, n, key, len);
+  CgCall c;
+  call_init(cx, &c, id, ir_ops[n->op].name);
+  c.dtype = n->dtype;
+  c.esz = cg_dtype_size((IrDtype)n->dtype);
+  if (gather)
+    snprintf(c.key, sizeof c.key, "gather %d", c.esz);
   else
-    shape_key(g, id, key);
+    snprintf(c.key, sizeof c.key, "scatter_add %s", ir_dtype_name((IrDtype)n->dtype));
+  call_input(cx, &c, n->src[0]);
+  call_input(cx, &c, n->src[1]);
+  call_extent(&c, numel(idx));
+  call_extent(&c, rows);
+  call_extent(&c, width);
+  if (!gather) call_extent(&c, cg_node_bytes(n));
+  c.emit = gather ? emit_gather : emit_scatter_add;
+  add(cx, &c);
 }
 
 /* ---- dispatch -------------------------------------------------------------------- */
 
-void cg_kernel_emit(Cg *cx, IrRef id) {
+void cg_node_lower(Cg *cx, IrRef id, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id);
   switch (ir_ops[n->op].cls) {
   case IR_CLASS_SOURCE:
     MC_ASSERT(n->op == IR_OP_IOTA);
-    emit_iota(cx, n);
+    lower_iota(cx, id, add);
     return;
   case IR_CLASS_ELEM:
-    emit_elem(cx, n);
+    lower_elem(cx, id, add);
     return;
   case IR_CLASS_REDUCE:
-    emit_reduce(cx, n);
+    lower_reduce(cx, id, add);
     return;
   case IR_CLASS_CONTRACT:
-    cg_matmul_emit(cx, id);
+    cg_matmul_lower(cx, id, add);
     return;
   case IR_CLASS_MOVE:
-    emit_move(cx, n);
+    lower_move(cx, id, add);
     return;
   case IR_CLASS_INDEX:
-    if (n->op == IR_OP_GATHER)
-      emit_gather(cx, n, id);
-    else
-      emit_scatter_add(cx, n, id);
+    lower_index(cx, id, add);
     return;
   }
 }
+
+void cg_zero_call(Cg *cx, IrRef id, CgAddCall add) { lower_zero(cx, id, add); }

@@ -28,12 +28,37 @@ LLVMValueRef cg_gep(Cg *cx, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx)
   return LLVMBuildInBoundsGEP2(cx->b, ty, base, &idx, 1, "");
 }
 
+/* The kernel buffer `base` is, or -1. */
+static int buffer_of(const Cg *cx, LLVMValueRef base) {
+  for (int k = 0; cx->kargs && k < cx->nbufs; k++)
+    if (cx->kargs[k] == base) return k;
+  return -1;
+}
+
+void cg_tag(Cg *cx, LLVMValueRef access, int a, int b) {
+  if (a < 0 || !cx->scopes) return;
+  LLVMMetadataRef in[2], out[64];
+  int nin = 0, nout = 0;
+  in[nin++] = cx->scopes[a];
+  if (b >= 0 && b != a) in[nin++] = cx->scopes[b];
+  for (int k = 0; k < cx->nbufs && nout < (int)MC_COUNTOF(out); k++)
+    if (k != a && k != b) out[nout++] = cx->scopes[k];
+  unsigned scope_kind = LLVMGetMDKindIDInContext(cx->ctx, "alias.scope", 11);
+  unsigned noalias_kind = LLVMGetMDKindIDInContext(cx->ctx, "noalias", 7);
+  LLVMSetMetadata(access, scope_kind, LLVMMetadataAsValue(cx->ctx, LLVMMDNodeInContext2(cx->ctx, in, (size_t)nin)));
+  if (nout > 0)
+    LLVMSetMetadata(access, noalias_kind, LLVMMetadataAsValue(cx->ctx, LLVMMDNodeInContext2(cx->ctx, out, (size_t)nout)));
+}
+
 LLVMValueRef cg_load(Cg *cx, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx) {
-  return LLVMBuildLoad2(cx->b, ty, cg_gep(cx, ty, base, idx), "");
+  LLVMValueRef v = LLVMBuildLoad2(cx->b, ty, cg_gep(cx, ty, base, idx), "");
+  cg_tag(cx, v, buffer_of(cx, base), -1);
+  return v;
 }
 
 void cg_store(Cg *cx, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx) {
-  LLVMBuildStore(cx->b, v, cg_gep(cx, LLVMTypeOf(v), base, idx));
+  LLVMValueRef s = LLVMBuildStore(cx->b, v, cg_gep(cx, LLVMTypeOf(v), base, idx));
+  cg_tag(cx, s, buffer_of(cx, base), -1);
 }
 
 LLVMValueRef cg_min(Cg *cx, LLVMValueRef a, LLVMValueRef b) {
@@ -261,6 +286,41 @@ void cg_walk_coalesce(CgWalk *w) {
   w->rank = r;
 }
 
+void cg_walk_constants(Cg *cx, CgWalk *w) {
+  for (int i = 0; i < w->rank; i++) {
+    w->vdims[i] = cg_i64(cx, w->dims[i]);
+    for (int a = 0; a < CG_WALK_ARRAYS; a++) w->vst[a][i] = cg_i64(cx, w->st[a][i]);
+  }
+}
+
+void cg_walk_runtime(Cg *cx, CgWalk *w, int first_arg) {
+  for (int i = 0; i < w->rank; i++) w->vdims[i] = cg_karg(cx, first_arg + i);
+  for (int a = 0; a < CG_WALK_ARRAYS; a++) {
+    LLVMValueRef st = cg_i64(cx, 1);
+    for (int i = w->rank - 1; i >= 0; i--) {
+      bool moves = w->st[a][i] != 0;
+      w->vst[a][i] = moves ? st : cg_i64(cx, 0);
+      if (moves) st = LLVMBuildNSWMul(cx->b, st, w->vdims[i], "");
+    }
+  }
+}
+
+uint32_t cg_walk_mask(const CgWalk *w, int a) {
+  uint32_t m = 0;
+  for (int i = 0; i < w->rank; i++) m |= (uint32_t)(w->st[a][i] != 0) << i;
+  return m;
+}
+
+static bool is_const(LLVMValueRef v, int64_t c) {
+  return LLVMIsAConstantInt(v) && LLVMConstIntGetSExtValue(v) == c;
+}
+
+LLVMValueRef cg_index_at(Cg *cx, LLVMValueRef base, LLVMValueRef i, LLVMValueRef stride) {
+  if (is_const(stride, 0)) return base;
+  LLVMValueRef step = is_const(stride, 1) ? i : LLVMBuildNSWMul(cx->b, i, stride, "");
+  return is_const(base, 0) ? step : LLVMBuildNSWAdd(cx->b, base, step, "");
+}
+
 static void walk_axis(Cg *cx, const CgWalk *w, int axis, LLVMValueRef *off, CgRowFn row,
                       void *ctx) {
   if (axis == w->rank - 1) {
@@ -268,14 +328,9 @@ static void walk_axis(Cg *cx, const CgWalk *w, int axis, LLVMValueRef *off, CgRo
     return;
   }
   CgFor l;
-  cg_for_begin(cx, &l, cg_i64(cx, 0), cg_i64(cx, w->dims[axis]), cg_i64(cx, 1));
+  cg_for_begin(cx, &l, cg_i64(cx, 0), w->vdims[axis], cg_i64(cx, 1));
   LLVMValueRef inner[CG_WALK_ARRAYS];
-  for (int a = 0; a < CG_WALK_ARRAYS; a++)
-    inner[a] = w->st[a][axis] == 0
-                   ? off[a]
-                   : LLVMBuildNSWAdd(cx->b, off[a],
-                                     LLVMBuildNSWMul(cx->b, l.iv, cg_i64(cx, w->st[a][axis]), ""),
-                                     "");
+  for (int a = 0; a < CG_WALK_ARRAYS; a++) inner[a] = cg_index_at(cx, off[a], l.iv, w->vst[a][axis]);
   walk_axis(cx, w, axis + 1, inner, row, ctx);
   cg_for_end(cx, &l);
 }

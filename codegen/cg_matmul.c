@@ -7,6 +7,8 @@
    every size, stride and block a constant; the node's kernel hands the
    parts to rt_parallel_for (or runs them inline without a pool). Each part
    packs into its own slice of the node's scratch. */
+#include <string.h>
+
 #include "cg_int.h"
 
 typedef struct Gemm {
@@ -110,7 +112,7 @@ int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id) {
 
 static LLVMValueRef begin_function(Cg *cx, const char *name, LLVMTypeRef *params, int n) {
   LLVMValueRef fn = cg_function(cx, name, cx->t_void, params, n);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  cg_set_local(cx, fn);
   cg_set_fn_attr(cx, fn, "noinline");
   cx->fn = fn;
   LLVMPositionBuilderAtEnd(cx->b, cg_block(cx, "entry"));
@@ -300,32 +302,55 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   return fn;
 }
 
-/* The three functions of q's dtype, emitted on first use. */
-static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
-  int d = dt == IR_F64;
-  if (!cx->gemm_fns[d][which]) {
-    LLVMValueRef saved_fn = cx->fn;
-    LLVMBasicBlockRef saved_bb = LLVMGetInsertBlock(cx->b);
-    LLVMTypeRef et = cg_type(cx, dt);
-    const char *sfx = d ? "f64" : "f32";
-    char name[32];
+typedef struct Spec {
+  const Gemm *q;
+  IrDtype dt;
+  int which;     /* UKERNEL, PACK_A, PACK_B */
+  int nbaxes;    /* the task */
+} Spec;
+
+static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
+  const Spec *s = arg;
+  LLVMTypeRef et = cg_type(cx, s->dt);
+  char name[32];
+  const char *sfx = s->dt == IR_F64 ? "f64" : "f32";
+  switch (s->which) {
+  case UKERNEL:
     snprintf(name, sizeof name, "gemm_ukernel_%s", sfx);
-    cx->gemm_fns[d][UKERNEL] = emit_ukernel(cx, q, et, name);
+    return emit_ukernel(cx, s->q, et, name);
+  case PACK_A:
     snprintf(name, sizeof name, "gemm_pack_a_%s", sfx);
-    cx->gemm_fns[d][PACK_A] = emit_pack_a(cx, q, et, name);
+    return emit_pack_a(cx, s->q, et, name);
+  default:
     snprintf(name, sizeof name, "gemm_pack_b_%s", sfx);
-    cx->gemm_fns[d][PACK_B] = emit_pack_b(cx, q, et, name);
-    cx->fn = saved_fn;
-    LLVMPositionBuilderAtEnd(cx->b, saved_bb);
+    return emit_pack_b(cx, s->q, et, name);
   }
-  return cx->gemm_fns[d][which];
 }
 
-/* ---- per-node task -------------------------------------------------------------- */
+/* The microkernel or a packer of q's dtype, emitted once per program. */
+static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
+  static const char *const names[] = {"ukernel", "pack_a", "pack_b"};
+  char key[48];
+  snprintf(key, sizeof key, "gemm_%s %s", names[which], ir_dtype_name(dt));
+  Spec s = {q, dt, which, 0};
+  return cg_shared_function(cx, key, make_gemm_fn, &s);
+}
+
+/* ---- the task: one per dtype and batch rank -------------------------------------
+   Everything about a node's geometry is read from its descriptor's
+   extents (P_*, then the batch extents and the element strides per batch
+   axis of a, b and c). */
+enum { P_M, P_N, P_K, P_MT, P_NT, P_TN, P_PER_BATCH, P_NTILES, P_PARTS, P_AP_BYTES, P_PART_BYTES,
+       P_BATCH };
+
+static LLVMValueRef get(Cg *cx, LLVMValueRef params, int i) {
+  return cg_load(cx, cx->t_i64, params, cg_i64(cx, i));
+}
 
 typedef struct Operands {
   LLVMValueRef a, b, c;   /* batch bases */
   LLVMValueRef ap, bp;    /* this part's packing buffers */
+  LLVMValueRef N, K;      /* also the row lengths of b and c, and of a */
 } Operands;
 
 /* The loops over one tile C[m0:m1, n0:n1] of one batch. */
@@ -334,7 +359,7 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   LLVMTypeRef et = cg_type(cx, dt);
   LLVMValueRef ukernel = gemm_fn(cx, q, dt, UKERNEL), pack_a = gemm_fn(cx, q, dt, PACK_A);
   LLVMValueRef pack_b = gemm_fn(cx, q, dt, PACK_B);
-  LLVMValueRef N = cg_i64(cx, q->N), K = cg_i64(cx, q->K);
+  LLVMValueRef N = o->N, K = o->K;
   CgFor jc, pc, ic, jr, ir;
   cg_for_begin(cx, &jc, n0, n1, cg_i64(cx, q->nc));
   LLVMValueRef nc = cg_min(cx, cg_i64(cx, q->nc), LLVMBuildNSWSub(cx->b, n1, jc.iv, ""));
@@ -364,87 +389,115 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   cg_for_end(cx, &jc);
 }
 
-/* Element offset of batch `bi` in an operand with batch strides st. */
-static LLVMValueRef batch_offset(Cg *cx, const Gemm *q, LLVMValueRef bi, const int64_t *st) {
+/* Element offset of batch `bi` in operand `which` (0 a, 1 b, 2 c). */
+static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueRef bi, int which) {
   LLVMValueRef off = cg_i64(cx, 0), rest = bi;
-  for (int ax = q->nbaxes - 1; ax >= 0; ax--) {
-    LLVMValueRef d = cg_i64(cx, q->bdims[ax]);
+  for (int ax = nb - 1; ax >= 0; ax--) {
+    LLVMValueRef d = get(cx, params, P_BATCH + ax);
     LLVMValueRef k = LLVMBuildSRem(cx->b, rest, d, "");
     rest = LLVMBuildSDiv(cx->b, rest, d, "");
-    if (st[ax]) off = LLVMBuildNSWAdd(cx->b, off, LLVMBuildNSWMul(cx->b, k, cg_i64(cx, st[ax]), ""), "");
+    LLVMValueRef st = get(cx, params, P_BATCH + nb * (1 + which) + ax);
+    off = LLVMBuildNSWAdd(cx->b, off, LLVMBuildNSWMul(cx->b, k, st, ""), "");
   }
   return off;
 }
 
-/* task(ctx, begin, end): parts [begin, end); ctx = {a, b, c, scratch}. */
-static LLVMValueRef emit_task(Cg *cx, const Gemm *q, IrDtype dt, const char *name) {
+/* task(ctx, begin, end): parts [begin, end) of the tiles; ctx = {a, b, c,
+   scratch, extents}. */
+static LLVMValueRef make_task(Cg *cx, const void *arg) {
+  const Spec *s = arg;
+  char name[48];
+  snprintf(name, sizeof name, "gemm_task_%s_b%d", s->dt == IR_F64 ? "f64" : "f32", s->nbaxes);
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
-  LLVMTypeRef et = cg_type(cx, dt);
-  LLVMValueRef ctx = cg_param(cx, 0), v[4];
-  for (int i = 0; i < 4; i++) v[i] = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, i));
+  LLVMTypeRef et = cg_type(cx, s->dt);
+  LLVMValueRef ctx = cg_param(cx, 0), v[5];
+  for (int i = 0; i < 5; i++) v[i] = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, i));
+  LLVMValueRef P = v[4];
+  Operands o = {.N = get(cx, P, P_N), .K = get(cx, P, P_K)};
+  LLVMValueRef part_bytes = get(cx, P, P_PART_BYTES), ap_bytes = get(cx, P, P_AP_BYTES);
+  LLVMValueRef ntiles = get(cx, P, P_NTILES), parts = get(cx, P, P_PARTS);
+  LLVMValueRef per_batch = get(cx, P, P_PER_BATCH), TN = get(cx, P, P_TN);
+  LLVMValueRef M = get(cx, P, P_M), MT = get(cx, P, P_MT), NT = get(cx, P, P_NT);
   CgFor part, tile;
   cg_for_begin(cx, &part, cg_param(cx, 1), cg_param(cx, 2), cg_i64(cx, 1));
-  Operands o;
-  o.ap = cg_gep(cx, cx->t_i8, v[3], LLVMBuildNSWMul(cx->b, part.iv, cg_i64(cx, q->ap_bytes + q->bp_bytes), ""));
-  o.bp = cg_gep(cx, cx->t_i8, o.ap, cg_i64(cx, q->ap_bytes));
-  LLVMValueRef ntiles = cg_i64(cx, q->ntiles), parts = cg_i64(cx, q->parts);
+  o.ap = cg_gep(cx, cx->t_i8, v[3], LLVMBuildNSWMul(cx->b, part.iv, part_bytes, ""));
+  o.bp = cg_gep(cx, cx->t_i8, o.ap, ap_bytes);
   LLVMValueRef t0 = LLVMBuildSDiv(cx->b, LLVMBuildNSWMul(cx->b, part.iv, ntiles, ""), parts, "");
   LLVMValueRef t1 = LLVMBuildSDiv(cx->b, LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, part.iv, cg_i64(cx, 1), ""), ntiles, ""), parts, "");
   cg_for_begin(cx, &tile, t0, t1, cg_i64(cx, 1));
-  LLVMValueRef per_batch = cg_i64(cx, q->TM * q->TN);
   LLVMValueRef bi = LLVMBuildSDiv(cx->b, tile.iv, per_batch, "");
   LLVMValueRef r = LLVMBuildSRem(cx->b, tile.iv, per_batch, "");
-  LLVMValueRef mi = LLVMBuildSDiv(cx->b, r, cg_i64(cx, q->TN), ""), ni = LLVMBuildSRem(cx->b, r, cg_i64(cx, q->TN), "");
-  o.a = cg_gep(cx, et, v[0], batch_offset(cx, q, bi, q->sa));
-  o.b = cg_gep(cx, et, v[1], batch_offset(cx, q, bi, q->sb));
-  o.c = cg_gep(cx, et, v[2], batch_offset(cx, q, bi, q->sc));
-  LLVMValueRef m0 = LLVMBuildNSWMul(cx->b, mi, cg_i64(cx, q->MT), "");
-  LLVMValueRef n0 = LLVMBuildNSWMul(cx->b, ni, cg_i64(cx, q->NT), "");
-  LLVMValueRef m1 = cg_min(cx, cg_i64(cx, q->M), LLVMBuildNSWAdd(cx->b, m0, cg_i64(cx, q->MT), ""));
-  LLVMValueRef n1 = cg_min(cx, cg_i64(cx, q->N), LLVMBuildNSWAdd(cx->b, n0, cg_i64(cx, q->NT), ""));
-  emit_block(cx, q, dt, &o, m0, m1, n0, n1);
+  LLVMValueRef mi = LLVMBuildSDiv(cx->b, r, TN, ""), ni = LLVMBuildSRem(cx->b, r, TN, "");
+  o.a = cg_gep(cx, et, v[0], batch_offset(cx, s->nbaxes, P, bi, 0));
+  o.b = cg_gep(cx, et, v[1], batch_offset(cx, s->nbaxes, P, bi, 1));
+  o.c = cg_gep(cx, et, v[2], batch_offset(cx, s->nbaxes, P, bi, 2));
+  LLVMValueRef m0 = LLVMBuildNSWMul(cx->b, mi, MT, "");
+  LLVMValueRef n0 = LLVMBuildNSWMul(cx->b, ni, NT, "");
+  LLVMValueRef m1 = cg_min(cx, M, LLVMBuildNSWAdd(cx->b, m0, MT, ""));
+  LLVMValueRef n1 = cg_min(cx, o.N, LLVMBuildNSWAdd(cx->b, n0, NT, ""));
+  emit_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
   cg_for_end(cx, &tile);
   cg_for_end(cx, &part);
   LLVMBuildRetVoid(cx->b);
   return fn;
 }
 
-/* The node's kernel body: zeros when K = 0, else the task over every part,
-   through the pool when there is more than one part and a pool. */
-void cg_matmul_emit(Cg *cx, IrRef id) {
-  const IrNode *n = ir_node(cx->g, id);
+/* The kernel body: the task over every part, through the pool when there
+   is more than one part and a pool. */
+static void emit_matmul(Cg *cx, const CgCall *c) {
+  const IrNode *n = ir_node(cx->g, c->node);
   IrDtype dt = (IrDtype)n->dtype;
   Gemm q;
   gemm_geometry(cx->tgt, cx->g, n, &q);
-  LLVMValueRef kernel = cx->fn;
-  LLVMBasicBlockRef body = LLVMGetInsertBlock(cx->b);
-  if (q.K == 0) {
-    LLVMBuildMemSet(cx->b, cg_param(cx, 0), LLVMConstInt(cx->t_i8, 0, 0),
-                    cg_i64(cx, cg_node_bytes(n)), 1);
-    return;
-  }
-  char name[64];
-  snprintf(name, sizeof name, "%s.task", LLVMGetValueName(kernel));
-  LLVMValueRef task = emit_task(cx, &q, dt, name);
-  cx->fn = kernel;
-  LLVMPositionBuilderAtEnd(cx->b, body);
-  LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, 4);
+  char key[48];
+  snprintf(key, sizeof key, "gemm_task %s b%d", ir_dtype_name(dt), c->nbaxes);
+  Spec s = {&q, dt, 0, c->nbaxes};
+  LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
+  LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, 5);
   LLVMValueRef ctx = LLVMBuildAlloca(cx->b, ctx_t, "ctx");
-  LLVMValueRef vals[4] = {cg_param(cx, 1), cg_param(cx, 2), cg_param(cx, 0), cg_param(cx, 4)};
-  for (int i = 0; i < 4; i++) cg_store(cx, vals[i], ctx, cg_i64(cx, i));
-  LLVMValueRef parts = cg_i64(cx, q.parts);
-  if (q.parts == 1) {
-    cg_call(cx, task, (LLVMValueRef[]){ctx, cg_i64(cx, 0), parts}, 3);
-    return;
-  }
-  LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, cg_param(cx, 3), "pool");
+  LLVMValueRef vals[5] = {cg_karg(cx, 1), cg_karg(cx, 2), cg_karg(cx, 0), cg_karg(cx, 4), cg_kernel_extents(cx)};
+  for (int i = 0; i < 5; i++) cg_store(cx, vals[i], ctx, cg_i64(cx, i));
+  LLVMValueRef parts = cg_karg(cx, 3 + c->nin + P_PARTS);
+  LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, cg_karg(cx, 3), "pool");
   LLVMTypeRef pf[4] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_ptr};
   LLVMValueRef pfor = cg_function(cx, "rt_parallel_for", cx->t_void, pf, 4);
-  CgIf has_pool;
-  cg_if_begin(cx, &has_pool, LLVMBuildIsNotNull(cx->b, pool, ""));
+  LLVMValueRef many = LLVMBuildAnd(cx->b, LLVMBuildIsNotNull(cx->b, pool, ""),
+                                   LLVMBuildICmp(cx->b, LLVMIntSGT, parts, cg_i64(cx, 1), ""), "");
+  CgIf par;
+  cg_if_begin(cx, &par, many);
   cg_call(cx, pfor, (LLVMValueRef[]){pool, parts, task, ctx}, 4);
-  cg_if_else(cx, &has_pool);
+  cg_if_else(cx, &par);
   cg_call(cx, task, (LLVMValueRef[]){ctx, cg_i64(cx, 0), parts}, 3);
-  cg_if_end(cx, &has_pool);
+  cg_if_end(cx, &par);
+}
+
+void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add) {
+  const IrNode *n = ir_node(cx->g, id);
+  Gemm q;
+  gemm_geometry(cx->tgt, cx->g, n, &q);
+  if (q.K == 0) {
+    cg_zero_call(cx, id, add);
+    return;
+  }
+  CgCall c;
+  memset(&c, 0, sizeof c);
+  c.node = id;
+  c.kind = "matmul";
+  c.emit = emit_matmul;
+  c.out = cg_plan_entry(cx->plan, cx->g, id);
+  c.in[0] = cg_plan_entry(cx->plan, cx->g, n->src[0]);
+  c.in[1] = cg_plan_entry(cx->plan, cx->g, n->src[1]);
+  c.nin = 2;
+  c.scratch = true;
+  c.nbaxes = q.nbaxes;
+  snprintf(c.key, sizeof c.key, "matmul %s b%d", ir_dtype_name((IrDtype)n->dtype), q.nbaxes);
+  int64_t fixed[P_BATCH] = {q.M, q.N, q.K, q.MT, q.NT, q.TN, q.TM * q.TN, q.ntiles, q.parts,
+                            q.ap_bytes, q.ap_bytes + q.bp_bytes};
+  for (int i = 0; i < P_BATCH; i++) c.ext[c.n++] = fixed[i];
+  for (int i = 0; i < q.nbaxes; i++) c.ext[c.n++] = q.bdims[i];
+  const int64_t *st[3] = {q.sa, q.sb, q.sc};
+  for (int w = 0; w < 3; w++)
+    for (int i = 0; i < q.nbaxes; i++) c.ext[c.n++] = st[w][i];
+  add(cx, &c);
 }

@@ -1,10 +1,14 @@
-/* cg_module.c -- lowers a graph to one LLVM module: an entry
-   `void @run(ptr %bufs, ptr %ws)` that calls one internal kernel per node
-   in id order, with each node's storage from the buffer plan (a caller
-   slot, the workspace, a module constant, or an alias). Nodes that are
-   equal up to where their data lives (same op, dtypes, shapes and
-   attributes, see cg_kernel_key) share one kernel, so repeated layers
-   compile once. */
+/* cg_module.c -- lowers a graph to LLVM: an entry `void @run(ptr %bufs,
+   ptr %ws)` that copies the caller's slot pointers into the workspace and
+   then walks a constant call table, calling one kernel per node in id
+   order with that node's descriptor. A descriptor (a constant i64 array)
+   says where the node's result and operands live (a workspace offset, or a
+   slot of the table) and holds the kernel's extents. A kernel `(ptr ws,
+   ptr desc)` decodes its descriptor first; its buffers never overlap,
+   which scoped noalias metadata on every access tells LLVM. Nodes that are
+   equal up to where their data lives and their extents (the keys of
+   cg_kernel.c) share one kernel, so the code grows with the number of distinct
+   kernels, not with the number of nodes. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,8 +17,9 @@
 /* ---- kernel cache: key string -> function ------------------------------------ */
 struct CgKernelCache {
   char **keys;
-  LLVMValueRef *fns;
-  uint32_t cap, n;   /* open addressing, cap a power of two */
+  LLVMValueRef *fns;     /* in their home shard */
+  int *homes;
+  uint32_t cap, n;       /* open addressing, cap a power of two */
 };
 
 static CgKernelCache *cache_new(void) {
@@ -22,6 +27,7 @@ static CgKernelCache *cache_new(void) {
   c->cap = 256;
   c->keys = mc_xcalloc(c->cap, sizeof(char *));
   c->fns = mc_xcalloc(c->cap, sizeof(LLVMValueRef));
+  c->homes = mc_xcalloc(c->cap, sizeof(int));
   return c;
 }
 
@@ -29,6 +35,7 @@ static void cache_free(CgKernelCache *c) {
   for (uint32_t i = 0; i < c->cap; i++) free(c->keys[i]);
   free(c->keys);
   free(c->fns);
+  free(c->homes);
   free(c);
 }
 
@@ -38,140 +45,271 @@ static uint32_t cache_slot(const CgKernelCache *c, const char *key) {
   return i;
 }
 
-static void cache_put(CgKernelCache *c, const char *key, LLVMValueRef fn) {
+static void cache_put(CgKernelCache *c, const char *key, LLVMValueRef fn, int home) {
   if (2 * (c->n + 1) > c->cap) {
     CgKernelCache old = *c;
     c->cap *= 2;
     c->n = 0;
     c->keys = mc_xcalloc(c->cap, sizeof(char *));
     c->fns = mc_xcalloc(c->cap, sizeof(LLVMValueRef));
+    c->homes = mc_xcalloc(c->cap, sizeof(int));
     for (uint32_t i = 0; i < old.cap; i++)
       if (old.keys[i]) {
         uint32_t j = cache_slot(c, old.keys[i]);
         c->keys[j] = old.keys[i];
         c->fns[j] = old.fns[i];
+        c->homes[j] = old.homes[i];
         c->n++;
       }
     free(old.keys);
     free(old.fns);
+    free(old.homes);
   }
   uint32_t i = cache_slot(c, key);
   c->keys[i] = mc_xstrdup(key);
   c->fns[i] = fn;
+  c->homes[i] = home;
   c->n++;
 }
 
-/* ---- kernels ------------------------------------------------------------------- */
+/* ---- shards -------------------------------------------------------------------- */
 
-LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin) {
-  LLVMTypeRef params[IR_MAX_RANK + 64];
-  int np = nin + 4;
-  LLVMTypeRef *p = np <= (int)MC_COUNTOF(params) ? params : mc_xmalloc((size_t)np * sizeof *p);
-  for (int i = 0; i < np; i++) p[i] = i + 1 < np ? cx->t_ptr : cx->t_i64;
-  LLVMValueRef fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, p, (unsigned)np, 0));
+void cg_shard_use(Cg *cx, int k) {
+  CgShard *sh = &cx->shards[k];
+  cx->cur = k;
+  cx->ctx = sh->ctx;
+  cx->mod = sh->mod;
+  cx->b = sh->b;
+  LLVMContextRef c = sh->ctx;
+  cx->t_void = LLVMVoidTypeInContext(c);
+  cx->t_i1 = LLVMInt1TypeInContext(c);
+  cx->t_i8 = LLVMInt8TypeInContext(c);
+  cx->t_i32 = LLVMInt32TypeInContext(c);
+  cx->t_i64 = LLVMInt64TypeInContext(c);
+  cx->t_f32 = LLVMFloatTypeInContext(c);
+  cx->t_f64 = LLVMDoubleTypeInContext(c);
+  cx->t_ptr = LLVMPointerTypeInContext(c, 0);
+}
+
+CgSave cg_shard_enter(Cg *cx, int k) {
+  CgSave s = {cx->cur, cx->fn, LLVMGetInsertBlock(cx->b)};
+  cg_shard_use(cx, k);
+  return s;
+}
+
+void cg_shard_leave(Cg *cx, CgSave s) {
+  cg_shard_use(cx, s.shard);
+  cx->fn = s.fn;
+  if (s.bb) LLVMPositionBuilderAtEnd(cx->b, s.bb);
+}
+
+int cg_shard_pick(const Cg *cx) {
+  int best = 0;
+  for (int k = 1; k < cx->nshards; k++)
+    if (cx->shards[k].weight < cx->shards[best].weight) best = k;
+  return best;
+}
+
+void cg_set_local(Cg *cx, LLVMValueRef fn) {
+  LLVMSetLinkage(fn, cx->nshards > 1 ? LLVMExternalLinkage : LLVMInternalLinkage);
+  if (cx->nshards > 1) LLVMSetVisibility(fn, LLVMHiddenVisibility);
+}
+
+/* t, a type of another context, in the current one (the few kinds used). */
+static LLVMTypeRef retype(Cg *cx, LLVMTypeRef t) {
+  switch (LLVMGetTypeKind(t)) {
+  case LLVMVoidTypeKind:
+    return cx->t_void;
+  case LLVMPointerTypeKind:
+    return cx->t_ptr;
+  case LLVMIntegerTypeKind: {
+    unsigned w = LLVMGetIntTypeWidth(t);
+    return w == 1 ? cx->t_i1 : w == 8 ? cx->t_i8 : w == 32 ? cx->t_i32 : cx->t_i64;
+  }
+  default:
+    MC_UNREACHABLE();
+  }
+}
+
+LLVMValueRef cg_shard_ref(Cg *cx, int home, LLVMValueRef fn) {
+  if (home == cx->cur) return fn;
+  const char *name = LLVMGetValueName(fn);
+  LLVMValueRef here = LLVMGetNamedFunction(cx->mod, name);
+  if (here) return here;
+  LLVMTypeRef fty = LLVMGlobalGetValueType(fn);
+  unsigned n = LLVMCountParamTypes(fty);
+  LLVMTypeRef params[IR_MAX_RANK + 64], *p = n <= MC_COUNTOF(params) ? params : mc_xmalloc(n * sizeof *p);
+  LLVMGetParamTypes(fty, p);
+  for (unsigned i = 0; i < n; i++) p[i] = retype(cx, p[i]);
+  here = LLVMAddFunction(cx->mod, name, LLVMFunctionType(retype(cx, LLVMGetReturnType(fty)), p, n, 0));
+  LLVMSetVisibility(here, LLVMHiddenVisibility);
+  cg_set_fn_attr(cx, here, "nounwind");
   if (p != params) free(p);
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
+  return here;
+}
+
+static int64_t count_instructions(LLVMValueRef fn) {
+  int64_t n = 0;
+  for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(fn); bb; bb = LLVMGetNextBasicBlock(bb))
+    for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i)) n++;
+  return n;
+}
+
+void cg_shard_charge(Cg *cx, LLVMValueRef fn) { cx->shards[cx->cur].weight += count_instructions(fn); }
+
+/* ---- kernels --------------------------------------------------------------------
+   A kernel body: (ptr out, ptr in..., ptr ws, ptr scratch, i64 extent...),
+   inlined into its entry (noalias becomes scope metadata there). */
+
+/* Descriptor layout: [node id, result entry, operand entries..., scratch
+   entry, extents...], entries of the workspace's pointer table. */
+enum { DESC_NODE = 0, DESC_OUT = 1 };
+
+static LLVMValueRef decode(Cg *cx, LLVMValueRef ws, LLVMValueRef desc, int i) {
+  LLVMValueRef entry = cg_load(cx, cx->t_i64, desc, cg_i64(cx, i));
+  LLVMValueRef table = cg_gep(cx, cx->t_i8, ws, cg_i64(cx, CG_WS_HEADER));
+  return cg_load(cx, cx->t_ptr, table, entry);
+}
+
+/* Scope metadata for the kernel's buffers (uniqued by the kernel's name). */
+static void make_scopes(Cg *cx, const char *name) {
+  char buf[96];
+  LLVMMetadataRef dom_name = LLVMMDStringInContext2(cx->ctx, name, strlen(name));
+  LLVMMetadataRef domain = LLVMMDNodeInContext2(cx->ctx, &dom_name, 1);
+  cx->scopes = mc_xmalloc((size_t)cx->nbufs * sizeof *cx->scopes);
+  for (int k = 0; k < cx->nbufs; k++) {
+    snprintf(buf, sizeof buf, "%s.%d", name, k);
+    LLVMMetadataRef ops[2] = {LLVMMDStringInContext2(cx->ctx, buf, strlen(buf)), domain};
+    cx->scopes[k] = LLVMMDNodeInContext2(cx->ctx, ops, 2);
+  }
+}
+
+LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin, int nextra, bool scratch) {
+  LLVMTypeRef params[2] = {cx->t_ptr, cx->t_ptr};
+  LLVMValueRef fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, params, 2, 0));
+  cg_set_local(cx, fn);
   cg_set_fn_attr(cx, fn, "nounwind");
-  cg_set_fn_attr(cx, fn, "noinline");
-  for (int i = 0; i <= nin; i++) cg_set_noalias(cx, fn, i);
   cx->fn = fn;
   LLVMPositionBuilderAtEnd(cx->b, LLVMAppendBasicBlockInContext(cx->ctx, fn, "entry"));
+  LLVMValueRef ws = LLVMGetParam(fn, 0), desc = LLVMGetParam(fn, 1);
+  cx->kdesc = desc;
+  cx->nkargs = nin + 3 + nextra;
+  cx->nbufs = nin + 1;
+  cx->kargs = mc_xmalloc((size_t)cx->nkargs * sizeof *cx->kargs);
+  for (int i = 0; i <= nin; i++) cx->kargs[i] = decode(cx, ws, desc, DESC_OUT + i);
+  cx->kargs[nin + 1] = ws;
+  cx->kargs[nin + 2] = scratch ? decode(cx, ws, desc, DESC_OUT + nin + 1) : LLVMConstNull(cx->t_ptr);
+  for (int i = 0; i < nextra; i++)
+    cx->kargs[nin + 3 + i] = cg_load(cx, cx->t_i64, desc, cg_i64(cx, DESC_OUT + nin + 2 + i));
+  make_scopes(cx, name);
   return fn;
 }
 
-void cg_kernel_end(Cg *cx) { LLVMBuildRetVoid(cx->b); }
+void cg_kernel_end(Cg *cx) {
+  LLVMBuildRetVoid(cx->b);
+  free(cx->kargs);
+  free(cx->scopes);
+  cx->kargs = NULL;
+  cx->scopes = NULL;
+  cx->nkargs = cx->nbufs = 0;
+}
 
-/* The kernel of node id, emitted unless an equal node already has one. The
-   builder and cx->fn are kept. */
-static LLVMValueRef kernel_for(Cg *cx, IrRef id, int64_t *len) {
-  McStr key;
-  mc_str_init(&key);
-  cg_kernel_key(cx->g, id, &key, len);
-  uint32_t slot = cache_slot(cx->cache, key.s);
-  LLVMValueRef fn = cx->cache->fns[slot];
+LLVMValueRef cg_karg(Cg *cx, int i) {
+  MC_ASSERT(cx->kargs && i >= 0 && i < cx->nkargs);
+  return cx->kargs[i];
+}
+
+LLVMValueRef cg_kernel_node(Cg *cx) { return cg_load(cx, cx->t_i64, cx->kdesc, cg_i64(cx, DESC_NODE)); }
+
+LLVMValueRef cg_kernel_extents(Cg *cx) {
+  int nin = cx->nbufs - 1;
+  return cg_gep(cx, cx->t_i64, cx->kdesc, cg_i64(cx, DESC_OUT + nin + 2));
+}
+
+LLVMValueRef cg_shared_function(Cg *cx, const char *key, CgMakeFn make, const void *arg) {
+  uint32_t slot = cache_slot(cx->cache, key);
   if (!cx->cache->keys[slot]) {
-    LLVMValueRef saved_fn = cx->fn;
-    LLVMBasicBlockRef saved_bb = LLVMGetInsertBlock(cx->b);
-    const IrNode *n = ir_node(cx->g, id);
-    char name[64];
-    snprintf(name, sizeof name, "k%u_%s", id, ir_ops[n->op].name);
-    fn = cg_kernel_begin(cx, name, n->nsrc);
-    cg_kernel_emit(cx, id);
-    cg_kernel_end(cx);
-    cache_put(cx->cache, key.s, fn);
-    cx->nkernels++;
-    cx->fn = saved_fn;
-    LLVMPositionBuilderAtEnd(cx->b, saved_bb);
+    int home = cg_shard_pick(cx);
+    CgSave saved = cg_shard_enter(cx, home);
+    LLVMValueRef fn = make(cx, arg);
+    cg_shard_charge(cx, fn);
+    cache_put(cx->cache, key, fn, home);
+    cg_shard_leave(cx, saved);
+    slot = cache_slot(cx->cache, key);
   }
-  mc_str_free(&key);
+  return cg_shard_ref(cx, cx->cache->homes[slot], cx->cache->fns[slot]);
+}
+
+/* Emits the kernel of a call (the argument of cg_shared_function). */
+static LLVMValueRef make_kernel(Cg *cx, const void *arg) {
+  const CgCall *c = arg;
+  char name[64];
+  snprintf(name, sizeof name, "k%u_%s", c->node, c->kind);
+  LLVMValueRef saved_fn = cx->fn;
+  LLVMValueRef *kargs = cx->kargs;
+  LLVMMetadataRef *scopes = cx->scopes;
+  int nkargs = cx->nkargs, nbufs = cx->nbufs;
+  LLVMValueRef kdesc = cx->kdesc;
+  LLVMValueRef fn = cg_kernel_begin(cx, name, c->nin, c->n, c->scratch);
+  c->emit(cx, c);
+  cg_kernel_end(cx);
+  cx->fn = saved_fn;
+  cx->kargs = kargs;
+  cx->scopes = scopes;
+  cx->nkargs = nkargs;
+  cx->nbufs = nbufs;
+  cx->kdesc = kdesc;
+  cx->nkernels++;
   return fn;
 }
 
-/* ---- storage --------------------------------------------------------------------- */
+/* ---- descriptors and the call table ------------------------------------------------ */
 
-static LLVMValueRef const_value(Cg *cx, const IrNode *n) {
-  double v = n->attr.value;
-  switch ((IrDtype)n->dtype) {
-  case IR_F32:
-  case IR_F64:
-    return LLVMConstReal(cg_type(cx, (IrDtype)n->dtype), v);
-  case IR_I32: {
-    double t = v != v ? 0.0 : v >= 2147483647.0 ? 2147483647.0 : v <= -2147483648.0 ? -2147483648.0 : v;
-    return LLVMConstInt(cx->t_i32, (unsigned long long)(int64_t)t, 1);
+/* The program as data: every descriptor in one i64 array, the calls as
+   (kernel number, descriptor offset) pairs, and the kernels' addresses. */
+typedef struct Calls {
+  int64_t *words;          /* descriptors, back to back */
+  int nwords, capwords;
+  int32_t *pairs;          /* per call: kernel number, word offset */
+  int n, cap;
+  LLVMValueRef *kernels;   /* as seen from shard 0 */
+  int nkernels, capkernels;
+} Calls;
+
+static int kernel_number(Calls *c, LLVMValueRef fn) {
+  for (int i = 0; i < c->nkernels; i++)
+    if (c->kernels[i] == fn) return i;
+  if (c->nkernels == c->capkernels) {
+    c->capkernels = c->capkernels ? 2 * c->capkernels : 32;
+    c->kernels = mc_xrealloc(c->kernels, (size_t)c->capkernels * sizeof *c->kernels);
   }
-  case IR_BOOL:
-  case IR_DTYPE_COUNT:
-    return LLVMConstInt(cx->t_i8, v != 0.0, 0);
-  }
-  return NULL;
+  c->kernels[c->nkernels] = fn;
+  return c->nkernels++;
 }
 
-static LLVMValueRef const_global(Cg *cx, IrRef id) {
-  const IrNode *n = ir_node(cx->g, id);
-  char name[32];
-  snprintf(name, sizeof name, "c%u", id);
-  LLVMValueRef v = const_value(cx, n);
-  LLVMValueRef gv = LLVMAddGlobal(cx->mod, LLVMTypeOf(v), name);
-  LLVMSetInitializer(gv, v);
-  LLVMSetGlobalConstant(gv, 1);
-  LLVMSetLinkage(gv, LLVMInternalLinkage);
-  LLVMSetAlignment(gv, CG_ALIGN);
-  return gv;
-}
-
-/* @run is split into parts of a few nodes each, so no value lives across
-   hundreds of calls: one huge function makes register allocation slow. A
-   part loads the caller's slot pointers it needs when it first uses them. */
-#define NODES_PER_PART 24
-
-typedef struct Part {
-  LLVMValueRef bufs, ws;
-  LLVMValueRef *slots;     /* [nslots] loaded in this part, or NULL */
-  LLVMValueRef *consts;    /* [nnodes] module constants, shared by all parts */
-} Part;
-
-static LLVMValueRef node_ptr(Cg *cx, Part *pt, IrRef id) {
-  const CgLoc *l = &cx->plan->loc[id];
-  switch (l->kind) {
-  case CG_LOC_NONE:
-    return LLVMConstNull(cx->t_ptr);
-  case CG_LOC_SLOT:
-    if (!pt->slots[l->slot]) pt->slots[l->slot] = cg_load(cx, cx->t_ptr, pt->bufs, cg_i64(cx, l->slot));
-    return pt->slots[l->slot];
-  case CG_LOC_WORK:
-    return cg_gep(cx, cx->t_i8, pt->ws, cg_i64(cx, l->offset));
-  case CG_LOC_CONST:
-    if (!pt->consts[id]) pt->consts[id] = const_global(cx, id);
-    return pt->consts[id];
-  case CG_LOC_ALIAS:
-    return node_ptr(cx, pt, l->alias);
+/* fn is a reference from shard 0. */
+static void add_call(Cg *cx, Calls *c, LLVMValueRef fn, const int64_t *desc, int ndesc) {
+  (void)cx;
+  int k = kernel_number(c, fn);
+  if (c->nwords + ndesc > c->capwords) {
+    c->capwords = 2 * (c->nwords + ndesc) + 256;
+    c->words = mc_xrealloc(c->words, (size_t)c->capwords * sizeof *c->words);
   }
-  return NULL;
+  if (c->n == c->cap) {
+    c->cap = c->cap ? 2 * c->cap : 64;
+    c->pairs = mc_xrealloc(c->pairs, (size_t)c->cap * 2 * sizeof *c->pairs);
+  }
+  c->pairs[2 * c->n] = k;
+  c->pairs[2 * c->n + 1] = c->nwords;
+  c->n++;
+  memcpy(c->words + c->nwords, desc, (size_t)ndesc * sizeof *desc);
+  c->nwords += ndesc;
 }
 
-static LLVMValueRef slot_ptr(Cg *cx, Part *pt, int slot) {
-  if (!pt->slots[slot]) pt->slots[slot] = cg_load(cx, cx->t_ptr, pt->bufs, cg_i64(cx, slot));
-  return pt->slots[slot];
+static void calls_free(Calls *c) {
+  free(c->words);
+  free(c->pairs);
+  free(c->kernels);
 }
 
 static bool needs_kernel(const Cg *cx, IrRef id) {
@@ -181,86 +319,100 @@ static bool needs_kernel(const Cg *cx, IrRef id) {
   return n->op != IR_OP_INPUT && n->op != IR_OP_PARAM;
 }
 
-static void call_kernel(Cg *cx, Part *pt, IrRef id) {
-  const IrNode *n = ir_node(cx->g, id);
-  int64_t len;
-  LLVMValueRef fn = kernel_for(cx, id, &len);
-  int nargs = n->nsrc + 4;
-  LLVMValueRef *args = mc_xmalloc((size_t)nargs * sizeof *args);
-  args[0] = node_ptr(cx, pt, id);
-  for (int k = 0; k < n->nsrc; k++) args[1 + k] = node_ptr(cx, pt, n->src[k]);
-  args[n->nsrc + 1] = pt->ws;
-  args[n->nsrc + 2] = n->op == IR_OP_MATMUL ? cg_gep(cx, cx->t_i8, pt->ws, cg_i64(cx, cx->plan->loc[id].scratch))
-                                            : LLVMConstNull(cx->t_ptr);
-  args[n->nsrc + 3] = cg_i64(cx, len);
-  cg_call(cx, fn, args, nargs);
-  free(args);
+/* Appends call c: its kernel and its descriptor. */
+static void add_node_call(Cg *cx, const CgCall *c) {
+  cg_shard_use(cx, 0);
+  LLVMValueRef fn = cg_shared_function(cx, c->key, make_kernel, c);
+  int nd = DESC_OUT + 2 + c->nin + c->n;
+  int64_t *desc = mc_xmalloc((size_t)nd * sizeof *desc);
+  desc[DESC_NODE] = c->node;
+  desc[DESC_OUT] = c->out;
+  for (int k = 0; k < c->nin; k++) desc[DESC_OUT + 1 + k] = c->in[k];
+  desc[DESC_OUT + 1 + c->nin] = c->scratch ? cg_plan_scratch_entry(cx->plan, cx->g, c->node) : 0;
+  memcpy(desc + DESC_OUT + 2 + c->nin, c->ext, (size_t)c->n * sizeof *desc);
+  add_call(cx, cx->calls, fn, desc, nd);
+  free(desc);
+}
+
+/* The output copies: outputs whose node lives elsewhere than their slot. */
+static void call_copies(Cg *cx) {
+  const CgPlan *plan = cx->plan;
+  for (int i = 0; i < plan->ncopies; i++) {
+    const CgCopy *cp = &plan->copies[i];
+    int64_t bytes = cg_node_bytes(ir_node(cx->g, cp->node));
+    if (bytes == 0 || plan->loc[cp->node].kind == CG_LOC_NONE) continue;
+    CgCall c;
+    cg_copy_call(cx, &c, cp->node, cp->slot, bytes);
+    add_node_call(cx, &c);
+  }
 }
 
 /* ---- the entry point --------------------------------------------------------------- */
 
-static LLVMValueRef part_begin(Cg *cx, Part *pt, int index) {
-  char name[32];
-  snprintf(name, sizeof name, "run.%d", index);
-  LLVMTypeRef params[2] = {cx->t_ptr, cx->t_ptr};
-  LLVMValueRef fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, params, 2, 0));
-  LLVMSetLinkage(fn, LLVMInternalLinkage);
-  cg_set_fn_attr(cx, fn, "nounwind");
-  cg_set_fn_attr(cx, fn, "noinline");
-  cx->fn = fn;
-  LLVMPositionBuilderAtEnd(cx->b, LLVMAppendBasicBlockInContext(cx->ctx, fn, "entry"));
-  pt->bufs = LLVMGetParam(fn, 0);
-  pt->ws = LLVMGetParam(fn, 1);
-  memset(pt->slots, 0, (size_t)(cx->plan->nslots + 1) * sizeof *pt->slots);
-  return fn;
+static LLVMValueRef constant_array(Cg *cx, const char *name, LLVMTypeRef et, LLVMValueRef *vals, int n) {
+  LLVMValueRef g = LLVMAddGlobal(cx->mod, LLVMArrayType(et, (unsigned)n), name);
+  LLVMSetInitializer(g, LLVMConstArray(et, vals, (unsigned)n));
+  LLVMSetGlobalConstant(g, 1);
+  LLVMSetLinkage(g, LLVMInternalLinkage);
+  return g;
 }
 
-/* The output copies: nodes that live elsewhere than their output slot. */
-static void emit_copies(Cg *cx, Part *pt) {
-  const CgPlan *plan = cx->plan;
-  for (int i = 0; i < plan->ncopies; i++) {
-    const CgCopy *c = &plan->copies[i];
-    int64_t bytes = cg_node_bytes(ir_node(cx->g, c->node));
-    if (bytes > 0 && plan->loc[c->node].kind != CG_LOC_NONE)
-      LLVMBuildMemCpy(cx->b, slot_ptr(cx, pt, c->slot), 1, node_ptr(cx, pt, c->node), 1,
-                      cg_i64(cx, bytes));
+/* The tables of c as globals of shard 0: descs, calls, kernels. */
+static void emit_tables(Cg *cx, const Calls *c, LLVMValueRef *descs, LLVMValueRef *pairs,
+                        LLVMValueRef *kernels) {
+  int nw = c->nwords ? c->nwords : 1, np = c->n ? 2 * c->n : 1, nk = c->nkernels ? c->nkernels : 1;
+  LLVMValueRef *v = mc_xmalloc((size_t)(nw > np ? (nw > nk ? nw : nk) : (np > nk ? np : nk)) * sizeof *v);
+  for (int i = 0; i < nw; i++) v[i] = cg_i64(cx, c->nwords ? c->words[i] : 0);
+  *descs = constant_array(cx, "descs", cx->t_i64, v, nw);
+  for (int i = 0; i < np; i++) v[i] = LLVMConstInt(cx->t_i32, c->n ? (unsigned long long)c->pairs[i] : 0, 0);
+  *pairs = constant_array(cx, "calls", cx->t_i32, v, np);
+  for (int i = 0; i < nk; i++) v[i] = c->nkernels ? c->kernels[i] : LLVMConstNull(cx->t_ptr);
+  *kernels = constant_array(cx, "kernels", cx->t_ptr, v, nk);
+  free(v);
+}
+
+/* @run(bufs, ws): the slot table, then every call in order:
+   kernels[k](ws, &descs[offset]). */
+static void emit_run(Cg *cx, const Calls *c) {
+  cg_shard_use(cx, 0);
+  LLVMValueRef descs, pairs, kernels;
+  emit_tables(cx, c, &descs, &pairs, &kernels);
+  LLVMTypeRef params[2] = {cx->t_ptr, cx->t_ptr};
+  LLVMTypeRef kernel_t = LLVMFunctionType(cx->t_void, params, 2, 0);
+  LLVMValueRef run = LLVMAddFunction(cx->mod, "run", kernel_t);
+  cg_set_fn_attr(cx, run, "nounwind");
+  cx->fn = run;
+  LLVMPositionBuilderAtEnd(cx->b, LLVMAppendBasicBlockInContext(cx->ctx, run, "entry"));
+  LLVMValueRef bufs = LLVMGetParam(run, 0), ws = LLVMGetParam(run, 1);
+  if (cx->plan->nslots > 0)
+    LLVMBuildMemCpy(cx->b, cg_gep(cx, cx->t_i8, ws, cg_i64(cx, CG_WS_HEADER)), 8, bufs, 8,
+                    cg_i64(cx, 8 * (int64_t)cx->plan->nslots));
+  if (c->n > 0) {
+    CgFor l;
+    cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), cg_i64(cx, c->n), cg_i64(cx, 1));
+    LLVMValueRef at = LLVMBuildNSWMul(cx->b, l.iv, cg_i64(cx, 2), "");
+    LLVMValueRef k = LLVMBuildZExt(cx->b, cg_load(cx, cx->t_i32, pairs, at), cx->t_i64, "");
+    LLVMValueRef off = LLVMBuildZExt(cx->b, cg_load(cx, cx->t_i32, pairs, LLVMBuildNSWAdd(cx->b, at, cg_i64(cx, 1), "")), cx->t_i64, "");
+    LLVMValueRef fn = cg_load(cx, cx->t_ptr, kernels, k);
+    LLVMValueRef args[2] = {ws, cg_gep(cx, cx->t_i64, descs, off)};
+    LLVMBuildCall2(cx->b, kernel_t, fn, args, 2, "");
+    cg_for_end(cx, &l);
   }
+  LLVMBuildRetVoid(cx->b);
 }
 
 void cg_module_build(Cg *cx) {
   const IrGraph *g = cx->g;
   cx->cache = cache_new();
-  Part pt = {.slots = mc_xcalloc((size_t)cx->plan->nslots + 1, sizeof(LLVMValueRef)),
-             .consts = mc_xcalloc((size_t)g->nnodes + 1, sizeof(LLVMValueRef))};
-  int nparts = 0, cap = 16, in_part = 0;
-  LLVMValueRef *parts = mc_xmalloc((size_t)cap * sizeof *parts);
-  parts[nparts++] = part_begin(cx, &pt, 0);
-  for (uint32_t id = 0; id < g->nnodes; id++) {
-    if (!needs_kernel(cx, id)) continue;
-    if (in_part++ == NODES_PER_PART) {
-      LLVMBuildRetVoid(cx->b);
-      if (nparts == cap) parts = mc_xrealloc(parts, (size_t)(cap *= 2) * sizeof *parts);
-      parts[nparts] = part_begin(cx, &pt, nparts);
-      nparts++;
-      in_part = 1;
-    }
-    call_kernel(cx, &pt, id);
-  }
-  emit_copies(cx, &pt);
-  LLVMBuildRetVoid(cx->b);
-
-  LLVMTypeRef params[2] = {cx->t_ptr, cx->t_ptr};
-  LLVMValueRef run = LLVMAddFunction(cx->mod, "run", LLVMFunctionType(cx->t_void, params, 2, 0));
-  cg_set_fn_attr(cx, run, "nounwind");
-  cg_set_noalias(cx, run, 0);
-  cx->fn = run;
-  LLVMPositionBuilderAtEnd(cx->b, LLVMAppendBasicBlockInContext(cx->ctx, run, "entry"));
-  LLVMValueRef args[2] = {LLVMGetParam(run, 0), LLVMGetParam(run, 1)};
-  for (int i = 0; i < nparts; i++) cg_call(cx, parts[i], args, 2);
-  LLVMBuildRetVoid(cx->b);
-  free(parts);
-  free(pt.slots);
-  free(pt.consts);
+  cg_shard_use(cx, 0);
+  Calls calls = {0};
+  cx->calls = &calls;
+  for (uint32_t id = 0; id < g->nnodes; id++)
+    if (needs_kernel(cx, id)) cg_node_lower(cx, id, add_node_call);
+  call_copies(cx);
+  emit_run(cx, &calls);
+  cx->calls = NULL;
+  calls_free(&calls);
   cache_free(cx->cache);
   cx->cache = NULL;
 }

@@ -1,8 +1,8 @@
-/* cg_plan.c -- the buffer plan: which caller slot, workspace offset,
-   module constant or alias holds each node's value. Workspace offsets come
-   from one scan in execution (id) order: a buffer goes back to a free list
-   after its last user ran, and each new buffer takes the best-fitting free
-   block, else grows the workspace. */
+/* cg_plan.c -- the buffer plan: which caller slot, workspace offset or
+   alias holds each node's value. Workspace offsets come from one scan in
+   execution (id) order: a buffer goes back to a free list after its last
+   user ran, and each new buffer takes the best-fitting free block, else
+   grows the workspace. Constants get their own bytes for good. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -180,29 +180,73 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
     head[last[i]] = i;
   }
   Heap h = {0};
+  int64_t base = p->heap_base = CG_WS_HEADER + align_up(8 * cg_plan_table_entries(p, g));
+  for (uint32_t i = 0; i < g->nnodes; i++)
+    if (p->loc[i].kind == CG_LOC_CONST) {
+      int64_t size = align_up(cg_node_bytes(ir_node(g, i)));
+      p->loc[i].offset = base + heap_alloc(&h, size);
+      p->naive_bytes += size;
+    }
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
     CgLoc *l = &p->loc[i];
     int64_t size = align_up(cg_node_bytes(n)), scratch = 0;
     if (l->kind == CG_LOC_WORK) {
-      l->offset = CG_WS_HEADER + heap_alloc(&h, size);
+      l->offset = base + heap_alloc(&h, size);
       p->naive_bytes += size;
     }
     if (n->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE) {
       scratch = align_up(cg_matmul_scratch_bytes(t, g, i));
-      l->scratch = CG_WS_HEADER + heap_alloc(&h, scratch);
+      l->scratch = base + heap_alloc(&h, scratch);
       p->naive_bytes += scratch;
-      heap_release(&h, l->scratch - CG_WS_HEADER, scratch);
+      heap_release(&h, l->scratch - base, scratch);
     }
     for (uint32_t d = head[i]; d != IR_NONE; d = next[d])
-      heap_release(&h, p->loc[d].offset - CG_WS_HEADER, align_up(cg_node_bytes(ir_node(g, d))));
+      heap_release(&h, p->loc[d].offset - base, align_up(cg_node_bytes(ir_node(g, d))));
   }
-  p->workspace_bytes = CG_WS_HEADER + h.top;
-  p->naive_bytes += CG_WS_HEADER;
+  p->workspace_bytes = base + h.top;
+  p->naive_bytes += base;
   free(h.free);
   free(head);
   free(next);
   free(last);
+}
+
+int64_t cg_plan_table_entries(const CgPlan *p, const IrGraph *g) {
+  return (int64_t)p->nslots + 2 * (int64_t)g->nnodes + 1;
+}
+
+int64_t cg_plan_entry(const CgPlan *p, const IrGraph *g, IrRef id) {
+  const CgLoc *l = &p->loc[id];
+  switch (l->kind) {
+  case CG_LOC_NONE:
+    return cg_plan_table_entries(p, g) - 1;
+  case CG_LOC_SLOT:
+    return l->slot;
+  case CG_LOC_WORK:
+  case CG_LOC_CONST:
+    return p->nslots + (int64_t)id;
+  case CG_LOC_ALIAS:
+    return cg_plan_entry(p, g, l->alias);
+  }
+  return 0;
+}
+
+int64_t cg_plan_scratch_entry(const CgPlan *p, const IrGraph *g, IrRef id) {
+  return p->nslots + (int64_t)g->nnodes + (int64_t)id;
+}
+
+void cg_plan_fill_table(const CgPlan *p, const IrGraph *g, void *ws) {
+  char *base = ws;
+  void **table = (void **)(base + CG_WS_HEADER);
+  int64_t n = cg_plan_table_entries(p, g);
+  for (int64_t i = 0; i < n; i++) table[i] = base;
+  for (uint32_t id = 0; id < g->nnodes; id++) {
+    const CgLoc *l = &p->loc[id];
+    if (l->kind == CG_LOC_WORK || l->kind == CG_LOC_CONST) table[p->nslots + id] = base + l->offset;
+    if (ir_node(g, id)->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE)
+      table[p->nslots + g->nnodes + id] = base + l->scratch;
+  }
 }
 
 void cg_plan_free(CgPlan *p) {

@@ -307,7 +307,7 @@ static IrRef reduce_to(FeLower *cx, IrOp op, IrRef x, uint32_t mask, bool keep, 
   if (!mask) return x;
   IrRef r = ir_reduce(cx->g, op, x, mask, keep, loc);
   if (!mean || r == IR_NONE) return r;
-  const IrShape *s = &node_of(cx, x)->shape;
+  const IrShape shape_copy = node_of(cx, x)->shape, *s = &shape_copy;  /* builders may move nodes */
   double count = 1;
   for (int i = 0; i < s->rank; i++)
     if (mask & (1u << i)) count *= (double)s->d[i].n;
@@ -345,7 +345,7 @@ static FeValue reshape(FeLower *cx, FeArgs *a) {
   IrDim dims[IR_MAX_RANK];
   int n;
   if (!want_tensor(cx, a, 0, &x) || !want_dims(cx, a, 1, dims, &n)) return fe_poison();
-  const IrShape *s = &node_of(cx, x)->shape;
+  const IrShape shape_copy = node_of(cx, x)->shape, *s = &shape_copy;  /* builders may move nodes */
   if (!infer_hole(cx, a, dims_product(cx, s, 0, s->rank), dims, n, type_str(cx, x)))
     return fe_poison();
   return fe_tensor(reshape_to(cx, x, dims, n, a->loc));
@@ -362,7 +362,7 @@ static FeValue flatten(FeLower *cx, FeArgs *a) {
     mc_error(cx->diag, a->loc, "flatten: start axis %d is after end axis %d", start, end);
     return fe_poison();
   }
-  const IrShape *s = &node_of(cx, x)->shape;
+  const IrShape shape_copy = node_of(cx, x)->shape, *s = &shape_copy;  /* builders may move nodes */
   IrDim dims[IR_MAX_RANK];
   int n = 0;
   for (int i = 0; i < start; i++) dims[n++] = s->d[i];
@@ -379,7 +379,7 @@ static FeValue unflatten(FeLower *cx, FeArgs *a) {
   if (!want_tensor(cx, a, 0, &x) || !want_axis(cx, a, 1, 0, x, &axis) ||
       !want_dims(cx, a, 2, sizes, &k))
     return fe_poison();
-  const IrShape *s = &node_of(cx, x)->shape;
+  const IrShape shape_copy = node_of(cx, x)->shape, *s = &shape_copy;  /* builders may move nodes */
   if (s->rank - 1 + k > IR_MAX_RANK) {
     mc_error(cx->diag, a->loc, "unflatten: the result would have more than %d dims", IR_MAX_RANK);
     return fe_poison();
@@ -446,7 +446,7 @@ static FeValue unsqueeze(FeLower *cx, FeArgs *a) {
   IrRef x;
   int64_t axis;
   if (!want_tensor(cx, a, 0, &x) || !want_int(cx, a, 1, 0, &axis)) return fe_poison();
-  const IrShape *s = &node_of(cx, x)->shape;
+  const IrShape shape_copy = node_of(cx, x)->shape, *s = &shape_copy;  /* builders may move nodes */
   if (axis < -(s->rank + 1) || axis > s->rank || s->rank >= IR_MAX_RANK) {
     mc_error(cx->diag, a->at[1], "unsqueeze: axis %lld is out of range for %s", (long long)axis,
              type_str(cx, x));
@@ -492,7 +492,7 @@ static FeValue split(FeLower *cx, FeArgs *a) {
   IrRef x;
   int axis;
   if (!want_tensor(cx, a, 0, &x) || !want_axis(cx, a, 2, -1, x, &axis)) return fe_poison();
-  const IrShape *s = &node_of(cx, x)->shape;
+  const IrShape shape_copy = node_of(cx, x)->shape, *s = &shape_copy;  /* builders may move nodes */
   int64_t n = s->d[axis].n, sizes[IR_MAX_RANK * 8];
   int parts = 0;
   const FeValue *sec = &a->v[1];
@@ -564,7 +564,7 @@ static FeValue causal_mask(FeLower *cx, FeArgs *a) {
   double fill;
   if (!want_float_tensor(cx, a, 0, &x) || !want_number(cx, a, 1, -INFINITY, &fill))
     return fe_poison();
-  const IrShape *xs = &node_of(cx, x)->shape;
+  const IrShape xshape = node_of(cx, x)->shape, *xs = &xshape;  /* builders may move nodes */
   if (xs->rank < 2) {
     mc_error(cx->diag, a->loc, "causal_mask needs at least 2 dims, got %s", type_str(cx, x));
     return fe_poison();
@@ -647,7 +647,9 @@ static FeValue mse(FeLower *cx, FeArgs *a) {
 static FeValue cross_entropy(FeLower *cx, FeArgs *a) {
   IrRef logits, labels;
   if (!want_float_tensor(cx, a, 0, &logits) || !want_tensor(cx, a, 1, &labels)) return fe_poison();
-  const IrShape *ls = &node_of(cx, logits)->shape, *ys = &node_of(cx, labels)->shape;
+  /* Copies: building nodes below may move the node array. */
+  const IrShape lshape = node_of(cx, logits)->shape, yshape = node_of(cx, labels)->shape;
+  const IrShape *ls = &lshape, *ys = &yshape;
   bool ok = dtype_of(cx, labels) == IR_I32 && ls->rank >= 1 && ys->rank == ls->rank - 1;
   for (int i = 0; ok && i < ys->rank; i++) ok = ys->d[i].n == ls->d[i].n;
   if (!ok) {

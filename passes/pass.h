@@ -70,6 +70,9 @@ const PassInfo *pass_find(const char *name);
 /* The default pipelines. */
 #define PASS_PIPELINE_FORWARD "simplify,cse,dce"
 #define PASS_PIPELINE_GRAD "simplify,cse,dce,autodiff,simplify,cse,dce"
+/* The training step: the gradient program, the optimizer update (PassCtx.optim),
+   and a clean-up of what the update made redundant. */
+#define PASS_PIPELINE_TRAIN PASS_PIPELINE_GRAD ",optim,simplify,cse,dce"
 
 /* Runs a comma-separated pipeline. Unknown pass names are reported (with a
    suggestion) before anything runs. */

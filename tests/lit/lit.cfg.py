@@ -9,6 +9,9 @@ config.name = 'modelc'
 config.suffixes = ['.mir']
 config.test_format = lit.formats.ShTest(True)
 config.test_source_root = os.path.dirname(__file__)
+# Scratch files go to the build tree (LIT_EXEC_ROOT), never the sources.
+if os.environ.get('LIT_EXEC_ROOT'):
+    config.test_exec_root = os.environ['LIT_EXEC_ROOT']
 
 modelc = os.environ.get('MODELC', 'modelc')
 filecheck = os.environ.get('FILECHECK', 'FileCheck')

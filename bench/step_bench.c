@@ -1,0 +1,200 @@
+/* step_bench.c -- median times of a model's compiled training step
+   (forward, gradient and optimizer update in one JIT program) and of its
+   inference forward, on seeded random data. Prints one line per mode in the
+   same shape as ../shared/peers/torch_bench.py so bench/run.sh can put
+   them side by side.
+     step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X]
+                [--threads N] [--iters N] [--warmup N] [-D NAME=VALUE ...] */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cg.h"
+#include "fe.h"
+#include "pass.h"
+
+typedef struct Bench {
+  const char *path;
+  PassOptim optim;
+  PassOptimHyper hyper;
+  int threads, iters, warmup;
+  FeDefine defines[8];
+  int ndefines;
+} Bench;
+
+static double now_seconds(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static size_t dtype_size(IrDtype t) {
+  return t == IR_F64 ? 8 : t == IR_BOOL ? 1 : 4;
+}
+
+/* Seeded random contents for slot node n: N(0,1) floats, valid indices. */
+static void fill_random(const IrGraph *g, IrRef r, void *buf, int64_t numel) {
+  const IrNode *n = ir_node(g, r);
+  int64_t bound = n->dtype == IR_I32 ? ir_int_input_bound(g, r) : 0;
+  for (int64_t i = 0; i < numel; i++) {
+    double z = mc_rng_normal(1, mc_hash_str(n->name ? n->name : "out"), (uint64_t)i);
+    if (n->dtype == IR_F32) ((float *)buf)[i] = (float)(0.1 * z);
+    else if (n->dtype == IR_F64) ((double *)buf)[i] = 0.1 * z;
+    else if (n->dtype == IR_I32)
+      ((int32_t *)buf)[i] = bound > 0 ? (int32_t)(mc_rng_u64(1, 7, (uint64_t)i) % (uint64_t)bound) : 0;
+    else ((uint8_t *)buf)[i] = 0;
+  }
+}
+
+/* Buffers for every slot of p: inputs and params random (params from
+   their initializers), optimizer inputs from the hyperparameters. */
+static void **make_slots(const Bench *b, const IrGraph *g, CgProgram *p) {
+  int n = cg_program_nslots(p);
+  void **bufs = mc_xcalloc((size_t)n, sizeof *bufs);
+  for (int i = 0; i < n; i++) {
+    const IrNode *node = ir_node(g, cg_program_slot_node(p, i));
+    int64_t numel = ir_shape_numel(&node->shape);
+    bufs[i] = mc_xcalloc((size_t)(numel ? numel : 1), dtype_size(node->dtype));
+    bool is_source = node->op == IR_OP_INPUT || node->op == IR_OP_PARAM;
+    double v;
+    if (!is_source) continue;
+    if (node->op == IR_OP_INPUT && pass_optim_input_value(&b->hyper, 1, node->name, &v)) {
+      *(float *)bufs[i] = (float)v;
+    } else if (node->op == IR_OP_PARAM && node->dtype == IR_F32) {
+      double *init = mc_xmalloc((size_t)(numel ? numel : 1) * sizeof *init);
+      ir_init_fill(g, node, 0, init);
+      for (int64_t k = 0; k < numel; k++) ((float *)bufs[i])[k] = (float)init[k];
+      free(init);
+    } else {
+      fill_random(g, cg_program_slot_node(p, i), bufs[i], numel);
+    }
+  }
+  return bufs;
+}
+
+static void free_slots(void **bufs, int n) {
+  for (int i = 0; i < n; i++) free(bufs[i]);
+  free(bufs);
+}
+
+/* Median, min and max milliseconds of iters runs after warmup runs. */
+static bool time_runs(const Bench *b, CgProgram *p, void **bufs, McDiag *d, double ms[3]) {
+  for (int i = 0; i < b->warmup; i++)
+    if (!cg_program_run(p, bufs, d)) return false;
+  double *t = mc_xmalloc((size_t)b->iters * sizeof *t);
+  for (int i = 0; i < b->iters; i++) {
+    double t0 = now_seconds();
+    if (!cg_program_run(p, bufs, d)) {
+      free(t);
+      return false;
+    }
+    t[i] = (now_seconds() - t0) * 1e3;
+  }
+  qsort(t, (size_t)b->iters, sizeof *t, cmp_double);
+  ms[0] = t[b->iters / 2];
+  ms[1] = t[0];
+  ms[2] = t[b->iters - 1];
+  free(t);
+  return true;
+}
+
+static int64_t batch_of(const IrGraph *g) {
+  for (uint32_t i = 0; i < g->nnodes; i++)
+    if (g->nodes[i].op == IR_OP_INPUT && g->nodes[i].shape.rank > 0) return g->nodes[i].shape.d[0].n;
+  return 1;
+}
+
+/* Inference computes the outputs only, as model(x) does in PyTorch. */
+static void drop_loss(IrGraph *g) {
+  uint32_t k = 0;
+  for (uint32_t i = 0; i < g->nouts; i++)
+    if (g->outs[i].kind != IR_OUT_LOSS) g->outs[k++] = g->outs[i];
+  g->nouts = k;
+}
+
+/* Compiles `pipeline` over a copy of the forward graph and times it. */
+static bool bench_mode(const Bench *b, const IrGraph *fwd, const char *mode, const char *pipeline,
+                       McDiag *d) {
+  IrGraph *g = ir_graph_clone(fwd);
+  if (!strcmp(mode, "inference")) drop_loss(g);
+  PassCtx cx = {.diag = d, .optim = &b->optim};
+  CgOptions o = cg_options_default();
+  o.threads = b->threads;
+  CgProgram *p = NULL;
+  bool ok = pass_run_pipeline(&g, pipeline, &cx) && (p = cg_jit_compile(g, &o, d)) != NULL;
+  if (ok) {
+    void **bufs = make_slots(b, g, p);
+    double ms[3];
+    ok = time_runs(b, p, bufs, d, ms);
+    if (ok) {
+      int64_t batch = batch_of(g);
+      printf("%-14s %-14s batch=%-4lld median_ms=%9.3f min_ms=%9.3f max_ms=%9.3f samples_per_s=%.0f "
+             "compile_s=%.3f\n",
+             g->name, mode, (long long)batch, ms[0], ms[1], ms[2], (double)batch / (ms[0] * 1e-3),
+             cg_program_compile_seconds(p));
+    }
+    free_slots(bufs, cg_program_nslots(p));
+    cg_program_free(p);
+  }
+  ir_graph_free(g);
+  return ok;
+}
+
+static bool parse_args(int argc, char **argv, Bench *b) {
+  b->optim.kind = PASS_OPTIM_SGD;
+  b->hyper = pass_optim_defaults(PASS_OPTIM_SGD);
+  b->hyper.lr = 0.01;
+  b->threads = 0;
+  b->iters = 50;
+  b->warmup = 5;
+  double momentum = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (!strcmp(a, "--optimizer") && v) {
+      if (!pass_optim_kind_from_name(v, &b->optim.kind)) return false;
+      b->hyper = pass_optim_defaults(b->optim.kind);
+      i++;
+    } else if (!strcmp(a, "--momentum") && v) momentum = atof(argv[++i]);
+    else if (!strcmp(a, "--threads") && v) b->threads = atoi(argv[++i]);
+    else if (!strcmp(a, "--iters") && v) b->iters = atoi(argv[++i]);
+    else if (!strcmp(a, "--warmup") && v) b->warmup = atoi(argv[++i]);
+    else if (!strcmp(a, "-D") && v && b->ndefines < 8 && strchr(v, '=')) {
+      const char *eq = strchr(v, '=');
+      b->defines[b->ndefines++] = (FeDefine){mc_xstrdup(v), atoll(eq + 1)};
+      *strchr((char *)b->defines[b->ndefines - 1].name, '=') = 0;
+      i++;
+    } else if (a[0] != '-' && !b->path) b->path = a;
+    else return false;
+  }
+  if (b->optim.kind == PASS_OPTIM_SGD) b->hyper.momentum = momentum;
+  return b->path && b->iters > 0 && b->warmup >= 0;
+}
+
+int main(int argc, char **argv) {
+  Bench b = {0};
+  if (!parse_args(argc, argv, &b)) {
+    fprintf(stderr, "usage: step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X] "
+                    "[--threads N] [--iters N] [--warmup N] [-D NAME=VALUE ...]\n");
+    return 2;
+  }
+  McSources src;
+  mc_sources_init(&src);
+  McDiag d;
+  mc_diag_init(&d, &src, stderr);
+  FeOptions fo = {.defines = b.defines, .ndefines = b.ndefines};
+  IrGraph *fwd = fe_compile_file(b.path, &fo, &src, &d);
+  bool ok = fwd && bench_mode(&b, fwd, "train_step", PASS_PIPELINE_TRAIN, &d) &&
+            bench_mode(&b, fwd, "inference", PASS_PIPELINE_FORWARD, &d);
+  if (fwd) ir_graph_free(fwd);
+  for (int i = 0; i < b.ndefines; i++) free((char *)b.defines[i].name);
+  mc_diag_fini(&d);
+  mc_sources_free(&src);
+  return ok ? 0 : 1;
+}

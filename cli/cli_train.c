@@ -1,0 +1,384 @@
+/* cli_train.c -- `modelc train`: parses the training options (the shared
+   ones, -D and --help, go through cli_opts_parse), handles Ctrl-C
+   (the first stops after the current step and saves, the second exits at
+   once with 130) and drives a training session (cli_trainer.c). */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rt.h"
+
+#define EXIT_INTERRUPTED 130
+
+typedef enum {
+  T_DATA, T_EVAL, T_EPOCHS, T_STEPS, T_BATCH, T_OPTIMIZER, T_LR, T_MOMENTUM, T_NESTEROV,
+  T_WEIGHT_DECAY, T_BETAS, T_EPS, T_CLIP_NORM, T_SEED, T_THREADS, T_SAVE, T_RESUME,
+  T_HOLDOUT, T_LIMIT, T_COUNT
+} TrainOptId;
+
+typedef struct TrainOpt {
+  const char *name;    /* long name without "--" */
+  const char *metavar; /* NULL = a flag */
+  const char *help;
+} TrainOpt;
+
+static const TrainOpt train_opts[T_COUNT] = {
+    [T_DATA] = {"data", "NAME=PATH[,K=V]", "feed input NAME from a file (repeatable, data.md)"},
+    [T_EVAL] = {"eval", "NAME=PATH[,K=V]", "evaluation data for input NAME (repeatable)"},
+    [T_EPOCHS] = {"epochs", "N", "train until N epochs are done (default 1)"},
+    [T_STEPS] = {"steps", "N", "train until N optimizer steps are done"},
+    [T_BATCH] = {"batch", "N", "batch size: binds the model's batch dim, like -D B=N"},
+    [T_OPTIMIZER] = {"optimizer", "sgd|adam|adamw", "the optimizer (default adam)"},
+    [T_LR] = {"lr", "X", "learning rate (adam, adamw 1e-3; sgd 0.01)"},
+    [T_MOMENTUM] = {"momentum", "X", "sgd momentum (default 0)"},
+    [T_NESTEROV] = {"nesterov", NULL, "sgd with Nesterov momentum"},
+    [T_WEIGHT_DECAY] = {"weight-decay", "X", "weight decay (default 0; adamw 1e-2)"},
+    [T_BETAS] = {"betas", "B1,B2", "adam/adamw betas (default 0.9,0.999)"},
+    [T_EPS] = {"eps", "X", "adam/adamw eps (default 1e-8)"},
+    [T_CLIP_NORM] = {"clip-norm", "X", "clip the gradients' global 2-norm to X"},
+    [T_SEED] = {"seed", "N", "params, data order, split, random data (default 0)"},
+    [T_THREADS] = {"threads", "N", "threads of the compiled code (default: all cores)"},
+    [T_SAVE] = {"save", "PATH", "checkpoint (safetensors) after each epoch and at the end"},
+    [T_RESUME] = {"resume", "PATH", "continue from a checkpoint written by --save"},
+    [T_HOLDOUT] = {"holdout", "FRACTION", "hold out this fraction of the data for evaluation"},
+    [T_LIMIT] = {"limit", "N", "use only the first N samples of every data file"},
+};
+
+/* Options that go through cli_opts_parse, for "did you mean". */
+static const char *const shared_opts[] = {"help", "define"};
+
+/* What the train options said. */
+typedef struct TrainArgs {
+  McVec data, eval;            /* of const char *: the NAME=PATH arguments */
+  int64_t epochs, steps, batch, threads, limit;
+  const char *optimizer;       /* NULL = adam */
+  double lr, momentum, weight_decay, beta1, beta2, eps, clip_norm, holdout;  /* NaN = unset */
+  uint64_t seed;
+  bool nesterov, seed_given;
+  const char *save, *resume;
+} TrainArgs;
+
+void cli_train_print_options(FILE *f) {
+  for (int i = 0; i < T_COUNT; i++) {
+    const TrainOpt *o = &train_opts[i];
+    char left[64];
+    snprintf(left, sizeof left, "--%s%s%s", o->name, o->metavar ? " " : "",
+             o->metavar ? o->metavar : "");
+    fprintf(f, "  %-26s %s\n", left, o->help);
+  }
+}
+
+/* ---- option values ------------------------------------------------------------- */
+
+static bool positive_int(const CliCommand *c, const char *opt, const char *v, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (*v && !*end && !errno && n > 0) {
+    *out = n;
+    return true;
+  }
+  cli_usage_error(c, "--%s expects a positive integer, got '%s'", opt, v);
+  return false;
+}
+
+/* A finite number >= lo (> lo when strict) and < hi. */
+static bool number_in(const CliCommand *c, const char *opt, const char *v, double lo, bool strict,
+                      double hi, double *out) {
+  char *end;
+  double x = strtod(v, &end);
+  if (*v && !*end && isfinite(x) && (strict ? x > lo : x >= lo) && x < hi) {
+    *out = x;
+    return true;
+  }
+  if (isinf(hi))
+    cli_usage_error(c, "--%s expects a number %s %g, got '%s'", opt, strict ? ">" : ">=", lo, v);
+  else
+    cli_usage_error(c, "--%s expects a number in %c%g, %g), got '%s'", opt, strict ? '(' : '[',
+                    lo, hi, v);
+  return false;
+}
+
+static bool parse_seed(const CliCommand *c, const char *v, TrainArgs *a) {
+  char *end;
+  errno = 0;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (*v >= '0' && *v <= '9' && !*end && !errno) {
+    a->seed = n;
+    a->seed_given = true;
+    return true;
+  }
+  cli_usage_error(c, "--seed expects a non-negative integer, got '%s'", v);
+  return false;
+}
+
+static bool parse_betas(const CliCommand *c, const char *v, TrainArgs *a) {
+  const char *comma = strchr(v, ',');
+  char first[64];
+  if (comma && (size_t)(comma - v) < sizeof first) {
+    snprintf(first, sizeof first, "%.*s", (int)(comma - v), v);
+    char *e1, *e2;
+    double b1 = strtod(first, &e1), b2 = strtod(comma + 1, &e2);
+    if (*first && !*e1 && comma[1] && !*e2 && b1 >= 0 && b1 < 1 && b2 >= 0 && b2 < 1) {
+      a->beta1 = b1;
+      a->beta2 = b2;
+      return true;
+    }
+  }
+  cli_usage_error(c, "--betas expects B1,B2 with each in [0, 1), got '%s'", v);
+  return false;
+}
+
+/* --data/--eval: the syntax is checked here so that a bad one is a usage error. */
+static bool data_arg(const CliCommand *c, const char *opt, const char *v, McVec *list) {
+  RtDataArg a;
+  RtError e = {{0}};
+  if (!rt_data_arg_parse(v, &a, &e)) {
+    cli_usage_error(c, "--%s %s: %s", opt, v, e.msg);
+    return false;
+  }
+  *(const char **)mc_vec_push(list) = v;
+  return true;
+}
+
+static bool set_train_option(const CliCommand *c, TrainArgs *a, TrainOptId id, const char *v) {
+  const char *n = train_opts[id].name;
+  switch (id) {
+  case T_DATA: return data_arg(c, n, v, &a->data);
+  case T_EVAL: return data_arg(c, n, v, &a->eval);
+  case T_EPOCHS: return positive_int(c, n, v, &a->epochs);
+  case T_STEPS: return positive_int(c, n, v, &a->steps);
+  case T_BATCH: return positive_int(c, n, v, &a->batch);
+  case T_THREADS: return positive_int(c, n, v, &a->threads);
+  case T_LIMIT: return positive_int(c, n, v, &a->limit);
+  case T_OPTIMIZER: {
+    PassOptimKind k;
+    a->optimizer = v;
+    if (pass_optim_kind_from_name(v, &k)) return true;
+    cli_usage_error(c, "--optimizer expects sgd, adam or adamw, got '%s'", v);
+    return false;
+  }
+  case T_LR: return number_in(c, n, v, 0, true, INFINITY, &a->lr);
+  case T_MOMENTUM: return number_in(c, n, v, 0, false, INFINITY, &a->momentum);
+  case T_NESTEROV: a->nesterov = true; return true;
+  case T_WEIGHT_DECAY: return number_in(c, n, v, 0, false, INFINITY, &a->weight_decay);
+  case T_BETAS: return parse_betas(c, v, a);
+  case T_EPS: return number_in(c, n, v, 0, false, INFINITY, &a->eps);
+  case T_CLIP_NORM: return number_in(c, n, v, 0, true, INFINITY, &a->clip_norm);
+  case T_SEED: return parse_seed(c, v, a);
+  case T_HOLDOUT: return number_in(c, n, v, 0, false, 1, &a->holdout);
+  case T_SAVE: a->save = v; return true;
+  case T_RESUME: a->resume = v; return true;
+  case T_COUNT: break;
+  }
+  MC_UNREACHABLE();
+}
+
+/* ---- splitting argv ---------------------------------------------------------------- */
+
+static int find_train_opt(const char *name, size_t len) {
+  for (int i = 0; i < T_COUNT; i++)
+    if (strlen(train_opts[i].name) == len && strncmp(train_opts[i].name, name, len) == 0) return i;
+  return -1;
+}
+
+static bool is_shared_opt(const char *name, size_t len) {
+  for (size_t i = 0; i < MC_COUNTOF(shared_opts); i++)
+    if (strlen(shared_opts[i]) == len && strncmp(shared_opts[i], name, len) == 0) return true;
+  return false;
+}
+
+static bool unknown_long(const CliCommand *c, const char *arg, const char *name, size_t len) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.*s", (int)(len < 63 ? len : 63), name);
+  const char *best = NULL;
+  int best_d = 3;
+  for (int i = 0; i < T_COUNT + (int)MC_COUNTOF(shared_opts); i++) {
+    const char *cand = i < T_COUNT ? train_opts[i].name : shared_opts[i - T_COUNT];
+    int d = mc_edit_distance(buf, cand);
+    if (d < best_d) best_d = d, best = cand;
+  }
+  if (best) cli_usage_error(c, "unknown option '%s' (did you mean '--%s'?)", arg, best);
+  else cli_usage_error(c, "unknown option '%s'", arg);
+  return false;
+}
+
+/* Takes the train options out of argv[first..argc) into a; the rest (the
+   FILE, -D, --seed, --help) goes to rest[] in order, for cli_opts_parse. */
+static bool split_args(const CliCommand *c, int argc, char **argv, int first, TrainArgs *a,
+                       char **rest, int *nrest) {
+  *nrest = 0;
+  for (int i = first; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "--") == 0) {
+      while (i < argc) rest[(*nrest)++] = argv[i++];
+      break;
+    }
+    if (strncmp(arg, "--", 2) != 0) {
+      rest[(*nrest)++] = argv[i];
+      continue;
+    }
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    int id = find_train_opt(name, len);
+    if (id < 0) {
+      if (!is_shared_opt(name, len)) return unknown_long(c, arg, name, len);
+      rest[(*nrest)++] = argv[i];
+      continue;
+    }
+    const TrainOpt *o = &train_opts[id];
+    const char *v = NULL;
+    if (!o->metavar && eq) {
+      cli_usage_error(c, "option '--%s' takes no value", o->name);
+      return false;
+    }
+    if (o->metavar && !eq && i + 1 >= argc) {
+      cli_usage_error(c, "option '--%s' needs a value (%s)", o->name, o->metavar);
+      return false;
+    }
+    if (o->metavar) v = eq ? eq + 1 : argv[++i];
+    if (!set_train_option(c, a, (TrainOptId)id, v)) return false;
+  }
+  return true;
+}
+
+/* ---- the configuration ------------------------------------------------------------------- */
+
+/* Options that do not apply to the chosen optimizer are usage errors. */
+static bool check_optimizer_opts(const CliCommand *c, const TrainArgs *a, PassOptimKind k) {
+  bool sgd = k == PASS_OPTIM_SGD;
+  const char *bad = !sgd && !isnan(a->momentum) ? "--momentum"
+                    : !sgd && a->nesterov       ? "--nesterov"
+                    : sgd && !isnan(a->beta1)   ? "--betas"
+                    : sgd && !isnan(a->eps)     ? "--eps"
+                                                : NULL;
+  if (bad) {
+    cli_usage_error(c, "%s does not apply to --optimizer %s", bad, pass_optim_kind_name(k));
+    return false;
+  }
+  if (a->nesterov && !(a->momentum > 0)) {
+    cli_usage_error(c, "--nesterov needs a --momentum above 0");
+    return false;
+  }
+  return true;
+}
+
+static bool make_config(const CliCommand *c, const TrainArgs *a, CliTrainConfig *tc) {
+  PassOptimKind k = PASS_OPTIM_ADAM;
+  if (a->optimizer) pass_optim_kind_from_name(a->optimizer, &k);
+  if (!check_optimizer_opts(c, a, k)) return false;
+  tc->optim = (PassOptim){
+      .kind = k, .nesterov = a->nesterov, .clip_grad_norm = !isnan(a->clip_norm)};
+  PassOptimHyper h = pass_optim_defaults(k);
+  if (k == PASS_OPTIM_SGD) h.lr = 0.01;
+  if (!isnan(a->lr)) h.lr = a->lr;
+  if (!isnan(a->momentum)) h.momentum = a->momentum;
+  if (!isnan(a->weight_decay)) h.weight_decay = a->weight_decay;
+  if (!isnan(a->beta1)) h.beta1 = a->beta1, h.beta2 = a->beta2;
+  if (!isnan(a->eps)) h.eps = a->eps;
+  if (!isnan(a->clip_norm)) h.max_norm = a->clip_norm;
+  tc->hyper = h;
+  tc->batch = a->batch;
+  tc->threads = (int)(a->threads > 0 && a->threads < 1024 ? a->threads : 0);
+  tc->holdout = isnan(a->holdout) ? 0 : a->holdout;
+  tc->limit = a->limit;
+  tc->save = a->save;
+  tc->seed = a->seed;
+  tc->seed_given = a->seed_given;
+  return true;
+}
+
+/* ---- Ctrl-C ------------------------------------------------------------------------------ */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig) {
+  (void)sig;
+  if (interrupted) {
+    static const char msg[] = "\nmodelc train: interrupted again: exiting now\n";
+    ssize_t n = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)n;
+    _exit(EXIT_INTERRUPTED);
+  }
+  interrupted = 1;
+}
+
+static void install_sigint(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigint;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+}
+
+/* ---- the command ---------------------------------------------------------------------------- */
+
+static bool add_all(CliTrainer *t, const McVec *list, bool eval) {
+  for (size_t i = 0; i < list->len; i++)
+    if (!cli_trainer_add_data(t, MC_VEC_AT(list, const char *, i), eval)) return false;
+  return true;
+}
+
+/* Compiles, loads, resumes, trains and reports; the exit code. */
+static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, CliTrainConfig *tc) {
+  size_t len;
+  char *text = cli_read_input(s, o->file, &len);
+  if (!text) return CLI_FAIL;
+  tc->file = strcmp(o->file, "-") == 0 ? "<stdin>" : o->file;
+  tc->text = text;
+  tc->defines = o->defines.data;
+  tc->ndefines = (int)o->defines.len;
+  CliTrainer *t = cli_trainer_new(s, tc);
+  bool ok = t && (!a->resume || cli_trainer_resume(t, a->resume)) &&
+            add_all(t, &a->data, false) && add_all(t, &a->eval, true) &&
+            cli_trainer_load_data(t) && (!a->save || cli_trainer_check_save(t, a->save));
+  int rc = ok ? CLI_OK : CLI_FAIL;
+  if (ok) {
+    int64_t epochs = a->epochs ? a->epochs : a->steps ? 0 : 1;
+    CliTrainStatus st = cli_trainer_run(t, epochs, a->steps);
+    if (st == CLI_TRAIN_STOPPED) {
+      fprintf(stderr, "modelc train: interrupted after step %lld%s%s\n",
+              (long long)cli_trainer_step(t), a->save ? "; saved " : "", a->save ? a->save : "");
+      rc = EXIT_INTERRUPTED;
+    } else if (st == CLI_TRAIN_ERROR || !cli_trainer_report(t)) {
+      rc = CLI_FAIL;
+    }
+  }
+  cli_trainer_free(t);
+  free(text);
+  return rc;
+}
+
+int cli_train_main(const CliCommand *c, int argc, char **argv, int first) {
+  TrainArgs a = {.lr = NAN, .momentum = NAN, .weight_decay = NAN, .beta1 = NAN, .beta2 = NAN,
+                 .eps = NAN, .clip_norm = NAN, .holdout = NAN};
+  mc_vec_init(&a.data, sizeof(const char *));
+  mc_vec_init(&a.eval, sizeof(const char *));
+  char **rest = mc_xcalloc((size_t)argc + 1, sizeof *rest);
+  int nrest, rc = CLI_USAGE;
+  CliOpts o;
+  bool parsed = split_args(c, argc, argv, first, &a, rest, &nrest);
+  if (parsed && cli_opts_parse(&o, c, nrest, rest, 0)) {
+    CliTrainConfig tc = {.out = stdout, .progress = stderr,
+                         .progress_tty = isatty(STDERR_FILENO), .stop = &interrupted};
+    if (o.help) {
+      cli_print_command_help(stdout, c);
+      rc = CLI_OK;
+    } else if (make_config(c, &a, &tc)) {
+      CliSession s;
+      cli_session_init(&s);
+      install_sigint();
+      rc = train(&s, &o, &a, &tc);
+      cli_session_fini(&s);
+    }
+  }
+  if (parsed) cli_opts_fini(&o);
+  free(rest);
+  mc_vec_free(&a.data);
+  mc_vec_free(&a.eval);
+  return rc;
+}

@@ -1,0 +1,1148 @@
+/* cli_trainer.c -- a training session: compiles a model's training step and
+   its forward program once, holds params, optimizer state and data on the
+   host, and runs epochs (progress, evaluation, checkpoints) over them. The
+   `train` command drives it; the API in cli.h is small so that a REPL can
+   drive the same code. docs/train.md is the user's view. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cg.h"
+#include "rt.h"
+
+#define CHECKPOINT_FORMAT "modelc-train"
+#define CHECKPOINT_VERSION "1"
+#define RANDOM_SAMPLES 1024        /* random data set size without --data/--limit */
+#define PROGRESS_TTY_SECONDS 0.1   /* redraw interval of the \r line */
+#define PROGRESS_LOG_SECONDS 5.0   /* interval of progress lines when not a tty */
+
+static const McLoc noloc = {0};
+
+/* A compiled program and one host buffer per slot (cg.h). */
+typedef struct Program {
+  IrGraph *g;        /* the graph it was compiled from (owned) */
+  CgProgram *cg;
+  int nslots, nsources;  /* slots: inputs and params, then outputs */
+  void **bufs;       /* the buffer of each slot (heap) */
+  bool *borrowed;    /* bufs[i] belongs to the step program (eval params) */
+  int *feed_slot;    /* per data input (fwd input order): its slot, -1 = unused */
+  int loss_slot;     /* -1 = none */
+  int logits_slot;   /* the output accuracy is read from; -1 = none */
+} Program;
+
+/* One model input fed from data. */
+typedef struct Feed {
+  const char *input;  /* input name (fwd arena) */
+  IrRef node;         /* in fwd */
+  char *path;         /* the file, for messages (heap) */
+  RtData *data;       /* f32 for float inputs, i32 for i32 inputs */
+} Feed;
+
+typedef struct DataSet {
+  const char *what;  /* "training", "eval" */
+  McVec args;        /* of RtDataArg, queued by add_data */
+  Feed *feeds;       /* one per model input, in fwd id order */
+  int64_t n;         /* samples (after --limit) */
+} DataSet;
+
+/* Loss and accuracy of the model over some samples. */
+typedef struct Score {
+  int64_t n;              /* samples scored */
+  double loss;            /* sample-weighted mean of the batch losses */
+  double acc;             /* argmax == label, over every labelled position */
+  bool has_loss, has_acc;
+} Score;
+
+/* Running sums over the steps of the current epoch in this process. */
+typedef struct EpochStats {
+  int64_t steps;
+  double loss_sum;
+  int64_t correct, labelled;
+  double start, last_print;
+} EpochStats;
+
+struct CliTrainer {
+  CliSession *s;
+  McDiag *d;
+  CliTrainConfig c;
+  IrGraph *fwd;             /* forward graph at the training batch, as compiled */
+  const char *batch_dim;    /* the named batch dim (fwd arena); NULL = none */
+  int64_t batch;
+  int ninputs;              /* model inputs; each is fed from data */
+  Program prog;             /* the training step */
+  Program eval, eval1;      /* forward: at the batch size, and at 1 for leftover samples */
+  bool eval1_tried;
+  int *update_of;           /* step: per source slot, its update output slot or -1 */
+  int label_feed;           /* feed whose values accuracy compares with; -1 */
+  const char *logits;       /* the output scored against it (fwd arena) */
+  int64_t nclasses;
+  DataSet train, test;
+  RtSplit split;            /* of train: training and held-out indices */
+  bool data_loaded;
+  int64_t steps_per_epoch;
+  int64_t step, epoch, epoch_step;  /* progress: done so far */
+  int64_t *order;           /* the current epoch's sample order */
+  int64_t order_epoch;      /* which epoch `order` is for; -1 = none */
+  int64_t *test_idx;        /* 0 .. test.n - 1 */
+  int64_t saved_step;       /* step of the last save; -1 = none */
+  bool resumed;             /* params came from a checkpoint */
+  Score last_held, last_test;  /* evaluations at step last_eval_step */
+  int64_t last_eval_step;
+  int64_t run_epochs, run_steps;  /* the targets of the current run */
+  bool skip_note_done;      /* "leftover samples not scored" reported */
+};
+
+/* ---- small helpers ---------------------------------------------------------- */
+
+static double now_seconds(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static size_t dtype_bytes(IrDtype t) {
+  switch (t) {
+  case IR_F32: return 4;
+  case IR_F64: return 8;
+  case IR_I32: return 4;
+  case IR_BOOL: return 1;
+  case IR_DTYPE_COUNT: break;
+  }
+  MC_UNREACHABLE();
+}
+
+static int rt_dtype_of(IrDtype t) {
+  switch (t) {
+  case IR_F32: return RT_F32;
+  case IR_F64: return RT_F64;
+  case IR_I32: return RT_I32;
+  case IR_BOOL: return RT_U8;
+  case IR_DTYPE_COUNT: break;
+  }
+  MC_UNREACHABLE();
+}
+
+/* A zeroed buffer for n bytes, aligned for vector loads. */
+static void *alloc_buffer(int64_t n) {
+  size_t size = ((size_t)(n > 0 ? n : 1) + 63) / 64 * 64;
+  void *p = aligned_alloc(64, size);
+  if (!p) mc_assert_fail("out of memory", __FILE__, __LINE__);
+  memset(p, 0, size);
+  return p;
+}
+
+static int64_t node_bytes(const IrNode *n) {
+  return ir_shape_numel(&n->shape) * (int64_t)dtype_bytes((IrDtype)n->dtype);
+}
+
+/* "[512,784]" of a node's shape values. */
+static void dims_text(char *buf, size_t cap, const IrShape *s) {
+  int64_t dims[IR_MAX_RANK];
+  for (int i = 0; i < s->rank; i++) dims[i] = s->d[i].n;
+  rt_dims_format(buf, cap, s->rank, dims);
+}
+
+static const IrNode *input_node(const CliTrainer *t, int feed) {
+  return ir_node(t->fwd, t->train.feeds[feed].node);
+}
+
+/* The runtime's message "PATH: problem" as a diagnostic. */
+static bool rt_failed(CliTrainer *t, const RtError *e) {
+  mc_error(t->d, noloc, "%s", e->msg);
+  return false;
+}
+
+/* ---- compiling ---------------------------------------------------------------- */
+
+/* Compiles the model source with the -D defines, plus dim = value when dim
+   is not NULL. Reports into d. */
+static IrGraph *compile_model(CliTrainer *t, const char *dim, int64_t value, McDiag *d) {
+  FeDefine *defs = mc_xcalloc((size_t)t->c.ndefines + 1, sizeof *defs);
+  int n = 0;
+  for (int i = 0; i < t->c.ndefines; i++)
+    if (!dim || strcmp(t->c.defines[i].name, dim) != 0) defs[n++] = t->c.defines[i];
+  if (dim) defs[n++] = (FeDefine){dim, value};
+  FeOptions fo = {.defines = defs, .ndefines = n};
+  IrGraph *g = fe_compile_string(t->c.file, t->c.text, &fo, &t->s->src, d);
+  free(defs);
+  if (g && !ir_verify(g, d)) {
+    ir_graph_free(g);
+    g = NULL;
+  }
+  if (!g && !mc_diag_has_errors(d)) mc_error(d, noloc, "cannot compile '%s'", t->c.file);
+  return g;
+}
+
+/* The index of the single named dim of d (factor 1), or -1. */
+static int single_sym(IrDim d) {
+  if (d.k != 1 || d.syms == 0 || (d.syms & (d.syms - 1)) != 0) return -1;
+  int i = 0;
+  while (!(d.syms & (1u << i))) i++;
+  return i;
+}
+
+/* Every input needs a leading batch dim, the same size for all of them;
+   it is a named dim (such as B) when all of them use that one name. */
+static bool find_batch(CliTrainer *t, const IrGraph *g, int *sym, int64_t *batch) {
+  *sym = -2;
+  *batch = -1;
+  const IrNode *first = NULL;
+  for (IrRef r = 0; r < g->nnodes; r++) {
+    const IrNode *n = ir_node(g, r);
+    if (n->op != IR_OP_INPUT) continue;
+    if (n->shape.rank == 0) {
+      mc_error(t->d, n->loc, "train: input '%s' has rank 0; every input needs a leading "
+               "batch dim to be fed from data", n->name);
+      return false;
+    }
+    if (first && n->shape.d[0].n != *batch) {
+      mc_error(t->d, n->loc, "train: inputs '%s' and '%s' disagree on their first (batch) "
+               "dim: %lld and %lld", first->name, n->name, (long long)*batch,
+               (long long)n->shape.d[0].n);
+      return false;
+    }
+    int s = single_sym(n->shape.d[0]);
+    *sym = (*sym == -2 || *sym == s) ? s : -1;
+    *batch = n->shape.d[0].n;
+    if (!first) first = n;
+  }
+  if (!first) {
+    mc_error(t->d, noloc, "train: model '%s' has no inputs to feed with data", g->name);
+    return false;
+  }
+  if (*sym < 0) *sym = -1;
+  return true;
+}
+
+/* The forward graph at the configured batch: compiled once, and again with
+   -D BATCH=N when --batch asks for another value. */
+static bool compile_forward(CliTrainer *t) {
+  t->fwd = compile_model(t, NULL, 0, t->d);
+  int sym;
+  if (!t->fwd || !find_batch(t, t->fwd, &sym, &t->batch)) return false;
+  t->batch_dim = sym >= 0 ? t->fwd->syms[sym].name : NULL;
+  if (t->c.batch <= 0 || t->c.batch == t->batch) return true;
+  if (!t->batch_dim) {
+    mc_error(t->d, noloc, "train: --batch: model '%s' has no named batch dim (the first "
+             "dim of its inputs is %lld)", t->fwd->name, (long long)t->batch);
+    return false;
+  }
+  char *name = mc_xstrdup(t->batch_dim);
+  ir_graph_free(t->fwd);
+  t->fwd = compile_model(t, name, t->c.batch, t->d);
+  free(name);
+  if (!t->fwd || !find_batch(t, t->fwd, &sym, &t->batch)) return false;
+  t->batch_dim = sym >= 0 ? t->fwd->syms[sym].name : NULL;
+  return true;
+}
+
+static const IrOutput *find_loss(const IrGraph *g) {
+  for (uint32_t i = 0; i < g->nouts; i++)
+    if (g->outs[i].kind == IR_OUT_LOSS) return &g->outs[i];
+  return NULL;
+}
+
+/* Accuracy needs an i32 input whose range is known from its uses (K, as
+   cross_entropy's one-hot comparison with an iota gives) and a float
+   output shaped like that input plus a last axis of K (the logits). */
+static void find_labels(CliTrainer *t) {
+  t->label_feed = -1;
+  for (int f = 0; f < t->ninputs; f++) {
+    const IrNode *in = input_node(t, f);
+    int64_t k = in->dtype == IR_I32 ? ir_int_input_bound(t->fwd, t->train.feeds[f].node) : 0;
+    if (k <= 0) continue;
+    for (uint32_t i = 0; i < t->fwd->nouts; i++) {
+      const IrOutput *o = &t->fwd->outs[i];
+      const IrNode *on = ir_node(t->fwd, o->ref);
+      if (o->kind != IR_OUT_OUTPUT || !ir_dtype_is_float((IrDtype)on->dtype) ||
+          on->shape.rank != in->shape.rank + 1 || on->shape.d[in->shape.rank].n != k)
+        continue;
+      bool same = true;
+      for (int a = 0; a < in->shape.rank; a++) same &= on->shape.d[a].n == in->shape.d[a].n;
+      if (!same) continue;
+      t->label_feed = f;
+      t->logits = o->name;
+      t->nclasses = k;
+      return;
+    }
+  }
+}
+
+static int output_slot(const Program *p, IrOutKind kind, const char *name) {
+  for (uint32_t k = 0; k < p->g->nouts; k++)
+    if (p->g->outs[k].kind == kind && (!name || strcmp(p->g->outs[k].name, name) == 0))
+      return cg_program_output_slot(p->cg, (int)k);
+  return -1;
+}
+
+static const IrNode *slot_node(const Program *p, int i) {
+  return ir_node(p->g, cg_program_slot_node(p->cg, i));
+}
+
+/* The source slot of the input or param `name`; -1 if the program has none. */
+static int source_slot(const Program *p, IrOp op, const char *name) {
+  for (int i = 0; i < p->nsources; i++) {
+    const IrNode *n = slot_node(p, i);
+    if (n->op == op && strcmp(n->name, name) == 0) return i;
+  }
+  return -1;
+}
+
+/* Runs `pipeline` over a clone of fwd and JIT-compiles the result; buffers
+   for every slot except, when borrow_params, the params (bound at run
+   time to the step program's). */
+static bool program_build(CliTrainer *t, Program *p, const IrGraph *fwd, const char *pipeline,
+                          bool borrow_params, McDiag *d) {
+  p->g = ir_graph_clone(fwd);
+  PassCtx cx = {.diag = d, .optim = &t->c.optim};
+  if (!pass_run_pipeline(&p->g, pipeline, &cx) || !ir_verify(p->g, d)) return false;
+  CgOptions o = cg_options_default();
+  o.threads = t->c.threads;
+  p->cg = cg_jit_compile(p->g, &o, d);
+  if (!p->cg) return false;
+  p->nslots = cg_program_nslots(p->cg);
+  p->nsources = p->nslots - (int)p->g->nouts;
+  p->bufs = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->bufs);
+  p->borrowed = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->borrowed);
+  for (int i = 0; i < p->nslots; i++) {
+    const IrNode *n = slot_node(p, i);
+    p->borrowed[i] = borrow_params && i < p->nsources && n->op == IR_OP_PARAM;
+    if (!p->borrowed[i]) p->bufs[i] = alloc_buffer(node_bytes(n));
+  }
+  p->feed_slot = mc_xcalloc((size_t)t->ninputs + 1, sizeof *p->feed_slot);
+  for (int f = 0; f < t->ninputs; f++)
+    p->feed_slot[f] = source_slot(p, IR_OP_INPUT, input_node(t, f)->name);
+  p->loss_slot = output_slot(p, IR_OUT_LOSS, NULL);
+  p->logits_slot = t->logits ? output_slot(p, IR_OUT_OUTPUT, t->logits) : -1;
+  return true;
+}
+
+static void program_free(Program *p) {
+  for (int i = 0; p->bufs && i < p->nslots; i++)
+    if (!p->borrowed[i]) free(p->bufs[i]);
+  free(p->bufs);
+  free(p->borrowed);
+  free(p->feed_slot);
+  if (p->cg) cg_program_free(p->cg);
+  if (p->g) ir_graph_free(p->g);
+  memset(p, 0, sizeof *p);
+}
+
+/* update_of[param slot] = the slot of its UPDATE output. */
+static bool map_updates(CliTrainer *t) {
+  Program *p = &t->prog;
+  t->update_of = mc_xcalloc((size_t)p->nslots + 1, sizeof *t->update_of);
+  for (int i = 0; i < p->nslots; i++) t->update_of[i] = -1;
+  for (uint32_t k = 0; k < p->g->nouts; k++) {
+    const IrOutput *o = &p->g->outs[k];
+    if (o->kind != IR_OUT_UPDATE) continue;
+    int s = source_slot(p, IR_OP_PARAM, o->name);
+    if (s < 0) {
+      mc_error(t->d, noloc, "train: internal error: update of unknown param '%s'", o->name);
+      return false;
+    }
+    t->update_of[s] = cg_program_output_slot(p->cg, (int)k);
+  }
+  return true;
+}
+
+/* Params (and optimizer state) from their initializers, as ir_init_fill
+   defines them: the same seed gives the same weights. */
+static void init_params(CliTrainer *t) {
+  Program *p = &t->prog;
+  for (int i = 0; i < p->nsources; i++) {
+    const IrNode *n = slot_node(p, i);
+    if (n->op != IR_OP_PARAM) continue;
+    int64_t numel = ir_shape_numel(&n->shape);
+    double *v = mc_xcalloc((size_t)(numel > 0 ? numel : 1), sizeof *v);
+    ir_init_fill(p->g, n, t->c.seed, v);
+    for (int64_t k = 0; k < numel; k++) {
+      if (n->dtype == IR_F32) ((float *)p->bufs[i])[k] = (float)v[k];
+      else if (n->dtype == IR_F64) ((double *)p->bufs[i])[k] = v[k];
+      else if (n->dtype == IR_I32) ((int32_t *)p->bufs[i])[k] = (int32_t)v[k];
+      else ((uint8_t *)p->bufs[i])[k] = v[k] != 0;
+    }
+    free(v);
+  }
+}
+
+static bool check_loss(CliTrainer *t) {
+  if (find_loss(t->fwd)) return true;
+  mc_error(t->d, noloc, "train: model '%s' has no loss to minimize (add `minimize EXPR`)",
+           t->fwd->name);
+  return false;
+}
+
+/* Data inputs are the forward graph's inputs, in id order. */
+static void collect_inputs(CliTrainer *t) {
+  for (IrRef r = 0; r < t->fwd->nnodes; r++) t->ninputs += ir_node(t->fwd, r)->op == IR_OP_INPUT;
+  DataSet *sets[] = {&t->train, &t->test};
+  for (size_t k = 0; k < MC_COUNTOF(sets); k++) {
+    sets[k]->feeds = mc_xcalloc((size_t)t->ninputs + 1, sizeof(Feed));
+    int f = 0;
+    for (IrRef r = 0; r < t->fwd->nnodes; r++) {
+      const IrNode *n = ir_node(t->fwd, r);
+      if (n->op == IR_OP_INPUT) sets[k]->feeds[f++] = (Feed){.input = n->name, .node = r};
+    }
+  }
+}
+
+CliTrainer *cli_trainer_new(CliSession *s, const CliTrainConfig *c) {
+  CliTrainer *t = mc_xcalloc(1, sizeof *t);
+  t->s = s;
+  t->d = &s->diag;
+  t->c = *c;
+  t->train.what = "training";
+  t->test.what = "eval";
+  mc_vec_init(&t->train.args, sizeof(RtDataArg));
+  mc_vec_init(&t->test.args, sizeof(RtDataArg));
+  t->order_epoch = -1;
+  t->saved_step = -1;
+  t->last_eval_step = -1;
+  bool ok = compile_forward(t) && check_loss(t);
+  if (ok) {
+    collect_inputs(t);
+    find_labels(t);
+    ok = program_build(t, &t->prog, t->fwd, PASS_PIPELINE_TRAIN, false, t->d) &&
+         map_updates(t) &&
+         program_build(t, &t->eval, t->fwd, PASS_PIPELINE_FORWARD, true, t->d);
+  }
+  if (!ok) {
+    cli_trainer_free(t);
+    return NULL;
+  }
+  init_params(t);
+  return t;
+}
+
+static void dataset_free(DataSet *ds, int nfeeds) {
+  for (int f = 0; ds->feeds && f < nfeeds; f++) {
+    rt_data_free(ds->feeds[f].data);
+    free(ds->feeds[f].path);
+  }
+  free(ds->feeds);
+  mc_vec_free(&ds->args);
+}
+
+void cli_trainer_free(CliTrainer *t) {
+  if (!t) return;
+  program_free(&t->prog);
+  program_free(&t->eval);
+  program_free(&t->eval1);
+  dataset_free(&t->train, t->ninputs);
+  dataset_free(&t->test, t->ninputs);
+  rt_split_free(&t->split);
+  free(t->update_of);
+  free(t->order);
+  free(t->test_idx);
+  if (t->fwd) ir_graph_free(t->fwd);
+  free(t);
+}
+
+int64_t cli_trainer_step(const CliTrainer *t) { return t->step; }
+int64_t cli_trainer_epoch(const CliTrainer *t) { return t->epoch; }
+
+/* ---- data --------------------------------------------------------------------- */
+
+bool cli_trainer_add_data(CliTrainer *t, const char *arg, bool eval) {
+  RtError e = {{0}};
+  RtDataArg a;
+  if (!rt_data_arg_parse(arg, &a, &e)) {
+    mc_error(t->d, noloc, "--%s %s: %s", eval ? "eval" : "data", arg, e.msg);
+    return false;
+  }
+  *(RtDataArg *)mc_vec_push(eval ? &t->test.args : &t->train.args) = a;
+  return true;
+}
+
+static int feed_index(const CliTrainer *t, const char *name) {
+  for (int f = 0; f < t->ninputs; f++)
+    if (strcmp(t->train.feeds[f].input, name) == 0) return f;
+  return -1;
+}
+
+static void list_inputs(const CliTrainer *t, McStr *out) {
+  for (int f = 0; f < t->ninputs; f++)
+    mc_str_printf(out, "%s%s", f ? ", " : "", t->train.feeds[f].input);
+}
+
+static bool unknown_input(CliTrainer *t, const DataSet *ds, const RtDataArg *a) {
+  McStr names;
+  mc_str_init(&names);
+  list_inputs(t, &names);
+  mc_error(t->d, noloc, "--%s %s=%s: model '%s' has no input '%s' (its inputs: %s)",
+           ds == &t->test ? "eval" : "data", a->name, a->path, t->fwd->name, a->name, names.s);
+  mc_str_free(&names);
+  return false;
+}
+
+/* Converts the loaded file to what input f consumes: f32 by (x * scale -
+   mean) / std, or i32 checked against the input's range when its uses
+   bound it (labels of cross_entropy: [0, classes)). */
+static RtData *convert(CliTrainer *t, int f, const RtDataArg *a, const RtData *raw) {
+  const IrNode *in = input_node(t, f);
+  RtError e = {{0}};
+  RtData *out = NULL;
+  if (in->dtype == IR_F32) {
+    double scale = isnan(a->scale) ? rt_default_scale(raw->dtype) : a->scale;
+    double mean = isnan(a->mean) ? 0 : a->mean, std = isnan(a->std) ? 1 : a->std;
+    out = rt_data_to_f32(raw, scale, mean, std, a->path, &e);
+  } else if (in->dtype == IR_I32) {
+    if (!isnan(a->scale) || !isnan(a->mean) || !isnan(a->std)) {
+      mc_error(t->d, noloc, "%s: scale, mean and std do not apply to the i32 input '%s'",
+               a->path, in->name);
+      return NULL;
+    }
+    int64_t k = ir_int_input_bound(t->fwd, t->train.feeds[f].node);
+    out = k > 0 ? rt_data_to_i32(raw, 0, k, a->path, &e)
+                : rt_data_to_i32(raw, INT32_MIN, (int64_t)INT32_MAX + 1, a->path, &e);
+  } else {
+    mc_error(t->d, in->loc, "train: input '%s' is %s: data can feed f32 and i32 inputs only",
+             in->name, ir_dtype_name((IrDtype)in->dtype));
+    return NULL;
+  }
+  if (!out) rt_failed(t, &e);
+  return out;
+}
+
+/* Loads one file into its feed, checking it fits the input's per-sample shape. */
+static bool load_feed(CliTrainer *t, DataSet *ds, const RtDataArg *a) {
+  int f = feed_index(t, a->name);
+  if (f < 0) return unknown_input(t, ds, a);
+  Feed *feed = &ds->feeds[f];
+  if (feed->data) {
+    mc_error(t->d, noloc, "--%s: input '%s' is given twice (%s and %s)",
+             ds == &t->test ? "eval" : "data", a->name, feed->path, a->path);
+    return false;
+  }
+  RtError e = {{0}};
+  RtCsvOpts csv = rt_data_arg_csv(a);
+  RtData *raw = rt_load(a->path, &csv, &e);
+  if (!raw) return rt_failed(t, &e);
+  const IrNode *in = input_node(t, f);
+  int64_t dims[IR_MAX_RANK];
+  for (int i = 1; i < in->shape.rank; i++) dims[i - 1] = in->shape.d[i].n;
+  bool ok = rt_data_check_sample_shape(raw, a->path, in->name, in->shape.rank - 1, dims, &e);
+  if (!ok) rt_failed(t, &e);
+  feed->data = ok ? convert(t, f, a, raw) : NULL;
+  feed->path = mc_xstrdup(a->path);
+  rt_data_free(raw);
+  return feed->data != NULL;
+}
+
+/* Every input has a file and all files have the same number of samples. */
+static bool check_complete(CliTrainer *t, DataSet *ds) {
+  const Feed *first = NULL;
+  for (int f = 0; f < t->ninputs; f++) {
+    const Feed *feed = &ds->feeds[f];
+    if (!feed->data) {
+      mc_error(t->d, noloc, "train: input '%s' has no %s data (give --%s %s=PATH)", feed->input,
+               ds->what, ds == &t->test ? "eval" : "data", feed->input);
+      return false;
+    }
+    int64_t n = rt_data_samples(feed->data);
+    if (first && n != ds->n) {
+      mc_error(t->d, noloc, "%s: %lld samples, but %s (input '%s') has %lld", feed->path,
+               (long long)n, first->path, first->input, (long long)ds->n);
+      return false;
+    }
+    if (!first) first = feed, ds->n = n;
+  }
+  if (t->c.limit > 0 && t->c.limit < ds->n) ds->n = t->c.limit;
+  return true;
+}
+
+static bool load_set(CliTrainer *t, DataSet *ds) {
+  for (size_t i = 0; i < ds->args.len; i++)
+    if (!load_feed(t, ds, &MC_VEC_AT(&ds->args, RtDataArg, i))) return false;
+  return check_complete(t, ds);
+}
+
+/* Seeded N(0,1) samples for every input (all float): a fixed data set, so
+   the loss of a model that can fit it falls. */
+static bool draw_random_data(CliTrainer *t) {
+  for (int f = 0; f < t->ninputs; f++) {
+    const IrNode *in = input_node(t, f);
+    if (in->dtype != IR_F32) {
+      mc_error(t->d, noloc, "train: no --data given and input '%s' is %s: random data is "
+               "drawn only when every input is f32 (give --data NAME=PATH for each input)",
+               in->name, ir_dtype_name((IrDtype)in->dtype));
+      return false;
+    }
+  }
+  int64_t n = t->c.limit > 0 ? t->c.limit : RANDOM_SAMPLES;
+  for (int f = 0; f < t->ninputs; f++) {
+    const IrNode *in = input_node(t, f);
+    int64_t dims[IR_MAX_RANK];
+    dims[0] = n;
+    for (int i = 1; i < in->shape.rank; i++) dims[i] = in->shape.d[i].n;
+    RtError e = {{0}};
+    RtData *d = rt_data_new(RT_F32, in->shape.rank, dims, &e);
+    if (!d) return rt_failed(t, &e);
+    char stream[300];
+    snprintf(stream, sizeof stream, "data:%s", in->name);
+    uint64_t h = mc_hash_str(stream);
+    for (int64_t i = 0; i < d->numel; i++)
+      ((float *)d->data)[i] = (float)mc_rng_normal(t->c.seed, h, (uint64_t)i);
+    t->train.feeds[f].data = d;
+    t->train.feeds[f].path = mc_xstrdup("<random>");
+  }
+  t->train.n = n;
+  mc_note(t->d, noloc, "no --data given: training on %lld samples of seeded N(0,1) random data",
+          (long long)n);
+  return true;
+}
+
+bool cli_trainer_load_data(CliTrainer *t) {
+  bool ok = t->train.args.len ? load_set(t, &t->train) : draw_random_data(t);
+  if (ok && t->test.args.len) ok = load_set(t, &t->test);
+  if (!ok) return false;
+  RtError e = {{0}};
+  if (!rt_split_make(t->train.n, t->c.holdout, -1, t->c.seed, &t->split, &e))
+    return rt_failed(t, &e);
+  t->steps_per_epoch = rt_batch_count(t->split.ntrain, t->batch);
+  if (t->steps_per_epoch == 0) {
+    mc_error(t->d, noloc, "train: %lld training samples%s are fewer than the batch size %lld",
+             (long long)t->split.ntrain, t->split.nheld ? " (after the held-out split)" : "",
+             (long long)t->batch);
+    return false;
+  }
+  t->test_idx = mc_xcalloc((size_t)t->test.n + 1, sizeof *t->test_idx);
+  rt_iota(t->test_idx, t->test.n);
+  t->data_loaded = true;
+  return true;
+}
+
+/* ---- running programs ------------------------------------------------------------ */
+
+/* Copies samples idx[0..count) of every feed into the program's input slots. */
+static bool bind_batch(CliTrainer *t, Program *p, const DataSet *ds, const int64_t *idx,
+                       int64_t count) {
+  RtError e = {{0}};
+  for (int f = 0; f < t->ninputs; f++) {
+    int s = p->feed_slot[f];
+    if (s < 0) continue;
+    const Feed *feed = &ds->feeds[f];
+    bool ok = feed->data->dtype == RT_F32
+                  ? rt_gather_f32(feed->data, idx, count, 1, 0, 1, p->bufs[s], feed->path, &e)
+                  : rt_gather_i32(feed->data, idx, count, p->bufs[s], feed->path, &e);
+    if (!ok) return rt_failed(t, &e);
+  }
+  return true;
+}
+
+/* The hyperparameter inputs "opt.*" for update number step + 1. */
+static bool bind_hyper(CliTrainer *t) {
+  Program *p = &t->prog;
+  for (int i = 0; i < p->nsources; i++) {
+    const IrNode *n = slot_node(p, i);
+    if (n->op != IR_OP_INPUT || strncmp(n->name, "opt.", 4) != 0) continue;
+    double v;
+    if (!pass_optim_input_value(&t->c.hyper, t->step + 1, n->name, &v)) {
+      mc_error(t->d, noloc, "train: internal error: no value for '%s'", n->name);
+      return false;
+    }
+    *(float *)p->bufs[i] = (float)v;
+  }
+  return true;
+}
+
+/* Stores each update output as the new value of its param or state tensor.
+   The program reads params and writes updates into distinct buffers
+   (cg.h), so swapping the two buffers is the copy-back, in O(1). This goes
+   away when the codegen writes updates in place. */
+static void commit_updates(CliTrainer *t) {
+  Program *p = &t->prog;
+  for (int i = 0; i < p->nsources; i++) {
+    int u = t->update_of[i];
+    if (u < 0) continue;
+    void *old = p->bufs[i];
+    p->bufs[i] = p->bufs[u];
+    p->bufs[u] = old;
+  }
+}
+
+/* Element i of a float slot (f32 or f64). */
+static double float_at(const Program *p, int slot, int64_t i) {
+  if (slot_node(p, slot)->dtype == IR_F64) return ((const double *)p->bufs[slot])[i];
+  return ((const float *)p->bufs[slot])[i];
+}
+
+/* Counts rows of the logits whose argmax (first maximum) is the label. */
+static int64_t count_correct(const CliTrainer *t, const Program *p, int64_t rows) {
+  if (p->logits_slot < 0 || t->label_feed < 0 || p->feed_slot[t->label_feed] < 0) return 0;
+  const int32_t *labels = p->bufs[p->feed_slot[t->label_feed]];
+  int64_t k = t->nclasses, correct = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t best = 0;
+    double top = float_at(p, p->logits_slot, r * k);
+    for (int64_t j = 1; j < k; j++) {
+      double v = float_at(p, p->logits_slot, r * k + j);
+      if (v > top) best = j, top = v;
+    }
+    correct += best == labels[r];
+  }
+  return correct;
+}
+
+/* Labelled positions per sample: the label input's elements per sample. */
+static int64_t labels_per_sample(const CliTrainer *t) {
+  if (t->label_feed < 0) return 0;
+  const IrShape *s = &input_node(t, t->label_feed)->shape;
+  return ir_shape_numel(s) / (s->d[0].n > 0 ? s->d[0].n : 1);
+}
+
+static bool run_program(CliTrainer *t, Program *p) {
+  if (cg_program_run(p->cg, p->bufs, t->d)) return true;
+  if (!mc_diag_has_errors(t->d)) mc_error(t->d, noloc, "train: the compiled program failed");
+  return false;
+}
+
+/* One optimizer step on samples idx[0..batch). */
+static bool train_step(CliTrainer *t, const int64_t *idx, EpochStats *st) {
+  Program *p = &t->prog;
+  if (!bind_batch(t, p, &t->train, idx, t->batch) || !bind_hyper(t) || !run_program(t, p))
+    return false;
+  st->loss_sum += float_at(p, p->loss_slot, 0);
+  st->correct += count_correct(t, p, t->batch * labels_per_sample(t));
+  st->labelled += t->batch * labels_per_sample(t);
+  st->steps++;
+  commit_updates(t);
+  t->step++;
+  return true;
+}
+
+/* Points an evaluation program's param slots at the step's current params. */
+static void borrow_params(CliTrainer *t, Program *p) {
+  for (int i = 0; i < p->nsources; i++) {
+    if (!p->borrowed[i]) continue;
+    int s = source_slot(&t->prog, IR_OP_PARAM, slot_node(p, i)->name);
+    p->bufs[i] = s >= 0 ? t->prog.bufs[s] : NULL;
+  }
+}
+
+/* The batch-1 forward program for samples that do not fill a batch; built
+   on first use, silently (a model that cannot run at batch 1 leaves them
+   unscored). */
+static bool have_eval1(CliTrainer *t) {
+  if (t->eval1.cg) return true;
+  if (t->eval1_tried || !t->batch_dim) return false;
+  t->eval1_tried = true;
+  McDiag quiet;
+  mc_diag_init(&quiet, NULL, NULL);
+  IrGraph *g = compile_model(t, t->batch_dim, 1, &quiet);
+  bool ok = g && program_build(t, &t->eval1, g, PASS_PIPELINE_FORWARD, true, &quiet);
+  if (g) ir_graph_free(g);
+  if (t->eval1.g) t->eval1.g->diag = NULL;
+  if (!ok) program_free(&t->eval1);
+  mc_diag_fini(&quiet);
+  return ok;
+}
+
+/* Scores one batch of `count` samples with program p. */
+static bool score_batch(CliTrainer *t, Program *p, const DataSet *ds, const int64_t *idx,
+                        int64_t count, Score *sc, double *loss_sum, int64_t *correct) {
+  borrow_params(t, p);
+  if (!bind_batch(t, p, ds, idx, count) || !run_program(t, p)) return false;
+  if (p->loss_slot >= 0) *loss_sum += float_at(p, p->loss_slot, 0) * (double)count;
+  *correct += count_correct(t, p, count * labels_per_sample(t));
+  sc->n += count;
+  return true;
+}
+
+/* Loss and accuracy of the current params over samples idx[0..n) of ds:
+   full batches with the forward program, the rest one by one. */
+static bool evaluate(CliTrainer *t, const DataSet *ds, const int64_t *idx, int64_t n, Score *sc) {
+  memset(sc, 0, sizeof *sc);
+  double loss_sum = 0;
+  int64_t correct = 0, full = n / t->batch * t->batch;
+  for (int64_t i = 0; i < full; i += t->batch)
+    if (!score_batch(t, &t->eval, ds, idx + i, t->batch, sc, &loss_sum, &correct)) return false;
+  if (full < n && have_eval1(t)) {
+    for (int64_t i = full; i < n; i++)
+      if (!score_batch(t, &t->eval1, ds, idx + i, 1, sc, &loss_sum, &correct)) return false;
+  } else if (full < n && !t->skip_note_done) {
+    t->skip_note_done = true;
+    mc_note(t->d, noloc, "evaluation scores whole batches only: %lld of %lld %s samples are "
+            "left out", (long long)(n - full), (long long)n, ds->what);
+  }
+  sc->has_loss = t->eval.loss_slot >= 0 && sc->n > 0;
+  sc->has_acc = t->label_feed >= 0 && t->eval.logits_slot >= 0 && sc->n > 0;
+  sc->loss = sc->n ? loss_sum / (double)sc->n : 0;
+  sc->acc = sc->n ? (double)correct / ((double)sc->n * (double)labels_per_sample(t)) : 0;
+  return true;
+}
+
+/* Evaluates the held-out and eval sets (when present) at the current step. */
+static bool evaluate_all(CliTrainer *t) {
+  if (t->last_eval_step == t->step) return true;
+  memset(&t->last_held, 0, sizeof t->last_held);
+  memset(&t->last_test, 0, sizeof t->last_test);
+  if (t->split.nheld && !evaluate(t, &t->train, t->split.held, t->split.nheld, &t->last_held))
+    return false;
+  if (t->test.n && !evaluate(t, &t->test, t->test_idx, t->test.n, &t->last_test)) return false;
+  t->last_eval_step = t->step;
+  return true;
+}
+
+/* ---- progress and reports ------------------------------------------------------------ */
+
+static void format_duration(char *buf, size_t cap, double s) {
+  if (!isfinite(s) || s < 0) s = 0;
+  long long v = (long long)(s + 0.5);
+  if (v >= 3600)
+    snprintf(buf, cap, "%lld:%02lld:%02lld", v / 3600, v / 60 % 60, v % 60);
+  else
+    snprintf(buf, cap, "%lld:%02lld", v / 60, v % 60);
+}
+
+static void epoch_label(const CliTrainer *t, char *buf, size_t cap) {
+  if (t->run_epochs > 0)
+    snprintf(buf, cap, "epoch %lld/%lld", (long long)t->epoch + 1, (long long)t->run_epochs);
+  else
+    snprintf(buf, cap, "epoch %lld", (long long)t->epoch + 1);
+}
+
+/* Steps left until the run's target. */
+static int64_t steps_left(const CliTrainer *t) {
+  int64_t left = INT64_MAX;
+  if (t->run_epochs > 0)
+    left = (t->run_epochs - t->epoch) * t->steps_per_epoch - t->epoch_step;
+  if (t->run_steps > 0 && t->run_steps - t->step < left) left = t->run_steps - t->step;
+  return left > 0 ? left : 0;
+}
+
+static void show_progress(CliTrainer *t, EpochStats *st) {
+  FILE *f = t->c.progress;
+  double now = now_seconds();
+  double every = t->c.progress_tty ? PROGRESS_TTY_SECONDS : PROGRESS_LOG_SECONDS;
+  if (!f || st->steps == 0 || now - st->last_print < every) return;
+  st->last_print = now;
+  double rate = (double)st->steps / fmax(now - st->start, 1e-9);
+  char label[64], left[32];
+  epoch_label(t, label, sizeof label);
+  format_duration(left, sizeof left, (double)steps_left(t) / rate);
+  fprintf(f, "%s%s  step %lld/%lld  loss %.4f  %.0f samples/s  %s left%s",
+          t->c.progress_tty ? "\r" : "", label, (long long)t->epoch_step,
+          (long long)t->steps_per_epoch, st->loss_sum / (double)st->steps,
+          rate * (double)t->batch, left, t->c.progress_tty ? "\033[K" : "\n");
+  fflush(f);
+}
+
+static void clear_progress(CliTrainer *t) {
+  if (t->c.progress && t->c.progress_tty) {
+    fputs("\r\033[K", t->c.progress);
+    fflush(t->c.progress);
+  }
+}
+
+static void print_score(FILE *f, const char *name, const Score *sc) {
+  if (sc->n == 0) return;
+  fprintf(f, ", %s", name);
+  if (sc->has_loss) fprintf(f, " loss %.4f", sc->loss);
+  if (sc->has_acc) fprintf(f, " acc %.4f", sc->acc);
+}
+
+/* "epoch 2/3: train loss 0.4123 acc 0.8512, held-out loss ..., eval ... (9.1 s)". */
+static void print_epoch_line(CliTrainer *t, const EpochStats *st, bool partial) {
+  FILE *f = t->c.out;
+  if (!f || st->steps == 0) return;
+  char label[64];
+  epoch_label(t, label, sizeof label);
+  fprintf(f, "%s", label);
+  if (partial)
+    fprintf(f, " (stopped at step %lld/%lld)", (long long)t->epoch_step,
+            (long long)t->steps_per_epoch);
+  fprintf(f, ": train loss %.4f", st->loss_sum / (double)st->steps);
+  if (st->labelled) fprintf(f, " acc %.4f", (double)st->correct / (double)st->labelled);
+  if (!partial) {
+    print_score(f, "held-out", &t->last_held);
+    print_score(f, "eval", &t->last_test);
+  }
+  double secs = now_seconds() - st->start;
+  fprintf(f, " (%.1f s, %.0f samples/s)\n", secs,
+          (double)(st->steps * t->batch) / fmax(secs, 1e-9));
+  fflush(f);
+}
+
+bool cli_trainer_report(CliTrainer *t) {
+  if (!t->data_loaded || !evaluate_all(t)) return false;
+  FILE *f = t->c.out;
+  const Score *sc = t->last_test.n ? &t->last_test : &t->last_held;
+  const char *name = t->last_test.n ? "eval" : "held-out";
+  if (sc->n && sc->has_acc)
+    fprintf(f, "%s accuracy: %.4f (%lld samples, loss %.4f)\n", name, sc->acc, (long long)sc->n,
+            sc->loss);
+  else if (sc->n && sc->has_loss)
+    fprintf(f, "%s loss: %.4f (%lld samples)\n", name, sc->loss, (long long)sc->n);
+  else
+    fprintf(f, "trained %lld steps (%lld epochs); no evaluation data (--eval, --holdout)\n",
+            (long long)t->step, (long long)t->epoch);
+  fflush(f);
+  return true;
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------- */
+
+/* The part of a runtime message after its "PATH: " prefix. */
+static const char *after_path(const char *msg, const char *path) {
+  size_t n = strlen(path);
+  return strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
+}
+
+static bool save_failed(CliTrainer *t, const char *path, const char *why) {
+  mc_error(t->d, noloc, "%s: cannot save: %s", path, why);
+  return false;
+}
+
+bool cli_trainer_check_save(CliTrainer *t, const char *path) {
+  size_t n = strlen(path);
+  struct stat st;
+  if (n == 0 || path[n - 1] == '/') return save_failed(t, path, "not a file name");
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return save_failed(t, path, strerror(EISDIR));
+  char *probe = mc_xmalloc(n + 32);
+  snprintf(probe, n + 32, "%s.probe.XXXXXX", path);
+  int fd = mkstemp(probe);
+  bool ok = fd >= 0;
+  if (ok) {
+    close(fd);
+    unlink(probe);
+  } else {
+    save_failed(t, path, strerror(errno));
+  }
+  free(probe);
+  return ok;
+}
+
+bool cli_trainer_save(CliTrainer *t, const char *path) {
+  Program *p = &t->prog;
+  RtTensorRef *ts = mc_xcalloc((size_t)p->nsources + 1, sizeof *ts);
+  size_t nt = 0;
+  for (int i = 0; i < p->nsources; i++) {
+    const IrNode *n = slot_node(p, i);
+    if (n->op != IR_OP_PARAM) continue;
+    RtTensorRef *r = &ts[nt++];
+    *r = (RtTensorRef){.name = n->name, .dtype = rt_dtype_of((IrDtype)n->dtype),
+                       .rank = n->shape.rank, .data = p->bufs[i]};
+    for (int k = 0; k < n->shape.rank; k++) r->dims[k] = n->shape.d[k].n;
+  }
+  char step[32], epoch[32], epoch_step[32], seed[32], batch[32];
+  snprintf(step, sizeof step, "%lld", (long long)t->step);
+  snprintf(epoch, sizeof epoch, "%lld", (long long)t->epoch);
+  snprintf(epoch_step, sizeof epoch_step, "%lld", (long long)t->epoch_step);
+  snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->c.seed);
+  snprintf(batch, sizeof batch, "%lld", (long long)t->batch);
+  const RtMeta meta[] = {
+      {"format", CHECKPOINT_FORMAT}, {"format_version", CHECKPOINT_VERSION},
+      {"model", t->fwd->name},       {"optimizer", pass_optim_kind_name(t->c.optim.kind)},
+      {"step", step},                {"epoch", epoch},
+      {"epoch_step", epoch_step},    {"seed", seed},
+      {"batch", batch},
+  };
+  RtError e = {{0}};
+  bool ok = rt_safetensors_save(path, ts, nt, meta, MC_COUNTOF(meta), &e);
+  free(ts);
+  if (!ok) return save_failed(t, path, after_path(e.msg, path));
+  t->saved_step = t->step;
+  return true;
+}
+
+static bool bad_checkpoint(CliTrainer *t, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Reports "PATH: problem" about a checkpoint; returns false. */
+static bool bad_checkpoint(CliTrainer *t, const char *path, const char *fmt, ...) {
+  McStr m;
+  mc_str_init(&m);
+  va_list ap;
+  va_start(ap, fmt);
+  mc_str_vprintf(&m, fmt, ap);
+  va_end(ap);
+  mc_error(t->d, noloc, "%s: %s", path, m.s);
+  mc_str_free(&m);
+  return false;
+}
+
+/* A whole non-negative number from metadata key. */
+static bool meta_int(CliTrainer *t, const RtCheckpoint *c, const char *path, const char *key,
+                     uint64_t *out) {
+  const char *v = rt_checkpoint_meta(c, key);
+  char *end;
+  errno = 0;
+  *out = v ? strtoull(v, &end, 10) : 0;
+  if (v && *v >= '0' && *v <= '9' && !*end && !errno && *out <= INT64_MAX) return true;
+  return bad_checkpoint(t, path, "metadata '%s' is '%s', not a whole number", key,
+                        v ? v : "(missing)");
+}
+
+static bool check_meta(CliTrainer *t, const RtCheckpoint *c, const char *path) {
+  const char *fmt = rt_checkpoint_meta(c, "format"), *ver = rt_checkpoint_meta(c, "format_version");
+  const char *model = rt_checkpoint_meta(c, "model"), *opt = rt_checkpoint_meta(c, "optimizer");
+  const char *run_opt = pass_optim_kind_name(t->c.optim.kind);
+  if (!fmt || strcmp(fmt, CHECKPOINT_FORMAT) != 0)
+    return bad_checkpoint(t, path, "not a modelc training checkpoint (its metadata lacks "
+                          "\"format\": \"%s\")", CHECKPOINT_FORMAT);
+  if (!ver || strcmp(ver, CHECKPOINT_VERSION) != 0)
+    return bad_checkpoint(t, path, "checkpoint format version %s is not supported (this "
+                          "modelc reads version %s)", ver ? ver : "(none)", CHECKPOINT_VERSION);
+  if (!model || strcmp(model, t->fwd->name) != 0)
+    return bad_checkpoint(t, path, "checkpoint of model '%s', not '%s'", model ? model : "",
+                          t->fwd->name);
+  if (!opt || strcmp(opt, run_opt) != 0)
+    return bad_checkpoint(t, path, "checkpoint saved with optimizer '%s'; this run uses '%s' "
+                          "(its optimizer state does not carry over)", opt ? opt : "", run_opt);
+  return true;
+}
+
+/* Checks a checkpoint tensor (NULL: absent) against param n. */
+static bool check_tensor(CliTrainer *t, const char *path, const RtTensorRef *r, const IrNode *n) {
+  const char *type = ir_type_str(t->prog.g, (IrDtype)n->dtype, &n->shape);
+  if (!r) return bad_checkpoint(t, path, "no tensor '%s' (the model's param is %s)", n->name, type);
+  if (r->dtype != rt_dtype_of((IrDtype)n->dtype))
+    return bad_checkpoint(t, path, "tensor '%s' is %s; the model's param is %s", n->name,
+                          rt_dtype_name(r->dtype), type);
+  bool same = r->rank == n->shape.rank;
+  for (int k = 0; same && k < r->rank; k++) same = r->dims[k] == n->shape.d[k].n;
+  if (same) return true;
+  char have[160], want[160];
+  rt_dims_format(have, sizeof have, r->rank, r->dims);
+  dims_text(want, sizeof want, &n->shape);
+  return bad_checkpoint(t, path, "tensor '%s' has shape %s; the model's param has %s (%s)",
+                        n->name, have, want, type);
+}
+
+/* Every param and state tensor present with its dtype and shape, nothing else. */
+static bool check_tensors(CliTrainer *t, const RtCheckpoint *c, const char *path) {
+  Program *p = &t->prog;
+  size_t matched = 0;
+  for (int i = 0; i < p->nsources; i++) {
+    const IrNode *n = slot_node(p, i);
+    if (n->op != IR_OP_PARAM) continue;
+    if (!check_tensor(t, path, rt_checkpoint_find(c, n->name), n)) return false;
+    matched++;
+  }
+  for (size_t k = 0; matched != c->ntensors && k < c->ntensors; k++)
+    if (source_slot(p, IR_OP_PARAM, c->tensors[k].name) < 0)
+      return bad_checkpoint(t, path, "tensor '%s' is not a param of model '%s' or its "
+                            "optimizer state", c->tensors[k].name, t->fwd->name);
+  return true;
+}
+
+static void copy_tensors(CliTrainer *t, const RtCheckpoint *c) {
+  Program *p = &t->prog;
+  for (int i = 0; i < p->nsources; i++) {
+    const IrNode *n = slot_node(p, i);
+    if (n->op != IR_OP_PARAM) continue;
+    memcpy(p->bufs[i], rt_checkpoint_find(c, n->name)->data, (size_t)node_bytes(n));
+  }
+}
+
+bool cli_trainer_resume(CliTrainer *t, const char *path) {
+  RtError e = {{0}};
+  RtCheckpoint *c = rt_safetensors_load(path, &e);
+  if (!c) return rt_failed(t, &e);
+  uint64_t step, epoch, epoch_step, seed, batch;
+  bool ok = check_meta(t, c, path) && meta_int(t, c, path, "step", &step) &&
+            meta_int(t, c, path, "epoch", &epoch) &&
+            meta_int(t, c, path, "epoch_step", &epoch_step) &&
+            meta_int(t, c, path, "seed", &seed) && meta_int(t, c, path, "batch", &batch) &&
+            check_tensors(t, c, path);
+  if (ok && epoch_step > 0 && (int64_t)batch != t->batch)
+    ok = bad_checkpoint(t, path, "saved in the middle of an epoch with batch size %llu; this "
+                        "run uses %lld (resume with the same batch size)",
+                        (unsigned long long)batch, (long long)t->batch);
+  if (ok) {
+    copy_tensors(t, c);
+    t->step = (int64_t)step;
+    t->epoch = (int64_t)epoch;
+    t->epoch_step = (int64_t)epoch_step;
+    if (!t->c.seed_given) t->c.seed = seed;
+    t->resumed = true;
+  }
+  rt_checkpoint_free(c);
+  return ok;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------- */
+
+/* The shuffled order of this epoch's training samples: rt_shuffle of the
+   training indices by (seed, epoch). */
+static void ensure_order(CliTrainer *t) {
+  if (t->order_epoch == t->epoch) return;
+  if (!t->order) t->order = mc_xcalloc((size_t)t->split.ntrain + 1, sizeof *t->order);
+  memcpy(t->order, t->split.train, (size_t)t->split.ntrain * sizeof *t->order);
+  rt_shuffle(t->order, t->split.ntrain, t->c.seed, (uint64_t)t->epoch);
+  t->order_epoch = t->epoch;
+}
+
+static bool stop_requested(const CliTrainer *t) { return t->c.stop && *t->c.stop; }
+
+static bool reached(const CliTrainer *t) {
+  return (t->run_epochs > 0 && t->epoch >= t->run_epochs) ||
+         (t->run_steps > 0 && t->step >= t->run_steps);
+}
+
+/* Closes an epoch: counters, evaluation, its line, the checkpoint. */
+static bool finish_epoch(CliTrainer *t, EpochStats *st) {
+  clear_progress(t);
+  bool ok = true;
+  if (stop_requested(t)) { /* no evaluation: stop now */
+    memset(&t->last_held, 0, sizeof t->last_held);
+    memset(&t->last_test, 0, sizeof t->last_test);
+  } else {
+    ok = evaluate_all(t);
+  }
+  print_epoch_line(t, st, false);
+  t->epoch++;
+  t->epoch_step = 0;
+  if (ok && t->c.save) ok = cli_trainer_save(t, t->c.save);
+  memset(st, 0, sizeof *st);
+  return ok;
+}
+
+static bool has_uninitialized_param(CliTrainer *t) {
+  for (int i = 0; i < t->prog.nsources; i++) {
+    const IrNode *n = slot_node(&t->prog, i);
+    if (n->op == IR_OP_PARAM && n->attr.init.kind == IR_INIT_NONE && !t->resumed) {
+      mc_error(t->d, n->loc, "train: param '%s' has no initializer: load it with --resume",
+               n->name);
+      return true;
+    }
+  }
+  return false;
+}
+
+CliTrainStatus cli_trainer_run(CliTrainer *t, int64_t epochs, int64_t steps) {
+  if (!t->data_loaded || has_uninitialized_param(t)) return CLI_TRAIN_ERROR;
+  if (t->epoch_step >= t->steps_per_epoch && t->epoch_step > 0) {
+    mc_error(t->d, noloc, "train: the checkpoint stopped at step %lld of an epoch, but an "
+             "epoch of this data has %lld steps", (long long)t->epoch_step,
+             (long long)t->steps_per_epoch);
+    return CLI_TRAIN_ERROR;
+  }
+  t->run_epochs = epochs;
+  t->run_steps = steps;
+  EpochStats st = {0};
+  bool ok = true;
+  while (ok && !reached(t) && !stop_requested(t)) {
+    if (st.steps == 0) st.start = st.last_print = now_seconds();
+    ensure_order(t);
+    ok = train_step(t, t->order + t->epoch_step * t->batch, &st);
+    if (!ok) break;
+    t->epoch_step++;
+    show_progress(t, &st);
+    if (t->epoch_step == t->steps_per_epoch) ok = finish_epoch(t, &st);
+  }
+  clear_progress(t);
+  if (ok && st.steps) print_epoch_line(t, &st, true);
+  if (ok && t->c.save && t->saved_step != t->step) ok = cli_trainer_save(t, t->c.save);
+  if (!ok) return CLI_TRAIN_ERROR;
+  return reached(t) ? CLI_TRAIN_DONE : CLI_TRAIN_STOPPED;
+}
