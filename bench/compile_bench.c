@@ -1,10 +1,10 @@
 /* compile_bench.c -- JIT compile time of real models: each .model file goes
    through the front end, then its forward graph, its gradient program and
    its whole training step (gradient plus AdamW update, with gradient-norm
-   clipping) are each JIT-compiled several times. Prints nodes, distinct kernels, the median compile time, planned
-   vs naive workspace bytes, and the median time of one run of the program
-   (inputs zero, params small random values).
-     compile_bench [-O level] [-r reps] [-t threads] [-c] file.model...
+   clipping) are each JIT-compiled several times. Prints nodes, distinct kernels, the median compile
+   time, planned vs naive workspace bytes, and the median time of one run of the program (inputs
+   zero, params small random values). compile_bench [-O level] [-r reps] [-t threads] [-c]
+   file.model...
    (-c: compile only, the run is timed once). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -78,26 +78,29 @@ static void bench_graph(const char *label, const IrGraph *g, const CgOptions *o,
     }
     times[r] = cg_program_compile_seconds(p);
     cg_program_stats(p, &st);
-    if (keep) cg_program_free(keep);
+    if (keep)
+      cg_program_free(keep);
     keep = p;
   }
   void **bufs = make_buffers(g, keep);
   double run[21];
   int nrun = compile_only ? 1 : (int)(sizeof run / sizeof run[0]);
-  cg_program_run(keep, bufs, &d);  /* warm-up */
+  cg_program_run(keep, bufs, &d); /* warm-up */
   for (int r = 0; r < nrun; r++) {
     double t0 = now_seconds();
     cg_program_run(keep, bufs, &d);
     run[r] = now_seconds() - t0;
   }
   double best = times[0];
-  for (int r = 1; r < reps; r++) best = times[r] < best ? times[r] : best;
+  for (int r = 1; r < reps; r++)
+    best = times[r] < best ? times[r] : best;
   printf("%-24s nodes %5d  kernels %4d  compile %.3f s (median of %d, best %.3f, cpu %.3f s)  "
          "workspace %.2f MiB (naive %.2f MiB)  run %.3f ms  threads %d\n",
          label, st.nnodes, st.nkernels, median(times, reps), reps, best, median(cpu, reps),
          (double)st.workspace_bytes / 1048576.0, (double)st.naive_bytes / 1048576.0,
          1e3 * median(run, nrun), st.threads);
-  for (int s = 0; s < cg_program_nslots(keep); s++) free(bufs[s]);
+  for (int s = 0; s < cg_program_nslots(keep); s++)
+    free(bufs[s]);
   free(bufs);
   cg_program_free(keep);
   free(times);
@@ -117,7 +120,8 @@ static void bench_file(const char *path, const CgOptions *o, int reps) {
     snprintf(label, sizeof label, "%s forward", g->name ? g->name : path);
     bench_graph(label, g, o, reps);
     IrGraph *step = ir_graph_clone(g);
-    if (ir_find_output(g, IR_OUT_LOSS, NULL) && pass_run_pipeline(&g, "autodiff,simplify,cse,dce", &cx)) {
+    if (ir_find_output(g, IR_OUT_LOSS, NULL) &&
+        pass_run_pipeline(&g, "autodiff,simplify,cse,dce", &cx)) {
       snprintf(label, sizeof label, "%s gradient", g->name ? g->name : path);
       bench_graph(label, g, o, reps);
       PassOptim adamw = {.kind = PASS_OPTIM_ADAMW, .clip_grad_norm = true};
@@ -149,6 +153,7 @@ int main(int argc, char **argv) {
     else
       bench_file(argv[i], &o, reps);
   }
-  if (argc < 2) fprintf(stderr, "usage: compile_bench [-O level] [-r reps] [-t threads] [-c] file.model...\n");
+  if (argc < 2)
+    fprintf(stderr, "usage: compile_bench [-O level] [-r reps] [-t threads] [-c] file.model...\n");
   return 0;
 }

@@ -32,7 +32,8 @@ static double spot_check(const float *a, const float *b, const float *c, int64_t
       mag += fabs((double)a[i * n + k] * b[k * n + j]);
     }
     double err = fabs(c[i * n + j] - s) / (mag > 0 ? mag : 1);
-    if (err > worst) worst = err;
+    if (err > worst)
+      worst = err;
   }
   return worst;
 }
@@ -47,7 +48,8 @@ static int bench(int64_t n, int threads) {
   CgOptions o = cg_options_default();
   o.threads = threads;
   CgProgram *p = cg_jit_compile(g, &o, &d);
-  if (!p) return 1;
+  if (!p)
+    return 1;
   size_t bytes = (size_t)(n * n) * sizeof(float);
   float *A = aligned_alloc(64, bytes), *B = aligned_alloc(64, bytes), *C = aligned_alloc(64, bytes);
   for (int64_t i = 0; i < n * n; i++) {
@@ -58,7 +60,7 @@ static int bench(int64_t n, int threads) {
   double flop = 2.0 * (double)n * (double)n * (double)n;
   int reps = n <= 256 ? 200 : n <= 512 ? 50 : 15;
   double *t = malloc((size_t)reps * sizeof *t);
-  cg_program_run(p, bufs, &d);  /* warm-up */
+  cg_program_run(p, bufs, &d); /* warm-up */
   for (int r = 0; r < reps; r++) {
     double t0 = now_seconds();
     cg_program_run(p, bufs, &d);
@@ -90,11 +92,13 @@ int main(int argc, char **argv) {
   mc_str_free(&cpu);
   if (argc > 2) {
     for (int i = 2; i < argc; i++)
-      if (bench(atoll(argv[i]), threads)) return 1;
+      if (bench(atoll(argv[i]), threads))
+        return 1;
     return 0;
   }
   static const int64_t sizes[] = {256, 512, 1024};
   for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
-    if (bench(sizes[i], threads)) return 1;
+    if (bench(sizes[i], threads))
+      return 1;
   return 0;
 }

@@ -32,7 +32,7 @@ if [ $have_torch = yes ]; then
   $PY "$PEERS/gemm_bench.py" numpy --threads "$THREADS" --sizes 256,512,1024 >"$OUT/blas" 2>&1 || true
 fi
 
-field() { sed -n "s/.*$1=\([0-9.e+-]*\).*/\1/p"; }
+field() { sed -n "s/.*$1= *\([0-9.e+-]*\).*/\1/p"; }
 ms_of() { grep -E "^$1 +$2 " "$3" 2>/dev/null | head -n 1 | field median_ms; }
 
 printf '\n%-10s %-12s %12s %12s %12s %9s\n' model mode "modelc ms" "torch ms" "script ms" "ratio"

@@ -6,7 +6,11 @@
    node in id order, then every graph output in graph order. Each slot is a
    dense row-major buffer owned by the caller, of the node's element count
    and dtype (f32 float, f64 double, i32 int32_t, bool uint8_t). Buffers must
-   not overlap. Intermediates live in one workspace the program owns. */
+   not overlap. Intermediates live in one workspace the program owns, so one
+   program runs one call at a time (several programs may run at once).
+   Results match the reference evaluator (ir_eval) within float rounding:
+   f32 is computed in float, f64 in double, i32 and bool ops in double with
+   the evaluator's conversions. */
 #ifndef CG_H
 #define CG_H
 #include "ir.h"
@@ -17,12 +21,12 @@ void cg_host_cpu(McStr *out);
 
 /* ---- cg_jit.c: compilation and running ------------------------------------ */
 typedef struct CgOptions {
-  int opt_level;     /* LLVM pipeline default<O0..O3>; values outside clamp */
-  const char *cpu;   /* NULL or "" = the host CPU with all its features */
-  int threads;       /* threads for matmul and for compiling (the module is
-                        split in up to that many shards); <= 0 = all cores */
-  int vector_bits;   /* 0 = from the CPU; 256 or 512 forces the matmul
-                        kernel shape for that vector width (tests) */
+  int opt_level;   /* LLVM pipeline default<O0..O3>; values outside clamp */
+  const char *cpu; /* NULL or "" = the host CPU with all its features */
+  int threads;     /* threads for matmul and for compiling (the program is
+                      split in up to that many modules); <= 0 = all cores */
+  int vector_bits; /* 0 = from the CPU; 128, 256 or 512 forces the matmul
+                      kernel shape for that vector width (tests) */
 } CgOptions;
 
 /* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
@@ -34,9 +38,10 @@ typedef struct CgProgram CgProgram;
    after reporting into d. The program does not refer to g afterwards. */
 CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d);
 /* Runs the program once. bufs[i] is slot i (may be NULL for an empty
-   tensor). False, with a diagnostic, when a gather or scatter_add index
-   was out of range (its row then reads or adds zeros) or a buffer is
-   missing; outputs are still written. */
+   tensor; bufs itself may be NULL when there are no slots). False, with a
+   diagnostic, when a gather or scatter_add index was out of range (its row
+   then reads or adds zeros) or a buffer is missing; outputs are still
+   written when only an index was bad. */
 bool cg_program_run(CgProgram *p, void *const *bufs, McDiag *d);
 int cg_program_nslots(const CgProgram *p);
 /* The node of slot i: an INPUT or PARAM node, or the output's node. */
@@ -48,12 +53,13 @@ double cg_program_compile_seconds(const CgProgram *p);
 
 /* What a compilation produced, for reports and tests. */
 typedef struct CgStats {
-  double compile_seconds;     /* lowering, optimization and machine code */
-  int64_t workspace_bytes;    /* planned: buffers reused after their last use */
-  int64_t naive_bytes;        /* one buffer per intermediate, no reuse */
-  int nkernels;               /* distinct kernel functions (shared by equal nodes) */
-  int nnodes;                 /* graph nodes lowered */
-  int threads;                /* pool size (1 = no pool) */
+  double compile_seconds;  /* wall clock: lowering, optimization, machine code, linking */
+  int64_t workspace_bytes; /* planned: buffers reused after their last use */
+  int64_t naive_bytes;     /* one buffer per intermediate, no reuse */
+  int nkernels;            /* distinct kernel functions (shared by equal nodes) */
+  int nnodes;              /* graph nodes lowered */
+  int threads;             /* pool size (1 = no pool) */
+  int shards;              /* modules compiled in parallel */
 } CgStats;
 void cg_program_stats(const CgProgram *p, CgStats *s);
 

@@ -5,6 +5,8 @@
 #define CG_INT_H
 
 #include <llvm-c/Core.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/TargetMachine.h>
 
 #include "cg.h"
 
@@ -25,19 +27,19 @@ enum {
 
 /* ---- cg_plan.c: where every node's value lives ---------------------------- */
 typedef enum {
-  CG_LOC_NONE,   /* empty tensor: no storage, no kernel */
-  CG_LOC_SLOT,   /* a caller buffer: input, param, or the first output of a node */
-  CG_LOC_WORK,   /* the workspace at `offset` */
-  CG_LOC_CONST,  /* the workspace at `offset`, written once when the program is made */
-  CG_LOC_ALIAS   /* the storage of node `alias` (a reshape, no copy) */
+  CG_LOC_NONE,  /* empty tensor: no storage, no kernel */
+  CG_LOC_SLOT,  /* a caller buffer: input, param, or the first output of a node */
+  CG_LOC_WORK,  /* the workspace at `offset` */
+  CG_LOC_CONST, /* the workspace at `offset`, written once when the program is made */
+  CG_LOC_ALIAS  /* the storage of node `alias` (a reshape, no copy) */
 } CgLocKind;
 
 typedef struct CgLoc {
   CgLocKind kind;
-  int slot;            /* CG_LOC_SLOT */
-  int64_t offset;      /* CG_LOC_WORK: byte offset in the workspace */
-  IrRef alias;         /* CG_LOC_ALIAS: a node whose kind is not ALIAS */
-  int64_t scratch;     /* byte offset of the node's scratch (matmul packing) */
+  int slot;        /* CG_LOC_SLOT */
+  int64_t offset;  /* CG_LOC_WORK, CG_LOC_CONST: byte offset in the workspace */
+  IrRef alias;     /* CG_LOC_ALIAS: a node whose kind is not ALIAS */
+  int64_t scratch; /* byte offset of the node's scratch (matmul packing) */
 } CgLoc;
 
 /* An output that is filled by a copy after every node ran: the node lives
@@ -51,11 +53,11 @@ typedef struct CgTarget CgTarget;
 
 typedef struct CgPlan {
   int nslots;
-  int ninputs;           /* slots [0, ninputs) are INPUT and PARAM nodes */
-  int64_t heap_base;     /* first planned byte, after the header and slot table */
-  IrRef *slot_node;      /* [nslots] */
-  CgLoc *loc;            /* [g->nnodes] */
-  CgCopy *copies;        /* output slots filled by a copy */
+  int ninputs;       /* slots [0, ninputs) are INPUT and PARAM nodes */
+  int64_t heap_base; /* first planned byte, after the header and pointer table */
+  IrRef *slot_node;  /* [nslots] */
+  CgLoc *loc;        /* [g->nnodes] */
+  CgCopy *copies;    /* output slots filled by a copy */
   int ncopies;
   int64_t workspace_bytes;
   int64_t naive_bytes;
@@ -73,14 +75,20 @@ int64_t cg_plan_scratch_entry(const CgPlan *p, const IrGraph *g, IrRef id);
 void cg_plan_fill_table(const CgPlan *p, const IrGraph *g, void *ws);
 void cg_plan_free(CgPlan *plan);
 
-/* ---- cg_jit.c: the machine the kernels are shaped for --------------------- */
+/* ---- cg_target.c: the machine the kernels are shaped for ------------------- */
 struct CgTarget {
-  int vector_bytes;      /* 16, 32 or 64 */
-  int threads;           /* parallel parts for matmul (>= 1) */
-  int gemm_mr;           /* microkernel rows */
-  int gemm_nv;           /* microkernel vectors per row: NR = nv * lanes */
-  int64_t gemm_mc, gemm_kc, gemm_nc;   /* cache blocks, in elements */
+  int vector_bytes;                  /* 16, 32 or 64 */
+  int threads;                       /* parallel parts for matmul (>= 1) */
+  int gemm_mr;                       /* microkernel rows */
+  int gemm_nv;                       /* microkernel vectors per row: NR = nv * lanes */
+  int64_t gemm_mc, gemm_kc, gemm_nc; /* cache blocks, in elements */
 };
+
+/* The kernel shape for o's CPU (and initializes LLVM's native target). */
+bool cg_target_choose(const CgOptions *o, CgTarget *t, McDiag *d);
+/* A new target machine for o's CPU and optimization level. */
+LLVMTargetMachineRef cg_target_machine(const CgOptions *o, McDiag *d);
+int cg_online_cores(void);
 
 /* ---- cg_module.c: the lowering context ------------------------------------
    The functions of a program are spread over shards, one module each in
@@ -93,7 +101,7 @@ typedef struct CgShard {
   LLVMContextRef ctx;
   LLVMModuleRef mod;
   LLVMBuilderRef b;
-  int64_t weight;                /* instructions emitted, for balancing */
+  int64_t weight; /* instructions emitted, for balancing */
 } CgShard;
 
 typedef struct Cg {
@@ -104,9 +112,9 @@ typedef struct Cg {
   const IrGraph *g;
   const CgPlan *plan;
   const CgTarget *tgt;
-  LLVMValueRef fn;           /* the function being emitted */
+  LLVMValueRef fn; /* the function being emitted */
   CgShard *shards;
-  int nshards, cur;          /* cur: the shard being emitted into */
+  int nshards, cur; /* cur: the shard being emitted into */
   CgKernelCache *cache;
   int nkernels;
   /* The kernel being emitted: its decoded arguments (out, in..., ws,
@@ -115,8 +123,8 @@ typedef struct Cg {
   LLVMValueRef *kargs;
   int nkargs, nbufs;
   LLVMMetadataRef *scopes;
-  LLVMValueRef kdesc;        /* the kernel's descriptor parameter */
-  void *calls;               /* cg_module.c's call table being built */
+  LLVMValueRef kdesc; /* the kernel's descriptor parameter */
+  void *calls;        /* cg_module.c's call table being built */
 } Cg;
 
 /* Builds the program of g into the shards (whose modules the caller
@@ -155,13 +163,42 @@ LLVMValueRef cg_shared_function(Cg *cx, const char *key, CgMakeFn make, const vo
 LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin, int nextra, bool scratch);
 void cg_kernel_end(Cg *cx);
 LLVMValueRef cg_karg(Cg *cx, int i);
-LLVMValueRef cg_kernel_node(Cg *cx);      /* i64: the node of the call */
+LLVMValueRef cg_kernel_node(Cg *cx); /* i64: the node of the call */
 /* A pointer to the call's extents (i64 each). */
 LLVMValueRef cg_kernel_extents(Cg *cx);
 /* Marks a memory access of the kernel as touching buffer a (and b, or -1)
    and no other buffer. cg_load and cg_store do it by themselves when the
    base is one of the kernel's buffers. */
 void cg_tag(Cg *cx, LLVMValueRef access, int a, int b);
+
+/* ---- cg_compile.c: modules and machine code -------------------------------- */
+#define CG_MAX_SHARDS 8
+
+/* One compilation unit: a shard's module and what compiling it produced. */
+typedef struct CgUnit {
+  LLVMOrcThreadSafeContextRef tsc;
+  LLVMModuleRef mod;
+  LLVMTargetMachineRef tm;
+  LLVMMemoryBufferRef obj; /* machine code, when built with objects */
+  char *error;             /* what failed (heap), for the calling thread to report */
+  int opt_level;
+  bool want_object;
+} CgUnit;
+
+typedef struct CgBuild {
+  CgUnit shards[CG_MAX_SHARDS];
+  int nshards;
+  CgTarget tgt;
+  CgPlan plan;
+  int nkernels;
+} CgBuild;
+
+/* Verifies g, plans it, lowers it into at most max_shards shards and
+   optimizes them (in parallel), plus machine code when objects is set.
+   bd is filled even on failure; release it with cg_build_fini. */
+bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards, bool objects,
+              McDiag *d);
+void cg_build_fini(CgBuild *bd);
 
 /* ---- cg_loop.c: LLVM helpers ---------------------------------------------- */
 LLVMTypeRef cg_type(Cg *cx, IrDtype t);
@@ -171,7 +208,7 @@ LLVMValueRef cg_param(Cg *cx, int i);
 LLVMValueRef cg_gep(Cg *cx, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx);
 LLVMValueRef cg_load(Cg *cx, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx);
 void cg_store(Cg *cx, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
-LLVMValueRef cg_min(Cg *cx, LLVMValueRef a, LLVMValueRef b);   /* signed i64 */
+LLVMValueRef cg_min(Cg *cx, LLVMValueRef a, LLVMValueRef b); /* signed i64 */
 /* Calls an overloaded LLVM intrinsic, e.g. "llvm.exp" over {float}. */
 LLVMValueRef cg_intrinsic(Cg *cx, const char *name, LLVMTypeRef *over, int nover,
                           LLVMValueRef *args, int nargs);
@@ -226,9 +263,9 @@ LLVMValueRef cg_from_compute(Cg *cx, LLVMValueRef v, LLVMTypeRef ct, IrDtype to)
    different sizes share. */
 #define CG_WALK_ARRAYS 4
 typedef struct CgWalk {
-  int rank;                                  /* >= 1 after cg_walk_coalesce */
+  int rank; /* >= 1 after cg_walk_coalesce */
   int64_t dims[IR_MAX_RANK];
-  int64_t st[CG_WALK_ARRAYS][IR_MAX_RANK];   /* element strides */
+  int64_t st[CG_WALK_ARRAYS][IR_MAX_RANK]; /* element strides */
   LLVMValueRef vdims[IR_MAX_RANK];
   LLVMValueRef vst[CG_WALK_ARRAYS][IR_MAX_RANK];
 } CgWalk;
@@ -259,6 +296,13 @@ void cg_walk_emit(Cg *cx, const CgWalk *w, CgRowFn row, void *ctx);
 LLVMValueRef cg_scalar(Cg *cx, IrOp op, LLVMTypeRef ct, LLVMValueRef a, LLVMValueRef b,
                        LLVMValueRef c);
 
+/* ---- cg_math.c: vectorizable float exp, log, erf, erfc, tanh ---------------- */
+LLVMValueRef cg_math_exp(Cg *cx, LLVMValueRef x);
+LLVMValueRef cg_math_log(Cg *cx, LLVMValueRef x);
+LLVMValueRef cg_math_erf(Cg *cx, LLVMValueRef x);
+LLVMValueRef cg_math_erfc(Cg *cx, LLVMValueRef x);
+LLVMValueRef cg_math_tanh(Cg *cx, LLVMValueRef x);
+
 /* ---- cg_kernel.c: nodes to calls of shared kernels -------------------------
    A node lowers to one or more calls. A call names its kernel by a key
    (everything the kernel's code depends on: nodes with equal keys share
@@ -270,17 +314,17 @@ typedef struct CgCall CgCall;
 typedef void (*CgEmitFn)(Cg *cx, const CgCall *c);
 struct CgCall {
   char key[200];
-  const char *kind;       /* for the kernel's name: "add", "move", ... */
-  CgEmitFn emit;          /* emits the kernel body from what the key says */
-  IrRef node;             /* the node lowered */
-  int64_t out;            /* pointer-table entry of the result */
-  int64_t in[3];          /* ... of the operands */
+  const char *kind; /* for the kernel's name: "add", "move", ... */
+  CgEmitFn emit;    /* emits the kernel body from what the key says */
+  IrRef node;       /* the node lowered */
+  int64_t out;      /* pointer-table entry of the result */
+  int64_t in[3];    /* ... of the operands */
   int nin;
-  bool scratch;           /* the node's matmul scratch is passed */
-  int n;                  /* extents */
+  bool scratch; /* the node's matmul scratch is passed */
+  int n;        /* extents */
   int64_t ext[CG_MAX_EXTENTS];
-  int esz, rank, cls[2];  /* move: element size, rank, innermost stride classes */
-  int dtype, nbaxes;      /* scatter_add, matmul */
+  int esz, rank, cls[2]; /* move: element size, rank, innermost stride classes */
+  int dtype, nbaxes;     /* scatter_add, matmul */
 };
 typedef void (*CgAddCall)(Cg *cx, const CgCall *c);
 void cg_node_lower(Cg *cx, IrRef id, CgAddCall add);

@@ -1,23 +1,18 @@
-/* cg_jit.c -- the JIT driver: picks the target machine (host CPU and all
-   its features unless told otherwise) and the kernel shape that suits it,
-   lowers the graph into a fresh thread-safe context, verifies the module,
-   runs the new pass manager's default<On> pipeline, and hands the module to
-   an ORC LLJIT whose symbols resolve to the runtime's thread pool and to
-   libc/libm. A program owns its JIT, workspace and pool. */
+/* cg_jit.c -- compiled programs: the shards' machine code is linked by an
+   ORC LLJIT whose symbols resolve to the runtime's thread pool and to
+   libc/libm; a program owns its JIT, its workspace (pointer table and
+   constants written once) and its thread pool, and runs on the caller's
+   buffers. Also the text output of the optimized module (LLVM IR or
+   assembly). */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
-#include <llvm-c/Analysis.h>
 #include <llvm-c/Error.h>
 #include <llvm-c/LLJIT.h>
 #include <llvm-c/Orc.h>
-#include <llvm-c/Target.h>
 #include <llvm-c/TargetMachine.h>
-#include <llvm-c/Transforms/PassBuilder.h>
 
 #include "cg_int.h"
 #include "rt.h"
@@ -55,272 +50,14 @@ CgOptions cg_options_default(void) {
   return (CgOptions){.opt_level = 2, .cpu = NULL, .threads = 0, .vector_bits = 0};
 }
 
-/* ---- LLVM set-up -------------------------------------------------------------- */
-
-static pthread_once_t llvm_once = PTHREAD_ONCE_INIT;
-static void init_llvm(void) {
-  LLVMInitializeNativeTarget();
-  LLVMInitializeNativeAsmPrinter();
-}
-
 /* Reports an LLVMErrorRef (consuming it); true when there was one. */
 static bool failed(LLVMErrorRef err, McDiag *d, const char *what) {
-  if (!err) return false;
+  if (!err)
+    return false;
   char *msg = LLVMGetErrorMessage(err);
   mc_error(d, (McLoc){0}, "codegen: %s: %s", what, msg);
   LLVMDisposeErrorMessage(msg);
   return true;
-}
-
-static bool is_host(const CgOptions *o) { return !o->cpu || !*o->cpu; }
-
-static LLVMTargetMachineRef make_target_machine(const CgOptions *o, McDiag *d, char **features_out) {
-  char *triple = LLVMGetDefaultTargetTriple(), *err = NULL;
-  LLVMTargetRef target;
-  if (LLVMGetTargetFromTriple(triple, &target, &err)) {
-    mc_error(d, (McLoc){0}, "codegen: no target for %s: %s", triple, err);
-    LLVMDisposeMessage(err);
-    LLVMDisposeMessage(triple);
-    return NULL;
-  }
-  char *cpu = is_host(o) ? LLVMGetHostCPUName() : NULL;
-  char *features = is_host(o) ? LLVMGetHostCPUFeatures() : NULL;
-  LLVMCodeGenOptLevel level = o->opt_level <= 0   ? LLVMCodeGenLevelNone
-                              : o->opt_level == 1 ? LLVMCodeGenLevelLess
-                              : o->opt_level == 2 ? LLVMCodeGenLevelDefault
-                                                  : LLVMCodeGenLevelAggressive;
-  LLVMTargetMachineRef tm =
-      LLVMCreateTargetMachine(target, triple, cpu ? cpu : o->cpu, features ? features : "", level,
-                              LLVMRelocPIC, LLVMCodeModelSmall);
-  if (cpu) LLVMDisposeMessage(cpu);
-  LLVMDisposeMessage(triple);
-  if (!tm) mc_error(d, (McLoc){0}, "codegen: cannot create a target machine for cpu '%s'", o->cpu ? o->cpu : "host");
-  *features_out = features ? mc_xstrdup(features) : mc_xstrdup("");
-  if (features) LLVMDisposeMessage(features);
-  return tm;
-}
-
-static int online_cores(void) {
-  long n = sysconf(_SC_NPROCESSORS_ONLN);
-  return n < 1 ? 1 : n > 256 ? 256 : (int)n;
-}
-
-static bool has_feature(const char *features, const char *name) {
-  size_t n = strlen(name);
-  for (const char *p = features; (p = strstr(p, name)) != NULL; p += n)
-    if (p > features && p[-1] == '+' && (p[n] == ',' || p[n] == '\0')) return true;
-  return false;
-}
-
-/* Vector width of a CPU given by name (no feature string to read). */
-static int named_cpu_bits(const char *cpu) {
-  static const char *const wide[] = {"avx512", "skylake-avx512", "cascadelake", "cooperlake",
-                                     "icelake", "tigerlake", "rocketlake", "sapphirerapids",
-                                     "emeraldrapids", "graniterapids", "znver4", "znver5",
-                                     "x86-64-v4"};
-  for (size_t i = 0; i < MC_COUNTOF(wide); i++)
-    if (strstr(cpu, wide[i])) return 512;
-  return strstr(cpu, "x86-64") && !strstr(cpu, "v3") ? 128 : 256;
-}
-
-/* The microkernel shape and cache blocks for a vector width (f32 counts;
-   f64 uses the same rows and vectors, so half the columns). 512: 14 x 32
-   with 28 of the 32 zmm registers accumulating (Zen 4/5: 32-48 KiB L1d,
-   1 MiB L2); 256: 6 x 16 with 12 of 16 ymm (Zen 3, Haswell). */
-static void choose_target(CgTarget *t, const CgOptions *o, const char *features) {
-  int bits = o->vector_bits;
-  if (bits != 128 && bits != 256 && bits != 512) {
-    if (!is_host(o))
-      bits = named_cpu_bits(o->cpu);
-    else
-      bits = has_feature(features, "avx512f") ? 512 : has_feature(features, "avx2") ? 256 : 128;
-  }
-  t->vector_bytes = bits / 8;
-  t->threads = o->threads > 0 ? o->threads : 0;
-  switch (bits) {
-  case 512:
-    *t = (CgTarget){64, t->threads, 14, 2, 336, 192, 4096};
-    break;
-  case 256:
-    *t = (CgTarget){32, t->threads, 6, 2, 144, 256, 4096};
-    break;
-  default:
-    *t = (CgTarget){16, t->threads, 4, 2, 128, 256, 2048};
-    break;
-  }
-  const char *tune = getenv("CG_GEMM");
-  if (tune) sscanf(tune, "%d,%d,%ld,%ld,%ld", &t->gemm_mr, &t->gemm_nv, &t->gemm_mc, &t->gemm_kc, &t->gemm_nc);
-}
-
-/* ---- lowering --------------------------------------------------------------------- */
-
-#define MAX_SHARDS 8
-/* Graphs with fewer kernel calls than this are one shard: splitting a small
-   module costs more than it saves. */
-#define MIN_NODES_PER_SHARD 48
-
-/* One module and what compiling it produced. */
-typedef struct Shard {
-  LLVMOrcThreadSafeContextRef tsc;
-  LLVMModuleRef mod;
-  LLVMTargetMachineRef tm;
-  LLVMMemoryBufferRef obj;   /* machine code, after compile_shard with objects */
-  char *error;               /* what failed (heap), for the calling thread to report */
-  int opt_level;
-  bool want_object;
-} Shard;
-
-typedef struct Build {
-  Shard shards[MAX_SHARDS];
-  int nshards;
-  CgTarget tgt;
-  CgPlan plan;
-  int nkernels;
-} Build;
-
-static void build_fini(Build *bd) {
-  for (int k = 0; k < bd->nshards; k++) {
-    Shard *s = &bd->shards[k];
-    if (s->mod) LLVMDisposeModule(s->mod);
-    if (s->tm) LLVMDisposeTargetMachine(s->tm);
-    if (s->tsc) LLVMOrcDisposeThreadSafeContext(s->tsc);
-    if (s->obj) LLVMDisposeMemoryBuffer(s->obj);
-    free(s->error);
-  }
-  cg_plan_free(&bd->plan);
-  memset(bd, 0, sizeof *bd);
-}
-
-static char *take_error(LLVMErrorRef err) {
-  char *msg = LLVMGetErrorMessage(err);
-  char *copy = mc_xstrdup(msg);
-  LLVMDisposeErrorMessage(msg);
-  return copy;
-}
-
-/* Verifies, optimizes and (want_object) compiles one shard; runs on any
-   thread, touching only the shard. */
-static void *compile_shard(void *arg) {
-  Shard *s = arg;
-  char *msg = NULL;
-  if (LLVMVerifyModule(s->mod, LLVMReturnStatusAction, &msg)) {
-    s->error = mc_xstrdup(msg ? msg : "?");
-    LLVMDisposeMessage(msg);
-    return NULL;
-  }
-  LLVMDisposeMessage(msg);
-  char pipeline[32];
-  int level = s->opt_level < 0 ? 0 : s->opt_level > 3 ? 3 : s->opt_level;
-  snprintf(pipeline, sizeof pipeline, "default<O%d>", level);
-  /* Loops are already shaped by the kernel emitters (the matmul microkernel
-     is unrolled by hand); unrolling fully the static small trip counts
-     would only grow code and compile time. */
-  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
-  LLVMPassBuilderOptionsSetLoopInterleaving(po, 0);
-  LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
-  LLVMErrorRef err = LLVMRunPasses(s->mod, pipeline, s->tm, po);
-  LLVMDisposePassBuilderOptions(po);
-  if (err) {
-    s->error = take_error(err);
-    return NULL;
-  }
-  if (s->want_object &&
-      LLVMTargetMachineEmitToMemoryBuffer(s->tm, s->mod, LLVMObjectFile, &msg, &s->obj)) {
-    s->error = mc_xstrdup(msg ? msg : "?");
-    LLVMDisposeMessage(msg);
-    s->obj = NULL;
-  }
-  return NULL;
-}
-
-/* Compiles every shard, in parallel threads when there are several. */
-static bool compile_shards(Build *bd, McDiag *d) {
-  pthread_t threads[MAX_SHARDS];
-  bool started[MAX_SHARDS] = {false};
-  for (int k = 1; k < bd->nshards; k++)
-    started[k] = pthread_create(&threads[k], NULL, compile_shard, &bd->shards[k]) == 0;
-  compile_shard(&bd->shards[0]);
-  for (int k = 1; k < bd->nshards; k++) {
-    if (started[k])
-      pthread_join(threads[k], NULL);
-    else
-      compile_shard(&bd->shards[k]);
-  }
-  bool ok = true;
-  for (int k = 0; k < bd->nshards; k++)
-    if (bd->shards[k].error) {
-      mc_error(d, (McLoc){0}, "codegen: internal error: %s", bd->shards[k].error);
-      ok = false;
-    }
-  return ok;
-}
-
-static int kernel_calls(const IrGraph *g) {
-  int n = 0;
-  for (uint32_t i = 0; i < g->nnodes; i++) {
-    IrOp op = (IrOp)ir_node(g, i)->op;
-    n += op != IR_OP_INPUT && op != IR_OP_PARAM && op != IR_OP_CONST;
-  }
-  return n;
-}
-
-static bool new_shard(Shard *s, const CgOptions *o, McDiag *d) {
-  char *features = NULL;
-  s->tm = make_target_machine(o, d, &features);
-  free(features);
-  if (!s->tm) return false;
-  s->tsc = LLVMOrcCreateNewThreadSafeContext();
-  LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(s->tsc);
-  s->mod = LLVMModuleCreateWithNameInContext("modelc", ctx);
-  char *triple = LLVMGetTargetMachineTriple(s->tm);
-  LLVMSetTarget(s->mod, triple);
-  LLVMDisposeMessage(triple);
-  LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(s->tm);
-  LLVMSetModuleDataLayout(s->mod, layout);
-  LLVMDisposeTargetData(layout);
-  s->opt_level = o->opt_level;
-  return true;
-}
-
-/* Lowers g into bd's shards (at most max_shards) and compiles them:
-   optimized modules, plus machine code when objects is set. The caller
-   releases bd. */
-static bool lower(const IrGraph *g, const CgOptions *o, Build *bd, int max_shards, bool objects,
-                  McDiag *d) {
-  memset(bd, 0, sizeof *bd);
-  if (!ir_verify(g, d)) return false;
-  pthread_once(&llvm_once, init_llvm);
-  char *features = NULL;
-  LLVMTargetMachineRef probe = make_target_machine(o, d, &features);
-  if (!probe) {
-    free(features);
-    return false;
-  }
-  LLVMDisposeTargetMachine(probe);
-  choose_target(&bd->tgt, o, features);
-  free(features);
-  if (bd->tgt.threads <= 0) bd->tgt.threads = online_cores();
-  int want = kernel_calls(g) / MIN_NODES_PER_SHARD;
-  want = want < 1 ? 1 : want > max_shards ? max_shards : want;
-  for (int k = 0; k < want; k++) {
-    if (!new_shard(&bd->shards[k], o, d)) return false;
-    bd->shards[k].want_object = objects;
-    bd->nshards++;
-  }
-  CgShard cs[MAX_SHARDS];
-  memset(cs, 0, sizeof cs);
-  for (int k = 0; k < bd->nshards; k++) {
-    cs[k].mod = bd->shards[k].mod;
-    cs[k].ctx = LLVMGetModuleContext(cs[k].mod);
-    cs[k].b = LLVMCreateBuilderInContext(cs[k].ctx);
-  }
-  cg_plan_build(&bd->plan, g, &bd->tgt);
-  Cg cx = {.g = g, .tgt = &bd->tgt, .plan = &bd->plan, .shards = cs, .nshards = bd->nshards};
-  cg_shard_use(&cx, 0);
-  cg_module_build(&cx);
-  for (int k = 0; k < bd->nshards; k++) LLVMDisposeBuilder(cs[k].b);
-  bd->nkernels = cx.nkernels;
-  return compile_shards(bd, d);
 }
 
 /* ---- the JIT ------------------------------------------------------------------------ */
@@ -336,14 +73,31 @@ typedef struct Extern {
 #define FN(f) ((void (*)(void))(f))
 static const Extern externs[] = {
     {"rt_parallel_for", FN(rt_parallel_for)},
-    {"memcpy", FN(memcpy)},  {"memset", FN(memset)},  {"memmove", FN(memmove)},
-    {"expf", FN(expf)},      {"exp", FN(exp)},        {"logf", FN(logf)},
-    {"log", FN(log)},        {"powf", FN(powf)},      {"pow", FN(pow)},
-    {"erff", FN(erff)},      {"erf", FN(erf)},        {"erfcf", FN(erfcf)},
-    {"erfc", FN(erfc)},      {"tanhf", FN(tanhf)},    {"tanh", FN(tanh)},
-    {"sqrtf", FN(sqrtf)},    {"sqrt", FN(sqrt)},      {"exp2f", FN(exp2f)},
-    {"exp2", FN(exp2)},      {"log2f", FN(log2f)},    {"log2", FN(log2)},
-    {"fmaf", FN(fmaf)},      {"fma", FN(fma)},
+    {"memcpy", FN(memcpy)},
+    {"memset", FN(memset)},
+    {"memmove", FN(memmove)},
+    {"expf", FN(expf)},
+    {"exp", FN(exp)},
+    {"logf", FN(logf)},
+    {"log", FN(log)},
+    {"powf", FN(powf)},
+    {"pow", FN(pow)},
+    {"erff", FN(erff)},
+    {"erf", FN(erf)},
+    {"erfcf", FN(erfcf)},
+    {"erfc", FN(erfc)},
+    {"tanhf", FN(tanhf)},
+    {"tanh", FN(tanh)},
+    {"sqrtf", FN(sqrtf)},
+    {"sqrt", FN(sqrt)},
+    {"exp2f", FN(exp2f)},
+    {"exp2", FN(exp2)},
+    {"log2f", FN(log2f)},
+    {"log2", FN(log2)},
+    {"fmaf", FN(fmaf)},
+    {"fma", FN(fma)},
+    {"rintf", FN(rintf)},
+    {"rint", FN(rint)},
 };
 #undef FN
 
@@ -353,7 +107,8 @@ static bool define_externs(LLVMOrcLLJITRef jit, McDiag *d) {
   for (size_t i = 0; i < MC_COUNTOF(externs); i++) {
     syms[i].Name = LLVMOrcLLJITMangleAndIntern(jit, externs[i].name);
     syms[i].Sym.Address = (LLVMOrcExecutorAddress)(uintptr_t)externs[i].addr;
-    syms[i].Sym.Flags.GenericFlags = LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
+    syms[i].Sym.Flags.GenericFlags =
+        LLVMJITSymbolGenericFlagsExported | LLVMJITSymbolGenericFlagsCallable;
     syms[i].Sym.Flags.TargetFlags = 0;
   }
   LLVMOrcMaterializationUnitRef mu = LLVMOrcAbsoluteSymbols(syms, MC_COUNTOF(externs));
@@ -366,14 +121,15 @@ static bool define_externs(LLVMOrcLLJITRef jit, McDiag *d) {
   LLVMOrcDefinitionGeneratorRef gen;
   err = LLVMOrcCreateDynamicLibrarySearchGeneratorForProcess(&gen, LLVMOrcLLJITGetGlobalPrefix(jit),
                                                              NULL, NULL);
-  if (failed(err, d, "process symbols")) return false;
+  if (failed(err, d, "process symbols"))
+    return false;
   LLVMOrcJITDylibAddGenerator(jd, gen);
   return true;
 }
 
 /* A new LLJIT for the target of bd's first shard, linking every shard's
    object; looks up @run. */
-static bool jit_objects(Build *bd, CgProgram *p, McDiag *d) {
+static bool jit_objects(CgBuild *bd, CgProgram *p, McDiag *d) {
   LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
       builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(bd->shards[0].tm));
@@ -382,22 +138,25 @@ static bool jit_objects(Build *bd, CgProgram *p, McDiag *d) {
     p->jit = NULL;
     return false;
   }
-  if (!define_externs(p->jit, d)) return false;
+  if (!define_externs(p->jit, d))
+    return false;
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(p->jit);
   for (int k = 0; k < bd->nshards; k++) {
     LLVMMemoryBufferRef obj = bd->shards[k].obj;
     bd->shards[k].obj = NULL;
-    if (failed(LLVMOrcLLJITAddObjectFile(p->jit, jd, obj), d, "adding machine code")) return false;
+    if (failed(LLVMOrcLLJITAddObjectFile(p->jit, jd, obj), d, "adding machine code"))
+      return false;
   }
   LLVMOrcExecutorAddress addr = 0;
-  if (failed(LLVMOrcLLJITLookup(p->jit, &addr, "run"), d, "linking")) return false;
+  if (failed(LLVMOrcLLJITLookup(p->jit, &addr, "run"), d, "linking"))
+    return false;
   p->run = (RunFn)(uintptr_t)addr;
   return true;
 }
 
 /* ---- programs ------------------------------------------------------------------------- */
 
-static bool uses_pool(const IrGraph *g, const Build *bd) {
+static bool uses_pool(const IrGraph *g, const CgBuild *bd) {
   for (uint32_t i = 0; i < g->nnodes; i++)
     if (ir_node(g, i)->op == IR_OP_MATMUL && bd->plan.loc[i].kind != CG_LOC_NONE &&
         cg_matmul_parts(&bd->tgt, g, i) > 1)
@@ -409,7 +168,8 @@ static void record_index_nodes(CgProgram *p, const IrGraph *g) {
   p->index_nodes = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof(IndexNode));
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
-    if (ir_ops[n->op].cls != IR_CLASS_INDEX) continue;
+    if (ir_ops[n->op].cls != IR_CLASS_INDEX)
+      continue;
     const IrNode *rows_of = n->op == IR_OP_GATHER ? ir_node(g, n->src[0]) : n;
     p->index_nodes[p->nindex++] = (IndexNode){i, n->loc, (IrOp)n->op, rows_of->shape.d[0].n};
   }
@@ -419,7 +179,8 @@ static void record_index_nodes(CgProgram *p, const IrGraph *g) {
    them to their dtype. */
 static void write_constants(void *ws, const IrGraph *g, const CgPlan *plan) {
   for (uint32_t i = 0; i < g->nnodes; i++) {
-    if (plan->loc[i].kind != CG_LOC_CONST) continue;
+    if (plan->loc[i].kind != CG_LOC_CONST)
+      continue;
     const IrNode *n = ir_node(g, i);
     char *at = (char *)ws + plan->loc[i].offset;
     double v = n->attr.value;
@@ -433,7 +194,10 @@ static void write_constants(void *ws, const IrGraph *g, const CgPlan *plan) {
       memcpy(at, &v, sizeof v);
       break;
     case IR_I32: {
-      double t = isnan(v) ? 0.0 : v >= 2147483647.0 ? 2147483647.0 : v <= -2147483648.0 ? -2147483648.0 : trunc(v);
+      double t = isnan(v)             ? 0.0
+                 : v >= 2147483647.0  ? 2147483647.0
+                 : v <= -2147483648.0 ? -2147483648.0
+                                      : trunc(v);
       int32_t x = (int32_t)t;
       memcpy(at, &x, sizeof x);
       break;
@@ -446,7 +210,7 @@ static void write_constants(void *ws, const IrGraph *g, const CgPlan *plan) {
   }
 }
 
-static bool setup_program(CgProgram *p, const IrGraph *g, Build *bd, McDiag *d) {
+static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d) {
   const CgPlan *plan = &bd->plan;
   p->nslots = plan->nslots;
   p->ninputs = plan->ninputs;
@@ -479,6 +243,7 @@ static bool setup_program(CgProgram *p, const IrGraph *g, Build *bd, McDiag *d) 
   p->stats.naive_bytes = plan->naive_bytes;
   p->stats.nkernels = bd->nkernels;
   p->stats.nnodes = (int)g->nnodes;
+  p->stats.shards = bd->nshards;
   p->stats.threads = p->pool ? rt_pool_threads(p->pool) : 1;
   return true;
 }
@@ -486,12 +251,12 @@ static bool setup_program(CgProgram *p, const IrGraph *g, Build *bd, McDiag *d) 
 CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
   double t0 = now_seconds();
   CgOptions opts = o ? *o : cg_options_default();
-  Build bd;
+  CgBuild bd;
   CgProgram *p = mc_xcalloc(1, sizeof *p);
-  int threads = opts.threads > 0 ? opts.threads : online_cores();
-  bool ok = lower(g, &opts, &bd, threads < MAX_SHARDS ? threads : MAX_SHARDS, true, d) &&
+  int threads = opts.threads > 0 ? opts.threads : cg_online_cores();
+  bool ok = cg_build(g, &opts, &bd, threads < CG_MAX_SHARDS ? threads : CG_MAX_SHARDS, true, d) &&
             setup_program(p, g, &bd, d) && jit_objects(&bd, p, d);
-  build_fini(&bd);
+  cg_build_fini(&bd);
   if (!ok) {
     cg_program_free(p);
     return NULL;
@@ -502,24 +267,28 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
 
 static const IndexNode *find_index_node(const CgProgram *p, IrRef id) {
   for (int i = 0; i < p->nindex; i++)
-    if (p->index_nodes[i].id == id) return &p->index_nodes[i];
+    if (p->index_nodes[i].id == id)
+      return &p->index_nodes[i];
   return NULL;
 }
 
 bool cg_program_run(CgProgram *p, void *const *bufs, McDiag *d) {
   for (int i = 0; i < p->nslots; i++)
-    if (!bufs[i] && p->slot_bytes[i] > 0) {
+    if (!(bufs ? bufs[i] : NULL) && p->slot_bytes[i] > 0) {
       mc_error(d, (McLoc){0}, "codegen: no buffer for slot %d (node %%%u)", i, p->slot_node[i]);
       return false;
     }
   char *ws = p->ws;
   memset(ws + CG_WS_ERR_NODE, 0, CG_WS_HEADER - CG_WS_ERR_NODE);
-  p->run(bufs, ws);
+  void **none = bufs || p->nslots == 0 ? NULL : mc_xcalloc((size_t)p->nslots, sizeof *none);
+  p->run(none ? (void *const *)none : bufs, ws);
+  free(none);
   uint32_t bad;
   int64_t value;
   memcpy(&bad, ws + CG_WS_ERR_NODE, sizeof bad);
   memcpy(&value, ws + CG_WS_ERR_VALUE, sizeof value);
-  if (!bad) return true;
+  if (!bad)
+    return true;
   const IndexNode *in = find_index_node(p, bad - 1);
   if (!in) {
     mc_error(d, (McLoc){0}, "codegen: index out of range at node %%%u", bad - 1);
@@ -545,10 +314,12 @@ double cg_program_compile_seconds(const CgProgram *p) { return p->stats.compile_
 void cg_program_stats(const CgProgram *p, CgStats *s) { *s = p->stats; }
 
 void cg_program_free(CgProgram *p) {
-  if (!p) return;
+  if (!p)
+    return;
   if (p->jit) {
     LLVMErrorRef err = LLVMOrcDisposeLLJIT(p->jit);
-    if (err) LLVMConsumeError(err);
+    if (err)
+      LLVMConsumeError(err);
   }
   rt_pool_free(p->pool);
   free(p->ws);
@@ -567,8 +338,8 @@ bool cg_emit(const IrGraph *g, const CgOptions *o, const char *what, McStr *out,
     return false;
   }
   CgOptions opts = o ? *o : cg_options_default();
-  Build bd;
-  bool ok = lower(g, &opts, &bd, 1, false, d);
+  CgBuild bd;
+  bool ok = cg_build(g, &opts, &bd, 1, false, d);
   if (ok && !asm_text) {
     char *s = LLVMPrintModuleToString(bd.shards[0].mod);
     mc_str_puts(out, s);
@@ -576,17 +347,20 @@ bool cg_emit(const IrGraph *g, const CgOptions *o, const char *what, McStr *out,
   } else if (ok) {
     char *err = NULL;
     LLVMMemoryBufferRef buf = NULL;
-    if (LLVMTargetMachineEmitToMemoryBuffer(bd.shards[0].tm, bd.shards[0].mod, LLVMAssemblyFile, &err, &buf)) {
+    if (LLVMTargetMachineEmitToMemoryBuffer(bd.shards[0].tm, bd.shards[0].mod, LLVMAssemblyFile,
+                                            &err, &buf)) {
       mc_error(d, (McLoc){0}, "codegen: cannot emit assembly: %s", err);
       ok = false;
     } else {
       const char *start = LLVMGetBufferStart(buf);
       size_t n = LLVMGetBufferSize(buf);
-      for (size_t i = 0; i < n; i++) mc_str_putc(out, start[i]);
+      for (size_t i = 0; i < n; i++)
+        mc_str_putc(out, start[i]);
       LLVMDisposeMemoryBuffer(buf);
     }
-    if (err) LLVMDisposeMessage(err);
+    if (err)
+      LLVMDisposeMessage(err);
   }
-  build_fini(&bd);
+  cg_build_fini(&bd);
   return ok;
 }

@@ -61,14 +61,16 @@ static void key_printf(CgCall *c, const char *fmt, ...) {
 
 static void key_shape(CgCall *c, IrDtype t, const IrShape *s) {
   key_printf(c, " %s[", ir_dtype_name(t));
-  for (int i = 0; i < s->rank; i++) key_printf(c, "%s%lld", i ? "," : "", (long long)s->d[i].n);
+  for (int i = 0; i < s->rank; i++)
+    key_printf(c, "%s%lld", i ? "," : "", (long long)s->d[i].n);
   key_printf(c, "]");
 }
 
 /* ---- zero and memcpy: byte counts as extents ------------------------------------------ */
 
 static void emit_zero(Cg *cx, const CgCall *c) {
-  cg_tag(cx, LLVMBuildMemSet(cx->b, out_ptr(cx), LLVMConstInt(cx->t_i8, 0, 0), extent(cx, c, 0), 1), 0, -1);
+  cg_tag(cx, LLVMBuildMemSet(cx->b, out_ptr(cx), LLVMConstInt(cx->t_i8, 0, 0), extent(cx, c, 0), 1),
+         0, -1);
 }
 
 static void emit_memcpy(Cg *cx, const CgCall *c) {
@@ -144,8 +146,8 @@ static LLVMTypeRef compute_type(Cg *cx, const IrNode *n) {
 
 typedef struct Elem {
   const IrNode *n;
-  IrDtype dt[3];      /* operand dtypes */
-  LLVMTypeRef ct;     /* compute type */
+  IrDtype dt[3];  /* operand dtypes */
+  LLVMTypeRef ct; /* compute type */
 } Elem;
 
 static void elem_walk(const IrGraph *g, const IrNode *n, CgWalk *w) {
@@ -162,7 +164,8 @@ static void elem_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), inner_extent(w), cg_i64(cx, 1));
   LLVMValueRef v[3] = {NULL, NULL, NULL};
   for (int k = 0; k < e->n->nsrc; k++) {
-    LLVMValueRef x = cg_load(cx, cg_type(cx, e->dt[k]), in_ptr(cx, k), inner_index(cx, w, 1 + k, off[1 + k], l.iv));
+    LLVMValueRef x = cg_load(cx, cg_type(cx, e->dt[k]), in_ptr(cx, k),
+                             inner_index(cx, w, 1 + k, off[1 + k], l.iv));
     v[k] = cg_to_compute(cx, x, e->dt[k], e->ct);
   }
   LLVMValueRef r = cg_scalar(cx, (IrOp)e->n->op, e->ct, v[0], v[1], v[2]);
@@ -174,7 +177,8 @@ static void elem_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
 static void emit_elem(Cg *cx, const CgCall *c) {
   const IrNode *n = node_of(cx, c);
   Elem e = {.n = n, .ct = compute_type(cx, n)};
-  for (int k = 0; k < n->nsrc && k < 3; k++) e.dt[k] = (IrDtype)operand(cx, n, k)->dtype;
+  for (int k = 0; k < n->nsrc && k < 3; k++)
+    e.dt[k] = (IrDtype)operand(cx, n, k)->dtype;
   CgWalk w;
   elem_walk(cx->g, n, &w);
   cg_walk_runtime(cx, &w, 3 + c->nin);
@@ -189,11 +193,13 @@ static void lower_elem(Cg *cx, IrRef id, CgAddCall add) {
   call_init(cx, &c, id, ir_ops[n->op].name);
   snprintf(c.key, sizeof c.key, "%s %s", ir_ops[n->op].name, ir_dtype_name((IrDtype)n->dtype));
   for (int k = 0; k < n->nsrc; k++) {
-    key_printf(&c, " %s/%x", ir_dtype_name((IrDtype)operand(cx, n, k)->dtype), cg_walk_mask(&w, 1 + k));
+    key_printf(&c, " %s/%x", ir_dtype_name((IrDtype)operand(cx, n, k)->dtype),
+               cg_walk_mask(&w, 1 + k));
     call_input(cx, &c, n->src[k]);
   }
   key_printf(&c, " rank=%d/%x", w.rank, cg_walk_mask(&w, 0));
-  for (int i = 0; i < w.rank; i++) call_extent(&c, w.dims[i]);
+  for (int i = 0; i < w.rank; i++)
+    call_extent(&c, w.dims[i]);
   c.emit = emit_elem;
   add(cx, &c);
 }
@@ -218,7 +224,9 @@ static LLVMValueRef combine(Cg *cx, const Reduce *r, LLVMValueRef acc, LLVMValue
   return v;
 }
 
-static bool is_zero(LLVMValueRef v) { return LLVMIsAConstantInt(v) && LLVMConstIntGetSExtValue(v) == 0; }
+static bool is_zero(LLVMValueRef v) {
+  return LLVMIsAConstantInt(v) && LLVMConstIntGetSExtValue(v) == 0;
+}
 
 static void reduce_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   Reduce *r = ctx;
@@ -250,7 +258,8 @@ static void fill_identity(Cg *cx, const Reduce *r, const CgWalk *w) {
   LLVMValueRef v = cg_from_compute(cx, LLVMConstReal(r->ct, id), r->ct, r->ot);
   LLVMValueRef count = cg_i64(cx, 1);
   for (int i = 0; i < w->rank; i++)
-    if (w->st[1][i]) count = LLVMBuildNSWMul(cx->b, count, w->vdims[i], "");
+    if (w->st[1][i])
+      count = LLVMBuildNSWMul(cx->b, count, w->vdims[i], "");
   CgFor l;
   cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), count, cg_i64(cx, 1));
   cg_store(cx, v, out_ptr(cx), l.iv);
@@ -274,7 +283,8 @@ static void reduce_walk(const IrGraph *g, const IrNode *n, CgWalk *w) {
   for (int i = 0, oi = 0; i < x->shape.rank; i++) {
     bool reduced = (n->attr.axes >> i) & 1u;
     w->st[1][i] = reduced ? 0 : ost[oi];
-    if (!reduced || n->attr.keepdims) oi++;
+    if (!reduced || n->attr.keepdims)
+      oi++;
   }
   cg_walk_coalesce(w);
 }
@@ -287,7 +297,8 @@ static void emit_reduce(Cg *cx, const CgCall *c) {
   reduce_walk(cx->g, n, &w);
   cg_walk_runtime(cx, &w, 3 + c->nin);
   fill_identity(cx, &r, &w);
-  if (numel(x) > 0) cg_walk_emit(cx, &w, reduce_row, &r);
+  if (numel(x) > 0)
+    cg_walk_emit(cx, &w, reduce_row, &r);
 }
 
 static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
@@ -300,7 +311,8 @@ static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
            ir_dtype_name((IrDtype)n->dtype), ir_dtype_name((IrDtype)x->dtype), cg_walk_mask(&w, 0),
            cg_walk_mask(&w, 1), w.rank, numel(x) ? "" : " empty");
   call_input(cx, &c, n->src[0]);
-  for (int i = 0; i < w.rank; i++) call_extent(&c, w.dims[i]);
+  for (int i = 0; i < w.rank; i++)
+    call_extent(&c, w.dims[i]);
   c.emit = emit_reduce;
   add(cx, &c);
 }
@@ -333,9 +345,11 @@ static void emit_move(Cg *cx, const CgCall *c) {
     w.vst[1][i] = extent(cx, c, 2 * r + i);
   }
   for (int a = 0; a < 2; a++)
-    if (c->cls[a] < 2) w.vst[a][r - 1] = cg_i64(cx, c->cls[a]);
+    if (c->cls[a] < 2)
+      w.vst[a][r - 1] = cg_i64(cx, c->cls[a]);
   for (int a = 2; a < CG_WALK_ARRAYS; a++)
-    for (int i = 0; i < r; i++) w.vst[a][i] = cg_i64(cx, 0);
+    for (int i = 0; i < r; i++)
+      w.vst[a][i] = cg_i64(cx, 0);
   LLVMTypeRef et = LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
   /* the bases move the buffers: offsets inside the walk stay from 0 */
   cx->kargs[0] = cg_gep(cx, et, out_ptr(cx), extent(cx, c, 3 * r));
@@ -346,7 +360,8 @@ static void emit_move(Cg *cx, const CgCall *c) {
 /* One copy of index space `shape` from operand `src` of node id. */
 static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const int64_t *dst_st,
                        const int64_t *src_st, int64_t dst_base, int64_t src_base, CgAddCall add) {
-  if (ir_shape_numel(shape) == 0) return;
+  if (ir_shape_numel(shape) == 0)
+    return;
   CgWalk w;
   cg_walk_init(&w, shape);
   for (int i = 0; i < shape->rank; i++) {
@@ -362,9 +377,11 @@ static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const 
   c.cls[1] = stride_class(w.st[1][w.rank - 1]);
   snprintf(c.key, sizeof c.key, "move %d rank=%d %d%d", c.esz, c.rank, c.cls[0], c.cls[1]);
   call_input(cx, &c, src);
-  for (int i = 0; i < w.rank; i++) call_extent(&c, w.dims[i]);
+  for (int i = 0; i < w.rank; i++)
+    call_extent(&c, w.dims[i]);
   for (int a = 0; a < 2; a++)
-    for (int i = 0; i < w.rank; i++) call_extent(&c, w.st[a][i]);
+    for (int i = 0; i < w.rank; i++)
+      call_extent(&c, w.st[a][i]);
   call_extent(&c, dst_base);
   call_extent(&c, src_base);
   c.emit = emit_move;
@@ -384,7 +401,8 @@ static void lower_move(Cg *cx, IrRef id, CgAddCall add) {
     return;
   }
   case IR_OP_PERMUTE:
-    for (int i = 0; i < n->shape.rank; i++) st[i] = xs[n->attr.perm[i]];
+    for (int i = 0; i < n->shape.rank; i++)
+      st[i] = xs[n->attr.perm[i]];
     lower_copy(cx, id, n->src[0], &n->shape, os, st, 0, 0, add);
     return;
   case IR_OP_EXPAND:
@@ -400,7 +418,8 @@ static void lower_move(Cg *cx, IrRef id, CgAddCall add) {
     return;
   case IR_OP_PAD:
     lower_zero(cx, id, add);
-    for (int i = 0; i < n->shape.rank; i++) base += n->attr.start[i] * os[i];
+    for (int i = 0; i < n->shape.rank; i++)
+      base += n->attr.start[i] * os[i];
     lower_copy(cx, id, n->src[0], &x->shape, os, xs, base, 0, add);
     return;
   case IR_OP_CONCAT:
@@ -457,7 +476,8 @@ static void emit_scatter_add(Cg *cx, const CgCall *c) {
   IrDtype dt = (IrDtype)c->dtype;
   LLVMTypeRef ty = cg_type(cx, dt), ct = dt == IR_F32 ? cx->t_f32 : cx->t_f64;
   LLVMValueRef rows = extent(cx, c, 1), width = extent(cx, c, 2);
-  cg_tag(cx, LLVMBuildMemSet(cx->b, out_ptr(cx), LLVMConstInt(cx->t_i8, 0, 0), extent(cx, c, 3), 1), 0, -1);
+  cg_tag(cx, LLVMBuildMemSet(cx->b, out_ptr(cx), LLVMConstInt(cx->t_i8, 0, 0), extent(cx, c, 3), 1),
+         0, -1);
   CgFor l;
   cg_for_begin(cx, &l, cg_i64(cx, 0), extent(cx, c, 0), cg_i64(cx, 1));
   LLVMValueRef v = LLVMBuildSExt(cx->b, cg_load(cx, cx->t_i32, in_ptr(cx, 1), l.iv), cx->t_i64, "");
@@ -469,7 +489,8 @@ static void emit_scatter_add(Cg *cx, const CgCall *c) {
   cg_for_begin(cx, &t, cg_i64(cx, 0), width, cg_i64(cx, 1));
   LLVMValueRef di = LLVMBuildNSWAdd(cx->b, dbase, t.iv, "");
   LLVMValueRef a = cg_to_compute(cx, cg_load(cx, ty, out_ptr(cx), di), dt, ct);
-  LLVMValueRef b = cg_to_compute(cx, cg_load(cx, ty, in_ptr(cx, 0), LLVMBuildNSWAdd(cx->b, sbase, t.iv, "")), dt, ct);
+  LLVMValueRef b = cg_to_compute(
+      cx, cg_load(cx, ty, in_ptr(cx, 0), LLVMBuildNSWAdd(cx->b, sbase, t.iv, "")), dt, ct);
   cg_store(cx, cg_from_compute(cx, LLVMBuildFAdd(cx->b, a, b, ""), ct, dt), out_ptr(cx), di);
   cg_for_end(cx, &t);
   cg_if_else(cx, &ok);
@@ -482,7 +503,8 @@ static void emit_scatter_add(Cg *cx, const CgCall *c) {
 static void row_geometry(const IrNode *t, int64_t *rows, int64_t *width) {
   *rows = t->shape.d[0].n;
   *width = 1;
-  for (int i = 1; i < t->shape.rank; i++) *width *= t->shape.d[i].n;
+  for (int i = 1; i < t->shape.rank; i++)
+    *width *= t->shape.d[i].n;
 }
 
 static void lower_index(Cg *cx, IrRef id, CgAddCall add) {
@@ -507,7 +529,8 @@ static void lower_index(Cg *cx, IrRef id, CgAddCall add) {
   call_extent(&c, numel(idx));
   call_extent(&c, rows);
   call_extent(&c, width);
-  if (!gather) call_extent(&c, cg_node_bytes(n));
+  if (!gather)
+    call_extent(&c, cg_node_bytes(n));
   c.emit = gather ? emit_gather : emit_scatter_add;
   add(cx, &c);
 }

@@ -31,23 +31,29 @@ LLVMValueRef cg_gep(Cg *cx, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx)
 /* The kernel buffer `base` is, or -1. */
 static int buffer_of(const Cg *cx, LLVMValueRef base) {
   for (int k = 0; cx->kargs && k < cx->nbufs; k++)
-    if (cx->kargs[k] == base) return k;
+    if (cx->kargs[k] == base)
+      return k;
   return -1;
 }
 
 void cg_tag(Cg *cx, LLVMValueRef access, int a, int b) {
-  if (a < 0 || !cx->scopes) return;
+  if (a < 0 || !cx->scopes)
+    return;
   LLVMMetadataRef in[2], out[64];
   int nin = 0, nout = 0;
   in[nin++] = cx->scopes[a];
-  if (b >= 0 && b != a) in[nin++] = cx->scopes[b];
+  if (b >= 0 && b != a)
+    in[nin++] = cx->scopes[b];
   for (int k = 0; k < cx->nbufs && nout < (int)MC_COUNTOF(out); k++)
-    if (k != a && k != b) out[nout++] = cx->scopes[k];
+    if (k != a && k != b)
+      out[nout++] = cx->scopes[k];
   unsigned scope_kind = LLVMGetMDKindIDInContext(cx->ctx, "alias.scope", 11);
   unsigned noalias_kind = LLVMGetMDKindIDInContext(cx->ctx, "noalias", 7);
-  LLVMSetMetadata(access, scope_kind, LLVMMetadataAsValue(cx->ctx, LLVMMDNodeInContext2(cx->ctx, in, (size_t)nin)));
+  LLVMSetMetadata(access, scope_kind,
+                  LLVMMetadataAsValue(cx->ctx, LLVMMDNodeInContext2(cx->ctx, in, (size_t)nin)));
   if (nout > 0)
-    LLVMSetMetadata(access, noalias_kind, LLVMMetadataAsValue(cx->ctx, LLVMMDNodeInContext2(cx->ctx, out, (size_t)nout)));
+    LLVMSetMetadata(access, noalias_kind,
+                    LLVMMetadataAsValue(cx->ctx, LLVMMDNodeInContext2(cx->ctx, out, (size_t)nout)));
 }
 
 LLVMValueRef cg_load(Cg *cx, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx) {
@@ -77,7 +83,8 @@ LLVMValueRef cg_intrinsic(Cg *cx, const char *name, LLVMTypeRef *over, int nover
 LLVMValueRef cg_function(Cg *cx, const char *name, LLVMTypeRef ret, LLVMTypeRef *params,
                          int nparams) {
   LLVMValueRef fn = LLVMGetNamedFunction(cx->mod, name);
-  if (fn) return fn;
+  if (fn)
+    return fn;
   LLVMTypeRef fty = LLVMFunctionType(ret, params, (unsigned)nparams, 0);
   fn = LLVMAddFunction(cx->mod, name, fty);
   cg_set_fn_attr(cx, fn, "nounwind");
@@ -114,7 +121,8 @@ void cg_set_noalias(Cg *cx, LLVMValueRef fn, int param) {
 void cg_set_fn_attr(Cg *cx, LLVMValueRef fn, const char *attr) {
   unsigned kind = LLVMGetEnumAttributeKindForName(attr, strlen(attr));
   MC_ASSERT(kind != 0);
-  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex, LLVMCreateEnumAttribute(cx->ctx, kind, 0));
+  LLVMAddAttributeAtIndex(fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateEnumAttribute(cx->ctx, kind, 0));
 }
 
 LLVMBasicBlockRef cg_block(Cg *cx, const char *name) {
@@ -256,31 +264,37 @@ void cg_broadcast_strides(const IrShape *x, int rank, int64_t *st) {
 void cg_walk_init(CgWalk *w, const IrShape *s) {
   memset(w, 0, sizeof *w);
   w->rank = s->rank;
-  for (int i = 0; i < s->rank; i++) w->dims[i] = s->d[i].n;
+  for (int i = 0; i < s->rank; i++)
+    w->dims[i] = s->d[i].n;
 }
 
 static bool can_merge(const CgWalk *w, int outer, int inner) {
   for (int a = 0; a < CG_WALK_ARRAYS; a++)
-    if (w->st[a][outer] != w->st[a][inner] * w->dims[inner]) return false;
+    if (w->st[a][outer] != w->st[a][inner] * w->dims[inner])
+      return false;
   return true;
 }
 
 void cg_walk_coalesce(CgWalk *w) {
   int r = 0;
   for (int i = 0; i < w->rank; i++) {
-    if (w->dims[i] == 1) continue;
+    if (w->dims[i] == 1)
+      continue;
     if (r > 0 && can_merge(w, r - 1, i)) {
       w->dims[r - 1] *= w->dims[i];
-      for (int a = 0; a < CG_WALK_ARRAYS; a++) w->st[a][r - 1] = w->st[a][i];
+      for (int a = 0; a < CG_WALK_ARRAYS; a++)
+        w->st[a][r - 1] = w->st[a][i];
       continue;
     }
     w->dims[r] = w->dims[i];
-    for (int a = 0; a < CG_WALK_ARRAYS; a++) w->st[a][r] = w->st[a][i];
+    for (int a = 0; a < CG_WALK_ARRAYS; a++)
+      w->st[a][r] = w->st[a][i];
     r++;
   }
   if (r == 0) {
     w->dims[0] = 1;
-    for (int a = 0; a < CG_WALK_ARRAYS; a++) w->st[a][0] = 0;
+    for (int a = 0; a < CG_WALK_ARRAYS; a++)
+      w->st[a][0] = 0;
     r = 1;
   }
   w->rank = r;
@@ -289,25 +303,29 @@ void cg_walk_coalesce(CgWalk *w) {
 void cg_walk_constants(Cg *cx, CgWalk *w) {
   for (int i = 0; i < w->rank; i++) {
     w->vdims[i] = cg_i64(cx, w->dims[i]);
-    for (int a = 0; a < CG_WALK_ARRAYS; a++) w->vst[a][i] = cg_i64(cx, w->st[a][i]);
+    for (int a = 0; a < CG_WALK_ARRAYS; a++)
+      w->vst[a][i] = cg_i64(cx, w->st[a][i]);
   }
 }
 
 void cg_walk_runtime(Cg *cx, CgWalk *w, int first_arg) {
-  for (int i = 0; i < w->rank; i++) w->vdims[i] = cg_karg(cx, first_arg + i);
+  for (int i = 0; i < w->rank; i++)
+    w->vdims[i] = cg_karg(cx, first_arg + i);
   for (int a = 0; a < CG_WALK_ARRAYS; a++) {
     LLVMValueRef st = cg_i64(cx, 1);
     for (int i = w->rank - 1; i >= 0; i--) {
       bool moves = w->st[a][i] != 0;
       w->vst[a][i] = moves ? st : cg_i64(cx, 0);
-      if (moves) st = LLVMBuildNSWMul(cx->b, st, w->vdims[i], "");
+      if (moves)
+        st = LLVMBuildNSWMul(cx->b, st, w->vdims[i], "");
     }
   }
 }
 
 uint32_t cg_walk_mask(const CgWalk *w, int a) {
   uint32_t m = 0;
-  for (int i = 0; i < w->rank; i++) m |= (uint32_t)(w->st[a][i] != 0) << i;
+  for (int i = 0; i < w->rank; i++)
+    m |= (uint32_t)(w->st[a][i] != 0) << i;
   return m;
 }
 
@@ -316,7 +334,8 @@ static bool is_const(LLVMValueRef v, int64_t c) {
 }
 
 LLVMValueRef cg_index_at(Cg *cx, LLVMValueRef base, LLVMValueRef i, LLVMValueRef stride) {
-  if (is_const(stride, 0)) return base;
+  if (is_const(stride, 0))
+    return base;
   LLVMValueRef step = is_const(stride, 1) ? i : LLVMBuildNSWMul(cx->b, i, stride, "");
   return is_const(base, 0) ? step : LLVMBuildNSWAdd(cx->b, base, step, "");
 }
@@ -330,13 +349,15 @@ static void walk_axis(Cg *cx, const CgWalk *w, int axis, LLVMValueRef *off, CgRo
   CgFor l;
   cg_for_begin(cx, &l, cg_i64(cx, 0), w->vdims[axis], cg_i64(cx, 1));
   LLVMValueRef inner[CG_WALK_ARRAYS];
-  for (int a = 0; a < CG_WALK_ARRAYS; a++) inner[a] = cg_index_at(cx, off[a], l.iv, w->vst[a][axis]);
+  for (int a = 0; a < CG_WALK_ARRAYS; a++)
+    inner[a] = cg_index_at(cx, off[a], l.iv, w->vst[a][axis]);
   walk_axis(cx, w, axis + 1, inner, row, ctx);
   cg_for_end(cx, &l);
 }
 
 void cg_walk_emit(Cg *cx, const CgWalk *w, CgRowFn row, void *ctx) {
   LLVMValueRef off[CG_WALK_ARRAYS];
-  for (int a = 0; a < CG_WALK_ARRAYS; a++) off[a] = cg_i64(cx, 0);
+  for (int a = 0; a < CG_WALK_ARRAYS; a++)
+    off[a] = cg_i64(cx, 0);
   walk_axis(cx, w, 0, off, row, ctx);
 }

@@ -1,26 +1,30 @@
 /* cg_matmul.c -- batched matmul as a packed, cache-blocked GEMM (the BLIS
-   loop order). Per dtype the module gets three functions: a register-tiled
+   loop order). Per dtype the program gets three functions: a register-tiled
    microkernel (MR rows x NV vectors of FMA accumulators held across the k
-   loop), and the packers of A panels (MR rows, k-major) and B panels (NR
-   columns, k-major, zero-padded at the edges). Per matmul node a task
-   function runs the jc/pc/ic/jr/ir loops over its share of C tiles with
-   every size, stride and block a constant; the node's kernel hands the
-   parts to rt_parallel_for (or runs them inline without a pool). Each part
-   packs into its own slice of the node's scratch. */
+   loop; MR, NV, the vector width and the cache blocks MC/KC/NC are fixed
+   by the target, cg_target.c), and the packers of A panels (MR rows,
+   k-major) and B panels (NR columns, k-major, zero-padded at the edges).
+   The node's static sizes are planned at compile time (gemm_geometry):
+   the result is cut into tiles, enough for every thread, and the tiles
+   into parts, one per thread; the plan travels in the call's descriptor.
+   A task function per dtype and batch rank runs the jc/pc/ic/jr/ir loops
+   over one part's tiles; the kernel hands the parts to rt_parallel_for
+   (or runs them inline without a pool). Each part packs into its own slice
+   of the node's scratch. */
 #include <string.h>
 
 #include "cg_int.h"
 
 typedef struct Gemm {
   int64_t M, N, K, nbatch;
-  int nbaxes;                       /* batch axes of the result */
+  int nbaxes; /* batch axes of the result */
   int64_t bdims[IR_MAX_RANK];
-  int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], sc[IR_MAX_RANK];  /* element strides per batch axis */
-  int mr, nv, lanes, nr;            /* microkernel shape */
-  int64_t mc, kc, nc;               /* cache blocks */
-  int64_t TM, TN, MT, NT;           /* tiles per batch along M and N, and their sizes */
+  int64_t sa[IR_MAX_RANK], sb[IR_MAX_RANK], sc[IR_MAX_RANK]; /* element strides per batch axis */
+  int mr, nv, lanes, nr;                                     /* microkernel shape */
+  int64_t mc, kc, nc;                                        /* cache blocks */
+  int64_t TM, TN, MT, NT; /* tiles per batch along M and N, and their sizes */
   int64_t ntiles, parts;
-  int64_t ap_bytes, bp_bytes;       /* one part's packing buffers (64-byte multiples) */
+  int64_t ap_bytes, bp_bytes; /* one part's packing buffers (64-byte multiples) */
 } Gemm;
 
 enum { UKERNEL, PACK_A, PACK_B };
@@ -36,7 +40,8 @@ static void batch_strides(const IrShape *x, int nbaxes, int64_t mat, int64_t *st
   IrShape lead = *x;
   lead.rank -= 2;
   cg_broadcast_strides(&lead, nbaxes, st);
-  for (int i = 0; i < nbaxes; i++) st[i] *= mat;
+  for (int i = 0; i < nbaxes; i++)
+    st[i] *= mat;
 }
 
 /* Splits the result into tiles, enough of them for every thread when
@@ -79,7 +84,8 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, const IrNode *n, 
   IrShape lead = n->shape;
   lead.rank -= 2;
   cg_contiguous_strides(&lead, q->sc);
-  for (int i = 0; i < q->nbaxes; i++) q->sc[i] *= q->M * q->N;
+  for (int i = 0; i < q->nbaxes; i++)
+    q->sc[i] *= q->M * q->N;
   int esz = cg_dtype_size((IrDtype)n->dtype);
   q->lanes = t->vector_bytes / esz;
   q->mr = t->gemm_mr;
@@ -95,17 +101,27 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, const IrNode *n, 
   q->bp_bytes = round_up(kce * nce * esz, CG_ALIGN);
 }
 
+/* Products of at most this many multiply-adds per batch (32^3) take the
+   direct kernel: packing would not pay, and a program of small matmuls
+   then compiles without the GEMM functions (about 0.1 s). */
+#define SMALL_MACS 32768
+
+static bool is_small(const Gemm *q) {
+  return (double)q->M * (double)q->N * (double)q->K <= SMALL_MACS;
+}
+
 int64_t cg_matmul_scratch_bytes(const CgTarget *t, const IrGraph *g, IrRef id) {
   Gemm q;
   gemm_geometry(t, g, ir_node(g, id), &q);
-  if (q.K == 0 || q.M == 0 || q.N == 0) return 0;
+  if (q.K == 0 || q.M == 0 || q.N == 0 || is_small(&q))
+    return 0;
   return q.parts * (q.ap_bytes + q.bp_bytes);
 }
 
 int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id) {
   Gemm q;
   gemm_geometry(t, g, ir_node(g, id), &q);
-  return q.K == 0 ? 1 : q.parts;
+  return q.K == 0 || is_small(&q) ? 1 : q.parts;
 }
 
 /* ---- per-dtype functions ------------------------------------------------------- */
@@ -120,8 +136,8 @@ static LLVMValueRef begin_function(Cg *cx, const char *name, LLVMTypeRef *params
 }
 
 static LLVMValueRef splat(Cg *cx, LLVMTypeRef vt, LLVMValueRef x, int lanes) {
-  LLVMValueRef v = LLVMBuildInsertElement(cx->b, LLVMGetPoison(vt), x,
-                                          LLVMConstInt(cx->t_i32, 0, 0), "");
+  LLVMValueRef v =
+      LLVMBuildInsertElement(cx->b, LLVMGetPoison(vt), x, LLVMConstInt(cx->t_i32, 0, 0), "");
   LLVMValueRef mask = LLVMConstNull(LLVMVectorType(cx->t_i32, (unsigned)lanes));
   return LLVMBuildShuffleVector(cx->b, v, LLVMGetPoison(vt), mask, "");
 }
@@ -147,7 +163,8 @@ static void store_c(Cg *cx, LLVMTypeRef vt, LLVMTypeRef et, unsigned esz, LLVMVa
     for (int j = 0; j < NV; j++) {
       LLVMValueRef at = LLVMBuildNSWAdd(cx->b, row, cg_i64(cx, j * L), "");
       LLVMValueRef v = acc[i][j];
-      if (add) v = LLVMBuildFAdd(cx->b, load_aligned(cx, vt, c, at, esz), v, "");
+      if (add)
+        v = LLVMBuildFAdd(cx->b, load_aligned(cx, vt, c, at, esz), v, "");
       store_aligned(cx, v, et, c, at, esz);
     }
   }
@@ -157,14 +174,18 @@ static void store_c(Cg *cx, LLVMTypeRef vt, LLVMTypeRef et, unsigned esz, LLVMVa
    C[0:mr, 0:nr] (+)= Ap[kc x MR]^T Bp[kc x NR] with MR x NV vector
    accumulators; edge tiles go through a stack tile. kc >= 1. */
 static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
-  LLVMTypeRef p[8] = {cx->t_i64, cx->t_ptr, cx->t_ptr, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i1};
+  LLVMTypeRef p[8] = {cx->t_i64, cx->t_ptr, cx->t_ptr, cx->t_ptr,
+                      cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i1};
   LLVMValueRef fn = begin_function(cx, name, p, 8);
-  for (int i = 1; i <= 3; i++) cg_set_noalias(cx, fn, i);
+  for (int i = 1; i <= 3; i++)
+    cg_set_noalias(cx, fn, i);
   int MR = q->mr, NV = q->nv, L = q->lanes, NR = q->nr;
   unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
   LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
-  LLVMValueRef kc = cg_param(cx, 0), ap = cg_param(cx, 1), bp = cg_param(cx, 2), c = cg_param(cx, 3);
-  LLVMValueRef ldc = cg_param(cx, 4), mr = cg_param(cx, 5), nr = cg_param(cx, 6), acc_in = cg_param(cx, 7);
+  LLVMValueRef kc = cg_param(cx, 0), ap = cg_param(cx, 1), bp = cg_param(cx, 2),
+               c = cg_param(cx, 3);
+  LLVMValueRef ldc = cg_param(cx, 4), mr = cg_param(cx, 5), nr = cg_param(cx, 6),
+               acc_in = cg_param(cx, 7);
   LLVMValueRef tile = LLVMBuildArrayAlloca(cx->b, et, cg_i64(cx, MR * NR), "tile");
   LLVMSetAlignment(tile, CG_ALIGN);
   LLVMValueRef acc[32][4], zero = LLVMConstNull(vt);
@@ -172,12 +193,14 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
   CgFor k;
   cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
   for (int i = 0; i < MR; i++)
-    for (int j = 0; j < NV; j++) acc[i][j] = cg_for_carry(cx, &k, zero);
+    for (int j = 0; j < NV; j++)
+      acc[i][j] = cg_for_carry(cx, &k, zero);
   LLVMValueRef kb = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, NR), "");
   LLVMValueRef ka = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, MR), "");
   LLVMValueRef bv[4], next[32][4];
   for (int j = 0; j < NV; j++)
-    bv[j] = load_aligned(cx, vt, bp, LLVMBuildNSWAdd(cx->b, kb, cg_i64(cx, j * L), ""), (unsigned)L * esz);
+    bv[j] = load_aligned(cx, vt, bp, LLVMBuildNSWAdd(cx->b, kb, cg_i64(cx, j * L), ""),
+                         (unsigned)L * esz);
   for (int i = 0; i < MR; i++) {
     LLVMValueRef a = cg_load(cx, et, ap, LLVMBuildNSWAdd(cx->b, ka, cg_i64(cx, i), ""));
     LLVMValueRef av = splat(cx, vt, a, L);
@@ -187,7 +210,8 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
     }
   }
   for (int i = 0; i < MR; i++)
-    for (int j = 0; j < NV; j++) cg_for_carry_next(cx, acc[i][j], next[i][j]);
+    for (int j = 0; j < NV; j++)
+      cg_for_carry_next(cx, acc[i][j], next[i][j]);
   cg_for_end(cx, &k);
 
   LLVMValueRef full = LLVMBuildAnd(cx->b, LLVMBuildICmp(cx->b, LLVMIntEQ, mr, cg_i64(cx, MR), ""),
@@ -206,8 +230,9 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
   CgFor ri, cj;
   cg_for_begin(cx, &ri, cg_i64(cx, 0), mr, cg_i64(cx, 1));
   cg_for_begin(cx, &cj, cg_i64(cx, 0), nr, cg_i64(cx, 1));
-  LLVMValueRef v = cg_load(cx, et, tile,
-                           LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ri.iv, cg_i64(cx, NR), ""), cj.iv, ""));
+  LLVMValueRef v =
+      cg_load(cx, et, tile,
+              LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ri.iv, cg_i64(cx, NR), ""), cj.iv, ""));
   LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ri.iv, ldc, ""), cj.iv, "");
   LLVMValueRef old = cg_load(cx, et, c, at);
   cg_store(cx, LLVMBuildSelect(cx->b, acc_in, LLVMBuildFAdd(cx->b, old, v, ""), v, ""), c, at);
@@ -240,16 +265,21 @@ static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
     cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
     for (int i = 0; i < MR; i++) {
       LLVMValueRef r = cg_i64(cx, i);
-      if (pass == 1) r = cg_min(cx, r, last_row);
+      if (pass == 1)
+        r = cg_min(cx, r, last_row);
       LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ip.iv, r, "");
-      LLVMValueRef v = cg_load(cx, et, a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, lda, ""), k.iv, ""));
+      LLVMValueRef v = cg_load(
+          cx, et, a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, lda, ""), k.iv, ""));
       if (pass == 1)
         v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, i), rows, ""), v,
                             LLVMConstNull(et), "");
-      cg_store(cx, v, dst, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, MR), ""), cg_i64(cx, i), ""));
+      cg_store(cx, v, dst,
+               LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, MR), ""),
+                               cg_i64(cx, i), ""));
     }
     cg_for_end(cx, &k);
-    if (pass == 0) cg_if_else(cx, &whole);
+    if (pass == 0)
+      cg_if_else(cx, &whole);
   }
   cg_if_end(cx, &whole);
   cg_for_end(cx, &ip);
@@ -281,8 +311,10 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   LLVMValueRef src = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, ldb, ""), jp.iv, "");
   LLVMValueRef to = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, NR), "");
   for (int j = 0; j < q->nv; j++) {
-    LLVMValueRef v = load_aligned(cx, vt, b, LLVMBuildNSWAdd(cx->b, src, cg_i64(cx, j * L), ""), esz);
-    store_aligned(cx, v, et, dst, LLVMBuildNSWAdd(cx->b, to, cg_i64(cx, j * L), ""), (unsigned)L * esz);
+    LLVMValueRef v =
+        load_aligned(cx, vt, b, LLVMBuildNSWAdd(cx->b, src, cg_i64(cx, j * L), ""), esz);
+    store_aligned(cx, v, et, dst, LLVMBuildNSWAdd(cx->b, to, cg_i64(cx, j * L), ""),
+                  (unsigned)L * esz);
   }
   cg_for_end(cx, &k);
   cg_if_else(cx, &whole);
@@ -291,9 +323,12 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   cg_for_begin_nonempty(cx, &k2, cg_i64(cx, 0), kc, cg_i64(cx, 1));
   cg_for_begin_nonempty(cx, &j, cg_i64(cx, 0), cg_i64(cx, NR), cg_i64(cx, 1));
   LLVMValueRef col = LLVMBuildNSWAdd(cx->b, jp.iv, cg_min(cx, j.iv, last_col), "");
-  LLVMValueRef v = cg_load(cx, et, b, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, ldb, ""), col, ""));
-  v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, j.iv, cols, ""), v, LLVMConstNull(et), "");
-  cg_store(cx, v, dst, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, cg_i64(cx, NR), ""), j.iv, ""));
+  LLVMValueRef v =
+      cg_load(cx, et, b, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, ldb, ""), col, ""));
+  v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, j.iv, cols, ""), v, LLVMConstNull(et),
+                      "");
+  cg_store(cx, v, dst,
+           LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, cg_i64(cx, NR), ""), j.iv, ""));
   cg_for_end(cx, &j);
   cg_for_end(cx, &k2);
   cg_if_end(cx, &whole);
@@ -305,8 +340,8 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
 typedef struct Spec {
   const Gemm *q;
   IrDtype dt;
-  int which;     /* UKERNEL, PACK_A, PACK_B */
-  int nbaxes;    /* the task */
+  int which;  /* UKERNEL, PACK_A, PACK_B */
+  int nbaxes; /* the task */
 } Spec;
 
 static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
@@ -340,17 +375,29 @@ static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
    Everything about a node's geometry is read from its descriptor's
    extents (P_*, then the batch extents and the element strides per batch
    axis of a, b and c). */
-enum { P_M, P_N, P_K, P_MT, P_NT, P_TN, P_PER_BATCH, P_NTILES, P_PARTS, P_AP_BYTES, P_PART_BYTES,
-       P_BATCH };
+enum {
+  P_M,
+  P_N,
+  P_K,
+  P_MT,
+  P_NT,
+  P_TN,
+  P_PER_BATCH,
+  P_NTILES,
+  P_PARTS,
+  P_AP_BYTES,
+  P_PART_BYTES,
+  P_BATCH
+};
 
 static LLVMValueRef get(Cg *cx, LLVMValueRef params, int i) {
   return cg_load(cx, cx->t_i64, params, cg_i64(cx, i));
 }
 
 typedef struct Operands {
-  LLVMValueRef a, b, c;   /* batch bases */
-  LLVMValueRef ap, bp;    /* this part's packing buffers */
-  LLVMValueRef N, K;      /* also the row lengths of b and c, and of a */
+  LLVMValueRef a, b, c; /* batch bases */
+  LLVMValueRef ap, bp;  /* this part's packing buffers */
+  LLVMValueRef N, K;    /* also the row lengths of b and c, and of a */
 } Operands;
 
 /* The loops over one tile C[m0:m1, n0:n1] of one batch. */
@@ -365,12 +412,14 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   LLVMValueRef nc = cg_min(cx, cg_i64(cx, q->nc), LLVMBuildNSWSub(cx->b, n1, jc.iv, ""));
   cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
   LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
-  LLVMValueRef bsrc = cg_gep(cx, et, o->b, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, pc.iv, N, ""), jc.iv, ""));
+  LLVMValueRef bsrc =
+      cg_gep(cx, et, o->b, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, pc.iv, N, ""), jc.iv, ""));
   cg_call(cx, pack_b, (LLVMValueRef[]){bsrc, N, kc, nc, o->bp}, 5);
   LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
   cg_for_begin(cx, &ic, m0, m1, cg_i64(cx, q->mc));
   LLVMValueRef mc = cg_min(cx, cg_i64(cx, q->mc), LLVMBuildNSWSub(cx->b, m1, ic.iv, ""));
-  LLVMValueRef asrc = cg_gep(cx, et, o->a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ic.iv, K, ""), pc.iv, ""));
+  LLVMValueRef asrc =
+      cg_gep(cx, et, o->a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ic.iv, K, ""), pc.iv, ""));
   cg_call(cx, pack_a, (LLVMValueRef[]){asrc, K, mc, kc, o->ap}, 5);
   cg_for_begin_nonempty(cx, &jr, cg_i64(cx, 0), nc, cg_i64(cx, q->nr));
   LLVMValueRef nr = cg_min(cx, cg_i64(cx, q->nr), LLVMBuildNSWSub(cx->b, nc, jr.iv, ""));
@@ -380,7 +429,8 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   LLVMValueRef mr = cg_min(cx, cg_i64(cx, q->mr), LLVMBuildNSWSub(cx->b, mc, ir.iv, ""));
   LLVMValueRef apanel = cg_gep(cx, et, o->ap, LLVMBuildNSWMul(cx->b, ir.iv, kc, ""));
   LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ic.iv, ir.iv, "");
-  LLVMValueRef cdst = cg_gep(cx, et, o->c, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, N, ""), col, ""));
+  LLVMValueRef cdst =
+      cg_gep(cx, et, o->c, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, N, ""), col, ""));
   cg_call(cx, ukernel, (LLVMValueRef[]){kc, apanel, bpanel, cdst, N, mr, nr, accumulate}, 8);
   cg_for_end(cx, &ir);
   cg_for_end(cx, &jr);
@@ -412,7 +462,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
   LLVMValueRef ctx = cg_param(cx, 0), v[5];
-  for (int i = 0; i < 5; i++) v[i] = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, i));
+  for (int i = 0; i < 5; i++)
+    v[i] = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, i));
   LLVMValueRef P = v[4];
   Operands o = {.N = get(cx, P, P_N), .K = get(cx, P, P_K)};
   LLVMValueRef part_bytes = get(cx, P, P_PART_BYTES), ap_bytes = get(cx, P, P_AP_BYTES);
@@ -424,7 +475,9 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   o.ap = cg_gep(cx, cx->t_i8, v[3], LLVMBuildNSWMul(cx->b, part.iv, part_bytes, ""));
   o.bp = cg_gep(cx, cx->t_i8, o.ap, ap_bytes);
   LLVMValueRef t0 = LLVMBuildSDiv(cx->b, LLVMBuildNSWMul(cx->b, part.iv, ntiles, ""), parts, "");
-  LLVMValueRef t1 = LLVMBuildSDiv(cx->b, LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, part.iv, cg_i64(cx, 1), ""), ntiles, ""), parts, "");
+  LLVMValueRef t1 = LLVMBuildSDiv(
+      cx->b, LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, part.iv, cg_i64(cx, 1), ""), ntiles, ""),
+      parts, "");
   cg_for_begin(cx, &tile, t0, t1, cg_i64(cx, 1));
   LLVMValueRef bi = LLVMBuildSDiv(cx->b, tile.iv, per_batch, "");
   LLVMValueRef r = LLVMBuildSRem(cx->b, tile.iv, per_batch, "");
@@ -456,8 +509,10 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, 5);
   LLVMValueRef ctx = LLVMBuildAlloca(cx->b, ctx_t, "ctx");
-  LLVMValueRef vals[5] = {cg_karg(cx, 1), cg_karg(cx, 2), cg_karg(cx, 0), cg_karg(cx, 4), cg_kernel_extents(cx)};
-  for (int i = 0; i < 5; i++) cg_store(cx, vals[i], ctx, cg_i64(cx, i));
+  LLVMValueRef vals[5] = {cg_karg(cx, 1), cg_karg(cx, 2), cg_karg(cx, 0), cg_karg(cx, 4),
+                          cg_kernel_extents(cx)};
+  for (int i = 0; i < 5; i++)
+    cg_store(cx, vals[i], ctx, cg_i64(cx, i));
   LLVMValueRef parts = cg_karg(cx, 3 + c->nin + P_PARTS);
   LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, cg_karg(cx, 3), "pool");
   LLVMTypeRef pf[4] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_ptr};
@@ -472,6 +527,42 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   cg_if_end(cx, &par);
 }
 
+/* ---- small products ---------------------------------------------------------------
+   Row by row: C[i,:] = sum over k of A[i,k] B[k,:], the inner loop along a
+   row of B and C (vectorized). The same extents as the GEMM's. */
+static void emit_matmul_small(Cg *cx, const CgCall *c) {
+  const IrNode *n = ir_node(cx->g, c->node);
+  IrDtype dt = (IrDtype)n->dtype;
+  LLVMTypeRef et = cg_type(cx, dt);
+  LLVMValueRef P = cg_kernel_extents(cx);
+  LLVMValueRef M = get(cx, P, P_M), N = get(cx, P, P_N), K = get(cx, P, P_K);
+  LLVMValueRef nbatch = get(cx, P, P_NTILES);
+  LLVMValueRef A = cg_karg(cx, 1), B = cg_karg(cx, 2), C = cg_karg(cx, 0);
+  CgFor b, i, k, j, z;
+  cg_for_begin_nonempty(cx, &b, cg_i64(cx, 0), nbatch, cg_i64(cx, 1));
+  LLVMValueRef oa = batch_offset(cx, c->nbaxes, P, b.iv, 0),
+               ob = batch_offset(cx, c->nbaxes, P, b.iv, 1);
+  LLVMValueRef oc = batch_offset(cx, c->nbaxes, P, b.iv, 2);
+  cg_for_begin_nonempty(cx, &i, cg_i64(cx, 0), M, cg_i64(cx, 1));
+  LLVMValueRef crow = LLVMBuildNSWAdd(cx->b, oc, LLVMBuildNSWMul(cx->b, i.iv, N, ""), "");
+  LLVMValueRef arow = LLVMBuildNSWAdd(cx->b, oa, LLVMBuildNSWMul(cx->b, i.iv, K, ""), "");
+  cg_for_begin_nonempty(cx, &z, cg_i64(cx, 0), N, cg_i64(cx, 1));
+  cg_store(cx, LLVMConstNull(et), C, LLVMBuildNSWAdd(cx->b, crow, z.iv, ""));
+  cg_for_end(cx, &z);
+  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), K, cg_i64(cx, 1));
+  LLVMValueRef a = cg_load(cx, et, A, LLVMBuildNSWAdd(cx->b, arow, k.iv, ""));
+  LLVMValueRef brow = LLVMBuildNSWAdd(cx->b, ob, LLVMBuildNSWMul(cx->b, k.iv, N, ""), "");
+  cg_for_begin_nonempty(cx, &j, cg_i64(cx, 0), N, cg_i64(cx, 1));
+  LLVMValueRef at = LLVMBuildNSWAdd(cx->b, crow, j.iv, "");
+  LLVMValueRef bv = cg_load(cx, et, B, LLVMBuildNSWAdd(cx->b, brow, j.iv, ""));
+  LLVMValueRef args[3] = {a, bv, cg_load(cx, et, C, at)};
+  cg_store(cx, cg_intrinsic(cx, "llvm.fmuladd", &et, 1, args, 3), C, at);
+  cg_for_end(cx, &j);
+  cg_for_end(cx, &k);
+  cg_for_end(cx, &i);
+  cg_for_end(cx, &b);
+}
+
 void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id);
   Gemm q;
@@ -484,20 +575,35 @@ void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add) {
   memset(&c, 0, sizeof c);
   c.node = id;
   c.kind = "matmul";
-  c.emit = emit_matmul;
   c.out = cg_plan_entry(cx->plan, cx->g, id);
   c.in[0] = cg_plan_entry(cx->plan, cx->g, n->src[0]);
   c.in[1] = cg_plan_entry(cx->plan, cx->g, n->src[1]);
   c.nin = 2;
-  c.scratch = true;
   c.nbaxes = q.nbaxes;
-  snprintf(c.key, sizeof c.key, "matmul %s b%d", ir_dtype_name((IrDtype)n->dtype), q.nbaxes);
-  int64_t fixed[P_BATCH] = {q.M, q.N, q.K, q.MT, q.NT, q.TN, q.TM * q.TN, q.ntiles, q.parts,
-                            q.ap_bytes, q.ap_bytes + q.bp_bytes};
-  for (int i = 0; i < P_BATCH; i++) c.ext[c.n++] = fixed[i];
-  for (int i = 0; i < q.nbaxes; i++) c.ext[c.n++] = q.bdims[i];
+  bool small = is_small(&q);
+  c.scratch = !small;
+  c.emit = small ? emit_matmul_small : emit_matmul;
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d", small ? "_small" : "",
+           ir_dtype_name((IrDtype)n->dtype), q.nbaxes);
+  /* small: P_NTILES is the number of batches */
+  int64_t fixed[P_BATCH] = {q.M,
+                            q.N,
+                            q.K,
+                            q.MT,
+                            q.NT,
+                            q.TN,
+                            q.TM * q.TN,
+                            small ? q.nbatch : q.ntiles,
+                            q.parts,
+                            q.ap_bytes,
+                            q.ap_bytes + q.bp_bytes};
+  for (int i = 0; i < P_BATCH; i++)
+    c.ext[c.n++] = fixed[i];
+  for (int i = 0; i < q.nbaxes; i++)
+    c.ext[c.n++] = q.bdims[i];
   const int64_t *st[3] = {q.sa, q.sb, q.sc};
   for (int w = 0; w < 3; w++)
-    for (int i = 0; i < q.nbaxes; i++) c.ext[c.n++] = st[w][i];
+    for (int i = 0; i < q.nbaxes; i++)
+      c.ext[c.n++] = st[w][i];
   add(cx, &c);
 }

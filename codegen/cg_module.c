@@ -1,14 +1,13 @@
 /* cg_module.c -- lowers a graph to LLVM: an entry `void @run(ptr %bufs,
-   ptr %ws)` that copies the caller's slot pointers into the workspace and
-   then walks a constant call table, calling one kernel per node in id
-   order with that node's descriptor. A descriptor (a constant i64 array)
-   says where the node's result and operands live (a workspace offset, or a
-   slot of the table) and holds the kernel's extents. A kernel `(ptr ws,
-   ptr desc)` decodes its descriptor first; its buffers never overlap,
-   which scoped noalias metadata on every access tells LLVM. Nodes that are
+   ptr %ws)` that copies the caller's slot pointers into the workspace's
+   pointer table and then walks a constant call table, calling the kernel
+   of each node in id order with that call's descriptor. A descriptor (i64s
+   in one constant array) names the node's result and operands by their
+   pointer-table entries and holds the kernel's extents. Nodes that are
    equal up to where their data lives and their extents (the keys of
-   cg_kernel.c) share one kernel, so the code grows with the number of distinct
-   kernels, not with the number of nodes. */
+   cg_kernel.c) share one kernel, so the code grows with the number of
+   distinct kernels, not with the number of nodes. The program's functions
+   are spread over shards, modules compiled in parallel (cg_compile.c). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,9 +16,9 @@
 /* ---- kernel cache: key string -> function ------------------------------------ */
 struct CgKernelCache {
   char **keys;
-  LLVMValueRef *fns;     /* in their home shard */
+  LLVMValueRef *fns; /* in their home shard */
   int *homes;
-  uint32_t cap, n;       /* open addressing, cap a power of two */
+  uint32_t cap, n; /* open addressing, cap a power of two */
 };
 
 static CgKernelCache *cache_new(void) {
@@ -32,7 +31,8 @@ static CgKernelCache *cache_new(void) {
 }
 
 static void cache_free(CgKernelCache *c) {
-  for (uint32_t i = 0; i < c->cap; i++) free(c->keys[i]);
+  for (uint32_t i = 0; i < c->cap; i++)
+    free(c->keys[i]);
   free(c->keys);
   free(c->fns);
   free(c->homes);
@@ -41,7 +41,8 @@ static void cache_free(CgKernelCache *c) {
 
 static uint32_t cache_slot(const CgKernelCache *c, const char *key) {
   uint32_t i = (uint32_t)mc_hash_str(key) & (c->cap - 1);
-  while (c->keys[i] && strcmp(c->keys[i], key) != 0) i = (i + 1) & (c->cap - 1);
+  while (c->keys[i] && strcmp(c->keys[i], key) != 0)
+    i = (i + 1) & (c->cap - 1);
   return i;
 }
 
@@ -100,19 +101,22 @@ CgSave cg_shard_enter(Cg *cx, int k) {
 void cg_shard_leave(Cg *cx, CgSave s) {
   cg_shard_use(cx, s.shard);
   cx->fn = s.fn;
-  if (s.bb) LLVMPositionBuilderAtEnd(cx->b, s.bb);
+  if (s.bb)
+    LLVMPositionBuilderAtEnd(cx->b, s.bb);
 }
 
 int cg_shard_pick(const Cg *cx) {
   int best = 0;
   for (int k = 1; k < cx->nshards; k++)
-    if (cx->shards[k].weight < cx->shards[best].weight) best = k;
+    if (cx->shards[k].weight < cx->shards[best].weight)
+      best = k;
   return best;
 }
 
 void cg_set_local(Cg *cx, LLVMValueRef fn) {
   LLVMSetLinkage(fn, cx->nshards > 1 ? LLVMExternalLinkage : LLVMInternalLinkage);
-  if (cx->nshards > 1) LLVMSetVisibility(fn, LLVMHiddenVisibility);
+  if (cx->nshards > 1)
+    LLVMSetVisibility(fn, LLVMHiddenVisibility);
 }
 
 /* t, a type of another context, in the current one (the few kinds used). */
@@ -132,34 +136,44 @@ static LLVMTypeRef retype(Cg *cx, LLVMTypeRef t) {
 }
 
 LLVMValueRef cg_shard_ref(Cg *cx, int home, LLVMValueRef fn) {
-  if (home == cx->cur) return fn;
+  if (home == cx->cur)
+    return fn;
   const char *name = LLVMGetValueName(fn);
   LLVMValueRef here = LLVMGetNamedFunction(cx->mod, name);
-  if (here) return here;
+  if (here)
+    return here;
   LLVMTypeRef fty = LLVMGlobalGetValueType(fn);
   unsigned n = LLVMCountParamTypes(fty);
-  LLVMTypeRef params[IR_MAX_RANK + 64], *p = n <= MC_COUNTOF(params) ? params : mc_xmalloc(n * sizeof *p);
+  LLVMTypeRef params[IR_MAX_RANK + 64],
+      *p = n <= MC_COUNTOF(params) ? params : mc_xmalloc(n * sizeof *p);
   LLVMGetParamTypes(fty, p);
-  for (unsigned i = 0; i < n; i++) p[i] = retype(cx, p[i]);
-  here = LLVMAddFunction(cx->mod, name, LLVMFunctionType(retype(cx, LLVMGetReturnType(fty)), p, n, 0));
+  for (unsigned i = 0; i < n; i++)
+    p[i] = retype(cx, p[i]);
+  here =
+      LLVMAddFunction(cx->mod, name, LLVMFunctionType(retype(cx, LLVMGetReturnType(fty)), p, n, 0));
   LLVMSetVisibility(here, LLVMHiddenVisibility);
   cg_set_fn_attr(cx, here, "nounwind");
-  if (p != params) free(p);
+  if (p != params)
+    free(p);
   return here;
 }
 
 static int64_t count_instructions(LLVMValueRef fn) {
   int64_t n = 0;
   for (LLVMBasicBlockRef bb = LLVMGetFirstBasicBlock(fn); bb; bb = LLVMGetNextBasicBlock(bb))
-    for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i)) n++;
+    for (LLVMValueRef i = LLVMGetFirstInstruction(bb); i; i = LLVMGetNextInstruction(i))
+      n++;
   return n;
 }
 
-void cg_shard_charge(Cg *cx, LLVMValueRef fn) { cx->shards[cx->cur].weight += count_instructions(fn); }
+void cg_shard_charge(Cg *cx, LLVMValueRef fn) {
+  cx->shards[cx->cur].weight += count_instructions(fn);
+}
 
 /* ---- kernels --------------------------------------------------------------------
-   A kernel body: (ptr out, ptr in..., ptr ws, ptr scratch, i64 extent...),
-   inlined into its entry (noalias becomes scope metadata there). */
+   A kernel is `void (ptr ws, ptr desc)`: it decodes its buffers and
+   extents from the call's descriptor, then runs the emitted body. Each
+   buffer gets its own alias scope, and every access is tagged with it. */
 
 /* Descriptor layout: [node id, result entry, operand entries..., scratch
    entry, extents...], entries of the workspace's pointer table. */
@@ -196,9 +210,11 @@ LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin, int nextra, bool
   cx->nkargs = nin + 3 + nextra;
   cx->nbufs = nin + 1;
   cx->kargs = mc_xmalloc((size_t)cx->nkargs * sizeof *cx->kargs);
-  for (int i = 0; i <= nin; i++) cx->kargs[i] = decode(cx, ws, desc, DESC_OUT + i);
+  for (int i = 0; i <= nin; i++)
+    cx->kargs[i] = decode(cx, ws, desc, DESC_OUT + i);
   cx->kargs[nin + 1] = ws;
-  cx->kargs[nin + 2] = scratch ? decode(cx, ws, desc, DESC_OUT + nin + 1) : LLVMConstNull(cx->t_ptr);
+  cx->kargs[nin + 2] =
+      scratch ? decode(cx, ws, desc, DESC_OUT + nin + 1) : LLVMConstNull(cx->t_ptr);
   for (int i = 0; i < nextra; i++)
     cx->kargs[nin + 3 + i] = cg_load(cx, cx->t_i64, desc, cg_i64(cx, DESC_OUT + nin + 2 + i));
   make_scopes(cx, name);
@@ -219,7 +235,9 @@ LLVMValueRef cg_karg(Cg *cx, int i) {
   return cx->kargs[i];
 }
 
-LLVMValueRef cg_kernel_node(Cg *cx) { return cg_load(cx, cx->t_i64, cx->kdesc, cg_i64(cx, DESC_NODE)); }
+LLVMValueRef cg_kernel_node(Cg *cx) {
+  return cg_load(cx, cx->t_i64, cx->kdesc, cg_i64(cx, DESC_NODE));
+}
 
 LLVMValueRef cg_kernel_extents(Cg *cx) {
   int nin = cx->nbufs - 1;
@@ -240,25 +258,16 @@ LLVMValueRef cg_shared_function(Cg *cx, const char *key, CgMakeFn make, const vo
   return cg_shard_ref(cx, cx->cache->homes[slot], cx->cache->fns[slot]);
 }
 
-/* Emits the kernel of a call (the argument of cg_shared_function). */
+/* Emits the kernel of a call (the argument of cg_shared_function). Kernels
+   are made one at a time, never from inside another. */
 static LLVMValueRef make_kernel(Cg *cx, const void *arg) {
   const CgCall *c = arg;
+  MC_ASSERT(!cx->kargs);
   char name[64];
   snprintf(name, sizeof name, "k%u_%s", c->node, c->kind);
-  LLVMValueRef saved_fn = cx->fn;
-  LLVMValueRef *kargs = cx->kargs;
-  LLVMMetadataRef *scopes = cx->scopes;
-  int nkargs = cx->nkargs, nbufs = cx->nbufs;
-  LLVMValueRef kdesc = cx->kdesc;
   LLVMValueRef fn = cg_kernel_begin(cx, name, c->nin, c->n, c->scratch);
   c->emit(cx, c);
   cg_kernel_end(cx);
-  cx->fn = saved_fn;
-  cx->kargs = kargs;
-  cx->scopes = scopes;
-  cx->nkargs = nkargs;
-  cx->nbufs = nbufs;
-  cx->kdesc = kdesc;
   cx->nkernels++;
   return fn;
 }
@@ -268,17 +277,18 @@ static LLVMValueRef make_kernel(Cg *cx, const void *arg) {
 /* The program as data: every descriptor in one i64 array, the calls as
    (kernel number, descriptor offset) pairs, and the kernels' addresses. */
 typedef struct Calls {
-  int64_t *words;          /* descriptors, back to back */
+  int64_t *words; /* descriptors, back to back */
   int nwords, capwords;
-  int32_t *pairs;          /* per call: kernel number, word offset */
+  int32_t *pairs; /* per call: kernel number, word offset */
   int n, cap;
-  LLVMValueRef *kernels;   /* as seen from shard 0 */
+  LLVMValueRef *kernels; /* as seen from shard 0 */
   int nkernels, capkernels;
 } Calls;
 
 static int kernel_number(Calls *c, LLVMValueRef fn) {
   for (int i = 0; i < c->nkernels; i++)
-    if (c->kernels[i] == fn) return i;
+    if (c->kernels[i] == fn)
+      return i;
   if (c->nkernels == c->capkernels) {
     c->capkernels = c->capkernels ? 2 * c->capkernels : 32;
     c->kernels = mc_xrealloc(c->kernels, (size_t)c->capkernels * sizeof *c->kernels);
@@ -315,7 +325,8 @@ static void calls_free(Calls *c) {
 static bool needs_kernel(const Cg *cx, IrRef id) {
   const IrNode *n = ir_node(cx->g, id);
   CgLocKind k = cx->plan->loc[id].kind;
-  if (k == CG_LOC_NONE || k == CG_LOC_ALIAS || k == CG_LOC_CONST) return false;
+  if (k == CG_LOC_NONE || k == CG_LOC_ALIAS || k == CG_LOC_CONST)
+    return false;
   return n->op != IR_OP_INPUT && n->op != IR_OP_PARAM;
 }
 
@@ -327,7 +338,8 @@ static void add_node_call(Cg *cx, const CgCall *c) {
   int64_t *desc = mc_xmalloc((size_t)nd * sizeof *desc);
   desc[DESC_NODE] = c->node;
   desc[DESC_OUT] = c->out;
-  for (int k = 0; k < c->nin; k++) desc[DESC_OUT + 1 + k] = c->in[k];
+  for (int k = 0; k < c->nin; k++)
+    desc[DESC_OUT + 1 + k] = c->in[k];
   desc[DESC_OUT + 1 + c->nin] = c->scratch ? cg_plan_scratch_entry(cx->plan, cx->g, c->node) : 0;
   memcpy(desc + DESC_OUT + 2 + c->nin, c->ext, (size_t)c->n * sizeof *desc);
   add_call(cx, cx->calls, fn, desc, nd);
@@ -340,7 +352,8 @@ static void call_copies(Cg *cx) {
   for (int i = 0; i < plan->ncopies; i++) {
     const CgCopy *cp = &plan->copies[i];
     int64_t bytes = cg_node_bytes(ir_node(cx->g, cp->node));
-    if (bytes == 0 || plan->loc[cp->node].kind == CG_LOC_NONE) continue;
+    if (bytes == 0 || plan->loc[cp->node].kind == CG_LOC_NONE)
+      continue;
     CgCall c;
     cg_copy_call(cx, &c, cp->node, cp->slot, bytes);
     add_node_call(cx, &c);
@@ -349,7 +362,8 @@ static void call_copies(Cg *cx) {
 
 /* ---- the entry point --------------------------------------------------------------- */
 
-static LLVMValueRef constant_array(Cg *cx, const char *name, LLVMTypeRef et, LLVMValueRef *vals, int n) {
+static LLVMValueRef constant_array(Cg *cx, const char *name, LLVMTypeRef et, LLVMValueRef *vals,
+                                   int n) {
   LLVMValueRef g = LLVMAddGlobal(cx->mod, LLVMArrayType(et, (unsigned)n), name);
   LLVMSetInitializer(g, LLVMConstArray(et, vals, (unsigned)n));
   LLVMSetGlobalConstant(g, 1);
@@ -361,12 +375,16 @@ static LLVMValueRef constant_array(Cg *cx, const char *name, LLVMTypeRef et, LLV
 static void emit_tables(Cg *cx, const Calls *c, LLVMValueRef *descs, LLVMValueRef *pairs,
                         LLVMValueRef *kernels) {
   int nw = c->nwords ? c->nwords : 1, np = c->n ? 2 * c->n : 1, nk = c->nkernels ? c->nkernels : 1;
-  LLVMValueRef *v = mc_xmalloc((size_t)(nw > np ? (nw > nk ? nw : nk) : (np > nk ? np : nk)) * sizeof *v);
-  for (int i = 0; i < nw; i++) v[i] = cg_i64(cx, c->nwords ? c->words[i] : 0);
+  LLVMValueRef *v =
+      mc_xmalloc((size_t)(nw > np ? (nw > nk ? nw : nk) : (np > nk ? np : nk)) * sizeof *v);
+  for (int i = 0; i < nw; i++)
+    v[i] = cg_i64(cx, c->nwords ? c->words[i] : 0);
   *descs = constant_array(cx, "descs", cx->t_i64, v, nw);
-  for (int i = 0; i < np; i++) v[i] = LLVMConstInt(cx->t_i32, c->n ? (unsigned long long)c->pairs[i] : 0, 0);
+  for (int i = 0; i < np; i++)
+    v[i] = LLVMConstInt(cx->t_i32, c->n ? (unsigned long long)c->pairs[i] : 0, 0);
   *pairs = constant_array(cx, "calls", cx->t_i32, v, np);
-  for (int i = 0; i < nk; i++) v[i] = c->nkernels ? c->kernels[i] : LLVMConstNull(cx->t_ptr);
+  for (int i = 0; i < nk; i++)
+    v[i] = c->nkernels ? c->kernels[i] : LLVMConstNull(cx->t_ptr);
   *kernels = constant_array(cx, "kernels", cx->t_ptr, v, nk);
   free(v);
 }
@@ -392,7 +410,9 @@ static void emit_run(Cg *cx, const Calls *c) {
     cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), cg_i64(cx, c->n), cg_i64(cx, 1));
     LLVMValueRef at = LLVMBuildNSWMul(cx->b, l.iv, cg_i64(cx, 2), "");
     LLVMValueRef k = LLVMBuildZExt(cx->b, cg_load(cx, cx->t_i32, pairs, at), cx->t_i64, "");
-    LLVMValueRef off = LLVMBuildZExt(cx->b, cg_load(cx, cx->t_i32, pairs, LLVMBuildNSWAdd(cx->b, at, cg_i64(cx, 1), "")), cx->t_i64, "");
+    LLVMValueRef off = LLVMBuildZExt(
+        cx->b, cg_load(cx, cx->t_i32, pairs, LLVMBuildNSWAdd(cx->b, at, cg_i64(cx, 1), "")),
+        cx->t_i64, "");
     LLVMValueRef fn = cg_load(cx, cx->t_ptr, kernels, k);
     LLVMValueRef args[2] = {ws, cg_gep(cx, cx->t_i64, descs, off)};
     LLVMBuildCall2(cx->b, kernel_t, fn, args, 2, "");
@@ -408,7 +428,8 @@ void cg_module_build(Cg *cx) {
   Calls calls = {0};
   cx->calls = &calls;
   for (uint32_t id = 0; id < g->nnodes; id++)
-    if (needs_kernel(cx, id)) cg_node_lower(cx, id, add_node_call);
+    if (needs_kernel(cx, id))
+      cg_node_lower(cx, id, add_node_call);
   call_copies(cx);
   emit_run(cx, &calls);
   cx->calls = NULL;

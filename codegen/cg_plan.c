@@ -26,12 +26,14 @@ int cg_dtype_size(IrDtype t) {
 int64_t cg_node_bytes(const IrNode *n) {
   int64_t bytes = cg_dtype_size((IrDtype)n->dtype);
   for (int i = 0; i < n->shape.rank; i++)
-    if (__builtin_mul_overflow(bytes, n->shape.d[i].n, &bytes)) return INT64_MAX / 2;
+    if (__builtin_mul_overflow(bytes, n->shape.d[i].n, &bytes))
+      return INT64_MAX / 2;
   return bytes;
 }
 
 static int64_t align_up(int64_t n) {
-  if (n > INT64_MAX / 2) return INT64_MAX / 2;
+  if (n > INT64_MAX / 2)
+    return INT64_MAX / 2;
   return (n + CG_ALIGN - 1) / CG_ALIGN * CG_ALIGN;
 }
 
@@ -41,7 +43,7 @@ typedef struct Block {
 } Block;
 
 typedef struct Heap {
-  Block *free;   /* sorted by offset, never adjacent */
+  Block *free; /* sorted by offset, never adjacent */
   int n, cap;
   int64_t top;
 } Heap;
@@ -53,19 +55,22 @@ static void heap_remove(Heap *h, int i) {
 
 static int64_t grow(Heap *h, int64_t size) {
   int64_t off = h->top;
-  if (__builtin_add_overflow(h->top, size, &h->top)) h->top = INT64_MAX / 2;
+  if (__builtin_add_overflow(h->top, size, &h->top))
+    h->top = INT64_MAX / 2;
   return off;
 }
 
 static int64_t heap_alloc(Heap *h, int64_t size) {
   int best = -1;
   for (int i = 0; i < h->n; i++)
-    if (h->free[i].size >= size && (best < 0 || h->free[i].size < h->free[best].size)) best = i;
+    if (h->free[i].size >= size && (best < 0 || h->free[i].size < h->free[best].size))
+      best = i;
   if (best >= 0) {
     int64_t off = h->free[best].off;
     h->free[best].off += size;
     h->free[best].size -= size;
-    if (h->free[best].size == 0) heap_remove(h, best);
+    if (h->free[best].size == 0)
+      heap_remove(h, best);
     return off;
   }
   /* The block at the top can be extended instead of left behind. */
@@ -77,9 +82,11 @@ static int64_t heap_alloc(Heap *h, int64_t size) {
 }
 
 static void heap_release(Heap *h, int64_t off, int64_t size) {
-  if (size <= 0) return;
+  if (size <= 0)
+    return;
   int i = 0;
-  while (i < h->n && h->free[i].off < off) i++;
+  while (i < h->n && h->free[i].off < off)
+    i++;
   if (i > 0 && h->free[i - 1].off + h->free[i - 1].size == off) {
     h->free[i - 1].size += size;
     if (i < h->n && off + size == h->free[i].off) {
@@ -134,7 +141,8 @@ static void assign_kinds(CgPlan *p, const IrGraph *g) {
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
     CgLoc *l = &p->loc[i];
-    if (l->kind == CG_LOC_SLOT) continue;
+    if (l->kind == CG_LOC_SLOT)
+      continue;
     if (cg_node_bytes(n) == 0)
       l->kind = CG_LOC_NONE;
     else if (n->op == IR_OP_CONST)
@@ -151,13 +159,16 @@ static void assign_kinds(CgPlan *p, const IrGraph *g) {
 /* last[r]: the last node reading r's storage (through aliases). */
 static uint32_t *last_uses(const CgPlan *p, const IrGraph *g) {
   uint32_t *last = mc_xmalloc((g->nnodes ? g->nnodes : 1) * sizeof *last);
-  for (uint32_t i = 0; i < g->nnodes; i++) last[i] = i;
+  for (uint32_t i = 0; i < g->nnodes; i++)
+    last[i] = i;
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
     for (int k = 0; k < n->nsrc; k++) {
       IrRef s = n->src[k];
-      if (p->loc[s].kind == CG_LOC_ALIAS) s = p->loc[s].alias;
-      if (last[s] < i) last[s] = i;
+      if (p->loc[s].kind == CG_LOC_ALIAS)
+        s = p->loc[s].alias;
+      if (last[s] < i)
+        last[s] = i;
     }
   }
   return last;
@@ -173,9 +184,11 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   uint32_t *last = last_uses(p, g);
   /* dies[i]: nodes whose storage is free once node i ran (linked lists) */
   uint32_t *head = mc_xmalloc(nn * sizeof *head), *next = mc_xmalloc(nn * sizeof *next);
-  for (uint32_t i = 0; i < g->nnodes; i++) head[i] = IR_NONE;
+  for (uint32_t i = 0; i < g->nnodes; i++)
+    head[i] = IR_NONE;
   for (uint32_t i = 0; i < g->nnodes; i++) {
-    if (p->loc[i].kind != CG_LOC_WORK) continue;
+    if (p->loc[i].kind != CG_LOC_WORK)
+      continue;
     next[i] = head[last[i]];
     head[last[i]] = i;
   }
@@ -240,10 +253,12 @@ void cg_plan_fill_table(const CgPlan *p, const IrGraph *g, void *ws) {
   char *base = ws;
   void **table = (void **)(base + CG_WS_HEADER);
   int64_t n = cg_plan_table_entries(p, g);
-  for (int64_t i = 0; i < n; i++) table[i] = base;
+  for (int64_t i = 0; i < n; i++)
+    table[i] = base;
   for (uint32_t id = 0; id < g->nnodes; id++) {
     const CgLoc *l = &p->loc[id];
-    if (l->kind == CG_LOC_WORK || l->kind == CG_LOC_CONST) table[p->nslots + id] = base + l->offset;
+    if (l->kind == CG_LOC_WORK || l->kind == CG_LOC_CONST)
+      table[p->nslots + id] = base + l->offset;
     if (ir_node(g, id)->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE)
       table[p->nslots + g->nnodes + id] = base + l->scratch;
   }

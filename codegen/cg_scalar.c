@@ -1,14 +1,16 @@
 /* cg_scalar.c -- the scalar semantics of ir_scalar.def re-expressed as LLVM
-   instructions, intrinsics (llvm.exp, llvm.sqrt, ...) and libm calls (erf,
-   tanh). The table below is expanded from the .def: a scalar added there
-   without an sc_<ENUM> emitter here does not build. Values are of a float
-   "compute type"; NaN handling follows the evaluator's C expressions. */
+   instructions, intrinsics (llvm.sqrt, llvm.fabs, llvm.pow, ...) and, for
+   double, llvm.exp/llvm.log and libm calls (erf, erfc, tanh); float uses
+   the vectorizable exp, log, erf, erfc and tanh of cg_math.c. The table
+   below is expanded from the .def: a scalar added there without an
+   sc_<ENUM> emitter here does not build. Values are of a float "compute
+   type"; NaN handling follows the evaluator's C expressions. */
 #include "cg_int.h"
 
 typedef LLVMValueRef (*ScalarFn)(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
                                  LLVMValueRef c);
 
-#define S(E, expr) \
+#define S(E, expr)                                                                                 \
   static LLVMValueRef sc_##E(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c);
 #include "ir_scalar.def"
 #undef S
@@ -33,6 +35,12 @@ static LLVMValueRef unary_intrinsic(Cg *cx, const char *name, LLVMTypeRef t, LLV
   return cg_intrinsic(cx, name, &t, 1, &a, 1);
 }
 
+static bool is_float(Cg *cx, LLVMTypeRef t) { return t == cx->t_f32; }
+
+static LLVMValueRef exp_of(Cg *cx, LLVMTypeRef t, LLVMValueRef a) {
+  return is_float(cx, t) ? cg_math_exp(cx, a) : unary_intrinsic(cx, "llvm.exp", t, a);
+}
+
 /* 1.0 or 0.0 from an i1. */
 static LLVMValueRef as_float(Cg *cx, LLVMTypeRef t, LLVMValueRef bit) {
   return LLVMBuildUIToFP(cx->b, bit, t, "");
@@ -44,8 +52,7 @@ static LLVMValueRef fcmp(Cg *cx, LLVMRealPredicate p, LLVMValueRef a, LLVMValueR
 
 /* (a `p` b || isnan(a)) ? a : b -- maximum/minimum keep the first operand on
    ties and propagate NaN from either side. */
-static LLVMValueRef pick_first_or_nan(Cg *cx, LLVMRealPredicate p, LLVMValueRef a,
-                                      LLVMValueRef b) {
+static LLVMValueRef pick_first_or_nan(Cg *cx, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
   LLVMValueRef keep = LLVMBuildOr(cx->b, fcmp(cx, p, a, b), fcmp(cx, LLVMRealUNO, a, a), "");
   return LLVMBuildSelect(cx->b, keep, a, b, "");
 }
@@ -62,12 +69,12 @@ static LLVMValueRef sc_NEG(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b
 
 static LLVMValueRef sc_EXP(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
   UNUSED_BC;
-  return unary_intrinsic(cx, "llvm.exp", t, a);
+  return exp_of(cx, t, a);
 }
 
 static LLVMValueRef sc_LOG(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
   UNUSED_BC;
-  return unary_intrinsic(cx, "llvm.log", t, a);
+  return is_float(cx, t) ? cg_math_log(cx, a) : unary_intrinsic(cx, "llvm.log", t, a);
 }
 
 static LLVMValueRef sc_SQRT(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
@@ -82,14 +89,14 @@ static LLVMValueRef sc_RSQRT(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef
 }
 
 static LLVMValueRef sc_TANH(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-  (void)t, UNUSED_BC;
-  return cg_libm(cx, "tanh", a, NULL);
+  UNUSED_BC;
+  return is_float(cx, t) ? cg_math_tanh(cx, a) : cg_libm(cx, "tanh", a, NULL);
 }
 
 static LLVMValueRef sc_SIGMOID(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
                                LLVMValueRef c) {
   UNUSED_BC;
-  LLVMValueRef e = unary_intrinsic(cx, "llvm.exp", t, LLVMBuildFNeg(cx->b, a, ""));
+  LLVMValueRef e = exp_of(cx, t, LLVMBuildFNeg(cx->b, a, ""));
   return LLVMBuildFDiv(cx->b, fconst(t, 1.0), LLVMBuildFAdd(cx->b, fconst(t, 1.0), e, ""), "");
 }
 
@@ -104,12 +111,13 @@ static LLVMValueRef sc_GELU(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef 
   UNUSED_BC;
   LLVMValueRef x = LLVMBuildFMul(cx->b, a, fconst(t, -0.70710678118654752440), "");
   LLVMValueRef half_a = LLVMBuildFMul(cx->b, a, fconst(t, 0.5), "");
-  return LLVMBuildFMul(cx->b, half_a, cg_libm(cx, "erfc", x, NULL), "");
+  LLVMValueRef phi2 = is_float(cx, t) ? cg_math_erfc(cx, x) : cg_libm(cx, "erfc", x, NULL);
+  return LLVMBuildFMul(cx->b, half_a, phi2, "");
 }
 
 static LLVMValueRef sc_ERF(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
-  (void)t, UNUSED_BC;
-  return cg_libm(cx, "erf", a, NULL);
+  UNUSED_BC;
+  return is_float(cx, t) ? cg_math_erf(cx, a) : cg_libm(cx, "erf", a, NULL);
 }
 
 static LLVMValueRef sc_ABS(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {

@@ -25,25 +25,25 @@ static const int64_t sizes[] = {1, 3, 17, 33, 129};
 
 /* How an input's values are drawn. */
 typedef enum {
-  DOM_ANY,     /* uniform [-2, 2] */
-  DOM_POS,     /* uniform [0.25, 2.25]: log, sqrt, rsqrt, pow base */
-  DOM_AWAY0,   /* +-[0.5, 2]: divisors */
-  DOM_COARSE,  /* multiples of 0.5 in [-2, 2]: ties for comparisons and max */
-  DOM_BOOL,    /* 0 or 1 */
-  DOM_INDEX,   /* whole numbers in [0, bound) */
-  DOM_INT,     /* whole numbers in [-10, 10] */
+  DOM_ANY,    /* uniform [-2, 2] */
+  DOM_POS,    /* uniform [0.25, 2.25]: log, sqrt, rsqrt, pow base */
+  DOM_AWAY0,  /* +-[0.5, 2]: divisors */
+  DOM_COARSE, /* multiples of 0.5 in [-2, 2]: ties for comparisons and max */
+  DOM_BOOL,   /* 0 or 1 */
+  DOM_INDEX,  /* whole numbers in [0, bound) */
+  DOM_INT,    /* whole numbers in [-10, 10] */
 } Domain;
 
 /* One graph under test and how to feed it. */
 typedef struct Case {
   McDiag d;
   IrGraph *g;
-  IrDtype dt;                 /* the float dtype under test */
+  IrDtype dt; /* the float dtype under test */
   int nin, nout;
   /* per input or param, by the number in its name ("x3", "p4") */
   Domain dom[MAX_NODES];
-  int64_t bound[MAX_NODES];         /* DOM_INDEX */
-  const double *values[MAX_NODES];  /* fixed values instead of a domain */
+  int64_t bound[MAX_NODES];        /* DOM_INDEX */
+  const double *values[MAX_NODES]; /* fixed values instead of a domain */
   CgOptions opts;
   const char *what;
 } Case;
@@ -66,14 +66,16 @@ static void case_free(Case *c) {
 
 static IrShape shape_of(int rank, const int64_t *dims) {
   IrShape s = {.rank = (uint8_t)rank};
-  for (int i = 0; i < rank; i++) s.d[i] = ir_dim_const(dims[i]);
+  for (int i = 0; i < rank; i++)
+    s.d[i] = ir_dim_const(dims[i]);
   return s;
 }
 #define SHAPE(...) shape_of(MC_COUNTOF(((int64_t[]){__VA_ARGS__})), (int64_t[]){__VA_ARGS__})
 static const IrShape scalar = {0};
 
 static IrRef must(Case *c, IrRef r) {
-  if (r == IR_NONE) fprintf(stderr, "\n  %s: builder error: %s", c->what, c->d.buf.s ? c->d.buf.s : "");
+  if (r == IR_NONE)
+    fprintf(stderr, "\n  %s: builder error: %s", c->what, c->d.buf.s ? c->d.buf.s : "");
   CU_ASSERT_NOT_EQUAL_FATAL(r, IR_NONE);
   return r;
 }
@@ -115,13 +117,20 @@ static void output(Case *c, IrRef r) {
 static double draw(Domain dom, int64_t bound, uint64_t stream, int64_t i) {
   double u = mc_rng_uniform(7, stream, (uint64_t)i);
   switch (dom) {
-  case DOM_ANY: return 4.0 * u - 2.0;
-  case DOM_POS: return 0.25 + 2.0 * u;
-  case DOM_AWAY0: return (mc_rng_uniform(8, stream, (uint64_t)i) < 0.5 ? -1 : 1) * (0.5 + 1.5 * u);
-  case DOM_COARSE: return floor(u * 9.0) * 0.5 - 2.0;
-  case DOM_BOOL: return u < 0.5 ? 0.0 : 1.0;
-  case DOM_INDEX: return floor(u * (double)bound);
-  case DOM_INT: return floor(u * 21.0) - 10.0;
+  case DOM_ANY:
+    return 4.0 * u - 2.0;
+  case DOM_POS:
+    return 0.25 + 2.0 * u;
+  case DOM_AWAY0:
+    return (mc_rng_uniform(8, stream, (uint64_t)i) < 0.5 ? -1 : 1) * (0.5 + 1.5 * u);
+  case DOM_COARSE:
+    return floor(u * 9.0) * 0.5 - 2.0;
+  case DOM_BOOL:
+    return u < 0.5 ? 0.0 : 1.0;
+  case DOM_INDEX:
+    return floor(u * (double)bound);
+  case DOM_INT:
+    return floor(u * 21.0) - 10.0;
   }
   return 0.0;
 }
@@ -131,28 +140,47 @@ static size_t elem_size(IrDtype t) { return t == IR_F64 ? 8 : t == IR_BOOL ? 1 :
 /* What a buffer of dtype t holds for v (the evaluator rounds the same way). */
 static double held(IrDtype t, double v) {
   switch (t) {
-  case IR_F32: return (double)(float)v;
-  case IR_I32: return isnan(v) ? 0.0 : v >= 2147483647.0 ? 2147483647.0 : v <= -2147483648.0 ? -2147483648.0 : trunc(v);
-  case IR_BOOL: return v != 0.0;
-  default: return v;
+  case IR_F32:
+    return (double)(float)v;
+  case IR_I32:
+    return isnan(v)             ? 0.0
+           : v >= 2147483647.0  ? 2147483647.0
+           : v <= -2147483648.0 ? -2147483648.0
+                                : trunc(v);
+  case IR_BOOL:
+    return v != 0.0;
+  default:
+    return v;
   }
 }
 
 static void put(IrDtype t, void *buf, int64_t i, double v) {
   switch (t) {
-  case IR_F32: ((float *)buf)[i] = (float)v; return;
-  case IR_F64: ((double *)buf)[i] = v; return;
-  case IR_I32: ((int32_t *)buf)[i] = (int32_t)held(IR_I32, v); return;
-  default: ((uint8_t *)buf)[i] = v != 0.0; return;
+  case IR_F32:
+    ((float *)buf)[i] = (float)v;
+    return;
+  case IR_F64:
+    ((double *)buf)[i] = v;
+    return;
+  case IR_I32:
+    ((int32_t *)buf)[i] = (int32_t)held(IR_I32, v);
+    return;
+  default:
+    ((uint8_t *)buf)[i] = v != 0.0;
+    return;
   }
 }
 
 static double get(IrDtype t, const void *buf, int64_t i) {
   switch (t) {
-  case IR_F32: return ((const float *)buf)[i];
-  case IR_F64: return ((const double *)buf)[i];
-  case IR_I32: return ((const int32_t *)buf)[i];
-  default: return ((const uint8_t *)buf)[i];
+  case IR_F32:
+    return ((const float *)buf)[i];
+  case IR_F64:
+    return ((const double *)buf)[i];
+  case IR_I32:
+    return ((const int32_t *)buf)[i];
+  default:
+    return ((const uint8_t *)buf)[i];
   }
 }
 
@@ -160,25 +188,30 @@ static double rms(const IrTensor *t) {
   double s = 0;
   int64_t n = 0;
   for (int64_t i = 0; i < t->numel; i++)
-    if (isfinite(t->data[i])) s += t->data[i] * t->data[i], n++;
+    if (isfinite(t->data[i]))
+      s += t->data[i] * t->data[i], n++;
   return n ? sqrt(s / (double)n) : 0.0;
 }
 
 /* Mismatches of got (dtype t) against want: NaN matches NaN, infinities
    match exactly, integers and bools exactly, floats within rtol of
    max(|want|, rms(want)). */
-static int compare(const Case *c, const char *out, const IrTensor *want, const void *got,
-                   IrDtype t, double rtol) {
+static int compare(const Case *c, const char *out, const IrTensor *want, const void *got, IrDtype t,
+                   double rtol) {
   double scale = rms(want);
   int bad = 0;
   for (int64_t i = 0; i < want->numel; i++) {
     double w = want->data[i], g = get(t, got, i);
     bool ok;
-    if (isnan(w) || isnan(g)) ok = isnan(w) && isnan(g);
-    else if (isinf(w) || isinf(g) || !ir_dtype_is_float(t)) ok = w == g;
-    else ok = fabs(g - w) <= rtol * fmax(fabs(w), scale);
+    if (isnan(w) || isnan(g))
+      ok = isnan(w) && isnan(g);
+    else if (isinf(w) || isinf(g) || !ir_dtype_is_float(t))
+      ok = w == g;
+    else
+      ok = fabs(g - w) <= rtol * fmax(fabs(w), scale);
     if (!ok && bad++ < 3)
-      fprintf(stderr, "\n  %s: %s[%lld]: jit %.17g, evaluator %.17g", c->what, out, (long long)i, g, w);
+      fprintf(stderr, "\n  %s: %s[%lld]: jit %.17g, evaluator %.17g", c->what, out, (long long)i, g,
+              w);
   }
   return bad;
 }
@@ -204,7 +237,8 @@ static void **make_buffers(Case *c, const CgProgram *p, IrEval *e, uint64_t seed
     int k = source_number(c, cg_program_slot_node(p, s));
     double *v = mc_xmalloc((size_t)(numel ? numel : 1) * sizeof *v);
     for (int64_t i = 0; i < numel; i++) {
-      double x = c->values[k] ? c->values[k][i] : draw(c->dom[k], c->bound[k], seed + (uint64_t)k, i);
+      double x =
+          c->values[k] ? c->values[k][i] : draw(c->dom[k], c->bound[k], seed + (uint64_t)k, i);
       v[i] = held(t, x);
       put(t, bufs[s], i, v[i]);
     }
@@ -215,13 +249,15 @@ static void **make_buffers(Case *c, const CgProgram *p, IrEval *e, uint64_t seed
 }
 
 static void free_buffers(void **bufs, int n) {
-  for (int i = 0; i < n; i++) free(bufs[i]);
+  for (int i = 0; i < n; i++)
+    free(bufs[i]);
   free(bufs);
 }
 
 static CgProgram *compile(Case *c) {
   CgProgram *p = cg_jit_compile(c->g, &c->opts, &c->d);
-  if (!p) fprintf(stderr, "\n  %s: %s", c->what, c->d.buf.s ? c->d.buf.s : "");
+  if (!p)
+    fprintf(stderr, "\n  %s: %s", c->what, c->d.buf.s ? c->d.buf.s : "");
   CU_ASSERT_PTR_NOT_NULL_FATAL(p);
   return p;
 }
@@ -232,14 +268,16 @@ static int check_runs(Case *c, CgProgram *p, double rtol, uint64_t seed) {
   IrEval *e = ir_eval_new(c->g, c->dt == IR_F64);
   void **bufs = make_buffers(c, p, e, seed);
   bool eval_ok = ir_eval_run(e, &c->d), jit_ok = cg_program_run(p, bufs, &c->d);
-  if (!eval_ok || !jit_ok) fprintf(stderr, "\n  %s: %s", c->what, c->d.buf.s ? c->d.buf.s : "");
+  if (!eval_ok || !jit_ok)
+    fprintf(stderr, "\n  %s: %s", c->what, c->d.buf.s ? c->d.buf.s : "");
   CU_ASSERT_TRUE(eval_ok);
   CU_ASSERT_TRUE(jit_ok);
   int bad = 0;
   for (uint32_t k = 0; eval_ok && k < c->g->nouts; k++) {
     const IrOutput *o = &c->g->outs[k];
     IrDtype t = (IrDtype)ir_node(c->g, o->ref)->dtype;
-    bad += compare(c, o->name, ir_eval_value(e, o->ref), bufs[cg_program_output_slot(p, (int)k)], t, rtol);
+    bad += compare(c, o->name, ir_eval_value(e, o->ref), bufs[cg_program_output_slot(p, (int)k)], t,
+                   rtol);
   }
   free_buffers(bufs, cg_program_nslots(p));
   ir_eval_free(e);
@@ -247,7 +285,8 @@ static int check_runs(Case *c, CgProgram *p, double rtol, uint64_t seed) {
 }
 
 static void check(Case *c, double rtol) {
-  if (c->d.nerrors) fprintf(stderr, "\n  %s: %s", c->what, c->d.buf.s);
+  if (c->d.nerrors)
+    fprintf(stderr, "\n  %s: %s", c->what, c->d.buf.s);
   CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
   CgProgram *p = compile(c);
   CU_ASSERT_EQUAL(check_runs(c, p, rtol, 1000), 0);
@@ -259,13 +298,13 @@ static void check(Case *c, double rtol) {
 typedef struct OpTest OpTest;
 struct OpTest {
   void (*build)(Case *c, IrOp op, int64_t n, const OpTest *t);
-  Domain a, b;     /* value domains of the first two operands */
-  bool ints;       /* the op also takes i32 operands */
+  Domain a, b; /* value domains of the first two operands */
+  bool ints;   /* the op also takes i32 operands */
 };
 
 static void build_input(Case *c, IrOp op, int64_t n, const OpTest *t) {
   (void)op, (void)t;
-  output(c, input(c, DOM_ANY, c->dt, SHAPE(n, 3)));                   /* an input as output */
+  output(c, input(c, DOM_ANY, c->dt, SHAPE(n, 3))); /* an input as output */
   output(c, input(c, DOM_INT, IR_I32, SHAPE(n)));
   output(c, ir_unary(c->g, IR_OP_NEG, input(c, DOM_ANY, c->dt, SHAPE(n)), noloc));
 }
@@ -299,8 +338,10 @@ static void build_iota(Case *c, IrOp op, int64_t n, const OpTest *t) {
 static void build_unary(Case *c, IrOp op, int64_t n, const OpTest *t) {
   output(c, ir_unary(c->g, op, input(c, t->a, c->dt, SHAPE(n)), noloc));
   output(c, ir_unary(c->g, op, input(c, t->a, c->dt, SHAPE(3, n)), noloc));
-  if (n == 1) output(c, ir_unary(c->g, op, input(c, t->a, c->dt, scalar), noloc));
-  if (t->ints) output(c, ir_unary(c->g, op, input(c, DOM_INT, IR_I32, SHAPE(n, 2)), noloc));
+  if (n == 1)
+    output(c, ir_unary(c->g, op, input(c, t->a, c->dt, scalar), noloc));
+  if (t->ints)
+    output(c, ir_unary(c->g, op, input(c, DOM_INT, IR_I32, SHAPE(n, 2)), noloc));
 }
 
 static void build_cast(Case *c, IrOp op, int64_t n, const OpTest *t) {
@@ -330,8 +371,10 @@ static void build_binary(Case *c, IrOp op, int64_t n, const OpTest *t) {
   binary_pair(c, op, t, c->dt, scalar, SHAPE(n));
   binary_pair(c, op, t, c->dt, SHAPE(n), scalar);
   binary_pair(c, op, t, c->dt, SHAPE(2, n, 3), SHAPE(n, 1));
-  if (t->ints) binary_pair(c, op, t, IR_I32, SHAPE(n, 2), SHAPE(2));
-  if (ir_ops[op].flags & IR_F_CMP) binary_pair(c, op, t, IR_BOOL, SHAPE(n), SHAPE(n));
+  if (t->ints)
+    binary_pair(c, op, t, IR_I32, SHAPE(n, 2), SHAPE(2));
+  if (ir_ops[op].flags & IR_F_CMP)
+    binary_pair(c, op, t, IR_BOOL, SHAPE(n), SHAPE(n));
 }
 
 static void build_where(Case *c, IrOp op, int64_t n, const OpTest *t) {
@@ -339,12 +382,13 @@ static void build_where(Case *c, IrOp op, int64_t n, const OpTest *t) {
   IrDtype f = c->dt;
   output(c, ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, SHAPE(n)), input(c, DOM_ANY, f, SHAPE(n)),
                      input(c, DOM_ANY, f, SHAPE(n)), noloc));
-  output(c, ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, SHAPE(n, 1)), input(c, DOM_ANY, f, SHAPE(1, 3)),
-                     input(c, DOM_ANY, f, scalar), noloc));
+  output(c, ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, SHAPE(n, 1)),
+                     input(c, DOM_ANY, f, SHAPE(1, 3)), input(c, DOM_ANY, f, scalar), noloc));
   output(c, ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, scalar), input(c, DOM_ANY, f, SHAPE(2, n)),
                      input(c, DOM_ANY, f, SHAPE(n)), noloc));
-  output(c, ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, SHAPE(n)), input(c, DOM_INT, IR_I32, SHAPE(n)),
-                     input(c, DOM_INT, IR_I32, SHAPE(1)), noloc));
+  output(c,
+         ir_where(c->g, input(c, DOM_BOOL, IR_BOOL, SHAPE(n)), input(c, DOM_INT, IR_I32, SHAPE(n)),
+                  input(c, DOM_INT, IR_I32, SHAPE(1)), noloc));
 }
 
 static void build_reduce(Case *c, IrOp op, int64_t n, const OpTest *t) {
@@ -379,18 +423,20 @@ static void build_reshape(Case *c, IrOp op, int64_t n, const OpTest *t) {
   (void)op, (void)t;
   IrShape to = SHAPE(3, n), flat = SHAPE(3 * n);
   IrRef x = input(c, DOM_ANY, c->dt, SHAPE(n, 3));
-  output(c, ir_reshape(c->g, x, &to, noloc));                                  /* copied to an output */
+  output(c, ir_reshape(c->g, x, &to, noloc)); /* copied to an output */
   IrRef y = ir_unary(c->g, IR_OP_NEG, input(c, DOM_ANY, c->dt, SHAPE(n, 3)), noloc);
   IrRef r = must(c, ir_reshape(c->g, must(c, ir_reshape(c->g, y, &flat, noloc)), &to, noloc));
-  output(c, ir_unary(c->g, IR_OP_EXP, r, noloc));                               /* an alias, read later */
-  output(c, ir_reshape(c->g, y, &flat, noloc));                                /* of a computed node */
+  output(c, ir_unary(c->g, IR_OP_EXP, r, noloc)); /* an alias, read later */
+  output(c, ir_reshape(c->g, y, &flat, noloc));   /* of a computed node */
 }
 
 static void build_permute(Case *c, IrOp op, int64_t n, const OpTest *t) {
   (void)op, (void)t;
-  output(c, ir_permute(c->g, input(c, DOM_ANY, c->dt, SHAPE(2, n, 3)), (uint8_t[]){2, 0, 1}, noloc));
+  output(c,
+         ir_permute(c->g, input(c, DOM_ANY, c->dt, SHAPE(2, n, 3)), (uint8_t[]){2, 0, 1}, noloc));
   output(c, ir_permute(c->g, input(c, DOM_ANY, c->dt, SHAPE(n, 5)), (uint8_t[]){1, 0}, noloc));
-  output(c, ir_permute(c->g, input(c, DOM_INT, IR_I32, SHAPE(n, 2, 2)), (uint8_t[]){0, 2, 1}, noloc));
+  output(c,
+         ir_permute(c->g, input(c, DOM_INT, IR_I32, SHAPE(n, 2, 2)), (uint8_t[]){0, 2, 1}, noloc));
 }
 
 static void build_expand(Case *c, IrOp op, int64_t n, const OpTest *t) {
@@ -406,15 +452,19 @@ static void build_slice(Case *c, IrOp op, int64_t n, const OpTest *t) {
   IrRef x = input(c, DOM_ANY, c->dt, SHAPE(n + 5));
   output(c, ir_slice(c->g, x, (int64_t[]){2}, (int64_t[]){2}, (int64_t[]){(n + 4) / 2}, noloc));
   IrRef y = input(c, DOM_ANY, c->dt, SHAPE(3, n));
-  output(c, ir_slice(c->g, y, (int64_t[]){1, 0}, (int64_t[]){1, 3}, (int64_t[]){2, (n + 2) / 3}, noloc));
+  output(c, ir_slice(c->g, y, (int64_t[]){1, 0}, (int64_t[]){1, 3}, (int64_t[]){2, (n + 2) / 3},
+                     noloc));
   output(c, ir_slice(c->g, y, (int64_t[]){0, n - 1}, (int64_t[]){2, 1}, (int64_t[]){2, 1}, noloc));
 }
 
 static void build_pad(Case *c, IrOp op, int64_t n, const OpTest *t) {
   (void)op, (void)t;
-  output(c, ir_pad(c->g, input(c, DOM_ANY, c->dt, SHAPE(n)), (int64_t[]){2}, (int64_t[]){3}, noloc));
-  output(c, ir_pad(c->g, input(c, DOM_ANY, c->dt, SHAPE(2, n)), (int64_t[]){1, 0}, (int64_t[]){0, 2}, noloc));
-  output(c, ir_pad(c->g, input(c, DOM_INT, IR_I32, SHAPE(n, 1)), (int64_t[]){0, 1}, (int64_t[]){1, 1}, noloc));
+  output(c,
+         ir_pad(c->g, input(c, DOM_ANY, c->dt, SHAPE(n)), (int64_t[]){2}, (int64_t[]){3}, noloc));
+  output(c, ir_pad(c->g, input(c, DOM_ANY, c->dt, SHAPE(2, n)), (int64_t[]){1, 0},
+                   (int64_t[]){0, 2}, noloc));
+  output(c, ir_pad(c->g, input(c, DOM_INT, IR_I32, SHAPE(n, 1)), (int64_t[]){0, 1},
+                   (int64_t[]){1, 1}, noloc));
 }
 
 static void build_concat(Case *c, IrOp op, int64_t n, const OpTest *t) {
@@ -431,10 +481,14 @@ static void build_concat(Case *c, IrOp op, int64_t n, const OpTest *t) {
 
 static void build_gather(Case *c, IrOp op, int64_t n, const OpTest *t) {
   (void)op, (void)t;
-  output(c, ir_gather(c->g, input(c, DOM_ANY, c->dt, SHAPE(n, 4)), index_input(c, SHAPE(5), n), noloc));
-  output(c, ir_gather(c->g, input(c, DOM_ANY, c->dt, SHAPE(n)), index_input(c, SHAPE(2, 3), n), noloc));
-  output(c, ir_gather(c->g, input(c, DOM_ANY, c->dt, SHAPE(7, 3)), index_input(c, SHAPE(n), 7), noloc));
-  output(c, ir_gather(c->g, input(c, DOM_INT, IR_I32, SHAPE(4, n)), index_input(c, SHAPE(3), 4), noloc));
+  output(c, ir_gather(c->g, input(c, DOM_ANY, c->dt, SHAPE(n, 4)), index_input(c, SHAPE(5), n),
+                      noloc));
+  output(c, ir_gather(c->g, input(c, DOM_ANY, c->dt, SHAPE(n)), index_input(c, SHAPE(2, 3), n),
+                      noloc));
+  output(c, ir_gather(c->g, input(c, DOM_ANY, c->dt, SHAPE(7, 3)), index_input(c, SHAPE(n), 7),
+                      noloc));
+  output(c, ir_gather(c->g, input(c, DOM_INT, IR_I32, SHAPE(4, n)), index_input(c, SHAPE(3), 4),
+                      noloc));
 }
 
 static void build_scatter_add(Case *c, IrOp op, int64_t n, const OpTest *t) {
@@ -497,7 +551,8 @@ static const OpTest op_tests[IR_OP_COUNT] = {
 
 static void test_codegen_every_op_has_a_test(void) {
   for (int op = 0; op < IR_OP_COUNT; op++) {
-    if (!op_tests[op].build) fprintf(stderr, "\n  no codegen test for op %s", ir_ops[op].name);
+    if (!op_tests[op].build)
+      fprintf(stderr, "\n  no codegen test for op %s", ir_ops[op].name);
     CU_ASSERT_PTR_NOT_NULL(op_tests[op].build);
   }
 }
@@ -505,11 +560,13 @@ static void test_codegen_every_op_has_a_test(void) {
 /* One graph per op holding every size and variant, so one compile each. */
 static void run_op_tests(IrDtype dt, double rtol) {
   for (int op = 0; op < IR_OP_COUNT; op++) {
-    if (!op_tests[op].build) continue;
+    if (!op_tests[op].build)
+      continue;
     char what[64];
     snprintf(what, sizeof what, "%s %s", ir_ops[op].name, ir_dtype_name(dt));
     Case *c = case_new(dt, what);
-    for (size_t i = 0; i < MC_COUNTOF(sizes); i++) op_tests[op].build(c, (IrOp)op, sizes[i], &op_tests[op]);
+    for (size_t i = 0; i < MC_COUNTOF(sizes); i++)
+      op_tests[op].build(c, (IrOp)op, sizes[i], &op_tests[op]);
     check(c, rtol);
     case_free(c);
   }
@@ -520,8 +577,10 @@ static void test_codegen_every_op_f64(void) { run_op_tests(IR_F64, F64_TOL); }
 
 /* ---- edge values ------------------------------------------------------------------- */
 
-static const double edge[12] = {NAN, INFINITY, -INFINITY, 0.0, -0.0, 1.0, -1.0, 1e30, -1e30, 3e9, -3e9, 0.5};
-static const double edge_b[12] = {1.0, NAN, 2.0, -0.0, 0.0, NAN, -1.0, INFINITY, -INFINITY, 0.5, 3e9, 0.5};
+static const double edge[12] = {NAN,  INFINITY, -INFINITY, 0.0, -0.0, 1.0,
+                                -1.0, 1e30,     -1e30,     3e9, -3e9, 0.5};
+static const double edge_b[12] = {1.0,  NAN,      2.0,       -0.0, 0.0, NAN,
+                                  -1.0, INFINITY, -INFINITY, 0.5,  3e9, 0.5};
 
 /* NaN propagation of maximum/minimum/max, relu/sign at 0 and NaN, and
    saturating, NaN-to-zero conversion to i32, x != 0 to bool. */
@@ -532,9 +591,13 @@ static void test_codegen_edge_values(void) {
     IrRef a = input(c, DOM_ANY, dt, SHAPE(12)), b = input(c, DOM_ANY, dt, SHAPE(12));
     set_values(c, a, edge);
     set_values(c, b, edge_b);
-    static const IrOp unary[] = {IR_OP_RELU, IR_OP_SIGN, IR_OP_ABS, IR_OP_NEG, IR_OP_EXP, IR_OP_TANH, IR_OP_ERF};
-    for (size_t i = 0; i < MC_COUNTOF(unary); i++) output(c, ir_unary(c->g, unary[i], a, noloc));
-    static const IrOp binary[] = {IR_OP_MAXIMUM, IR_OP_MINIMUM, IR_OP_EQ, IR_OP_NE, IR_OP_LT, IR_OP_GE};
+    static const IrOp unary[] = {IR_OP_RELU, IR_OP_SIGN,    IR_OP_ABS,  IR_OP_NEG,
+                                 IR_OP_EXP,  IR_OP_TANH,    IR_OP_ERF,  IR_OP_LOG,
+                                 IR_OP_SQRT, IR_OP_SIGMOID, IR_OP_GELU, IR_OP_RSQRT};
+    for (size_t i = 0; i < MC_COUNTOF(unary); i++)
+      output(c, ir_unary(c->g, unary[i], a, noloc));
+    static const IrOp binary[] = {IR_OP_MAXIMUM, IR_OP_MINIMUM, IR_OP_EQ,
+                                  IR_OP_NE,      IR_OP_LT,      IR_OP_GE};
     for (size_t i = 0; i < MC_COUNTOF(binary); i++) {
       output(c, ir_binary(c->g, binary[i], a, b, noloc));
       output(c, ir_binary(c->g, binary[i], b, a, noloc));
@@ -542,7 +605,8 @@ static void test_codegen_edge_values(void) {
     output(c, ir_cast(c->g, a, IR_I32, noloc));
     output(c, ir_cast(c->g, a, IR_BOOL, noloc));
     IrShape two = SHAPE(2, 6);
-    IrRef a2 = must(c, ir_reshape(c->g, a, &two, noloc)), b2 = must(c, ir_reshape(c->g, b, &two, noloc));
+    IrRef a2 = must(c, ir_reshape(c->g, a, &two, noloc)),
+          b2 = must(c, ir_reshape(c->g, b, &two, noloc));
     for (uint32_t axes = 1; axes <= 3; axes++) {
       output(c, ir_reduce(c->g, IR_OP_MAX, a2, axes, false, noloc));
       output(c, ir_reduce(c->g, IR_OP_MAX, b2, axes, false, noloc));
@@ -550,6 +614,68 @@ static void test_codegen_edge_values(void) {
     check(c, f ? F64_TOL : F32_TOL);
     case_free(c);
   }
+}
+
+/* The float exp, log, erf, tanh (and sigmoid, gelu through them) are
+   codegen's own vectorizable polynomials: swept densely and held to a few
+   ulp of libm in double rounded to float (relative to max(|ref|, FLT_MIN),
+   so denormal results are compared absolutely). */
+typedef struct MathCase {
+  IrOp op;
+  double lo, hi;  /* x range (log: of log x) */
+  double max_err; /* relative */
+} MathCase;
+
+static double math_ref(IrOp op, double x) {
+  switch (op) {
+  case IR_OP_EXP:
+    return exp(x);
+  case IR_OP_LOG:
+    return log(x);
+  case IR_OP_ERF:
+    return erf(x);
+  case IR_OP_TANH:
+    return tanh(x);
+  case IR_OP_SIGMOID:
+    return 1.0 / (1.0 + exp(-x));
+  default:
+    return 0.5 * x * erfc(-x * 0.70710678118654752440); /* gelu */
+  }
+}
+
+static void test_codegen_float_math_accuracy(void) {
+  static const MathCase cases[] = {
+      {IR_OP_EXP, -104, 89, 2.4e-7}, {IR_OP_LOG, -104, 88, 2.4e-7},    {IR_OP_ERF, -8, 8, 4.8e-7},
+      {IR_OP_TANH, -20, 20, 2.4e-7}, {IR_OP_SIGMOID, -30, 30, 2.4e-7}, {IR_OP_GELU, -5, 12, 4e-6},
+  };
+  enum { N = 20011 };
+  float *x = mc_xmalloc(N * sizeof *x), *y = mc_xmalloc(N * sizeof *y);
+  for (size_t k = 0; k < MC_COUNTOF(cases); k++) {
+    const MathCase *m = &cases[k];
+    Case *c = case_new(IR_F32, ir_ops[m->op].name);
+    output(c, ir_unary(c->g, m->op, input(c, DOM_ANY, IR_F32, SHAPE(N)), noloc));
+    CgProgram *p = compile(c);
+    for (int i = 0; i < N; i++) {
+      double t = m->lo + (m->hi - m->lo) * i / (N - 1.0);
+      x[i] = (float)(m->op == IR_OP_LOG ? exp(t) : t);
+    }
+    void *bufs[2] = {x, y};
+    CU_ASSERT_TRUE_FATAL(cg_program_run(p, bufs, &c->d));
+    double worst = 0, at = 0;
+    for (int i = 0; i < N; i++) {
+      double ref = (float)math_ref(m->op, x[i]);
+      double err = ref == y[i] ? 0 : fabs(y[i] - ref) / fmax(fabs(ref), 1.17549435e-38);
+      if (!(err <= worst))
+        worst = err, at = x[i];
+    }
+    if (!(worst <= m->max_err))
+      fprintf(stderr, "\n  %s: relative error %.3g at x = %.9g", ir_ops[m->op].name, worst, at);
+    CU_ASSERT_TRUE(worst <= m->max_err);
+    cg_program_free(p);
+    case_free(c);
+  }
+  free(x);
+  free(y);
 }
 
 /* Reductions over an empty axis give the identity; matmul over K = 0 gives
@@ -619,6 +745,14 @@ static void test_codegen_missing_buffer_is_reported(void) {
   void *bufs[2] = {NULL, y};
   CU_ASSERT_FALSE(cg_program_run(p, bufs, &c->d));
   CU_ASSERT_PTR_NOT_NULL(strstr(c->d.buf.s, "no buffer for slot 0"));
+  CU_ASSERT_FALSE(cg_program_run(p, NULL, &c->d));
+  cg_program_free(p);
+  case_free(c);
+  /* only empty tensors: no buffer is needed at all */
+  c = case_new(IR_F32, "no buffers");
+  output(c, ir_unary(c->g, IR_OP_NEG, input(c, DOM_ANY, IR_F32, SHAPE(0, 3)), noloc));
+  p = compile(c);
+  CU_ASSERT_TRUE(cg_program_run(p, NULL, &c->d));
   cg_program_free(p);
   case_free(c);
 }
@@ -643,7 +777,8 @@ static void test_codegen_slots_and_plan(void) {
   IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(1000));
   IrRef w = param(c, DOM_ANY, SHAPE(1000));
   IrRef y = x;
-  for (int i = 0; i < 10; i++) y = must(c, ir_binary(c->g, i % 2 ? IR_OP_MUL : IR_OP_ADD, y, w, noloc));
+  for (int i = 0; i < 10; i++)
+    y = must(c, ir_binary(c->g, i % 2 ? IR_OP_MUL : IR_OP_ADD, y, w, noloc));
   output(c, y);
   output(c, x);
   CgProgram *p = compile(c);
@@ -689,29 +824,79 @@ static void test_codegen_emit_llvm_and_asm(void) {
   case_free(c);
 }
 
+/* A graph big enough to be split into shards compiled on several threads
+   (calls between shards go by name), at every optimization level. */
+static void test_codegen_shards_and_opt_levels(void) {
+  static const IrOp ops[] = {IR_OP_ADD, IR_OP_MUL, IR_OP_SUB, IR_OP_MAXIMUM};
+  for (int level = 0; level <= 3; level++) {
+    char what[32];
+    snprintf(what, sizeof what, "shards O%d", level);
+    Case *c = case_new(IR_F32, what);
+    c->opts.opt_level = level;
+    c->opts.threads = level == 1 ? 1 : 3;
+    IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(16, 24)), w = param(c, DOM_ANY, SHAPE(24, 24));
+    for (int i = 0; i < 200; i++) {
+      IrRef y =
+          must(c, ir_binary(c->g, ops[i % 4], x, input(c, DOM_ANY, IR_F32, SHAPE(24)), noloc));
+      x = i % 10 == 9 ? must(c, ir_matmul(c->g, ir_unary(c->g, IR_OP_TANH, y, noloc), w, noloc))
+                      : y;
+      if (i % 50 == 49)
+        output(c, x);
+    }
+    CgProgram *p = compile(c);
+    CgStats st;
+    cg_program_stats(p, &st);
+    CU_ASSERT_EQUAL(st.shards, c->opts.threads);
+    CU_ASSERT_EQUAL(check_runs(c, p, F32_TOL, 7), 0);
+    cg_program_free(p);
+    case_free(c);
+  }
+}
+
+/* A CPU named instead of the host's: the x86-64 baseline (SSE2, no FMA)
+   runs everywhere this test does. */
+static void test_codegen_named_cpu(void) {
+  Case *c = case_new(IR_F32, "cpu x86-64");
+  c->opts.cpu = "x86-64";
+  IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(37, 45));
+  output(c, ir_unary(c->g, IR_OP_GELU, x, noloc));
+  output(c, ir_unary(c->g, IR_OP_EXP, x, noloc));
+  output(c, ir_matmul(c->g, x, input(c, DOM_ANY, IR_F32, SHAPE(45, 50)), noloc));
+  output(c, ir_reduce(c->g, IR_OP_SUM, x, 2, false, noloc));
+  check(c, F32_TOL);
+  McStr s;
+  mc_str_init(&s);
+  CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "asm", &s, &c->d));
+  CU_ASSERT_PTR_NULL(s.s ? strstr(s.s, "ymm") : NULL); /* no AVX */
+  mc_str_free(&s);
+  case_free(c);
+}
+
 /* ---- matmul around the tiles ------------------------------------------------------------ */
 
 /* M, K, N across microkernel edges, a K beyond one cache block (partial
    sums accumulate in C) and an M beyond one; each kernel shape (the 512-bit
    one runs on 256-bit CPUs too, as pairs of registers) with 1 and 2
-   threads. */
+   threads; small products (the direct kernel) among them. */
 static void test_codegen_matmul_tiles(void) {
-  static const int64_t mkn[][3] = {{1, 1, 1}, {6, 5, 16}, {7, 9, 17}, {13, 3, 33}, {15, 300, 31},
-                                   {150, 40, 65}, {29, 64, 100}, {64, 513, 48}};
+  static const int64_t mkn[][3] = {{1, 1, 1},     {6, 5, 16},    {7, 9, 17},    {13, 3, 33},
+                                   {15, 300, 31}, {150, 40, 65}, {29, 64, 100}, {64, 513, 48}};
   static const int bits[] = {256, 512, 128};
   for (size_t b = 0; b < MC_COUNTOF(bits); b++)
     for (int threads = 1; threads <= 2; threads++)
       for (int f = 0; f < 2; f++) {
         IrDtype dt = f ? IR_F64 : IR_F32;
         char what[64];
-        snprintf(what, sizeof what, "matmul %d-bit %d threads %s", bits[b], threads, ir_dtype_name(dt));
+        snprintf(what, sizeof what, "matmul %d-bit %d threads %s", bits[b], threads,
+                 ir_dtype_name(dt));
         Case *c = case_new(dt, what);
         c->opts.vector_bits = bits[b];
         c->opts.threads = threads;
         for (size_t i = 0; i < MC_COUNTOF(mkn); i++)
           matmul_case(c, SHAPE(mkn[i][0], mkn[i][1]), SHAPE(mkn[i][1], mkn[i][2]));
-        matmul_case(c, SHAPE(4, 37, 19), SHAPE(4, 19, 23));   /* batches over threads */
-        matmul_case(c, SHAPE(1, 100, 200), SHAPE(200, 120));  /* big enough to split */
+        matmul_case(c, SHAPE(4, 37, 19), SHAPE(4, 19, 23));    /* small, batched */
+        matmul_case(c, SHAPE(3, 1, 40, 50), SHAPE(2, 50, 31)); /* batches broadcast, over threads */
+        matmul_case(c, SHAPE(1, 100, 200), SHAPE(200, 120));   /* big enough to split */
         check(c, f ? F64_TOL : F32_TOL);
         case_free(c);
       }
@@ -727,11 +912,14 @@ static IrRef build_mlp(Case *c) {
   IrRef onehot = input(c, DOM_BOOL, c->dt, SHAPE(8, 5));
   IrRef w1 = param(c, DOM_ANY, SHAPE(20, 16)), b1 = param(c, DOM_ANY, SHAPE(16));
   IrRef w2 = param(c, DOM_ANY, SHAPE(16, 5)), b2 = param(c, DOM_ANY, SHAPE(5));
-  IrRef h = ir_unary(g, IR_OP_RELU, ir_binary(g, IR_OP_ADD, ir_matmul(g, x, w1, noloc), b1, noloc), noloc);
+  IrRef h = ir_unary(g, IR_OP_RELU, ir_binary(g, IR_OP_ADD, ir_matmul(g, x, w1, noloc), b1, noloc),
+                     noloc);
   IrRef logits = ir_binary(g, IR_OP_ADD, ir_matmul(g, h, w2, noloc), b2, noloc);
   IrRef m = ir_reduce(g, IR_OP_MAX, logits, 2, true, noloc);
   IrRef z = ir_binary(g, IR_OP_SUB, logits, m, noloc);
-  IrRef lse = ir_unary(g, IR_OP_LOG, ir_reduce(g, IR_OP_SUM, ir_unary(g, IR_OP_EXP, z, noloc), 2, true, noloc), noloc);
+  IrRef lse =
+      ir_unary(g, IR_OP_LOG,
+               ir_reduce(g, IR_OP_SUM, ir_unary(g, IR_OP_EXP, z, noloc), 2, true, noloc), noloc);
   IrRef nll = ir_binary(g, IR_OP_MUL, ir_binary(g, IR_OP_SUB, lse, z, noloc), onehot, noloc);
   IrRef total = ir_reduce(g, IR_OP_SUM, nll, 3, false, noloc);
   IrRef loss = ir_binary(g, IR_OP_DIV, total, ir_const(g, 8, c->dt, noloc), noloc);
@@ -751,10 +939,12 @@ static void test_codegen_mlp_gradient(void) {
       build_mlp(c);
       PassCtx cx = {.diag = &c->d, .verify_each = true};
       bool ok = pass_run_pipeline(&c->g, pipelines[pl], &cx);
-      if (!ok) fprintf(stderr, "\n  %s: %s", what, c->d.buf.s ? c->d.buf.s : "");
+      if (!ok)
+        fprintf(stderr, "\n  %s: %s", what, c->d.buf.s ? c->d.buf.s : "");
       CU_ASSERT_TRUE_FATAL(ok);
       int ngrads = 0;
-      for (uint32_t k = 0; k < c->g->nouts; k++) ngrads += c->g->outs[k].kind == IR_OUT_GRAD;
+      for (uint32_t k = 0; k < c->g->nouts; k++)
+        ngrads += c->g->outs[k].kind == IR_OUT_GRAD;
       CU_ASSERT_EQUAL(ngrads, 4);
       check(c, f ? F64_TOL : F32_TOL);
       case_free(c);
@@ -766,12 +956,15 @@ static const TestCase cases[] = {
     {"test_codegen_every_op_f32", test_codegen_every_op_f32},
     {"test_codegen_every_op_f64", test_codegen_every_op_f64},
     {"test_codegen_edge_values", test_codegen_edge_values},
+    {"test_codegen_float_math_accuracy", test_codegen_float_math_accuracy},
     {"test_codegen_empty_tensors", test_codegen_empty_tensors},
     {"test_codegen_bad_index_is_reported", test_codegen_bad_index_is_reported},
     {"test_codegen_missing_buffer_is_reported", test_codegen_missing_buffer_is_reported},
     {"test_codegen_invalid_graph_is_refused", test_codegen_invalid_graph_is_refused},
     {"test_codegen_slots_and_plan", test_codegen_slots_and_plan},
     {"test_codegen_emit_llvm_and_asm", test_codegen_emit_llvm_and_asm},
+    {"test_codegen_shards_and_opt_levels", test_codegen_shards_and_opt_levels},
+    {"test_codegen_named_cpu", test_codegen_named_cpu},
     {"test_codegen_matmul_tiles", test_codegen_matmul_tiles},
     {"test_codegen_mlp_gradient", test_codegen_mlp_gradient},
 };

@@ -1,0 +1,157 @@
+/* cg_compile.c -- from a graph to optimized modules and machine code. The
+   program is lowered into shards (cg_module.c), one module per thread-safe
+   context; each shard is verified (LLVMVerifyModule), optimized by the new
+   pass manager's default<On> pipeline and, for the JIT, compiled to an
+   object file, every shard on its own thread. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <llvm-c/Analysis.h>
+#include <llvm-c/Error.h>
+#include <llvm-c/Orc.h>
+#include <llvm-c/TargetMachine.h>
+#include <llvm-c/Transforms/PassBuilder.h>
+
+#include "cg_int.h"
+
+/* Graphs with fewer kernel calls than this are one shard: splitting a small
+   module costs more than it saves. */
+#define MIN_NODES_PER_SHARD 24
+
+void cg_build_fini(CgBuild *bd) {
+  for (int k = 0; k < bd->nshards; k++) {
+    CgUnit *s = &bd->shards[k];
+    if (s->mod)
+      LLVMDisposeModule(s->mod);
+    if (s->tm)
+      LLVMDisposeTargetMachine(s->tm);
+    if (s->tsc)
+      LLVMOrcDisposeThreadSafeContext(s->tsc);
+    if (s->obj)
+      LLVMDisposeMemoryBuffer(s->obj);
+    free(s->error);
+  }
+  cg_plan_free(&bd->plan);
+  memset(bd, 0, sizeof *bd);
+}
+
+static char *take_error(LLVMErrorRef err) {
+  char *msg = LLVMGetErrorMessage(err);
+  char *copy = mc_xstrdup(msg);
+  LLVMDisposeErrorMessage(msg);
+  return copy;
+}
+
+/* Verifies, optimizes and (want_object) compiles one shard; runs on any
+   thread, touching only the shard. */
+static void *compile_shard(void *arg) {
+  CgUnit *s = arg;
+  char *msg = NULL;
+  if (LLVMVerifyModule(s->mod, LLVMReturnStatusAction, &msg)) {
+    s->error = mc_xstrdup(msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    return NULL;
+  }
+  LLVMDisposeMessage(msg);
+  char pipeline[32];
+  int level = s->opt_level < 0 ? 0 : s->opt_level > 3 ? 3 : s->opt_level;
+  snprintf(pipeline, sizeof pipeline, "default<O%d>", level);
+  /* Loops are already shaped by the kernel emitters (the matmul microkernel
+     is unrolled by hand); unrolling fully the static small trip counts
+     would only grow code and compile time. */
+  LLVMPassBuilderOptionsRef po = LLVMCreatePassBuilderOptions();
+  LLVMPassBuilderOptionsSetLoopInterleaving(po, 0);
+  LLVMPassBuilderOptionsSetLoopUnrolling(po, 0);
+  LLVMErrorRef err = LLVMRunPasses(s->mod, pipeline, s->tm, po);
+  LLVMDisposePassBuilderOptions(po);
+  if (err) {
+    s->error = take_error(err);
+    return NULL;
+  }
+  if (s->want_object &&
+      LLVMTargetMachineEmitToMemoryBuffer(s->tm, s->mod, LLVMObjectFile, &msg, &s->obj)) {
+    s->error = mc_xstrdup(msg ? msg : "?");
+    LLVMDisposeMessage(msg);
+    s->obj = NULL;
+  }
+  return NULL;
+}
+
+/* Compiles every shard, in parallel threads when there are several. */
+static bool compile_shards(CgBuild *bd, McDiag *d) {
+  pthread_t threads[CG_MAX_SHARDS];
+  bool started[CG_MAX_SHARDS] = {false};
+  for (int k = 1; k < bd->nshards; k++)
+    started[k] = pthread_create(&threads[k], NULL, compile_shard, &bd->shards[k]) == 0;
+  compile_shard(&bd->shards[0]);
+  for (int k = 1; k < bd->nshards; k++) {
+    if (started[k])
+      pthread_join(threads[k], NULL);
+    else
+      compile_shard(&bd->shards[k]);
+  }
+  bool ok = true;
+  for (int k = 0; k < bd->nshards; k++)
+    if (bd->shards[k].error) {
+      mc_error(d, (McLoc){0}, "codegen: internal error: %s", bd->shards[k].error);
+      ok = false;
+    }
+  return ok;
+}
+
+static int kernel_calls(const IrGraph *g) {
+  int n = 0;
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    IrOp op = (IrOp)ir_node(g, i)->op;
+    n += op != IR_OP_INPUT && op != IR_OP_PARAM && op != IR_OP_CONST;
+  }
+  return n;
+}
+
+static bool new_shard(CgUnit *s, const CgOptions *o, McDiag *d) {
+  s->tm = cg_target_machine(o, d);
+  if (!s->tm)
+    return false;
+  s->tsc = LLVMOrcCreateNewThreadSafeContext();
+  LLVMContextRef ctx = LLVMOrcThreadSafeContextGetContext(s->tsc);
+  s->mod = LLVMModuleCreateWithNameInContext("modelc", ctx);
+  char *triple = LLVMGetTargetMachineTriple(s->tm);
+  LLVMSetTarget(s->mod, triple);
+  LLVMDisposeMessage(triple);
+  LLVMTargetDataRef layout = LLVMCreateTargetDataLayout(s->tm);
+  LLVMSetModuleDataLayout(s->mod, layout);
+  LLVMDisposeTargetData(layout);
+  s->opt_level = o->opt_level;
+  return true;
+}
+
+bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards, bool objects,
+              McDiag *d) {
+  memset(bd, 0, sizeof *bd);
+  if (!ir_verify(g, d) || !cg_target_choose(o, &bd->tgt, d))
+    return false;
+  int want = kernel_calls(g) / MIN_NODES_PER_SHARD;
+  want = want < 1 ? 1 : want > max_shards ? max_shards : want;
+  for (int k = 0; k < want; k++) {
+    if (!new_shard(&bd->shards[k], o, d))
+      return false;
+    bd->shards[k].want_object = objects;
+    bd->nshards++;
+  }
+  CgShard cs[CG_MAX_SHARDS];
+  memset(cs, 0, sizeof cs);
+  for (int k = 0; k < bd->nshards; k++) {
+    cs[k].mod = bd->shards[k].mod;
+    cs[k].ctx = LLVMGetModuleContext(cs[k].mod);
+    cs[k].b = LLVMCreateBuilderInContext(cs[k].ctx);
+  }
+  cg_plan_build(&bd->plan, g, &bd->tgt);
+  Cg cx = {.g = g, .tgt = &bd->tgt, .plan = &bd->plan, .shards = cs, .nshards = bd->nshards};
+  cg_shard_use(&cx, 0);
+  cg_module_build(&cx);
+  for (int k = 0; k < bd->nshards; k++)
+    LLVMDisposeBuilder(cs[k].b);
+  bd->nkernels = cx.nkernels;
+  return compile_shards(bd, d);
+}

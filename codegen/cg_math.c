@@ -1,0 +1,160 @@
+/* cg_math.c -- exp, log, erf, erfc and tanh for float, as straight-line
+   arithmetic (polynomials, selects, bit tricks) that the loop vectorizer
+   turns into vector code, where libm calls would stay one element at a
+   time. Accuracy is a few ulp (exp, log: Cephes expf/logf; tanh: Cephes
+   tanhf; erfc: the Chebyshev fit of Numerical Recipes' erfcc, fractional
+   error below 1.2e-7 plus float rounding; erf: its Taylor series below
+   0.5). NaN, infinities, zeros and denormals behave as in libm. Double
+   keeps the intrinsics and libm (cg_scalar.c). */
+#include "cg_int.h"
+
+static LLVMValueRef fc(Cg *cx, double v) { return LLVMConstReal(cx->t_f32, v); }
+static LLVMValueRef ic(Cg *cx, int v) {
+  return LLVMConstInt(cx->t_i32, (unsigned long long)(int64_t)v, 1);
+}
+
+static LLVMValueRef fadd(Cg *cx, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFAdd(cx->b, a, b, "");
+}
+static LLVMValueRef fsub(Cg *cx, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFSub(cx->b, a, b, "");
+}
+static LLVMValueRef fmul(Cg *cx, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFMul(cx->b, a, b, "");
+}
+
+static LLVMValueRef call1(Cg *cx, const char *name, LLVMValueRef a) {
+  LLVMTypeRef t = cx->t_f32;
+  return cg_intrinsic(cx, name, &t, 1, &a, 1);
+}
+
+/* a * b + c, fused where the target has FMA */
+static LLVMValueRef muladd(Cg *cx, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
+  LLVMTypeRef t = cx->t_f32;
+  LLVMValueRef args[3] = {a, b, c};
+  return cg_intrinsic(cx, "llvm.fmuladd", &t, 1, args, 3);
+}
+
+/* c[0] x^(n-1) + ... + c[n-1], by Horner */
+static LLVMValueRef poly(Cg *cx, LLVMValueRef x, const double *c, int n) {
+  LLVMValueRef p = fc(cx, c[0]);
+  for (int i = 1; i < n; i++)
+    p = muladd(cx, p, x, fc(cx, c[i]));
+  return p;
+}
+
+static LLVMValueRef sel(Cg *cx, LLVMValueRef c, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cx->b, c, a, b, "");
+}
+
+static LLVMValueRef cmp(Cg *cx, LLVMRealPredicate p, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildFCmp(cx->b, p, a, b, "");
+}
+
+static LLVMValueRef is_nan(Cg *cx, LLVMValueRef x) { return cmp(cx, LLVMRealUNO, x, x); }
+
+/* 2^e for e in [-126, 127], from its exponent bits */
+static LLVMValueRef pow2(Cg *cx, LLVMValueRef e) {
+  LLVMValueRef bits = LLVMBuildShl(cx->b, LLVMBuildAdd(cx->b, e, ic(cx, 127), ""), ic(cx, 23), "");
+  return LLVMBuildBitCast(cx->b, bits, cx->t_f32, "");
+}
+
+/* e^x = 2^n e^r with n = rint(x log2 e), r = x - n ln 2 in two parts;
+   2^n applied as two factors so denormal results stay exact. */
+LLVMValueRef cg_math_exp(Cg *cx, LLVMValueRef x) {
+  static const double p[] = {1.9875691500E-4, 1.3981999507E-3, 8.3334519073E-3,
+                             4.1665795894E-2, 1.6666665459E-1, 5.0000001201E-1};
+  LLVMValueRef xs = sel(cx, is_nan(cx, x), fc(cx, 0), x);
+  xs = sel(cx, cmp(cx, LLVMRealOGT, xs, fc(cx, 89)), fc(cx, 89), xs);
+  xs = sel(cx, cmp(cx, LLVMRealOLT, xs, fc(cx, -104)), fc(cx, -104), xs);
+  LLVMValueRef n = call1(cx, "llvm.rint", fmul(cx, xs, fc(cx, 1.44269504088896341)));
+  LLVMValueRef r = muladd(cx, n, fc(cx, -0.693359375), xs);
+  r = muladd(cx, n, fc(cx, 2.12194440e-4), r);
+  LLVMValueRef y = fmul(cx, fmul(cx, poly(cx, r, p, 6), r), r);
+  y = fadd(cx, fadd(cx, y, r), fc(cx, 1));
+  LLVMValueRef e = LLVMBuildFPToSI(cx->b, n, cx->t_i32, "");
+  LLVMValueRef e1 = LLVMBuildAShr(cx->b, e, ic(cx, 1), ""), e2 = LLVMBuildSub(cx->b, e, e1, "");
+  LLVMValueRef res = fmul(cx, fmul(cx, y, pow2(cx, e1)), pow2(cx, e2));
+  res = sel(cx, cmp(cx, LLVMRealOGT, x, fc(cx, 88.72283935546875)), fc(cx, __builtin_inf()), res);
+  res = sel(cx, cmp(cx, LLVMRealOLT, x, fc(cx, -103.972084045410)), fc(cx, 0), res);
+  return sel(cx, is_nan(cx, x), x, res);
+}
+
+/* log x = e ln 2 + log m, m in [sqrt(1/2), sqrt 2) */
+LLVMValueRef cg_math_log(Cg *cx, LLVMValueRef x) {
+  static const double p[] = {7.0376836292E-2,  -1.1514610310E-1, 1.1676998740E-1,
+                             -1.2420140846E-1, 1.4249322787E-1,  -1.6668057665E-1,
+                             2.0000714765E-1,  -2.4999993993E-1, 3.3333331174E-1};
+  LLVMValueRef denorm = cmp(cx, LLVMRealOLT, x, fc(cx, 1.17549435e-38));
+  LLVMValueRef xs = sel(cx, denorm, fmul(cx, x, fc(cx, 8388608.0)), x);
+  LLVMValueRef bits = LLVMBuildBitCast(cx->b, xs, cx->t_i32, "");
+  LLVMValueRef e =
+      LLVMBuildAnd(cx->b, LLVMBuildLShr(cx->b, bits, ic(cx, 23), ""), ic(cx, 0xff), "");
+  e = LLVMBuildSub(cx->b, e, sel(cx, denorm, ic(cx, 126 + 23), ic(cx, 126)), "");
+  LLVMValueRef mbits =
+      LLVMBuildOr(cx->b, LLVMBuildAnd(cx->b, bits, ic(cx, 0x007fffff), ""), ic(cx, 0x3f000000), "");
+  LLVMValueRef m = LLVMBuildBitCast(cx->b, mbits, cx->t_f32, "");
+  LLVMValueRef low = cmp(cx, LLVMRealOLT, m, fc(cx, 0.707106781186547524));
+  e = LLVMBuildSub(cx->b, e, LLVMBuildZExt(cx->b, low, cx->t_i32, ""), "");
+  m = fsub(cx, sel(cx, low, fadd(cx, m, m), m), fc(cx, 1));
+  LLVMValueRef z = fmul(cx, m, m);
+  LLVMValueRef y = fmul(cx, fmul(cx, poly(cx, m, p, 9), m), z);
+  LLVMValueRef ef = LLVMBuildSIToFP(cx->b, e, cx->t_f32, "");
+  y = muladd(cx, ef, fc(cx, -2.12194440e-4), y);
+  y = muladd(cx, z, fc(cx, -0.5), y);
+  LLVMValueRef res = muladd(cx, ef, fc(cx, 0.693359375), fadd(cx, m, y));
+  res = sel(cx, cmp(cx, LLVMRealOEQ, x, fc(cx, __builtin_inf())), x, res);
+  res = sel(cx, cmp(cx, LLVMRealOEQ, x, fc(cx, 0)), fc(cx, -__builtin_inf()), res);
+  res = sel(cx, cmp(cx, LLVMRealOLT, x, fc(cx, 0)), fc(cx, __builtin_nan("")), res);
+  return sel(cx, is_nan(cx, x), x, res);
+}
+
+/* erfc |z| = t exp(-z^2 + P(t)), t = 1 / (1 + |z|/2); erfc(-z) = 2 - erfc z.
+   z^2 = h^2 + (z - h)(z + h) with h = z cut to 12 significant bits, so h^2
+   is exact and exp(-h^2) exp(P(t) - (z - h)(z + h)) keeps its accuracy
+   where z^2 is large. */
+LLVMValueRef cg_math_erfc(Cg *cx, LLVMValueRef x) {
+  static const double p[] = {0.17087277,  -0.82215223, 1.48851587, -1.13520398, 0.27886807,
+                             -0.18628806, 0.09678418,  0.37409196, 1.00002368,  -1.26551223};
+  LLVMValueRef ax = call1(cx, "llvm.fabs", x);
+  LLVMValueRef t = LLVMBuildFDiv(cx->b, fc(cx, 1), muladd(cx, ax, fc(cx, 0.5), fc(cx, 1)), "");
+  LLVMValueRef hbits =
+      LLVMBuildAnd(cx->b, LLVMBuildBitCast(cx->b, ax, cx->t_i32, ""), ic(cx, (int)0xfffff000u), "");
+  LLVMValueRef h = LLVMBuildBitCast(cx->b, hbits, cx->t_f32, "");
+  LLVMValueRef rest = fmul(cx, fsub(cx, ax, h), fadd(cx, ax, h));
+  LLVMValueRef big = cg_math_exp(cx, LLVMBuildFNeg(cx->b, fmul(cx, h, h), ""));
+  LLVMValueRef small = cg_math_exp(cx, fsub(cx, poly(cx, t, p, 10), rest));
+  LLVMValueRef ans = fmul(cx, t, fmul(cx, big, small));
+  /* erfc |z| rounds to 0 beyond 10.5 (and the split would make inf - inf) */
+  ans = sel(cx, cmp(cx, LLVMRealOGT, ax, fc(cx, 10.5)), fc(cx, 0), ans);
+  return sel(cx, cmp(cx, LLVMRealOLT, x, fc(cx, 0)), fsub(cx, fc(cx, 2), ans), ans);
+}
+
+/* |x| < 1/2: the Taylor series of erf; else sign(x) (1 - erfc |x|) */
+LLVMValueRef cg_math_erf(Cg *cx, LLVMValueRef x) {
+  const double c0 = 1.1283791670955126; /* 2 / sqrt(pi) */
+  const double p[] = {-c0 / 1320, c0 / 216, -c0 / 42, c0 / 10, -c0 / 3, c0};
+  LLVMValueRef ax = call1(cx, "llvm.fabs", x);
+  LLVMValueRef series = fmul(cx, x, poly(cx, fmul(cx, x, x), p, 6));
+  LLVMValueRef big = fsub(cx, fc(cx, 1), cg_math_erfc(cx, ax));
+  LLVMTypeRef t = cx->t_f32;
+  LLVMValueRef args[2] = {big, x};
+  big = cg_intrinsic(cx, "llvm.copysign", &t, 1, args, 2);
+  return sel(cx, cmp(cx, LLVMRealOLT, ax, fc(cx, 0.5)), series, big);
+}
+
+/* |x| < 0.625: x + x^3 P(x^2); else sign(x) (1 - 2 / (e^(2|x|) + 1)) */
+LLVMValueRef cg_math_tanh(Cg *cx, LLVMValueRef x) {
+  static const double p[] = {-5.70498872745E-3, 2.06390887954E-2, -5.37397155531E-2,
+                             1.33314422036E-1, -3.33332819422E-1};
+  LLVMValueRef ax = call1(cx, "llvm.fabs", x);
+  LLVMValueRef x2 = fmul(cx, x, x);
+  LLVMValueRef series = muladd(cx, fmul(cx, x, x2), poly(cx, x2, p, 5), x);
+  LLVMValueRef e = cg_math_exp(cx, fadd(cx, ax, ax));
+  LLVMValueRef big =
+      fsub(cx, fc(cx, 1), LLVMBuildFDiv(cx->b, fc(cx, 2), fadd(cx, e, fc(cx, 1)), ""));
+  LLVMTypeRef t = cx->t_f32;
+  LLVMValueRef args[2] = {big, x};
+  big = cg_intrinsic(cx, "llvm.copysign", &t, 1, args, 2);
+  return sel(cx, cmp(cx, LLVMRealOLT, ax, fc(cx, 0.625)), series, big);
+}
