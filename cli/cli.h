@@ -28,6 +28,8 @@ typedef enum {
   CLI_OPT_INPUTS,          /* --inputs (gradcheck) */
   CLI_OPT_SEED,            /* --seed N */
   CLI_OPT_TOL,             /* --tol X */
+  CLI_OPT_EMIT,            /* --emit ir|llvm|asm (dump) */
+  CLI_OPT_STATS,           /* --stats (dump) */
   CLI_OPT_COUNT
 } CliOptId;
 
@@ -40,7 +42,9 @@ typedef struct CliOpts {
   const CliCommand *cmd;
   const char *file;        /* the FILE argument; "-" = stdin */
   McVec defines;           /* of FeDefine, names in arena */
-  const char *stage;       /* "forward" (default) or "grad" */
+  const char *stage;       /* "forward" (default), "grad" or "step" */
+  const char *emit;        /* dump: "ir" (default), "llvm" or "asm" */
+  bool stats;              /* dump: print the compiled programs' statistics */
   const char *passes;      /* pipeline; NULL = the stage's default */
   const char *print_after; /* comma list or NULL */
   bool print_after_all;
@@ -119,6 +123,9 @@ int cli_gradcheck(CliOpts *o);
 int cli_train_main(const CliCommand *c, int argc, char **argv, int first);
 void cli_train_print_options(FILE *f);
 
+/* ---- cli_repl.c: `modelc repl` -------------------------------------------- */
+int cli_repl_main(const CliCommand *c, int argc, char **argv, int first);
+
 /* ---- cli_trainer.c: a training session --------------------------------------
    What `modelc train` runs and a REPL can drive: it compiles the model's
    training step (PASS_PIPELINE_TRAIN, then the LLVM JIT) and its forward
@@ -173,5 +180,25 @@ CliTrainStatus cli_trainer_run(CliTrainer *t, int64_t epochs, int64_t steps);
 bool cli_trainer_report(CliTrainer *t);
 int64_t cli_trainer_step(const CliTrainer *t);     /* optimizer steps done */
 int64_t cli_trainer_epoch(const CliTrainer *t);    /* whole epochs done */
+/* For a REPL: the forward graph at the training batch (owned by t). */
+const IrGraph *cli_trainer_forward(const CliTrainer *t);
+/* The step program's source slots; cli_trainer_param gives the PARAM node
+   (model param or optimizer state) of slot i and its host buffer, or NULL
+   when slot i is an input. */
+int cli_trainer_nslots(const CliTrainer *t);
+const IrNode *cli_trainer_param(CliTrainer *t, int i, void **data);
+/* Says the params were filled from elsewhere (like resume does). */
+void cli_trainer_params_loaded(CliTrainer *t);
+/* Run-time hyperparameters for the next steps: no recompilation. */
+void cli_trainer_set_hyper(CliTrainer *t, const PassOptimHyper *h);
+/* Writes the first `count` samples of input `name` into dst (the input's
+   dtype): from the eval data, or without it from the training data.
+   False, reported, when no data is loaded or too few samples are. */
+bool cli_trainer_fill_input(CliTrainer *t, const char *name, int64_t count, void *dst);
+/* The loss of every step this trainer ran, in order. */
+const double *cli_trainer_losses(const CliTrainer *t, int64_t *n);
+struct CgStats;
+/* The codegen statistics (memory plan) of the step and forward programs. */
+void cli_trainer_stats(const CliTrainer *t, struct CgStats *step, struct CgStats *fwd);
 
 #endif

@@ -20,7 +20,8 @@ static const OptSpec opt_specs[CLI_OPT_COUNT] = {
     [CLI_OPT_HELP] = {"help", 'h', NULL, "show this help"},
     [CLI_OPT_DEFINE] = {"define", 'D', "NAME=VALUE",
                         "override a model dim, e.g. -D B=2 (repeatable)"},
-    [CLI_OPT_STAGE] = {"stage", 0, "forward|grad", "which program to print (default forward)"},
+    [CLI_OPT_STAGE] = {"stage", 0, "forward|grad|step",
+                       "which program to print (default forward)"},
     [CLI_OPT_PASSES] = {"passes", 0, "PIPELINE",
                         "comma-separated passes to run instead of the default"},
     [CLI_OPT_PRINT_AFTER] = {"print-after", 0, "NAME[,NAME]",
@@ -34,6 +35,10 @@ static const OptSpec opt_specs[CLI_OPT_COUNT] = {
     [CLI_OPT_INPUTS] = {"inputs", 0, NULL, "also check the gradients w.r.t. float inputs"},
     [CLI_OPT_SEED] = {"seed", 0, "N", "seed for inputs, params and directions (default 0)"},
     [CLI_OPT_TOL] = {"tol", 0, "X", "largest accepted relative error (default 1e-6)"},
+    [CLI_OPT_EMIT] = {"emit", 0, "ir|llvm|asm",
+                      "print the IR (default), the optimized LLVM IR or the assembly"},
+    [CLI_OPT_STATS] = {"stats", 0, NULL,
+                       "JIT-compile forward and training step; print kernels, time, memory"},
 };
 
 int cli_usage_error(const CliCommand *cmd, const char *fmt, ...) {
@@ -139,9 +144,14 @@ static bool parse_tol(CliOpts *o, const char *v) {
   return true;
 }
 
-static bool one_of(CliOpts *o, const char *opt, const char *v, const char *a, const char *b) {
-  if (strcmp(v, a) == 0 || strcmp(v, b) == 0) return true;
-  cli_usage_error(o->cmd, "--%s expects '%s' or '%s', got '%s'", opt, a, b, v);
+/* v must be a, b or (when not NULL) c. */
+static bool one_of(CliOpts *o, const char *opt, const char *v, const char *a, const char *b,
+                   const char *c) {
+  if (strcmp(v, a) == 0 || strcmp(v, b) == 0 || (c && strcmp(v, c) == 0)) return true;
+  if (c)
+    cli_usage_error(o->cmd, "--%s expects '%s', '%s' or '%s', got '%s'", opt, a, b, c, v);
+  else
+    cli_usage_error(o->cmd, "--%s expects '%s' or '%s', got '%s'", opt, a, b, v);
   return false;
 }
 
@@ -150,13 +160,19 @@ static bool set_option(CliOpts *o, int id, const char *v) {
   switch ((CliOptId)id) {
   case CLI_OPT_HELP: o->help = true; return true;
   case CLI_OPT_DEFINE: return parse_define(o, v);
-  case CLI_OPT_STAGE: o->stage = v; return one_of(o, "stage", v, "forward", "grad");
+  case CLI_OPT_STAGE:
+    o->stage = v;
+    return one_of(o, "stage", v, "forward", "grad", "step");
+  case CLI_OPT_EMIT:
+    o->emit = v;
+    return one_of(o, "emit", v, "ir", "llvm", "asm");
+  case CLI_OPT_STATS: o->stats = true; return true;
   case CLI_OPT_PASSES: o->passes = v; return cli_check_pass_list(o->cmd, "passes", v, false);
   case CLI_OPT_PRINT_AFTER:
     o->print_after = v;
     return cli_check_pass_list(o->cmd, "print-after", v, true);
   case CLI_OPT_PRINT_AFTER_ALL: o->print_after_all = true; return true;
-  case CLI_OPT_FORMAT: o->format = v; return one_of(o, "format", v, "text", "dot");
+  case CLI_OPT_FORMAT: o->format = v; return one_of(o, "format", v, "text", "dot", NULL);
   case CLI_OPT_OUTPUT: o->output = v; return true;
   case CLI_OPT_GRAD_INPUTS:
   case CLI_OPT_INPUTS: o->grad_inputs = true; return true;
@@ -221,6 +237,7 @@ bool cli_opts_parse(CliOpts *o, const CliCommand *cmd, int argc, char **argv, in
   memset(o, 0, sizeof *o);
   o->cmd = cmd;
   o->stage = "forward";
+  o->emit = "ir";
   o->format = "text";
   o->tol = 1e-6;
   mc_vec_init(&o->defines, sizeof(FeDefine));

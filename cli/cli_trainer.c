@@ -97,6 +97,7 @@ struct CliTrainer {
   int64_t last_eval_step;
   int64_t run_epochs, run_steps;  /* the targets of the current run */
   bool skip_note_done;      /* "leftover samples not scored" reported */
+  McVec losses;             /* of double: the loss of every step this trainer ran */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -404,6 +405,7 @@ CliTrainer *cli_trainer_new(CliSession *s, const CliTrainConfig *c) {
   mc_vec_init(&t->train.args, sizeof(RtDataArg));
   mc_vec_init(&t->test.args, sizeof(RtDataArg));
   t->order_epoch = -1;
+  mc_vec_init(&t->losses, sizeof(double));
   t->saved_step = -1;
   t->last_eval_step = -1;
   bool ok = compile_forward(t) && check_loss(t);
@@ -442,12 +444,40 @@ void cli_trainer_free(CliTrainer *t) {
   free(t->update_of);
   free(t->order);
   free(t->test_idx);
+  mc_vec_free(&t->losses);
   if (t->fwd) ir_graph_free(t->fwd);
   free(t);
 }
 
 int64_t cli_trainer_step(const CliTrainer *t) { return t->step; }
 int64_t cli_trainer_epoch(const CliTrainer *t) { return t->epoch; }
+
+/* ---- what a REPL reads and changes between runs ------------------------------ */
+
+const IrGraph *cli_trainer_forward(const CliTrainer *t) { return t->fwd; }
+int cli_trainer_nslots(const CliTrainer *t) { return t->prog.nsources; }
+
+const IrNode *cli_trainer_param(CliTrainer *t, int i, void **data) {
+  if (i < 0 || i >= t->prog.nsources) return NULL;
+  const IrNode *n = slot_node(&t->prog, i);
+  if (n->op != IR_OP_PARAM) return NULL;
+  *data = t->prog.bufs[i];
+  return n;
+}
+
+void cli_trainer_params_loaded(CliTrainer *t) { t->resumed = true; }
+
+void cli_trainer_set_hyper(CliTrainer *t, const PassOptimHyper *h) { t->c.hyper = *h; }
+
+const double *cli_trainer_losses(const CliTrainer *t, int64_t *n) {
+  *n = (int64_t)t->losses.len;
+  return t->losses.data;
+}
+
+void cli_trainer_stats(const CliTrainer *t, struct CgStats *step, struct CgStats *fwd) {
+  cg_program_stats(t->prog.cg, step);
+  cg_program_stats(t->eval.cg, fwd);
+}
 
 /* ---- data --------------------------------------------------------------------- */
 
@@ -638,6 +668,29 @@ static bool bind_batch(CliTrainer *t, Program *p, const DataSet *ds, const int64
   return true;
 }
 
+bool cli_trainer_fill_input(CliTrainer *t, const char *name, int64_t count, void *dst) {
+  int f = feed_index(t, name);
+  if (!t->data_loaded || f < 0) {
+    mc_error(t->d, noloc, "no data loaded for input '%s'", name);
+    return false;
+  }
+  const DataSet *ds = t->test.n ? &t->test : &t->train;
+  if (count > ds->n) {
+    mc_error(t->d, noloc, "input '%s' needs %lld samples; the %s data has %lld", name,
+             (long long)count, ds->what, (long long)ds->n);
+    return false;
+  }
+  int64_t *idx = mc_xcalloc((size_t)count + 1, sizeof *idx);
+  for (int64_t i = 0; i < count; i++) idx[i] = i;
+  const Feed *feed = &ds->feeds[f];
+  RtError e = {{0}};
+  bool ok = feed->data->dtype == RT_F32
+                ? rt_gather_f32(feed->data, idx, count, 1, 0, 1, dst, feed->path, &e)
+                : rt_gather_i32(feed->data, idx, count, dst, feed->path, &e);
+  free(idx);
+  return ok || rt_failed(t, &e);
+}
+
 /* The hyperparameter inputs "opt.*" for update number step + 1. */
 static bool bind_hyper(CliTrainer *t) {
   Program *p = &t->prog;
@@ -711,6 +764,7 @@ static bool train_step(CliTrainer *t, const int64_t *idx, EpochStats *st) {
   if (!bind_batch(t, p, &t->train, idx, t->batch) || !bind_hyper(t) || !run_program(t, p))
     return false;
   st->loss_sum += float_at(p, p->loss_slot, 0);
+  *(double *)mc_vec_push(&t->losses) = float_at(p, p->loss_slot, 0);
   st->correct += count_correct(t, p, t->batch * labels_per_sample(t));
   st->labelled += t->batch * labels_per_sample(t);
   st->steps++;

@@ -25,10 +25,15 @@ static const CliCommand commands[] = {
      "or Graphviz DOT:\n"
      "  --stage forward  the front end's graph after " PASS_PIPELINE_FORWARD "\n"
      "  --stage grad     the gradient program, after " PASS_PIPELINE_GRAD "\n"
+     "  --stage step     the training step (gradient + SGD update), after\n"
+     "                   " PASS_PIPELINE_TRAIN "\n"
+     "--emit llvm|asm prints the optimized LLVM IR or the host assembly of the\n"
+     "program instead; --stats JIT-compiles the forward program and the training\n"
+     "step and prints their kernels, compile time and planned memory.\n"
      "--passes replaces the stage's pipeline ('' runs no pass). A header comment\n"
      "lists the source files by id, so loc(FILE:LINE:COL) can be read.",
      CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_STAGE) |
-         DUMP_OPTS,
+         CLI_OPT_BIT(CLI_OPT_EMIT) | CLI_OPT_BIT(CLI_OPT_STATS) | DUMP_OPTS,
      true, cli_dump, NULL, NULL},
     {"opt", "FILE.mir [OPTIONS]", "run passes over IR text and print the result",
      "Parses IR text (FILE '-' reads stdin), verifies it, runs the --passes\n"
@@ -69,6 +74,13 @@ static const CliCommand commands[] = {
      "bit-identical params. See docs/train.md.",
      CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE), true, NULL, cli_train_main,
      cli_train_print_options},
+    {"repl", "[FILE]", "an interactive session: load, train, inspect and evaluate a model",
+     "Starts an interactive session (line editing, history in ~/.modelc_history or\n"
+     "$MODELC_HISTORY, tab completion) over the model FILE, if given. Type 'help'\n"
+     "at the prompt for its commands. Commands read from a pipe or a file run in\n"
+     "order and are echoed with their results; the exit status is 1 if any\n"
+     "command failed. See docs/repl.md.",
+     CLI_OPT_BIT(CLI_OPT_HELP), false, NULL, cli_repl_main, NULL},
     {"help", "[COMMAND]", "show help for modelc or one command",
      "Prints the list of commands, or the usage and options of COMMAND.", CLI_OPT_BIT(CLI_OPT_HELP),
      false, cmd_help, NULL, NULL},

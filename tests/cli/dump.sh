@@ -111,4 +111,20 @@ printf 'graph @noloss {\n  %%0 = input "x" : f32[3]\n  output "y" = %%0\n}\n' >"
 run 0 opt "$TMP/noloss.mir"
 run 1 opt "$TMP/noloss.mir" --passes=autodiff
 grep -q "error: .*loss" "$TMP/err" || fail "autodiff without loss: $(cat "$TMP/err")"
+
+# The training step, the generated code and the compiled programs' statistics.
+run 0 dump "$SRC/examples/seed_net.model" --stage step
+has_out '^  update "fc1.weight" = %'
+has_out '^  update "fc2.bias" = %'
+has_out '= input "opt.lr" : f32\[\]'
+run 0 dump "$SRC/examples/seed_net.model" --emit llvm
+has_out '^define .*@run('
+has_out 'fmul'
+run 0 dump "$SRC/examples/seed_net.model" --emit asm --stage grad
+has_out 'retq$'
+run 0 dump "$SRC/examples/mlp.model" --stats
+has_out '^forward  *[0-9][0-9]* nodes  *[0-9][0-9]* kernels  compile [0-9.]* s  workspace [0-9.]* MiB planned, [0-9.]* MiB naive'
+has_out '^train step  *[0-9][0-9]* nodes'
+run 2 dump "$SRC/examples/mlp.model" --emit wasm
+grep -q "expects 'ir', 'llvm' or 'asm'" "$TMP/err" || fail "--emit wasm: $(cat "$TMP/err")"
 echo "dump.sh: ok"

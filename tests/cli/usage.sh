@@ -79,7 +79,7 @@ check_usage "unknown option '--stag=grad' (did you mean '--stage'?)" "Try 'model
 run 2 dump x.model --stage
 check_usage "option '--stage' needs a value" "Try 'modelc help dump'."
 run 2 dump x.model --stage backward
-check_usage "--stage expects 'forward' or 'grad', got 'backward'" "Try 'modelc help dump'."
+check_usage "--stage expects 'forward', 'grad' or 'step', got 'backward'" "Try 'modelc help dump'."
 run 2 dump x.model --format=svg
 check_usage "--format expects 'text' or 'dot', got 'svg'" "Try 'modelc help dump'."
 run 2 dump x.model --passes=cse,dcee

@@ -1,0 +1,42 @@
+#!/bin/sh
+# repl_doc.sh -- runs the session of docs/repl.md (Fashion-MNIST's mlp, one
+# short epoch then two more, evaluated) and compares its output with the
+# page, timings and fractional figures aside; the held-out accuracy must reach 0.65. Skipped when
+# the dataset (Debian package dataset-fashion-mnist) is not installed.
+set -e
+: "${MODELC:?MODELC must name the modelc binary}"
+: "${SRC:?SRC must name the source tree}"
+DATA=/usr/share/datasets/fashion-mnist
+if [ ! -r "$DATA/t10k-images-idx3-ubyte.gz" ] || [ ! -r "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
+  echo "SKIP: no Fashion-MNIST in $DATA (install dataset-fashion-mnist)"
+  exit 0
+fi
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT INT TERM
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# The console block after the marker, without its "$ modelc repl" line.
+awk '/<!-- repl-transcript -->/ { on = 1; next }
+     on && /^```console/ { inside = 1; next }
+     inside && /^```/ { exit }
+     inside' "$SRC/docs/repl.md" | tail -n +2 >"$TMP/want"
+[ -s "$TMP/want" ] || fail "no transcript in docs/repl.md"
+# Its commands, after the first (the load that FILE makes).
+sed -n 's/^modelc> //p' "$TMP/want" | tail -n +2 >"$TMP/cmds"
+cd "$SRC"
+rc=0
+MODELC_HISTORY= timeout 60 "$MODELC" repl examples/mlp.model <"$TMP/cmds" >"$TMP/got" 2>&1 || rc=$?
+# The transcript ends with an error (print fc4.bias), so the exit status is 1.
+[ "$rc" = 1 ] || { cat "$TMP/got" >&2; fail "exit $rc, expected 1"; }
+# Timings aside, and every fractional number (losses, norms, accuracies) is
+# masked: float results may differ in the last bits on another CPU (vector
+# width, FMA); the accuracy bound below checks the training itself.
+normalize() {
+  sed -E -e 's/\([0-9.]+ s, [0-9]+ samples\/s\)/(TIME)/' \
+    -e 's/-?[0-9]+\.[0-9]+(e[-+]?[0-9]+)?/#/g' "$1"
+}
+normalize "$TMP/want" >"$TMP/want.n"
+normalize "$TMP/got" >"$TMP/got.n"
+diff -u "$TMP/want.n" "$TMP/got.n" >&2 || fail "the session differs from docs/repl.md"
+acc=$(sed -n 's/^held-out accuracy: \([0-9.]*\) (500 samples.*/\1/p' "$TMP/got" | tail -1)
+awk -v a="$acc" 'BEGIN { exit !(a + 0 >= 0.65) }' || fail "held-out accuracy '$acc' < 0.65"
+echo "repl_doc: transcript matches; held-out accuracy $acc"
