@@ -27,7 +27,7 @@ enum {
 
 /* ---- cg_plan.c: where every node's value lives ---------------------------- */
 typedef enum {
-  CG_LOC_NONE,  /* empty tensor: no storage, no kernel */
+  CG_LOC_NONE,  /* empty tensor, or a matmul its transpose computes: no storage, no kernel */
   CG_LOC_SLOT,  /* a caller buffer: input, param, or the first output of a node */
   CG_LOC_WORK,  /* the workspace at `offset` */
   CG_LOC_CONST, /* the workspace at `offset`, written once when the program is made */
@@ -40,6 +40,8 @@ typedef struct CgLoc {
   int64_t offset;  /* CG_LOC_WORK, CG_LOC_CONST: byte offset in the workspace */
   IrRef alias;     /* CG_LOC_ALIAS: a node whose kind is not ALIAS */
   int64_t scratch; /* byte offset of the node's scratch (matmul packing) */
+  bool product;    /* a 2-D transpose that computes its operand, a matmul
+                      left CG_LOC_NONE, as the transposed product */
 } CgLoc;
 
 /* An output that is filled by a copy after every node ran: the node lives
@@ -161,6 +163,9 @@ LLVMValueRef cg_shared_function(Cg *cx, const char *key, CgMakeFn make, const vo
    nextra extents) are decoded from the descriptor at entry; the builder is
    after that on return. */
 LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin, int nextra, bool scratch);
+/* Decodes the kernel's arguments again from ws and desc at the builder
+   (in another function emitted for the kernel, e.g. a parallel task). */
+void cg_kernel_decode(Cg *cx, LLVMValueRef ws, LLVMValueRef desc, bool scratch);
 void cg_kernel_end(Cg *cx);
 LLVMValueRef cg_karg(Cg *cx, int i);
 LLVMValueRef cg_kernel_node(Cg *cx); /* i64: the node of the call */
@@ -325,18 +330,27 @@ struct CgCall {
   int64_t ext[CG_MAX_EXTENTS];
   int esz, rank, cls[2]; /* move: element size, rank, innermost stride classes */
   int dtype, nbaxes;     /* scatter_add, matmul */
+  bool parallel;         /* elementwise: runs in parts on the pool */
 };
 typedef void (*CgAddCall)(Cg *cx, const CgCall *c);
 void cg_node_lower(Cg *cx, IrRef id, CgAddCall add);
 /* A call copying `bytes` from node's storage to table entry dst_entry. */
 void cg_copy_call(Cg *cx, CgCall *c, IrRef node, int64_t dst_entry, int64_t bytes);
+/* Elementwise node id is big enough to run in parts on the matmul pool. */
+bool cg_elem_parallel(const CgTarget *t, const IrGraph *g, IrRef id);
 /* Calls add with a call zeroing node id's storage. */
 void cg_zero_call(Cg *cx, IrRef id, CgAddCall add);
 
 /* ---- cg_matmul.c: packed, blocked, multithreaded GEMM ---------------------- */
+/* id: a matmul, or a transpose computing its matmul operand (CgLoc.product). */
 int64_t cg_matmul_scratch_bytes(const CgTarget *t, const IrGraph *g, IrRef id);
 /* How many parallel parts the node's work is split into (1 = inline). */
 int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id);
 void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add);
+/* Matmul id reads a 2-D transpose operand through its packing (the plan
+   then aliases the transpose to its source instead of copying it). */
+bool cg_matmul_can_fold(const IrGraph *g, IrRef id);
+/* Operand k of matmul id is such a folded transpose. */
+bool cg_matmul_operand_folded(const CgPlan *p, const IrGraph *g, IrRef id, int k);
 
 #endif

@@ -174,7 +174,12 @@ static void elem_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   cg_for_end(cx, &l);
 }
 
-static void emit_elem(Cg *cx, const CgCall *c) {
+/* Elements of at least this many run in parts, split along the outermost
+   axis of the walk (each result element is computed by one part, so the
+   results do not depend on the thread count). */
+#define PARALLEL_MIN_ELEMS 65536
+
+static void emit_elem_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
   const IrNode *n = node_of(cx, c);
   Elem e = {.n = n, .ct = compute_type(cx, n)};
   for (int k = 0; k < n->nsrc && k < 3; k++)
@@ -182,7 +187,64 @@ static void emit_elem(Cg *cx, const CgCall *c) {
   CgWalk w;
   elem_walk(cx->g, n, &w);
   cg_walk_runtime(cx, &w, 3 + c->nin);
+  if (begin) { /* rows [begin, end) of the outermost axis */
+    for (int a = 0; a <= c->nin; a++) {
+      IrDtype t = a == 0 ? (IrDtype)n->dtype : e.dt[a - 1];
+      LLVMValueRef at = LLVMBuildNSWMul(cx->b, begin, w.vst[a][0], "");
+      cx->kargs[a] = cg_gep(cx, cg_type(cx, t), cx->kargs[a], at);
+    }
+    w.vdims[0] = LLVMBuildNSWSub(cx->b, end, begin, "");
+  }
   cg_walk_emit(cx, &w, elem_row, &e);
+}
+
+/* part(ctx = {ws, desc}, begin, end): the kernel over rows [begin, end). */
+static LLVMValueRef emit_elem_part(Cg *cx, const CgCall *c, const char *name) {
+  LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
+  LLVMValueRef fn = cg_function(cx, name, cx->t_void, p, 3);
+  cg_set_local(cx, fn);
+  cg_set_fn_attr(cx, fn, "nounwind");
+  cx->fn = fn;
+  LLVMPositionBuilderAtEnd(cx->b, cg_block(cx, "entry"));
+  LLVMValueRef ctx = cg_param(cx, 0);
+  LLVMValueRef ws = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, 0));
+  cg_kernel_decode(cx, ws, cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, 1)), false);
+  emit_elem_walk(cx, c, cg_param(cx, 1), cg_param(cx, 2));
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
+static void emit_elem(Cg *cx, const CgCall *c) {
+  if (!c->parallel) {
+    emit_elem_walk(cx, c, NULL, NULL);
+    return;
+  }
+  LLVMValueRef kernel = cx->fn, ws = ws_ptr(cx, c), desc = cx->kdesc;
+  LLVMValueRef rows = extent(cx, c, 0);
+  LLVMBasicBlockRef at = LLVMGetInsertBlock(cx->b);
+  char name[80];
+  snprintf(name, sizeof name, "%s_part", LLVMGetValueName(kernel));
+  LLVMValueRef part = emit_elem_part(cx, c, name);
+  cx->fn = kernel;
+  LLVMPositionBuilderAtEnd(cx->b, at);
+  cg_kernel_decode(cx, ws, desc, false);
+  LLVMValueRef ctx = LLVMBuildAlloca(cx->b, LLVMArrayType(cx->t_ptr, 2), "ctx");
+  cg_store(cx, ws, ctx, cg_i64(cx, 0));
+  cg_store(cx, desc, ctx, cg_i64(cx, 1));
+  LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, ws, "pool"); /* CG_WS_POOL */
+  LLVMTypeRef pf[4] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_ptr};
+  LLVMValueRef pfor = cg_function(cx, "rt_parallel_for", cx->t_void, pf, 4);
+  cg_call(cx, pfor, (LLVMValueRef[]){pool, rows, part, ctx}, 4);
+}
+
+bool cg_elem_parallel(const CgTarget *t, const IrGraph *g, IrRef id) {
+  const IrNode *n = ir_node(g, id);
+  if (t->threads < 2 || ir_ops[n->op].cls != IR_CLASS_ELEM ||
+      ir_shape_numel(&n->shape) < PARALLEL_MIN_ELEMS)
+    return false;
+  CgWalk w;
+  elem_walk(g, n, &w);
+  return w.dims[0] >= 2;
 }
 
 static void lower_elem(Cg *cx, IrRef id, CgAddCall add) {
@@ -198,6 +260,9 @@ static void lower_elem(Cg *cx, IrRef id, CgAddCall add) {
     call_input(cx, &c, n->src[k]);
   }
   key_printf(&c, " rank=%d/%x", w.rank, cg_walk_mask(&w, 0));
+  c.parallel = cg_elem_parallel(cx->tgt, cx->g, id);
+  if (c.parallel)
+    key_printf(&c, " parts");
   for (int i = 0; i < w.rank; i++)
     call_extent(&c, w.dims[i]);
   c.emit = emit_elem;
@@ -401,6 +466,10 @@ static void lower_move(Cg *cx, IrRef id, CgAddCall add) {
     return;
   }
   case IR_OP_PERMUTE:
+    if (cx->plan->loc[id].product) {
+      cg_matmul_lower(cx, id, add);
+      return;
+    }
     for (int i = 0; i < n->shape.rank; i++)
       st[i] = xs[n->attr.perm[i]];
     lower_copy(cx, id, n->src[0], &n->shape, os, st, 0, 0, add);

@@ -25,9 +25,12 @@ typedef struct Gemm {
   int64_t TM, TN, MT, NT; /* tiles per batch along M and N, and their sizes */
   int64_t ntiles, parts;
   int64_t ap_bytes, bp_bytes; /* one part's packing buffers (64-byte multiples) */
+  int trans;                  /* TRANS_A | TRANS_B: operand stored transposed */
 } Gemm;
 
-enum { UKERNEL, PACK_A, PACK_B };
+enum { TRANS_A = 1, TRANS_B = 2 };
+
+enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -66,12 +69,18 @@ static void choose_tiles(Gemm *q, int threads) {
   q->parts = min64(want, q->ntiles);
 }
 
-static void gemm_geometry(const CgTarget *t, const IrGraph *g, const IrNode *n, Gemm *q) {
+/* id: a matmul, or a 2-D transpose computing its matmul operand's product
+   transposed (then M and N trade places). */
+static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q) {
+  const IrNode *n = ir_node(g, id);
+  bool swap = n->op == IR_OP_PERMUTE;
+  if (swap)
+    n = ir_node(g, n->src[0]);
   const IrNode *a = ir_node(g, n->src[0]), *b = ir_node(g, n->src[1]);
   int r = n->shape.rank;
   *q = (Gemm){0};
-  q->M = n->shape.d[r - 2].n;
-  q->N = n->shape.d[r - 1].n;
+  q->M = n->shape.d[r - (swap ? 1 : 2)].n;
+  q->N = n->shape.d[r - (swap ? 2 : 1)].n;
   q->K = a->shape.d[a->shape.rank - 1].n;
   q->nbaxes = r - 2;
   q->nbatch = 1;
@@ -112,7 +121,7 @@ static bool is_small(const Gemm *q) {
 
 int64_t cg_matmul_scratch_bytes(const CgTarget *t, const IrGraph *g, IrRef id) {
   Gemm q;
-  gemm_geometry(t, g, ir_node(g, id), &q);
+  gemm_geometry(t, g, id, &q);
   if (q.K == 0 || q.M == 0 || q.N == 0 || is_small(&q))
     return 0;
   return q.parts * (q.ap_bytes + q.bp_bytes);
@@ -120,8 +129,22 @@ int64_t cg_matmul_scratch_bytes(const CgTarget *t, const IrGraph *g, IrRef id) {
 
 int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id) {
   Gemm q;
-  gemm_geometry(t, g, ir_node(g, id), &q);
+  gemm_geometry(t, g, id, &q);
   return q.K == 0 || is_small(&q) ? 1 : q.parts;
+}
+
+bool cg_matmul_can_fold(const IrGraph *g, IrRef id) {
+  const IrNode *n = ir_node(g, id);
+  if (n->shape.rank != 2 || (n->dtype != IR_F32 && n->dtype != IR_F64))
+    return false;
+  int64_t M = n->shape.d[0].n, N = n->shape.d[1].n;
+  int64_t K = ir_node(g, n->src[0])->shape.d[1].n;
+  return M > 0 && N > 0 && K > 0 && (double)M * (double)N * (double)K > SMALL_MACS;
+}
+
+bool cg_matmul_operand_folded(const CgPlan *p, const IrGraph *g, IrRef id, int k) {
+  IrRef s = ir_node(g, id)->src[k];
+  return ir_node(g, s)->op == IR_OP_PERMUTE && p->loc[s].kind == CG_LOC_ALIAS;
 }
 
 /* ---- per-dtype functions ------------------------------------------------------- */
@@ -245,7 +268,8 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
 
 /* pack_a(a, lda, mc, kc, ap): rows [0, mc) of a, k in [0, kc), as panels of
    MR rows stored k-major (ap[panel][k][i]); missing rows are zeros. */
-static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
+static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name,
+                                bool trans) {
   LLVMTypeRef p[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_ptr};
   LLVMValueRef fn = begin_function(cx, name, p, 5);
   cg_set_noalias(cx, fn, 0);
@@ -268,8 +292,9 @@ static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
       if (pass == 1)
         r = cg_min(cx, r, last_row);
       LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ip.iv, r, "");
-      LLVMValueRef v = cg_load(
-          cx, et, a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, lda, ""), k.iv, ""));
+      LLVMValueRef at = trans ? LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, lda, ""), row, "")
+                              : LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, lda, ""), k.iv, "");
+      LLVMValueRef v = cg_load(cx, et, a, at);
       if (pass == 1)
         v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, i), rows, ""), v,
                             LLVMConstNull(et), "");
@@ -337,10 +362,54 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   return fn;
 }
 
+/* pack_b_t(b, ldb, kc, nc, bp): the same panels from b stored transposed
+   (element (k, j) at b[j * ldb + k]): per k, one element of each of the
+   panel's NR columns, stored as whole vectors. */
+static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
+  LLVMTypeRef p[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_ptr};
+  LLVMValueRef fn = begin_function(cx, name, p, 5);
+  cg_set_noalias(cx, fn, 0);
+  cg_set_noalias(cx, fn, 4);
+  int NR = q->nr, L = q->lanes;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef b = cg_param(cx, 0), ldb = cg_param(cx, 1), kc = cg_param(cx, 2);
+  LLVMValueRef nc = cg_param(cx, 3), bp = cg_param(cx, 4);
+  CgFor jp, k;
+  cg_for_begin(cx, &jp, cg_i64(cx, 0), nc, cg_i64(cx, NR));
+  LLVMValueRef cols = LLVMBuildNSWSub(cx->b, nc, jp.iv, "");
+  LLVMValueRef last_col = LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), "");
+  LLVMValueRef dst = cg_gep(cx, et, bp, LLVMBuildNSWMul(cx->b, jp.iv, kc, ""));
+  LLVMValueRef src[64], inside[64];
+  MC_ASSERT(NR <= 64);
+  for (int j = 0; j < NR; j++) {
+    LLVMValueRef col = LLVMBuildNSWAdd(cx->b, jp.iv, cg_min(cx, cg_i64(cx, j), last_col), "");
+    src[j] = cg_gep(cx, et, b, LLVMBuildNSWMul(cx->b, col, ldb, ""));
+    inside[j] = LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, j), cols, "");
+  }
+  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  LLVMValueRef to = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, NR), "");
+  for (int v = 0; v < NR / L; v++) {
+    LLVMValueRef vec = LLVMGetPoison(vt);
+    for (int l = 0; l < L; l++) {
+      int j = v * L + l;
+      LLVMValueRef x = cg_load(cx, et, src[j], k.iv);
+      x = LLVMBuildSelect(cx->b, inside[j], x, LLVMConstNull(et), "");
+      vec = LLVMBuildInsertElement(cx->b, vec, x, LLVMConstInt(cx->t_i32, (unsigned)l, 0), "");
+    }
+    store_aligned(cx, vec, et, dst, LLVMBuildNSWAdd(cx->b, to, cg_i64(cx, v * L), ""),
+                  (unsigned)L * esz);
+  }
+  cg_for_end(cx, &k);
+  cg_for_end(cx, &jp);
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
 typedef struct Spec {
   const Gemm *q;
   IrDtype dt;
-  int which;  /* UKERNEL, PACK_A, PACK_B */
+  int which;  /* UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T */
   int nbaxes; /* the task */
 } Spec;
 
@@ -355,7 +424,13 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
     return emit_ukernel(cx, s->q, et, name);
   case PACK_A:
     snprintf(name, sizeof name, "gemm_pack_a_%s", sfx);
-    return emit_pack_a(cx, s->q, et, name);
+    return emit_pack_a(cx, s->q, et, name, false);
+  case PACK_A_T:
+    snprintf(name, sizeof name, "gemm_pack_at_%s", sfx);
+    return emit_pack_a(cx, s->q, et, name, true);
+  case PACK_B_T:
+    snprintf(name, sizeof name, "gemm_pack_bt_%s", sfx);
+    return emit_pack_b_t(cx, s->q, et, name);
   default:
     snprintf(name, sizeof name, "gemm_pack_b_%s", sfx);
     return emit_pack_b(cx, s->q, et, name);
@@ -364,7 +439,7 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
 
 /* The microkernel or a packer of q's dtype, emitted once per program. */
 static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
-  static const char *const names[] = {"ukernel", "pack_a", "pack_b"};
+  static const char *const names[] = {"ukernel", "pack_a", "pack_b", "pack_at", "pack_bt"};
   char key[48];
   snprintf(key, sizeof key, "gemm_%s %s", names[which], ir_dtype_name(dt));
   Spec s = {q, dt, which, 0};
@@ -397,30 +472,42 @@ static LLVMValueRef get(Cg *cx, LLVMValueRef params, int i) {
 typedef struct Operands {
   LLVMValueRef a, b, c; /* batch bases */
   LLVMValueRef ap, bp;  /* this part's packing buffers */
-  LLVMValueRef N, K;    /* also the row lengths of b and c, and of a */
+  LLVMValueRef N, K;    /* also the row length of c */
+  LLVMValueRef lda, ldb; /* row lengths of a and b as stored */
 } Operands;
+
+/* Offset of element (r, c) of a matrix stored with row length ld, or
+   stored transposed. */
+static LLVMValueRef element_at(Cg *cx, bool trans, LLVMValueRef r, LLVMValueRef c, LLVMValueRef ld) {
+  if (trans) {
+    LLVMValueRef t = r;
+    r = c;
+    c = t;
+  }
+  return LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, r, ld, ""), c, "");
+}
 
 /* The loops over one tile C[m0:m1, n0:n1] of one batch. */
 static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
                        LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
   LLVMTypeRef et = cg_type(cx, dt);
-  LLVMValueRef ukernel = gemm_fn(cx, q, dt, UKERNEL), pack_a = gemm_fn(cx, q, dt, PACK_A);
-  LLVMValueRef pack_b = gemm_fn(cx, q, dt, PACK_B);
+  bool ta = q->trans & TRANS_A, tb = q->trans & TRANS_B;
+  LLVMValueRef ukernel = gemm_fn(cx, q, dt, UKERNEL);
+  LLVMValueRef pack_a = gemm_fn(cx, q, dt, ta ? PACK_A_T : PACK_A);
+  LLVMValueRef pack_b = gemm_fn(cx, q, dt, tb ? PACK_B_T : PACK_B);
   LLVMValueRef N = o->N, K = o->K;
   CgFor jc, pc, ic, jr, ir;
   cg_for_begin(cx, &jc, n0, n1, cg_i64(cx, q->nc));
   LLVMValueRef nc = cg_min(cx, cg_i64(cx, q->nc), LLVMBuildNSWSub(cx->b, n1, jc.iv, ""));
   cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
   LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
-  LLVMValueRef bsrc =
-      cg_gep(cx, et, o->b, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, pc.iv, N, ""), jc.iv, ""));
-  cg_call(cx, pack_b, (LLVMValueRef[]){bsrc, N, kc, nc, o->bp}, 5);
+  LLVMValueRef bsrc = cg_gep(cx, et, o->b, element_at(cx, tb, pc.iv, jc.iv, o->ldb));
+  cg_call(cx, pack_b, (LLVMValueRef[]){bsrc, o->ldb, kc, nc, o->bp}, 5);
   LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
   cg_for_begin(cx, &ic, m0, m1, cg_i64(cx, q->mc));
   LLVMValueRef mc = cg_min(cx, cg_i64(cx, q->mc), LLVMBuildNSWSub(cx->b, m1, ic.iv, ""));
-  LLVMValueRef asrc =
-      cg_gep(cx, et, o->a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ic.iv, K, ""), pc.iv, ""));
-  cg_call(cx, pack_a, (LLVMValueRef[]){asrc, K, mc, kc, o->ap}, 5);
+  LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ic.iv, pc.iv, o->lda));
+  cg_call(cx, pack_a, (LLVMValueRef[]){asrc, o->lda, mc, kc, o->ap}, 5);
   cg_for_begin_nonempty(cx, &jr, cg_i64(cx, 0), nc, cg_i64(cx, q->nr));
   LLVMValueRef nr = cg_min(cx, cg_i64(cx, q->nr), LLVMBuildNSWSub(cx->b, nc, jr.iv, ""));
   LLVMValueRef bpanel = cg_gep(cx, et, o->bp, LLVMBuildNSWMul(cx->b, jr.iv, kc, ""));
@@ -457,7 +544,8 @@ static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueR
 static LLVMValueRef make_task(Cg *cx, const void *arg) {
   const Spec *s = arg;
   char name[48];
-  snprintf(name, sizeof name, "gemm_task_%s_b%d", s->dt == IR_F64 ? "f64" : "f32", s->nbaxes);
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d", s->dt == IR_F64 ? "f64" : "f32", s->nbaxes,
+           s->q->trans);
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
@@ -466,6 +554,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
     v[i] = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, i));
   LLVMValueRef P = v[4];
   Operands o = {.N = get(cx, P, P_N), .K = get(cx, P, P_K)};
+  o.lda = s->q->trans & TRANS_A ? get(cx, P, P_M) : o.K;
+  o.ldb = s->q->trans & TRANS_B ? o.K : o.N;
   LLVMValueRef part_bytes = get(cx, P, P_PART_BYTES), ap_bytes = get(cx, P, P_AP_BYTES);
   LLVMValueRef ntiles = get(cx, P, P_NTILES), parts = get(cx, P, P_PARTS);
   LLVMValueRef per_batch = get(cx, P, P_PER_BATCH), TN = get(cx, P, P_TN);
@@ -496,15 +586,39 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   return fn;
 }
 
+/* The operands of node id's product, and whether each is stored
+   transposed. A transpose computing (A B)^T = B^T A^T reads B as its A
+   and A as its B, each transposed unless already stored so. */
+static int product_operands(Cg *cx, IrRef id, IrRef src[2]) {
+  const IrNode *n = ir_node(cx->g, id);
+  if (n->op != IR_OP_PERMUTE) {
+    src[0] = n->src[0];
+    src[1] = n->src[1];
+    return (cg_matmul_operand_folded(cx->plan, cx->g, id, 0) ? TRANS_A : 0) |
+           (cg_matmul_operand_folded(cx->plan, cx->g, id, 1) ? TRANS_B : 0);
+  }
+  IrRef m = n->src[0];
+  src[0] = ir_node(cx->g, m)->src[1];
+  src[1] = ir_node(cx->g, m)->src[0];
+  return (cg_matmul_operand_folded(cx->plan, cx->g, m, 1) ? 0 : TRANS_A) |
+         (cg_matmul_operand_folded(cx->plan, cx->g, m, 0) ? 0 : TRANS_B);
+}
+
+static int operand_trans(Cg *cx, IrRef id) {
+  IrRef src[2];
+  return product_operands(cx, id, src);
+}
+
 /* The kernel body: the task over every part, through the pool when there
    is more than one part and a pool. */
 static void emit_matmul(Cg *cx, const CgCall *c) {
   const IrNode *n = ir_node(cx->g, c->node);
   IrDtype dt = (IrDtype)n->dtype;
   Gemm q;
-  gemm_geometry(cx->tgt, cx->g, n, &q);
+  gemm_geometry(cx->tgt, cx->g, c->node, &q);
+  q.trans = operand_trans(cx, c->node);
   char key[48];
-  snprintf(key, sizeof key, "gemm_task %s b%d", ir_dtype_name(dt), c->nbaxes);
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d", ir_dtype_name(dt), c->nbaxes, q.trans);
   Spec s = {&q, dt, 0, c->nbaxes};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, 5);
@@ -566,7 +680,7 @@ static void emit_matmul_small(Cg *cx, const CgCall *c) {
 void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id);
   Gemm q;
-  gemm_geometry(cx->tgt, cx->g, n, &q);
+  gemm_geometry(cx->tgt, cx->g, id, &q);
   if (q.K == 0) {
     cg_zero_call(cx, id, add);
     return;
@@ -576,15 +690,17 @@ void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add) {
   c.node = id;
   c.kind = "matmul";
   c.out = cg_plan_entry(cx->plan, cx->g, id);
-  c.in[0] = cg_plan_entry(cx->plan, cx->g, n->src[0]);
-  c.in[1] = cg_plan_entry(cx->plan, cx->g, n->src[1]);
+  IrRef src[2];
+  int trans = product_operands(cx, id, src);
+  c.in[0] = cg_plan_entry(cx->plan, cx->g, src[0]);
+  c.in[1] = cg_plan_entry(cx->plan, cx->g, src[1]);
   c.nin = 2;
   c.nbaxes = q.nbaxes;
   bool small = is_small(&q);
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d", small ? "_small" : "",
-           ir_dtype_name((IrDtype)n->dtype), q.nbaxes);
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d", small ? "_small" : "",
+           ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans);
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,

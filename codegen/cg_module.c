@@ -206,10 +206,17 @@ LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin, int nextra, bool
   cx->fn = fn;
   LLVMPositionBuilderAtEnd(cx->b, LLVMAppendBasicBlockInContext(cx->ctx, fn, "entry"));
   LLVMValueRef ws = LLVMGetParam(fn, 0), desc = LLVMGetParam(fn, 1);
-  cx->kdesc = desc;
   cx->nkargs = nin + 3 + nextra;
   cx->nbufs = nin + 1;
   cx->kargs = mc_xmalloc((size_t)cx->nkargs * sizeof *cx->kargs);
+  cg_kernel_decode(cx, ws, desc, scratch);
+  make_scopes(cx, name);
+  return fn;
+}
+
+void cg_kernel_decode(Cg *cx, LLVMValueRef ws, LLVMValueRef desc, bool scratch) {
+  int nin = cx->nbufs - 1, nextra = cx->nkargs - nin - 3;
+  cx->kdesc = desc;
   for (int i = 0; i <= nin; i++)
     cx->kargs[i] = decode(cx, ws, desc, DESC_OUT + i);
   cx->kargs[nin + 1] = ws;
@@ -217,8 +224,6 @@ LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin, int nextra, bool
       scratch ? decode(cx, ws, desc, DESC_OUT + nin + 1) : LLVMConstNull(cx->t_ptr);
   for (int i = 0; i < nextra; i++)
     cx->kargs[nin + 3 + i] = cg_load(cx, cx->t_i64, desc, cg_i64(cx, DESC_OUT + nin + 2 + i));
-  make_scopes(cx, name);
-  return fn;
 }
 
 void cg_kernel_end(Cg *cx) {

@@ -137,7 +137,52 @@ static void assign_slots(CgPlan *p, const IrGraph *g) {
   }
 }
 
+/* other[r]: node r is read by something other than a matmul that can read
+   it transposed through its packing. */
+static bool *non_matmul_uses(const IrGraph *g) {
+  bool *other = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *other);
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    bool folds = n->op == IR_OP_MATMUL && cg_matmul_can_fold(g, i);
+    for (int k = 0; k < n->nsrc; k++)
+      if (!folds)
+        other[n->src[k]] = true;
+  }
+  return other;
+}
+
+/* A 2-D transpose only matmuls read is no copy: they pack its source. */
+static bool is_folded_permute(const IrNode *n, const bool *other, IrRef i) {
+  return n->op == IR_OP_PERMUTE && n->shape.rank == 2 && n->attr.perm[0] == 1 && !other[i];
+}
+
+/* A 2-D transpose of a matmul's product that nothing else reads computes
+   the product transposed itself (B^T A^T); the matmul gets no storage. */
+static void assign_products(CgPlan *p, const IrGraph *g) {
+  uint32_t *uses = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *uses);
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    for (int k = 0; k < n->nsrc; k++)
+      uses[n->src[k]]++;
+  }
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    if (n->op != IR_OP_PERMUTE || n->shape.rank != 2 || n->attr.perm[0] != 1)
+      continue;
+    if (p->loc[i].kind != CG_LOC_WORK && p->loc[i].kind != CG_LOC_SLOT)
+      continue;
+    IrRef m = n->src[0];
+    if (ir_node(g, m)->op != IR_OP_MATMUL || uses[m] != 1 || p->loc[m].kind != CG_LOC_WORK ||
+        !cg_matmul_can_fold(g, m))
+      continue;
+    p->loc[m].kind = CG_LOC_NONE;
+    p->loc[i].product = true;
+  }
+  free(uses);
+}
+
 static void assign_kinds(CgPlan *p, const IrGraph *g) {
+  bool *other = non_matmul_uses(g);
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
     CgLoc *l = &p->loc[i];
@@ -147,13 +192,15 @@ static void assign_kinds(CgPlan *p, const IrGraph *g) {
       l->kind = CG_LOC_NONE;
     else if (n->op == IR_OP_CONST)
       l->kind = CG_LOC_CONST;
-    else if (n->op == IR_OP_RESHAPE) {
+    else if (n->op == IR_OP_RESHAPE || is_folded_permute(n, other, i)) {
       IrRef s = n->src[0];
       *l = (CgLoc){.kind = CG_LOC_ALIAS,
                    .alias = p->loc[s].kind == CG_LOC_ALIAS ? p->loc[s].alias : s};
     } else
       l->kind = CG_LOC_WORK;
   }
+  free(other);
+  assign_products(p, g);
 }
 
 /* last[r]: the last node reading r's storage (through aliases). */
@@ -163,6 +210,8 @@ static uint32_t *last_uses(const CgPlan *p, const IrGraph *g) {
     last[i] = i;
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
+    if (p->loc[i].product) /* reads the matmul's operands */
+      n = ir_node(g, n->src[0]);
     for (int k = 0; k < n->nsrc; k++) {
       IrRef s = n->src[k];
       if (p->loc[s].kind == CG_LOC_ALIAS)
@@ -208,7 +257,7 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
       l->offset = base + heap_alloc(&h, size);
       p->naive_bytes += size;
     }
-    if (n->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE) {
+    if ((n->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE) || l->product) {
       scratch = align_up(cg_matmul_scratch_bytes(t, g, i));
       l->scratch = base + heap_alloc(&h, scratch);
       p->naive_bytes += scratch;
@@ -259,7 +308,7 @@ void cg_plan_fill_table(const CgPlan *p, const IrGraph *g, void *ws) {
     const CgLoc *l = &p->loc[id];
     if (l->kind == CG_LOC_WORK || l->kind == CG_LOC_CONST)
       table[p->nslots + id] = base + l->offset;
-    if (ir_node(g, id)->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE)
+    if ((ir_node(g, id)->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE) || l->product)
       table[p->nslots + g->nnodes + id] = base + l->scratch;
   }
 }

@@ -902,6 +902,70 @@ static void test_codegen_matmul_tiles(void) {
       }
 }
 
+/* ---- transposed matmul operands ------------------------------------------------------- */
+
+static IrRef transpose(Case *c, IrRef x) {
+  static const uint8_t swap[2] = {1, 0};
+  return must(c, ir_permute(c->g, x, swap, noloc));
+}
+
+/* Matmuls reading 2-D transposes (which their packing reads in place) at
+   odd sizes: A, B or both transposed, a transpose of an intermediate whose
+   storage must outlive it, and transposes that are also an output or read
+   by another op (those are still copied). */
+static void build_transposed_matmuls(Case *c) {
+  IrDtype dt = c->dt;
+  IrRef a = input(c, DOM_ANY, dt, SHAPE(45, 37)), b = input(c, DOM_ANY, dt, SHAPE(29, 45));
+  output(c, ir_matmul(c->g, transpose(c, a), input(c, DOM_ANY, dt, SHAPE(45, 29)), noloc));
+  output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(37, 45)), transpose(c, b), noloc));
+  output(c, ir_matmul(c->g, transpose(c, a), transpose(c, b), noloc));
+  IrRef t = must(c, ir_unary(c->g, IR_OP_TANH, input(c, DOM_ANY, dt, SHAPE(70, 33)), noloc));
+  IrRef tt = transpose(c, t);
+  IrRef u = must(c, ir_unary(c->g, IR_OP_EXP, input(c, DOM_ANY, dt, SHAPE(70, 33)), noloc));
+  output(c, ir_matmul(c->g, tt, input(c, DOM_ANY, dt, SHAPE(70, 19)), noloc));
+  output(c, u);
+  IrRef shown = transpose(c, input(c, DOM_ANY, dt, SHAPE(41, 40)));
+  output(c, shown);
+  output(c, ir_matmul(c->g, shown, input(c, DOM_ANY, dt, SHAPE(41, 40)), noloc));
+  IrRef shared = transpose(c, input(c, DOM_ANY, dt, SHAPE(50, 40)));
+  output(c, ir_unary(c->g, IR_OP_NEG, shared, noloc));
+  output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(33, 40)), shared, noloc));
+  /* transposed products, computed as B^T A^T: plain, with a transposed
+     operand (a weight gradient), one an intermediate, one read twice */
+  IrRef g = input(c, DOM_ANY, dt, SHAPE(45, 29));
+  output(c, transpose(c, ir_matmul(c->g, b, g, noloc)));
+  output(c, transpose(c, ir_matmul(c->g, transpose(c, a), g, noloc)));
+  IrRef pt = transpose(c, ir_matmul(c->g, transpose(c, g), transpose(c, b), noloc));
+  output(c, ir_unary(c->g, IR_OP_NEG, pt, noloc));
+  IrRef twice = ir_matmul(c->g, b, g, noloc);
+  output(c, transpose(c, twice));
+  output(c, ir_unary(c->g, IR_OP_EXP, twice, noloc));
+}
+
+static void test_codegen_matmul_transposed_operands(void) {
+  static const int bits[] = {256, 512, 128};
+  for (size_t k = 0; k < MC_COUNTOF(bits); k++)
+    for (int threads = 1; threads <= 2; threads++)
+      for (int f = 0; f < 2; f++) {
+        IrDtype dt = f ? IR_F64 : IR_F32;
+        char what[80];
+        snprintf(what, sizeof what, "transposed matmul %d-bit %d threads %s", bits[k], threads,
+                 ir_dtype_name(dt));
+        Case *c = case_new(dt, what);
+        c->opts.vector_bits = bits[k];
+        c->opts.threads = threads;
+        build_transposed_matmuls(c);
+        check(c, f ? F64_TOL : F32_TOL);
+        McStr s;
+        mc_str_init(&s);
+        CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+        CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_pack_at_") : NULL);
+        CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_pack_bt_") : NULL);
+        mc_str_free(&s);
+        case_free(c);
+      }
+}
+
 /* ---- a gradient program --------------------------------------------------------------------- */
 
 /* mlp: x[8,20] -> linear 20x16 -> relu -> linear 16x5 -> softmax cross
@@ -966,6 +1030,7 @@ static const TestCase cases[] = {
     {"test_codegen_shards_and_opt_levels", test_codegen_shards_and_opt_levels},
     {"test_codegen_named_cpu", test_codegen_named_cpu},
     {"test_codegen_matmul_tiles", test_codegen_matmul_tiles},
+    {"test_codegen_matmul_transposed_operands", test_codegen_matmul_transposed_operands},
     {"test_codegen_mlp_gradient", test_codegen_mlp_gradient},
 };
 
