@@ -1152,9 +1152,20 @@ static char *history_path(void) {
 /* Reads a line: libedit on a terminal, stdin otherwise (echoed). */
 static char *read_line(bool tty) {
   if (tty) {
-    char *s = readline(PROMPT);
-    if (s && *s) add_history(s);
-    return s;
+    for (;;) {
+      /* Ctrl-C while editing abandons the line and gives a fresh prompt;
+         libedit returns NULL for it, which must not read as end of input. */
+      interrupted = 0;
+      catch_sigint(true);
+      char *s = readline(PROMPT);
+      catch_sigint(false);
+      if (!s && interrupted) {
+        putchar('\n');
+        continue;
+      }
+      if (s && *s) add_history(s);
+      return s;
+    }
   }
   McStr b;
   mc_str_init(&b);

@@ -342,7 +342,8 @@ bool cg_elem_parallel(const CgTarget *t, const IrGraph *g, IrRef id);
 void cg_zero_call(Cg *cx, IrRef id, CgAddCall add);
 
 /* ---- cg_matmul.c: packed, blocked, multithreaded GEMM ---------------------- */
-/* id: a matmul, or a transpose computing its matmul operand (CgLoc.product). */
+/* id (here and below): a matmul, or a transpose computing its matmul
+   operand (CgLoc.product). */
 int64_t cg_matmul_scratch_bytes(const CgTarget *t, const IrGraph *g, IrRef id);
 /* How many parallel parts the node's work is split into (1 = inline). */
 int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id);

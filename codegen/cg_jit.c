@@ -127,30 +127,6 @@ static bool define_externs(LLVMOrcLLJITRef jit, McDiag *d) {
   return true;
 }
 
-
-#include <unistd.h>
-typedef struct { uint64_t a; char n[128]; } PmEnt;
-static int pm_cmp(const void *x, const void *y) { const PmEnt *a = x, *b = y; return (a->a > b->a) - (a->a < b->a); }
-static void perf_map_hack(CgBuild *bd, LLVMOrcLLJITRef jit) {
-  static PmEnt e[4096]; int n = 0;
-  for (int k = 0; k < bd->nshards; k++) {
-    if (!bd->shards[k].mod) continue;
-    for (LLVMValueRef f = LLVMGetFirstFunction(bd->shards[k].mod); f; f = LLVMGetNextFunction(f)) {
-      if (LLVMIsDeclaration(f) || n >= 4096) continue;
-      size_t len; const char *nm = LLVMGetValueName2(f, &len);
-      LLVMOrcExecutorAddress a = 0;
-      LLVMErrorRef err = LLVMOrcLLJITLookup(jit, &a, nm);
-      if (err) { LLVMConsumeError(err); continue; }
-      e[n].a = a; snprintf(e[n].n, sizeof e[n].n, "%s", nm); n++;
-    }
-  }
-  qsort(e, (size_t)n, sizeof e[0], pm_cmp);
-  char path[64]; snprintf(path, sizeof path, "/tmp/perf-%d.map", (int)getpid());
-  FILE *fp = fopen(path, "a");
-  if (!fp) return;
-  for (int i = 0; i < n; i++) fprintf(fp, "%llx %llx %s\n", (unsigned long long)e[i].a, (unsigned long long)(i + 1 < n ? e[i+1].a - e[i].a : 4096), e[i].n);
-  fclose(fp);
-}
 /* A new LLJIT for the target of bd's first shard, linking every shard's
    object; looks up @run. */
 static bool jit_objects(CgBuild *bd, CgProgram *p, McDiag *d) {
@@ -175,7 +151,6 @@ static bool jit_objects(CgBuild *bd, CgProgram *p, McDiag *d) {
   if (failed(LLVMOrcLLJITLookup(p->jit, &addr, "run"), d, "linking"))
     return false;
   p->run = (RunFn)(uintptr_t)addr;
-  perf_map_hack(bd, p->jit);
   return true;
 }
 

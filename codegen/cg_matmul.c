@@ -10,7 +10,9 @@
    A task function per dtype and batch rank runs the jc/pc/ic/jr/ir loops
    over one part's tiles; the kernel hands the parts to rt_parallel_for
    (or runs them inline without a pool). Each part packs into its own slice
-   of the node's scratch. */
+   of the node's scratch. 2-D transposes are not copied before a matmul:
+   packers that read an operand stored transposed take their place, and a
+   transpose of a product computes it as B^T A^T (cg_plan.c decides). */
 #include <string.h>
 
 #include "cg_int.h"
@@ -178,6 +180,18 @@ static void store_aligned(Cg *cx, LLVMValueRef v, LLVMTypeRef et, LLVMValueRef b
   LLVMSetAlignment(s, align);
 }
 
+/* Offset of element (r, c) of a matrix stored with row length ld, or
+   stored transposed. */
+static LLVMValueRef element_at(Cg *cx, bool trans, LLVMValueRef r, LLVMValueRef c,
+                               LLVMValueRef ld) {
+  if (trans) {
+    LLVMValueRef t = r;
+    r = c;
+    c = t;
+  }
+  return LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, r, ld, ""), c, "");
+}
+
 /* C[0:MR, 0:NR] = acc, or += acc. */
 static void store_c(Cg *cx, LLVMTypeRef vt, LLVMTypeRef et, unsigned esz, LLVMValueRef c,
                     LLVMValueRef ldc, LLVMValueRef acc[32][4], int MR, int NV, int L, bool add) {
@@ -267,7 +281,8 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
 }
 
 /* pack_a(a, lda, mc, kc, ap): rows [0, mc) of a, k in [0, kc), as panels of
-   MR rows stored k-major (ap[panel][k][i]); missing rows are zeros. */
+   MR rows stored k-major (ap[panel][k][i]); missing rows are zeros. With
+   trans, a is stored transposed (element (i, k) at a[k * lda + i]). */
 static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name,
                                 bool trans) {
   LLVMTypeRef p[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_ptr};
@@ -292,9 +307,7 @@ static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
       if (pass == 1)
         r = cg_min(cx, r, last_row);
       LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ip.iv, r, "");
-      LLVMValueRef at = trans ? LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, lda, ""), row, "")
-                              : LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, lda, ""), k.iv, "");
-      LLVMValueRef v = cg_load(cx, et, a, at);
+      LLVMValueRef v = cg_load(cx, et, a, element_at(cx, trans, row, k.iv, lda));
       if (pass == 1)
         v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, i), rows, ""), v,
                             LLVMConstNull(et), "");
@@ -475,17 +488,6 @@ typedef struct Operands {
   LLVMValueRef N, K;    /* also the row length of c */
   LLVMValueRef lda, ldb; /* row lengths of a and b as stored */
 } Operands;
-
-/* Offset of element (r, c) of a matrix stored with row length ld, or
-   stored transposed. */
-static LLVMValueRef element_at(Cg *cx, bool trans, LLVMValueRef r, LLVMValueRef c, LLVMValueRef ld) {
-  if (trans) {
-    LLVMValueRef t = r;
-    r = c;
-    c = t;
-  }
-  return LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, r, ld, ""), c, "");
-}
 
 /* The loops over one tile C[m0:m1, n0:n1] of one batch. */
 static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,

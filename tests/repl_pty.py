@@ -61,7 +61,9 @@ def send(s):
 
 expect("model wide: 4 params")
 expect("modelc> ")
+time.sleep(0.5)         # let the line editor take the terminal before keys arrive
 send("\x03")            # Ctrl-C at the prompt does nothing
+time.sleep(0.2)
 send("sho\t\r")        # completes the command name ("sho" alone fails)
 expect("model wide (wide.model)")
 expect("modelc> ")

@@ -966,6 +966,32 @@ static void test_codegen_matmul_transposed_operands(void) {
       }
 }
 
+/* ---- elementwise kernels in parts ---------------------------------------------------------- */
+
+/* Elementwise nodes big enough to run in parts on the pool (split along
+   the outermost axis): contiguous, broadcast along either axis, a merged
+   rank-1 walk, with 1 and 2 threads; results must match the evaluator. */
+static void test_codegen_elementwise_in_parts(void) {
+  for (int threads = 1; threads <= 2; threads++)
+    for (int f = 0; f < 2; f++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      char what[64];
+      snprintf(what, sizeof what, "elementwise in parts %d threads %s", threads, ir_dtype_name(dt));
+      Case *c = case_new(dt, what);
+      c->opts.threads = threads;
+      IrRef x = input(c, DOM_ANY, dt, SHAPE(301, 257)), y = input(c, DOM_ANY, dt, SHAPE(301, 257));
+      IrRef row = input(c, DOM_ANY, dt, SHAPE(257)), col = input(c, DOM_ANY, dt, SHAPE(301, 1));
+      output(c, ir_binary(c->g, IR_OP_ADD, x, y, noloc));
+      output(c, ir_binary(c->g, IR_OP_MUL, x, row, noloc));
+      output(c, ir_binary(c->g, IR_OP_SUB, col, y, noloc));
+      output(c, ir_unary(c->g, IR_OP_EXP, x, noloc));
+      IrRef big = input(c, DOM_ANY, dt, SHAPE(70001));
+      output(c, ir_binary(c->g, IR_OP_MUL, big, input(c, DOM_ANY, dt, scalar), noloc));
+      check(c, f ? F64_TOL : F32_TOL);
+      case_free(c);
+    }
+}
+
 /* ---- a gradient program --------------------------------------------------------------------- */
 
 /* mlp: x[8,20] -> linear 20x16 -> relu -> linear 16x5 -> softmax cross
@@ -1031,6 +1057,7 @@ static const TestCase cases[] = {
     {"test_codegen_named_cpu", test_codegen_named_cpu},
     {"test_codegen_matmul_tiles", test_codegen_matmul_tiles},
     {"test_codegen_matmul_transposed_operands", test_codegen_matmul_transposed_operands},
+    {"test_codegen_elementwise_in_parts", test_codegen_elementwise_in_parts},
     {"test_codegen_mlp_gradient", test_codegen_mlp_gradient},
 };
 
