@@ -112,10 +112,12 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   q->bp_bytes = round_up(kce * nce * esz, CG_ALIGN);
 }
 
-/* Products of at most this many multiply-adds per batch (32^3) take the
-   direct kernel: packing would not pay, and a program of small matmuls
-   then compiles without the GEMM functions (about 0.1 s). */
-#define SMALL_MACS 32768
+/* Products of at most this many multiply-adds per batch (16^3) take the
+   direct kernel: packing would not pay, and a program of tiny matmuls then
+   compiles without the GEMM functions (about 0.1 s). At 32^3 seed_net's
+   training step took 0.031 ms instead of 0.011 ms (bench/step_bench): the
+   direct kernel is the slower one from a few thousand multiply-adds up. */
+#define SMALL_MACS 4096
 
 static bool is_small(const Gemm *q) {
   return (double)q->M * (double)q->N * (double)q->K <= SMALL_MACS;
