@@ -123,7 +123,17 @@ static char *printed(IrGraph **g, const char *pipeline, const char *after, bool 
   cx.print_format = format;
   CU_ASSERT_TRUE(pass_run_pipeline(g, pipeline, &cx));
   fclose(f);
-  return text;
+  char *copy = mc_xstrdup(text ? text : "");  /* a plain heap string for the callers */
+  free(text);
+  return copy;
+}
+
+/* --print-after-all: the input, then each pass in order. */
+static void check_print_all(const char *t) {
+  const char *input = strstr(t, "# --- input ---"), *cse = strstr(t, "# --- after cse ---");
+  const char *dce = strstr(t, "# --- after dce ---");
+  CU_ASSERT_TRUE(input && cse && dce && input < cse && cse < dce);
+  CU_ASSERT_TRUE(has_text(dce, "  %1 = neg %0 : f32[3]\n  output \"y\" = %1\n}\n"));
 }
 
 static void test_passes_print_after(void) {
@@ -139,10 +149,7 @@ static void test_passes_print_after(void) {
   CU_ASSERT_FALSE(has_text(t, "# --- input ---"));
   free(t);
   t = printed(&g, "cse,dce", "all", true, NULL);
-  const char *input = strstr(t, "# --- input ---"), *cse = strstr(t, "# --- after cse ---");
-  const char *dce = strstr(t, "# --- after dce ---");
-  CU_ASSERT_TRUE(input && cse && dce && input < cse && cse < dce);
-  CU_ASSERT_TRUE(has_text(dce, "  %1 = neg %0 : f32[3]\n  output \"y\" = %1\n}\n"));
+  check_print_all(t);
   free(t);
   t = printed(&g, "dce", "dce", false, "dot");
   CU_ASSERT_TRUE(has_text(t, "# --- after dce ---\n"));

@@ -389,7 +389,7 @@ static void test_runtime_idx_corrupt_gzip(void) {
   for (size_t i = 0; i < sizeof px; i++) px[i] = (unsigned char)(i * 7 + (i >> 5));
   uint32_t dims[2] = {64, 64};
   write_idx("good.gz", true, 0x08, 2, dims, px, sizeof px);
-  size_t n;
+  size_t n = 0;
   unsigned char *gz = read_bytes(tpath("good.gz"), &n);
   CU_ASSERT_PTR_NOT_NULL_FATAL(gz);
   RtError err = {{0}};
@@ -1302,7 +1302,7 @@ static void test_runtime_safetensors_survives_mangling(void) {
   RtTensorRef t[2] = {tref("w", RT_F32, 1, d4, w), tref("s", RT_I64, 1, d1, s)};
   RtMeta m = {"k", "v"};
   CU_ASSERT_TRUE_FATAL(rt_safetensors_save(tpath("v.safetensors"), t, 2, &m, 1, &err));
-  size_t n;
+  size_t n = 0;
   unsigned char *b = read_bytes(tpath("v.safetensors"), &n);
   for (size_t len = 0; len < n; len++) {
     write_bytes("cut.safetensors", b, len);
