@@ -4,22 +4,8 @@
 # input gradients with --inputs, fails on a tiny --tol and on a model
 # without a loss.
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
+. "${SRC:?SRC must name the source tree}/tests/cli/lib/common.sh"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-run() {
-  want=$1; shift
-  rc=0
-  "$MODELC" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-  [ "$rc" = "$want" ] || {
-    cat "$TMP/out" "$TMP/err" >&2
-    fail "modelc $*: exit $rc, expected $want"
-  }
-}
-has_out() { grep -q -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "stdout lacks '$1'"; }; }
 
 # worst_below LIMIT: the figure of "worst relative error: X (...)" is < LIMIT.
 worst_below() {

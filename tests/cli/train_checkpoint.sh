@@ -6,24 +6,9 @@
 # the previous checkpoint intact; a truncated, foreign or mismatched
 # checkpoint is an error naming the file and the tensor.
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
+. "${SRC:?SRC must name the source tree}/tests/cli/lib/common.sh"
 MODEL="$SRC/examples/seed_net.model"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-run() {
-  want=$1; shift
-  rc=0
-  "$MODELC" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-  [ "$rc" = "$want" ] || {
-    cat "$TMP/out" "$TMP/err" >&2
-    fail "modelc $*: exit $rc, expected $want"
-  }
-}
-has_out() { grep -q -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "stdout lacks '$1'"; }; }
-has_err() { grep -q -- "$1" "$TMP/err" || { cat "$TMP/err" >&2; fail "stderr lacks '$1'"; }; }
 same() { cmp "$1" "$2" || fail "$1 and $2 differ"; }
 # meta KEY FILE: a string value of the checkpoint's __metadata__.
 meta() { head -c 2000 "$2" | tr -c '[:print:]' '\n' | sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p"; }

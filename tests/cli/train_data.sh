@@ -6,22 +6,8 @@
 # fit the input (both shapes named), labels out of range, sample counts
 # that disagree, unknown and unfed inputs.
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
+. "${SRC:?SRC must name the source tree}/tests/cli/lib/common.sh"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-run() {
-  want=$1; shift
-  rc=0
-  "$MODELC" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-  [ "$rc" = "$want" ] || {
-    cat "$TMP/out" "$TMP/err" >&2
-    fail "modelc $*: exit $rc, expected $want"
-  }
-}
-has_out() { grep -q -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "stdout lacks '$1'"; }; }
-has_err() { grep -q -- "$1" "$TMP/err" || { cat "$TMP/err" >&2; fail "stderr lacks '$1'"; }; }
 
 cat >"$TMP/tiny.model" <<'EOF'
 model tiny {

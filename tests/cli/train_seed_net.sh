@@ -4,24 +4,9 @@
 # (momentum, nesterov, clipping), --batch/--steps/--limit/--holdout change
 # the step and sample counts, and bad options are usage errors (exit 2).
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
+. "${SRC:?SRC must name the source tree}/tests/cli/lib/common.sh"
 MODEL="$SRC/examples/seed_net.model"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-run() {
-  want=$1; shift
-  rc=0
-  "$MODELC" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-  [ "$rc" = "$want" ] || {
-    cat "$TMP/out" "$TMP/err" >&2
-    fail "modelc $*: exit $rc, expected $want"
-  }
-}
-has_out() { grep -q -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "stdout lacks '$1'"; }; }
-has_err() { grep -q -- "$1" "$TMP/err" || { cat "$TMP/err" >&2; fail "stderr lacks '$1'"; }; }
 
 # epoch_loss N: the train loss on the line of epoch N.
 epoch_loss() {

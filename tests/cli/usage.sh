@@ -2,25 +2,8 @@
 # usage.sh -- the modelc command line itself: help, --version, exit codes
 # (0 ok, 1 user error, 2 usage error) and the one-line usage messages.
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
+. "${SRC:?SRC must name the source tree}/tests/cli/lib/common.sh"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-# run EXPECTED_RC ARGS...: runs modelc, stdout in $TMP/out, stderr in $TMP/err.
-run() {
-  want=$1; shift
-  rc=0
-  "$MODELC" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-  [ "$rc" = "$want" ] || {
-    cat "$TMP/out" "$TMP/err" >&2
-    fail "modelc $*: exit $rc, expected $want"
-  }
-}
-has_out() { grep -q -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "stdout lacks '$1'"; }; }
-has_err() { grep -q -- "$1" "$TMP/err" || { cat "$TMP/err" >&2; fail "stderr lacks '$1'"; }; }
 empty_out() { [ ! -s "$TMP/out" ] || fail "stdout should be empty: $(cat "$TMP/out")"; }
 
 # General help, three spellings, on stdout.
