@@ -241,9 +241,12 @@ static double l2_norm(const IrNode *n, const void *data) {
   return sqrt(s);
 }
 
+/* Floats as torch prints them: 4 decimals, scientific when that would hide
+   the value (|v| < 1e-3 or >= 1e5). */
 static void print_value(const IrNode *n, double v) {
-  if (ir_dtype_is_float((IrDtype)n->dtype)) printf("%.4f", v);
-  else printf("%lld", (long long)v);
+  if (!ir_dtype_is_float((IrDtype)n->dtype)) printf("%lld", (long long)v);
+  else if (v != 0 && isfinite(v) && (fabs(v) < 1e-3 || fabs(v) >= 1e5)) printf("%.4e", v);
+  else printf("%.4f", v);
 }
 
 /* Nested brackets, one row per line, as torch prints a small tensor. */

@@ -45,6 +45,8 @@ print fc2.bias
 print fc1.weight
 print mean(fc1.weight)
 sum(fc2.bias * 0) + 1
+sum(fc2.bias * 0) + 0.00002
+sum(fc2.bias * 0) + 250000
 fc2.bias
 mean(x) * 0
 out[0]
@@ -90,6 +92,8 @@ has "fc1.weight = tensor(f32[20,10], 200 values) ["
 has "  mean "
 has "mean(fc1.weight) = "
 has "sum(fc2.bias * 0) + 1 = 1.0000 (f32)"
+has "sum(fc2.bias * 0) + 0.00002 = 2.0000e-05 (f32)"
+has "sum(fc2.bias * 0) + 250000 = 2.5000e+05 (f32)"
 has "fc2.bias = tensor(["
 has "optimizer adam  lr 0.001  betas 0.9,0.999  eps 1e-08  weight-decay 0"
 has "lr = 0.01 (no recompilation)"
