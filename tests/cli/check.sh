@@ -2,26 +2,13 @@
 # check.sh -- `modelc check`: the summary of each example, -D overrides,
 # stdin, and the diagnostics of a shape mismatch and a syntax error.
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
+. "${SRC:?SRC must name the source tree}/tests/cli/lib/common.sh"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
-run() {
-  want=$1; shift
-  rc=0
-  "$MODELC" "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-  [ "$rc" = "$want" ] || {
-    cat "$TMP/out" "$TMP/err" >&2
-    fail "modelc $*: exit $rc, expected $want"
-  }
-}
 first_line_is() {
   head -n 1 "$TMP/out" | grep -qxF -- "$1" || fail "summary is '$(head -n 1 "$TMP/out")', expected '$1'"
 }
+# Fixed strings here (summary lines hold brackets), not regexes.
 has_out() { grep -qF -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "stdout lacks '$1'"; }; }
-has_err() { grep -q -- "$1" "$TMP/err" || { cat "$TMP/err" >&2; fail "stderr lacks '$1'"; }; }
 
 # Every example compiles; the expected summaries of the three reference models.
 for f in "$SRC"/examples/*.model; do

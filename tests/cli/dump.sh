@@ -3,12 +3,9 @@
 # DOT rendered by Graphviz when installed, -o) and `modelc opt` (round trip
 # of a dumped graph, passes, errors in IR text).
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
+. "${SRC:?SRC must name the source tree}/tests/cli/lib/common.sh"
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
+# Failures show only the head of large IR dumps.
 run() {
   want=$1; shift
   rc=0
