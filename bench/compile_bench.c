@@ -3,9 +3,10 @@
    its whole training step (gradient plus AdamW update, with gradient-norm
    clipping) are each JIT-compiled several times. Prints nodes, distinct kernels, the median compile
    time, planned vs naive workspace bytes, and the median time of one run of the program (inputs
-   zero, params small random values). compile_bench [-O level] [-r reps] [-t threads] [-c]
+   zero, params small random values). compile_bench [-O level] [-r reps] [-t threads] [-c] [-u]
    file.model...
-   (-c: compile only, the run is timed once). */
+   (-c: compile only, the run is timed once; -u: unfused, the fuse pass's kernel groups
+   dropped). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,12 @@ static void **make_buffers(const IrGraph *g, const CgProgram *p) {
   return bufs;
 }
 
-static bool compile_only;
+static bool compile_only, unfused;
+
+static void drop_groups(IrGraph *g) {
+  for (uint32_t i = 0; unfused && i < g->nnodes; i++)
+    g->nodes[i].kernel = 0;
+}
 
 static void bench_graph(const char *label, const IrGraph *g, const CgOptions *o, int reps) {
   McDiag d;
@@ -94,9 +100,9 @@ static void bench_graph(const char *label, const IrGraph *g, const CgOptions *o,
   double best = times[0];
   for (int r = 1; r < reps; r++)
     best = times[r] < best ? times[r] : best;
-  printf("%-24s nodes %5d  kernels %4d  compile %.3f s (median of %d, best %.3f, cpu %.3f s)  "
+  printf("%-24s nodes %5d  kernels %4d  calls %4d  compile %.3f s (median of %d, best %.3f, cpu %.3f s)  "
          "workspace %.2f MiB (naive %.2f MiB)  run %.3f ms  threads %d\n",
-         label, st.nnodes, st.nkernels, median(times, reps), reps, best, median(cpu, reps),
+         label, st.nnodes, st.nkernels, st.ncalls, median(times, reps), reps, best, median(cpu, reps),
          (double)st.workspace_bytes / 1048576.0, (double)st.naive_bytes / 1048576.0,
          1e3 * median(run, nrun), st.threads);
   for (int s = 0; s < cg_program_nslots(keep); s++)
@@ -118,16 +124,19 @@ static void bench_file(const char *path, const CgOptions *o, int reps) {
   if (g && pass_run_pipeline(&g, PASS_PIPELINE_FORWARD, &cx)) {
     char label[256];
     snprintf(label, sizeof label, "%s forward", g->name ? g->name : path);
+    drop_groups(g);
     bench_graph(label, g, o, reps);
     IrGraph *step = ir_graph_clone(g);
     if (ir_find_output(g, IR_OUT_LOSS, NULL) &&
-        pass_run_pipeline(&g, "autodiff,simplify,cse,dce", &cx)) {
+        pass_run_pipeline(&g, "autodiff,simplify,cse,dce,fuse", &cx)) {
       snprintf(label, sizeof label, "%s gradient", g->name ? g->name : path);
+      drop_groups(g);
       bench_graph(label, g, o, reps);
       PassOptim adamw = {.kind = PASS_OPTIM_ADAMW, .clip_grad_norm = true};
       cx.optim = &adamw;
       if (pass_run_pipeline(&step, PASS_PIPELINE_TRAIN, &cx)) {
         snprintf(label, sizeof label, "%s train step", g->name ? g->name : path);
+        drop_groups(step);
         bench_graph(label, step, o, reps);
       }
     }
@@ -148,12 +157,14 @@ int main(int argc, char **argv) {
       reps = atoi(argv[++i]) > 0 ? atoi(argv[i]) : 1;
     else if (!strcmp(argv[i], "-c"))
       compile_only = true;
+    else if (!strcmp(argv[i], "-u"))
+      unfused = true;
     else if (!strcmp(argv[i], "-t") && i + 1 < argc)
       o.threads = atoi(argv[++i]);
     else
       bench_file(argv[i], &o, reps);
   }
   if (argc < 2)
-    fprintf(stderr, "usage: compile_bench [-O level] [-r reps] [-t threads] [-c] file.model...\n");
+    fprintf(stderr, "usage: compile_bench [-O level] [-r reps] [-t threads] [-c] [-u] file.model...\n");
   return 0;
 }

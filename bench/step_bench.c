@@ -4,7 +4,9 @@
    same shape as ../shared/peers/torch_bench.py so bench/run.sh can put
    them side by side.
      step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X]
-                [--threads N] [--iters N] [--warmup N] [-D NAME=VALUE ...] */
+                [--threads N] [--iters N] [--warmup N] [--unfused] [-D NAME=VALUE ...]
+   (--unfused: the fuse pass's kernel groups are dropped, one kernel call
+   per node, to compare against.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 typedef struct Bench {
   const char *path;
+  bool unfused; /* drop the kernel groups */
   PassOptim optim;
   PassOptimHyper hyper;
   int threads, iters, warmup;
@@ -128,7 +131,9 @@ static bool bench_mode(const Bench *b, const IrGraph *fwd, const char *mode, con
   CgOptions o = cg_options_default();
   o.threads = b->threads;
   CgProgram *p = NULL;
-  bool ok = pass_run_pipeline(&g, pipeline, &cx) && (p = cg_jit_compile(g, &o, d)) != NULL;
+  bool ok = pass_run_pipeline(&g, pipeline, &cx);
+  for (uint32_t i = 0; ok && b->unfused && i < g->nnodes; i++) g->nodes[i].kernel = 0;
+  ok = ok && (p = cg_jit_compile(g, &o, d)) != NULL;
   if (ok) {
     void **bufs = make_slots(b, g, p);
     double ms[3];
@@ -165,6 +170,7 @@ static bool parse_args(int argc, char **argv, Bench *b) {
     else if (!strcmp(a, "--threads") && v) b->threads = atoi(argv[++i]);
     else if (!strcmp(a, "--iters") && v) b->iters = atoi(argv[++i]);
     else if (!strcmp(a, "--warmup") && v) b->warmup = atoi(argv[++i]);
+    else if (!strcmp(a, "--unfused")) b->unfused = true;
     else if (!strcmp(a, "-D") && v && b->ndefines < 8 && strchr(v, '=')) {
       const char *eq = strchr(v, '=');
       b->defines[b->ndefines++] = (FeDefine){mc_xstrdup(v), atoll(eq + 1)};
@@ -181,7 +187,7 @@ int main(int argc, char **argv) {
   Bench b = {0};
   if (!parse_args(argc, argv, &b)) {
     fprintf(stderr, "usage: step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X] "
-                    "[--threads N] [--iters N] [--warmup N] [-D NAME=VALUE ...]\n");
+                    "[--threads N] [--iters N] [--warmup N] [--unfused] [-D NAME=VALUE ...]\n");
     return 2;
   }
   McSources src;

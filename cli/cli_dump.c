@@ -40,10 +40,11 @@ static bool put_code(McStr *out, CliSession *s, const CliOpts *o, const IrGraph 
 static void put_stats_line(McStr *out, const char *what, const CgStats *st) {
   mc_str_printf(out,
                 "%-10s %5d nodes %4d kernels  compile %.3f s  workspace %.2f MiB planned, "
-                "%.2f MiB naive (%.1fx less)\n",
+                "%.2f MiB naive (%.1fx less)  %d calls per run\n",
                 what, st->nnodes, st->nkernels, st->compile_seconds,
                 (double)st->workspace_bytes / 1048576.0, (double)st->naive_bytes / 1048576.0,
-                st->workspace_bytes ? (double)st->naive_bytes / (double)st->workspace_bytes : 1.0);
+                st->workspace_bytes ? (double)st->naive_bytes / (double)st->workspace_bytes : 1.0,
+                st->ncalls);
 }
 
 /* Compiles a copy of fwd through `pipeline` and reports its statistics. */

@@ -57,6 +57,7 @@ typedef struct CgStats {
   int64_t workspace_bytes; /* planned: buffers reused after their last use */
   int64_t naive_bytes;     /* one buffer per intermediate, no reuse */
   int nkernels;            /* distinct kernel functions (shared by equal nodes) */
+  int ncalls;              /* kernel calls per run (a fused group is one call) */
   int nnodes;              /* graph nodes lowered */
   int threads;             /* pool size (1 = no pool) */
   int shards;              /* modules compiled in parallel */

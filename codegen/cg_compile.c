@@ -153,5 +153,6 @@ bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards,
   for (int k = 0; k < bd->nshards; k++)
     LLVMDisposeBuilder(cs[k].b);
   bd->nkernels = cx.nkernels;
+  bd->ncalls = cx.ncalls;
   return compile_shards(bd, d);
 }

@@ -63,6 +63,13 @@ typedef struct CgPlan {
   int ncopies;
   int64_t workspace_bytes;
   int64_t naive_bytes;
+  /* Kernel groups (cg_fuse.c): each node's group is run by one call at
+     its last member, lead[id] (id itself when alone); gprev links the
+     members from the last back (IR_NONE ends). read_outside: a node read
+     by another group or an output (a member that is not gets no buffer). */
+  IrRef *lead;
+  IrRef *gprev;
+  bool *read_outside;
 } CgPlan;
 
 int cg_dtype_size(IrDtype t);
@@ -119,6 +126,7 @@ typedef struct Cg {
   int nshards, cur; /* cur: the shard being emitted into */
   CgKernelCache *cache;
   int nkernels;
+  int ncalls; /* kernel calls per run */
   /* The kernel being emitted: its decoded arguments (out, in..., ws,
      scratch, extents...) and the alias scopes of its nbufs buffers (out
      and the operands), which never overlap. */
@@ -196,6 +204,7 @@ typedef struct CgBuild {
   CgTarget tgt;
   CgPlan plan;
   int nkernels;
+  int ncalls;
 } CgBuild;
 
 /* Verifies g, plans it, lowers it into at most max_shards shards and
@@ -266,7 +275,7 @@ LLVMValueRef cg_from_compute(Cg *cx, LLVMValueRef v, LLVMTypeRef ct, IrDtype to)
    emitters read extents and strides as LLVM values (vdims, vst): constants
    specialized for one node, or runtime arguments for a kernel that nodes of
    different sizes share. */
-#define CG_WALK_ARRAYS 4
+#define CG_WALK_ARRAYS 18 /* a kernel group's buffers and its reduction's result */
 typedef struct CgWalk {
   int rank; /* >= 1 after cg_walk_coalesce */
   int64_t dims[IR_MAX_RANK];
@@ -318,12 +327,12 @@ LLVMValueRef cg_math_tanh(Cg *cx, LLVMValueRef x);
 typedef struct CgCall CgCall;
 typedef void (*CgEmitFn)(Cg *cx, const CgCall *c);
 struct CgCall {
-  char key[200];
+  char key[2048]; /* fits a kernel group of CG_GROUP_MAX_MEMBERS members */
   const char *kind; /* for the kernel's name: "add", "move", ... */
   CgEmitFn emit;    /* emits the kernel body from what the key says */
   IrRef node;       /* the node lowered */
   int64_t out;      /* pointer-table entry of the result */
-  int64_t in[3];    /* ... of the operands */
+  int64_t in[20];   /* ... of the operands (a kernel group: its other buffers) */
   int nin;
   bool scratch; /* the node's matmul scratch is passed */
   int n;        /* extents */
@@ -341,6 +350,28 @@ bool cg_elem_parallel(const CgTarget *t, const IrGraph *g, IrRef id);
 /* Calls add with a call zeroing node id's storage. */
 void cg_zero_call(Cg *cx, IrRef id, CgAddCall add);
 
+/* ---- cg_fuse.c: kernel groups -------------------------------------------------- */
+#define CG_GROUP_MAX_MEMBERS 32
+#define CG_GROUP_MAX_BUFS 16
+#define CG_EPILOGUE_MAX 8 /* elementwise ops after a matmul */
+typedef struct CgGroup {
+  IrRef m[CG_GROUP_MAX_MEMBERS]; /* members in id order */
+  int level[CG_GROUP_MAX_MEMBERS]; /* 0 before the reduction, 1 it, 2 after it */
+  int nm;
+  IrRef buf[CG_GROUP_MAX_BUFS]; /* stored members [0, nstore), then outside operands */
+  int nbuf, nstore;
+  IrRef reduce, matmul; /* the group's reduction or matmul (first member), or IR_NONE */
+  IrShape space;        /* the index space walked (a reduction's: its operand's) */
+} CgGroup;
+/* Fills p->lead, gprev and read_outside from the IrNode.kernel
+   annotations, keeping the groups one kernel can run. */
+void cg_groups_plan(CgPlan *p, const IrGraph *g);
+bool cg_group_multi(const CgPlan *p, IrRef id);
+/* The group whose last member is lead; false when one kernel cannot run it. */
+bool cg_group_describe(const CgPlan *p, const IrGraph *g, IrRef lead, CgGroup *G);
+/* The call of the group whose last member is lead. */
+void cg_group_lower(Cg *cx, IrRef lead, CgAddCall add);
+
 /* ---- cg_matmul.c: packed, blocked, multithreaded GEMM ---------------------- */
 /* id (here and below): a matmul, or a transpose computing its matmul
    operand (CgLoc.product). */
@@ -348,6 +379,8 @@ int64_t cg_matmul_scratch_bytes(const CgTarget *t, const IrGraph *g, IrRef id);
 /* How many parallel parts the node's work is split into (1 = inline). */
 int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id);
 void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add);
+/* A matmul group: the product, then its epilogue on each finished block. */
+void cg_matmul_lower_group(Cg *cx, const CgGroup *G, CgAddCall add);
 /* Matmul id reads a 2-D transpose operand through its packing (the plan
    then aliases the transpose to its source instead of copying it). */
 bool cg_matmul_can_fold(const IrGraph *g, IrRef id);

@@ -246,6 +246,7 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
   p->stats.workspace_bytes = plan->workspace_bytes;
   p->stats.naive_bytes = plan->naive_bytes;
   p->stats.nkernels = bd->nkernels;
+  p->stats.ncalls = bd->ncalls;
   p->stats.nnodes = (int)g->nnodes;
   p->stats.shards = bd->nshards;
   p->stats.threads = p->pool ? rt_pool_threads(p->pool) : 1;

@@ -32,6 +32,23 @@ typedef struct Gemm {
 
 enum { TRANS_A = 1, TRANS_B = 2 };
 
+/* A matmul group's epilogue: elementwise ops applied in order to each
+   element of a finished block of C. Operand k of op i is the chain value
+   (src -1) or outside operand src >= 0, a scalar or a row vector along N.
+   C holds the first stored member of the group (the product or an op);
+   op i's value is also stored back into C (store -2) or into extra output
+   `store` >= 0 (its pointer follows the outside operands), or not (-1). */
+#define EPI_MAX CG_EPILOGUE_MAX
+typedef struct Epi {
+  int n, next, nout;
+  IrOp op[EPI_MAX];
+  int nsrc[EPI_MAX];
+  int src[EPI_MAX][3];
+  int store[EPI_MAX];
+  bool row[CG_GROUP_MAX_BUFS]; /* outside operand k is a row vector */
+  char sig[300];               /* the above as text (keys, names) */
+} Epi;
+
 enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -426,6 +443,7 @@ typedef struct Spec {
   IrDtype dt;
   int which;  /* UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T */
   int nbaxes; /* the task */
+  const Epi *epi; /* the task: its epilogue, or NULL */
 } Spec;
 
 static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
@@ -457,7 +475,7 @@ static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
   static const char *const names[] = {"ukernel", "pack_a", "pack_b", "pack_at", "pack_bt"};
   char key[48];
   snprintf(key, sizeof key, "gemm_%s %s", names[which], ir_dtype_name(dt));
-  Spec s = {q, dt, which, 0};
+  Spec s = {q, dt, which, 0, NULL};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
@@ -489,9 +507,55 @@ typedef struct Operands {
   LLVMValueRef ap, bp;  /* this part's packing buffers */
   LLVMValueRef N, K;    /* also the row length of c */
   LLVMValueRef lda, ldb; /* row lengths of a and b as stored */
+  LLVMValueRef coff;     /* element offset of c's batch */
+  LLVMValueRef epi;      /* the epilogue function (epi_fn_type), or NULL */
+  LLVMValueRef epi_ptrs; /* its operand and output pointers */
 } Operands;
 
-/* The loops over one tile C[m0:m1, n0:n1] of one batch. */
+/* epilogue(ptrs, c, coff, N, r0, r1, c0, c1): the group's epilogue over
+   C[r0:r1, c0:c1], made once per epilogue (make_epilogue) and called by a
+   task shared by every epilogue. */
+static LLVMTypeRef epi_fn_type(Cg *cx) {
+  LLVMTypeRef p[8] = {cx->t_ptr, cx->t_ptr, cx->t_i64, cx->t_i64,
+                      cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64};
+  return LLVMFunctionType(cx->t_void, p, 8, 0);
+}
+
+/* Applies the epilogue to C[r0:r1, c0:c1] (row length N); ext[] are the
+   outside operands, then the extra outputs, whose elements sit at C's
+   offsets plus coff (the batch). */
+static void emit_epilogue(Cg *cx, const Epi *e, LLVMTypeRef et, LLVMValueRef C, LLVMValueRef coff,
+                          LLVMValueRef N, LLVMValueRef *ext, LLVMValueRef r0, LLVMValueRef r1,
+                          LLVMValueRef c0, LLVMValueRef c1) {
+  LLVMValueRef scalar[CG_GROUP_MAX_BUFS], out[EPI_MAX];
+  for (int k = 0; k < e->next; k++)
+    scalar[k] = e->row[k] ? NULL : cg_load(cx, et, ext[k], cg_i64(cx, 0));
+  for (int k = 0; k < e->nout; k++)
+    out[k] = cg_gep(cx, et, ext[e->next + k], coff);
+  CgFor r, c;
+  cg_for_begin(cx, &r, r0, r1, cg_i64(cx, 1));
+  LLVMValueRef base = LLVMBuildNSWMul(cx->b, r.iv, N, "");
+  cg_for_begin(cx, &c, c0, c1, cg_i64(cx, 1));
+  LLVMValueRef at = LLVMBuildNSWAdd(cx->b, base, c.iv, "");
+  LLVMValueRef v = cg_load(cx, et, C, at);
+  for (int i = 0; i < e->n; i++) {
+    LLVMValueRef a[3] = {NULL, NULL, NULL};
+    for (int k = 0; k < e->nsrc[i]; k++) {
+      int s = e->src[i][k];
+      a[k] = s < 0 ? v : e->row[s] ? cg_load(cx, et, ext[s], c.iv) : scalar[s];
+    }
+    v = cg_scalar(cx, e->op[i], et, a[0], a[1], a[2]);
+    if (e->store[i] == -2)
+      cg_store(cx, v, C, at);
+    else if (e->store[i] >= 0)
+      cg_store(cx, v, out[e->store[i]], at);
+  }
+  cg_for_end(cx, &c);
+  cg_for_end(cx, &r);
+}
+
+/* The loops over one tile C[m0:m1, n0:n1] of one batch; with an epilogue,
+   each C block gets it once its last K block is done. */
 static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
                        LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
   LLVMTypeRef et = cg_type(cx, dt);
@@ -525,6 +589,16 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   cg_call(cx, ukernel, (LLVMValueRef[]){kc, apanel, bpanel, cdst, N, mr, nr, accumulate}, 8);
   cg_for_end(cx, &ir);
   cg_for_end(cx, &jr);
+  if (o->epi) {
+    CgIf done;
+    LLVMValueRef kend = LLVMBuildNSWAdd(cx->b, pc.iv, kc, "");
+    cg_if_begin(cx, &done, LLVMBuildICmp(cx->b, LLVMIntSGE, kend, K, ""));
+    LLVMValueRef args[8] = {o->epi_ptrs, o->c, o->coff, N,
+                            ic.iv, LLVMBuildNSWAdd(cx->b, ic.iv, mc, ""),
+                            jc.iv, LLVMBuildNSWAdd(cx->b, jc.iv, nc, "")};
+    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, args, 8, "");
+    cg_if_end(cx, &done);
+  }
   cg_for_end(cx, &ic);
   cg_for_end(cx, &pc);
   cg_for_end(cx, &jc);
@@ -547,17 +621,21 @@ static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueR
    scratch, extents}. */
 static LLVMValueRef make_task(Cg *cx, const void *arg) {
   const Spec *s = arg;
-  char name[48];
-  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d", s->dt == IR_F64 ? "f64" : "f32", s->nbaxes,
-           s->q->trans);
+  char name[64];
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s", s->dt == IR_F64 ? "f64" : "f32", s->nbaxes,
+           s->q->trans, s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
-  LLVMValueRef ctx = cg_param(cx, 0), v[5];
-  for (int i = 0; i < 5; i++)
+  LLVMValueRef ctx = cg_param(cx, 0), v[6];
+  for (int i = 0; i < (s->epi ? 6 : 5); i++)
     v[i] = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, i));
   LLVMValueRef P = v[4];
   Operands o = {.N = get(cx, P, P_N), .K = get(cx, P, P_K)};
+  if (s->epi) {
+    o.epi = v[5];
+    o.epi_ptrs = cg_gep(cx, cx->t_ptr, ctx, cg_i64(cx, 6));
+  }
   o.lda = s->q->trans & TRANS_A ? get(cx, P, P_M) : o.K;
   o.ldb = s->q->trans & TRANS_B ? o.K : o.N;
   LLVMValueRef part_bytes = get(cx, P, P_PART_BYTES), ap_bytes = get(cx, P, P_AP_BYTES);
@@ -578,7 +656,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   LLVMValueRef mi = LLVMBuildSDiv(cx->b, r, TN, ""), ni = LLVMBuildSRem(cx->b, r, TN, "");
   o.a = cg_gep(cx, et, v[0], batch_offset(cx, s->nbaxes, P, bi, 0));
   o.b = cg_gep(cx, et, v[1], batch_offset(cx, s->nbaxes, P, bi, 1));
-  o.c = cg_gep(cx, et, v[2], batch_offset(cx, s->nbaxes, P, bi, 2));
+  o.coff = batch_offset(cx, s->nbaxes, P, bi, 2);
+  o.c = cg_gep(cx, et, v[2], o.coff);
   LLVMValueRef m0 = LLVMBuildNSWMul(cx->b, mi, MT, "");
   LLVMValueRef n0 = LLVMBuildNSWMul(cx->b, ni, NT, "");
   LLVMValueRef m1 = cg_min(cx, M, LLVMBuildNSWAdd(cx->b, m0, MT, ""));
@@ -613,26 +692,105 @@ static int operand_trans(Cg *cx, IrRef id) {
   return product_operands(cx, id, src);
 }
 
+/* The epilogue of matmul id's group (e->n == 0 without one); ext[] gets
+   its outside operands, then its extra outputs. */
+static void epi_of(Cg *cx, IrRef id, Epi *e, IrRef *ext) {
+  memset(e, 0, sizeof *e);
+  if (!cg_group_multi(cx->plan, id))
+    return;
+  CgGroup G;
+  bool ok = cg_group_describe(cx->plan, cx->g, cx->plan->lead[id], &G);
+  MC_ASSERT(ok && G.nm - 1 <= EPI_MAX);
+  e->n = G.nm - 1;
+  size_t used = (size_t)snprintf(e->sig, sizeof e->sig, "epi");
+  for (int i = 0; i < e->n; i++) {
+    const IrNode *n = ir_node(cx->g, G.m[i + 1]);
+    e->op[i] = (IrOp)n->op;
+    e->nsrc[i] = n->nsrc;
+    used += (size_t)snprintf(e->sig + used, sizeof e->sig - used, " %s(", ir_ops[n->op].name);
+    for (int k = 0; k < n->nsrc && used < sizeof e->sig; k++) {
+      IrRef x = n->src[k];
+      int s = -1;
+      if (x != G.m[i]) {
+        for (s = 0; s < e->next && ext[s] != x; s++) {}
+        if (s == e->next) {
+          ext[e->next] = x;
+          e->row[e->next++] = ir_shape_numel(&ir_node(cx->g, x)->shape) != 1;
+        }
+      }
+      e->src[i][k] = s;
+      used += (size_t)snprintf(e->sig + used, sizeof e->sig - used, "%s%c%d", k ? "," : "",
+                               s < 0 ? 'c' : e->row[s] ? 'r' : 's', s);
+    }
+    if (used < sizeof e->sig)
+      used += (size_t)snprintf(e->sig + used, sizeof e->sig - used, ")");
+  }
+  /* stored members: the first lives in C, the others are extra outputs */
+  for (int i = 0; i < e->n; i++) {
+    e->store[i] = -1;
+    for (int a = 0; a < G.nstore; a++)
+      if (G.buf[a] == G.m[i + 1])
+        e->store[i] = a == 0 ? -2 : e->nout++;
+    if (used < sizeof e->sig)
+      used += (size_t)snprintf(e->sig + used, sizeof e->sig - used, " s%d", e->store[i]);
+  }
+  for (int a = 1, k = 0; a < G.nstore; a++)
+    ext[e->next + k++] = G.buf[a];
+}
+
+/* The epilogue function of a group (the argument of cg_shared_function). */
+static LLVMValueRef make_epilogue(Cg *cx, const void *arg) {
+  const Spec *s = arg;
+  char name[48];
+  snprintf(name, sizeof name, "gemm_epi_%s_%08x", s->dt == IR_F64 ? "f64" : "f32",
+           (unsigned)mc_hash_str(s->epi->sig));
+  LLVMValueRef fn = LLVMAddFunction(cx->mod, name, epi_fn_type(cx));
+  cg_set_local(cx, fn);
+  cg_set_fn_attr(cx, fn, "nounwind");
+  cg_set_noalias(cx, fn, 1); /* C: no operand or other output overlaps it */
+  cx->fn = fn;
+  LLVMPositionBuilderAtEnd(cx->b, cg_block(cx, "entry"));
+  LLVMValueRef ptrs[CG_GROUP_MAX_BUFS + EPI_MAX];
+  for (int k = 0; k < s->epi->next + s->epi->nout; k++)
+    ptrs[k] = cg_load(cx, cx->t_ptr, cg_param(cx, 0), cg_i64(cx, k));
+  emit_epilogue(cx, s->epi, cg_type(cx, s->dt), cg_param(cx, 1), cg_param(cx, 2), cg_param(cx, 3),
+                ptrs, cg_param(cx, 4), cg_param(cx, 5), cg_param(cx, 6), cg_param(cx, 7));
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
 /* The kernel body: the task over every part, through the pool when there
-   is more than one part and a pool. */
+   is more than one part and a pool. With an epilogue the task calls the
+   group's epilogue function, whose address and pointers follow in ctx. */
 static void emit_matmul(Cg *cx, const CgCall *c) {
   const IrNode *n = ir_node(cx->g, c->node);
   IrDtype dt = (IrDtype)n->dtype;
   Gemm q;
   gemm_geometry(cx->tgt, cx->g, c->node, &q);
   q.trans = operand_trans(cx, c->node);
-  char key[48];
-  snprintf(key, sizeof key, "gemm_task %s b%d t%d", ir_dtype_name(dt), c->nbaxes, q.trans);
-  Spec s = {&q, dt, 0, c->nbaxes};
+  Epi epi;
+  IrRef ext[CG_GROUP_MAX_BUFS + EPI_MAX];
+  epi_of(cx, c->node, &epi, ext);
+  char key[400];
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d%s", ir_dtype_name(dt), c->nbaxes, q.trans,
+           epi.n ? " epi" : "");
+  Spec s = {&q, dt, 0, c->nbaxes, epi.n ? &epi : NULL};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
-  LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, 5);
+  int nptrs = epi.n ? epi.next + epi.nout : 0;
+  LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, (unsigned)(6 + nptrs));
   LLVMValueRef ctx = LLVMBuildAlloca(cx->b, ctx_t, "ctx");
-  LLVMValueRef vals[5] = {cg_karg(cx, 1), cg_karg(cx, 2), cg_karg(cx, 0), cg_karg(cx, 4),
+  LLVMValueRef vals[5] = {cg_karg(cx, 1), cg_karg(cx, 2), cg_karg(cx, 0), cg_karg(cx, 2 + c->nin),
                           cg_kernel_extents(cx)};
   for (int i = 0; i < 5; i++)
     cg_store(cx, vals[i], ctx, cg_i64(cx, i));
+  if (epi.n) {
+    snprintf(key, sizeof key, "gemm_epi %s %s", ir_dtype_name(dt), epi.sig);
+    cg_store(cx, cg_shared_function(cx, key, make_epilogue, &s), ctx, cg_i64(cx, 5));
+  }
+  for (int i = 0; i < nptrs; i++)
+    cg_store(cx, cg_karg(cx, 3 + i), ctx, cg_i64(cx, 6 + i));
   LLVMValueRef parts = cg_karg(cx, 3 + c->nin + P_PARTS);
-  LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, cg_karg(cx, 3), "pool");
+  LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, cg_karg(cx, 1 + c->nin), "pool");
   LLVMTypeRef pf[4] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_ptr};
   LLVMValueRef pfor = cg_function(cx, "rt_parallel_for", cx->t_void, pf, 4);
   LLVMValueRef many = LLVMBuildAnd(cx->b, LLVMBuildIsNotNull(cx->b, pool, ""),
@@ -656,6 +814,9 @@ static void emit_matmul_small(Cg *cx, const CgCall *c) {
   LLVMValueRef M = get(cx, P, P_M), N = get(cx, P, P_N), K = get(cx, P, P_K);
   LLVMValueRef nbatch = get(cx, P, P_NTILES);
   LLVMValueRef A = cg_karg(cx, 1), B = cg_karg(cx, 2), C = cg_karg(cx, 0);
+  Epi epi;
+  IrRef ext[CG_GROUP_MAX_BUFS + EPI_MAX];
+  epi_of(cx, c->node, &epi, ext);
   CgFor b, i, k, j, z;
   cg_for_begin_nonempty(cx, &b, cg_i64(cx, 0), nbatch, cg_i64(cx, 1));
   LLVMValueRef oa = batch_offset(cx, c->nbaxes, P, b.iv, 0),
@@ -677,11 +838,28 @@ static void emit_matmul_small(Cg *cx, const CgCall *c) {
   cg_store(cx, cg_intrinsic(cx, "llvm.fmuladd", &et, 1, args, 3), C, at);
   cg_for_end(cx, &j);
   cg_for_end(cx, &k);
+  if (epi.n > 0) {
+    LLVMValueRef ev[CG_GROUP_MAX_BUFS + EPI_MAX];
+    for (int e = 0; e < epi.next + epi.nout; e++)
+      ev[e] = cg_karg(cx, 3 + e);
+    emit_epilogue(cx, &epi, et, cg_gep(cx, et, C, oc), oc, N, ev, i.iv,
+                  LLVMBuildNSWAdd(cx->b, i.iv, cg_i64(cx, 1), ""), cg_i64(cx, 0), N);
+  }
   cg_for_end(cx, &i);
   cg_for_end(cx, &b);
 }
 
-void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add) {
+static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add);
+
+void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add) { matmul_call(cx, id, id, add); }
+
+void cg_matmul_lower_group(Cg *cx, const CgGroup *G, CgAddCall add) {
+  matmul_call(cx, G->matmul, G->buf[0], add);
+}
+
+/* The call of matmul id (with its group's epilogue) storing into out's
+   storage. */
+static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id);
   Gemm q;
   gemm_geometry(cx->tgt, cx->g, id, &q);
@@ -693,18 +871,23 @@ void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add) {
   memset(&c, 0, sizeof c);
   c.node = id;
   c.kind = "matmul";
-  c.out = cg_plan_entry(cx->plan, cx->g, id);
+  c.out = cg_plan_entry(cx->plan, cx->g, out);
   IrRef src[2];
   int trans = product_operands(cx, id, src);
   c.in[0] = cg_plan_entry(cx->plan, cx->g, src[0]);
   c.in[1] = cg_plan_entry(cx->plan, cx->g, src[1]);
   c.nin = 2;
+  Epi epi;
+  IrRef ext[CG_GROUP_MAX_BUFS + EPI_MAX];
+  epi_of(cx, id, &epi, ext);
+  for (int i = 0; i < epi.next + epi.nout; i++)
+    c.in[c.nin++] = cg_plan_entry(cx->plan, cx->g, ext[i]);
   c.nbaxes = q.nbaxes;
   bool small = is_small(&q);
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d", small ? "_small" : "",
-           ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans);
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d %s", small ? "_small" : "",
+           ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans, epi.n ? epi.sig : "");
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,

@@ -432,10 +432,16 @@ void cg_module_build(Cg *cx) {
   cg_shard_use(cx, 0);
   Calls calls = {0};
   cx->calls = &calls;
-  for (uint32_t id = 0; id < g->nnodes; id++)
-    if (needs_kernel(cx, id))
+  for (uint32_t id = 0; id < g->nnodes; id++) {
+    if (cg_group_multi(cx->plan, id)) {
+      if (cx->plan->lead[id] == id)
+        cg_group_lower(cx, id, add_node_call);
+    } else if (needs_kernel(cx, id)) {
       cg_node_lower(cx, id, add_node_call);
+    }
+  }
   call_copies(cx);
+  cx->ncalls = calls.n;
   emit_run(cx, &calls);
   cx->calls = NULL;
   calls_free(&calls);

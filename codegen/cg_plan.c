@@ -201,13 +201,16 @@ static void assign_kinds(CgPlan *p, const IrGraph *g) {
   }
   free(other);
   assign_products(p, g);
+  for (uint32_t i = 0; i < g->nnodes; i++) /* values a kernel group keeps in registers */
+    if (cg_group_multi(p, i) && !p->read_outside[i]) p->loc[i].kind = CG_LOC_NONE;
 }
 
-/* last[r]: the last node reading r's storage (through aliases). */
+/* last[r]: the last call reading r's storage (through aliases), named by
+   the node it runs at (a group's last member). */
 static uint32_t *last_uses(const CgPlan *p, const IrGraph *g) {
   uint32_t *last = mc_xmalloc((g->nnodes ? g->nnodes : 1) * sizeof *last);
   for (uint32_t i = 0; i < g->nnodes; i++)
-    last[i] = i;
+    last[i] = p->lead[i];
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
     if (p->loc[i].product) /* reads the matmul's operands */
@@ -216,11 +219,31 @@ static uint32_t *last_uses(const CgPlan *p, const IrGraph *g) {
       IrRef s = n->src[k];
       if (p->loc[s].kind == CG_LOC_ALIAS)
         s = p->loc[s].alias;
-      if (last[s] < i)
-        last[s] = i;
+      if (last[s] < p->lead[i])
+        last[s] = p->lead[i];
     }
   }
   return last;
+}
+
+/* The node needs matmul scratch (packing buffers). */
+static bool needs_scratch(const CgPlan *p, const IrGraph *g, IrRef id) {
+  const CgLoc *l = &p->loc[id];
+  return (ir_node(g, id)->op == IR_OP_MATMUL && (l->kind != CG_LOC_NONE || cg_group_multi(p, id))) ||
+         l->product;
+}
+
+/* The node whose scratch is taken while the call at node i runs: i, or
+   the matmul of the group i ends. */
+static IrRef scratch_user(const CgPlan *p, const IrGraph *g, IrRef i) {
+  if (!cg_group_multi(p, i))
+    return needs_scratch(p, g, i) ? i : IR_NONE;
+  if (p->lead[i] != i)
+    return IR_NONE;
+  for (IrRef r = i; r != IR_NONE; r = p->gprev[r])
+    if (needs_scratch(p, g, r))
+      return r;
+  return IR_NONE;
 }
 
 void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
@@ -228,6 +251,7 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   uint32_t nn = g->nnodes ? g->nnodes : 1;
   p->loc = mc_xcalloc(nn, sizeof(CgLoc));
   p->slot_node = mc_xcalloc(nn + g->nouts, sizeof(IrRef));
+  cg_groups_plan(p, g);
   assign_slots(p, g);
   assign_kinds(p, g);
   uint32_t *last = last_uses(p, g);
@@ -257,11 +281,12 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
       l->offset = base + heap_alloc(&h, size);
       p->naive_bytes += size;
     }
-    if ((n->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE) || l->product) {
-      scratch = align_up(cg_matmul_scratch_bytes(t, g, i));
-      l->scratch = base + heap_alloc(&h, scratch);
+    IrRef su = scratch_user(p, g, i);
+    if (su != IR_NONE) {
+      scratch = align_up(cg_matmul_scratch_bytes(t, g, su));
+      p->loc[su].scratch = base + heap_alloc(&h, scratch);
       p->naive_bytes += scratch;
-      heap_release(&h, l->scratch - base, scratch);
+      heap_release(&h, p->loc[su].scratch - base, scratch);
     }
     for (uint32_t d = head[i]; d != IR_NONE; d = next[d])
       heap_release(&h, p->loc[d].offset - base, align_up(cg_node_bytes(ir_node(g, d))));
@@ -308,12 +333,15 @@ void cg_plan_fill_table(const CgPlan *p, const IrGraph *g, void *ws) {
     const CgLoc *l = &p->loc[id];
     if (l->kind == CG_LOC_WORK || l->kind == CG_LOC_CONST)
       table[p->nslots + id] = base + l->offset;
-    if ((ir_node(g, id)->op == IR_OP_MATMUL && l->kind != CG_LOC_NONE) || l->product)
+    if (needs_scratch(p, g, id))
       table[p->nslots + g->nnodes + id] = base + l->scratch;
   }
 }
 
 void cg_plan_free(CgPlan *p) {
+  free(p->lead);
+  free(p->gprev);
+  free(p->read_outside);
   free(p->loc);
   free(p->slot_node);
   free(p->copies);

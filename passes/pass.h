@@ -67,12 +67,14 @@ extern const PassInfo pass_table[];
 extern const int pass_count;
 const PassInfo *pass_find(const char *name);
 
-/* The default pipelines. */
-#define PASS_PIPELINE_FORWARD "simplify,cse,dce"
-#define PASS_PIPELINE_GRAD "simplify,cse,dce,autodiff,simplify,cse,dce"
+/* The default pipelines. Each ends with `fuse`, which only annotates the
+   nodes with their kernel groups (a pass that rebuilds the graph drops
+   the annotations, so fuse runs last). */
+#define PASS_PIPELINE_FORWARD "simplify,cse,dce,fuse"
+#define PASS_PIPELINE_GRAD "simplify,cse,dce,autodiff,simplify,cse,dce,fuse"
 /* The training step: the gradient program, the optimizer update (PassCtx.optim),
    and a clean-up of what the update made redundant. */
-#define PASS_PIPELINE_TRAIN PASS_PIPELINE_GRAD ",optim,simplify,cse,dce"
+#define PASS_PIPELINE_TRAIN "simplify,cse,dce,autodiff,simplify,cse,dce,optim,simplify,cse,dce,fuse"
 
 /* Runs a comma-separated pipeline. Unknown pass names are reported (with a
    suggestion) before anything runs. */

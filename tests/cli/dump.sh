@@ -94,8 +94,8 @@ for f in mlp_fwd mlp_grad; do
   cmp -s "$TMP/out" "$TMP/$f.body" || fail "opt - <$f.mir: not the same text"
 done
 # The forward dump through autodiff in opt equals the grad stage's tail pipeline.
-run 0 opt "$TMP/mlp_fwd.mir" --passes=autodiff,simplify,cse,dce
-cmp -s "$TMP/out" "$TMP/mlp_grad.body" || fail "opt --passes=autodiff,simplify,cse,dce differs from dump --stage grad"
+run 0 opt "$TMP/mlp_fwd.mir" --passes=autodiff,simplify,cse,dce,fuse
+cmp -s "$TMP/out" "$TMP/mlp_grad.body" || fail "opt --passes=autodiff,simplify,cse,dce,fuse differs from dump --stage grad"
 run 0 opt "$TMP/mlp_grad.mir" --passes cse,dce --format=dot
 has_out 'digraph'
 

@@ -5,9 +5,13 @@
    bad indices (reported, never a crash), the buffer plan, matmul shapes
    around the kernel's tiles with one and two threads and both kernel
    shapes, and the gradient program of a small MLP built by the real
-   autodiff pass. The op table is indexed by op: an op added to ir_ops.def
-   without a row here fails test_codegen_every_op_has_a_test. To add an op,
-   write a build_* function (or reuse one) and add its row. */
+   autodiff pass; then kernel fusion (the fuse pass's groups: softmax,
+   layer norm, matmul epilogues, broadcast chains, reductions of chains,
+   Adam, groups in parts, caps, bad annotations), each against the
+   evaluator and in as few calls as expected, and fused against unfused.
+   The op table is indexed by op: an op added to ir_ops.def without a row
+   here fails test_codegen_every_op_has_a_test. To add an op, write a
+   build_* function (or reuse one) and add its row. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -992,6 +996,231 @@ static void test_codegen_elementwise_in_parts(void) {
     }
 }
 
+/* ---- fusion ---------------------------------------------------------------------------------
+   Each graph runs through the fuse pass (kernel groups, no buffers for
+   what a group keeps inside) and is checked against the evaluator; it must
+   run in at most `calls` kernel calls. Sizes 1, 3, 17, 33, 129 on both
+   axes of the rows. */
+
+typedef IrRef (*FuseBuild)(Case *c, int64_t rows, int64_t cols);
+
+static int fuse_and_count_calls(Case *c, double rtol) {
+  PassCtx cx = {.diag = &c->d, .verify_each = true};
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&c->g, "fuse", &cx));
+  CgProgram *p = compile(c);
+  CU_ASSERT_EQUAL(check_runs(c, p, rtol, 1000), 0);
+  CgStats st;
+  cg_program_stats(p, &st);
+  cg_program_free(p);
+  return st.ncalls;
+}
+
+static void check_fusion(const char *name, FuseBuild build, int calls, int threads) {
+  for (int f = 0; f < 2; f++)
+    for (size_t i = 0; i < MC_COUNTOF(sizes); i++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      int64_t rows = sizes[i], cols = sizes[(i + 2) % MC_COUNTOF(sizes)];
+      char what[96];
+      snprintf(what, sizeof what, "fused %s %lldx%lld %s threads %d", name, (long long)rows,
+               (long long)cols, ir_dtype_name(dt), threads);
+      Case *c = case_new(dt, what);
+      c->opts.threads = threads;
+      output(c, build(c, rows, cols));
+      CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
+      int got = fuse_and_count_calls(c, f ? F64_TOL : F32_TOL);
+      if (got > calls)
+        fprintf(stderr, "\n  %s: %d calls, expected at most %d", what, got, calls);
+      CU_ASSERT_TRUE(got <= calls);
+      case_free(c);
+    }
+}
+
+static IrRef fuse_softmax(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(rows, cols));
+  IrRef z = ir_binary(g, IR_OP_SUB, x, ir_reduce(g, IR_OP_MAX, x, 2, true, noloc), noloc);
+  IrRef e = ir_unary(g, IR_OP_EXP, z, noloc);
+  return ir_binary(g, IR_OP_DIV, e, ir_reduce(g, IR_OP_SUM, e, 2, true, noloc), noloc);
+}
+
+static IrRef fuse_log_softmax(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(rows, cols));
+  IrRef z = ir_binary(g, IR_OP_SUB, x, ir_reduce(g, IR_OP_MAX, x, 2, true, noloc), noloc);
+  IrRef s = ir_reduce(g, IR_OP_SUM, ir_unary(g, IR_OP_EXP, z, noloc), 2, true, noloc);
+  return ir_binary(g, IR_OP_SUB, z, ir_unary(g, IR_OP_LOG, s, noloc), noloc);
+}
+
+static IrRef fuse_layer_norm(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(rows, cols));
+  IrRef w = param(c, DOM_ANY, SHAPE(cols)), b = param(c, DOM_ANY, SHAPE(cols));
+  IrRef inv_n = ir_const(g, 1.0 / (double)cols, c->dt, noloc);
+  IrRef mu = ir_binary(g, IR_OP_MUL, ir_reduce(g, IR_OP_SUM, x, 2, true, noloc), inv_n, noloc);
+  IrRef xc = ir_binary(g, IR_OP_SUB, x, mu, noloc);
+  IrRef var = ir_binary(
+      g, IR_OP_MUL, ir_reduce(g, IR_OP_SUM, ir_binary(g, IR_OP_MUL, xc, xc, noloc), 2, true, noloc),
+      inv_n, noloc);
+  IrRef inv = ir_unary(g, IR_OP_RSQRT,
+                       ir_binary(g, IR_OP_ADD, var, ir_const(g, 1e-5, c->dt, noloc), noloc), noloc);
+  IrRef y = ir_binary(g, IR_OP_MUL, ir_binary(g, IR_OP_MUL, xc, inv, noloc), w, noloc);
+  return ir_binary(g, IR_OP_ADD, y, b, noloc);
+}
+
+static IrRef linear_act(Case *c, int64_t rows, int64_t cols, IrOp act) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(rows, 33));
+  IrRef w = param(c, DOM_ANY, SHAPE(33, cols)), b = param(c, DOM_ANY, SHAPE(cols));
+  return ir_unary(g, act, ir_binary(g, IR_OP_ADD, ir_matmul(g, x, w, noloc), b, noloc), noloc);
+}
+
+static IrRef fuse_linear_relu(Case *c, int64_t rows, int64_t cols) {
+  return linear_act(c, rows, cols, IR_OP_RELU);
+}
+
+static IrRef fuse_linear_gelu(Case *c, int64_t rows, int64_t cols) {
+  return linear_act(c, rows, cols, IR_OP_GELU);
+}
+
+/* The product and the pre-activation are read elsewhere (outputs here, a
+   gradient in training): the epilogue stores them too, still 1 call. */
+static IrRef fuse_linear_stores(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(2, rows, 33));
+  IrRef w = param(c, DOM_ANY, SHAPE(33, cols)), b = param(c, DOM_ANY, SHAPE(cols));
+  IrRef mm = ir_matmul(g, x, w, noloc);
+  IrRef h = ir_binary(g, IR_OP_ADD, mm, b, noloc);
+  output(c, mm);
+  output(c, h);
+  return ir_unary(g, IR_OP_RELU, h, noloc);
+}
+
+/* [3, rows, 33] @ [33, cols] + bias, tanh, scaled: batched, 1 call */
+static IrRef fuse_batched_linear(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(3, rows, 33));
+  IrRef w = param(c, DOM_ANY, SHAPE(33, cols)), b = param(c, DOM_ANY, SHAPE(1, cols));
+  IrRef h = ir_binary(g, IR_OP_ADD, b, ir_matmul(g, x, w, noloc), noloc);
+  return ir_binary(g, IR_OP_MUL, ir_unary(g, IR_OP_TANH, h, noloc),
+                   input(c, DOM_ANY, c->dt, scalar), noloc);
+}
+
+/* (x - row) * col, a [rows,1] member computed per element, where, cast */
+static IrRef fuse_broadcast_chain(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(rows, cols));
+  IrRef row = input(c, DOM_ANY, c->dt, SHAPE(cols));
+  IrRef col = input(c, DOM_POS, c->dt, SHAPE(rows, 1));
+  IrRef scale = ir_unary(g, IR_OP_RSQRT, col, noloc);
+  IrRef y = ir_binary(g, IR_OP_MUL, ir_binary(g, IR_OP_SUB, x, row, noloc), scale, noloc);
+  IrRef zero = ir_const(g, 0, c->dt, noloc);
+  IrRef pos = ir_binary(g, IR_OP_GT, y, zero, noloc);
+  IrRef t = ir_unary(g, IR_OP_TANH, y, noloc);
+  IrRef w = ir_where(g, pos, t, ir_binary(g, IR_OP_MUL, y, ir_const(g, 0.5, c->dt, noloc), noloc),
+                     noloc);
+  return ir_binary(g, IR_OP_ADD, w, ir_cast(g, pos, c->dt, noloc), noloc);
+}
+
+/* Reductions reading a chain inline: over everything, over the rows'
+   outer axis (the result moves along the row) and max without keepdims. */
+static IrRef fuse_reduce_chain(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(rows, cols)), y = input(c, DOM_ANY, c->dt, SHAPE(cols));
+  IrRef d = ir_binary(g, IR_OP_SUB, x, y, noloc);
+  IrRef total = ir_reduce(g, IR_OP_SUM, ir_binary(g, IR_OP_MUL, d, d, noloc), 3, false, noloc);
+  IrRef d2 = ir_binary(g, IR_OP_MUL, x, y, noloc);
+  IrRef down = ir_reduce(g, IR_OP_SUM, ir_unary(g, IR_OP_EXP, d2, noloc), 1, false, noloc);
+  IrRef d3 = ir_binary(g, IR_OP_ADD, x, y, noloc);
+  IrRef across = ir_reduce(g, IR_OP_MAX, ir_unary(g, IR_OP_ABS, d3, noloc), 2, false, noloc);
+  output(c, down);
+  output(c, across);
+  return total;
+}
+
+/* Adam's update of one param: three stores from one kernel. */
+static IrRef fuse_adam(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrShape s = SHAPE(rows, cols);
+  IrRef p = param(c, DOM_ANY, s), m = param(c, DOM_ANY, s), v = param(c, DOM_POS, s);
+  IrRef grad = input(c, DOM_ANY, c->dt, s);
+  IrRef b1 = input(c, DOM_ANY, c->dt, scalar), omb1 = input(c, DOM_ANY, c->dt, scalar);
+  IrRef b2 = input(c, DOM_POS, c->dt, scalar), omb2 = input(c, DOM_POS, c->dt, scalar);
+  IrRef step = input(c, DOM_ANY, c->dt, scalar), bc2 = input(c, DOM_POS, c->dt, scalar);
+  IrRef eps = input(c, DOM_POS, c->dt, scalar);
+  IrRef m1 = ir_binary(g, IR_OP_ADD, ir_binary(g, IR_OP_MUL, m, b1, noloc),
+                       ir_binary(g, IR_OP_MUL, grad, omb1, noloc), noloc);
+  IrRef v1 = ir_binary(
+      g, IR_OP_ADD, ir_binary(g, IR_OP_MUL, v, b2, noloc),
+      ir_binary(g, IR_OP_MUL, ir_binary(g, IR_OP_MUL, omb2, grad, noloc), grad, noloc), noloc);
+  IrRef den = ir_binary(
+      g, IR_OP_ADD, ir_binary(g, IR_OP_DIV, ir_unary(g, IR_OP_SQRT, v1, noloc), bc2, noloc), eps,
+      noloc);
+  IrRef p1 = ir_binary(
+      g, IR_OP_SUB, p, ir_binary(g, IR_OP_DIV, ir_binary(g, IR_OP_MUL, step, m1, noloc), den, noloc),
+      noloc);
+  output(c, m1);
+  output(c, v1);
+  return p1;
+}
+
+static void test_codegen_fused_softmax(void) { check_fusion("softmax", fuse_softmax, 2, 1); }
+static void test_codegen_fused_log_softmax(void) {
+  check_fusion("log_softmax", fuse_log_softmax, 2, 1);
+}
+static void test_codegen_fused_layer_norm(void) { check_fusion("layer_norm", fuse_layer_norm, 2, 1); }
+static void test_codegen_fused_linear(void) {
+  for (int threads = 1; threads <= 2; threads++) {
+    check_fusion("linear+relu", fuse_linear_relu, 1, threads);
+    check_fusion("linear+gelu", fuse_linear_gelu, 1, threads);
+    check_fusion("batched linear", fuse_batched_linear, 1, threads);
+    check_fusion("linear storing its product", fuse_linear_stores, 1, threads);
+  }
+}
+static void test_codegen_fused_broadcast_chain(void) {
+  check_fusion("broadcast chain", fuse_broadcast_chain, 1, 1);
+}
+static void test_codegen_fused_reductions(void) {
+  check_fusion("reductions of chains", fuse_reduce_chain, 3, 1);
+}
+static void test_codegen_fused_adam(void) { check_fusion("adam", fuse_adam, 1, 1); }
+
+/* A group big enough to run in parts on the pool. */
+static IrRef fuse_big(Case *c, int64_t rows, int64_t cols) {
+  (void)rows;
+  (void)cols;
+  return fuse_broadcast_chain(c, 301, 257);
+}
+/* 40 ops over 20 inputs, every third value also an output: more than a
+   group holds (32 members, 16 buffers), so the chain splits. */
+static IrRef fuse_long_chain(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef in[20];
+  for (int i = 0; i < 20; i++)
+    in[i] = input(c, DOM_ANY, c->dt, i % 2 ? SHAPE(rows, cols) : SHAPE(cols));
+  IrRef y = in[0];
+  for (int i = 0; i < 40; i++) {
+    y = ir_binary(g, i % 3 ? IR_OP_ADD : IR_OP_MUL, y, in[(i * 7) % 20], noloc);
+    if (i % 3 == 2) {
+      y = ir_unary(g, IR_OP_TANH, y, noloc);
+      output(c, y);
+    }
+  }
+  return y;
+}
+static void test_codegen_fused_long_chain(void) {
+  check_fusion("long chain", fuse_long_chain, 6, 1);
+}
+
+static IrRef fuse_big_layer_norm(Case *c, int64_t rows, int64_t cols) {
+  (void)rows;
+  (void)cols;
+  return fuse_layer_norm(c, 301, 257);
+}
+static void test_codegen_fused_in_parts(void) {
+  check_fusion("in parts", fuse_big, 1, 2);
+  check_fusion("layer_norm in parts", fuse_big_layer_norm, 2, 2);
+}
+
 /* ---- a gradient program --------------------------------------------------------------------- */
 
 /* mlp: x[8,20] -> linear 20x16 -> relu -> linear 16x5 -> softmax cross
@@ -1041,6 +1270,69 @@ static void test_codegen_mlp_gradient(void) {
     }
 }
 
+/* Annotations codegen cannot run as written (everything in one group,
+   groups striped across the graph, kernels closed before their operands
+   exist) fall apart into runnable groups: results still match. */
+static void test_codegen_fused_bad_annotations(void) {
+  for (int scheme = 0; scheme < 3; scheme++) {
+    char what[64];
+    snprintf(what, sizeof what, "bad kernel annotations, scheme %d", scheme);
+    Case *c = case_new(IR_F32, what);
+    build_mlp(c);
+    PassCtx cx = {.diag = &c->d};
+    CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&c->g, "autodiff,simplify,cse,dce", &cx));
+    for (uint32_t i = 0; i < c->g->nnodes; i++)
+      c->g->nodes[i].kernel = scheme == 0 ? 1 : scheme == 1 ? 1 + i % 3 : c->g->nnodes - i;
+    check(c, F32_TOL);
+    case_free(c);
+  }
+}
+
+/* The mlp's gradient program compiled fused and unfused (annotations
+   dropped) gives the same outputs on the same inputs, compared directly. */
+static void test_codegen_fused_matches_unfused(void) {
+  for (int f = 0; f < 2; f++) {
+    IrDtype dt = f ? IR_F64 : IR_F32;
+    Case *c = case_new(dt, f ? "fused vs unfused f64" : "fused vs unfused f32");
+    build_mlp(c);
+    PassCtx cx = {.diag = &c->d};
+    CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&c->g, PASS_PIPELINE_GRAD, &cx));
+    IrGraph *plain = ir_graph_clone(c->g);
+    for (uint32_t i = 0; i < plain->nnodes; i++)
+      plain->nodes[i].kernel = 0;
+    CgProgram *p[2] = {compile(c), cg_jit_compile(plain, &c->opts, &c->d)};
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p[1]);
+    CgStats st[2];
+    void **bufs[2];
+    for (int k = 0; k < 2; k++) {
+      IrEval *e = ir_eval_new(c->g, dt == IR_F64);
+      bufs[k] = make_buffers(c, p[k], e, 77);
+      CU_ASSERT_TRUE(cg_program_run(p[k], bufs[k], &c->d));
+      cg_program_stats(p[k], &st[k]);
+      ir_eval_free(e);
+    }
+    CU_ASSERT_TRUE(st[0].ncalls < st[1].ncalls);
+    for (uint32_t o = 0; o < c->g->nouts; o++) {
+      const IrNode *n = ir_node(c->g, c->g->outs[o].ref);
+      int slot = cg_program_output_slot(p[0], (int)o);
+      IrTensor want = {.dtype = (IrDtype)n->dtype, .numel = ir_shape_numel(&n->shape)};
+      want.data = mc_xmalloc((size_t)(want.numel ? want.numel : 1) * sizeof *want.data);
+      for (int64_t i = 0; i < want.numel; i++)
+        want.data[i] = get(want.dtype, bufs[1][slot], i);
+      CU_ASSERT_EQUAL(compare(c, c->g->outs[o].name, &want, bufs[0][slot], want.dtype,
+                              f ? F64_TOL : F32_TOL),
+                      0);
+      free(want.data);
+    }
+    for (int k = 0; k < 2; k++) {
+      free_buffers(bufs[k], cg_program_nslots(p[k]));
+      cg_program_free(p[k]);
+    }
+    ir_graph_free(plain);
+    case_free(c);
+  }
+}
+
 static const TestCase cases[] = {
     {"test_codegen_every_op_has_a_test", test_codegen_every_op_has_a_test},
     {"test_codegen_every_op_f32", test_codegen_every_op_f32},
@@ -1059,6 +1351,17 @@ static const TestCase cases[] = {
     {"test_codegen_matmul_transposed_operands", test_codegen_matmul_transposed_operands},
     {"test_codegen_elementwise_in_parts", test_codegen_elementwise_in_parts},
     {"test_codegen_mlp_gradient", test_codegen_mlp_gradient},
+    {"test_codegen_fused_softmax", test_codegen_fused_softmax},
+    {"test_codegen_fused_log_softmax", test_codegen_fused_log_softmax},
+    {"test_codegen_fused_layer_norm", test_codegen_fused_layer_norm},
+    {"test_codegen_fused_linear", test_codegen_fused_linear},
+    {"test_codegen_fused_broadcast_chain", test_codegen_fused_broadcast_chain},
+    {"test_codegen_fused_reductions", test_codegen_fused_reductions},
+    {"test_codegen_fused_adam", test_codegen_fused_adam},
+    {"test_codegen_fused_in_parts", test_codegen_fused_in_parts},
+    {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
+    {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
+    {"test_codegen_fused_matches_unfused", test_codegen_fused_matches_unfused},
 };
 
 int main(void) { return test_main("codegen", cases, MC_COUNTOF(cases)); }

@@ -217,11 +217,21 @@ static void test_train_step_adamw_mlp_labels(void) {
   check_case(&c);
 }
 
+/* The whole GPT (attention, layer norm, softmax, gelu), fused as the
+   pipeline fuses it. */
+static void test_train_step_adam_gpt(void) {
+  PassOptimHyper h = hyper(PASS_OPTIM_ADAM, 1e-3);
+  h.eps = 1e-3;
+  Case c = {"gpt.model", 2, {PASS_OPTIM_ADAM, false, false}, h};
+  check_case(&c);
+}
+
 int main(void) {
   static const TestCase cases[] = {
       {"sgd, nesterov, clipping: JIT == evaluator", test_train_step_sgd_nesterov_clip},
       {"adam: JIT == evaluator", test_train_step_adam},
       {"adamw on mlp (i32 labels): JIT == evaluator", test_train_step_adamw_mlp_labels},
+      {"adam on gpt: JIT == evaluator", test_train_step_adam_gpt},
   };
   return test_main("train_step", cases, MC_COUNTOF(cases));
 }
