@@ -27,6 +27,11 @@ typedef struct CgOptions {
                       split in up to that many modules); <= 0 = all cores */
   int vector_bits; /* 0 = from the CPU; 128, 256 or 512 forces the matmul
                       kernel shape for that vector width (tests) */
+  /* Ahead of time (cg_aot.c): one module whose `run_name` takes the
+     descriptors as an argument, a buffer plan and matmul tiling linear in
+     the graph's batch dim. */
+  bool aot;
+  const char *run_name; /* NULL = "run" */
 } CgOptions;
 
 /* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
@@ -62,6 +67,54 @@ typedef struct CgStats {
   int shards;              /* modules compiled in parallel */
 } CgStats;
 void cg_program_stats(const CgProgram *p, CgStats *s);
+
+/* ---- cg_aot.c: programs for libraries (`modelc build`) --------------------
+   One program lowered at three values of the graph's batch dim (graphs
+   built from one model with only the batch changed; all three the same
+   graph when the model has no batch dim). Everything the library must
+   compute per batch comes out as c0 + c1 * batch, and is checked to be
+   so: the descriptor words, the workspace layout, constants and index
+   bounds. Slot i of the program is node slot_node[i] of graphs[0]. */
+typedef struct CgLin {
+  int64_t c0, c1;
+} CgLin;
+
+typedef struct CgAotConst {
+  CgLin offset;
+  IrDtype dtype;
+  int power; /* 0: value; 1: value * batch; -1: 1 / (value * batch) */
+  double value;
+} CgAotConst;
+
+typedef struct CgAotIndex {
+  IrRef node;
+  IrOp op;
+  McLoc loc;
+  CgLin rows;
+} CgAotIndex;
+
+typedef struct CgAotProgram {
+  int nslots, ninputs;
+  IrRef *slot_node;
+  int ndesc;
+  CgLin *desc;
+  int ntable; /* pointer-table entries after the slots */
+  CgLin *table;
+  int nconst;
+  CgAotConst *consts;
+  CgLin ws_bytes, heap_base;
+  bool uses_pool;
+  int nindex;
+  CgAotIndex *index;
+  int nkernels;
+} CgAotProgram;
+
+/* Compiles the program to an object file at obj_path (PIC, o's CPU) whose
+   only global symbol is o->run_name, `void (ptr bufs, ptr ws, ptr descs)`
+   (hidden visibility: the library's own code calls it). */
+bool cg_aot_compile(IrGraph *const graphs[3], const int64_t batches[3], const CgOptions *o,
+                    const char *obj_path, CgAotProgram *prog, McDiag *d);
+void cg_aot_program_free(CgAotProgram *p);
 
 /* Appends the optimized module as LLVM IR text ("llvm") or the target's
    assembly ("asm") to out. */

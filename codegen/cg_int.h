@@ -38,8 +38,10 @@ typedef struct CgLoc {
   CgLocKind kind;
   int slot;        /* CG_LOC_SLOT */
   int64_t offset;  /* CG_LOC_WORK, CG_LOC_CONST: byte offset in the workspace */
+  int64_t offset1; /* ... plus offset1 per unit of the batch dim (aot plans) */
   IrRef alias;     /* CG_LOC_ALIAS: a node whose kind is not ALIAS */
   int64_t scratch; /* byte offset of the node's scratch (matmul packing) */
+  int64_t scratch1; /* ... plus scratch1 per unit of the batch dim */
   bool product;    /* a 2-D transpose that computes its operand, a matmul
                       left CG_LOC_NONE, as the transposed product */
 } CgLoc;
@@ -53,6 +55,19 @@ typedef struct CgCopy {
 
 typedef struct CgTarget CgTarget;
 
+/* The program as data (cg_module.c): every call's descriptor back to back,
+   the calls as (kernel number, word offset) pairs, and the key of each
+   kernel number. */
+typedef struct CgTables {
+  int64_t *words;
+  int nwords;
+  int32_t *pairs;
+  int ncalls;
+  char **keys;
+  int nkeys;
+} CgTables;
+
+
 typedef struct CgPlan {
   int nslots;
   int ninputs;       /* slots [0, ninputs) are INPUT and PARAM nodes */
@@ -62,6 +77,8 @@ typedef struct CgPlan {
   CgCopy *copies;    /* output slots filled by a copy */
   int ncopies;
   int64_t workspace_bytes;
+  int64_t workspace_bytes1; /* per unit of the batch dim (aot plans) */
+  IrRef nonlinear;          /* aot: a node with the batch in two dims, or IR_NONE */
   int64_t naive_bytes;
 } CgPlan;
 
@@ -84,6 +101,10 @@ struct CgTarget {
   int gemm_mr;                       /* microkernel rows */
   int gemm_nv;                       /* microkernel vectors per row: NR = nv * lanes */
   int64_t gemm_mc, gemm_kc, gemm_nc; /* cache blocks, in elements */
+  /* aot: the graph's batch sym (-1: none): buffer sizes and offsets are
+     planned linear in it, and matmuls never tile the dims it is in. */
+  bool aot;
+  int batch_sym;
 };
 
 /* The kernel shape for o's CPU (and initializes LLVM's native target). */
@@ -127,6 +148,8 @@ typedef struct Cg {
   LLVMMetadataRef *scopes;
   LLVMValueRef kdesc; /* the kernel's descriptor parameter */
   void *calls;        /* cg_module.c's call table being built */
+  CgTables *tables;   /* where cg_module_build leaves the call table */
+  const CgOptions *opts;
 } Cg;
 
 /* Builds the program of g into the shards (whose modules the caller
@@ -187,6 +210,7 @@ typedef struct CgUnit {
   LLVMMemoryBufferRef obj; /* machine code, when built with objects */
   char *error;             /* what failed (heap), for the calling thread to report */
   int opt_level;
+  bool optimize;
   bool want_object;
 } CgUnit;
 
@@ -196,14 +220,24 @@ typedef struct CgBuild {
   CgTarget tgt;
   CgPlan plan;
   int nkernels;
+  CgTables tables;
 } CgBuild;
 
-/* Verifies g, plans it, lowers it into at most max_shards shards and
-   optimizes them (in parallel), plus machine code when objects is set.
-   bd is filled even on failure; release it with cg_build_fini. */
-bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards, bool objects,
+typedef enum {
+  CG_BUILD_LOWER,   /* lowered modules, not optimized */
+  CG_BUILD_MODULE,  /* optimized modules */
+  CG_BUILD_OBJECTS  /* optimized modules and their machine code */
+} CgBuildMode;
+
+/* Verifies g, plans it, lowers it into at most max_shards shards (one
+   when o->aot) and, by mode, optimizes them (in parallel) and makes
+   machine code. bd is filled even on failure; release it with
+   cg_build_fini. */
+bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards, CgBuildMode mode,
               McDiag *d);
 void cg_build_fini(CgBuild *bd);
+/* Some kernel of the build runs in parts on the thread pool. */
+bool cg_build_uses_pool(const IrGraph *g, const CgBuild *bd);
 
 /* ---- cg_loop.c: LLVM helpers ---------------------------------------------- */
 LLVMTypeRef cg_type(Cg *cx, IrDtype t);

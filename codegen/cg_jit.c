@@ -156,18 +156,6 @@ static bool jit_objects(CgBuild *bd, CgProgram *p, McDiag *d) {
 
 /* ---- programs ------------------------------------------------------------------------- */
 
-static bool uses_pool(const IrGraph *g, const CgBuild *bd) {
-  for (uint32_t i = 0; i < g->nnodes; i++)
-    if (((ir_node(g, i)->op == IR_OP_MATMUL && bd->plan.loc[i].kind != CG_LOC_NONE) ||
-         bd->plan.loc[i].product) &&
-        cg_matmul_parts(&bd->tgt, g, i) > 1)
-      return true;
-  for (uint32_t i = 0; i < g->nnodes; i++)
-    if (cg_elem_parallel(&bd->tgt, g, i))
-      return true;
-  return false;
-}
-
 static void record_index_nodes(CgProgram *p, const IrGraph *g) {
   p->index_nodes = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof(IndexNode));
   for (uint32_t i = 0; i < g->nnodes; i++) {
@@ -235,7 +223,7 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
   memset(p->ws, 0, (size_t)plan->heap_base);
   cg_plan_fill_table(plan, g, p->ws);
   write_constants(p->ws, g, plan);
-  if (uses_pool(g, bd)) {
+  if (cg_build_uses_pool(g, bd)) {
     p->pool = rt_pool_new(bd->tgt.threads);
     if (!p->pool) {
       mc_error(d, (McLoc){0}, "codegen: cannot start %d threads", bd->tgt.threads);
@@ -258,7 +246,8 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
   CgBuild bd;
   CgProgram *p = mc_xcalloc(1, sizeof *p);
   int threads = opts.threads > 0 ? opts.threads : cg_online_cores();
-  bool ok = cg_build(g, &opts, &bd, threads < CG_MAX_SHARDS ? threads : CG_MAX_SHARDS, true, d) &&
+  bool ok = cg_build(g, &opts, &bd, threads < CG_MAX_SHARDS ? threads : CG_MAX_SHARDS,
+                     CG_BUILD_OBJECTS, d) &&
             setup_program(p, g, &bd, d) && jit_objects(&bd, p, d);
   cg_build_fini(&bd);
   if (!ok) {
@@ -343,7 +332,7 @@ bool cg_emit(const IrGraph *g, const CgOptions *o, const char *what, McStr *out,
   }
   CgOptions opts = o ? *o : cg_options_default();
   CgBuild bd;
-  bool ok = cg_build(g, &opts, &bd, 1, false, d);
+  bool ok = cg_build(g, &opts, &bd, 1, CG_BUILD_MODULE, d);
   if (ok && !asm_text) {
     char *s = LLVMPrintModuleToString(bd.shards[0].mod);
     mc_str_puts(out, s);

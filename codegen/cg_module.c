@@ -287,25 +287,27 @@ typedef struct Calls {
   int32_t *pairs; /* per call: kernel number, word offset */
   int n, cap;
   LLVMValueRef *kernels; /* as seen from shard 0 */
+  char **keys;           /* of each kernel */
   int nkernels, capkernels;
 } Calls;
 
-static int kernel_number(Calls *c, LLVMValueRef fn) {
+static int kernel_number(Calls *c, LLVMValueRef fn, const char *key) {
   for (int i = 0; i < c->nkernels; i++)
     if (c->kernels[i] == fn)
       return i;
   if (c->nkernels == c->capkernels) {
     c->capkernels = c->capkernels ? 2 * c->capkernels : 32;
     c->kernels = mc_xrealloc(c->kernels, (size_t)c->capkernels * sizeof *c->kernels);
+    c->keys = mc_xrealloc(c->keys, (size_t)c->capkernels * sizeof *c->keys);
   }
   c->kernels[c->nkernels] = fn;
+  c->keys[c->nkernels] = mc_xstrdup(key);
   return c->nkernels++;
 }
 
 /* fn is a reference from shard 0. */
-static void add_call(Cg *cx, Calls *c, LLVMValueRef fn, const int64_t *desc, int ndesc) {
-  (void)cx;
-  int k = kernel_number(c, fn);
+static void add_call(Calls *c, LLVMValueRef fn, const char *key, const int64_t *desc, int ndesc) {
+  int k = kernel_number(c, fn, key);
   if (c->nwords + ndesc > c->capwords) {
     c->capwords = 2 * (c->nwords + ndesc) + 256;
     c->words = mc_xrealloc(c->words, (size_t)c->capwords * sizeof *c->words);
@@ -321,10 +323,19 @@ static void add_call(Cg *cx, Calls *c, LLVMValueRef fn, const int64_t *desc, int
   c->nwords += ndesc;
 }
 
-static void calls_free(Calls *c) {
-  free(c->words);
-  free(c->pairs);
+/* Hands the tables over to t, or frees them when t is NULL. */
+static void calls_move(Calls *c, CgTables *t) {
+  if (t) {
+    *t = (CgTables){c->words, c->nwords, c->pairs, c->n, c->keys, c->nkernels};
+  } else {
+    for (int i = 0; i < c->nkernels; i++)
+      free(c->keys[i]);
+    free(c->keys);
+    free(c->words);
+    free(c->pairs);
+  }
   free(c->kernels);
+  memset(c, 0, sizeof *c);
 }
 
 static bool needs_kernel(const Cg *cx, IrRef id) {
@@ -347,7 +358,7 @@ static void add_node_call(Cg *cx, const CgCall *c) {
     desc[DESC_OUT + 1 + k] = c->in[k];
   desc[DESC_OUT + 1 + c->nin] = c->scratch ? cg_plan_scratch_entry(cx->plan, cx->g, c->node) : 0;
   memcpy(desc + DESC_OUT + 2 + c->nin, c->ext, (size_t)c->n * sizeof *desc);
-  add_call(cx, cx->calls, fn, desc, nd);
+  add_call(cx->calls, fn, c->key, desc, nd);
   free(desc);
 }
 
@@ -395,15 +406,24 @@ static void emit_tables(Cg *cx, const Calls *c, LLVMValueRef *descs, LLVMValueRe
 }
 
 /* @run(bufs, ws): the slot table, then every call in order:
-   kernels[k](ws, &descs[offset]). */
+   kernels[k](ws, &descs[offset]). Ahead of time the descriptors are a
+   third argument (the library computes them for each batch), and run is
+   the one global symbol, hidden. */
 static void emit_run(Cg *cx, const Calls *c) {
   cg_shard_use(cx, 0);
   LLVMValueRef descs, pairs, kernels;
   emit_tables(cx, c, &descs, &pairs, &kernels);
-  LLVMTypeRef params[2] = {cx->t_ptr, cx->t_ptr};
+  bool aot = cx->opts && cx->opts->aot;
+  LLVMTypeRef params[3] = {cx->t_ptr, cx->t_ptr, cx->t_ptr};
   LLVMTypeRef kernel_t = LLVMFunctionType(cx->t_void, params, 2, 0);
-  LLVMValueRef run = LLVMAddFunction(cx->mod, "run", kernel_t);
+  const char *name = cx->opts && cx->opts->run_name ? cx->opts->run_name : "run";
+  LLVMValueRef run =
+      LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, params, aot ? 3 : 2, 0));
   cg_set_fn_attr(cx, run, "nounwind");
+  if (aot) {
+    LLVMSetVisibility(run, LLVMHiddenVisibility);
+    descs = LLVMGetParam(run, 2);
+  }
   cx->fn = run;
   LLVMPositionBuilderAtEnd(cx->b, LLVMAppendBasicBlockInContext(cx->ctx, run, "entry"));
   LLVMValueRef bufs = LLVMGetParam(run, 0), ws = LLVMGetParam(run, 1);
@@ -438,7 +458,7 @@ void cg_module_build(Cg *cx) {
   call_copies(cx);
   emit_run(cx, &calls);
   cx->calls = NULL;
-  calls_free(&calls);
+  calls_move(&calls, cx->tables);
   cache_free(cx->cache);
   cx->cache = NULL;
 }

@@ -104,13 +104,13 @@ static void kernel_shape(CgTarget *t, const CgOptions *o, const char *features) 
   t->threads = o->threads > 0 ? o->threads : 0;
   switch (bits) {
   case 512:
-    *t = (CgTarget){64, t->threads, 14, 2, 168, 256, 4096};
+    *t = (CgTarget){64, t->threads, 14, 2, 168, 256, 4096, false, -1};
     break;
   case 256:
-    *t = (CgTarget){32, t->threads, 6, 2, 96, 512, 4096};
+    *t = (CgTarget){32, t->threads, 6, 2, 96, 512, 4096, false, -1};
     break;
   default:
-    *t = (CgTarget){16, t->threads, 4, 2, 128, 256, 2048};
+    *t = (CgTarget){16, t->threads, 4, 2, 128, 256, 2048, false, -1};
     break;
   }
 }

@@ -52,12 +52,27 @@ static void check_placement(FeLower *cx, const FeList *stmts, FeStmtCtx c) {
   }
 }
 
+/* `batch(INT)`: the literal of a named dim marked as the batch. */
+static const FeNode *batch_literal(const FeNode *e) {
+  if (e->kind != FE_CALL || e->a->kind != FE_NAME || strcmp(e->a->name, "batch") != 0 ||
+      e->list.n != 1 || e->list.items[0]->kind != FE_INT)
+    return NULL;
+  return e->list.items[0];
+}
+
 /* name = EXPR; at model level an integer literal makes a named dim (an IR
-   sym) whose value -D NAME=VALUE may override. */
+   sym) whose value -D NAME=VALUE may override; `name = batch(INT)` makes
+   it the batch, which AOT libraries bind per call. */
 static void exec_bind(FeLower *cx, FeScope *sc, const FeNode *st, FeStmtCtx c) {
   if (!fe_is_fresh(cx, sc, st->name, st->loc)) return;
-  if (c == FE_CTX_MODEL && st->a->kind == FE_INT) {
-    int64_t v = st->a->ival;
+  const FeNode *batch = c == FE_CTX_MODEL ? batch_literal(st->a) : NULL;
+  if (batch && ir_graph_batch_sym(cx->g) >= 0) {
+    mc_error(cx->diag, st->loc, "a model has one batch dim: '%s' is already it",
+             cx->g->syms[ir_graph_batch_sym(cx->g)].name);
+    batch = NULL;
+  }
+  if (c == FE_CTX_MODEL && (st->a->kind == FE_INT || batch)) {
+    int64_t v = batch ? batch->ival : st->a->ival;
     for (int i = 0; i < cx->opts->ndefines; i++) {
       if (strcmp(cx->opts->defines[i].name, st->name) != 0) continue;
       cx->define_used[i] = true;
@@ -66,6 +81,7 @@ static void exec_bind(FeLower *cx, FeScope *sc, const FeNode *st, FeStmtCtx c) {
     FeValue val = fe_int(v);
     int sym = v >= 1 ? ir_graph_add_sym(cx->g, st->name, v) : -1;
     if (sym >= 0) val.dim = ir_dim_sym(cx->g, sym);
+    if (sym >= 0 && batch) cx->g->syms[sym].batch = true;
     fe_define(cx, sc, st->name, val, st->loc);
     return;
   }

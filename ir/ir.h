@@ -54,6 +54,7 @@ typedef struct IrShape {
 typedef struct IrSym {
   const char *name;  /* e.g. "B" (graph arena) */
   int64_t value;     /* current binding */
+  bool batch;        /* the batch: AOT libraries bind it per call (at most one) */
 } IrSym;
 
 /* ---- initializers (PyTorch's torch.nn.init definitions) ------------------- */
@@ -100,6 +101,8 @@ typedef struct IrNode {
   IrAttr attr;         /* op-specific attributes; unused fields are zero */
   const char *name;    /* INPUT/PARAM: hierarchical name, e.g. "fc1.weight" */
   McLoc loc;           /* where the user wrote it (file 0 = none) */
+  uint32_t kernel;     /* fuse pass: the node's kernel group (0 = none); nodes with the
+                          same group run as one kernel call (codegen) */
 } IrNode;
 
 /* What a graph returns. Forward graphs have OUTPUT and at most one LOSS;
@@ -162,6 +165,10 @@ static inline IrNode *ir_node(const IrGraph *g, IrRef r) { return &g->nodes[r]; 
 /* Named dims. ir_graph_add_sym returns the sym index or -1 when full. */
 int ir_graph_add_sym(IrGraph *g, const char *name, int64_t value);
 int ir_graph_find_sym(const IrGraph *g, const char *name);
+/* The batch sym's index, or -1. */
+int ir_graph_batch_sym(const IrGraph *g);
+/* Adds from's named dims that `to` lacks (values and batch marks). */
+void ir_graph_copy_syms(IrGraph *to, const IrGraph *from);
 /* Rebinds a named dim and recomputes every shape's values. False (with a
    diagnostic) if some node's shape becomes invalid. */
 bool ir_graph_bind_sym(IrGraph *g, int sym, int64_t value);

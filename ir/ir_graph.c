@@ -467,14 +467,22 @@ IrRef ir_find_input(const IrGraph *g, const char *name) {
 
 /* ---- copies ------------------------------------------------------------------ */
 
-static void copy_missing_syms(IrGraph *to, const IrGraph *from) {
-  for (uint32_t i = to->nsyms; i < from->nsyms; i++)
-    ir_graph_add_sym(to, from->syms[i].name, from->syms[i].value);
+void ir_graph_copy_syms(IrGraph *to, const IrGraph *from) {
+  for (uint32_t i = 0; i < from->nsyms; i++) {
+    int k = ir_graph_add_sym(to, from->syms[i].name, from->syms[i].value);
+    if (k >= 0 && from->syms[i].batch) to->syms[k].batch = true;
+  }
+}
+
+int ir_graph_batch_sym(const IrGraph *g) {
+  for (uint32_t i = 0; i < g->nsyms; i++)
+    if (g->syms[i].batch) return (int)i;
+  return -1;
 }
 
 IrGraph *ir_graph_clone(const IrGraph *src) {
   IrGraph *g = ir_graph_new(src->name, src->diag);
-  copy_missing_syms(g, src);
+  ir_graph_copy_syms(g, src);
   g->capnodes = src->nnodes ? src->nnodes : 1;
   g->nodes = mc_xcalloc(g->capnodes, sizeof *g->nodes);
   for (uint32_t i = 0; i < src->nnodes; i++) {
@@ -500,7 +508,7 @@ IrRef ir_copy_node(IrGraph *to, const IrGraph *from, IrRef r, const IrRef *map) 
   IrRef buf[8];
   IrRef *src = n->nsrc <= 8 ? buf : mc_xmalloc(n->nsrc * sizeof *src);
   for (uint32_t i = 0; i < n->nsrc; i++) src[i] = map ? map[n->src[i]] : n->src[i];
-  copy_missing_syms(to, from);
+  ir_graph_copy_syms(to, from);
   IrRef id = build_node(to, (IrOp)n->op, src, n->nsrc, &n->attr, &n->shape,
                         (IrDtype)n->dtype, n->name, n->loc);
   if (src != buf) free(src);

@@ -541,7 +541,7 @@ static bool parse_operands(Parser *P, McVec *src) {
   return true;
 }
 
-/* node = NODE '=' op operands (string init? | double)? attrs ':' type loc? */
+/* node = NODE '=' op operands (string init? | double)? attrs ':' type loc? kernel? */
 static bool parse_node(Parser *P, McVec *src) {
   if (P->node_id != P->g->nnodes)
     return error_at(P, &P->tok, "expected node id %%%u, found %%%llu", P->g->nnodes,
@@ -588,13 +588,19 @@ static bool parse_node(Parser *P, McVec *src) {
     ok = parse_type(P, &t, &s);
   }
   if (ok && is_word(P, "loc")) ok = parse_loc(P, &loc);
+  int64_t kernel = 0;
+  if (ok && is_word(P, "kernel"))
+    ok = next(P) && expect_punct(P, '=') && parse_int(P, 1, UINT32_MAX - 1, &kernel);
   if (ok) ok = build_parsed(P, op, src, &at, name, t, &s, &optok, &tytok);
   free(name);
-  if (ok) P->g->nodes[P->g->nnodes - 1].loc = loc;
+  if (ok) {
+    P->g->nodes[P->g->nnodes - 1].loc = loc;
+    P->g->nodes[P->g->nnodes - 1].kernel = (uint32_t)kernel;
+  }
   return ok;
 }
 
-/* dimdecl = 'dim' name '=' int */
+/* dimdecl = 'dim' name '=' int 'batch'? */
 static bool parse_dimdecl(Parser *P) {
   char name[128];
   if (!next(P) || !ident_text(P, name, sizeof name, "a dim name")) return false;
@@ -605,8 +611,12 @@ static bool parse_dimdecl(Parser *P) {
     return error_at(P, &nametok, "too many dims (at most %d)", IR_MAX_SYMS);
   int64_t v;
   if (!next(P) || !expect_punct(P, '=') || !parse_int(P, 0, DIM_MAX, &v)) return false;
-  ir_graph_add_sym(P->g, name, v);
-  return true;
+  int sym = ir_graph_add_sym(P->g, name, v);
+  if (!is_word(P, "batch")) return true;
+  if (ir_graph_batch_sym(P->g) >= 0)
+    return error_at(P, &P->tok, "dim '%s' is the second marked batch", name);
+  P->g->syms[sym].batch = true;
+  return next(P);
 }
 
 /* outdecl = ('output' | 'loss' | 'grad' | 'update') string '=' NODE */

@@ -148,6 +148,7 @@ static void print_node(McStr *out, const IrGraph *g, IrRef id) {
     for (size_t i = 0; i < pad; i++) mc_str_putc(out, ' ');
     mc_str_printf(out, "loc(%u:%u:%u)", n->loc.file, n->loc.line, n->loc.col);
   }
+  if (n->kernel) mc_str_printf(out, " kernel=%u", n->kernel);
   mc_str_putc(out, '\n');
 }
 
@@ -169,7 +170,8 @@ void ir_print(McStr *out, const IrGraph *g) {
     print_quoted(out, g->name);
   mc_str_puts(out, " {\n");
   for (uint32_t i = 0; i < g->nsyms; i++)
-    mc_str_printf(out, "  dim %s = %lld\n", g->syms[i].name, (long long)g->syms[i].value);
+    mc_str_printf(out, "  dim %s = %lld%s\n", g->syms[i].name, (long long)g->syms[i].value,
+                  g->syms[i].batch ? " batch" : "");
   for (uint32_t i = 0; i < g->nnodes; i++) print_node(out, g, i);
   for (uint32_t i = 0; i < g->nouts; i++) {
     mc_str_printf(out, "  %s ", out_kind_name(g->outs[i].kind));

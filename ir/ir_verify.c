@@ -51,9 +51,12 @@ static bool verify_syms(Verifier *v) {
       continue;
     }
     if (s->value < 0) report(v, (McLoc){0}, "dim %s = %lld is negative", s->name, (long long)s->value);
-    for (uint32_t j = 0; j < i; j++)
+    for (uint32_t j = 0; j < i; j++) {
       if (g->syms[j].name && strcmp(g->syms[j].name, s->name) == 0)
         report(v, (McLoc){0}, "dim %s is declared twice", s->name);
+      if (s->batch && g->syms[j].batch)
+        report(v, (McLoc){0}, "dims %s and %s are both marked batch", g->syms[j].name, s->name);
+    }
   }
   return true;
 }

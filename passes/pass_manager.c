@@ -22,8 +22,7 @@ const PassInfo *pass_find(const char *name) {
 
 IrGraph *pass_graph_like(const IrGraph *g) {
   IrGraph *out = ir_graph_new(g->name, g->diag);
-  for (uint32_t i = 0; i < g->nsyms; i++)
-    ir_graph_add_sym(out, g->syms[i].name, g->syms[i].value);
+  ir_graph_copy_syms(out, g);
   return out;
 }
 

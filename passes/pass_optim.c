@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "pass.h"
+#include "rt.h"
 
 /* Scalars of the update: first the run-time inputs (in the order they are
    created), then AdamW's decay factor 1 - lr*wd, derived in the graph. */
@@ -111,37 +112,22 @@ bool pass_optim_kind_from_name(const char *s, PassOptimKind *k) {
 }
 
 PassOptimHyper pass_optim_defaults(PassOptimKind k) {
-  return (PassOptimHyper){.lr = 1e-3, .weight_decay = k == PASS_OPTIM_ADAMW ? 1e-2 : 0.0,
-                          .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .max_norm = 1.0};
+  _Static_assert(PASS_OPTIM_SGD == (int)RT_OPTIM_SGD && PASS_OPTIM_ADAM == (int)RT_OPTIM_ADAM &&
+                     PASS_OPTIM_ADAMW == (int)RT_OPTIM_ADAMW &&
+                     PASS_OPTIM_COUNT == (int)RT_OPTIM_COUNT,
+                 "PassOptimKind and RtOptimKind list the optimizers in the same order");
+  RtOptimHyper r = rt_optim_defaults((int)k);
+  return (PassOptimHyper){.lr = r.lr, .momentum = r.momentum, .weight_decay = r.weight_decay,
+                          .beta1 = r.beta1, .beta2 = r.beta2, .eps = r.eps,
+                          .max_norm = r.max_norm};
 }
 
 bool pass_optim_input_value(const PassOptimHyper *h, int64_t step, const char *name,
                             double *out) {
-  int s = 0;
-  while (s < NINPUTS && strcmp(name, input_names[s]) != 0) s++;
-  double t = (double)step;
-  switch ((Scalar)s) {
-  case S_LR: *out = h->lr; return true;
-  case S_MOMENTUM: *out = h->momentum; return true;
-  case S_WEIGHT_DECAY: *out = h->weight_decay; return true;
-  case S_BETA1: *out = h->beta1; return true;
-  case S_BETA2: *out = h->beta2; return true;
-  case S_EPS: *out = h->eps; return true;
-  case S_MAX_NORM: *out = h->max_norm; return true;
-  case S_STEP_SIZE:
-    if (step < 1) return false;
-    *out = h->lr / (1.0 - pow(h->beta1, t));
-    return true;
-  case S_BC2_SQRT:
-    if (step < 1) return false;
-    *out = sqrt(1.0 - pow(h->beta2, t));
-    return true;
-  case S_ONE_MINUS_BETA1: *out = 1.0 - h->beta1; return true;
-  case S_ONE_MINUS_BETA2: *out = 1.0 - h->beta2; return true;
-  case S_DECAY:
-  case S_COUNT: return false;
-  }
-  return false;
+  RtOptimHyper r = {.lr = h->lr, .momentum = h->momentum, .weight_decay = h->weight_decay,
+                    .beta1 = h->beta1, .beta2 = h->beta2, .eps = h->eps,
+                    .max_norm = h->max_norm};
+  return rt_optim_input_value(&r, step, name, out);
 }
 
 /* ---- building the update -------------------------------------------------- */

@@ -1,8 +1,9 @@
 /* rt.h -- the runtime that modelc's generated code and its training driver
-   use: a thread pool, data loaders, batching and checkpoints. It depends on
-   libc, libm, pthreads and zlib only (it is linked into AOT libraries), so
-   it reports errors as return codes plus a message buffer, never through
-   the compiler's diagnostics. */
+   use: a thread pool, initializers, optimizer scalars, data loaders,
+   batching and checkpoints. It depends on libc, libm, pthreads and zlib
+   only (the data loaders alone use zlib; the part AOT libraries link, see
+   rt_aot.h, does not), so it reports errors as return codes plus a message
+   buffer, never through the compiler's diagnostics. */
 #ifndef RT_H
 #define RT_H
 
@@ -44,6 +45,68 @@ void rt_parallel_for(RtPool *p, int64_t n, RtTaskFn fn, void *ctx);
 void rt_pool_chunk(int64_t n, int nchunks, int i, int64_t *begin,
                    int64_t *end);
 
+/* ---- rt_init.c: the counter RNG and param initializers ---------------------
+   A counter-based generator: the value at (seed, stream, index) does not
+   depend on the order or thread in which values are drawn. Initializers are
+   torch.nn.init's: element i of param `name` is drawn at (seed,
+   rt_hash_str(name), i), so it depends only on the seed, the name and i.
+   modelc's compiler (ir_init_fill, mc_rng_*) calls these, so a library
+   built by `modelc build` gets the same weights as the JIT for a seed. */
+uint64_t rt_rng_u64(uint64_t seed, uint64_t stream, uint64_t index);
+double rt_rng_uniform(uint64_t seed, uint64_t stream, uint64_t index);  /* [0,1) */
+double rt_rng_normal(uint64_t seed, uint64_t stream, uint64_t index);   /* N(0,1) */
+uint64_t rt_hash_str(const char *s);  /* FNV-1a, to derive a stream from a name */
+
+/* The same order as IrInitKind (ir/ir.h). */
+typedef enum {
+  RT_INIT_NONE,            /* zeros here: the value must come from elsewhere */
+  RT_INIT_ZEROS, RT_INIT_ONES,
+  RT_INIT_CONSTANT,        /* a = value */
+  RT_INIT_NORMAL,          /* a = mean, b = std */
+  RT_INIT_UNIFORM,         /* a = low, b = high */
+  RT_INIT_XAVIER_UNIFORM,  /* a = gain */
+  RT_INIT_XAVIER_NORMAL,   /* a = gain */
+  RT_INIT_KAIMING_UNIFORM, /* a = negative slope (leaky_relu gain), fan_out = mode */
+  RT_INIT_KAIMING_NORMAL,  /* as above */
+  RT_INIT_COUNT
+} RtInitKind;
+
+typedef struct RtInit {
+  RtInitKind kind;
+  double a, b;
+  bool fan_out;            /* kaiming: mode='fan_out' instead of 'fan_in' */
+} RtInit;
+
+/* torch.nn.init._calculate_fan_in_and_fan_out (rank 1: dims[0] for both,
+   rank 0: 1). */
+void rt_init_fans(int rank, const int64_t *dims, double *fan_in, double *fan_out);
+/* Fills out[0 .. product of dims) with the values of param `name` (NULL
+   counts as ""); kinds outside the enum give zeros. */
+void rt_init_fill(const RtInit *init, const char *name, int rank, const int64_t *dims,
+                  uint64_t seed, double *out);
+
+/* ---- rt_optim.c: optimizer hyperparameters ---------------------------------
+   The run-time scalars of a training step (docs/ir.md, "Training step"):
+   inputs "opt.lr", "opt.momentum", ..., some derived in double as
+   torch.optim does (opt.step_size = lr / (1 - beta1^t), ...). */
+typedef enum {   /* the same order as PassOptimKind (passes/pass.h) */
+  RT_OPTIM_SGD, RT_OPTIM_ADAM, RT_OPTIM_ADAMW, RT_OPTIM_COUNT
+} RtOptimKind;
+
+typedef struct RtOptimHyper {
+  double lr, momentum, weight_decay;  /* momentum: SGD only */
+  double beta1, beta2, eps;           /* Adam, AdamW */
+  double max_norm;                    /* with gradient clipping */
+} RtOptimHyper;
+
+const char *rt_optim_kind_name(int kind);   /* "sgd", "adam", "adamw"; "?" */
+/* torch.optim's defaults for kind (lr = 1e-3; AdamW: weight_decay 1e-2). */
+RtOptimHyper rt_optim_defaults(int kind);
+/* The value of step input `name` before update number `step` (1 for the
+   first). False when name is not an optimizer input, or step < 1 for the
+   bias corrections. */
+bool rt_optim_input_value(const RtOptimHyper *h, int64_t step, const char *name, double *out);
+
 /* ---- rt_data.c: in-memory data tensors and their conversions ---------------
    An RtData is a dense row-major tensor read from a data file; dims[0]
    counts samples. rt_data_free releases the struct and its data. */
@@ -59,13 +122,14 @@ typedef struct RtData {
   void *data;                 /* numel elements of dtype, heap */
 } RtData;
 
+/* rt_dtype.c (no zlib): sizes and names of dtypes, shape text. */
 size_t rt_dtype_size(int dtype);
 const char *rt_dtype_name(int dtype);        /* "u8", "i32", ..., "?" */
 /* NULL (with err set) when the byte size overflows or memory runs out.
    The data is zeroed. */
 RtData *rt_data_new(int dtype, int rank, const int64_t *dims, RtError *err);
 void rt_data_free(RtData *d);
-/* Writes "[60000,28,28]" into buf (always terminated). */
+/* Writes "[60000,28,28]" into buf (always terminated; rt_dtype.c). */
 void rt_dims_format(char *buf, size_t cap, int rank, const int64_t *dims);
 int64_t rt_data_samples(const RtData *d);        /* dims[0]; 1 for rank 0 */
 int64_t rt_data_sample_numel(const RtData *d);   /* numel / samples */

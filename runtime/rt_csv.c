@@ -2,7 +2,7 @@
    (detected or forced), rows of equal width, blank lines ignored, and a
    Python-like column selection so features and labels can come from one
    file. Only the selected columns must hold numbers. */
-#include "rt_int.h"
+#include "rt_io.h"
 
 #include <errno.h>
 #include <math.h>

@@ -10,28 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t rt_dtype_size(int dtype) {
-  switch (dtype) {
-  case RT_U8: return 1;
-  case RT_I32: return 4;
-  case RT_I64: return 8;
-  case RT_F32: return 4;
-  case RT_F64: return 8;
-  }
-  return 0;
-}
-
-const char *rt_dtype_name(int dtype) {
-  switch (dtype) {
-  case RT_U8: return "u8";
-  case RT_I32: return "i32";
-  case RT_I64: return "i64";
-  case RT_F32: return "f32";
-  case RT_F64: return "f64";
-  }
-  return "?";
-}
-
 RtData *rt_data_new(int dtype, int rank, const int64_t *dims, RtError *err) {
   size_t size = rt_dtype_size(dtype);
   if (!size || rank < 0 || rank > RT_MAX_RANK) {
@@ -67,17 +45,6 @@ void rt_data_free(RtData *d) {
   if (!d) return;
   free(d->data);
   free(d);
-}
-
-void rt_dims_format(char *buf, size_t cap, int rank, const int64_t *dims) {
-  size_t len = 0;
-  if (!cap) return;
-  buf[0] = '\0';
-  len += (size_t)snprintf(buf, cap, "[");
-  for (int i = 0; i < rank && len < cap; i++)
-    len += (size_t)snprintf(buf + len, cap - len, "%s%lld", i ? "," : "",
-                            (long long)dims[i]);
-  if (len < cap) snprintf(buf + len, cap - len, "]");
 }
 
 int64_t rt_data_samples(const RtData *d) { return d->rank ? d->dims[0] : 1; }

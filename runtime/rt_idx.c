@@ -2,7 +2,7 @@
    bytes 00 00 TYPE RANK, RANK big-endian u32 extents, then the big-endian
    elements. i8 and i16 widen to i32; everything is checked against the
    bytes the file holds before the data is allocated. */
-#include "rt_int.h"
+#include "rt_io.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* rt_io.c -- reads plain and gzip data files through zlib with sizes bounded
-   by what the file actually holds, plus byte-order helpers. Shared by the
-   IDX, NPY and CSV loaders. */
-#include "rt_int.h"
+   by what the file actually holds. Shared by the IDX, NPY and CSV
+   loaders. */
+#include "rt_io.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -187,22 +187,4 @@ int64_t rt_reader_count_rest(RtReader *r, RtError *err) {
     if (n < (int64_t)sizeof tmp) break;
   }
   return total;
-}
-
-bool rt_host_is_little(void) {
-  const uint16_t one = 1;
-  unsigned char first;
-  memcpy(&first, &one, 1);
-  return first == 1;
-}
-
-void rt_swap_bytes(void *data, int64_t count, size_t elem) {
-  unsigned char *p = data;
-  if (elem < 2) return;
-  for (int64_t i = 0; i < count; i++, p += elem)
-    for (size_t a = 0, b = elem - 1; a < b; a++, b--) {
-      unsigned char t = p[a];
-      p[a] = p[b];
-      p[b] = t;
-    }
 }

@@ -2,7 +2,7 @@
    the magic "\x93NUMPY", a version, a header length, a Python dict literal
    {'descr': '<f4', 'fortran_order': False, 'shape': (60000, 784), }, then
    the raw little-endian C-ordered elements. The dict is parsed strictly. */
-#include "rt_int.h"
+#include "rt_io.h"
 
 #include <stdio.h>
 #include <stdlib.h>
