@@ -150,7 +150,8 @@ typedef struct CliBuildArgs {
   const char *output, *header, *manifest, *weights, *cpu, *prefix, *keep;
   bool train;
   PassOptim optim;
-  int threads; /* parallel parts of large kernels; 0 = all cores */
+  int threads;              /* parallel parts of large kernels; 0 = all cores */
+  bool ignore_batch_define; /* a -D of the batch dim is dropped (the REPL's dims) */
 } CliBuildArgs;
 
 /* An input, output or param as the library's user sees it: dim i is
@@ -196,6 +197,11 @@ typedef struct CliBuild {
   char *weights_path; /* the blob of --weights, or NULL */
   int64_t weights_bytes;
 } CliBuild;
+
+/* Builds the library a->output of model `file` (with -D defines): what
+   `modelc build` does after parsing its options, for the REPL too. */
+bool cli_build_file(CliSession *s, const char *file, const FeDefine *defines, int ndefines,
+                    const CliBuildArgs *a);
 
 /* Fills the build's inputs, outputs, params, hyperparameters and slot
    roles from its programs; false after reporting (e.g. too many inputs). */

@@ -108,7 +108,8 @@ static bool compile_graphs(CliSession *s, CliOpts *o, CliBuild *b) {
   }
   b->batch_name = mc_arena_strdup(&o->arena, g->syms[sym].name);
   for (size_t i = 0; i < o->defines.len; i++)
-    if (!strcmp(((FeDefine *)o->defines.data)[i].name, b->batch_name)) {
+    if (!strcmp(((FeDefine *)o->defines.data)[i].name, b->batch_name) &&
+        !b->args->ignore_batch_define) {
       mc_error(&s->diag, (McLoc){0},
                "build: '%s' is the model's batch dim, bound per call: -D cannot fix it",
                b->batch_name);
@@ -519,6 +520,27 @@ static bool build(CliSession *s, CliOpts *o, const CliBuildArgs *a, const char *
   return ok;
 }
 
+bool cli_build_file(CliSession *s, const char *file, const FeDefine *defines, int ndefines,
+                    const CliBuildArgs *a) {
+  CliBuildKind kind;
+  if (!output_kind(a->output, &kind)) {
+    mc_error(&s->diag, (McLoc){0}, "build: the output '%s' must end in .so, .o or .a", a->output);
+    return false;
+  }
+  CliOpts o = {.file = file};
+  mc_vec_init(&o.defines, sizeof(FeDefine));
+  mc_arena_init(&o.arena);
+  for (int i = 0; i < ndefines; i++) *(FeDefine *)mc_vec_push(&o.defines) = defines[i];
+  char dir[4096];
+  bool ok = make_temp_dir(s, a, dir, sizeof dir);
+  if (ok) {
+    ok = build(s, &o, a, dir);
+    if (!a->keep) remove_dir(dir);
+  }
+  cli_opts_fini(&o);
+  return ok;
+}
+
 int cli_build_main(const CliCommand *c, int argc, char **argv, int first) {
   CliBuildArgs a = {.optim = {.kind = PASS_OPTIM_ADAM}};
   char **rest = mc_xcalloc((size_t)argc + 1, sizeof *rest);
@@ -541,12 +563,7 @@ int cli_build_main(const CliCommand *c, int argc, char **argv, int first) {
       a.output = o.output;
       CliSession s;
       cli_session_init(&s);
-      char dir[4096];
-      bool ok = make_temp_dir(&s, &a, dir, sizeof dir);
-      if (ok) {
-        ok = build(&s, &o, &a, dir);
-        if (!a.keep) remove_dir(dir);
-      }
+      bool ok = cli_build_file(&s, o.file, o.defines.data, (int)o.defines.len, &a);
       rc = ok ? CLI_OK : CLI_FAIL;
       cli_session_fini(&s);
     }

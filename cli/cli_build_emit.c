@@ -258,14 +258,16 @@ void cli_build_emit_header(McStr *o, const CliBuild *b) {
                 b->header_name, b->model[0]->name, MODELC_VERSION);
   mc_str_puts(o, "   Do not edit: rebuild the library instead. The library needs only libc,\n"
                  "   libm and pthreads at run time.\n\n");
-  mc_str_printf(o, "   Buffers are the caller's, dense and row-major. %s\n",
-                b->batch_name ? "The batch is bound per call: dims\n   marked `batch` below scale with it (the model's dim "
-                              : "The model has no batch dim: every call\n   takes batch 1.");
-  if (b->batch_name) mc_str_printf(o, "'%s').\n", b->batch_name);
-  mc_str_puts(o, "   Every function returning int returns 0 on success or an error code below;\n"
-                 "   the message of the last failure is <prefix>_last_error(ctx). Errors never\n"
-                 "   abort or print.\n\n"
-                 "   Thread safety: each context has a lock. Calls on one context from several\n"
+  mc_str_puts(o, "   Buffers are the caller's, dense and row-major. ");
+  if (b->batch_name)
+    mc_str_printf(o, "The batch is bound per call:\n   dims marked `batch` below scale with it "
+                     "(the model's dim '%s').\n", b->batch_name);
+  else
+    mc_str_puts(o, "The model has no batch dim:\n   every call takes batch 1.\n");
+  mc_str_printf(o, "   Every function returning int returns 0 on success or an error code below;\n"
+                   "   the message of the last failure is %s_last_error(ctx). Errors never\n"
+                   "   abort or print.\n\n", p);
+  mc_str_puts(o, "   Thread safety: each context has a lock. Calls on one context from several\n"
                  "   threads are serialized; separate contexts run in parallel.\n\n");
   mc_str_puts(o, "   forward:\n");
   for (int i = 0; i < b->ninputs; i++)
