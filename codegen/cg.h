@@ -62,6 +62,7 @@ typedef struct CgStats {
   int64_t workspace_bytes; /* planned: buffers reused after their last use */
   int64_t naive_bytes;     /* one buffer per intermediate, no reuse */
   int nkernels;            /* distinct kernel functions (shared by equal nodes) */
+  int kernels_new;         /* of those, compiled now (the others came from earlier programs) */
   int nnodes;              /* graph nodes lowered */
   int threads;             /* pool size (1 = no pool) */
   int shards;              /* modules compiled in parallel */

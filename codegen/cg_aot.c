@@ -263,7 +263,7 @@ bool cg_aot_compile(IrGraph *const graphs[3], const int64_t batches[3], const Cg
   memset(bd, 0, sizeof bd);
   bool ok = true;
   for (int i = 0; ok && i < nb; i++)
-    ok = cg_build(graphs[i], &opts, &bd[i], 1, i == 0 ? CG_BUILD_MODULE : CG_BUILD_LOWER, d);
+    ok = cg_build(graphs[i], &opts, NULL, &bd[i], 1, i == 0 ? CG_BUILD_MODULE : CG_BUILD_LOWER, d);
   ok = ok && same_structure(bd, nb, graphs[0], d);
   if (ok) {
     fill_slots(&bd[0], prog);

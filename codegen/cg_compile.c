@@ -39,6 +39,12 @@ void cg_build_fini(CgBuild *bd) {
   free(t->keys);
   free(t->words);
   free(t->pairs);
+  for (int i = 0; i < bd->nmade; i++) {
+    free(bd->made[i].key);
+    free(bd->made[i].name);
+    free(bd->made[i].type);
+  }
+  free(bd->made);
   memset(bd, 0, sizeof *bd);
 }
 
@@ -146,8 +152,8 @@ bool cg_build_uses_pool(const IrGraph *g, const CgBuild *bd) {
   return false;
 }
 
-bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards, CgBuildMode mode,
-              McDiag *d) {
+bool cg_build(const IrGraph *g, const CgOptions *o, const CgKnown *known, CgBuild *bd,
+              int max_shards, CgBuildMode mode, McDiag *d) {
   memset(bd, 0, sizeof *bd);
   if (!ir_verify(g, d) || !cg_target_choose(o, &bd->tgt, d))
     return false;
@@ -176,11 +182,14 @@ bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards,
             .shards = cs,
             .nshards = bd->nshards,
             .tables = &bd->tables,
-            .opts = o};
+            .opts = o,
+            .known = known,
+            .build = bd};
   cg_shard_use(&cx, 0);
   cg_module_build(&cx);
   for (int k = 0; k < bd->nshards; k++)
     LLVMDisposeBuilder(cs[k].b);
   bd->nkernels = cx.nkernels;
+  bd->nreused = cx.nreused;
   return compile_shards(bd, d);
 }

@@ -54,6 +54,8 @@ typedef struct CgCopy {
 } CgCopy;
 
 typedef struct CgTarget CgTarget;
+typedef struct CgKnown CgKnown;
+typedef struct CgBuild CgBuild;
 
 /* The program as data (cg_module.c): every call's descriptor back to back,
    the calls as (kernel number, word offset) pairs, and the key of each
@@ -150,6 +152,9 @@ typedef struct Cg {
   void *calls;        /* cg_module.c's call table being built */
   CgTables *tables;   /* where cg_module_build leaves the call table */
   const CgOptions *opts;
+  const CgKnown *known; /* NULL: every function is made here */
+  CgBuild *build;       /* where known builds list what they made */
+  int nreused;
 } Cg;
 
 /* Builds the program of g into the shards (whose modules the caller
@@ -214,14 +219,34 @@ typedef struct CgUnit {
   bool want_object;
 } CgUnit;
 
-typedef struct CgBuild {
+/* Functions an earlier program compiled into the same JIT (cg_jit.c):
+   find(key) gives the symbol and type ("v(pp)": return then parameter
+   kinds: v void, p ptr, b i1, c i8, i i32, l i64) of the function made for
+   a key, or NULL. A build that has one declares those instead of making
+   them again, gives the functions it makes names no other program uses
+   (prefix), leaves them visible to later programs, and lists them in
+   CgBuild.made for the JIT to record once they are linked. */
+struct CgKnown {
+  const char *(*find)(void *ctx, const char *key, const char **type);
+  void *ctx;
+  const char *prefix; /* e.g. "p12_" */
+};
+
+typedef struct CgMade {
+  char *key, *name, *type;
+} CgMade;
+
+struct CgBuild {
   CgUnit shards[CG_MAX_SHARDS];
   int nshards;
   CgTarget tgt;
   CgPlan plan;
-  int nkernels;
+  int nkernels;      /* kernels made by this build */
+  int nreused;       /* kernels found in CgKnown */
   CgTables tables;
-} CgBuild;
+  CgMade *made;      /* with a CgKnown: the shared functions this build made */
+  int nmade;
+};
 
 typedef enum {
   CG_BUILD_LOWER,   /* lowered modules, not optimized */
@@ -233,8 +258,8 @@ typedef enum {
    when o->aot) and, by mode, optimizes them (in parallel) and makes
    machine code. bd is filled even on failure; release it with
    cg_build_fini. */
-bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards, CgBuildMode mode,
-              McDiag *d);
+bool cg_build(const IrGraph *g, const CgOptions *o, const CgKnown *known, CgBuild *bd,
+              int max_shards, CgBuildMode mode, McDiag *d);
 void cg_build_fini(CgBuild *bd);
 /* Some kernel of the build runs in parts on the thread pool. */
 bool cg_build_uses_pool(const IrGraph *g, const CgBuild *bd);

@@ -114,6 +114,8 @@ int cg_shard_pick(const Cg *cx) {
 }
 
 void cg_set_local(Cg *cx, LLVMValueRef fn) {
+  if (cx->known) /* later programs link to it */
+    return;
   LLVMSetLinkage(fn, cx->nshards > 1 ? LLVMExternalLinkage : LLVMInternalLinkage);
   if (cx->nshards > 1)
     LLVMSetVisibility(fn, LLVMHiddenVisibility);
@@ -249,8 +251,97 @@ LLVMValueRef cg_kernel_extents(Cg *cx) {
   return cg_gep(cx, cx->t_i64, cx->kdesc, cg_i64(cx, DESC_OUT + nin + 2));
 }
 
+/* ---- functions of earlier programs (CgKnown) ------------------------------------------- */
+
+static char type_kind(LLVMTypeRef t) {
+  switch (LLVMGetTypeKind(t)) {
+  case LLVMVoidTypeKind: return 'v';
+  case LLVMPointerTypeKind: return 'p';
+  case LLVMIntegerTypeKind: {
+    unsigned w = LLVMGetIntTypeWidth(t);
+    return w == 1 ? 'b' : w == 8 ? 'c' : w == 32 ? 'i' : 'l';
+  }
+  default: MC_UNREACHABLE();
+  }
+}
+
+static LLVMTypeRef kind_type(Cg *cx, char k) {
+  return k == 'v' ? cx->t_void : k == 'p' ? cx->t_ptr : k == 'b' ? cx->t_i1 : k == 'c' ? cx->t_i8
+         : k == 'i' ? cx->t_i32 : cx->t_i64;
+}
+
+/* "v(pp)" for void (ptr, ptr) */
+static char *type_text(LLVMValueRef fn) {
+  LLVMTypeRef fty = LLVMGlobalGetValueType(fn);
+  unsigned n = LLVMCountParamTypes(fty);
+  LLVMTypeRef *p = mc_xmalloc((n + 1) * sizeof *p);
+  LLVMGetParamTypes(fty, p);
+  char *s = mc_xmalloc(n + 4);
+  s[0] = type_kind(LLVMGetReturnType(fty));
+  s[1] = '(';
+  for (unsigned i = 0; i < n; i++)
+    s[2 + i] = type_kind(p[i]);
+  s[2 + n] = ')';
+  s[3 + n] = 0;
+  free(p);
+  return s;
+}
+
+/* A declaration, in the current shard, of a function an earlier program made. */
+static LLVMValueRef declare_known(Cg *cx, const char *name, const char *type) {
+  LLVMValueRef fn = LLVMGetNamedFunction(cx->mod, name);
+  if (fn)
+    return fn;
+  size_t n = strlen(type) - 3;
+  LLVMTypeRef *p = mc_xmalloc((n + 1) * sizeof *p);
+  for (size_t i = 0; i < n; i++)
+    p[i] = kind_type(cx, type[2 + i]);
+  fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(kind_type(cx, type[0]), p, (unsigned)n, 0));
+  cg_set_fn_attr(cx, fn, "nounwind");
+  free(p);
+  return fn;
+}
+
+/* Every function this build defined gets the known prefix (in every shard,
+   declarations included), and the shared ones are listed for the JIT. */
+static void name_made_functions(Cg *cx) {
+  const char *prefix = cx->known->prefix;
+  McVec defined;
+  mc_vec_init(&defined, sizeof(char *));
+  for (int k = 0; k < cx->nshards; k++)
+    for (LLVMValueRef f = LLVMGetFirstFunction(cx->shards[k].mod); f; f = LLVMGetNextFunction(f))
+      if (LLVMCountBasicBlocks(f) > 0)
+        *(char **)mc_vec_push(&defined) = mc_xstrdup(LLVMGetValueName(f));
+  char name[512];
+  for (int k = 0; k < cx->nshards; k++)
+    for (LLVMValueRef f = LLVMGetFirstFunction(cx->shards[k].mod); f; f = LLVMGetNextFunction(f))
+      for (size_t i = 0; i < defined.len; i++)
+        if (!strcmp(LLVMGetValueName(f), ((char **)defined.data)[i])) {
+          snprintf(name, sizeof name, "%s%s", prefix, ((char **)defined.data)[i]);
+          LLVMSetValueName2(f, name, strlen(name));
+          break;
+        }
+  for (size_t i = 0; i < defined.len; i++)
+    free(((char **)defined.data)[i]);
+  mc_vec_free(&defined);
+  CgKernelCache *c = cx->cache;
+  CgBuild *bd = cx->build;
+  bd->made = mc_xcalloc(c->n + 1, sizeof *bd->made);
+  for (uint32_t i = 0; i < c->cap; i++)
+    if (c->keys[i] && c->homes[i] >= 0)
+      bd->made[bd->nmade++] = (CgMade){mc_xstrdup(c->keys[i]),
+                                       mc_xstrdup(LLVMGetValueName(c->fns[i])),
+                                       type_text(c->fns[i])};
+}
+
 LLVMValueRef cg_shared_function(Cg *cx, const char *key, CgMakeFn make, const void *arg) {
   uint32_t slot = cache_slot(cx->cache, key);
+  const char *type = NULL, *name = NULL;
+  if (!cx->cache->keys[slot] && cx->known && (name = cx->known->find(cx->known->ctx, key, &type))) {
+    cache_put(cx->cache, key, declare_known(cx, name, type), -1);
+    cx->nreused++;
+    slot = cache_slot(cx->cache, key);
+  }
   if (!cx->cache->keys[slot]) {
     int home = cg_shard_pick(cx);
     CgSave saved = cg_shard_enter(cx, home);
@@ -459,6 +550,8 @@ void cg_module_build(Cg *cx) {
   emit_run(cx, &calls);
   cx->calls = NULL;
   calls_move(&calls, cx->tables);
+  if (cx->known)
+    name_made_functions(cx);
   cache_free(cx->cache);
   cx->cache = NULL;
 }
