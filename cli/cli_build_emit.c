@@ -121,6 +121,9 @@ static bool describe_slots(CliSession *s, CliBuild *b, int k) {
       role = RT_AOT_SLOT_INPUT;
       index = find_tensor(b->inputs, b->ninputs, node->name);
       if (index >= 0) (k ? b->train_uses : b->fwd_uses)[index] = true;
+    } else if (p->prog.result_slot[i - p->prog.ninputs] != i) {
+      role = RT_AOT_SLOT_UNUSED; /* an update computed in its param's buffer */
+      index = 0;
     } else {
       const IrOutput *o = &g->outs[i - p->prog.ninputs];
       role = o->kind == IR_OUT_LOSS     ? RT_AOT_SLOT_LOSS

@@ -51,7 +51,13 @@ bool cg_program_run(CgProgram *p, void *const *bufs, McDiag *d);
 int cg_program_nslots(const CgProgram *p);
 /* The node of slot i: an INPUT or PARAM node, or the output's node. */
 IrRef cg_program_slot_node(const CgProgram *p, int i);
-/* The slot of graph output k (k < g->nouts). */
+/* The slot that holds graph output k's value after a run (k < g->nouts):
+   its own slot, nslots - nouts + k, or for an UPDATE output computed in
+   place, the slot of the param it updates, whose buffer then holds the new
+   value (the output's own slot is not touched and may be NULL). An update
+   is computed in place when it is elementwise and runs after every other
+   reader of its param; params and optimizer state then change with no
+   copy. */
 int cg_program_output_slot(const CgProgram *p, int k);
 void cg_program_free(CgProgram *p);
 double cg_program_compile_seconds(const CgProgram *p);
@@ -97,6 +103,7 @@ typedef struct CgAotIndex {
 typedef struct CgAotProgram {
   int nslots, ninputs;
   IrRef *slot_node;
+  int *result_slot; /* [nslots - ninputs]: as cg_program_output_slot */
   int ndesc;
   CgLin *desc;
   int ntable; /* pointer-table entries after the slots */

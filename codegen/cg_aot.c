@@ -249,6 +249,9 @@ static void fill_slots(const CgBuild *bd, CgAotProgram *p) {
   p->ninputs = bd->plan.ninputs;
   p->slot_node = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->slot_node);
   memcpy(p->slot_node, bd->plan.slot_node, (size_t)p->nslots * sizeof *p->slot_node);
+  int nouts = p->nslots - p->ninputs;
+  p->result_slot = mc_xcalloc((size_t)nouts + 1, sizeof *p->result_slot);
+  memcpy(p->result_slot, bd->plan.result_slot, (size_t)nouts * sizeof *p->result_slot);
   p->nkernels = bd->nkernels;
 }
 
@@ -281,6 +284,7 @@ bool cg_aot_compile(IrGraph *const graphs[3], const int64_t batches[3], const Cg
 
 void cg_aot_program_free(CgAotProgram *p) {
   free(p->slot_node);
+  free(p->result_slot);
   free(p->desc);
   free(p->table);
   free(p->consts);

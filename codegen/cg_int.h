@@ -78,6 +78,8 @@ typedef struct CgPlan {
   CgLoc *loc;        /* [g->nnodes] */
   CgCopy *copies;    /* output slots filled by a copy */
   int ncopies;
+  int *result_slot;  /* [nouts]: where output k's value is after a run: its own
+                        slot, or its param's for an update computed in place */
   int64_t workspace_bytes;
   int64_t workspace_bytes1; /* per unit of the batch dim (aot plans) */
   IrRef nonlinear;          /* aot: a node with the batch in two dims, or IR_NONE */

@@ -37,6 +37,7 @@ struct CgProgram {
   RtPool *pool;
   int nslots, ninputs;
   IrRef *slot_node;
+  int *result_slot; /* [nslots - ninputs]: cg_program_output_slot */
   int64_t *slot_bytes;
   IndexNode *index_nodes;
   int nindex;
@@ -300,6 +301,12 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
     p->slot_node[i] = plan->slot_node[i];
     p->slot_bytes[i] = cg_node_bytes(ir_node(g, plan->slot_node[i]));
   }
+  p->result_slot = mc_xmalloc((g->nouts + 1) * sizeof *p->result_slot);
+  for (uint32_t k = 0; k < g->nouts; k++) {
+    p->result_slot[k] = plan->result_slot[k];
+    if (plan->result_slot[k] != plan->ninputs + (int)k) /* computed in place: never touched */
+      p->slot_bytes[plan->ninputs + (int)k] = 0;
+  }
   record_index_nodes(p, g);
   size_t bytes = (size_t)plan->workspace_bytes;
   p->ws = plan->workspace_bytes < (int64_t)1 << 46 ? aligned_alloc(CG_ALIGN, bytes) : NULL;
@@ -397,7 +404,7 @@ IrRef cg_program_slot_node(const CgProgram *p, int i) {
 }
 
 int cg_program_output_slot(const CgProgram *p, int k) {
-  return k >= 0 && p->ninputs + k < p->nslots ? p->ninputs + k : -1;
+  return k >= 0 && p->ninputs + k < p->nslots ? p->result_slot[k] : -1;
 }
 
 double cg_program_compile_seconds(const CgProgram *p) { return p->stats.compile_seconds; }
@@ -411,6 +418,7 @@ void cg_program_free(CgProgram *p) {
   free(p->ws);
   free(p->slot_node);
   free(p->slot_bytes);
+  free(p->result_slot);
   free(p->index_nodes);
   free(p);
 }

@@ -259,6 +259,51 @@ static uint32_t *last_uses(const CgPlan *p, const IrGraph *g) {
   return last;
 }
 
+/* ---- updates in place -------------------------------------------------------
+   An UPDATE output is computed straight into its param's slot when its node
+   is elementwise (it reads the param, if at all, at the element it writes),
+   is no other output, and runs after every other reader of the param: the
+   output's own slot is then left untouched (cg.h). */
+
+/* The param named `name`, or IR_NONE. */
+static IrRef param_named(const IrGraph *g, const char *name) {
+  for (uint32_t i = 0; i < g->nnodes; i++)
+    if (ir_node(g, i)->op == IR_OP_PARAM && !strcmp(ir_node(g, i)->name, name))
+      return i;
+  return IR_NONE;
+}
+
+/* Node u is the last to read param `par` (through aliases too). */
+static bool reads_last(const CgPlan *p, const IrGraph *g, IrRef par, IrRef u) {
+  for (uint32_t i = u + 1; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    for (int k = 0; k < n->nsrc; k++) {
+      IrRef s = n->src[k];
+      if (p->loc[s].kind == CG_LOC_ALIAS)
+        s = p->loc[s].alias;
+      if (s == par)
+        return false;
+    }
+  }
+  return true;
+}
+
+static void assign_inplace(CgPlan *p, const IrGraph *g) {
+  for (uint32_t k = 0; k < g->nouts; k++) {
+    int slot = p->ninputs + (int)k;
+    IrRef u = g->outs[k].ref, par = IR_NONE;
+    p->result_slot[k] = slot;
+    if (g->outs[k].kind != IR_OUT_UPDATE || p->loc[u].kind != CG_LOC_SLOT || p->loc[u].slot != slot)
+      continue;
+    if (ir_ops[ir_node(g, u)->op].cls != IR_CLASS_ELEM ||
+        (par = param_named(g, g->outs[k].name)) == IR_NONE || p->loc[par].kind != CG_LOC_SLOT ||
+        !reads_last(p, g, par, u))
+      continue;
+    p->loc[u].slot = p->loc[par].slot;
+    p->result_slot[k] = p->loc[par].slot;
+  }
+}
+
 void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   memset(p, 0, sizeof *p);
   uint32_t nn = g->nnodes ? g->nnodes : 1;
@@ -266,6 +311,8 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   p->slot_node = mc_xcalloc(nn + g->nouts, sizeof(IrRef));
   assign_slots(p, g);
   assign_kinds(p, g);
+  p->result_slot = mc_xcalloc(g->nouts + 1, sizeof *p->result_slot);
+  assign_inplace(p, g);
   uint32_t *last = last_uses(p, g);
   /* dies[i]: nodes whose storage is free once node i ran (linked lists) */
   uint32_t *head = mc_xmalloc(nn * sizeof *head), *next = mc_xmalloc(nn * sizeof *next);
@@ -362,5 +409,6 @@ void cg_plan_free(CgPlan *p) {
   free(p->loc);
   free(p->slot_node);
   free(p->copies);
+  free(p->result_slot);
   memset(p, 0, sizeof *p);
 }

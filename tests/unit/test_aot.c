@@ -247,7 +247,8 @@ static void apply_updates(Jit *j) {
     if (j->g->outs[k].kind != IR_OUT_UPDATE) continue;
     int out = cg_program_output_slot(j->p, (int)k);
     for (int i = 0; i < cg_program_nslots(j->p) - (int)j->g->nouts; i++)
-      if (slot(j, i)->op == IR_OP_PARAM && !strcmp(slot(j, i)->name, j->g->outs[k].name))
+      if (slot(j, i)->op == IR_OP_PARAM && !strcmp(slot(j, i)->name, j->g->outs[k].name) &&
+          i != out) /* i == out: computed in place */
         memcpy(j->bufs[i], j->bufs[out], (size_t)slot_bytes(j, i));
   }
 }

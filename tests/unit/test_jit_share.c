@@ -1,9 +1,10 @@
-/* test_jit_share.c -- programs of one process share compiled kernels
-   (cg_jit.c): compiling a graph a second time compiles no kernel, a
-   program made of kernels already compiled compiles none either, and the
-   programs that share kernels still compute what they computed alone
-   (and keep working after the program that compiled the kernels is
-   freed). */
+/* test_jit_share.c -- what the JIT does across a program's slots and
+   across programs (cg_jit.c): programs of one process share compiled
+   kernels (compiling a graph a second time compiles no kernel, a program
+   made of kernels already compiled compiles none either, and programs
+   that share kernels still compute what they computed alone, also after
+   the program that compiled the kernels is freed); and a training step
+   computes its updates in its params' buffers. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,11 +121,48 @@ static void test_subset_and_other_sizes_reuse(void) {
   mc_sources_free(&src);
 }
 
+/* Every update of seed_net's and mlp's Adam steps lands in its param's
+   slot (test_train_step.c and test_aot.c check the values). */
+static void test_updates_in_place(void) {
+  static const char *const models[] = {"seed_net", "mlp"};
+  for (size_t m = 0; m < MC_COUNTOF(models); m++) {
+    McSources src;
+    McDiag d;
+    mc_sources_init(&src);
+    mc_diag_init(&d, &src, stderr);
+    char path[512];
+    snprintf(path, sizeof path, "%s/examples/%s.model", MODELC_SOURCE_DIR, models[m]);
+    FeDefine def = {"B", 4};
+    FeOptions fo = {.defines = &def, .ndefines = 1};
+    IrGraph *g = fe_compile_file(path, &fo, &src, &d);
+    PassOptim adam = {.kind = PASS_OPTIM_ADAM};
+    PassCtx cx = {.diag = &d, .optim = &adam};
+    CU_ASSERT_FATAL(g && pass_run_pipeline(&g, PASS_PIPELINE_TRAIN, &cx));
+    CgProgram *p = cg_jit_compile(g, NULL, &d);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    int updates = 0, in_place = 0;
+    for (uint32_t k = 0; k < g->nouts; k++) {
+      if (g->outs[k].kind != IR_OUT_UPDATE) continue;
+      updates++;
+      int s = cg_program_output_slot(p, (int)k);
+      const IrNode *n = ir_node(g, cg_program_slot_node(p, s));
+      in_place += n->op == IR_OP_PARAM && !strcmp(n->name, g->outs[k].name);
+    }
+    CU_ASSERT(updates > 0);
+    CU_ASSERT_EQUAL(in_place, updates);
+    cg_program_free(p);
+    ir_graph_free(g);
+    mc_diag_fini(&d);
+    mc_sources_free(&src);
+  }
+}
+
 int main(void) {
   static const TestCase tests[] = {
       {"a second compile of a graph compiles no kernel", test_second_compile_makes_no_kernel},
       {"a forward pass at another batch reuses the gradient's kernels",
        test_subset_and_other_sizes_reuse},
+      {"a training step computes every update in its param's buffer", test_updates_in_place},
   };
   return test_main("jit_share", tests, MC_COUNTOF(tests));
 }
