@@ -372,6 +372,17 @@ static void put_tensor(McStr *o, const CliBuildTensor *t) {
   mc_str_printf(o, "}, 0x%xu}", t->batch_mask);
 }
 
+static void put_tensors(McStr *o, const char *name, const CliBuildTensor *ts, int n) {
+  if (n == 0) return;
+  mc_str_printf(o, "\nstatic const RtAotTensor %s[%d] = {", name, n);
+  for (int i = 0; i < n; i++) {
+    mc_str_puts(o, "\n    ");
+    put_tensor(o, &ts[i]);
+    mc_str_putc(o, ',');
+  }
+  mc_str_puts(o, "};\n");
+}
+
 static void put_program(McStr *o, const CliBuild *b, int k) {
   const CliBuildProgram *p = &b->programs[k];
   const CgAotProgram *q = &p->prog;
@@ -431,22 +442,8 @@ static void put_model(McStr *o, const CliBuild *b) {
   const char *p = b->prefix;
   if (b->weights_path)
     mc_str_printf(o, "\n__attribute__((visibility(\"hidden\"))) extern const unsigned char %s__weights[];\n", p);
-  if (b->ninputs) {
-    mc_str_printf(o, "\nstatic const RtAotTensor inputs[%d] = {", b->ninputs);
-    for (int i = 0; i < b->ninputs; i++) {
-      mc_str_puts(o, "\n    ");
-      put_tensor(o, &b->inputs[i]);
-      mc_str_putc(o, ',');
-    }
-    mc_str_puts(o, "};\n");
-  }
-  mc_str_printf(o, "static const RtAotTensor outputs[%d] = {", b->noutputs);
-  for (int i = 0; i < b->noutputs; i++) {
-    mc_str_puts(o, "\n    ");
-    put_tensor(o, &b->outputs[i]);
-    mc_str_putc(o, ',');
-  }
-  mc_str_puts(o, "};\n");
+  put_tensors(o, "inputs", b->inputs, b->ninputs);
+  put_tensors(o, "outputs", b->outputs, b->noutputs);
   if (b->nparams) {
     mc_str_printf(o, "static const RtAotParam params[%d] = {", b->nparams);
     for (int i = 0; i < b->nparams; i++) {
@@ -474,7 +471,8 @@ static void put_model(McStr *o, const CliBuild *b) {
   mc_str_puts(o, "\nstatic const RtAotModel model = {\n    .abi = RT_AOT_ABI,\n");
   mc_str_printf(o, "    .name = \"%s\",\n", b->model[0]->name);
   mc_str_printf(o, "    .ninputs = %d,\n    .inputs = %s,\n", b->ninputs, b->ninputs ? "inputs" : "NULL");
-  mc_str_printf(o, "    .noutputs = %d,\n    .outputs = outputs,\n", b->noutputs);
+  mc_str_printf(o, "    .noutputs = %d,\n    .outputs = %s,\n", b->noutputs,
+                b->noutputs ? "outputs" : "NULL");
   mc_str_printf(o, "    .nparams = %d,\n    .params = %s,\n", b->nparams, b->nparams ? "params" : "NULL");
   mc_str_printf(o, "    .nhyper = %d,\n    .hyper_names = %s,\n", b->nhyper,
                 b->nhyper ? "hyper_names" : "NULL");
