@@ -466,6 +466,12 @@ static bool build(CliSession *s, CliOpts *o, const CliBuildArgs *a, const char *
              b.model[0]->name);
     ok = false;
   }
+  if (ok && !cg_cpu_known(a->cpu)) {
+    mc_error(&s->diag, (McLoc){0},
+             "build: --target-cpu '%s': LLVM does not know this CPU (e.g. x86-64-v3, znver3, "
+             "skylake-avx512)", a->cpu);
+    ok = false;
+  }
   CgOptions co = cg_options_default();
   co.cpu = a->cpu;
   co.threads = a->threads;

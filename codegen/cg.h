@@ -18,6 +18,8 @@
 /* "19.1.7" and the host CPU name LLVM detects, e.g. "znver5". */
 const char *cg_llvm_version(void);
 void cg_host_cpu(McStr *out);
+/* Whether LLVM can compile for CPU `cpu` (NULL or "": the host). */
+bool cg_cpu_known(const char *cpu);
 
 /* ---- cg_jit.c: compilation and running ------------------------------------ */
 typedef struct CgOptions {
