@@ -47,6 +47,21 @@ static void report_node(McDiag *d, const IrGraph *g, IrRef id, const char *what)
            g->syms[ir_graph_batch_sym(g)].name);
 }
 
+/* The first node with the batch in two of its dims (its size is not
+   linear in the batch), or IR_NONE. */
+static IrRef batch_twice(const IrGraph *g) {
+  uint32_t bit = 1u << ir_graph_batch_sym(g);
+  for (uint32_t id = 0; id < g->nnodes; id++) {
+    const IrShape *s = &ir_node(g, id)->shape;
+    int n = 0;
+    for (int i = 0; i < s->rank; i++)
+      n += (s->d[i].syms & bit) != 0;
+    if (n > 1)
+      return id;
+  }
+  return IR_NONE;
+}
+
 /* ---- the three lowerings agree ---------------------------------------------------- */
 
 static bool same_structure(CgBuild bd[NB], int nb, const IrGraph *g, McDiag *d) {
@@ -109,10 +124,6 @@ static CgLin plan_lin(int64_t at_b, int64_t c1, int64_t b) { return (CgLin){at_b
 static bool fit_layout(const Fit *f, CgBuild bd[NB], const IrGraph *g, CgAotProgram *p,
                        McDiag *d) {
   const CgPlan *pl = &bd[0].plan;
-  if (pl->nonlinear != IR_NONE) {
-    report_node(d, g, pl->nonlinear, "the batch dim is in two axes of a tensor");
-    return false;
-  }
   int64_t b = f->batched ? f->b[0] : 0;
   int64_t entries = cg_plan_table_entries(pl, g) - pl->nslots;
   p->ntable = (int)entries;
@@ -267,6 +278,11 @@ bool cg_aot_compile(IrGraph *const graphs[3], const int64_t batches[3], const Cg
   bool ok = true;
   for (int i = 0; ok && i < nb; i++)
     ok = cg_build(graphs[i], &opts, NULL, &bd[i], 1, i == 0 ? CG_BUILD_MODULE : CG_BUILD_LOWER, d);
+  IrRef twice = f.batched ? batch_twice(graphs[0]) : IR_NONE;
+  if (ok && twice != IR_NONE) {
+    report_node(d, graphs[0], twice, "the batch dim is in two axes of a tensor");
+    ok = false;
+  }
   ok = ok && same_structure(bd, nb, graphs[0], d);
   if (ok) {
     fill_slots(&bd[0], prog);

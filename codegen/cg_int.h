@@ -82,7 +82,6 @@ typedef struct CgPlan {
                         slot, or its param's for an update computed in place */
   int64_t workspace_bytes;
   int64_t workspace_bytes1; /* per unit of the batch dim (aot plans) */
-  IrRef nonlinear;          /* aot: a node with the batch in two dims, or IR_NONE */
   int64_t naive_bytes;
 } CgPlan;
 

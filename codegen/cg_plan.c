@@ -131,18 +131,17 @@ static void heap_release(Heap *h, CgLin off, CgLin size) {
 
 /* A node's bytes as planned: c1 per unit of the batch when one of its dims
    holds the batch sym (aligned, so every batch keeps buffers aligned). A
-   node with the batch in two dims is not linear: the plan notes it. */
-static CgLin node_size(CgPlan *p, const IrGraph *g, IrRef id, int bsym, int64_t b) {
+   node with the batch in two dims is not linear (cg_aot.c rejects such
+   graphs): its bytes at this batch. */
+static CgLin node_size(const IrGraph *g, IrRef id, int bsym, int64_t b) {
   const IrNode *n = ir_node(g, id);
   int64_t bytes = cg_node_bytes(n);
   int uses = 0;
   for (int i = 0; bsym >= 0 && i < n->shape.rank; i++)
     uses += (n->shape.d[i].syms >> bsym) & 1u;
-  if (uses == 0 || b <= 0)
+  if (uses != 1 || b <= 0)
     return (CgLin){align_up(bytes), 0};
-  if (uses > 1 && p->nonlinear == IR_NONE)
-    p->nonlinear = id;
-  return uses > 1 ? (CgLin){align_up(bytes), 0} : (CgLin){0, align_up(bytes / b)};
+  return (CgLin){0, align_up(bytes / b)};
 }
 
 /* ---- placement ------------------------------------------------------------ */
@@ -326,11 +325,10 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   }
   int bsym = t->aot ? t->batch_sym : -1;
   Heap h = {.b = bsym >= 0 ? g->syms[bsym].value : 0};
-  p->nonlinear = IR_NONE;
   int64_t base = p->heap_base = CG_WS_HEADER + align_up(8 * cg_plan_table_entries(p, g));
   for (uint32_t i = 0; i < g->nnodes; i++)
     if (p->loc[i].kind == CG_LOC_CONST) {
-      CgLin size = node_size(p, g, i, bsym, h.b), off = heap_alloc(&h, size);
+      CgLin size = node_size(g, i, bsym, h.b), off = heap_alloc(&h, size);
       p->loc[i].offset = base + lin_at(off, h.b);
       p->loc[i].offset1 = off.c1;
       p->naive_bytes += lin_at(size, h.b);
@@ -339,7 +337,7 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
     const IrNode *n = ir_node(g, i);
     CgLoc *l = &p->loc[i];
     if (l->kind == CG_LOC_WORK) {
-      CgLin size = node_size(p, g, i, bsym, h.b), off = heap_alloc(&h, size);
+      CgLin size = node_size(g, i, bsym, h.b), off = heap_alloc(&h, size);
       l->offset = base + lin_at(off, h.b);
       l->offset1 = off.c1;
       p->naive_bytes += lin_at(size, h.b);
@@ -355,7 +353,7 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
     for (uint32_t d = head[i]; d != IR_NONE; d = next[d])
       heap_release(&h,
                    (CgLin){p->loc[d].offset - base - p->loc[d].offset1 * h.b, p->loc[d].offset1},
-                   node_size(p, g, d, bsym, h.b));
+                   node_size(g, d, bsym, h.b));
   }
   p->workspace_bytes = base + lin_at(h.top, h.b);
   p->workspace_bytes1 = h.top.c1;
