@@ -420,6 +420,8 @@ static void build_free(CliBuild *b) {
     if (p->g) ir_graph_free(p->g);
     free(p->object);
     free(p->run_name);
+    free(p->slot_role);
+    free(p->slot_index);
   }
   for (int i = 0; i < b->nbatches; i++) ir_graph_free(b->model[i]);
   free(b->params);

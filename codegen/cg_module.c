@@ -210,7 +210,7 @@ LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin, int nextra, bool
   LLVMValueRef ws = LLVMGetParam(fn, 0), desc = LLVMGetParam(fn, 1);
   cx->nkargs = nin + 3 + nextra;
   cx->nbufs = nin + 1;
-  cx->kargs = mc_xmalloc((size_t)cx->nkargs * sizeof *cx->kargs);
+  cx->kargs = mc_xcalloc((size_t)cx->nkargs, sizeof *cx->kargs); /* cg_load compares them */
   cg_kernel_decode(cx, ws, desc, scratch);
   make_scopes(cx, name);
   return fn;
