@@ -1,16 +1,20 @@
 /* compile_bench.c -- JIT compile time of real models: each .model file goes
    through the front end, then its forward graph, its gradient program and
    its whole training step (gradient plus AdamW update, with gradient-norm
-   clipping) are each JIT-compiled several times. Prints nodes, distinct kernels, the median compile
-   time, planned vs naive workspace bytes, and the median time of one run of the program (inputs
-   zero, params small random values). compile_bench [-O level] [-r reps] [-t threads] [-c] [-u]
-   file.model...
-   (-c: compile only, the run is timed once; -u: unfused, the fuse pass's kernel groups
-   dropped). */
+   clipping) are JIT-compiled one after the other in a fresh process, as
+   `modelc train` compiles them (the later ones reuse the kernels the
+   earlier ones compiled), several times. Prints the median compile time
+   of each and of the three, then per program: nodes, distinct kernels,
+   calls per run, planned vs naive workspace bytes, and the median time of
+   one run (inputs zero, params small random values).
+   compile_bench [-O level] [-r reps] [-t threads] [-c] [-u] file.model...
+   (-c: compile only, the run is timed once; -u: unfused, the fuse pass's
+   kernel groups dropped). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "cg.h"
@@ -21,14 +25,6 @@ static double now_seconds(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-/* CPU time of the whole process (every thread), user + system. */
-static double cpu_seconds(void) {
-  struct rusage u;
-  getrusage(RUSAGE_SELF, &u);
-  return (double)u.ru_utime.tv_sec + 1e-6 * (double)u.ru_utime.tv_usec + (double)u.ru_stime.tv_sec +
-         1e-6 * (double)u.ru_stime.tv_usec;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -65,52 +61,65 @@ static void drop_groups(IrGraph *g) {
     g->nodes[i].kernel = 0;
 }
 
-static void bench_graph(const char *label, const IrGraph *g, const CgOptions *o, int reps) {
+/* Compile seconds of gs[0..n), compiled one after the other in a fresh
+   process (fork) whose kernel cache starts empty, as in `modelc train`:
+   each program compiles only the kernels the earlier ones did not. */
+static bool cold_sequence(IrGraph *const *gs, int n, const CgOptions *o, double *secs) {
+  int fd[2];
+  if (pipe(fd) != 0) return false;
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fd[0]);
+    McDiag d;
+    mc_diag_init(&d, NULL, stderr);
+    double t[8] = {0};
+    for (int i = 0; i < n; i++) {
+      CgProgram *p = cg_jit_compile(gs[i], o, &d);
+      if (!p) _exit(1);
+      t[i] = cg_program_compile_seconds(p);
+      cg_program_free(p);
+    }
+    _exit(write(fd[1], t, (size_t)n * sizeof *t) == (ssize_t)(n * sizeof *t) ? 0 : 1);
+  }
+  close(fd[1]);
+  ssize_t got = pid > 0 ? read(fd[0], secs, (size_t)n * sizeof *secs) : -1;
+  close(fd[0]);
+  int status = 1;
+  if (pid > 0) waitpid(pid, &status, 0);
+  return got == (ssize_t)(n * sizeof *secs) && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* One program: its size, plan and the median time of a run (compiled in
+   this process, after the cold measurements). */
+static void bench_graph(const char *label, const IrGraph *g, const CgOptions *o, double cold) {
   McDiag d;
   mc_diag_init(&d, NULL, stderr);
-  double *times = calloc((size_t)reps, sizeof *times), *cpu = calloc((size_t)reps, sizeof *cpu);
-  CgStats st = {0};
-  CgProgram *keep = NULL;
-  for (int r = 0; r < reps; r++) {
-    double c0 = cpu_seconds();
-    CgProgram *p = cg_jit_compile(g, o, &d);
-    cpu[r] = cpu_seconds() - c0;
-    if (!p) {
-      fprintf(stderr, "%s: compile failed\n", label);
-      free(times);
-      free(cpu);
-      mc_diag_fini(&d);
-      return;
-    }
-    times[r] = cg_program_compile_seconds(p);
-    cg_program_stats(p, &st);
-    if (keep)
-      cg_program_free(keep);
-    keep = p;
+  CgProgram *p = cg_jit_compile(g, o, &d);
+  if (!p) {
+    fprintf(stderr, "%s: compile failed\n", label);
+    mc_diag_fini(&d);
+    return;
   }
-  void **bufs = make_buffers(g, keep);
+  CgStats st;
+  cg_program_stats(p, &st);
+  void **bufs = make_buffers(g, p);
   double run[21];
   int nrun = compile_only ? 1 : (int)(sizeof run / sizeof run[0]);
-  cg_program_run(keep, bufs, &d); /* warm-up */
+  cg_program_run(p, bufs, &d); /* warm-up */
   for (int r = 0; r < nrun; r++) {
     double t0 = now_seconds();
-    cg_program_run(keep, bufs, &d);
+    cg_program_run(p, bufs, &d);
     run[r] = now_seconds() - t0;
   }
-  double best = times[0];
-  for (int r = 1; r < reps; r++)
-    best = times[r] < best ? times[r] : best;
-  printf("%-24s nodes %5d  kernels %4d  calls %4d  compile %.3f s (median of %d, best %.3f, cpu %.3f s)  "
-         "workspace %.2f MiB (naive %.2f MiB)  run %.3f ms  threads %d\n",
-         label, st.nnodes, st.nkernels, st.ncalls, median(times, reps), reps, best, median(cpu, reps),
-         (double)st.workspace_bytes / 1048576.0, (double)st.naive_bytes / 1048576.0,
-         1e3 * median(run, nrun), st.threads);
-  for (int s = 0; s < cg_program_nslots(keep); s++)
+  printf("%-24s nodes %5d  kernels %4d  calls %4d  compile %.3f s  workspace %.2f MiB (naive "
+         "%.2f MiB)  run %.3f ms  threads %d\n",
+         label, st.nnodes, st.nkernels, st.ncalls, cold, (double)st.workspace_bytes / 1048576.0,
+         (double)st.naive_bytes / 1048576.0, 1e3 * median(run, nrun), st.threads);
+  for (int s = 0; s < cg_program_nslots(p); s++)
     free(bufs[s]);
   free(bufs);
-  cg_program_free(keep);
-  free(times);
-  free(cpu);
+  cg_program_free(p);
   mc_diag_fini(&d);
 }
 
@@ -119,30 +128,58 @@ static void bench_file(const char *path, const CgOptions *o, int reps) {
   McDiag d;
   mc_sources_init(&src);
   mc_diag_init(&d, &src, stderr);
-  IrGraph *g = fe_compile_file(path, NULL, &src, &d);
+  IrGraph *gs[3] = {fe_compile_file(path, NULL, &src, &d), NULL, NULL};
   PassCtx cx = {.diag = &d};
-  if (g && pass_run_pipeline(&g, PASS_PIPELINE_FORWARD, &cx)) {
-    char label[256];
-    snprintf(label, sizeof label, "%s forward", g->name ? g->name : path);
-    drop_groups(g);
-    bench_graph(label, g, o, reps);
-    IrGraph *step = ir_graph_clone(g);
-    if (ir_find_output(g, IR_OUT_LOSS, NULL) &&
-        pass_run_pipeline(&g, "autodiff,simplify,cse,dce,fuse", &cx)) {
-      snprintf(label, sizeof label, "%s gradient", g->name ? g->name : path);
-      drop_groups(g);
-      bench_graph(label, g, o, reps);
-      PassOptim adamw = {.kind = PASS_OPTIM_ADAMW, .clip_grad_norm = true};
+  PassOptim adamw = {.kind = PASS_OPTIM_ADAMW, .clip_grad_norm = true};
+  int n = 0;
+  if (gs[0] && pass_run_pipeline(&gs[0], PASS_PIPELINE_FORWARD, &cx)) {
+    n = 1;
+    if (ir_find_output(gs[0], IR_OUT_LOSS, NULL)) {
+      gs[1] = ir_graph_clone(gs[0]);
+      gs[2] = ir_graph_clone(gs[0]);
       cx.optim = &adamw;
-      if (pass_run_pipeline(&step, PASS_PIPELINE_TRAIN, &cx)) {
-        snprintf(label, sizeof label, "%s train step", g->name ? g->name : path);
-        drop_groups(step);
-        bench_graph(label, step, o, reps);
-      }
+      n = pass_run_pipeline(&gs[1], "autodiff,simplify,cse,dce,fuse", &cx) &&
+                  pass_run_pipeline(&gs[2], PASS_PIPELINE_TRAIN, &cx)
+              ? 3
+              : 1;
     }
-    ir_graph_free(step);
   }
-  ir_graph_free(g);
+  for (int i = 0; i < n; i++) drop_groups(gs[i]);
+  static const char *const what[3] = {"forward", "gradient", "train step"};
+  double *t[3];
+  for (int i = 0; i < 3; i++) t[i] = calloc((size_t)reps, sizeof(double));
+  double *total = calloc((size_t)reps, sizeof(double));
+  int ok = 0;
+  for (int r = 0; n > 0 && r < reps; r++) {
+    double secs[3] = {0};
+    if (!cold_sequence(gs, n, o, secs)) continue;
+    for (int i = 0; i < n; i++) t[i][ok] = secs[i], total[ok] += secs[i];
+    ok++;
+  }
+  const char *name = gs[0] && gs[0]->name ? gs[0]->name : path;
+  if (ok > 0) {
+    printf("%s: compiled in a fresh process, one after the other (median of %d):", name, ok);
+    for (int i = 0; i < n; i++) printf(" %s %.3f s%s", what[i], median(t[i], ok), i + 1 < n ? " +" : "");
+    printf(" = %.3f s\n", median(total, ok));
+  }
+  for (int i = 0; i < n; i++) {
+    char label[256];
+    snprintf(label, sizeof label, "%s %s", name, what[i]);
+    /* in a child too: this process's kernel cache stays empty for the next file */
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+      bench_graph(label, gs[i], o, ok > 0 ? median(t[i], ok) : 0);
+      fflush(stdout);
+      _exit(0);
+    }
+    if (pid > 0) waitpid(pid, NULL, 0);
+  }
+  for (int i = 0; i < 3; i++) {
+    free(t[i]);
+    if (gs[i]) ir_graph_free(gs[i]);
+  }
+  free(total);
   mc_diag_fini(&d);
   mc_sources_free(&src);
 }

@@ -6,6 +6,7 @@
 
 #include <signal.h>
 
+#include "cg.h"
 #include "fe.h"
 #include "ir.h"
 #include "mc.h"
@@ -64,6 +65,22 @@ bool cli_opts_parse(CliOpts *o, const CliCommand *cmd, int argc, char **argv, in
 void cli_opts_fini(CliOpts *o);
 /* Prints the option lines of the options in `mask` (for help). */
 void cli_opts_print_help(FILE *f, unsigned mask);
+/* Commands with long options of their own (train, build): a table of
+   them, and a setter that checks and stores a value (returns false after
+   reporting a usage error). */
+typedef struct CliLongOpt {
+  const char *name;    /* long name without "--" */
+  const char *metavar; /* NULL = a flag */
+  const char *help;
+} CliLongOpt;
+typedef bool (*CliLongSet)(const CliCommand *c, void *ctx, int opt, const char *value);
+/* Takes the table's options (--NAME VALUE or --NAME=VALUE) out of
+   argv[first..argc) through set; the rest (FILE, -D, --help, ...) goes to
+   rest[] in order, for cli_opts_parse. Unknown long options are usage
+   errors with a suggestion. */
+bool cli_split_long_opts(const CliCommand *c, const CliLongOpt *opts, int nopts, CliLongSet set,
+                         void *ctx, int argc, char **argv, int first, char **rest, int *nrest);
+void cli_print_long_opts(FILE *f, const CliLongOpt *opts, int nopts);
 /* Prints the usage error line and the "Try" hint; returns CLI_USAGE. */
 int cli_usage_error(const CliCommand *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -122,6 +139,77 @@ int cli_gradcheck(CliOpts *o);
 /* ---- cli_train.c: `modelc train` ------------------------------------------ */
 int cli_train_main(const CliCommand *c, int argc, char **argv, int first);
 void cli_train_print_options(FILE *f);
+
+/* ---- cli_build.c, cli_build_emit.c: `modelc build` ------------------------- */
+int cli_build_main(const CliCommand *c, int argc, char **argv, int first);
+void cli_build_print_options(FILE *f);
+
+typedef enum { CLI_BUILD_SO, CLI_BUILD_O, CLI_BUILD_A } CliBuildKind;
+
+typedef struct CliBuildArgs {
+  const char *output, *header, *manifest, *weights, *cpu, *prefix, *keep;
+  bool train;
+  PassOptim optim;
+  int threads;              /* parallel parts of large kernels; 0 = all cores */
+  bool ignore_batch_define; /* a -D of the batch dim is dropped (the REPL's dims) */
+} CliBuildArgs;
+
+/* An input, output or param as the library's user sees it: dim i is
+   dims[i], times the batch when bit i of batch_mask is set. */
+typedef struct CliBuildTensor {
+  const char *name; /* a graph's arena */
+  IrDtype dtype;
+  int rt_dtype; /* RT_F32 ... */
+  int rank;
+  int64_t dims[IR_MAX_RANK];
+  uint32_t batch_mask;
+  int64_t bytes; /* params: without a batch */
+  bool state;    /* params: optimizer state */
+  IrInit init;   /* params */
+  int64_t weights_offset; /* params with --weights: where in the blob */
+} CliBuildTensor;
+typedef CliBuildTensor CliBuildParam;
+
+typedef struct CliBuildProgram {
+  IrGraph *g; /* at the first probe batch; NULL when not built */
+  CgAotProgram prog;
+  char *object, *run_name;
+  int *slot_role, *slot_index; /* rt_aot.h's RtAotSlot */
+} CliBuildProgram;
+
+#define CLI_BUILD_MAX_IO 64
+#define CLI_BUILD_MAX_HYPER 16
+
+typedef struct CliBuild {
+  const CliBuildArgs *args;
+  CliBuildKind kind;
+  const char *prefix, *batch_name, *header_name, *library_name;
+  IrGraph *model[3]; /* the model at the probe batches (one graph without a batch dim) */
+  int nbatches;
+  CliBuildProgram programs[2]; /* forward, train */
+  CliBuildTensor inputs[CLI_BUILD_MAX_IO], outputs[CLI_BUILD_MAX_IO];
+  int ninputs, noutputs;
+  bool fwd_uses[CLI_BUILD_MAX_IO], train_uses[CLI_BUILD_MAX_IO]; /* inputs per program */
+  CliBuildParam *params; /* model params, then optimizer state */
+  int nparams;
+  const char *hyper[CLI_BUILD_MAX_HYPER];
+  int nhyper;
+  char *weights_path; /* the blob of --weights, or NULL */
+  int64_t weights_bytes;
+} CliBuild;
+
+/* Builds the library a->output of model `file` (with -D defines): what
+   `modelc build` does after parsing its options, for the REPL too. */
+bool cli_build_file(CliSession *s, const char *file, const FeDefine *defines, int ndefines,
+                    const CliBuildArgs *a);
+
+/* Fills the build's inputs, outputs, params, hyperparameters and slot
+   roles from its programs; false after reporting (e.g. too many inputs). */
+bool cli_build_describe(CliSession *s, CliBuild *b);
+void cli_build_emit_header(McStr *out, const CliBuild *b);
+void cli_build_emit_c(McStr *out, const CliBuild *b);
+void cli_build_emit_manifest(McStr *out, const CliBuild *b);
+void cli_build_emit_weights_asm(McStr *out, const CliBuild *b);
 
 /* ---- cli_repl.c: `modelc repl` -------------------------------------------- */
 int cli_repl_main(const CliCommand *c, int argc, char **argv, int first);

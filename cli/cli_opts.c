@@ -268,3 +268,83 @@ void cli_opts_fini(CliOpts *o) {
   mc_vec_free(&o->defines);
   mc_arena_free(&o->arena);
 }
+
+/* ---- long options of commands that parse their own (train, build) ------------ */
+
+/* Options that go through cli_opts_parse, for "did you mean". */
+static const char *const shared_long_opts[] = {"help", "define"};
+
+static int find_long_opt(const CliLongOpt *opts, int nopts, const char *name, size_t len) {
+  for (int i = 0; i < nopts; i++)
+    if (strlen(opts[i].name) == len && strncmp(opts[i].name, name, len) == 0) return i;
+  return -1;
+}
+
+static bool is_shared_long_opt(const char *name, size_t len) {
+  for (size_t i = 0; i < MC_COUNTOF(shared_long_opts); i++)
+    if (strlen(shared_long_opts[i]) == len && strncmp(shared_long_opts[i], name, len) == 0)
+      return true;
+  return false;
+}
+
+static bool unknown_long_opt(const CliCommand *c, const CliLongOpt *opts, int nopts,
+                             const char *arg, const char *name, size_t len) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.*s", (int)(len < 63 ? len : 63), name);
+  const char *best = NULL;
+  int best_d = 3;
+  for (int i = 0; i < nopts + (int)MC_COUNTOF(shared_long_opts); i++) {
+    const char *cand = i < nopts ? opts[i].name : shared_long_opts[i - nopts];
+    int d = mc_edit_distance(buf, cand);
+    if (d < best_d) best_d = d, best = cand;
+  }
+  if (best) cli_usage_error(c, "unknown option '%s' (did you mean '--%s'?)", arg, best);
+  else cli_usage_error(c, "unknown option '%s'", arg);
+  return false;
+}
+
+bool cli_split_long_opts(const CliCommand *c, const CliLongOpt *opts, int nopts, CliLongSet set,
+                         void *ctx, int argc, char **argv, int first, char **rest, int *nrest) {
+  *nrest = 0;
+  for (int i = first; i < argc; i++) {
+    const char *arg = argv[i];
+    if (strcmp(arg, "--") == 0) {
+      while (i < argc) rest[(*nrest)++] = argv[i++];
+      break;
+    }
+    if (strncmp(arg, "--", 2) != 0) {
+      rest[(*nrest)++] = argv[i];
+      continue;
+    }
+    const char *name = arg + 2, *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    int id = find_long_opt(opts, nopts, name, len);
+    if (id < 0) {
+      if (!is_shared_long_opt(name, len)) return unknown_long_opt(c, opts, nopts, arg, name, len);
+      rest[(*nrest)++] = argv[i];
+      continue;
+    }
+    const CliLongOpt *o = &opts[id];
+    if (!o->metavar && eq) {
+      cli_usage_error(c, "option '--%s' takes no value", o->name);
+      return false;
+    }
+    if (o->metavar && !eq && i + 1 >= argc) {
+      cli_usage_error(c, "option '--%s' needs a value (%s)", o->name, o->metavar);
+      return false;
+    }
+    const char *v = o->metavar ? (eq ? eq + 1 : argv[++i]) : NULL;
+    if (!set(c, ctx, id, v)) return false;
+  }
+  return true;
+}
+
+void cli_print_long_opts(FILE *f, const CliLongOpt *opts, int nopts) {
+  for (int i = 0; i < nopts; i++) {
+    const CliLongOpt *o = &opts[i];
+    char left[64];
+    snprintf(left, sizeof left, "--%s%s%s", o->name, o->metavar ? " " : "",
+             o->metavar ? o->metavar : "");
+    fprintf(f, "  %-26s %s\n", left, o->help);
+  }
+}

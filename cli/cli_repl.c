@@ -933,10 +933,28 @@ static bool cmd_restore(Repl *r, const Line *l) {
   return true;
 }
 
+/* `modelc build --weights` with the session's params: they go through a
+   checkpoint in a temporary folder. The model file is compiled as it is
+   on disk, with the session's dims except the batch (bound per call). */
 static bool cmd_build(Repl *r, const Line *l) {
-  (void)l;
-  return fail_at(r, 0, "'build' needs 'modelc build --weights', which does not exist yet; "
-                 "use 'save FILE' to keep the weights");
+  if (!need_model(r)) return false;
+  bool train = l->n == 3 && !strcmp(l->w[2].s, "train");
+  if (l->n < 2 || l->n > 3 || (l->n == 3 && !train))
+    return fail_at(r, l->n > 2 ? 2 : 0, "usage: build libNAME.so|NAME.o|libNAME.a [train]");
+  const char *tmp = getenv("TMPDIR");
+  char dir[4096], ckpt[4200];
+  snprintf(dir, sizeof dir, "%s/modelc-repl-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(dir)) return fail_at(r, 0, "cannot make a temporary folder: %s", strerror(errno));
+  snprintf(ckpt, sizeof ckpt, "%s/weights.safetensors", dir);
+  CliBuildArgs a = {.output = l->w[1].s, .weights = ckpt, .train = train, .optim = r->tc.optim,
+                    .threads = r->tc.threads, .ignore_batch_define = true};
+  bool ok = cli_trainer_save(r->t, ckpt) &&
+            cli_build_file(&r->s, r->path, r->defines.data, (int)r->defines.len, &a);
+  unlink(ckpt);
+  rmdir(dir);
+  if (ok) printf("built %s from the session's weights (step %lld)\n", l->w[1].s,
+                 (long long)cli_trainer_step(r->t));
+  return ok;
 }
 
 static bool cmd_help(Repl *r, const Line *l) {
@@ -1000,8 +1018,10 @@ static const ReplCommand commands[] = {
     {"memory", "", "the memory plan and kernels of the compiled programs", "", cmd_memory},
     {"save", "FILE", "write a checkpoint (as 'modelc train --save')", "", cmd_save},
     {"restore", "FILE", "load a checkpoint (as 'modelc train --resume')", "", cmd_restore},
-    {"build", "FILE.so", "build a shared library with the current weights (not yet)", "",
-     cmd_build},
+    {"build", "FILE.so [train]", "build a library with the current weights (modelc build)",
+     "  As 'modelc build FILE -o FILE.so --weights W' with the session's params\n"
+     "  (FILE.o or libNAME.a also work); 'train' adds the training step with the\n"
+     "  session's optimizer. The header and the manifest go beside it.\n", cmd_build},
     {"quit", "", "end the session (also 'exit' or Ctrl-D)", "", cmd_quit},
 };
 static const int ncommands = (int)MC_COUNTOF(commands);

@@ -20,13 +20,7 @@ typedef enum {
   T_HOLDOUT, T_LIMIT, T_COUNT
 } TrainOptId;
 
-typedef struct TrainOpt {
-  const char *name;    /* long name without "--" */
-  const char *metavar; /* NULL = a flag */
-  const char *help;
-} TrainOpt;
-
-static const TrainOpt train_opts[T_COUNT] = {
+static const CliLongOpt train_opts[T_COUNT] = {
     [T_DATA] = {"data", "NAME=PATH[,K=V]", "feed input NAME from a file (repeatable, data.md)"},
     [T_EVAL] = {"eval", "NAME=PATH[,K=V]", "evaluation data for input NAME (repeatable)"},
     [T_EPOCHS] = {"epochs", "N", "train until N epochs are done (default 1)"},
@@ -48,9 +42,6 @@ static const TrainOpt train_opts[T_COUNT] = {
     [T_LIMIT] = {"limit", "N", "use only the first N samples of every data file"},
 };
 
-/* Options that go through cli_opts_parse, for "did you mean". */
-static const char *const shared_opts[] = {"help", "define"};
-
 /* What the train options said. */
 typedef struct TrainArgs {
   McVec data, eval;            /* of const char *: the NAME=PATH arguments */
@@ -62,15 +53,7 @@ typedef struct TrainArgs {
   const char *save, *resume;
 } TrainArgs;
 
-void cli_train_print_options(FILE *f) {
-  for (int i = 0; i < T_COUNT; i++) {
-    const TrainOpt *o = &train_opts[i];
-    char left[64];
-    snprintf(left, sizeof left, "--%s%s%s", o->name, o->metavar ? " " : "",
-             o->metavar ? o->metavar : "");
-    fprintf(f, "  %-26s %s\n", left, o->help);
-  }
-}
+void cli_train_print_options(FILE *f) { cli_print_long_opts(f, train_opts, T_COUNT); }
 
 /* ---- option values ------------------------------------------------------------- */
 
@@ -145,7 +128,9 @@ static bool data_arg(const CliCommand *c, const char *opt, const char *v, McVec 
   return true;
 }
 
-static bool set_train_option(const CliCommand *c, TrainArgs *a, TrainOptId id, const char *v) {
+static bool set_train_option(const CliCommand *c, void *ctx, int opt, const char *v) {
+  TrainArgs *a = ctx;
+  TrainOptId id = (TrainOptId)opt;
   const char *n = train_opts[id].name;
   switch (id) {
   case T_DATA: return data_arg(c, n, v, &a->data);
@@ -176,74 +161,6 @@ static bool set_train_option(const CliCommand *c, TrainArgs *a, TrainOptId id, c
   case T_COUNT: break;
   }
   MC_UNREACHABLE();
-}
-
-/* ---- splitting argv ---------------------------------------------------------------- */
-
-static int find_train_opt(const char *name, size_t len) {
-  for (int i = 0; i < T_COUNT; i++)
-    if (strlen(train_opts[i].name) == len && strncmp(train_opts[i].name, name, len) == 0) return i;
-  return -1;
-}
-
-static bool is_shared_opt(const char *name, size_t len) {
-  for (size_t i = 0; i < MC_COUNTOF(shared_opts); i++)
-    if (strlen(shared_opts[i]) == len && strncmp(shared_opts[i], name, len) == 0) return true;
-  return false;
-}
-
-static bool unknown_long(const CliCommand *c, const char *arg, const char *name, size_t len) {
-  char buf[64];
-  snprintf(buf, sizeof buf, "%.*s", (int)(len < 63 ? len : 63), name);
-  const char *best = NULL;
-  int best_d = 3;
-  for (int i = 0; i < T_COUNT + (int)MC_COUNTOF(shared_opts); i++) {
-    const char *cand = i < T_COUNT ? train_opts[i].name : shared_opts[i - T_COUNT];
-    int d = mc_edit_distance(buf, cand);
-    if (d < best_d) best_d = d, best = cand;
-  }
-  if (best) cli_usage_error(c, "unknown option '%s' (did you mean '--%s'?)", arg, best);
-  else cli_usage_error(c, "unknown option '%s'", arg);
-  return false;
-}
-
-/* Takes the train options out of argv[first..argc) into a; the rest (the
-   FILE, -D, --seed, --help) goes to rest[] in order, for cli_opts_parse. */
-static bool split_args(const CliCommand *c, int argc, char **argv, int first, TrainArgs *a,
-                       char **rest, int *nrest) {
-  *nrest = 0;
-  for (int i = first; i < argc; i++) {
-    const char *arg = argv[i];
-    if (strcmp(arg, "--") == 0) {
-      while (i < argc) rest[(*nrest)++] = argv[i++];
-      break;
-    }
-    if (strncmp(arg, "--", 2) != 0) {
-      rest[(*nrest)++] = argv[i];
-      continue;
-    }
-    const char *name = arg + 2, *eq = strchr(name, '=');
-    size_t len = eq ? (size_t)(eq - name) : strlen(name);
-    int id = find_train_opt(name, len);
-    if (id < 0) {
-      if (!is_shared_opt(name, len)) return unknown_long(c, arg, name, len);
-      rest[(*nrest)++] = argv[i];
-      continue;
-    }
-    const TrainOpt *o = &train_opts[id];
-    const char *v = NULL;
-    if (!o->metavar && eq) {
-      cli_usage_error(c, "option '--%s' takes no value", o->name);
-      return false;
-    }
-    if (o->metavar && !eq && i + 1 >= argc) {
-      cli_usage_error(c, "option '--%s' needs a value (%s)", o->name, o->metavar);
-      return false;
-    }
-    if (o->metavar) v = eq ? eq + 1 : argv[++i];
-    if (!set_train_option(c, a, (TrainOptId)id, v)) return false;
-  }
-  return true;
 }
 
 /* ---- the configuration ------------------------------------------------------------------- */
@@ -361,7 +278,8 @@ int cli_train_main(const CliCommand *c, int argc, char **argv, int first) {
   char **rest = mc_xcalloc((size_t)argc + 1, sizeof *rest);
   int nrest, rc = CLI_USAGE;
   CliOpts o;
-  bool parsed = split_args(c, argc, argv, first, &a, rest, &nrest);
+  bool parsed = cli_split_long_opts(c, train_opts, T_COUNT, set_train_option, &a, argc, argv, first,
+                                    rest, &nrest);
   if (parsed && cli_opts_parse(&o, c, nrest, rest, 0)) {
     CliTrainConfig tc = {.out = stdout, .progress = stderr,
                          .progress_tty = isatty(STDERR_FILENO), .stop = &interrupted};

@@ -349,7 +349,8 @@ static bool map_updates(CliTrainer *t) {
       mc_error(t->d, noloc, "train: internal error: update of unknown param '%s'", o->name);
       return false;
     }
-    t->update_of[s] = cg_program_output_slot(p->cg, (int)k);
+    int u = cg_program_output_slot(p->cg, (int)k);
+    t->update_of[s] = u == s ? -1 : u; /* -1: updated in place */
   }
   return true;
 }
@@ -707,10 +708,9 @@ static bool bind_hyper(CliTrainer *t) {
   return true;
 }
 
-/* Stores each update output as the new value of its param or state tensor.
-   The program reads params and writes updates into distinct buffers
-   (cg.h), so swapping the two buffers is the copy-back, in O(1). This goes
-   away when the codegen writes updates in place. */
+/* Stores each update output the program did not compute in place (cg.h)
+   as the new value of its param or state tensor: swapping the two buffers
+   is the copy-back, in O(1). */
 static void commit_updates(CliTrainer *t) {
   Program *p = &t->prog;
   for (int i = 0; i < p->nsources; i++) {

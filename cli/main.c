@@ -74,6 +74,19 @@ static const CliCommand commands[] = {
      "bit-identical params. See docs/train.md.",
      CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE), true, NULL, cli_train_main,
      cli_train_print_options},
+    {"build", "FILE -o libNAME.so|NAME.o|libNAME.a [OPTIONS]",
+     "compile a model into a library callable from C and Python",
+     "Compiles the model's forward pass (its outputs) and, with --train, its\n"
+     "training step ahead of time into a shared object (-o libNAME.so), an object\n"
+     "file (NAME.o) or a static archive (libNAME.a) that needs only libc, libm and\n"
+     "pthreads, with a C header and a JSON manifest beside it. Every exported\n"
+     "symbol starts with the model's name (--prefix changes it). A dim the model\n"
+     "marks as its batch (`B = batch(64)`) is bound per call; -D fixes the others.\n"
+     "Params come from --weights (embedded) or from the seed the caller gives at\n"
+     "run time. The system C compiler ($CC, default cc) links the library. See\n"
+     "docs/aot.md.",
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_OUTPUT), true,
+     NULL, cli_build_main, cli_build_print_options},
     {"repl", "[FILE]", "an interactive session: load, train, inspect and evaluate a model",
      "Starts an interactive session (line editing, history in ~/.modelc_history or\n"
      "$MODELC_HISTORY, tab completion) over the model FILE, if given. Type 'help'\n"

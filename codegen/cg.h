@@ -18,6 +18,8 @@
 /* "19.1.7" and the host CPU name LLVM detects, e.g. "znver5". */
 const char *cg_llvm_version(void);
 void cg_host_cpu(McStr *out);
+/* Whether LLVM can compile for CPU `cpu` (NULL or "": the host). */
+bool cg_cpu_known(const char *cpu);
 
 /* ---- cg_jit.c: compilation and running ------------------------------------ */
 typedef struct CgOptions {
@@ -27,6 +29,11 @@ typedef struct CgOptions {
                       split in up to that many modules); <= 0 = all cores */
   int vector_bits; /* 0 = from the CPU; 128, 256 or 512 forces the matmul
                       kernel shape for that vector width (tests) */
+  /* Ahead of time (cg_aot.c): one module whose `run_name` takes the
+     descriptors as an argument, a buffer plan and matmul tiling linear in
+     the graph's batch dim. */
+  bool aot;
+  const char *run_name; /* NULL = "run" */
 } CgOptions;
 
 /* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
@@ -46,7 +53,13 @@ bool cg_program_run(CgProgram *p, void *const *bufs, McDiag *d);
 int cg_program_nslots(const CgProgram *p);
 /* The node of slot i: an INPUT or PARAM node, or the output's node. */
 IrRef cg_program_slot_node(const CgProgram *p, int i);
-/* The slot of graph output k (k < g->nouts). */
+/* The slot that holds graph output k's value after a run (k < g->nouts):
+   its own slot, nslots - nouts + k, or for an UPDATE output computed in
+   place, the slot of the param it updates, whose buffer then holds the new
+   value (the output's own slot is not touched and may be NULL). An update
+   is computed in place when it is elementwise and runs after every other
+   reader of its param; params and optimizer state then change with no
+   copy. */
 int cg_program_output_slot(const CgProgram *p, int k);
 void cg_program_free(CgProgram *p);
 double cg_program_compile_seconds(const CgProgram *p);
@@ -57,12 +70,62 @@ typedef struct CgStats {
   int64_t workspace_bytes; /* planned: buffers reused after their last use */
   int64_t naive_bytes;     /* one buffer per intermediate, no reuse */
   int nkernels;            /* distinct kernel functions (shared by equal nodes) */
+  int kernels_new;         /* of those, compiled now (the others came from earlier programs) */
   int ncalls;              /* kernel calls per run (a fused group is one call) */
   int nnodes;              /* graph nodes lowered */
   int threads;             /* pool size (1 = no pool) */
   int shards;              /* modules compiled in parallel */
 } CgStats;
 void cg_program_stats(const CgProgram *p, CgStats *s);
+
+/* ---- cg_aot.c: programs for libraries (`modelc build`) --------------------
+   One program lowered at three values of the graph's batch dim (graphs
+   built from one model with only the batch changed; all three the same
+   graph when the model has no batch dim). Everything the library must
+   compute per batch comes out as c0 + c1 * batch, and is checked to be
+   so: the descriptor words, the workspace layout, constants and index
+   bounds. Slot i of the program is node slot_node[i] of graphs[0]. */
+typedef struct CgLin {
+  int64_t c0, c1;
+} CgLin;
+
+typedef struct CgAotConst {
+  CgLin offset;
+  IrDtype dtype;
+  int power; /* 0: value; 1: value * batch; -1: 1 / (value * batch) */
+  double value;
+} CgAotConst;
+
+typedef struct CgAotIndex {
+  IrRef node;
+  IrOp op;
+  McLoc loc;
+  CgLin rows;
+} CgAotIndex;
+
+typedef struct CgAotProgram {
+  int nslots, ninputs;
+  IrRef *slot_node;
+  int *result_slot; /* [nslots - ninputs]: as cg_program_output_slot */
+  int ndesc;
+  CgLin *desc;
+  int ntable; /* pointer-table entries after the slots */
+  CgLin *table;
+  int nconst;
+  CgAotConst *consts;
+  CgLin ws_bytes, heap_base;
+  bool uses_pool;
+  int nindex;
+  CgAotIndex *index;
+  int nkernels;
+} CgAotProgram;
+
+/* Compiles the program to an object file at obj_path (PIC, o's CPU) whose
+   only global symbol is o->run_name, `void (ptr bufs, ptr ws, ptr descs)`
+   (hidden visibility: the library's own code calls it). */
+bool cg_aot_compile(IrGraph *const graphs[3], const int64_t batches[3], const CgOptions *o,
+                    const char *obj_path, CgAotProgram *prog, McDiag *d);
+void cg_aot_program_free(CgAotProgram *p);
 
 /* Appends the optimized module as LLVM IR text ("llvm") or the target's
    assembly ("asm") to out. */

@@ -33,6 +33,18 @@ void cg_build_fini(CgBuild *bd) {
     free(s->error);
   }
   cg_plan_free(&bd->plan);
+  CgTables *t = &bd->tables;
+  for (int i = 0; i < t->nkeys; i++)
+    free(t->keys[i]);
+  free(t->keys);
+  free(t->words);
+  free(t->pairs);
+  for (int i = 0; i < bd->nmade; i++) {
+    free(bd->made[i].key);
+    free(bd->made[i].name);
+    free(bd->made[i].type);
+  }
+  free(bd->made);
   memset(bd, 0, sizeof *bd);
 }
 
@@ -54,6 +66,8 @@ static void *compile_shard(void *arg) {
     return NULL;
   }
   LLVMDisposeMessage(msg);
+  if (!s->optimize)
+    return NULL;
   char pipeline[32];
   int level = s->opt_level < 0 ? 0 : s->opt_level > 3 ? 3 : s->opt_level;
   snprintf(pipeline, sizeof pipeline, "default<O%d>", level);
@@ -126,17 +140,32 @@ static bool new_shard(CgUnit *s, const CgOptions *o, McDiag *d) {
   return true;
 }
 
-bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards, bool objects,
-              McDiag *d) {
+bool cg_build_uses_pool(const IrGraph *g, const CgBuild *bd) {
+  for (uint32_t i = 0; i < g->nnodes; i++)
+    if (((ir_node(g, i)->op == IR_OP_MATMUL && bd->plan.loc[i].kind != CG_LOC_NONE) ||
+         bd->plan.loc[i].product) &&
+        cg_matmul_parts(&bd->tgt, g, i) > 1)
+      return true;
+  for (uint32_t i = 0; i < g->nnodes; i++)
+    if (cg_elem_parallel(&bd->tgt, g, i))
+      return true;
+  return false;
+}
+
+bool cg_build(const IrGraph *g, const CgOptions *o, const CgKnown *known, CgBuild *bd,
+              int max_shards, CgBuildMode mode, McDiag *d) {
   memset(bd, 0, sizeof *bd);
   if (!ir_verify(g, d) || !cg_target_choose(o, &bd->tgt, d))
     return false;
+  bd->tgt.aot = o->aot;
+  bd->tgt.batch_sym = o->aot ? ir_graph_batch_sym(g) : -1;
   int want = kernel_calls(g) / MIN_NODES_PER_SHARD;
-  want = want < 1 ? 1 : want > max_shards ? max_shards : want;
+  want = want < 1 || o->aot ? 1 : want > max_shards ? max_shards : want;
   for (int k = 0; k < want; k++) {
     if (!new_shard(&bd->shards[k], o, d))
       return false;
-    bd->shards[k].want_object = objects;
+    bd->shards[k].want_object = mode == CG_BUILD_OBJECTS;
+    bd->shards[k].optimize = mode != CG_BUILD_LOWER;
     bd->nshards++;
   }
   CgShard cs[CG_MAX_SHARDS];
@@ -147,12 +176,21 @@ bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards,
     cs[k].b = LLVMCreateBuilderInContext(cs[k].ctx);
   }
   cg_plan_build(&bd->plan, g, &bd->tgt);
-  Cg cx = {.g = g, .tgt = &bd->tgt, .plan = &bd->plan, .shards = cs, .nshards = bd->nshards};
+  Cg cx = {.g = g,
+            .tgt = &bd->tgt,
+            .plan = &bd->plan,
+            .shards = cs,
+            .nshards = bd->nshards,
+            .tables = &bd->tables,
+            .opts = o,
+            .known = known,
+            .build = bd};
   cg_shard_use(&cx, 0);
   cg_module_build(&cx);
   for (int k = 0; k < bd->nshards; k++)
     LLVMDisposeBuilder(cs[k].b);
   bd->nkernels = cx.nkernels;
   bd->ncalls = cx.ncalls;
+  bd->nreused = cx.nreused;
   return compile_shards(bd, d);
 }

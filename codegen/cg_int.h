@@ -38,8 +38,10 @@ typedef struct CgLoc {
   CgLocKind kind;
   int slot;        /* CG_LOC_SLOT */
   int64_t offset;  /* CG_LOC_WORK, CG_LOC_CONST: byte offset in the workspace */
+  int64_t offset1; /* ... plus offset1 per unit of the batch dim (aot plans) */
   IrRef alias;     /* CG_LOC_ALIAS: a node whose kind is not ALIAS */
   int64_t scratch; /* byte offset of the node's scratch (matmul packing) */
+  int64_t scratch1; /* ... plus scratch1 per unit of the batch dim */
   bool product;    /* a 2-D transpose that computes its operand, a matmul
                       left CG_LOC_NONE, as the transposed product */
 } CgLoc;
@@ -52,6 +54,21 @@ typedef struct CgCopy {
 } CgCopy;
 
 typedef struct CgTarget CgTarget;
+typedef struct CgKnown CgKnown;
+typedef struct CgBuild CgBuild;
+
+/* The program as data (cg_module.c): every call's descriptor back to back,
+   the calls as (kernel number, word offset) pairs, and the key of each
+   kernel number. */
+typedef struct CgTables {
+  int64_t *words;
+  int nwords;
+  int32_t *pairs;
+  int ncalls;
+  char **keys;
+  int nkeys;
+} CgTables;
+
 
 typedef struct CgPlan {
   int nslots;
@@ -61,7 +78,10 @@ typedef struct CgPlan {
   CgLoc *loc;        /* [g->nnodes] */
   CgCopy *copies;    /* output slots filled by a copy */
   int ncopies;
+  int *result_slot;  /* [nouts]: where output k's value is after a run: its own
+                        slot, or its param's for an update computed in place */
   int64_t workspace_bytes;
+  int64_t workspace_bytes1; /* per unit of the batch dim (aot plans) */
   int64_t naive_bytes;
   /* Kernel groups (cg_fuse.c): each node's group is run by one call at
      its last member, lead[id] (id itself when alone); gprev links the
@@ -82,6 +102,8 @@ int64_t cg_plan_table_entries(const CgPlan *p, const IrGraph *g);
 int64_t cg_plan_entry(const CgPlan *p, const IrGraph *g, IrRef id);
 int64_t cg_plan_scratch_entry(const CgPlan *p, const IrGraph *g, IrRef id);
 void cg_plan_fill_table(const CgPlan *p, const IrGraph *g, void *ws);
+/* Node id has matmul scratch (a matmul, grouped or not, or a product). */
+bool cg_plan_needs_scratch(const CgPlan *p, const IrGraph *g, IrRef id);
 void cg_plan_free(CgPlan *plan);
 
 /* ---- cg_target.c: the machine the kernels are shaped for ------------------- */
@@ -91,6 +113,10 @@ struct CgTarget {
   int gemm_mr;                       /* microkernel rows */
   int gemm_nv;                       /* microkernel vectors per row: NR = nv * lanes */
   int64_t gemm_mc, gemm_kc, gemm_nc; /* cache blocks, in elements */
+  /* aot: the graph's batch sym (-1: none): buffer sizes and offsets are
+     planned linear in it, and matmuls never tile the dims it is in. */
+  bool aot;
+  int batch_sym;
 };
 
 /* The kernel shape for o's CPU (and initializes LLVM's native target). */
@@ -135,6 +161,11 @@ typedef struct Cg {
   LLVMMetadataRef *scopes;
   LLVMValueRef kdesc; /* the kernel's descriptor parameter */
   void *calls;        /* cg_module.c's call table being built */
+  CgTables *tables;   /* where cg_module_build leaves the call table */
+  const CgOptions *opts;
+  const CgKnown *known; /* NULL: every function is made here */
+  CgBuild *build;       /* where known builds list what they made */
+  int nreused;
 } Cg;
 
 /* Builds the program of g into the shards (whose modules the caller
@@ -195,24 +226,55 @@ typedef struct CgUnit {
   LLVMMemoryBufferRef obj; /* machine code, when built with objects */
   char *error;             /* what failed (heap), for the calling thread to report */
   int opt_level;
+  bool optimize;
   bool want_object;
 } CgUnit;
 
-typedef struct CgBuild {
+/* Functions an earlier program compiled into the same JIT (cg_jit.c):
+   find(key) gives the symbol and type ("v(pp)": return then parameter
+   kinds: v void, p ptr, b i1, c i8, i i32, l i64) of the function made for
+   a key, or NULL. A build that has one declares those instead of making
+   them again, gives the functions it makes names no other program uses
+   (prefix), leaves them visible to later programs, and lists them in
+   CgBuild.made for the JIT to record once they are linked. */
+struct CgKnown {
+  const char *(*find)(void *ctx, const char *key, const char **type);
+  void *ctx;
+  const char *prefix; /* e.g. "p12_" */
+};
+
+typedef struct CgMade {
+  char *key, *name, *type;
+} CgMade;
+
+struct CgBuild {
   CgUnit shards[CG_MAX_SHARDS];
   int nshards;
   CgTarget tgt;
   CgPlan plan;
-  int nkernels;
-  int ncalls;
-} CgBuild;
+  int nkernels;      /* kernels made by this build */
+  int nreused;       /* kernels found in CgKnown */
+  int ncalls;        /* kernel calls per run */
+  CgTables tables;
+  CgMade *made;      /* with a CgKnown: the shared functions this build made */
+  int nmade;
+};
 
-/* Verifies g, plans it, lowers it into at most max_shards shards and
-   optimizes them (in parallel), plus machine code when objects is set.
-   bd is filled even on failure; release it with cg_build_fini. */
-bool cg_build(const IrGraph *g, const CgOptions *o, CgBuild *bd, int max_shards, bool objects,
-              McDiag *d);
+typedef enum {
+  CG_BUILD_LOWER,   /* lowered modules, not optimized */
+  CG_BUILD_MODULE,  /* optimized modules */
+  CG_BUILD_OBJECTS  /* optimized modules and their machine code */
+} CgBuildMode;
+
+/* Verifies g, plans it, lowers it into at most max_shards shards (one
+   when o->aot) and, by mode, optimizes them (in parallel) and makes
+   machine code. bd is filled even on failure; release it with
+   cg_build_fini. */
+bool cg_build(const IrGraph *g, const CgOptions *o, const CgKnown *known, CgBuild *bd,
+              int max_shards, CgBuildMode mode, McDiag *d);
 void cg_build_fini(CgBuild *bd);
+/* Some kernel of the build runs in parts on the thread pool. */
+bool cg_build_uses_pool(const IrGraph *g, const CgBuild *bd);
 
 /* ---- cg_loop.c: LLVM helpers ---------------------------------------------- */
 LLVMTypeRef cg_type(Cg *cx, IrDtype t);

@@ -1,10 +1,14 @@
 /* cg_jit.c -- compiled programs: the shards' machine code is linked by an
    ORC LLJIT whose symbols resolve to the runtime's thread pool and to
-   libc/libm; a program owns its JIT, its workspace (pointer table and
-   constants written once) and its thread pool, and runs on the caller's
-   buffers. Also the text output of the optimized module (LLVM IR or
-   assembly). */
+   libc/libm. Kernels depend only on their keys and the target, so the
+   programs of a process share them: one LLJIT per target links every
+   program, and a program compiles only the functions no earlier one made
+   (CgKnown); the JITs and their functions live as long as the process. A
+   program owns its workspace (pointer table and constants written once)
+   and its thread pool, and runs on the caller's buffers. Also the text
+   output of the optimized module (LLVM IR or assembly). */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,12 +32,12 @@ typedef struct IndexNode {
 } IndexNode;
 
 struct CgProgram {
-  LLVMOrcLLJITRef jit;
   RunFn run;
   void *ws;
   RtPool *pool;
   int nslots, ninputs;
   IrRef *slot_node;
+  int *result_slot; /* [nslots - ninputs]: cg_program_output_slot */
   int64_t *slot_bytes;
   IndexNode *index_nodes;
   int nindex;
@@ -127,46 +131,119 @@ static bool define_externs(LLVMOrcLLJITRef jit, McDiag *d) {
   return true;
 }
 
-/* A new LLJIT for the target of bd's first shard, linking every shard's
-   object; looks up @run. */
-static bool jit_objects(CgBuild *bd, CgProgram *p, McDiag *d) {
+/* ---- the process's JITs ----------------------------------------------------------------
+   One per target: the functions of every program compiled for it, by key. */
+typedef struct SharedJit {
+  char target[200];
+  LLVMOrcLLJITRef jit;
+  CgMade *fns; /* key -> symbol and type, open addressing */
+  uint32_t cap, n;
+  unsigned programs;
+} SharedJit;
+
+static SharedJit **shared_jits; /* a few: one per target options used */
+static int nshared_jits;
+static pthread_mutex_t jit_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static uint32_t fn_slot(const SharedJit *s, const char *key) {
+  uint32_t i = (uint32_t)mc_hash_str(key) & (s->cap - 1);
+  while (s->fns[i].key && strcmp(s->fns[i].key, key) != 0)
+    i = (i + 1) & (s->cap - 1);
+  return i;
+}
+
+/* False (nothing stored) when the key is there already. */
+static bool fn_put(SharedJit *s, const CgMade *m) {
+  if (2 * (s->n + 1) > s->cap) {
+    SharedJit old = *s;
+    s->cap = s->cap ? 2 * s->cap : 256;
+    s->fns = mc_xcalloc(s->cap, sizeof *s->fns);
+    s->n = 0;
+    for (uint32_t i = 0; i < old.cap; i++)
+      if (old.fns[i].key)
+        fn_put(s, &old.fns[i]);
+    free(old.fns);
+  }
+  uint32_t i = fn_slot(s, m->key);
+  if (s->fns[i].key)
+    return false;
+  s->fns[i] = *m;
+  s->n++;
+  return true;
+}
+
+static const char *find_known(void *ctx, const char *key, const char **type) {
+  SharedJit *s = ctx;
+  if (!s || !s->cap)
+    return NULL;
+  uint32_t i = fn_slot(s, key);
+  if (!s->fns[i].key)
+    return NULL;
+  *type = s->fns[i].type;
+  return s->fns[i].name;
+}
+
+static void target_name(const CgOptions *o, char *buf, size_t n) {
+  snprintf(buf, n, "%s/%d/%d/%d", o->cpu && *o->cpu ? o->cpu : "host", o->vector_bits, o->opt_level,
+           o->threads);
+}
+
+static SharedJit *find_shared_jit(const CgOptions *o) {
+  char target[200];
+  target_name(o, target, sizeof target);
+  for (int i = 0; i < nshared_jits; i++)
+    if (!strcmp(shared_jits[i]->target, target))
+      return shared_jits[i];
+  return NULL;
+}
+
+/* A new JIT for o's target, made with bd's target machine. */
+static SharedJit *new_shared_jit(const CgOptions *o, CgBuild *bd, McDiag *d) {
+  char target[200];
+  target_name(o, target, sizeof target);
+  SharedJit *s = mc_xcalloc(1, sizeof *s);
+  snprintf(s->target, sizeof s->target, "%s", target);
   LLVMOrcLLJITBuilderRef builder = LLVMOrcCreateLLJITBuilder();
   LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(
       builder, LLVMOrcJITTargetMachineBuilderCreateFromTargetMachine(bd->shards[0].tm));
   bd->shards[0].tm = NULL;
-  if (failed(LLVMOrcCreateLLJIT(&p->jit, builder), d, "creating the JIT")) {
-    p->jit = NULL;
-    return false;
+  if (failed(LLVMOrcCreateLLJIT(&s->jit, builder), d, "creating the JIT")) {
+    free(s);
+    return NULL;
   }
-  if (!define_externs(p->jit, d))
-    return false;
-  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(p->jit);
+  if (!define_externs(s->jit, d)) {
+    LLVMErrorRef err = LLVMOrcDisposeLLJIT(s->jit);
+    if (err)
+      LLVMConsumeError(err);
+    free(s);
+    return NULL;
+  }
+  shared_jits = mc_xrealloc(shared_jits, (size_t)(nshared_jits + 1) * sizeof *shared_jits);
+  shared_jits[nshared_jits++] = s;
+  return s;
+}
+
+/* Links every shard's object into the JIT and looks up the program's run
+   function; then records the functions the build made for later programs. */
+static bool link_objects(SharedJit *s, CgBuild *bd, const char *run, CgProgram *p, McDiag *d) {
+  LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(s->jit);
   for (int k = 0; k < bd->nshards; k++) {
     LLVMMemoryBufferRef obj = bd->shards[k].obj;
     bd->shards[k].obj = NULL;
-    if (failed(LLVMOrcLLJITAddObjectFile(p->jit, jd, obj), d, "adding machine code"))
+    if (failed(LLVMOrcLLJITAddObjectFile(s->jit, jd, obj), d, "adding machine code"))
       return false;
   }
   LLVMOrcExecutorAddress addr = 0;
-  if (failed(LLVMOrcLLJITLookup(p->jit, &addr, "run"), d, "linking"))
+  if (failed(LLVMOrcLLJITLookup(s->jit, &addr, run), d, "linking"))
     return false;
   p->run = (RunFn)(uintptr_t)addr;
+  for (int i = 0; i < bd->nmade; i++)
+    if (fn_put(s, &bd->made[i]))
+      bd->made[i] = (CgMade){0}; /* the JIT's now */
   return true;
 }
 
 /* ---- programs ------------------------------------------------------------------------- */
-
-static bool uses_pool(const IrGraph *g, const CgBuild *bd) {
-  for (uint32_t i = 0; i < g->nnodes; i++)
-    if (((ir_node(g, i)->op == IR_OP_MATMUL && bd->plan.loc[i].kind != CG_LOC_NONE) ||
-         bd->plan.loc[i].product) &&
-        cg_matmul_parts(&bd->tgt, g, i) > 1)
-      return true;
-  for (uint32_t i = 0; i < g->nnodes; i++)
-    if (cg_elem_parallel(&bd->tgt, g, i))
-      return true;
-  return false;
-}
 
 static void record_index_nodes(CgProgram *p, const IrGraph *g) {
   p->index_nodes = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof(IndexNode));
@@ -224,6 +301,12 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
     p->slot_node[i] = plan->slot_node[i];
     p->slot_bytes[i] = cg_node_bytes(ir_node(g, plan->slot_node[i]));
   }
+  p->result_slot = mc_xmalloc((g->nouts + 1) * sizeof *p->result_slot);
+  for (uint32_t k = 0; k < g->nouts; k++) {
+    p->result_slot[k] = plan->result_slot[k];
+    if (plan->result_slot[k] != plan->ninputs + (int)k) /* computed in place: never touched */
+      p->slot_bytes[plan->ninputs + (int)k] = 0;
+  }
   record_index_nodes(p, g);
   size_t bytes = (size_t)plan->workspace_bytes;
   p->ws = plan->workspace_bytes < (int64_t)1 << 46 ? aligned_alloc(CG_ALIGN, bytes) : NULL;
@@ -235,7 +318,7 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
   memset(p->ws, 0, (size_t)plan->heap_base);
   cg_plan_fill_table(plan, g, p->ws);
   write_constants(p->ws, g, plan);
-  if (uses_pool(g, bd)) {
+  if (cg_build_uses_pool(g, bd)) {
     p->pool = rt_pool_new(bd->tgt.threads);
     if (!p->pool) {
       mc_error(d, (McLoc){0}, "codegen: cannot start %d threads", bd->tgt.threads);
@@ -245,7 +328,7 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
   }
   p->stats.workspace_bytes = plan->workspace_bytes;
   p->stats.naive_bytes = plan->naive_bytes;
-  p->stats.nkernels = bd->nkernels;
+  p->stats.nkernels = bd->tables.nkeys;
   p->stats.ncalls = bd->ncalls;
   p->stats.nnodes = (int)g->nnodes;
   p->stats.shards = bd->nshards;
@@ -259,8 +342,19 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
   CgBuild bd;
   CgProgram *p = mc_xcalloc(1, sizeof *p);
   int threads = opts.threads > 0 ? opts.threads : cg_online_cores();
-  bool ok = cg_build(g, &opts, &bd, threads < CG_MAX_SHARDS ? threads : CG_MAX_SHARDS, true, d) &&
-            setup_program(p, g, &bd, d) && jit_objects(&bd, p, d);
+  pthread_mutex_lock(&jit_lock);
+  SharedJit *s = find_shared_jit(&opts);
+  static unsigned serial; /* names every program's functions apart */
+  char prefix[32], run[48];
+  snprintf(prefix, sizeof prefix, "p%u_", serial++);
+  snprintf(run, sizeof run, "%srun", prefix);
+  CgKnown known = {find_known, s, prefix};
+  bool ok = cg_build(g, &opts, &known, &bd, threads < CG_MAX_SHARDS ? threads : CG_MAX_SHARDS,
+                     CG_BUILD_OBJECTS, d) &&
+            setup_program(p, g, &bd, d) && (s || (s = new_shared_jit(&opts, &bd, d))) &&
+            link_objects(s, &bd, run, p, d);
+  pthread_mutex_unlock(&jit_lock);
+  p->stats.kernels_new = bd.nkernels;
   cg_build_fini(&bd);
   if (!ok) {
     cg_program_free(p);
@@ -311,7 +405,7 @@ IrRef cg_program_slot_node(const CgProgram *p, int i) {
 }
 
 int cg_program_output_slot(const CgProgram *p, int k) {
-  return k >= 0 && p->ninputs + k < p->nslots ? p->ninputs + k : -1;
+  return k >= 0 && p->ninputs + k < p->nslots ? p->result_slot[k] : -1;
 }
 
 double cg_program_compile_seconds(const CgProgram *p) { return p->stats.compile_seconds; }
@@ -321,15 +415,11 @@ void cg_program_stats(const CgProgram *p, CgStats *s) { *s = p->stats; }
 void cg_program_free(CgProgram *p) {
   if (!p)
     return;
-  if (p->jit) {
-    LLVMErrorRef err = LLVMOrcDisposeLLJIT(p->jit);
-    if (err)
-      LLVMConsumeError(err);
-  }
   rt_pool_free(p->pool);
   free(p->ws);
   free(p->slot_node);
   free(p->slot_bytes);
+  free(p->result_slot);
   free(p->index_nodes);
   free(p);
 }
@@ -344,7 +434,7 @@ bool cg_emit(const IrGraph *g, const CgOptions *o, const char *what, McStr *out,
   }
   CgOptions opts = o ? *o : cg_options_default();
   CgBuild bd;
-  bool ok = cg_build(g, &opts, &bd, 1, false, d);
+  bool ok = cg_build(g, &opts, NULL, &bd, 1, CG_BUILD_MODULE, d);
   if (ok && !asm_text) {
     char *s = LLVMPrintModuleToString(bd.shards[0].mod);
     mc_str_puts(out, s);

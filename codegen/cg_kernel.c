@@ -59,13 +59,6 @@ static void key_printf(CgCall *c, const char *fmt, ...) {
   va_end(ap);
 }
 
-static void key_shape(CgCall *c, IrDtype t, const IrShape *s) {
-  key_printf(c, " %s[", ir_dtype_name(t));
-  for (int i = 0; i < s->rank; i++)
-    key_printf(c, "%s%lld", i ? "," : "", (long long)s->d[i].n);
-  key_printf(c, "]");
-}
-
 /* ---- zero and memcpy: byte counts as extents ------------------------------------------ */
 
 static void emit_zero(Cg *cx, const CgCall *c) {
@@ -97,8 +90,8 @@ void cg_copy_call(Cg *cx, CgCall *c, IrRef node, int64_t dst_entry, int64_t byte
 
 /* ---- IOTA ------------------------------------------------------------------------------
    The walk carries a second "array" whose stride is 1 on the counting axis
-   and 0 elsewhere: its offset is the value to store. Specialized for its
-   shape (iotas are few). */
+   and 0 elsewhere: its offset is the value to store. The extents are the
+   call's, so iotas of any size share a kernel. */
 static void iota_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   const IrNode *n = ctx;
   CgFor l;
@@ -110,23 +103,31 @@ static void iota_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   cg_for_end(cx, &l);
 }
 
+static void iota_walk(const IrNode *n, CgWalk *w) {
+  cg_walk_init(w, &n->shape);
+  cg_contiguous_strides(&n->shape, w->st[0]);
+  w->st[1][n->attr.axis] = 1;
+  cg_walk_coalesce(w);
+}
+
 static void emit_iota(Cg *cx, const CgCall *c) {
   const IrNode *n = node_of(cx, c);
   CgWalk w;
-  cg_walk_init(&w, &n->shape);
-  cg_contiguous_strides(&n->shape, w.st[0]);
-  w.st[1][n->attr.axis] = 1;
-  cg_walk_coalesce(&w);
-  cg_walk_constants(cx, &w);
+  iota_walk(n, &w);
+  cg_walk_runtime(cx, &w, 3 + c->nin);
   cg_walk_emit(cx, &w, iota_row, (void *)n);
 }
 
 static void lower_iota(Cg *cx, IrRef id, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id);
+  CgWalk w;
+  iota_walk(n, &w);
   CgCall c;
   call_init(cx, &c, id, "iota");
-  snprintf(c.key, sizeof c.key, "iota axis=%d", n->attr.axis);
-  key_shape(&c, (IrDtype)n->dtype, &n->shape);
+  snprintf(c.key, sizeof c.key, "iota %s rank=%d/%x/%x", ir_dtype_name((IrDtype)n->dtype), w.rank,
+           cg_walk_mask(&w, 0), cg_walk_mask(&w, 1));
+  for (int i = 0; i < w.rank; i++)
+    call_extent(&c, w.dims[i]);
   c.emit = emit_iota;
   add(cx, &c);
 }

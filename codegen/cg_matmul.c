@@ -28,6 +28,7 @@ typedef struct Gemm {
   int64_t ntiles, parts;
   int64_t ap_bytes, bp_bytes; /* one part's packing buffers (64-byte multiples) */
   int trans;                  /* TRANS_A | TRANS_B: operand stored transposed */
+  bool m_batch, n_batch, batched; /* aot: M, N, or any size holds the batch dim */
 } Gemm;
 
 enum { TRANS_A = 1, TRANS_B = 2 };
@@ -68,20 +69,24 @@ static void batch_strides(const IrShape *x, int nbaxes, int64_t mat, int64_t *st
 
 /* Splits the result into tiles, enough of them for every thread when
    there are fewer batches than threads (along the longer of M and N). */
+/* Ahead of time the plan must be linear in the batch dim: a size that holds
+   it is never tiled (its tile is the whole size), and any batch size runs
+   in parts. */
 static void choose_tiles(Gemm *q, int threads) {
   double flops = 2.0 * (double)q->M * (double)q->N * (double)q->K * (double)q->nbatch;
-  int64_t want = flops < PARALLEL_MIN_FLOPS ? 1 : threads;
+  int64_t want = flops < PARALLEL_MIN_FLOPS && !q->batched ? 1 : threads;
   int64_t TM = 1, TN = 1;
   if (q->nbatch < want) {
     int64_t need = ceil_div(want, q->nbatch);
     int64_t units_m = ceil_div(q->M, q->mr), units_n = ceil_div(q->N, q->nr);
-    if (units_n >= units_m)
+    bool along_n = q->m_batch || (!q->n_batch && units_n >= units_m);
+    if (along_n && !q->n_batch)
       TN = min64(need, units_n);
-    else
+    else if (!along_n && !q->m_batch)
       TM = min64(need, units_m);
   }
-  q->MT = round_up(ceil_div(q->M, TM), q->mr);
-  q->NT = round_up(ceil_div(q->N, TN), q->nr);
+  q->MT = q->m_batch ? q->M : round_up(ceil_div(q->M, TM), q->mr);
+  q->NT = q->n_batch ? q->N : round_up(ceil_div(q->N, TN), q->nr);
   q->TM = ceil_div(q->M, q->MT);
   q->TN = ceil_div(q->N, q->NT);
   q->ntiles = q->nbatch * q->TM * q->TN;
@@ -122,6 +127,14 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   q->mc = round_up(t->gemm_mc, q->mr);
   q->kc = t->gemm_kc;
   q->nc = round_up(t->gemm_nc, q->nr);
+  if (t->aot && t->batch_sym >= 0) {
+    uint32_t bit = 1u << t->batch_sym;
+    q->m_batch = n->shape.d[r - (swap ? 1 : 2)].syms & bit;
+    q->n_batch = n->shape.d[r - (swap ? 2 : 1)].syms & bit;
+    q->batched = q->m_batch || q->n_batch || (a->shape.d[a->shape.rank - 1].syms & bit);
+    for (int i = 0; i < q->nbaxes; i++)
+      q->batched |= (n->shape.d[i].syms & bit) != 0;
+  }
   choose_tiles(q, t->threads);
   int64_t kce = min64(q->kc, q->K);
   int64_t mce = min64(q->mc, q->MT), nce = min64(q->nc, q->NT);

@@ -114,6 +114,8 @@ int cg_shard_pick(const Cg *cx) {
 }
 
 void cg_set_local(Cg *cx, LLVMValueRef fn) {
+  if (cx->known) /* later programs link to it */
+    return;
   LLVMSetLinkage(fn, cx->nshards > 1 ? LLVMExternalLinkage : LLVMInternalLinkage);
   if (cx->nshards > 1)
     LLVMSetVisibility(fn, LLVMHiddenVisibility);
@@ -208,7 +210,7 @@ LLVMValueRef cg_kernel_begin(Cg *cx, const char *name, int nin, int nextra, bool
   LLVMValueRef ws = LLVMGetParam(fn, 0), desc = LLVMGetParam(fn, 1);
   cx->nkargs = nin + 3 + nextra;
   cx->nbufs = nin + 1;
-  cx->kargs = mc_xmalloc((size_t)cx->nkargs * sizeof *cx->kargs);
+  cx->kargs = mc_xcalloc((size_t)cx->nkargs, sizeof *cx->kargs); /* cg_load compares them */
   cg_kernel_decode(cx, ws, desc, scratch);
   make_scopes(cx, name);
   return fn;
@@ -249,8 +251,97 @@ LLVMValueRef cg_kernel_extents(Cg *cx) {
   return cg_gep(cx, cx->t_i64, cx->kdesc, cg_i64(cx, DESC_OUT + nin + 2));
 }
 
+/* ---- functions of earlier programs (CgKnown) ------------------------------------------- */
+
+static char type_kind(LLVMTypeRef t) {
+  switch (LLVMGetTypeKind(t)) {
+  case LLVMVoidTypeKind: return 'v';
+  case LLVMPointerTypeKind: return 'p';
+  case LLVMIntegerTypeKind: {
+    unsigned w = LLVMGetIntTypeWidth(t);
+    return w == 1 ? 'b' : w == 8 ? 'c' : w == 32 ? 'i' : 'l';
+  }
+  default: MC_UNREACHABLE();
+  }
+}
+
+static LLVMTypeRef kind_type(Cg *cx, char k) {
+  return k == 'v' ? cx->t_void : k == 'p' ? cx->t_ptr : k == 'b' ? cx->t_i1 : k == 'c' ? cx->t_i8
+         : k == 'i' ? cx->t_i32 : cx->t_i64;
+}
+
+/* "v(pp)" for void (ptr, ptr) */
+static char *type_text(LLVMValueRef fn) {
+  LLVMTypeRef fty = LLVMGlobalGetValueType(fn);
+  unsigned n = LLVMCountParamTypes(fty);
+  LLVMTypeRef *p = mc_xmalloc((n + 1) * sizeof *p);
+  LLVMGetParamTypes(fty, p);
+  char *s = mc_xmalloc(n + 4);
+  s[0] = type_kind(LLVMGetReturnType(fty));
+  s[1] = '(';
+  for (unsigned i = 0; i < n; i++)
+    s[2 + i] = type_kind(p[i]);
+  s[2 + n] = ')';
+  s[3 + n] = 0;
+  free(p);
+  return s;
+}
+
+/* A declaration, in the current shard, of a function an earlier program made. */
+static LLVMValueRef declare_known(Cg *cx, const char *name, const char *type) {
+  LLVMValueRef fn = LLVMGetNamedFunction(cx->mod, name);
+  if (fn)
+    return fn;
+  size_t n = strlen(type) - 3;
+  LLVMTypeRef *p = mc_xmalloc((n + 1) * sizeof *p);
+  for (size_t i = 0; i < n; i++)
+    p[i] = kind_type(cx, type[2 + i]);
+  fn = LLVMAddFunction(cx->mod, name, LLVMFunctionType(kind_type(cx, type[0]), p, (unsigned)n, 0));
+  cg_set_fn_attr(cx, fn, "nounwind");
+  free(p);
+  return fn;
+}
+
+/* Every function this build defined gets the known prefix (in every shard,
+   declarations included), and the shared ones are listed for the JIT. */
+static void name_made_functions(Cg *cx) {
+  const char *prefix = cx->known->prefix;
+  McVec defined;
+  mc_vec_init(&defined, sizeof(char *));
+  for (int k = 0; k < cx->nshards; k++)
+    for (LLVMValueRef f = LLVMGetFirstFunction(cx->shards[k].mod); f; f = LLVMGetNextFunction(f))
+      if (LLVMCountBasicBlocks(f) > 0)
+        *(char **)mc_vec_push(&defined) = mc_xstrdup(LLVMGetValueName(f));
+  char name[512];
+  for (int k = 0; k < cx->nshards; k++)
+    for (LLVMValueRef f = LLVMGetFirstFunction(cx->shards[k].mod); f; f = LLVMGetNextFunction(f))
+      for (size_t i = 0; i < defined.len; i++)
+        if (!strcmp(LLVMGetValueName(f), ((char **)defined.data)[i])) {
+          snprintf(name, sizeof name, "%s%s", prefix, ((char **)defined.data)[i]);
+          LLVMSetValueName2(f, name, strlen(name));
+          break;
+        }
+  for (size_t i = 0; i < defined.len; i++)
+    free(((char **)defined.data)[i]);
+  mc_vec_free(&defined);
+  CgKernelCache *c = cx->cache;
+  CgBuild *bd = cx->build;
+  bd->made = mc_xcalloc(c->n + 1, sizeof *bd->made);
+  for (uint32_t i = 0; i < c->cap; i++)
+    if (c->keys[i] && c->homes[i] >= 0)
+      bd->made[bd->nmade++] = (CgMade){mc_xstrdup(c->keys[i]),
+                                       mc_xstrdup(LLVMGetValueName(c->fns[i])),
+                                       type_text(c->fns[i])};
+}
+
 LLVMValueRef cg_shared_function(Cg *cx, const char *key, CgMakeFn make, const void *arg) {
   uint32_t slot = cache_slot(cx->cache, key);
+  const char *type = NULL, *name = NULL;
+  if (!cx->cache->keys[slot] && cx->known && (name = cx->known->find(cx->known->ctx, key, &type))) {
+    cache_put(cx->cache, key, declare_known(cx, name, type), -1);
+    cx->nreused++;
+    slot = cache_slot(cx->cache, key);
+  }
   if (!cx->cache->keys[slot]) {
     int home = cg_shard_pick(cx);
     CgSave saved = cg_shard_enter(cx, home);
@@ -287,25 +378,27 @@ typedef struct Calls {
   int32_t *pairs; /* per call: kernel number, word offset */
   int n, cap;
   LLVMValueRef *kernels; /* as seen from shard 0 */
+  char **keys;           /* of each kernel */
   int nkernels, capkernels;
 } Calls;
 
-static int kernel_number(Calls *c, LLVMValueRef fn) {
+static int kernel_number(Calls *c, LLVMValueRef fn, const char *key) {
   for (int i = 0; i < c->nkernels; i++)
     if (c->kernels[i] == fn)
       return i;
   if (c->nkernels == c->capkernels) {
     c->capkernels = c->capkernels ? 2 * c->capkernels : 32;
     c->kernels = mc_xrealloc(c->kernels, (size_t)c->capkernels * sizeof *c->kernels);
+    c->keys = mc_xrealloc(c->keys, (size_t)c->capkernels * sizeof *c->keys);
   }
   c->kernels[c->nkernels] = fn;
+  c->keys[c->nkernels] = mc_xstrdup(key);
   return c->nkernels++;
 }
 
 /* fn is a reference from shard 0. */
-static void add_call(Cg *cx, Calls *c, LLVMValueRef fn, const int64_t *desc, int ndesc) {
-  (void)cx;
-  int k = kernel_number(c, fn);
+static void add_call(Calls *c, LLVMValueRef fn, const char *key, const int64_t *desc, int ndesc) {
+  int k = kernel_number(c, fn, key);
   if (c->nwords + ndesc > c->capwords) {
     c->capwords = 2 * (c->nwords + ndesc) + 256;
     c->words = mc_xrealloc(c->words, (size_t)c->capwords * sizeof *c->words);
@@ -321,10 +414,19 @@ static void add_call(Cg *cx, Calls *c, LLVMValueRef fn, const int64_t *desc, int
   c->nwords += ndesc;
 }
 
-static void calls_free(Calls *c) {
-  free(c->words);
-  free(c->pairs);
+/* Hands the tables over to t, or frees them when t is NULL. */
+static void calls_move(Calls *c, CgTables *t) {
+  if (t) {
+    *t = (CgTables){c->words, c->nwords, c->pairs, c->n, c->keys, c->nkernels};
+  } else {
+    for (int i = 0; i < c->nkernels; i++)
+      free(c->keys[i]);
+    free(c->keys);
+    free(c->words);
+    free(c->pairs);
+  }
   free(c->kernels);
+  memset(c, 0, sizeof *c);
 }
 
 static bool needs_kernel(const Cg *cx, IrRef id) {
@@ -347,7 +449,7 @@ static void add_node_call(Cg *cx, const CgCall *c) {
     desc[DESC_OUT + 1 + k] = c->in[k];
   desc[DESC_OUT + 1 + c->nin] = c->scratch ? cg_plan_scratch_entry(cx->plan, cx->g, c->node) : 0;
   memcpy(desc + DESC_OUT + 2 + c->nin, c->ext, (size_t)c->n * sizeof *desc);
-  add_call(cx, cx->calls, fn, desc, nd);
+  add_call(cx->calls, fn, c->key, desc, nd);
   free(desc);
 }
 
@@ -395,15 +497,24 @@ static void emit_tables(Cg *cx, const Calls *c, LLVMValueRef *descs, LLVMValueRe
 }
 
 /* @run(bufs, ws): the slot table, then every call in order:
-   kernels[k](ws, &descs[offset]). */
+   kernels[k](ws, &descs[offset]). Ahead of time the descriptors are a
+   third argument (the library computes them for each batch), and run is
+   the one global symbol, hidden. */
 static void emit_run(Cg *cx, const Calls *c) {
   cg_shard_use(cx, 0);
   LLVMValueRef descs, pairs, kernels;
   emit_tables(cx, c, &descs, &pairs, &kernels);
-  LLVMTypeRef params[2] = {cx->t_ptr, cx->t_ptr};
+  bool aot = cx->opts && cx->opts->aot;
+  LLVMTypeRef params[3] = {cx->t_ptr, cx->t_ptr, cx->t_ptr};
   LLVMTypeRef kernel_t = LLVMFunctionType(cx->t_void, params, 2, 0);
-  LLVMValueRef run = LLVMAddFunction(cx->mod, "run", kernel_t);
+  const char *name = cx->opts && cx->opts->run_name ? cx->opts->run_name : "run";
+  LLVMValueRef run =
+      LLVMAddFunction(cx->mod, name, LLVMFunctionType(cx->t_void, params, aot ? 3 : 2, 0));
   cg_set_fn_attr(cx, run, "nounwind");
+  if (aot) {
+    LLVMSetVisibility(run, LLVMHiddenVisibility);
+    descs = LLVMGetParam(run, 2);
+  }
   cx->fn = run;
   LLVMPositionBuilderAtEnd(cx->b, LLVMAppendBasicBlockInContext(cx->ctx, run, "entry"));
   LLVMValueRef bufs = LLVMGetParam(run, 0), ws = LLVMGetParam(run, 1);
@@ -444,7 +555,9 @@ void cg_module_build(Cg *cx) {
   cx->ncalls = calls.n;
   emit_run(cx, &calls);
   cx->calls = NULL;
-  calls_free(&calls);
+  calls_move(&calls, cx->tables);
+  if (cx->known)
+    name_made_functions(cx);
   cache_free(cx->cache);
   cx->cache = NULL;
 }

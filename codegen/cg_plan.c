@@ -37,67 +37,87 @@ static int64_t align_up(int64_t n) {
   return (n + CG_ALIGN - 1) / CG_ALIGN * CG_ALIGN;
 }
 
-/* ---- a first-fit-by-size free list over [0, top) ------------------------- */
+/* ---- a best-fit free list over [0, top) -------------------------------------
+   Offsets and sizes are linear in the batch dim, c0 + c1 * batch (c1 = 0
+   without one, or for the JIT), so one plan serves every batch: a block is
+   reused only by a buffer no larger at any batch (both parts no larger),
+   and blocks split and merge part by part. `b` is the batch the graph is
+   bound to, for the byte values the plan also reports. */
 typedef struct Block {
-  int64_t off, size;
+  CgLin off, size;
 } Block;
 
 typedef struct Heap {
-  Block *free; /* sorted by offset, never adjacent */
+  Block *free; /* sorted by offset at b, never adjacent */
   int n, cap;
-  int64_t top;
+  CgLin top;
+  int64_t b;
 } Heap;
+
+static int64_t lin_at(CgLin v, int64_t b) { return v.c0 + v.c1 * b; }
+static CgLin lin_add(CgLin a, CgLin b) { return (CgLin){a.c0 + b.c0, a.c1 + b.c1}; }
+static CgLin lin_sub(CgLin a, CgLin b) { return (CgLin){a.c0 - b.c0, a.c1 - b.c1}; }
+static bool lin_eq(CgLin a, CgLin b) { return a.c0 == b.c0 && a.c1 == b.c1; }
+static bool lin_zero(CgLin a) { return a.c0 == 0 && a.c1 == 0; }
+static bool lin_covers(CgLin big, CgLin small) { return big.c0 >= small.c0 && big.c1 >= small.c1; }
+/* Smaller for large batches first. */
+static bool lin_less(CgLin a, CgLin b) { return a.c1 != b.c1 ? a.c1 < b.c1 : a.c0 < b.c0; }
 
 static void heap_remove(Heap *h, int i) {
   memmove(&h->free[i], &h->free[i + 1], (size_t)(h->n - i - 1) * sizeof(Block));
   h->n--;
 }
 
-static int64_t grow(Heap *h, int64_t size) {
-  int64_t off = h->top;
-  if (__builtin_add_overflow(h->top, size, &h->top))
-    h->top = INT64_MAX / 2;
+static CgLin grow(Heap *h, CgLin size) {
+  CgLin off = h->top;
+  if (__builtin_add_overflow(h->top.c0, size.c0, &h->top.c0) ||
+      __builtin_add_overflow(h->top.c1, size.c1, &h->top.c1))
+    h->top = (CgLin){INT64_MAX / 4, 0};
   return off;
 }
 
-static int64_t heap_alloc(Heap *h, int64_t size) {
+static CgLin heap_alloc(Heap *h, CgLin size) {
   int best = -1;
   for (int i = 0; i < h->n; i++)
-    if (h->free[i].size >= size && (best < 0 || h->free[i].size < h->free[best].size))
+    if (lin_covers(h->free[i].size, size) && (best < 0 || lin_less(h->free[i].size, h->free[best].size)))
       best = i;
   if (best >= 0) {
-    int64_t off = h->free[best].off;
-    h->free[best].off += size;
-    h->free[best].size -= size;
-    if (h->free[best].size == 0)
+    CgLin off = h->free[best].off;
+    h->free[best].off = lin_add(h->free[best].off, size);
+    h->free[best].size = lin_sub(h->free[best].size, size);
+    if (lin_zero(h->free[best].size))
       heap_remove(h, best);
     return off;
   }
-  /* The block at the top can be extended instead of left behind. */
-  if (h->n > 0 && h->free[h->n - 1].off + h->free[h->n - 1].size == h->top) {
-    h->top = h->free[h->n - 1].off;
-    heap_remove(h, h->n - 1);
+  /* The block at the top can be extended instead of left behind (when the
+     new buffer is at least as large in both parts). */
+  if (h->n > 0) {
+    Block *last = &h->free[h->n - 1];
+    if (lin_eq(lin_add(last->off, last->size), h->top) && lin_covers(size, last->size)) {
+      h->top = last->off;
+      heap_remove(h, h->n - 1);
+    }
   }
   return grow(h, size);
 }
 
-static void heap_release(Heap *h, int64_t off, int64_t size) {
-  if (size <= 0)
+static void heap_release(Heap *h, CgLin off, CgLin size) {
+  if (lin_zero(size))
     return;
   int i = 0;
-  while (i < h->n && h->free[i].off < off)
+  while (i < h->n && lin_at(h->free[i].off, h->b) < lin_at(off, h->b))
     i++;
-  if (i > 0 && h->free[i - 1].off + h->free[i - 1].size == off) {
-    h->free[i - 1].size += size;
-    if (i < h->n && off + size == h->free[i].off) {
-      h->free[i - 1].size += h->free[i].size;
+  if (i > 0 && lin_eq(lin_add(h->free[i - 1].off, h->free[i - 1].size), off)) {
+    h->free[i - 1].size = lin_add(h->free[i - 1].size, size);
+    if (i < h->n && lin_eq(lin_add(off, size), h->free[i].off)) {
+      h->free[i - 1].size = lin_add(h->free[i - 1].size, h->free[i].size);
       heap_remove(h, i);
     }
     return;
   }
-  if (i < h->n && off + size == h->free[i].off) {
+  if (i < h->n && lin_eq(lin_add(off, size), h->free[i].off)) {
     h->free[i].off = off;
-    h->free[i].size += size;
+    h->free[i].size = lin_add(h->free[i].size, size);
     return;
   }
   if (h->n == h->cap) {
@@ -107,6 +127,21 @@ static void heap_release(Heap *h, int64_t off, int64_t size) {
   memmove(&h->free[i + 1], &h->free[i], (size_t)(h->n - i) * sizeof(Block));
   h->free[i] = (Block){off, size};
   h->n++;
+}
+
+/* A node's bytes as planned: c1 per unit of the batch when one of its dims
+   holds the batch sym (aligned, so every batch keeps buffers aligned). A
+   node with the batch in two dims is not linear (cg_aot.c rejects such
+   graphs): its bytes at this batch. */
+static CgLin node_size(const IrGraph *g, IrRef id, int bsym, int64_t b) {
+  const IrNode *n = ir_node(g, id);
+  int64_t bytes = cg_node_bytes(n);
+  int uses = 0;
+  for (int i = 0; bsym >= 0 && i < n->shape.rank; i++)
+    uses += (n->shape.d[i].syms >> bsym) & 1u;
+  if (uses != 1 || b <= 0)
+    return (CgLin){align_up(bytes), 0};
+  return (CgLin){0, align_up(bytes / b)};
 }
 
 /* ---- placement ------------------------------------------------------------ */
@@ -227,7 +262,7 @@ static uint32_t *last_uses(const CgPlan *p, const IrGraph *g) {
 }
 
 /* The node needs matmul scratch (packing buffers). */
-static bool needs_scratch(const CgPlan *p, const IrGraph *g, IrRef id) {
+bool cg_plan_needs_scratch(const CgPlan *p, const IrGraph *g, IrRef id) {
   const CgLoc *l = &p->loc[id];
   return (ir_node(g, id)->op == IR_OP_MATMUL && (l->kind != CG_LOC_NONE || cg_group_multi(p, id))) ||
          l->product;
@@ -237,13 +272,74 @@ static bool needs_scratch(const CgPlan *p, const IrGraph *g, IrRef id) {
    the matmul of the group i ends. */
 static IrRef scratch_user(const CgPlan *p, const IrGraph *g, IrRef i) {
   if (!cg_group_multi(p, i))
-    return needs_scratch(p, g, i) ? i : IR_NONE;
+    return cg_plan_needs_scratch(p, g, i) ? i : IR_NONE;
   if (p->lead[i] != i)
     return IR_NONE;
   for (IrRef r = i; r != IR_NONE; r = p->gprev[r])
-    if (needs_scratch(p, g, r))
+    if (cg_plan_needs_scratch(p, g, r))
       return r;
   return IR_NONE;
+}
+
+/* ---- updates in place -------------------------------------------------------
+   An UPDATE output is computed straight into its param's slot when its node
+   is elementwise (it reads the param, if at all, at the element it writes),
+   is no other output, and runs after every other reader of the param: the
+   output's own slot is then left untouched (cg.h). */
+
+/* The param named `name`, or IR_NONE. */
+static IrRef param_named(const IrGraph *g, const char *name) {
+  for (uint32_t i = 0; i < g->nnodes; i++)
+    if (ir_node(g, i)->op == IR_OP_PARAM && !strcmp(ir_node(g, i)->name, name))
+      return i;
+  return IR_NONE;
+}
+
+/* Every member of the group ending at `lead` is elementwise (each reads
+   its operands at the element it computes). */
+static bool elementwise_group(const CgPlan *p, const IrGraph *g, IrRef lead) {
+  for (IrRef r = lead; r != IR_NONE; r = p->gprev[r]) {
+    const IrNode *n = ir_node(g, r);
+    if (ir_ops[n->op].cls != IR_CLASS_ELEM && n->op != IR_OP_EXPAND)
+      return false;
+  }
+  return true;
+}
+
+/* The call that computes u (its group's) runs after every other reader of
+   param `par` (through aliases too), or is one elementwise kernel with
+   them. */
+static bool reads_last(const CgPlan *p, const IrGraph *g, IrRef par, IrRef u) {
+  IrRef at = p->lead[u];
+  if (cg_group_multi(p, u) && !elementwise_group(p, g, at))
+    return false;
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    for (int k = 0; k < n->nsrc; k++) {
+      IrRef s = n->src[k];
+      if (p->loc[s].kind == CG_LOC_ALIAS)
+        s = p->loc[s].alias;
+      if (s == par && i != u && p->lead[i] > at)
+        return false;
+    }
+  }
+  return true;
+}
+
+static void assign_inplace(CgPlan *p, const IrGraph *g) {
+  for (uint32_t k = 0; k < g->nouts; k++) {
+    int slot = p->ninputs + (int)k;
+    IrRef u = g->outs[k].ref, par = IR_NONE;
+    p->result_slot[k] = slot;
+    if (g->outs[k].kind != IR_OUT_UPDATE || p->loc[u].kind != CG_LOC_SLOT || p->loc[u].slot != slot)
+      continue;
+    if (ir_ops[ir_node(g, u)->op].cls != IR_CLASS_ELEM ||
+        (par = param_named(g, g->outs[k].name)) == IR_NONE || p->loc[par].kind != CG_LOC_SLOT ||
+        !reads_last(p, g, par, u))
+      continue;
+    p->loc[u].slot = p->loc[par].slot;
+    p->result_slot[k] = p->loc[par].slot;
+  }
 }
 
 void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
@@ -254,6 +350,8 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   cg_groups_plan(p, g);
   assign_slots(p, g);
   assign_kinds(p, g);
+  p->result_slot = mc_xcalloc(g->nouts + 1, sizeof *p->result_slot);
+  assign_inplace(p, g);
   uint32_t *last = last_uses(p, g);
   /* dies[i]: nodes whose storage is free once node i ran (linked lists) */
   uint32_t *head = mc_xmalloc(nn * sizeof *head), *next = mc_xmalloc(nn * sizeof *next);
@@ -265,33 +363,40 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
     next[i] = head[last[i]];
     head[last[i]] = i;
   }
-  Heap h = {0};
+  int bsym = t->aot ? t->batch_sym : -1;
+  Heap h = {.b = bsym >= 0 ? g->syms[bsym].value : 0};
   int64_t base = p->heap_base = CG_WS_HEADER + align_up(8 * cg_plan_table_entries(p, g));
   for (uint32_t i = 0; i < g->nnodes; i++)
     if (p->loc[i].kind == CG_LOC_CONST) {
-      int64_t size = align_up(cg_node_bytes(ir_node(g, i)));
-      p->loc[i].offset = base + heap_alloc(&h, size);
-      p->naive_bytes += size;
+      CgLin size = node_size(g, i, bsym, h.b), off = heap_alloc(&h, size);
+      p->loc[i].offset = base + lin_at(off, h.b);
+      p->loc[i].offset1 = off.c1;
+      p->naive_bytes += lin_at(size, h.b);
     }
   for (uint32_t i = 0; i < g->nnodes; i++) {
-    const IrNode *n = ir_node(g, i);
     CgLoc *l = &p->loc[i];
-    int64_t size = align_up(cg_node_bytes(n)), scratch = 0;
     if (l->kind == CG_LOC_WORK) {
-      l->offset = base + heap_alloc(&h, size);
-      p->naive_bytes += size;
+      CgLin size = node_size(g, i, bsym, h.b), off = heap_alloc(&h, size);
+      l->offset = base + lin_at(off, h.b);
+      l->offset1 = off.c1;
+      p->naive_bytes += lin_at(size, h.b);
     }
     IrRef su = scratch_user(p, g, i);
     if (su != IR_NONE) {
-      scratch = align_up(cg_matmul_scratch_bytes(t, g, su));
-      p->loc[su].scratch = base + heap_alloc(&h, scratch);
-      p->naive_bytes += scratch;
-      heap_release(&h, p->loc[su].scratch - base, scratch);
+      CgLin scratch = {align_up(cg_matmul_scratch_bytes(t, g, su)), 0};
+      CgLin off = heap_alloc(&h, scratch);
+      p->loc[su].scratch = base + lin_at(off, h.b);
+      p->loc[su].scratch1 = off.c1;
+      p->naive_bytes += scratch.c0;
+      heap_release(&h, off, scratch);
     }
     for (uint32_t d = head[i]; d != IR_NONE; d = next[d])
-      heap_release(&h, p->loc[d].offset - base, align_up(cg_node_bytes(ir_node(g, d))));
+      heap_release(&h,
+                   (CgLin){p->loc[d].offset - base - p->loc[d].offset1 * h.b, p->loc[d].offset1},
+                   node_size(g, d, bsym, h.b));
   }
-  p->workspace_bytes = base + h.top;
+  p->workspace_bytes = base + lin_at(h.top, h.b);
+  p->workspace_bytes1 = h.top.c1;
   p->naive_bytes += base;
   free(h.free);
   free(head);
@@ -333,7 +438,7 @@ void cg_plan_fill_table(const CgPlan *p, const IrGraph *g, void *ws) {
     const CgLoc *l = &p->loc[id];
     if (l->kind == CG_LOC_WORK || l->kind == CG_LOC_CONST)
       table[p->nslots + id] = base + l->offset;
-    if (needs_scratch(p, g, id))
+    if (cg_plan_needs_scratch(p, g, id))
       table[p->nslots + g->nnodes + id] = base + l->scratch;
   }
 }
@@ -345,5 +450,6 @@ void cg_plan_free(CgPlan *p) {
   free(p->loc);
   free(p->slot_node);
   free(p->copies);
+  free(p->result_slot);
   memset(p, 0, sizeof *p);
 }

@@ -1,7 +1,9 @@
 /* cg_target.c -- the machine the code is made for: the target machine (the
    host CPU with all its features unless a CPU is named), and the matmul
    kernel shape and cache blocks that suit its vector width. */
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -104,13 +106,13 @@ static void kernel_shape(CgTarget *t, const CgOptions *o, const char *features) 
   t->threads = o->threads > 0 ? o->threads : 0;
   switch (bits) {
   case 512:
-    *t = (CgTarget){64, t->threads, 14, 2, 168, 256, 4096};
+    *t = (CgTarget){64, t->threads, 14, 2, 168, 256, 4096, false, -1};
     break;
   case 256:
-    *t = (CgTarget){32, t->threads, 6, 2, 96, 512, 4096};
+    *t = (CgTarget){32, t->threads, 6, 2, 96, 512, 4096, false, -1};
     break;
   default:
-    *t = (CgTarget){16, t->threads, 4, 2, 128, 256, 2048};
+    *t = (CgTarget){16, t->threads, 4, 2, 128, 256, 2048, false, -1};
     break;
   }
 }
@@ -126,4 +128,38 @@ bool cg_target_choose(const CgOptions *o, CgTarget *t, McDiag *d) {
   }
   free(features);
   return probe != NULL;
+}
+
+/* LLVM only warns about a CPU it does not know and then aborts while
+   compiling for it, so a child process compiles a small function first. */
+bool cg_cpu_known(const char *cpu) {
+  if (!cpu || !*cpu)
+    return true;
+  pid_t pid = fork();
+  if (pid == 0) {
+    int null = open("/dev/null", O_WRONLY);
+    if (null >= 0)
+      dup2(null, 2);
+    CgOptions o = cg_options_default();
+    o.cpu = cpu;
+    McDiag d;
+    mc_diag_init(&d, NULL, stderr);
+    LLVMTargetMachineRef tm = cg_target_machine(&o, &d);
+    if (!tm)
+      _exit(1);
+    LLVMContextRef ctx = LLVMContextCreate();
+    LLVMModuleRef mod = LLVMModuleCreateWithNameInContext("probe", ctx);
+    LLVMTypeRef f64 = LLVMDoubleTypeInContext(ctx);
+    LLVMValueRef fn = LLVMAddFunction(mod, "probe", LLVMFunctionType(f64, &f64, 1, 0));
+    LLVMBuilderRef b = LLVMCreateBuilderInContext(ctx);
+    LLVMPositionBuilderAtEnd(b, LLVMAppendBasicBlockInContext(ctx, fn, "entry"));
+    LLVMBuildRet(b, LLVMBuildFMul(b, LLVMGetParam(fn, 0), LLVMGetParam(fn, 0), ""));
+    char *err = NULL;
+    LLVMMemoryBufferRef obj = NULL;
+    _exit(LLVMTargetMachineEmitToMemoryBuffer(tm, mod, LLVMObjectFile, &err, &obj) ? 1 : 0);
+  }
+  int status = 1;
+  if (pid < 0 || waitpid(pid, &status, 0) < 0)
+    return true; /* cannot tell: let the build report what it meets */
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }

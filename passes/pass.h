@@ -49,6 +49,7 @@ typedef struct PassCtx {
   const char *print_format; /* "text" (default) or "dot" */
   bool grad_inputs;         /* autodiff: also differentiate w.r.t. float inputs */
   const PassOptim *optim;   /* optim: the optimizer (NULL = SGD, no nesterov, no clipping) */
+  bool drop_unused_inputs;  /* dce: also drop INPUTs nothing reads */
 } PassCtx;
 
 typedef bool (*PassFn)(IrGraph **g, PassCtx *cx);

@@ -167,6 +167,7 @@ static bool check_slot(const RtAotModel *m, const RtAotSlot *s, bool train) {
   case RT_AOT_SLOT_OUTPUT: return s->index >= 0 && s->index < m->noutputs;
   case RT_AOT_SLOT_LOSS: return true;
   case RT_AOT_SLOT_UPDATE: return train && s->index >= 0 && s->index < m->nparams;
+  case RT_AOT_SLOT_UNUSED: return true;
   }
   return false;
 }
@@ -567,6 +568,7 @@ static int bind_slot(RtAotCtx *c, Instance *in, int s, const RtAotSlot *slot, co
   case RT_AOT_SLOT_INPUT: return *out = (void *)k->inputs[slot->index], RT_AOT_OK;
   case RT_AOT_SLOT_PARAM: return *out = c->params[slot->index], RT_AOT_OK;
   case RT_AOT_SLOT_UPDATE: return *out = c->updates[slot->index], RT_AOT_OK;
+  case RT_AOT_SLOT_UNUSED: return *out = NULL, RT_AOT_OK;
   case RT_AOT_SLOT_HYPER: return bind_hyper(c, in, s, slot, k, out);
   case RT_AOT_SLOT_LOSS: bytes = sizeof(float); break;
   case RT_AOT_SLOT_OUTPUT:
@@ -667,7 +669,9 @@ int rt_aot_train_step(RtAotCtx *c, int64_t batch, const void *const *inputs,
     Call k = {"train_step", batch, inputs, NULL, &oh};
     rc = run_program(c, m->train, &c->inst[1], &k);
   }
-  if (!rc) {
+  /* a bad index is found after the step ran: updates computed in place
+     have happened, so the others are committed too */
+  if (!rc || rc == RT_AOT_ERR_INDEX) {
     commit_updates(c);
     c->steps++;
     if (loss) *loss = loss_of(m->train, &c->inst[1]);

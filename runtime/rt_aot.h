@@ -69,7 +69,8 @@ enum {
   RT_AOT_SLOT_HYPER,  /* hyperparameter input `index` (an f32 scalar the context computes) */
   RT_AOT_SLOT_OUTPUT, /* model output `index` (caller's buffer) */
   RT_AOT_SLOT_LOSS,   /* the loss (an f32 scalar) */
-  RT_AOT_SLOT_UPDATE  /* the new value of param `index` */
+  RT_AOT_SLOT_UPDATE, /* the new value of param `index`, swapped in after the step */
+  RT_AOT_SLOT_UNUSED  /* not read or written (an update computed in its param's buffer) */
 };
 
 typedef struct RtAotSlot {

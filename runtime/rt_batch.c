@@ -9,18 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The splitmix64 finalizer: a bijective 64-bit mixer. */
-static uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-uint64_t rt_hash3(uint64_t seed, uint64_t stream, uint64_t i) {
-  uint64_t k = mix64(seed + 0x9e3779b97f4a7c15ULL);
-  k = mix64(k ^ (stream * 0xd1b54a32d192ed03ULL));
-  return mix64(k + i * 0x9e3779b97f4a7c15ULL);
-}
+/* The counter generator's draw (rt_init.c): shuffles and initializers
+   share one mixer. */
+uint64_t rt_hash3(uint64_t seed, uint64_t stream, uint64_t i) { return rt_rng_u64(seed, stream, i); }
 
 void rt_iota(int64_t *idx, int64_t n) {
   for (int64_t i = 0; i < n; i++) idx[i] = i;

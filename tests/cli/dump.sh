@@ -54,7 +54,7 @@ for p in fc1.weight fc1.bias fc2.weight fc2.bias x target; do has_out "^  grad \
 
 # -D rebinds the dim; --passes '' prints the graph as the front end built it.
 run 0 dump "$SEED" -D B=2
-has_out '^  dim B = 2$'
+has_out '^  dim B = 2 batch$'
 run 0 dump "$SEED" --passes=
 has_out "passes ''"
 

@@ -146,7 +146,7 @@ ir sideways
 ir forward nopass
 restore nosuch.safetensors
 save /nonexistent/dir/ck.safetensors
-build m.so
+build m.txt
 set 'lr
 reload
 set batch 16
@@ -175,7 +175,7 @@ has "error: unknown pass 'nopass'"
 has "error: expected forward, grad or step"
 has "nosuch.safetensors"
 has "/nonexistent/dir/ck.safetensors: cannot save: "
-has "error: 'build' needs 'modelc build --weights', which does not exist yet"
+has "error: build: the output 'm.txt' must end in .so, .o or .a"
 has "error: unterminated quote"
 has "reloaded: kept 12 of 12 param tensors"
 has "recompiled: kept 12 of 12 param tensors"
@@ -212,3 +212,12 @@ b=$(grep '^fc1.bias = ' "$TMP/out" | sed -n 2p)
 [ "$a" = "$b" ] || fail "fc1.bias changed across the reload: $a / $b"
 has "  param  fc3.weight       f32[10,30]"
 echo "repl_script: ok"
+
+# -- build: a library with the session's weights ----------------------------------
+repl 0 m.model <<'END'
+train 2 steps
+build libm.so
+END
+has "built libm.so from the session's weights (step 2)"
+[ -s libm.so ] && [ -s seed_net.h ] && [ -s libm.json ] || fail "build made no library, header or manifest"
+grep -q '"name": "fc1.weight"' libm.json || fail "the manifest lacks fc1.weight"

@@ -568,16 +568,20 @@ static void test_aot_train_step(void) {
   CU_ASSERT_EQUAL(seen.hyper[0], 1e-3f);
   CU_ASSERT_EQUAL(seen.hyper[1], (float)(1e-3 / (1.0 - pow(0.9, 4.0))));
   CU_ASSERT_EQUAL(rt_aot_steps(c), 4);
-  /* A failed step changes nothing. */
+  /* A step that found an index out of range has run (updates computed in
+     place happened): its updates are committed and it counts. */
   float before[3];
   memcpy(before, param_f32(c, "w"), sizeof before);
   bad_index_value = 9;
   expect_fail(c, train(c, 4, &h, NULL), RT_AOT_ERR_INDEX, "train_step: gather index 9");
   bad_index_value = -1;
-  CU_ASSERT_EQUAL(memcmp(before, param_f32(c, "w"), sizeof before), 0);
-  CU_ASSERT_EQUAL(rt_aot_steps(c), 4);
+  CU_ASSERT_NOT_EQUAL(memcmp(before, param_f32(c, "w"), sizeof before), 0);
+  CU_ASSERT_EQUAL(rt_aot_steps(c), 5);
+  /* A step that fails its checks changes nothing. */
+  memcpy(before, param_f32(c, "w"), sizeof before);
   expect_fail(c, train(c, 0, &h, NULL), RT_AOT_ERR_BATCH, "train_step: batch 0");
-  CU_ASSERT_EQUAL(rt_aot_steps(c), 4);
+  CU_ASSERT_EQUAL(memcmp(before, param_f32(c, "w"), sizeof before), 0);
+  CU_ASSERT_EQUAL(rt_aot_steps(c), 5);
   /* forward and train_step on one context, alternating. */
   float y[12];
   CU_ASSERT_EQUAL(forward(c, 4, 3, y), RT_AOT_OK);
