@@ -777,7 +777,7 @@ static void test_aot_load_errors(void) {
   expect_fail(c, rt_aot_load(c, tpath("foreign.bin")), RT_AOT_ERR_FORMAT, msg);
 
   CU_ASSERT_EQUAL(rt_aot_save(c, tpath("good.safetensors")), RT_AOT_OK);
-  size_t n;
+  size_t n = 0;
   unsigned char *bytes = read_all(tpath("good.safetensors"), &n);
   CU_ASSERT_PTR_NOT_NULL_FATAL(bytes);
   write_all(tpath("truncated.safetensors"), bytes, n - 5);
@@ -820,7 +820,7 @@ static void test_aot_failed_save_keeps_the_old_file(void) {
   RtAotCtx *c = make(&tiny_train, 5);
   const char *path = tpath("keep.safetensors");
   CU_ASSERT_EQUAL(rt_aot_save(c, path), RT_AOT_OK);
-  size_t n0, n1;
+  size_t n0 = 0, n1 = 0;
   unsigned char *before = read_all(path, &n0);
   CU_ASSERT_EQUAL(train(c, 4, NULL, NULL), RT_AOT_OK);
   struct rlimit old, small;
@@ -901,7 +901,7 @@ static void test_aot_threads_share_a_context(void) {
 
 /* The blob holds rt_aot.h's text and an ar archive defining rt_aot_create. */
 static void test_aot_blob(void) {
-  size_t n;
+  size_t n = 0;
   unsigned char *h = read_all(MODELC_SOURCE_DIR "/runtime/rt_aot.h", &n);
   CU_ASSERT_PTR_NOT_NULL_FATAL(h);
   CU_ASSERT_EQUAL(rt_aot_blob_header_size, n);
