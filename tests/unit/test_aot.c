@@ -317,12 +317,20 @@ static void test_mlp_adam(void) {
   run_model("mlp", &o, "", b, 2);
 }
 
+/* Embeddings (gather), attention, softmax and layer norm, row kernels. */
+static void test_gpt_adamw(void) {
+  PassOptim o = {.kind = PASS_OPTIM_ADAMW};
+  const int64_t b[] = {1, 3};
+  run_model("gpt", &o, "--optimizer adamw", b, 2);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "%s/modelc-test-aot-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(tmpdir)) return 1;
   static const TestCase tests[] = {
       {"seed_net (sgd): library == JIT, batches 1 5 64 100", test_seed_net_sgd},
       {"mlp (adam): library == JIT, batches 3 128", test_mlp_adam},
+      {"gpt (adamw): library == JIT, batches 1 3", test_gpt_adamw},
   };
   int rc = test_main("aot", tests, MC_COUNTOF(tests));
   char cmd[512];
