@@ -1,8 +1,10 @@
 #!/bin/sh
 # run.sh -- modelc against its peers, in one run on this machine:
 #   train-step and inference medians of seed_net and mlp (our JIT vs PyTorch
-#   eager/TorchScript from ../shared/peers/torch_bench.py), and matmul
-#   GFLOP/s at 256, 512, 1024 (our JIT vs OpenBLAS through numpy).
+#   eager/TorchScript from ../shared/peers/torch_bench.py), matmul
+#   GFLOP/s at 256, 512, 1024 (our JIT vs OpenBLAS through numpy), and mlp as
+#   a library made by `modelc build` (bench/aot_bench: inference at batch 1
+#   and 128, a training step at 128, the .so's size) beside the JIT and torch.
 # Usage: sh bench/run.sh [BUILD_DIR]   (default build; `make` first)
 # The peer runs need /usr/bin/python3 with python3-torch, python3-numpy and
 # libopenblas0-openmp (see ../shared/peers/README.md); without them only our
@@ -59,8 +61,45 @@ for n in 256 512 1024; do
   [ -n "$blas" ] && [ -n "$ours" ] && ratio=$(awk -v b="$blas" -v o="$ours" 'BEGIN { printf "%.2f", o / b }')
   printf '%-6s %14s %14s %9s\n' $n "$ours" "${blas:--}" "${ratio:--}"
 done
+# A library made by `modelc build` (mlp with the same SGD, momentum 0.9, lr 0.01), called
+# through its exported functions, beside the JIT (step_bench above) and PyTorch. torch_bench.py
+# times batch 128 only and TorchScript for inference only: those peer cells stay '-'.
+mkdir -p "$OUT/lib"
+aot=""
+if "$BUILD/modelc" build examples/mlp.model -o "$OUT/lib/libmlp.so" --train --optimizer sgd \
+    2>"$OUT/aot.err" &&
+  "$BUILD/bench/aot_bench" "$OUT/lib/libmlp.so" --threads "$THREADS" --lr 0.01 --momentum 0.9 \
+    >"$OUT/aot" 2>>"$OUT/aot.err"; then aot=yes; else sed 's/^/# aot: /' "$OUT/aot.err"; fi
+# the JIT at batch 1, for the library's batch-1 row
+"$BUILD/bench/step_bench" examples/mlp.model -D B=1 --optimizer sgd --momentum 0.9 \
+  --threads "$THREADS" --iters 500 >"$OUT/ours1" 2>/dev/null || true
+if [ -n "$aot" ]; then
+  printf '\n# mlp as a library: libmlp.so (modelc build --train --optimizer sgd), %s bytes\n' \
+    "$(wc -c <"$OUT/lib/libmlp.so" | tr -d ' ')"
+  printf '%-12s %5s %12s %12s %12s %12s %9s\n' mode batch "library ms" "JIT ms" "torch ms" \
+    "script ms" "ratio"
+  for row in "inference 1 aot_infer inference - -" \
+      "inference 128 aot_infer inference infer infer_jit" \
+      "train_step 128 aot_train train_step train -"; do
+    set -- $row
+    lib=$(grep -E "^mlp +$3 +batch=$2 " "$OUT/aot" | head -n 1 | field median_ms)
+    jit=""; peer=""; script=""
+    ours="$OUT/ours"
+    [ "$2" = 1 ] && ours="$OUT/ours1"
+    jit=$(grep -E "^mlp +$4 +batch=$2 " "$ours" 2>/dev/null | head -n 1 | field median_ms)
+    if [ $have_torch = yes ]; then
+      [ "$5" != - ] && peer=$(ms_of mlp "$5" "$OUT/torch")
+      [ "$6" != - ] && script=$(ms_of mlp "$6" "$OUT/torch")
+    fi
+    ratio=""
+    [ -n "$peer" ] && [ -n "$lib" ] && ratio=$(awk -v p="$peer" -v o="$lib" 'BEGIN { printf "%.2fx", p / o }')
+    printf '%-12s %5s %12s %12s %12s %12s %9s\n' "$1" "$2" "${lib:--}" "${jit:--}" "${peer:--}" \
+      "${script:--}" "${ratio:--}"
+  done
+fi
 echo
 echo "# raw peer output:"
 [ -s "$OUT/torch" ] && sed 's/^/#   /' "$OUT/torch"
 [ -s "$OUT/blas" ] && sed 's/^/#   /' "$OUT/blas"
+[ -s "$OUT/aot" ] && sed 's/^/#   /' "$OUT/aot"
 exit 0

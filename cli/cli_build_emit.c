@@ -247,7 +247,7 @@ static const char *const error_docs[] = {
     "a weights file lacks a param of the model",
     "a weights tensor's shape or dtype differs from the param's",
     "out of memory",
-    "an integer input (a label, a token) is out of range",
+    "an index input (an embedding's token) is out of range",
     "the library was built without --train",
     "the worker threads cannot be started"};
 
@@ -586,8 +586,10 @@ static void json_tensor(McStr *o, const CliBuildTensor *t, const char *indent) {
     else if (t->dims[i] == 1) mc_str_puts(o, "\"batch\"");
     else mc_str_printf(o, "\"batch*%lld\"", (long long)t->dims[i]);
   }
-  mc_str_printf(o, "], \"per_sample\": %lld, \"batched\": %s", (long long)per_batch(t),
-                t->batch_mask ? "true" : "false");
+  if (t->batch_mask)
+    mc_str_printf(o, "], \"per_sample\": %lld, \"batched\": true", (long long)per_batch(t));
+  else
+    mc_str_printf(o, "], \"numel\": %lld, \"batched\": false", (long long)per_batch(t));
 }
 
 static void json_list(McStr *o, const char *key, const CliBuildTensor *ts, int n, const bool *uses,

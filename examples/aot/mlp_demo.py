@@ -103,10 +103,6 @@ class Library:
     def array(self, t, batch):
         return np.zeros(self.shape_at(t, batch), dtype=DTYPES[t["dtype"]])
 
-    @staticmethod
-    def ptr(a):
-        return ctypes.c_void_p(a.ctypes.data)
-
     def pointers(self, arrays):
         """void*const* and size_t* arrays for the *_v entry points (None: NULL)."""
         ptrs = (ctypes.c_void_p * len(arrays))(*[a.ctypes.data if a is not None else None
@@ -119,7 +115,8 @@ class Library:
         ins = [np.ascontiguousarray(inputs[t["name"]]) if t["name"] in inputs else None
                for t in self.m["inputs"]]
         for a, t in zip(ins, self.m["inputs"]):
-            assert a is None or (a.dtype == DTYPES[t["dtype"]] and a.shape == self.shape_at(t, batch))
+            if a is not None and a.dtype != DTYPES[t["dtype"]]:
+                raise ValueError(f"input '{t['name']}' is {a.dtype}, the model's is {t['dtype']}")
         outs = [self.array(t, batch) for t in self.m["outputs"]]
         ip, ic = self.pointers(ins)
         op, oc = self.pointers(outs)
