@@ -2,7 +2,7 @@
 # build_errors.sh -- `modelc build` on bad command lines and models it
 # cannot make a library of: each a clear message and the conventional exit
 # code (2 for usage, 1 for the rest), no output file left behind; and the
-# help and the batch-dim checks.
+# help, a named target CPU and the batch-dim checks.
 set -e
 . "$(dirname "$0")/lib/common.sh"
 cd "$TMP"
@@ -26,6 +26,9 @@ has_err "--nesterov applies to --optimizer sgd only"
 
 run 1 build "$SRC/examples/seed_net.model" -o lib.so --target-cpu bogus
 has_err "error: build: --target-cpu 'bogus': LLVM does not know this CPU"
+# a portable library (AVX2, no newer features) builds
+run 0 build "$SRC/examples/seed_net.model" -o libportable.so --target-cpu x86-64-v3
+[ -s libportable.so ] || fail "--target-cpu x86-64-v3 made no library"
 run 1 build "$SRC/examples/seed_net.model" -o lib.so -D B=4
 has_err "error: build: 'B' is the model's batch dim, bound per call: -D cannot fix it"
 run 1 build nosuch.model -o lib.so
