@@ -203,35 +203,25 @@ static void header_io_doc(McStr *o, const char *what, const CliBuildTensor *t) {
                 t->batch_mask ? "" : ", no batch dim");
 }
 
-static void forward_args(McStr *o, const CliBuild *b, bool with_types) {
-  for (int i = 0; i < b->ninputs; i++) {
-    if (!b->fwd_uses[i]) continue;
-    if (with_types) mc_str_printf(o, ", const %s *", c_type(b->inputs[i].dtype));
-    else mc_str_puts(o, ", ");
-    arg_name(o, b->inputs[i].name);
-    mc_str_printf(o, ", %s", with_types ? "size_t " : "");
-    arg_name(o, b->inputs[i].name);
-    mc_str_puts(o, "_count");
-  }
-  for (int i = 0; i < b->noutputs; i++) {
-    if (with_types) mc_str_printf(o, ", %s *", c_type(b->outputs[i].dtype));
-    else mc_str_puts(o, ", ");
-    arg_name(o, b->outputs[i].name);
-    mc_str_printf(o, ", %s", with_types ? "size_t " : "");
-    arg_name(o, b->outputs[i].name);
+/* ", const float *x, size_t x_count" for each tensor used (uses NULL: all). */
+static void io_args(McStr *o, const CliBuildTensor *ts, int n, const bool *uses, bool in) {
+  for (int i = 0; i < n; i++) {
+    if (uses && !uses[i]) continue;
+    mc_str_printf(o, ", %s%s *", in ? "const " : "", c_type(ts[i].dtype));
+    arg_name(o, ts[i].name);
+    mc_str_puts(o, ", size_t ");
+    arg_name(o, ts[i].name);
     mc_str_puts(o, "_count");
   }
 }
 
+static void forward_args(McStr *o, const CliBuild *b) {
+  io_args(o, b->inputs, b->ninputs, b->fwd_uses, true);
+  io_args(o, b->outputs, b->noutputs, NULL, false);
+}
+
 static void train_args(McStr *o, const CliBuild *b) {
-  for (int i = 0; i < b->ninputs; i++) {
-    if (!b->train_uses[i]) continue;
-    mc_str_printf(o, ", const %s *", c_type(b->inputs[i].dtype));
-    arg_name(o, b->inputs[i].name);
-    mc_str_puts(o, ", size_t ");
-    arg_name(o, b->inputs[i].name);
-    mc_str_puts(o, "_count");
-  }
+  io_args(o, b->inputs, b->ninputs, b->train_uses, true);
 }
 
 static const char *const error_names[] = {"OK",    "ERR_ARG",    "ERR_BATCH", "ERR_SIZE",
@@ -310,7 +300,7 @@ void cli_build_emit_header(McStr *o, const CliBuild *b) {
   mc_str_printf(o, "const char *%s_last_error(const %s_ctx *ctx);\n\n", p, p);
   mc_str_printf(o, "/* The outputs for `batch` samples; *_count are element counts. */\n");
   mc_str_printf(o, "int %s_forward(%s_ctx *ctx, int64_t batch", p, p);
-  forward_args(o, b, true);
+  forward_args(o, b);
   mc_str_puts(o, ");\n");
   mc_str_printf(o, "/* The same with every model input (in model order; unused ones may be NULL)\n"
                    "   and output as arrays: for bindings. */\n");
@@ -518,7 +508,7 @@ static void put_api(McStr *o, const CliBuild *b) {
   mc_str_printf(o, "API const char *%s_last_error(const %s_ctx *ctx) {\n"
                    "  return rt_aot_last_error((const RtAotCtx *)ctx);\n}\n\n", p, p);
   mc_str_printf(o, "API int %s_forward(%s_ctx *ctx, int64_t batch", p, p);
-  forward_args(o, b, true);
+  forward_args(o, b);
   mc_str_puts(o, ") {\n");
   put_input_arrays(o, b, b->fwd_uses);
   mc_str_printf(o, "  void *mc__out[%d];\n  size_t mc__out_n[%d];\n", b->noutputs, b->noutputs);

@@ -468,42 +468,7 @@ static void emit_group_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMVal
   free(b);
 }
 
-static LLVMValueRef emit_group_part(Cg *cx, const CgCall *c, const char *name) {
-  LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
-  LLVMValueRef fn = cg_function(cx, name, cx->t_void, p, 3);
-  cg_set_local(cx, fn);
-  cx->fn = fn;
-  LLVMPositionBuilderAtEnd(cx->b, cg_block(cx, "entry"));
-  LLVMValueRef ctx = cg_param(cx, 0);
-  LLVMValueRef ws = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, 0));
-  cg_kernel_decode(cx, ws, cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, 1)), false);
-  emit_group_walk(cx, c, cg_param(cx, 1), cg_param(cx, 2));
-  LLVMBuildRetVoid(cx->b);
-  return fn;
-}
-
-static void emit_group(Cg *cx, const CgCall *c) {
-  if (!c->parallel) {
-    emit_group_walk(cx, c, NULL, NULL);
-    return;
-  }
-  LLVMValueRef kernel = cx->fn, ws = cg_karg(cx, 1 + c->nin), desc = cx->kdesc;
-  LLVMValueRef rows = cg_karg(cx, 3 + c->nin);
-  LLVMBasicBlockRef at = LLVMGetInsertBlock(cx->b);
-  char name[80];
-  snprintf(name, sizeof name, "%s_part", LLVMGetValueName(kernel));
-  LLVMValueRef part = emit_group_part(cx, c, name);
-  cx->fn = kernel;
-  LLVMPositionBuilderAtEnd(cx->b, at);
-  cg_kernel_decode(cx, ws, desc, false);
-  LLVMValueRef ctx = LLVMBuildAlloca(cx->b, LLVMArrayType(cx->t_ptr, 2), "ctx");
-  cg_store(cx, ws, ctx, cg_i64(cx, 0));
-  cg_store(cx, desc, ctx, cg_i64(cx, 1));
-  LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, ws, "pool"); /* CG_WS_POOL */
-  LLVMTypeRef pf[4] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_ptr};
-  LLVMValueRef pfor = cg_function(cx, "rt_parallel_for", cx->t_void, pf, 4);
-  cg_call(cx, pfor, (LLVMValueRef[]){pool, rows, part, ctx}, 4);
-}
+static void emit_group(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_group_walk); }
 
 /* ---- lowering ------------------------------------------------------------------------ */
 

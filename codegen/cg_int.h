@@ -407,6 +407,10 @@ typedef void (*CgAddCall)(Cg *cx, const CgCall *c);
 void cg_node_lower(Cg *cx, IrRef id, CgAddCall add);
 /* A call copying `bytes` from node's storage to table entry dst_entry. */
 void cg_copy_call(Cg *cx, CgCall *c, IrRef node, int64_t dst_entry, int64_t bytes);
+/* A kernel body that c->parallel runs in parts on the pool, split along
+   its first extent (rows [begin, end)), else whole (begin and end NULL). */
+typedef void (*CgPartWalk)(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end);
+void cg_emit_in_parts(Cg *cx, const CgCall *c, CgPartWalk walk);
 /* Elementwise node id is big enough to run in parts on the matmul pool. */
 bool cg_elem_parallel(const CgTarget *t, const IrGraph *g, IrRef id);
 /* Calls add with a call zeroing node id's storage. */

@@ -200,7 +200,7 @@ static void emit_elem_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValu
 }
 
 /* part(ctx = {ws, desc}, begin, end): the kernel over rows [begin, end). */
-static LLVMValueRef emit_elem_part(Cg *cx, const CgCall *c, const char *name) {
+static LLVMValueRef emit_part(Cg *cx, const CgCall *c, const char *name, CgPartWalk walk) {
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = cg_function(cx, name, cx->t_void, p, 3);
   cg_set_local(cx, fn);
@@ -210,14 +210,14 @@ static LLVMValueRef emit_elem_part(Cg *cx, const CgCall *c, const char *name) {
   LLVMValueRef ctx = cg_param(cx, 0);
   LLVMValueRef ws = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, 0));
   cg_kernel_decode(cx, ws, cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, 1)), false);
-  emit_elem_walk(cx, c, cg_param(cx, 1), cg_param(cx, 2));
+  walk(cx, c, cg_param(cx, 1), cg_param(cx, 2));
   LLVMBuildRetVoid(cx->b);
   return fn;
 }
 
-static void emit_elem(Cg *cx, const CgCall *c) {
+void cg_emit_in_parts(Cg *cx, const CgCall *c, CgPartWalk walk) {
   if (!c->parallel) {
-    emit_elem_walk(cx, c, NULL, NULL);
+    walk(cx, c, NULL, NULL);
     return;
   }
   LLVMValueRef kernel = cx->fn, ws = ws_ptr(cx, c), desc = cx->kdesc;
@@ -225,7 +225,7 @@ static void emit_elem(Cg *cx, const CgCall *c) {
   LLVMBasicBlockRef at = LLVMGetInsertBlock(cx->b);
   char name[80];
   snprintf(name, sizeof name, "%s_part", LLVMGetValueName(kernel));
-  LLVMValueRef part = emit_elem_part(cx, c, name);
+  LLVMValueRef part = emit_part(cx, c, name, walk);
   cx->fn = kernel;
   LLVMPositionBuilderAtEnd(cx->b, at);
   cg_kernel_decode(cx, ws, desc, false);
@@ -237,6 +237,8 @@ static void emit_elem(Cg *cx, const CgCall *c) {
   LLVMValueRef pfor = cg_function(cx, "rt_parallel_for", cx->t_void, pf, 4);
   cg_call(cx, pfor, (LLVMValueRef[]){pool, rows, part, ctx}, 4);
 }
+
+static void emit_elem(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_elem_walk); }
 
 bool cg_elem_parallel(const CgTarget *t, const IrGraph *g, IrRef id) {
   const IrNode *n = ir_node(g, id);
