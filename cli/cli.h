@@ -163,6 +163,7 @@ typedef struct CliBuildTensor {
   int rank;
   int64_t dims[IR_MAX_RANK];
   uint32_t batch_mask;
+  int64_t bound; /* i32 inputs: valid values are [0, bound) when > 0 */
   int64_t bytes; /* params: without a batch */
   bool state;    /* params: optimizer state */
   IrInit init;   /* params */

@@ -64,7 +64,9 @@ static bool describe_io(CliSession *s, CliBuild *b) {
       mc_error(&s->diag, (McLoc){0}, "build: more than %d inputs", CLI_BUILD_MAX_IO);
       return false;
     }
-    tensor_of(&b->inputs[b->ninputs++], g, n, n->name);
+    CliBuildTensor *t = &b->inputs[b->ninputs++];
+    tensor_of(t, g, n, n->name);
+    t->bound = n->dtype == IR_I32 ? ir_int_input_bound(g, r) : 0;
   }
   for (uint32_t k = 0; k < g->nouts; k++) {
     if (g->outs[k].kind != IR_OUT_OUTPUT) continue;
@@ -199,8 +201,10 @@ static int64_t per_batch(const CliBuildTensor *t) {
 static void header_io_doc(McStr *o, const char *what, const CliBuildTensor *t) {
   mc_str_printf(o, "     %s %s: ", what, t->name);
   shape_text(o, t);
-  mc_str_printf(o, " (%s, %lld per sample%s)\n", c_type(t->dtype), (long long)per_batch(t),
+  mc_str_printf(o, " (%s, %lld per sample%s", c_type(t->dtype), (long long)per_batch(t),
                 t->batch_mask ? "" : ", no batch dim");
+  if (t->bound > 0) mc_str_printf(o, ", values in [0, %lld)", (long long)t->bound);
+  mc_str_puts(o, ")\n");
 }
 
 /* ", const float *x, size_t x_count" for each tensor used (uses NULL: all). */
@@ -237,7 +241,7 @@ static const char *const error_docs[] = {
     "a weights file lacks a param of the model",
     "a weights tensor's shape or dtype differs from the param's",
     "out of memory",
-    "an index input (an embedding's token) is out of range",
+    "an integer input (a label, a token) is out of range",
     "the library was built without --train",
     "the worker threads cannot be started"};
 
@@ -359,7 +363,7 @@ static void put_lins(McStr *o, const char *name, const CgLin *v, int n) {
 static void put_tensor(McStr *o, const CliBuildTensor *t) {
   mc_str_printf(o, "{\"%s\", %d, %d, {", t->name, t->rt_dtype, t->rank);
   for (int i = 0; i < t->rank; i++) mc_str_printf(o, "%s%lld", i ? ", " : "", (long long)t->dims[i]);
-  mc_str_printf(o, "}, 0x%xu}", t->batch_mask);
+  mc_str_printf(o, "}, 0x%xu, %lld}", t->batch_mask, (long long)t->bound);
 }
 
 static void put_tensors(McStr *o, const char *name, const CliBuildTensor *ts, int n) {
@@ -580,6 +584,7 @@ static void json_tensor(McStr *o, const CliBuildTensor *t, const char *indent) {
     mc_str_printf(o, "], \"per_sample\": %lld, \"batched\": true", (long long)per_batch(t));
   else
     mc_str_printf(o, "], \"numel\": %lld, \"batched\": false", (long long)per_batch(t));
+  if (t->bound > 0) mc_str_printf(o, ", \"bound\": %lld", (long long)t->bound);
 }
 
 static void json_list(McStr *o, const char *key, const CliBuildTensor *ts, int n, const bool *uses,

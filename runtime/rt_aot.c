@@ -502,6 +502,18 @@ static bool reads_input(const RtAotProgram *p, int i) {
 
 /* The inputs p reads must be given with their counts; the others may be
    NULL (a forward pass needs no labels), and are checked when given. */
+/* The values of a bounded i32 input (labels, tokens) are in [0, bound). */
+static int check_range(RtAotCtx *c, const char *what, const RtAotTensor *t, const void *data,
+                       size_t count) {
+  if (t->bound <= 0 || t->dtype != RT_I32) return RT_AOT_OK;
+  const int32_t *v = data;
+  for (size_t k = 0; k < count; k++)
+    if (v[k] < 0 || v[k] >= t->bound)
+      return fail(c, RT_AOT_ERR_INDEX, "%s: input '%s' has %ld at element %zu, outside [0, %lld)",
+                  what, t->name, (long)v[k], k, (long long)t->bound);
+  return RT_AOT_OK;
+}
+
 static int check_inputs(RtAotCtx *c, const RtAotProgram *p, const char *what, int64_t batch,
                         const void *const *inputs, const size_t *counts) {
   const RtAotModel *m = c->m;
@@ -515,6 +527,7 @@ static int check_inputs(RtAotCtx *c, const RtAotProgram *p, const char *what, in
     if (!inputs[i])
       return fail(c, RT_AOT_ERR_ARG, "%s: input '%s' is NULL", what, m->inputs[i].name);
     int rc = check_buffer(c, what, "input", &m->inputs[i], batch, counts[i]);
+    if (!rc) rc = check_range(c, what, &m->inputs[i], inputs[i], counts[i]);
     if (rc) return rc;
   }
   return RT_AOT_OK;
@@ -660,6 +673,7 @@ int rt_aot_train_step(RtAotCtx *c, int64_t batch, const void *const *inputs,
     return leave(c, fail(c, RT_AOT_ERR_NOTRAIN, "train_step: model '%s' was built without "
                          "--train (no training step in this library)", m->name));
   int rc = check_inputs(c, m->train, "train_step", batch, inputs, in_counts);
+  bool ran = false;
   if (!rc) {
     RtAotHyper d = {0};
     if (!h) rt_aot_hyper_default(m, &d);
@@ -668,10 +682,11 @@ int rt_aot_train_step(RtAotCtx *c, int64_t batch, const void *const *inputs,
                        u->max_norm};
     Call k = {"train_step", batch, inputs, NULL, &oh};
     rc = run_program(c, m->train, &c->inst[1], &k);
+    /* run_program finds a bad index after the step ran: updates computed
+       in place have happened, so the others are committed too */
+    ran = !rc || rc == RT_AOT_ERR_INDEX;
   }
-  /* a bad index is found after the step ran: updates computed in place
-     have happened, so the others are committed too */
-  if (!rc || rc == RT_AOT_ERR_INDEX) {
+  if (ran) {
     commit_updates(c);
     c->steps++;
     if (loss) *loss = loss_of(m->train, &c->inst[1]);

@@ -40,7 +40,7 @@ enum {
   RT_AOT_ERR_NAME = 6,    /* a weights file lacks a param the model has */
   RT_AOT_ERR_SHAPE = 7,   /* a weights tensor's shape or dtype differs */
   RT_AOT_ERR_NOMEM = 8,   /* out of memory */
-  RT_AOT_ERR_INDEX = 9,   /* an index input (an embedding's token) out of range */
+  RT_AOT_ERR_INDEX = 9,   /* an integer input (a label, a token) out of range */
   RT_AOT_ERR_NOTRAIN = 10, /* the library was built without --train */
   RT_AOT_ERR_THREADS = 11  /* the worker threads cannot be started */
 };
@@ -60,6 +60,8 @@ typedef struct RtAotTensor {
   int32_t rank;
   int64_t dims[RT_AOT_MAX_RANK];
   uint32_t batch_mask;
+  int64_t bound; /* i32 inputs: > 0 when the valid values are [0, bound)
+                    (class labels, tokens), checked before a call runs */
 } RtAotTensor;
 
 /* What a program slot is bound to at a call. */

@@ -50,7 +50,7 @@ extern "C" {
 #define SEED_NET_ERR_NAME 6 /* a weights file lacks a param of the model */
 #define SEED_NET_ERR_SHAPE 7 /* a weights tensor's shape or dtype differs from the param's */
 #define SEED_NET_ERR_NOMEM 8 /* out of memory */
-#define SEED_NET_ERR_INDEX 9 /* an index input (an embedding's token) is out of range */
+#define SEED_NET_ERR_INDEX 9 /* an integer input (a label, a token) is out of range */
 #define SEED_NET_ERR_NOTRAIN 10 /* the library was built without --train */
 #define SEED_NET_ERR_THREADS 11 /* the worker threads cannot be started */
 

@@ -324,6 +324,30 @@ static void test_gpt_adamw(void) {
   run_model("gpt", &o, "--optimizer adamw", b, 2);
 }
 
+/* A label outside [0, 10) is refused before the step runs: nothing changes. */
+static void test_mlp_label_range(void) {
+  Lib l = {0};
+  CU_ASSERT_FATAL(load_library(&l, "mlp", ""));
+  Config cfg = {SEED, 1};
+  void *ctx = NULL;
+  CU_ASSERT_EQUAL_FATAL(l.create(&cfg, &ctx), 0);
+  float x[2 * 784] = {0};
+  int32_t y[2] = {3, 10};
+  const void *in[2] = {x, y};
+  size_t n[2] = {2 * 784, 2};
+  float before = *(float *)l.param_data(ctx, l.param_find("fc3.bias")), loss = 0;
+  CU_ASSERT_EQUAL(l.train_step_v(ctx, 2, in, n, NULL, &loss), 9 /* ERR_INDEX */);
+  CU_ASSERT_PTR_NOT_NULL(strstr(l.last_error(ctx), "input 'y' has 10 at element 1, outside [0, 10)"));
+  y[1] = -1;
+  CU_ASSERT_EQUAL(l.train_step_v(ctx, 2, in, n, NULL, &loss), 9);
+  CU_ASSERT_EQUAL(*(float *)l.param_data(ctx, l.param_find("fc3.bias")), before);
+  y[1] = 9;
+  CU_ASSERT_EQUAL(l.train_step_v(ctx, 2, in, n, NULL, &loss), 0);
+  CU_ASSERT_NOT_EQUAL(*(float *)l.param_data(ctx, l.param_find("fc3.bias")), before);
+  l.destroy(ctx);
+  dlclose(l.so);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "%s/modelc-test-aot-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(tmpdir)) return 1;
@@ -331,6 +355,7 @@ int main(void) {
       {"seed_net (sgd): library == JIT, batches 1 5 64 100", test_seed_net_sgd},
       {"mlp (adam): library == JIT, batches 3 128", test_mlp_adam},
       {"gpt (adamw): library == JIT, batches 1 3", test_gpt_adamw},
+      {"mlp: labels outside [0, 10) are refused before the step", test_mlp_label_range},
   };
   int rc = test_main("aot", tests, MC_COUNTOF(tests));
   char cmd[512];

@@ -172,16 +172,16 @@ static void train_run(void *const *bufs, void *ws, const int64_t *descs) {
 /* ---- the image ---------------------------------------------------------------------- */
 
 static const RtAotTensor inputs[] = {
-    {"x", RT_F32, 2, {1, 3}, 1u},
-    {"target", RT_F32, 2, {1, 3}, 1u},
+    {"x", RT_F32, 2, {1, 3}, 1u, 0},
+    {"target", RT_F32, 2, {1, 3}, 1u, 0},
 };
-static const RtAotTensor outputs[] = {{"y", RT_F32, 2, {1, 3}, 1u}};
+static const RtAotTensor outputs[] = {{"y", RT_F32, 2, {1, 3}, 1u, 0}};
 
 #define SQRT5 2.23606797749979
 static const RtAotParam params[] = {
-    {{"w", RT_F32, 1, {3}, 0}, 0, {RT_INIT_KAIMING_UNIFORM, SQRT5, 0, 0}, NULL},
-    {{"b", RT_F32, 0, {0}, 0}, 0, {RT_INIT_ZEROS, 0, 0, 0}, NULL},
-    {{"w.exp_avg", RT_F32, 1, {3}, 0}, 1, {RT_INIT_ZEROS, 0, 0, 0}, NULL},
+    {{"w", RT_F32, 1, {3}, 0, 0}, 0, {RT_INIT_KAIMING_UNIFORM, SQRT5, 0, 0}, NULL},
+    {{"b", RT_F32, 0, {0}, 0, 0}, 0, {RT_INIT_ZEROS, 0, 0, 0}, NULL},
+    {{"w.exp_avg", RT_F32, 1, {3}, 0, 0}, 1, {RT_INIT_ZEROS, 0, 0, 0}, NULL},
 };
 
 static const RtAotSlot forward_slots[F_NSLOTS] = {
