@@ -138,7 +138,6 @@ typedef struct SharedJit {
   LLVMOrcLLJITRef jit;
   CgMade *fns; /* key -> symbol and type, open addressing */
   uint32_t cap, n;
-  unsigned programs;
 } SharedJit;
 
 static SharedJit **shared_jits; /* a few: one per target options used */
