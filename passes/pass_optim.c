@@ -49,19 +49,13 @@ typedef enum {
 } Scalar;
 #define NINPUTS (S_MAX_NORM + 1)
 
-static const char *const input_names[NINPUTS] = {
-    [S_LR] = "opt.lr",
-    [S_MOMENTUM] = "opt.momentum",
-    [S_WEIGHT_DECAY] = "opt.weight_decay",
-    [S_BETA1] = "opt.beta1",
-    [S_BETA2] = "opt.beta2",
-    [S_EPS] = "opt.eps",
-    [S_STEP_SIZE] = "opt.step_size",
-    [S_BC2_SQRT] = "opt.bias_correction2_sqrt",
-    [S_ONE_MINUS_BETA1] = "opt.one_minus_beta1",
-    [S_ONE_MINUS_BETA2] = "opt.one_minus_beta2",
-    [S_MAX_NORM] = "opt.max_norm",
-};
+/* The inputs' names are the runtime's, which binds them (rt_optim.c). */
+static const char *input_name(Scalar s) {
+  _Static_assert(S_LR == (int)RT_OPTIM_IN_LR && S_STEP_SIZE == (int)RT_OPTIM_IN_STEP_SIZE &&
+                     S_MAX_NORM == (int)RT_OPTIM_IN_MAX_NORM && NINPUTS == (int)RT_OPTIM_IN_COUNT,
+                 "pass_optim's inputs are rt_optim's");
+  return rt_optim_input_name((int)s);
+}
 
 typedef struct Opt {
   IrGraph *g;
@@ -96,15 +90,11 @@ static bool reads_input(const PassOptim *cfg, Scalar s) {
 
 /* ---- names and host-side values ------------------------------------------ */
 
-static const char *const kind_names[PASS_OPTIM_COUNT] = {"sgd", "adam", "adamw"};
-
-const char *pass_optim_kind_name(PassOptimKind k) {
-  return (unsigned)k < PASS_OPTIM_COUNT ? kind_names[k] : "?";
-}
+const char *pass_optim_kind_name(PassOptimKind k) { return rt_optim_kind_name((int)k); }
 
 bool pass_optim_kind_from_name(const char *s, PassOptimKind *k) {
   for (int i = 0; i < PASS_OPTIM_COUNT; i++)
-    if (strcmp(s, kind_names[i]) == 0) {
+    if (strcmp(s, rt_optim_kind_name(i)) == 0) {
       *k = (PassOptimKind)i;
       return true;
     }
@@ -154,7 +144,7 @@ static void build_scalars(Opt *o) {
   }
   for (int s = 0; s < NINPUTS; s++)
     if (reads_input(&o->cfg, (Scalar)s))
-      o->f32[s] = ir_input(o->g, input_names[s], IR_F32, &rank0, noloc);
+      o->f32[s] = ir_input(o->g, input_name((Scalar)s), IR_F32, &rank0, noloc);
   if (o->cfg.kind == PASS_OPTIM_ADAMW)
     o->f32[S_DECAY] = sub(o, f32_const(o, 1.0), mul(o, o->f32[S_LR], o->f32[S_WEIGHT_DECAY]));
 }
@@ -255,7 +245,7 @@ static bool check_input(const IrGraph *g, const PassOptim *cfg, IrRef *grads, Mc
   }
   bool ok = true;
   for (int s = 0; s < NINPUTS; s++)
-    if (reads_input(cfg, (Scalar)s)) ok = check_name_free(g, input_names[s], d) && ok;
+    if (reads_input(cfg, (Scalar)s)) ok = check_name_free(g, input_name((Scalar)s), d) && ok;
   static const char *const suffixes[2][2] = {{"momentum_buffer", NULL}, {"exp_avg", "exp_avg_sq"}};
   uint32_t n = 0;
   McStr name;

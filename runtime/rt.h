@@ -99,7 +99,16 @@ typedef struct RtOptimHyper {
   double max_norm;                    /* with gradient clipping */
 } RtOptimHyper;
 
+/* The step's inputs, in the order pass_optim.c creates them. */
+typedef enum {
+  RT_OPTIM_IN_LR, RT_OPTIM_IN_MOMENTUM, RT_OPTIM_IN_WEIGHT_DECAY, RT_OPTIM_IN_BETA1,
+  RT_OPTIM_IN_BETA2, RT_OPTIM_IN_EPS, RT_OPTIM_IN_STEP_SIZE, RT_OPTIM_IN_BC2_SQRT,
+  RT_OPTIM_IN_ONE_MINUS_BETA1, RT_OPTIM_IN_ONE_MINUS_BETA2, RT_OPTIM_IN_MAX_NORM,
+  RT_OPTIM_IN_COUNT
+} RtOptimInput;
+
 const char *rt_optim_kind_name(int kind);   /* "sgd", "adam", "adamw"; "?" */
+const char *rt_optim_input_name(int input); /* "opt.lr", ...; NULL out of range */
 /* torch.optim's defaults for kind (lr = 1e-3; AdamW: weight_decay 1e-2). */
 RtOptimHyper rt_optim_defaults(int kind);
 /* The value of step input `name` before update number `step` (1 for the

@@ -8,25 +8,24 @@
 #include <math.h>
 #include <string.h>
 
-typedef enum {
-  IN_LR, IN_MOMENTUM, IN_WEIGHT_DECAY, IN_BETA1, IN_BETA2, IN_EPS, IN_STEP_SIZE, IN_BC2_SQRT,
-  IN_ONE_MINUS_BETA1, IN_ONE_MINUS_BETA2, IN_MAX_NORM, IN_COUNT
-} Input;
-
 /* The names pass_optim.c gives the step graph's inputs. */
-static const char *const input_names[IN_COUNT] = {
-    [IN_LR] = "opt.lr",
-    [IN_MOMENTUM] = "opt.momentum",
-    [IN_WEIGHT_DECAY] = "opt.weight_decay",
-    [IN_BETA1] = "opt.beta1",
-    [IN_BETA2] = "opt.beta2",
-    [IN_EPS] = "opt.eps",
-    [IN_STEP_SIZE] = "opt.step_size",
-    [IN_BC2_SQRT] = "opt.bias_correction2_sqrt",
-    [IN_ONE_MINUS_BETA1] = "opt.one_minus_beta1",
-    [IN_ONE_MINUS_BETA2] = "opt.one_minus_beta2",
-    [IN_MAX_NORM] = "opt.max_norm",
+static const char *const input_names[RT_OPTIM_IN_COUNT] = {
+    [RT_OPTIM_IN_LR] = "opt.lr",
+    [RT_OPTIM_IN_MOMENTUM] = "opt.momentum",
+    [RT_OPTIM_IN_WEIGHT_DECAY] = "opt.weight_decay",
+    [RT_OPTIM_IN_BETA1] = "opt.beta1",
+    [RT_OPTIM_IN_BETA2] = "opt.beta2",
+    [RT_OPTIM_IN_EPS] = "opt.eps",
+    [RT_OPTIM_IN_STEP_SIZE] = "opt.step_size",
+    [RT_OPTIM_IN_BC2_SQRT] = "opt.bias_correction2_sqrt",
+    [RT_OPTIM_IN_ONE_MINUS_BETA1] = "opt.one_minus_beta1",
+    [RT_OPTIM_IN_ONE_MINUS_BETA2] = "opt.one_minus_beta2",
+    [RT_OPTIM_IN_MAX_NORM] = "opt.max_norm",
 };
+
+const char *rt_optim_input_name(int input) {
+  return input >= 0 && input < RT_OPTIM_IN_COUNT ? input_names[input] : NULL;
+}
 
 static const char *const kind_names[RT_OPTIM_COUNT] = {"sgd", "adam", "adamw"};
 
@@ -41,27 +40,27 @@ RtOptimHyper rt_optim_defaults(int kind) {
 
 bool rt_optim_input_value(const RtOptimHyper *h, int64_t step, const char *name, double *out) {
   int s = 0;
-  while (name && s < IN_COUNT && strcmp(name, input_names[s]) != 0) s++;
+  while (name && s < RT_OPTIM_IN_COUNT && strcmp(name, input_names[s]) != 0) s++;
   double t = (double)step;
-  switch ((Input)s) {
-  case IN_LR: *out = h->lr; return true;
-  case IN_MOMENTUM: *out = h->momentum; return true;
-  case IN_WEIGHT_DECAY: *out = h->weight_decay; return true;
-  case IN_BETA1: *out = h->beta1; return true;
-  case IN_BETA2: *out = h->beta2; return true;
-  case IN_EPS: *out = h->eps; return true;
-  case IN_MAX_NORM: *out = h->max_norm; return true;
-  case IN_STEP_SIZE:
+  switch ((RtOptimInput)s) {
+  case RT_OPTIM_IN_LR: *out = h->lr; return true;
+  case RT_OPTIM_IN_MOMENTUM: *out = h->momentum; return true;
+  case RT_OPTIM_IN_WEIGHT_DECAY: *out = h->weight_decay; return true;
+  case RT_OPTIM_IN_BETA1: *out = h->beta1; return true;
+  case RT_OPTIM_IN_BETA2: *out = h->beta2; return true;
+  case RT_OPTIM_IN_EPS: *out = h->eps; return true;
+  case RT_OPTIM_IN_MAX_NORM: *out = h->max_norm; return true;
+  case RT_OPTIM_IN_STEP_SIZE:
     if (step < 1) return false;
     *out = h->lr / (1.0 - pow(h->beta1, t));
     return true;
-  case IN_BC2_SQRT:
+  case RT_OPTIM_IN_BC2_SQRT:
     if (step < 1) return false;
     *out = sqrt(1.0 - pow(h->beta2, t));
     return true;
-  case IN_ONE_MINUS_BETA1: *out = 1.0 - h->beta1; return true;
-  case IN_ONE_MINUS_BETA2: *out = 1.0 - h->beta2; return true;
-  case IN_COUNT: return false;
+  case RT_OPTIM_IN_ONE_MINUS_BETA1: *out = 1.0 - h->beta1; return true;
+  case RT_OPTIM_IN_ONE_MINUS_BETA2: *out = 1.0 - h->beta2; return true;
+  case RT_OPTIM_IN_COUNT: return false;
   }
   return false;
 }
