@@ -472,27 +472,18 @@ static void emit_group(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_g
 
 /* ---- lowering ------------------------------------------------------------------------ */
 
-static void key_add(CgCall *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void key_add(CgCall *c, const char *fmt, ...) {
-  size_t used = strlen(c->key);
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(c->key + used, sizeof c->key - used, fmt, ap);
-  va_end(ap);
-}
-
 /* Member i's operands as m<j> (member) or b<k> (buffer). */
 static void key_members(CgCall *c, const IrGraph *g, const CgGroup *G) {
   for (int i = 0; i < G->nm; i++) {
     const IrNode *n = ir_node(g, G->m[i]);
-    key_add(c, " %s.%s(", ir_ops[n->op].name, ir_dtype_name((IrDtype)n->dtype));
+    cg_key_printf(c, " %s.%s(", ir_ops[n->op].name, ir_dtype_name((IrDtype)n->dtype));
     for (int k = 0; k < n->nsrc; k++) {
       int j = member_index(G, n->src[k]);
-      if (j >= 0) key_add(c, "%sm%d", k ? "," : "", j);
-      else key_add(c, "%sb%d", k ? "," : "", buf_index(G, n->src[k]));
+      if (j >= 0) cg_key_printf(c, "%sm%d", k ? "," : "", j);
+      else cg_key_printf(c, "%sb%d", k ? "," : "", buf_index(G, n->src[k]));
     }
-    key_add(c, ")");
-    if (n->op == IR_OP_SUM || n->op == IR_OP_MAX) key_add(c, "k%d", n->attr.keepdims);
+    cg_key_printf(c, ")");
+    if (n->op == IR_OP_SUM || n->op == IR_OP_MAX) cg_key_printf(c, "k%d", n->attr.keepdims);
   }
 }
 
@@ -528,15 +519,15 @@ void cg_group_lower(Cg *cx, IrRef lead, CgAddCall add) {
   for (int a = 1; a < G.nbuf; a++) c->in[c->nin++] = cg_plan_entry(cx->plan, cx->g, G.buf[a]);
   snprintf(c->key, sizeof c->key, "group");
   key_members(c, cx->g, &G);
-  for (int a = 0; a < G.nstore; a++) key_add(c, " st%d", member_index(&G, G.buf[a]));
-  if (G.reduce != IR_NONE) key_add(c, " row%d", row_reduce(cx->g, G.reduce));
+  for (int a = 0; a < G.nstore; a++) cg_key_printf(c, " st%d", member_index(&G, G.buf[a]));
+  if (G.reduce != IR_NONE) cg_key_printf(c, " row%d", row_reduce(cx->g, G.reduce));
   for (int a = 0; a < G.nbuf; a++)
-    key_add(c, " %s/%x", ir_dtype_name((IrDtype)ir_node(cx->g, G.buf[a])->dtype),
+    cg_key_printf(c, " %s/%x", ir_dtype_name((IrDtype)ir_node(cx->g, G.buf[a])->dtype),
             cg_walk_mask(&w, a));
-  if (racc >= 0) key_add(c, " r/%x", cg_walk_mask(&w, racc));
-  key_add(c, " rank=%d", w.rank);
+  if (racc >= 0) cg_key_printf(c, " r/%x", cg_walk_mask(&w, racc));
+  cg_key_printf(c, " rank=%d", w.rank);
   c->parallel = group_parallel(cx, &G, &w, racc);
-  if (c->parallel) key_add(c, " parts");
+  if (c->parallel) cg_key_printf(c, " parts");
   for (int i = 0; i < w.rank; i++) c->ext[c->n++] = w.dims[i];
   c->emit = emit_group;
   add(cx, c);

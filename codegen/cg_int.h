@@ -404,6 +404,8 @@ struct CgCall {
   bool parallel;         /* elementwise: runs in parts on the pool */
 };
 typedef void (*CgAddCall)(Cg *cx, const CgCall *c);
+/* Appends to the call's key (truncating at its size). */
+void cg_key_printf(CgCall *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cg_node_lower(Cg *cx, IrRef id, CgAddCall add);
 /* A call copying `bytes` from node's storage to table entry dst_entry. */
 void cg_copy_call(Cg *cx, CgCall *c, IrRef node, int64_t dst_entry, int64_t bytes);

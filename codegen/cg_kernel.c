@@ -50,8 +50,7 @@ static void call_extent(CgCall *c, int64_t v) {
   c->ext[c->n++] = v;
 }
 
-static void key_printf(CgCall *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void key_printf(CgCall *c, const char *fmt, ...) {
+void cg_key_printf(CgCall *c, const char *fmt, ...) {
   size_t used = strlen(c->key);
   va_list ap;
   va_start(ap, fmt);
@@ -258,14 +257,14 @@ static void lower_elem(Cg *cx, IrRef id, CgAddCall add) {
   call_init(cx, &c, id, ir_ops[n->op].name);
   snprintf(c.key, sizeof c.key, "%s %s", ir_ops[n->op].name, ir_dtype_name((IrDtype)n->dtype));
   for (int k = 0; k < n->nsrc; k++) {
-    key_printf(&c, " %s/%x", ir_dtype_name((IrDtype)operand(cx, n, k)->dtype),
+    cg_key_printf(&c, " %s/%x", ir_dtype_name((IrDtype)operand(cx, n, k)->dtype),
                cg_walk_mask(&w, 1 + k));
     call_input(cx, &c, n->src[k]);
   }
-  key_printf(&c, " rank=%d/%x", w.rank, cg_walk_mask(&w, 0));
+  cg_key_printf(&c, " rank=%d/%x", w.rank, cg_walk_mask(&w, 0));
   c.parallel = cg_elem_parallel(cx->tgt, cx->g, id);
   if (c.parallel)
-    key_printf(&c, " parts");
+    cg_key_printf(&c, " parts");
   for (int i = 0; i < w.rank; i++)
     call_extent(&c, w.dims[i]);
   c.emit = emit_elem;
