@@ -357,28 +357,55 @@ static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   return fn;
 }
 
+/* What the two packers of B share: `void name(b, ldb, kc, nc, bp)` (b and
+   bp never overlap) and its loop over panels of NR columns, open on return
+   with the panel's column count and destination; pack_b_end closes it. */
+typedef struct PackB {
+  LLVMValueRef fn, b, ldb, kc, bp;
+  LLVMTypeRef vt;
+  unsigned esz;
+  CgFor jp;
+  LLVMValueRef cols, dst; /* columns left from jp.iv; &bp[jp.iv * kc] */
+} PackB;
+
+static void pack_b_begin(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name, PackB *k) {
+  LLVMTypeRef p[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_ptr};
+  k->fn = begin_function(cx, name, p, 5);
+  cg_set_noalias(cx, k->fn, 0);
+  cg_set_noalias(cx, k->fn, 4);
+  k->esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  k->vt = LLVMVectorType(et, (unsigned)q->lanes);
+  k->b = cg_param(cx, 0);
+  k->ldb = cg_param(cx, 1);
+  k->kc = cg_param(cx, 2);
+  k->bp = cg_param(cx, 4);
+  cg_for_begin(cx, &k->jp, cg_i64(cx, 0), cg_param(cx, 3), cg_i64(cx, q->nr));
+  k->cols = LLVMBuildNSWSub(cx->b, cg_param(cx, 3), k->jp.iv, "");
+  k->dst = cg_gep(cx, et, k->bp, LLVMBuildNSWMul(cx->b, k->jp.iv, k->kc, ""));
+}
+
+static LLVMValueRef pack_b_end(Cg *cx, PackB *k) {
+  cg_for_end(cx, &k->jp);
+  LLVMBuildRetVoid(cx->b);
+  return k->fn;
+}
+
 /* pack_b(b, ldb, kc, nc, bp): columns [0, nc) of b, k in [0, kc), as panels
    of NR columns stored k-major (bp[panel][k][j]); missing columns are
    zeros. Full panels move whole vectors. */
 static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
-  LLVMTypeRef p[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_ptr};
-  LLVMValueRef fn = begin_function(cx, name, p, 5);
-  cg_set_noalias(cx, fn, 0);
-  cg_set_noalias(cx, fn, 4);
+  PackB pk;
+  pack_b_begin(cx, q, et, name, &pk);
   int NR = q->nr, L = q->lanes;
-  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
-  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
-  LLVMValueRef b = cg_param(cx, 0), ldb = cg_param(cx, 1), kc = cg_param(cx, 2);
-  LLVMValueRef nc = cg_param(cx, 3), bp = cg_param(cx, 4);
-  CgFor jp;
-  cg_for_begin(cx, &jp, cg_i64(cx, 0), nc, cg_i64(cx, NR));
-  LLVMValueRef cols = LLVMBuildNSWSub(cx->b, nc, jp.iv, "");
-  LLVMValueRef dst = cg_gep(cx, et, bp, LLVMBuildNSWMul(cx->b, jp.iv, kc, ""));
+  unsigned esz = pk.esz;
+  LLVMTypeRef vt = pk.vt;
+  LLVMValueRef b = pk.b, ldb = pk.ldb, kc = pk.kc, cols = pk.cols, dst = pk.dst;
+  LLVMValueRef col0 = pk.jp.iv;
   CgIf whole;
   cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, cols, cg_i64(cx, NR), ""));
   CgFor k;
   cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
-  LLVMValueRef src = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, ldb, ""), jp.iv, "");
+  LLVMValueRef src = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, ldb, ""), col0, "");
   LLVMValueRef to = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, NR), "");
   for (int j = 0; j < q->nv; j++) {
     LLVMValueRef v =
@@ -392,7 +419,7 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   CgFor k2, j;
   cg_for_begin_nonempty(cx, &k2, cg_i64(cx, 0), kc, cg_i64(cx, 1));
   cg_for_begin_nonempty(cx, &j, cg_i64(cx, 0), cg_i64(cx, NR), cg_i64(cx, 1));
-  LLVMValueRef col = LLVMBuildNSWAdd(cx->b, jp.iv, cg_min(cx, j.iv, last_col), "");
+  LLVMValueRef col = LLVMBuildNSWAdd(cx->b, col0, cg_min(cx, j.iv, last_col), "");
   LLVMValueRef v =
       cg_load(cx, et, b, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, ldb, ""), col, ""));
   v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, j.iv, cols, ""), v, LLVMConstNull(et),
@@ -402,33 +429,25 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   cg_for_end(cx, &j);
   cg_for_end(cx, &k2);
   cg_if_end(cx, &whole);
-  cg_for_end(cx, &jp);
-  LLVMBuildRetVoid(cx->b);
-  return fn;
+  return pack_b_end(cx, &pk);
 }
 
 /* pack_b_t(b, ldb, kc, nc, bp): the same panels from b stored transposed
    (element (k, j) at b[j * ldb + k]): per k, one element of each of the
    panel's NR columns, stored as whole vectors. */
 static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
-  LLVMTypeRef p[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_ptr};
-  LLVMValueRef fn = begin_function(cx, name, p, 5);
-  cg_set_noalias(cx, fn, 0);
-  cg_set_noalias(cx, fn, 4);
+  PackB pk;
+  pack_b_begin(cx, q, et, name, &pk);
   int NR = q->nr, L = q->lanes;
-  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
-  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
-  LLVMValueRef b = cg_param(cx, 0), ldb = cg_param(cx, 1), kc = cg_param(cx, 2);
-  LLVMValueRef nc = cg_param(cx, 3), bp = cg_param(cx, 4);
-  CgFor jp, k;
-  cg_for_begin(cx, &jp, cg_i64(cx, 0), nc, cg_i64(cx, NR));
-  LLVMValueRef cols = LLVMBuildNSWSub(cx->b, nc, jp.iv, "");
+  LLVMTypeRef vt = pk.vt;
+  LLVMValueRef b = pk.b, ldb = pk.ldb, kc = pk.kc, cols = pk.cols, dst = pk.dst;
+  LLVMValueRef col0 = pk.jp.iv;
   LLVMValueRef last_col = LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), "");
-  LLVMValueRef dst = cg_gep(cx, et, bp, LLVMBuildNSWMul(cx->b, jp.iv, kc, ""));
+  CgFor k;
   LLVMValueRef src[64], inside[64];
   MC_ASSERT(NR <= 64);
   for (int j = 0; j < NR; j++) {
-    LLVMValueRef col = LLVMBuildNSWAdd(cx->b, jp.iv, cg_min(cx, cg_i64(cx, j), last_col), "");
+    LLVMValueRef col = LLVMBuildNSWAdd(cx->b, col0, cg_min(cx, cg_i64(cx, j), last_col), "");
     src[j] = cg_gep(cx, et, b, LLVMBuildNSWMul(cx->b, col, ldb, ""));
     inside[j] = LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, j), cols, "");
   }
@@ -443,12 +462,10 @@ static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const c
       vec = LLVMBuildInsertElement(cx->b, vec, x, LLVMConstInt(cx->t_i32, (unsigned)l, 0), "");
     }
     store_aligned(cx, vec, et, dst, LLVMBuildNSWAdd(cx->b, to, cg_i64(cx, v * L), ""),
-                  (unsigned)L * esz);
+                  (unsigned)L * pk.esz);
   }
   cg_for_end(cx, &k);
-  cg_for_end(cx, &jp);
-  LLVMBuildRetVoid(cx->b);
-  return fn;
+  return pack_b_end(cx, &pk);
 }
 
 typedef struct Spec {
