@@ -15,6 +15,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
+
 /* The library's structs, as its header declares them. */
 typedef struct Config {
   uint64_t seed;
@@ -46,17 +48,6 @@ typedef struct Bench {
   int32_t *y;
 } Bench;
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + 1e-6 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 static void *sym(void *so, const char *prefix, const char *name) {
   char full[256];
   snprintf(full, sizeof full, "%s_%s", prefix, name);
@@ -87,12 +78,12 @@ static int time_mode(Bench *b, const char *mode, int64_t batch, int iters,
     if (call(b, batch)) return fprintf(stderr, "aot_bench: %s\n", b->error(b->ctx)), 1;
   double *t = malloc((size_t)iters * sizeof *t);
   for (int i = 0; i < iters; i++) {
-    double t0 = now_ms();
+    double t0 = (1e3 * bench_now_seconds());
     int rc = call(b, batch);
-    t[i] = now_ms() - t0;
+    t[i] = (1e3 * bench_now_seconds()) - t0;
     if (rc) return free(t), fprintf(stderr, "aot_bench: %s\n", b->error(b->ctx)), 1;
   }
-  qsort(t, (size_t)iters, sizeof *t, cmp_double);
+  qsort(t, (size_t)iters, sizeof *t, bench_cmp_double);
   printf("%-14s %-14s batch=%-4lld median_ms=%9.4f min_ms=%9.4f max_ms=%9.4f samples_per_s=%.0f\n",
          b->prefix, mode, (long long)batch, t[iters / 2], t[0], t[iters - 1],
          (double)batch / (t[iters / 2] * 1e-3));

@@ -17,25 +17,10 @@
 #include <unistd.h>
 #include <time.h>
 
+#include "bench.h"
 #include "cg.h"
 #include "fe.h"
 #include "pass.h"
-
-static double now_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 static size_t elem_size(IrDtype t) { return t == IR_F64 ? 8 : t == IR_BOOL ? 1 : 4; }
 
@@ -108,14 +93,14 @@ static void bench_graph(const char *label, const IrGraph *g, const CgOptions *o,
   int nrun = compile_only ? 1 : (int)(sizeof run / sizeof run[0]);
   cg_program_run(p, bufs, &d); /* warm-up */
   for (int r = 0; r < nrun; r++) {
-    double t0 = now_seconds();
+    double t0 = bench_now_seconds();
     cg_program_run(p, bufs, &d);
-    run[r] = now_seconds() - t0;
+    run[r] = bench_now_seconds() - t0;
   }
   printf("%-24s nodes %5d  kernels %4d  calls %4d  compile %.3f s  workspace %.2f MiB (naive "
          "%.2f MiB)  run %.3f ms  threads %d\n",
          label, st.nnodes, st.nkernels, st.ncalls, cold, (double)st.workspace_bytes / 1048576.0,
-         (double)st.naive_bytes / 1048576.0, 1e3 * median(run, nrun), st.threads);
+         (double)st.naive_bytes / 1048576.0, 1e3 * bench_median(run, nrun), st.threads);
   for (int s = 0; s < cg_program_nslots(p); s++)
     free(bufs[s]);
   free(bufs);
@@ -159,8 +144,8 @@ static void bench_file(const char *path, const CgOptions *o, int reps) {
   const char *name = gs[0] && gs[0]->name ? gs[0]->name : path;
   if (ok > 0) {
     printf("%s: compiled in a fresh process, one after the other (median of %d):", name, ok);
-    for (int i = 0; i < n; i++) printf(" %s %.3f s%s", what[i], median(t[i], ok), i + 1 < n ? " +" : "");
-    printf(" = %.3f s\n", median(total, ok));
+    for (int i = 0; i < n; i++) printf(" %s %.3f s%s", what[i], bench_median(t[i], ok), i + 1 < n ? " +" : "");
+    printf(" = %.3f s\n", bench_median(total, ok));
   }
   for (int i = 0; i < n; i++) {
     char label[256];
@@ -169,7 +154,7 @@ static void bench_file(const char *path, const CgOptions *o, int reps) {
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
-      bench_graph(label, gs[i], o, ok > 0 ? median(t[i], ok) : 0);
+      bench_graph(label, gs[i], o, ok > 0 ? bench_median(t[i], ok) : 0);
       fflush(stdout);
       _exit(0);
     }

@@ -8,18 +8,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "bench.h"
 #include "cg.h"
-
-static double now_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 /* Relative error of a few entries of c against float dot products. */
 static double spot_check(const float *a, const float *b, const float *c, int64_t n) {
@@ -62,11 +52,11 @@ static int bench(int64_t n, int threads) {
   double *t = malloc((size_t)reps * sizeof *t);
   cg_program_run(p, bufs, &d); /* warm-up */
   for (int r = 0; r < reps; r++) {
-    double t0 = now_seconds();
+    double t0 = bench_now_seconds();
     cg_program_run(p, bufs, &d);
-    t[r] = now_seconds() - t0;
+    t[r] = bench_now_seconds() - t0;
   }
-  qsort(t, (size_t)reps, sizeof *t, cmp_double);
+  qsort(t, (size_t)reps, sizeof *t, bench_cmp_double);
   CgStats st;
   cg_program_stats(p, &st);
   printf("n=%5lld  median %7.1f GFLOP/s  best %7.1f GFLOP/s  (%d runs, %d threads, compile %.3f s, "

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench.h"
 #include "cg.h"
 #include "fe.h"
 #include "pass.h"
@@ -26,17 +27,6 @@ typedef struct Bench {
   FeDefine defines[8];
   int ndefines;
 } Bench;
-
-static double now_seconds(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
 
 static size_t dtype_size(IrDtype t) {
   return t == IR_F64 ? 8 : t == IR_BOOL ? 1 : 4;
@@ -93,14 +83,14 @@ static bool time_runs(const Bench *b, CgProgram *p, void **bufs, McDiag *d, doub
     if (!cg_program_run(p, bufs, d)) return false;
   double *t = mc_xmalloc((size_t)b->iters * sizeof *t);
   for (int i = 0; i < b->iters; i++) {
-    double t0 = now_seconds();
+    double t0 = bench_now_seconds();
     if (!cg_program_run(p, bufs, d)) {
       free(t);
       return false;
     }
-    t[i] = (now_seconds() - t0) * 1e3;
+    t[i] = (bench_now_seconds() - t0) * 1e3;
   }
-  qsort(t, (size_t)b->iters, sizeof *t, cmp_double);
+  qsort(t, (size_t)b->iters, sizeof *t, bench_cmp_double);
   ms[0] = t[b->iters / 2];
   ms[1] = t[0];
   ms[2] = t[b->iters - 1];
