@@ -86,5 +86,8 @@ bool pass_run_pipeline(IrGraph **g, const char *pipeline, PassCtx *cx);
    outputs (same order, kinds and names) through map[old id] = new id. */
 IrGraph *pass_graph_like(const IrGraph *g);
 void pass_copy_outputs(IrGraph *to, const IrGraph *from, const IrRef *map);
+/* The end of a rebuild: when ok, out gets *pg's outputs (through map) and
+   replaces *pg, which is freed; else out is freed. Returns ok. */
+bool pass_replace_graph(IrGraph **pg, IrGraph *out, const IrRef *map, bool ok);
 
 #endif

@@ -128,17 +128,11 @@ bool pass_cse(IrGraph **pg, PassCtx *cx) {
       *slot = map[id];
     }
   }
-  if (ok) pass_copy_outputs(out, g, map);
+  ok = pass_replace_graph(pg, out, map, ok);
   free(t.slot);
   free(ops);
   free(remapped);
   free(scratch);
   free(map);
-  if (!ok) {
-    ir_graph_free(out);
-    return false;
-  }
-  ir_graph_free(g);
-  *pg = out;
-  return true;
+  return ok;
 }

@@ -35,14 +35,8 @@ bool pass_dce(IrGraph **pg, PassCtx *cx) {
       ok = false;
     }
   }
-  if (ok) pass_copy_outputs(out, g, map);
+  ok = pass_replace_graph(pg, out, map, ok);
   free(live);
   free(map);
-  if (!ok) {
-    ir_graph_free(out);
-    return false;
-  }
-  ir_graph_free(g);
-  *pg = out;
-  return true;
+  return ok;
 }

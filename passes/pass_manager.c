@@ -33,6 +33,17 @@ void pass_copy_outputs(IrGraph *to, const IrGraph *from, const IrRef *map) {
   }
 }
 
+bool pass_replace_graph(IrGraph **pg, IrGraph *out, const IrRef *map, bool ok) {
+  if (!ok) {
+    ir_graph_free(out);
+    return false;
+  }
+  pass_copy_outputs(out, *pg, map);
+  ir_graph_free(*pg);
+  *pg = out;
+  return true;
+}
+
 /* ---- pipeline strings ----------------------------------------------------- */
 
 #define MAX_NAME 64

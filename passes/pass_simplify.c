@@ -186,13 +186,7 @@ bool pass_simplify(IrGraph **pg, PassCtx *cx) {
       ok = false;
     }
   }
-  if (ok) pass_copy_outputs(out, g, map);
+  ok = pass_replace_graph(pg, out, map, ok);
   free(map);
-  if (!ok) {
-    ir_graph_free(out);
-    return false;
-  }
-  ir_graph_free(g);
-  *pg = out;
-  return true;
+  return ok;
 }
