@@ -8,12 +8,7 @@
 # Each example runs alone in an empty temp directory. Fails when a document
 # is missing or has no examples.
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib/common.sh"
 
 # extract DOC DIR: writes DIR/NNN.KIND for each model/model-error/mir block,
 # DIR/NNN.expected for the text block after a model-error block, and

@@ -4,16 +4,12 @@
 # page, timings and fractional figures aside; the held-out accuracy must reach 0.65. Skipped when
 # the dataset (Debian package dataset-fashion-mnist) is not installed.
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
+. "$(dirname "$0")/lib/common.sh"
 DATA=/usr/share/datasets/fashion-mnist
 if [ ! -r "$DATA/t10k-images-idx3-ubyte.gz" ] || [ ! -r "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
   echo "SKIP: no Fashion-MNIST in $DATA (install dataset-fashion-mnist)"
   exit 0
 fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-fail() { echo "FAIL: $*" >&2; exit 1; }
 # The console block after the marker, without its "$ modelc repl" line.
 awk '/<!-- repl-transcript -->/ { on = 1; next }
      on && /^```console/ { inside = 1; next }

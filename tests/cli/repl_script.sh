@@ -4,11 +4,7 @@
 # the exit status is 1), a reload after an edit that keeps the params whose
 # names and shapes still match, and a dim change that recompiles.
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
-fail() { echo "FAIL: $*" >&2; exit 1; }
+. "$(dirname "$0")/lib/common.sh"
 cd "$TMP"
 export MODELC_HISTORY=
 

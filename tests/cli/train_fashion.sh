@@ -5,17 +5,13 @@
 # the labels and logits are found from the graph. Skipped (exit 0) when the
 # dataset (Debian package dataset-fashion-mnist) is not installed.
 set -e
-: "${MODELC:?MODELC must name the modelc binary}"
-: "${SRC:?SRC must name the source tree}"
+. "$(dirname "$0")/lib/common.sh"
 DATA=${FASHION_MNIST:-/usr/share/datasets/fashion-mnist}
 if [ ! -r "$DATA/t10k-images-idx3-ubyte.gz" ] || [ ! -r "$DATA/t10k-labels-idx1-ubyte.gz" ]; then
   echo "SKIP: no Fashion-MNIST in $DATA (install dataset-fashion-mnist)"
   exit 0
 fi
-TMP=$(mktemp -d)
-trap 'rm -rf "$TMP"' EXIT INT TERM
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 rc=0
 "$MODELC" train "$SRC/examples/mlp.model" \
   --data "x=$DATA/t10k-images-idx3-ubyte.gz" --data "y=$DATA/t10k-labels-idx1-ubyte.gz" \
