@@ -266,6 +266,9 @@ typedef struct IrTensor {
 
 typedef struct IrEval IrEval;
 IrEval *ir_eval_new(const IrGraph *g, bool f64);
+/* The scalar semantics of ir_scalar.def, in double: an ELEM op or a REDUCE
+   combiner (SUM, MAX) on a, b, c (unused operands ignored). */
+double ir_scalar(IrOp op, double a, double b, double c);
 void ir_eval_free(IrEval *e);
 /* Binds an input or param by name; n must equal its element count. */
 bool ir_eval_bind(IrEval *e, const char *name, const double *data, int64_t n, McDiag *d);

@@ -243,8 +243,7 @@ static bool eval_source(IrEval *e, IrRef id, McDiag *d) {
 
 /* ---- ELEM ------------------------------------------------------------------ */
 
-/* The scalar semantics of ir_scalar.def: ELEM ops and REDUCE combiners. */
-static double scalar_apply(IrOp op, double a, double b, double c) {
+double ir_scalar(IrOp op, double a, double b, double c) {
   (void)b;
   (void)c;
   switch (op) {
@@ -308,11 +307,11 @@ static void eval_elem(IrEval *e, IrRef id) {
 static void reduce_row(IrOp op, double *out, int64_t so, const double *x, int64_t sx, int64_t n) {
   if (so == 0) {
     double acc = out[0];
-    for (int64_t i = 0; i < n; i++) acc = scalar_apply(op, acc, x[i * sx], 0.0);
+    for (int64_t i = 0; i < n; i++) acc = ir_scalar(op, acc, x[i * sx], 0.0);
     out[0] = acc;
     return;
   }
-  for (int64_t i = 0; i < n; i++) out[i * so] = scalar_apply(op, out[i * so], x[i * sx], 0.0);
+  for (int64_t i = 0; i < n; i++) out[i * so] = ir_scalar(op, out[i * so], x[i * sx], 0.0);
 }
 
 /* Folds the operand into the result: the walk runs over the operand's index

@@ -20,18 +20,6 @@
 
 #include "pass.h"
 
-static double scalar(IrOp op, double a, double b, double c) {
-  switch (op) {
-#define S(E, expr) \
-  case IR_OP_##E:  \
-    return (expr);
-#include "ir_scalar.def"
-#undef S
-  default:
-    return NAN;
-  }
-}
-
 /* Dims equal including their symbolic form, so a rewrite stays valid when a
    named dim is rebound. */
 static bool same_dims(const IrShape *a, const IrShape *b) {
@@ -86,7 +74,7 @@ static bool fold(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) {
   double v[3] = {0, 0, 0};
   for (int i = 0; i < n->nsrc; i++)
     if (i >= 3 || !splat_value(out, m[i], &v[i])) return false;
-  double r = scalar((IrOp)n->op, v[0], v[1], v[2]);
+  double r = ir_scalar((IrOp)n->op, v[0], v[1], v[2]);
   if (n->dtype == IR_F32) r = (double)(float)r;
   *res = splat(out, n, r);
   return true;
