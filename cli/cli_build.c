@@ -167,13 +167,8 @@ static bool make_program(CliSession *s, CliBuild *b, CliBuildProgram *p, bool tr
 
 /* ---- weights ------------------------------------------------------------------------- */
 
-static bool weights_error(CliSession *s, const char *path, const char *fmt, const char *name,
-                          const char *detail) {
-  char msg[512];
-  snprintf(msg, sizeof msg, fmt, name, detail);
-  mc_error(&s->diag, (McLoc){0}, "%s: %s", path, msg);
-  return false;
-}
+/* A param's bytes in the blob: padded to the next 64-byte boundary. */
+static int64_t padded(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
 /* Checks the checkpoint against every model param and writes their values,
    each at a 64-byte boundary, to `blob_path`. */
@@ -193,30 +188,33 @@ static bool write_weights(CliSession *s, CliBuild *b, const char *ckpt, const ch
     char want[128], got[128];
     rt_dims_format(want, sizeof want, p->rank, p->dims);
     if (!t) {
-      ok = weights_error(s, ckpt, "lacks the param '%s'%s", p->name, "");
+      mc_error(&s->diag, (McLoc){0}, "%s: lacks the param '%s'", ckpt, p->name);
+      ok = false;
       break;
     }
     rt_dims_format(got, sizeof got, t->rank, t->dims);
     bool same = t->dtype == p->rt_dtype && t->rank == p->rank &&
                 !memcmp(t->dims, p->dims, (size_t)p->rank * sizeof *p->dims);
     if (!same) {
-      char detail[300];
-      snprintf(detail, sizeof detail, " is %s%s, the model's is %s%s", rt_dtype_name(t->dtype), got,
-               rt_dtype_name(p->rt_dtype), want);
-      ok = weights_error(s, ckpt, "'%s'%s", p->name, detail);
+      mc_error(&s->diag, (McLoc){0}, "%s: '%s' is %s%s, the model's is %s%s", ckpt, p->name,
+               rt_dtype_name(t->dtype), got, rt_dtype_name(p->rt_dtype), want);
+      ok = false;
       break;
     }
     p->weights_offset = at;
-    at += (p->bytes + 63) / 64 * 64;
+    at += padded(p->bytes);
   }
   FILE *f = ok ? fopen(blob_path, "wb") : NULL;
-  if (ok && !f) ok = weights_error(s, blob_path, "cannot write: %s%s", strerror(errno), "");
+  if (ok && !f) {
+    mc_error(&s->diag, (McLoc){0}, "%s: cannot write: %s", blob_path, strerror(errno));
+    ok = false;
+  }
   static const char zeros[64];
   for (int i = 0; ok && i < b->nparams; i++) {
     const CliBuildParam *p = &b->params[i];
     if (p->state) continue;
     const RtTensorRef *t = rt_checkpoint_find(c, p->name);
-    size_t pad = (size_t)((p->bytes + 63) / 64 * 64 - p->bytes);
+    size_t pad = (size_t)(padded(p->bytes) - p->bytes);
     ok = fwrite(t->data, 1, (size_t)p->bytes, f) == (size_t)p->bytes &&
          fwrite(zeros, 1, pad, f) == pad;
   }
