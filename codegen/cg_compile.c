@@ -191,6 +191,5 @@ bool cg_build(const IrGraph *g, const CgOptions *o, const CgKnown *known, CgBuil
     LLVMDisposeBuilder(cs[k].b);
   bd->nkernels = cx.nkernels;
   bd->ncalls = cx.ncalls;
-  bd->nreused = cx.nreused;
   return compile_shards(bd, d);
 }

@@ -165,7 +165,6 @@ typedef struct Cg {
   const CgOptions *opts;
   const CgKnown *known; /* NULL: every function is made here */
   CgBuild *build;       /* where known builds list what they made */
-  int nreused;
 } Cg;
 
 /* Builds the program of g into the shards (whose modules the caller
@@ -253,7 +252,6 @@ struct CgBuild {
   CgTarget tgt;
   CgPlan plan;
   int nkernels;      /* kernels made by this build */
-  int nreused;       /* kernels found in CgKnown */
   int ncalls;        /* kernel calls per run */
   CgTables tables;
   CgMade *made;      /* with a CgKnown: the shared functions this build made */

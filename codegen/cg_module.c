@@ -339,7 +339,6 @@ LLVMValueRef cg_shared_function(Cg *cx, const char *key, CgMakeFn make, const vo
   const char *type = NULL, *name = NULL;
   if (!cx->cache->keys[slot] && cx->known && (name = cx->known->find(cx->known->ctx, key, &type))) {
     cache_put(cx->cache, key, declare_known(cx, name, type), -1);
-    cx->nreused++;
     slot = cache_slot(cx->cache, key);
   }
   if (!cx->cache->keys[slot]) {
