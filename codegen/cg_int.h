@@ -398,6 +398,7 @@ struct CgCall {
   int n;        /* extents */
   int64_t ext[CG_MAX_EXTENTS];
   int esz, rank, cls[2]; /* move: element size, rank, innermost stride classes */
+  bool add_into;         /* move: dst += src in the node's float dtype (fold) */
   int dtype, nbaxes;     /* scatter_add, matmul */
   bool parallel;         /* elementwise: runs in parts on the pool */
 };

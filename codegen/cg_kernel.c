@@ -392,12 +392,19 @@ static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
    other are in its key (so the contiguous cases vectorize). */
 static int stride_class(int64_t st) { return st == 0 ? 0 : st == 1 ? 1 : 2; }
 
+typedef struct MoveRow {
+  LLVMTypeRef et;  /* the element: an integer of its size, or the float type (add_into) */
+  bool add_into;
+} MoveRow;
+
 static void move_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
-  const LLVMTypeRef *et = ctx;
+  const MoveRow *m = ctx;
   CgFor l;
   cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), inner_extent(w), cg_i64(cx, 1));
-  LLVMValueRef v = cg_load(cx, *et, in_ptr(cx, 0), inner_index(cx, w, 1, off[1], l.iv));
-  cg_store(cx, v, out_ptr(cx), inner_index(cx, w, 0, off[0], l.iv));
+  LLVMValueRef at = inner_index(cx, w, 0, off[0], l.iv);
+  LLVMValueRef v = cg_load(cx, m->et, in_ptr(cx, 0), inner_index(cx, w, 1, off[1], l.iv));
+  if (m->add_into) v = LLVMBuildFAdd(cx->b, cg_load(cx, m->et, out_ptr(cx), at), v, "");
+  cg_store(cx, v, out_ptr(cx), at);
   cg_for_end(cx, &l);
 }
 
@@ -417,16 +424,20 @@ static void emit_move(Cg *cx, const CgCall *c) {
   for (int a = 2; a < CG_WALK_ARRAYS; a++)
     for (int i = 0; i < r; i++)
       w.vst[a][i] = cg_i64(cx, 0);
-  LLVMTypeRef et = LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
+  MoveRow m = {.add_into = c->add_into};
+  m.et = c->add_into ? cg_type(cx, (IrDtype)c->dtype)
+                     : LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
   /* the bases move the buffers: offsets inside the walk stay from 0 */
-  cx->kargs[0] = cg_gep(cx, et, out_ptr(cx), extent(cx, c, 3 * r));
-  cx->kargs[1] = cg_gep(cx, et, in_ptr(cx, 0), extent(cx, c, 3 * r + 1));
-  cg_walk_emit(cx, &w, move_row, &et);
+  cx->kargs[0] = cg_gep(cx, m.et, out_ptr(cx), extent(cx, c, 3 * r));
+  cx->kargs[1] = cg_gep(cx, m.et, in_ptr(cx, 0), extent(cx, c, 3 * r + 1));
+  cg_walk_emit(cx, &w, move_row, &m);
 }
 
-/* One copy of index space `shape` from operand `src` of node id. */
-static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const int64_t *dst_st,
-                       const int64_t *src_st, int64_t dst_base, int64_t src_base, CgAddCall add) {
+/* One copy of index space `shape` from operand `src` of node id (with
+   add_into: added into what the destination holds). */
+static void lower_copy_op(Cg *cx, IrRef id, IrRef src, const IrShape *shape,
+                          const int64_t *dst_st, const int64_t *src_st, int64_t dst_base,
+                          int64_t src_base, bool add_into, CgAddCall add) {
   if (ir_shape_numel(shape) == 0)
     return;
   CgWalk w;
@@ -442,7 +453,10 @@ static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const 
   c.rank = w.rank;
   c.cls[0] = stride_class(w.st[0][w.rank - 1]);
   c.cls[1] = stride_class(w.st[1][w.rank - 1]);
-  snprintf(c.key, sizeof c.key, "move %d rank=%d %d%d", c.esz, c.rank, c.cls[0], c.cls[1]);
+  c.add_into = add_into;
+  c.dtype = ir_node(cx->g, id)->dtype;
+  snprintf(c.key, sizeof c.key, "move %d rank=%d %d%d%s", c.esz, c.rank, c.cls[0], c.cls[1],
+           add_into ? " add" : "");
   call_input(cx, &c, src);
   for (int i = 0; i < w.rank; i++)
     call_extent(&c, w.dims[i]);
@@ -453,6 +467,53 @@ static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const 
   call_extent(&c, src_base);
   c.emit = emit_move;
   add(cx, &c);
+}
+
+static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const int64_t *dst_st,
+                       const int64_t *src_st, int64_t dst_base, int64_t src_base, CgAddCall add) {
+  lower_copy_op(cx, id, src, shape, dst_st, src_st, dst_base, src_base, false, add);
+}
+
+/* Strides into a contiguous image [lead..., S...] (strides is) for the index
+   space of its windows [lead..., K..., O...]. */
+static void window_strides(const IrNode *n, int img_rank, const int64_t *is, int64_t *st) {
+  int k = n->attr.nwin, lead = img_rank - k;
+  for (int i = 0; i < lead; i++) st[i] = is[i];
+  for (int i = 0; i < k; i++) {
+    st[lead + i] = n->attr.wdilation[i] * is[lead + i];
+    st[lead + k + i] = n->attr.wstride[i] * is[lead + i];
+  }
+}
+
+/* fold: zeros, then one accumulating copy per kernel tap. The windows of one
+   tap never overlap, so each copy may run in parts; the taps run in turn. */
+static void lower_fold(Cg *cx, IrRef id, CgAddCall add) {
+  const IrNode *n = ir_node(cx->g, id), *y = operand(cx, n, 0);
+  int k = n->attr.nwin, lead = n->shape.rank - k;
+  int64_t os[IR_MAX_RANK], ys[IR_MAX_RANK], st[IR_MAX_RANK];
+  cg_contiguous_strides(&n->shape, os);
+  cg_contiguous_strides(&y->shape, ys);
+  window_strides(n, n->shape.rank, os, st);
+  IrShape tap = {.rank = (uint8_t)(lead + k)};       /* [lead..., O...] */
+  int64_t tap_dst[IR_MAX_RANK], tap_src[IR_MAX_RANK], taps = 1;
+  for (int i = 0; i < lead + k; i++) {
+    int from = i < lead ? i : i + k;
+    tap.d[i] = y->shape.d[from];
+    tap_dst[i] = st[from];
+    tap_src[i] = ys[from];
+  }
+  for (int i = 0; i < k; i++) taps *= y->shape.d[lead + i].n;
+  lower_zero(cx, id, add);
+  for (int64_t t = 0; t < taps; t++) {
+    int64_t rest = t, dst_base = 0, src_base = 0;
+    for (int i = k - 1; i >= 0; i--) {
+      int64_t kk = rest % y->shape.d[lead + i].n;
+      rest /= y->shape.d[lead + i].n;
+      dst_base += kk * st[lead + i];
+      src_base += kk * ys[lead + i];
+    }
+    lower_copy_op(cx, id, n->src[0], &tap, tap_dst, tap_src, dst_base, src_base, true, add);
+  }
 }
 
 static void lower_move(Cg *cx, IrRef id, CgAddCall add) {
@@ -492,6 +553,13 @@ static void lower_move(Cg *cx, IrRef id, CgAddCall add) {
     for (int i = 0; i < n->shape.rank; i++)
       base += n->attr.start[i] * os[i];
     lower_copy(cx, id, n->src[0], &x->shape, os, xs, base, 0, add);
+    return;
+  case IR_OP_UNFOLD:
+    window_strides(n, x->shape.rank, xs, st);
+    lower_copy(cx, id, n->src[0], &n->shape, os, st, 0, 0, add);
+    return;
+  case IR_OP_FOLD:
+    lower_fold(cx, id, add);
     return;
   case IR_OP_CONCAT:
     for (int k = 0; k < n->nsrc; k++) {

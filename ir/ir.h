@@ -11,6 +11,7 @@
 #include "mc.h"
 
 #define IR_MAX_RANK 8
+#define IR_MAX_WIN 3     /* window axes of unfold/fold (conv1d/2d/3d) */
 #define IR_MAX_SYMS 32   /* named dims per graph (bit mask in IrDim) */
 #define IR_NONE UINT32_MAX
 #define IR_GRAD_WANTED (UINT32_MAX - 1)  /* grad rules: dx[i] on entry, see IrOpInfo */
@@ -90,6 +91,10 @@ typedef struct IrAttr {
   int64_t start[IR_MAX_RANK];   /* SLICE: first index; PAD: zeros before */
   int64_t step[IR_MAX_RANK];    /* SLICE: stride (>= 1) */
   IrInit init;                  /* PARAM: initializer */
+  uint8_t nwin;                 /* UNFOLD/FOLD: window axes, the operand's (fold: the
+                                   result's) last nwin axes */
+  int64_t wstride[IR_MAX_WIN];  /* UNFOLD/FOLD: window stride per window axis */
+  int64_t wdilation[IR_MAX_WIN];/* UNFOLD/FOLD: spacing of a window's taps */
 } IrAttr;
 
 typedef struct IrNode {
@@ -213,6 +218,15 @@ IrRef ir_slice(IrGraph *g, IrRef x, const int64_t *start, const int64_t *step,
                const int64_t *count, McLoc loc);
 IrRef ir_pad(IrGraph *g, IrRef x, const int64_t *before, const int64_t *after, McLoc loc);
 IrRef ir_concat(IrGraph *g, const IrRef *xs, int n, int axis, McLoc loc);
+/* unfold(x[lead..., S1..Sk]) -> [lead..., K1..Kk, O1..Ok]: window (o, kk) of
+   axis i reads x at o*stride[i] + kk*dilation[i]; O = (S - dil*(K-1) - 1) /
+   stride + 1 (floor; a window that does not fit is an error). k = nwin. */
+IrRef ir_unfold(IrGraph *g, IrRef x, int nwin, const int64_t *kernel, const int64_t *stride,
+                const int64_t *dilation, McLoc loc);
+/* fold(y[lead..., K1..Kk, O1..Ok]) -> [lead..., size1..sizek]: unfold's
+   adjoint; every window element is added back where unfold read it. */
+IrRef ir_fold(IrGraph *g, IrRef y, int nwin, const IrDim *size, const int64_t *stride,
+              const int64_t *dilation, McLoc loc);
 /* gather(table[V, r...], idx i32[s...]) -> [s..., r...] */
 IrRef ir_gather(IrGraph *g, IrRef table, IrRef idx, McLoc loc);
 /* scatter_add(src[s..., r...], idx i32[s...]) -> [rows, r...] */

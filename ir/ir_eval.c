@@ -457,6 +457,35 @@ static void eval_concat(const IrEval *e, const IrNode *nd, IrTensor *out) {
   }
 }
 
+/* Strides into a contiguous image [lead..., S...] for the index space of its
+   windows [lead..., K..., O...]: kernel tap kk of axis i moves by dilation,
+   window o by stride. */
+static void window_strides(const IrNode *nd, const IrTensor *img, int64_t *st) {
+  int k = nd->attr.nwin, lead = img->rank - k;
+  int64_t is[IR_MAX_RANK];
+  contiguous_strides(img->dims, img->rank, is);
+  for (int i = 0; i < lead; i++) st[i] = is[i];
+  for (int i = 0; i < k; i++) {
+    st[lead + i] = nd->attr.wdilation[i] * is[lead + i];
+    st[lead + k + i] = nd->attr.wstride[i] * is[lead + i];
+  }
+}
+
+/* fold: every window element added into the image, in order (windows may
+   overlap). */
+static void eval_fold(const IrNode *nd, IrTensor *out, const IrTensor *y) {
+  memset(out->data, 0, (size_t)out->numel * sizeof(double));
+  if (y->numel == 0) return;
+  int64_t st[IR_MAX_RANK], idx[IR_MAX_RANK] = {0};
+  window_strides(nd, out, st);
+  for (int64_t j = 0; j < y->numel; j++) {
+    int64_t at = 0;
+    for (int i = 0; i < y->rank; i++) at += idx[i] * st[i];
+    out->data[at] += y->data[j];
+    for (int i = y->rank - 1; i >= 0 && ++idx[i] == y->dims[i]; i--) idx[i] = 0;
+  }
+}
+
 /* Moves elements by index arithmetic: every MOVE op is a strided copy. */
 static void eval_move(IrEval *e, IrRef id) {
   const IrNode *nd = ir_node(e->g, id);
@@ -487,6 +516,12 @@ static void eval_move(IrEval *e, IrRef id) {
     return;
   case IR_OP_CONCAT:
     eval_concat(e, nd, out);
+    return;
+  case IR_OP_UNFOLD:
+    window_strides(nd, x, st);
+    break;
+  case IR_OP_FOLD:
+    eval_fold(nd, out, x);
     return;
   default:
     MC_UNREACHABLE();

@@ -409,6 +409,23 @@ void ir_grad_CONCAT(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   }
 }
 
+/* unfold and fold are each other's adjoints. */
+void ir_grad_UNFOLD(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
+  IrNode n = *ir_node(g, ref);
+  IrShape xs = ir_node(g, n.src[0])->shape;
+  dx[0] = ir_fold(g, dy, n.attr.nwin, &xs.d[xs.rank - n.attr.nwin], n.attr.wstride,
+                  n.attr.wdilation, n.loc);
+}
+
+void ir_grad_FOLD(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
+  IrNode n = *ir_node(g, ref);
+  IrShape ys = ir_node(g, n.src[0])->shape;
+  int64_t kernel[IR_MAX_WIN];
+  int lead = ys.rank - 2 * n.attr.nwin;
+  for (int i = 0; i < n.attr.nwin; i++) kernel[i] = ys.d[lead + i].n;
+  dx[0] = ir_unfold(g, dy, n.attr.nwin, kernel, n.attr.wstride, n.attr.wdilation, n.loc);
+}
+
 /* ---- indexing ------------------------------------------------------------- */
 
 /* gather(table, idx): rows of dy added back into the rows they came from

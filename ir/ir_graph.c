@@ -368,6 +368,61 @@ IrRef ir_concat(IrGraph *g, const IrRef *xs, int n, int axis, McLoc loc) {
   return ir_build(g, IR_OP_CONCAT, xs, n, &a, NULL, IR_F32, loc);
 }
 
+static void window_attr(IrAttr *a, int nwin, const int64_t *stride, const int64_t *dilation) {
+  a->nwin = (uint8_t)nwin;
+  for (int i = 0; i < nwin && i < IR_MAX_WIN; i++) {
+    a->wstride[i] = stride[i];
+    a->wdilation[i] = dilation[i];
+  }
+}
+
+/* Windows per axis: floor((S - dil*(K-1) - 1) / stride) + 1, or 0 when not
+   even one fits (the shape rule reports it). */
+static int64_t window_count(int64_t size, int64_t k, int64_t stride, int64_t dil) {
+  if (k < 1 || stride < 1 || dil < 1) return 0;
+  int64_t span;
+  if (__builtin_mul_overflow(dil, k - 1, &span) || span >= size) return 0;
+  return (size - span - 1) / stride + 1;
+}
+
+IrRef ir_unfold(IrGraph *g, IrRef x, int nwin, const int64_t *kernel, const int64_t *stride,
+                const int64_t *dilation, McLoc loc) {
+  IrAttr a = {0};
+  IrShape s = {0};
+  window_attr(&a, nwin, stride, dilation);
+  if (has_node(g, x) && nwin >= 1 && nwin <= IR_MAX_WIN) {
+    const IrShape *xs = &g->nodes[x].shape;
+    int lead = xs->rank - nwin;
+    if (lead >= 0 && xs->rank + nwin <= IR_MAX_RANK) {
+      s.rank = (uint8_t)(xs->rank + nwin);
+      for (int i = 0; i < lead; i++) s.d[i] = xs->d[i];
+      for (int i = 0; i < nwin; i++) {
+        s.d[lead + i] = ir_dim_const(kernel[i]);
+        s.d[lead + nwin + i] =
+            ir_dim_const(window_count(xs->d[lead + i].n, kernel[i], stride[i], dilation[i]));
+      }
+    }
+  }
+  return ir_build(g, IR_OP_UNFOLD, &x, 1, &a, &s, IR_F32, loc);
+}
+
+IrRef ir_fold(IrGraph *g, IrRef y, int nwin, const IrDim *size, const int64_t *stride,
+              const int64_t *dilation, McLoc loc) {
+  IrAttr a = {0};
+  IrShape s = {0};
+  window_attr(&a, nwin, stride, dilation);
+  if (has_node(g, y) && nwin >= 1 && nwin <= IR_MAX_WIN) {
+    const IrShape *ys = &g->nodes[y].shape;
+    int lead = ys->rank - 2 * nwin;
+    if (lead >= 0) {
+      s.rank = (uint8_t)(lead + nwin);
+      for (int i = 0; i < lead; i++) s.d[i] = ys->d[i];
+      for (int i = 0; i < nwin; i++) s.d[lead + i] = size[i];
+    }
+  }
+  return ir_build(g, IR_OP_FOLD, &y, 1, &a, &s, IR_F32, loc);
+}
+
 IrRef ir_gather(IrGraph *g, IrRef table, IrRef idx, McLoc loc) {
   return ir_binary(g, IR_OP_GATHER, table, idx, loc);
 }

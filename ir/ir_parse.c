@@ -349,11 +349,14 @@ static bool parse_type(Parser *P, IrDtype *t, IrShape *s) {
 typedef struct Attrs {
   IrAttr a;
   unsigned seen;     /* bit per AttrKey */
-  int nperm, nstart, nstep;
+  int nperm, nstart, nstep, nstride, ndilation;
 } Attrs;
 
-typedef enum { A_AXES, A_KEEPDIMS, A_PERM, A_START, A_STEP, A_AXIS, A_COUNT } AttrKey;
-static const char *const attr_names[A_COUNT] = {"axes", "keepdims", "perm", "start", "step", "axis"};
+typedef enum {
+  A_AXES, A_KEEPDIMS, A_PERM, A_START, A_STEP, A_AXIS, A_STRIDE, A_DILATION, A_COUNT
+} AttrKey;
+static const char *const attr_names[A_COUNT] = {"axes", "keepdims", "perm", "start",
+                                                "step", "axis", "stride", "dilation"};
 
 /* Which attributes an op takes, and which of them must be written. */
 static unsigned allowed_attrs(IrOp op, unsigned *required) {
@@ -365,6 +368,8 @@ static unsigned allowed_attrs(IrOp op, unsigned *required) {
   case IR_OP_PAD: *required = 1u << A_START; return *required;
   case IR_OP_CONCAT:
   case IR_OP_IOTA: *required = 1u << A_AXIS; return *required;
+  case IR_OP_UNFOLD:
+  case IR_OP_FOLD: *required = 1u << A_STRIDE | 1u << A_DILATION; return *required;
   default: *required = 0; return 0;
   }
 }
@@ -395,6 +400,12 @@ static bool parse_attr_value(Parser *P, AttrKey k, Attrs *at) {
     at->a.axis = (int)axis;
     return true;
   }
+  case A_STRIDE:
+    if (!parse_list(P, 1, DIM_MAX, IR_MAX_WIN, at->a.wstride, &at->nstride, NULL)) return false;
+    at->a.nwin = (uint8_t)at->nstride;
+    return true;
+  case A_DILATION:
+    return parse_list(P, 1, DIM_MAX, IR_MAX_WIN, at->a.wdilation, &at->ndilation, NULL);
   case A_COUNT: break;
   }
   MC_UNREACHABLE();
@@ -430,6 +441,9 @@ static bool check_list_lengths(Parser *P, const Attrs *at, int rank, const Tok *
       return error_at(P, optok, "%s has %d entries, but the operand has rank %d",
                       attr_names[lists[i].k], lists[i].n, rank);
   }
+  if ((at->seen & (1u << A_STRIDE)) && at->nstride != at->ndilation)
+    return error_at(P, optok, "stride has %d entries, dilation %d: one per window axis",
+                    at->nstride, at->ndilation);
   return true;
 }
 
@@ -491,7 +505,8 @@ static bool parse_loc(Parser *P, McLoc *loc) {
 /* Ops whose result shape is written in the text rather than computed. */
 static bool has_preset_shape(IrOp op) {
   return ir_ops[op].cls == IR_CLASS_SOURCE || op == IR_OP_RESHAPE || op == IR_OP_EXPAND ||
-         op == IR_OP_SLICE || op == IR_OP_PAD || op == IR_OP_SCATTER_ADD;
+         op == IR_OP_SLICE || op == IR_OP_PAD || op == IR_OP_SCATTER_ADD ||
+         op == IR_OP_UNFOLD || op == IR_OP_FOLD;
 }
 
 /* Builds the parsed node; the written type must match the computed one. */

@@ -121,6 +121,13 @@ static void print_attrs(McStr *out, const IrGraph *g, const IrNode *n) {
   case IR_OP_IOTA:
     mc_str_printf(out, " axis=%d", n->attr.axis);
     break;
+  case IR_OP_UNFOLD:
+  case IR_OP_FOLD: {
+    int k = n->attr.nwin <= IR_MAX_WIN ? n->attr.nwin : IR_MAX_WIN;
+    print_list(out, "stride", n->attr.wstride, k);
+    print_list(out, "dilation", n->attr.wdilation, k);
+    break;
+  }
   default:
     break;
   }

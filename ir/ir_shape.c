@@ -433,6 +433,53 @@ bool ir_shape_PAD(IrGraph *g, IrNode *n) {
   return true;
 }
 
+/* unfold/fold: image [lead..., S...] and windows [lead..., K..., O...] agree
+   on the lead dims, and every window fits: dil*(K-1) + stride*(O-1) < S. */
+static bool check_windows(IrGraph *g, IrNode *n, const IrNode *img, const IrNode *win) {
+  Types t = {0};
+  int k = n->attr.nwin, lead = img->shape.rank - k;
+  if (k < 1 || k > IR_MAX_WIN || lead < 0 || win->shape.rank != lead + 2 * k)
+    return fail(g, n, &t, "cannot %s %s to %s: %d window axes do not fit these ranks",
+                opname(n), tyn(&t, g, operand(g, n, 0)), tyn(&t, g, n), k);
+  for (int i = 0; i < lead; i++)
+    if (img->shape.d[i].n != win->shape.d[i].n)
+      return fail(g, n, &t, "cannot %s %s to %s: dims %d differ", opname(n),
+                  tyn(&t, g, operand(g, n, 0)), tyn(&t, g, n), i);
+  for (int i = 0; i < k; i++) {
+    int64_t s = img->shape.d[lead + i].n, kk = win->shape.d[lead + i].n;
+    int64_t o = win->shape.d[lead + k + i].n, st = n->attr.wstride[i], dl = n->attr.wdilation[i];
+    if (st < 1 || dl < 1)
+      return fail(g, n, &t, "cannot %s %s: stride %lld and dilation %lld must be positive",
+                  opname(n), tyn(&t, g, operand(g, n, 0)), (long long)st, (long long)dl);
+    int64_t span = INT64_MAX, last;
+    if (kk >= 1 && o >= 1 && !__builtin_mul_overflow(dl, kk - 1, &span) &&
+        !__builtin_mul_overflow(st, o - 1, &last))
+      span = sat_add(span, last);
+    if (span >= s)
+      return fail(g, n, &t, "cannot %s %s to %s: %lld windows of %lld (stride %lld, dilation "
+                  "%lld) do not fit in dim %s", opname(n), tyn(&t, g, operand(g, n, 0)),
+                  tyn(&t, g, n), (long long)o, (long long)kk, (long long)st, (long long)dl,
+                  dimstr(&t, g, img->shape.d[lead + i]));
+  }
+  return true;
+}
+
+bool ir_shape_UNFOLD(IrGraph *g, IrNode *n) {
+  const IrNode *x = operand(g, n, 0);
+  n->dtype = x->dtype;
+  return check_preset(g, n) && check_windows(g, n, x, n);
+}
+
+bool ir_shape_FOLD(IrGraph *g, IrNode *n) {
+  Types t = {0};
+  const IrNode *y = operand(g, n, 0);
+  n->dtype = y->dtype;
+  if (!check_preset(g, n)) return false;
+  if (!ir_dtype_is_float(y->dtype))
+    return fail(g, n, &t, "cannot fold %s: needs a float dtype", tyn(&t, g, y));
+  return check_windows(g, n, n, y);
+}
+
 /* The joined dim is symbolic when every part has the same named factors. */
 static IrDim concat_dim(IrDim acc, IrDim d) {
   if (acc.syms && acc.syms == d.syms)

@@ -471,6 +471,29 @@ static void build_pad(Case *c, IrOp op, int64_t n, const OpTest *t) {
                    (int64_t[]){1, 1}, noloc));
 }
 
+/* Convolution-shaped windows: overlapping with dilation, strided with a
+   tail that no window reaches, 1-D; fold adds overlapping windows back. */
+static void build_unfold(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(2, n, 6, 7));
+  output(c, ir_unfold(c->g, x, 2, (int64_t[]){3, 2}, (int64_t[]){1, 1}, (int64_t[]){1, 2},
+                      noloc));
+  output(c, ir_unfold(c->g, x, 2, (int64_t[]){2, 2}, (int64_t[]){2, 2}, (int64_t[]){1, 1},
+                      noloc));
+  IrRef y = input(c, DOM_INT, IR_I32, SHAPE(n + 4));
+  output(c, ir_unfold(c->g, y, 1, (int64_t[]){2}, (int64_t[]){3}, (int64_t[]){1}, noloc));
+}
+
+static void build_fold(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrRef y = input(c, DOM_ANY, c->dt, SHAPE(n, 2, 3, 2, 4, 3));
+  output(c, ir_fold(c->g, y, 2, (IrDim[]){ir_dim_const(8), ir_dim_const(6)}, (int64_t[]){1, 2},
+                    (int64_t[]){2, 1}, noloc));
+  IrRef z = input(c, DOM_ANY, c->dt, SHAPE(3, 2, n));
+  output(c, ir_fold(c->g, z, 1, (IrDim[]){ir_dim_const(2 * n + 1)}, (int64_t[]){2},
+                    (int64_t[]){1}, noloc));
+}
+
 static void build_concat(Case *c, IrOp op, int64_t n, const OpTest *t) {
   (void)op, (void)t;
   IrDtype f = c->dt;
@@ -549,6 +572,8 @@ static const OpTest op_tests[IR_OP_COUNT] = {
     [IR_OP_SLICE] = {build_slice},
     [IR_OP_PAD] = {build_pad},
     [IR_OP_CONCAT] = {build_concat},
+    [IR_OP_UNFOLD] = {build_unfold},
+    [IR_OP_FOLD] = {build_fold},
     [IR_OP_GATHER] = {build_gather},
     [IR_OP_SCATTER_ADD] = {build_scatter_add},
 };

@@ -391,6 +391,58 @@ static void run_pad(IrOp op, const OpTest *t) {
     move_case("pad", SHAPE(sizes[i], 2), pad2, sizes[i]);
 }
 
+/* 2-D windows, overlapping (3x2, stride 1, dilation 2 on one axis) and
+   strided (2x2, stride 2); 1-D windows with stride 3 (gaps). */
+static IrRef unfold_overlap(Fixture *f, IrRef x, int64_t n) {
+  (void)n;
+  return ir_unfold(f->g, x, 2, (const int64_t[]){3, 2}, (const int64_t[]){1, 1},
+                   (const int64_t[]){1, 2}, noloc);
+}
+
+static IrRef unfold_strided(Fixture *f, IrRef x, int64_t n) {
+  (void)n;
+  return ir_unfold(f->g, x, 2, (const int64_t[]){2, 2}, (const int64_t[]){2, 2},
+                   (const int64_t[]){1, 1}, noloc);
+}
+
+static IrRef unfold_gaps(Fixture *f, IrRef x, int64_t n) {
+  (void)n;
+  return ir_unfold(f->g, x, 1, (const int64_t[]){2}, (const int64_t[]){3}, (const int64_t[]){1},
+                   noloc);
+}
+
+static void run_unfold(IrOp op, const OpTest *t) {
+  (void)op, (void)t;
+  for (size_t i = 0; i < MC_COUNTOF(sizes); i++) {
+    int64_t n = sizes[i];
+    move_case("unfold", SHAPE(n, 2, 5, 6), unfold_overlap, n);
+    move_case("unfold", SHAPE(2, n, 5, 5), unfold_strided, n);
+    move_case("unfold", SHAPE(n, 8), unfold_gaps, n);
+  }
+}
+
+/* fold of a [lead, K, O] tensor back into images of the given sizes. */
+static IrRef fold_overlap(Fixture *f, IrRef y, int64_t n) {
+  (void)n;
+  return ir_fold(f->g, y, 2, (const IrDim[]){ir_dim_const(5), ir_dim_const(6)},
+                 (const int64_t[]){1, 1}, (const int64_t[]){1, 2}, noloc);
+}
+
+static IrRef fold_gaps(Fixture *f, IrRef y, int64_t n) {
+  (void)n;
+  return ir_fold(f->g, y, 1, (const IrDim[]){ir_dim_const(9)}, (const int64_t[]){3},
+                 (const int64_t[]){1}, noloc);
+}
+
+static void run_fold(IrOp op, const OpTest *t) {
+  (void)op, (void)t;
+  for (size_t i = 0; i < MC_COUNTOF(sizes); i++) {
+    int64_t n = sizes[i];
+    move_case("fold", SHAPE(n, 3, 2, 3, 4), fold_overlap, n);
+    move_case("fold", SHAPE(n, 2, 3), fold_gaps, n);
+  }
+}
+
 static void run_concat(IrOp op, const OpTest *t) {
   (void)op, (void)t;
   for (size_t i = 0; i < MC_COUNTOF(sizes); i++) {
@@ -487,6 +539,8 @@ static const OpTest op_tests[IR_OP_COUNT] = {
     [IR_OP_SLICE] = {run_slice, DOM_ANY, DOM_ANY},
     [IR_OP_PAD] = {run_pad, DOM_ANY, DOM_ANY},
     [IR_OP_CONCAT] = {run_concat, DOM_ANY, DOM_ANY},
+    [IR_OP_UNFOLD] = {run_unfold, DOM_ANY, DOM_ANY},
+    [IR_OP_FOLD] = {run_fold, DOM_ANY, DOM_ANY},
     [IR_OP_GATHER] = {run_gather, DOM_ANY, DOM_ANY},
     [IR_OP_SCATTER_ADD] = {run_scatter_add, DOM_ANY, DOM_ANY},
 };

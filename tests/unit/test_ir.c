@@ -885,6 +885,8 @@ static IrGraph *every_op_graph(void) {
   ir_slice(g, x, (int64_t[]){1, 0}, (int64_t[]){2, 1}, (int64_t[]){2, 3}, L0);
   ir_pad(g, x, (int64_t[]){0, 1}, (int64_t[]){0, 2}, L0);
   ir_concat(g, (IrRef[]){x, x, x}, 3, 0, L0);
+  IrRef uf = ir_unfold(g, x, 1, (int64_t[]){2}, (int64_t[]){1}, (int64_t[]){1}, L0);
+  ir_fold(g, uf, 1, &ir_node(g, x)->shape.d[1], (int64_t[]){1}, (int64_t[]){1}, L0);
   IrRef ga = ir_gather(g, w, y, L0);
   IrRef sc = ir_scatter_add(g, ga, y, ir_dim_sym(g, 1), L0);
   IrRef loss = ir_reduce(g, IR_OP_SUM, mm, 3, false, L0);
