@@ -7,12 +7,14 @@ static const char *plural(int64_t n, const char *one, const char *many) {
   return n == 1 ? one : many;
 }
 
-static void count_nodes(const IrGraph *g, int64_t *ninputs, int64_t *nparams, int64_t *nweights) {
-  *ninputs = *nparams = *nweights = 0;
+static void count_nodes(const IrGraph *g, int64_t *ninputs, int64_t *nparams, int64_t *nweights,
+                        int64_t *nbuffers) {
+  *ninputs = *nparams = *nweights = *nbuffers = 0;
   for (IrRef r = 0; r < g->nnodes; r++) {
     const IrNode *n = ir_node(g, r);
     if (n->op == IR_OP_INPUT) ++*ninputs;
-    if (n->op == IR_OP_PARAM) {
+    if (n->op == IR_OP_PARAM && n->attr.frozen) ++*nbuffers;
+    else if (n->op == IR_OP_PARAM) {
       ++*nparams;
       *nweights += ir_shape_numel(&n->shape);
     }
@@ -31,14 +33,15 @@ static const char *type_of(const IrGraph *g, IrRef r) {
 }
 
 static void print_summary_line(const IrGraph *g) {
-  int64_t ninputs, nparams, nweights, noutputs = 0;
-  count_nodes(g, &ninputs, &nparams, &nweights);
+  int64_t ninputs, nparams, nweights, nbuffers, noutputs = 0;
+  count_nodes(g, &ninputs, &nparams, &nweights, &nbuffers);
   for (uint32_t i = 0; i < g->nouts; i++) noutputs += g->outs[i].kind == IR_OUT_OUTPUT;
   const IrOutput *loss = find_loss(g);
   printf("%s: ok: %lld %s, %lld %s (%lld %s), %lld %s, ", g->name, (long long)ninputs,
          plural(ninputs, "input", "inputs"), (long long)nparams, plural(nparams, "param", "params"),
          (long long)nweights, plural(nweights, "weight", "weights"), (long long)noutputs,
          plural(noutputs, "output", "outputs"));
+  if (nbuffers) printf("%lld %s, ", (long long)nbuffers, plural(nbuffers, "buffer", "buffers"));
   if (loss)
     printf("loss %s\n", type_of(g, loss->ref));
   else
@@ -52,9 +55,10 @@ static void print_details(const IrGraph *g) {
   }
   for (uint32_t i = 0; i < g->nouts; i++) {
     const IrOutput *out = &g->outs[i];
-    const char *kind = out->kind == IR_OUT_OUTPUT ? "output"
-                       : out->kind == IR_OUT_LOSS ? "loss  "
-                                                  : "grad  ";
+    const char *kind = out->kind == IR_OUT_OUTPUT   ? "output"
+                       : out->kind == IR_OUT_LOSS   ? "loss  "
+                       : out->kind == IR_OUT_UPDATE ? "update"
+                                                    : "grad  ";
     printf("  %s %s: %s\n", kind, out->name, type_of(g, out->ref));
   }
   if (g->nsyms) {

@@ -330,7 +330,7 @@ static void collect_targets(Gc *gc) {
   for (int pass = 0; pass < 2; pass++)
     for (IrRef r = 0; r < gc->fwd->nnodes; r++) {
       const IrNode *node = ir_node(gc->fwd, r);
-      bool is_param = node->op == IR_OP_PARAM;
+      bool is_param = node->op == IR_OP_PARAM && !node->attr.frozen;
       bool is_input = node->op == IR_OP_INPUT && ir_dtype_is_float((IrDtype)node->dtype);
       if (pass == 0 ? !is_param : !(is_input && gc->o->grad_inputs)) continue;
       gc->targets[gc->ntargets++] =

@@ -72,7 +72,8 @@ struct CliTrainer {
   CliSession *s;
   McDiag *d;
   CliTrainConfig c;
-  IrGraph *fwd;             /* forward graph at the training batch, as compiled */
+  IrGraph *fwd;             /* forward graph at the training batch, as compiled (train mode) */
+  IrGraph *fwd_eval;        /* the same in eval mode: what evaluation runs */
   const char *batch_dim;    /* the named batch dim (fwd arena); NULL = none */
   int64_t batch;
   int ninputs;              /* model inputs; each is fed from data */
@@ -164,13 +165,14 @@ static bool rt_failed(CliTrainer *t, const RtError *e) {
 
 /* Compiles the model source with the -D defines, plus dim = value when dim
    is not NULL. Reports into d. */
-static IrGraph *compile_model(CliTrainer *t, const char *dim, int64_t value, McDiag *d) {
+static IrGraph *compile_model(CliTrainer *t, const char *dim, int64_t value, FeMode mode,
+                              McDiag *d) {
   FeDefine *defs = mc_xcalloc((size_t)t->c.ndefines + 1, sizeof *defs);
   int n = 0;
   for (int i = 0; i < t->c.ndefines; i++)
     if (!dim || strcmp(t->c.defines[i].name, dim) != 0) defs[n++] = t->c.defines[i];
   if (dim) defs[n++] = (FeDefine){dim, value};
-  FeOptions fo = {.defines = defs, .ndefines = n};
+  FeOptions fo = {.defines = defs, .ndefines = n, .mode = mode};
   IrGraph *g = fe_compile_string(t->c.file, t->c.text, &fo, &t->s->src, d);
   free(defs);
   if (g && !ir_verify(g, d)) {
@@ -222,10 +224,20 @@ static bool find_batch(CliTrainer *t, const IrGraph *g, int *sym, int64_t *batch
   return true;
 }
 
+static bool compile_train_forward(CliTrainer *t);
+
 /* The forward graph at the configured batch: compiled once, and again with
-   -D BATCH=N when --batch asks for another value. */
+   -D BATCH=N when --batch asks for another value; then in eval mode (what
+   evaluation runs) at the same batch. */
 static bool compile_forward(CliTrainer *t) {
-  t->fwd = compile_model(t, NULL, 0, t->d);
+  if (!compile_train_forward(t)) return false;
+  t->fwd_eval = t->batch_dim ? compile_model(t, t->batch_dim, t->batch, FE_MODE_EVAL, t->d)
+                             : compile_model(t, NULL, 0, FE_MODE_EVAL, t->d);
+  return t->fwd_eval != NULL;
+}
+
+static bool compile_train_forward(CliTrainer *t) {
+  t->fwd = compile_model(t, NULL, 0, FE_MODE_TRAIN, t->d);
   int sym;
   if (!t->fwd || !find_batch(t, t->fwd, &sym, &t->batch)) return false;
   t->batch_dim = sym >= 0 ? t->fwd->syms[sym].name : NULL;
@@ -237,7 +249,7 @@ static bool compile_forward(CliTrainer *t) {
   }
   char *name = mc_xstrdup(t->batch_dim);
   ir_graph_free(t->fwd);
-  t->fwd = compile_model(t, name, t->c.batch, t->d);
+  t->fwd = compile_model(t, name, t->c.batch, FE_MODE_TRAIN, t->d);
   free(name);
   if (!t->fwd || !find_batch(t, t->fwd, &sym, &t->batch)) return false;
   t->batch_dim = sym >= 0 ? t->fwd->syms[sym].name : NULL;
@@ -415,7 +427,7 @@ CliTrainer *cli_trainer_new(CliSession *s, const CliTrainConfig *c) {
     find_labels(t);
     ok = program_build(t, &t->prog, t->fwd, PASS_PIPELINE_TRAIN, false, t->d) &&
          map_updates(t) &&
-         program_build(t, &t->eval, t->fwd, PASS_PIPELINE_FORWARD, true, t->d);
+         program_build(t, &t->eval, t->fwd_eval, PASS_PIPELINE_FORWARD, true, t->d);
   }
   if (!ok) {
     cli_trainer_free(t);
@@ -447,6 +459,7 @@ void cli_trainer_free(CliTrainer *t) {
   free(t->test_idx);
   mc_vec_free(&t->losses);
   if (t->fwd) ir_graph_free(t->fwd);
+  if (t->fwd_eval) ir_graph_free(t->fwd_eval);
   free(t);
 }
 
@@ -791,7 +804,7 @@ static bool have_eval1(CliTrainer *t) {
   t->eval1_tried = true;
   McDiag quiet;
   mc_diag_init(&quiet, NULL, NULL);
-  IrGraph *g = compile_model(t, t->batch_dim, 1, &quiet);
+  IrGraph *g = compile_model(t, t->batch_dim, 1, FE_MODE_EVAL, &quiet);
   bool ok = g && program_build(t, &t->eval1, g, PASS_PIPELINE_FORWARD, true, &quiet);
   if (g) ir_graph_free(g);
   if (t->eval1.g) t->eval1.g->diag = NULL;

@@ -11,11 +11,17 @@ typedef struct FeDefine {
   int64_t value;
 } FeDefine;
 
+/* A model's mode, as torch's module.train() / module.eval(): batch norm
+   normalizes with the batch's statistics and updates its running ones in
+   train mode, uses the running ones in eval mode; dropout is off in eval. */
+typedef enum FeMode { FE_MODE_TRAIN, FE_MODE_EVAL } FeMode;
+
 typedef struct FeOptions {
   const FeDefine *defines;   /* -D NAME=VALUE overrides of model dims */
   int ndefines;
   const char *stdlib_dir;    /* where `import "std/..."` looks (a directory
                                 holding nn.model); NULL = built in */
+  FeMode mode;               /* train (the default, as a torch module) or eval */
 } FeOptions;
 
 /* ---- fe_ast.c: the syntax tree -------------------------------------------
@@ -38,7 +44,8 @@ typedef enum FeKind {
   /* statements */
   FE_BIND,      /* name = a */
   FE_UNPACK,    /* list = FE_NAME targets, a = value */
-  FE_PARAM,     /* param name: a (FE_TYPE) = b (initializer call or NULL) */
+  FE_PARAM,     /* param name: a (FE_TYPE) = b (initializer call or NULL);
+                   ival 1: a buffer (not trained) */
   FE_INPUT,     /* input name: a (FE_TYPE) */
   FE_OUTPUT,    /* output name [= a] */
   FE_MINIMIZE,  /* minimize a */

@@ -184,6 +184,14 @@ FeNode *fe_param_stmt(FeParser *p, const char *name, FeNode *type, FeNode *init,
   return finish(p, n);
 }
 
+/* stmt = "buffer" IDENT ":" type ("=" expr)?: a param that is not trained
+   (ival 1), such as batch norm's running statistics */
+FeNode *fe_buffer_stmt(FeParser *p, const char *name, FeNode *type, FeNode *init, McLoc loc) {
+  FeNode *n = fe_param_stmt(p, name, type, init, loc);
+  n->ival = 1;
+  return n;
+}
+
 /* stmt = "input" IDENT ":" type */
 FeNode *fe_input_stmt(FeParser *p, const char *name, FeNode *type, McLoc loc) {
   FeNode *n = node(p, FE_INPUT, loc);
@@ -389,7 +397,7 @@ static void print_node(McStr *o, const FeNode *n, int budget) {
     break;
   case FE_CALL:
   case FE_INDEX:
-    mc_str_printf(o, "(%s", fe_kind_name(n->kind));
+    mc_str_printf(o, "(%s", n->kind == FE_PARAM && n->ival ? "buffer" : fe_kind_name(n->kind));
     print_opt(o, n->a, budget);
     print_list(o, &n->list, budget);
     break;
@@ -427,7 +435,7 @@ static void print_node(McStr *o, const FeNode *n, int budget) {
   case FE_MINIMIZE: case FE_RETURN: case FE_TYPE: case FE_ARGDEF: case FE_BLOCK:
   case FE_MODEL: case FE_KIND_COUNT:
     /* (kind name? a? b? list... list2...) */
-    mc_str_printf(o, "(%s", fe_kind_name(n->kind));
+    mc_str_printf(o, "(%s", n->kind == FE_PARAM && n->ival ? "buffer" : fe_kind_name(n->kind));
     if (n->name) mc_str_printf(o, " %s", n->name);
     if (n->a) print_opt(o, n->a, budget);
     if (n->b) print_opt(o, n->b, budget);

@@ -673,6 +673,358 @@ static FeValue cross_entropy(FeLower *cx, FeArgs *a) {
   return fe_tensor(ir_binary(cx->g, IR_OP_MUL, total, const_of(cx, -1 / n, logits, loc), loc));
 }
 
+/* ---- convolution and pooling (NCHW, as torch.nn.functional) ------------------------ */
+
+/* Window settings of a conv or pool over nsp spatial axes: each is an
+   integer (the same on every axis) or a list of nsp integers. */
+typedef struct Window {
+  int nsp;
+  int64_t k[IR_MAX_WIN], stride[IR_MAX_WIN], pad[IR_MAX_WIN], dil[IR_MAX_WIN];
+} Window;
+
+static bool want_per_axis(FeLower *cx, const FeArgs *a, int i, int nsp, int64_t dflt, int64_t lo,
+                          int64_t *out) {
+  if (!a->given[i]) {
+    for (int k = 0; k < nsp; k++) out[k] = dflt;
+    return true;
+  }
+  int64_t v[IR_MAX_RANK];
+  int n;
+  if (!want_ints(cx, a, i, v, &n)) return false;
+  bool ok = n == 1 || n == nsp;
+  for (int k = 0; ok && k < n; k++) ok = v[k] >= lo;
+  if (!ok) {
+    mc_error(cx->diag, a->at[i], "%s expects %s integer or a list of %d for '%s', got %s",
+             a->callee, lo > 0 ? "a positive" : "a non-negative", nsp, a->names[i],
+             got(cx, &a->v[i]));
+    return false;
+  }
+  for (int k = 0; k < nsp; k++) out[k] = v[n == 1 ? 0 : k];
+  return true;
+}
+
+/* "5x5" (or "5") from per-axis values, for messages. */
+static const char *axes_str(FeLower *cx, const int64_t *v, int n) {
+  McStr s;
+  mc_str_init(&s);
+  for (int i = 0; i < n; i++) mc_str_printf(&s, "%s%lld", i ? "x" : "", (long long)v[i]);
+  const char *r = mc_arena_printf(cx->arena, "%s", s.s);
+  mc_str_free(&s);
+  return r;
+}
+
+/* x must be [N, C, spatial...]: rank 2 + nsp. */
+static bool want_image(FeLower *cx, const FeArgs *a, int nsp, IrRef *x) {
+  if (!want_float_tensor(cx, a, 0, x)) return false;
+  if (rank_of(cx, *x) == 2 + nsp) return true;
+  mc_error(cx->diag, a->at[0], "%s expects an input of rank %d ([N, C%s]), got %s", a->callee,
+           2 + nsp, nsp == 1 ? ", L" : nsp == 2 ? ", H, W" : ", D, H, W", type_str(cx, *x));
+  return false;
+}
+
+/* x padded with `fill` (zeros, or -inf for max pooling) on its spatial axes. */
+static IrRef pad_spatial(FeLower *cx, IrRef x, const Window *w, double fill, McLoc loc) {
+  int rank = rank_of(cx, x), lead = rank - w->nsp;
+  int64_t before[IR_MAX_RANK] = {0}, after[IR_MAX_RANK] = {0};
+  bool any = false;
+  for (int i = 0; i < w->nsp; i++) {
+    before[lead + i] = after[lead + i] = w->pad[i];
+    any |= w->pad[i] > 0;
+  }
+  if (!any) return x;
+  IrRef p = ir_pad(cx->g, x, before, after, loc);
+  if (fill == 0 || p == IR_NONE) return p;
+  /* pad fills with zeros: where the padding is, put fill instead */
+  const IrShape xs = node_of(cx, x)->shape;
+  IrRef ones = ir_expand(cx->g, const_of(cx, 1, x, loc), &xs, loc);
+  IrRef inside = ir_binary(cx->g, IR_OP_GT, ir_pad(cx->g, ones, before, after, loc),
+                           const_of(cx, 0.5, x, loc), loc);
+  return ir_where(cx->g, inside, p, const_of(cx, fill, x, loc), loc);
+}
+
+/* The windows of padded x: [N, C, K..., O...]; reports a kernel larger than
+   the padded input, naming both. */
+static IrRef windows_of(FeLower *cx, const FeArgs *a, IrRef x, IrRef xp, const Window *w) {
+  const IrShape xs = node_of(cx, xp)->shape;
+  int lead = xs.rank - w->nsp;
+  int64_t span[IR_MAX_WIN], size[IR_MAX_WIN];
+  for (int i = 0; i < w->nsp; i++) {
+    span[i] = w->dil[i] * (w->k[i] - 1) + 1;
+    size[i] = xs.d[lead + i].n;
+  }
+  for (int i = 0; i < w->nsp; i++) {
+    if (span[i] <= size[i]) continue;
+    mc_error(cx->diag, a->loc, "%s: the kernel %s (dilation %s) spans %s, larger than the "
+             "input %s padded by %s to %s", a->callee, axes_str(cx, w->k, w->nsp),
+             axes_str(cx, w->dil, w->nsp), axes_str(cx, span, w->nsp), type_str(cx, x),
+             axes_str(cx, w->pad, w->nsp), axes_str(cx, size, w->nsp));
+    return IR_NONE;
+  }
+  return ir_unfold(cx->g, xp, w->nsp, w->k, w->stride, w->dil, a->loc);
+}
+
+/* conv1d/conv2d(x, weight, bias=, stride=1, padding=0, dilation=1, groups=1):
+   im2col (unfold) and one matmul per group, weight [O, C/groups, K...]. */
+static FeValue conv(FeLower *cx, FeArgs *a, int nsp) {
+  IrRef x, wt, b = IR_NONE;
+  Window w = {.nsp = nsp};
+  int64_t groups;
+  if (!want_image(cx, a, nsp, &x) || !want_float_tensor(cx, a, 1, &wt)) return fe_poison();
+  bool has_bias = a->given[2] && !(fe_is_number(&a->v[2]) && fe_number(&a->v[2]) == 0);
+  if ((has_bias && !want_float_tensor(cx, a, 2, &b)) ||
+      !want_per_axis(cx, a, 3, nsp, 1, 1, w.stride) || !want_per_axis(cx, a, 4, nsp, 0, 0, w.pad) ||
+      !want_per_axis(cx, a, 5, nsp, 1, 1, w.dil) || !want_int(cx, a, 6, 1, &groups))
+    return fe_poison();
+  const IrShape xs = node_of(cx, x)->shape, ws = node_of(cx, wt)->shape;
+  McLoc loc = a->loc;
+  if (ws.rank != 2 + nsp) {
+    mc_error(cx->diag, a->at[1], "%s expects a weight of rank %d ([out, in / groups%s]), got %s",
+             a->callee, 2 + nsp, nsp == 1 ? ", k" : ", kh, kw", type_str(cx, wt));
+    return fe_poison();
+  }
+  int64_t c = xs.d[1].n, o = ws.d[0].n;
+  if (groups < 1 || c % groups || o % groups) {
+    mc_error(cx->diag, a->at[groups < 1 ? 6 : 0], "%s: groups %lld must divide the input's %lld "
+             "channels (%s) and the weight's %lld outputs (%s)", a->callee, (long long)groups,
+             (long long)c, type_str(cx, x), (long long)o, type_str(cx, wt));
+    return fe_poison();
+  }
+  if (ws.d[1].n != c / groups) {
+    mc_error(cx->diag, a->at[1], "%s: weight %s takes %lld input channels per group, but input "
+             "%s has %lld channels in %lld group%s", a->callee, type_str(cx, wt),
+             (long long)ws.d[1].n, type_str(cx, x), (long long)c, (long long)groups,
+             groups == 1 ? "" : "s");
+    return fe_poison();
+  }
+  if (b != IR_NONE && (rank_of(cx, b) != 1 || node_of(cx, b)->shape.d[0].n != o)) {
+    mc_error(cx->diag, a->at[2], "%s expects a bias of type f32[%lld] for weight %s, got %s",
+             a->callee, (long long)o, type_str(cx, wt), type_str(cx, b));
+    return fe_poison();
+  }
+  for (int i = 0; i < nsp; i++) w.k[i] = ws.d[2 + i].n;
+  IrRef cols = windows_of(cx, a, x, pad_spatial(cx, x, &w, 0, loc), &w);
+  if (cols == IR_NONE) return fe_poison();
+  const IrShape cs = node_of(cx, cols)->shape;   /* [N, C, K..., O...] */
+  IrDim taps = ir_dim_const(c / groups), outs = ir_dim_const(1);
+  for (int i = 0; i < nsp; i++) {
+    taps = ir_dim_mul(cx->g, taps, cs.d[2 + i]);
+    outs = ir_dim_mul(cx->g, outs, cs.d[2 + nsp + i]);
+  }
+  IrDim g = ir_dim_const(groups), og = ir_dim_const(o / groups);
+  IrRef y;
+  if (groups == 1) {   /* [O, taps] @ [N, taps, P] -> [N, O, P] */
+    y = ir_matmul(cx->g, reshape_to(cx, wt, (IrDim[]){og, taps}, 2, loc),
+                  reshape_to(cx, cols, (IrDim[]){cs.d[0], taps, outs}, 3, loc), loc);
+  } else {             /* [G, O/G, taps] @ [N, G, taps, P] -> [N, G, O/G, P] */
+    y = ir_matmul(cx->g, reshape_to(cx, wt, (IrDim[]){g, og, taps}, 3, loc),
+                  reshape_to(cx, cols, (IrDim[]){cs.d[0], g, taps, outs}, 4, loc), loc);
+  }
+  IrDim dims[IR_MAX_RANK] = {cs.d[0], ir_dim_const(o)};
+  for (int i = 0; i < nsp; i++) dims[2 + i] = cs.d[2 + nsp + i];
+  y = reshape_to(cx, y, dims, 2 + nsp, loc);
+  if (b != IR_NONE) {
+    IrDim bd[IR_MAX_RANK] = {ir_dim_const(o)};
+    for (int i = 0; i < nsp; i++) bd[1 + i] = ir_dim_const(1);
+    y = ir_binary(cx->g, IR_OP_ADD, y, reshape_to(cx, b, bd, 1 + nsp, loc), loc);
+  }
+  return fe_tensor(y);
+}
+
+static FeValue conv1d(FeLower *cx, FeArgs *a) { return conv(cx, a, 1); }
+static FeValue conv2d(FeLower *cx, FeArgs *a) { return conv(cx, a, 2); }
+
+/* The window of a pool: kernel_size, stride (0 or absent: the kernel), padding
+   (at most half the kernel, as torch requires) and dilation. */
+static bool want_pool_window(FeLower *cx, const FeArgs *a, int nsp, bool has_dil, Window *w) {
+  w->nsp = nsp;
+  if (!want_per_axis(cx, a, 1, nsp, 1, 1, w->k)) return false;
+  if (!want_per_axis(cx, a, 2, nsp, 0, 0, w->stride)) return false;
+  for (int i = 0; i < nsp; i++)   /* 0 (or absent): the kernel, as torch's stride=None */
+    if (w->stride[i] == 0) w->stride[i] = w->k[i];
+  if (!want_per_axis(cx, a, 3, nsp, 0, 0, w->pad)) return false;
+  if (has_dil && !want_per_axis(cx, a, 4, nsp, 1, 1, w->dil)) return false;
+  if (!has_dil) for (int i = 0; i < nsp; i++) w->dil[i] = 1;
+  for (int i = 0; i < nsp; i++) {
+    if (2 * w->pad[i] <= w->dil[i] * (w->k[i] - 1) + 1) continue;
+    mc_error(cx->diag, a->at[3], "%s: padding %s must be at most half the kernel %s",
+             a->callee, axes_str(cx, w->pad, nsp), axes_str(cx, w->k, nsp));
+    return false;
+  }
+  return true;
+}
+
+/* The kernel axes of windows [N, C, K..., O...]. */
+static uint32_t kernel_axes(int nsp) { return ((1u << nsp) - 1) << 2; }
+
+/* max_pool2d(x, kernel_size, stride=kernel_size, padding=0, dilation=1):
+   padding never wins (it is -inf). */
+static FeValue max_pool2d(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  Window w;
+  if (!want_image(cx, a, 2, &x) || !want_pool_window(cx, a, 2, true, &w)) return fe_poison();
+  IrRef win = windows_of(cx, a, x, pad_spatial(cx, x, &w, -INFINITY, a->loc), &w);
+  if (win == IR_NONE) return fe_poison();
+  return fe_tensor(ir_reduce(cx->g, IR_OP_MAX, win, kernel_axes(2), false, a->loc));
+}
+
+/* avg_pool2d(x, kernel_size, stride=kernel_size, padding=0,
+   count_include_pad=1): with count_include_pad=0 a window divides by the
+   number of its taps inside the input. */
+static FeValue avg_pool2d(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  Window w;
+  int64_t include_pad;
+  if (!want_image(cx, a, 2, &x) || !want_pool_window(cx, a, 2, false, &w) ||
+      !want_int(cx, a, 4, 1, &include_pad))
+    return fe_poison();
+  McLoc loc = a->loc;
+  IrRef win = windows_of(cx, a, x, pad_spatial(cx, x, &w, 0, loc), &w);
+  if (win == IR_NONE) return fe_poison();
+  IrRef total = ir_reduce(cx->g, IR_OP_SUM, win, kernel_axes(2), false, loc);
+  if (include_pad || (w.pad[0] == 0 && w.pad[1] == 0))
+    return fe_tensor(ir_binary(cx->g, IR_OP_DIV, total,
+                               const_of(cx, (double)(w.k[0] * w.k[1]), x, loc), loc));
+  const IrShape xs = node_of(cx, x)->shape;
+  IrShape one = {.rank = 2, .d = {xs.d[2], xs.d[3]}};
+  IrRef ones = ir_expand(cx->g, const_of(cx, 1, x, loc), &one, loc);
+  int64_t before[2] = {w.pad[0], w.pad[1]};
+  IrRef padded = ir_pad(cx->g, ones, before, before, loc);
+  IrRef counts = ir_reduce(cx->g, IR_OP_SUM,
+                           ir_unfold(cx->g, padded, 2, w.k, w.stride, w.dil, loc), 3, false, loc);
+  return fe_tensor(ir_binary(cx->g, IR_OP_DIV, total, counts, loc));
+}
+
+/* Mean of x over the adaptive windows of one axis: window i covers
+   [floor(i*S/O), ceil((i+1)*S/O)), as torch's adaptive pooling. */
+static IrRef adaptive_mean_axis(FeLower *cx, IrRef x, int axis, int64_t out, McLoc loc) {
+  const IrShape xs = node_of(cx, x)->shape;
+  int64_t size = xs.d[axis].n;
+  if (out == size) return x;
+  IrRef parts[64];
+  int64_t start[IR_MAX_RANK] = {0}, step[IR_MAX_RANK], count[IR_MAX_RANK];
+  for (int i = 0; i < xs.rank; i++) step[i] = 1, count[i] = xs.d[i].n;
+  for (int64_t i = 0; i < out; i++) {
+    int64_t lo = i * size / out, hi = ((i + 1) * size + out - 1) / out;
+    start[axis] = lo;
+    count[axis] = hi - lo;
+    IrRef part = ir_slice(cx->g, x, start, step, count, loc);
+    parts[i] = reduce_to(cx, IR_OP_SUM, part, 1u << axis, true, true, loc);
+  }
+  return out == 1 ? parts[0] : ir_concat(cx->g, parts, (int)out, axis, loc);
+}
+
+/* adaptive_avg_pool2d(x, output_size): output_size an integer or [oh, ow]. */
+static FeValue adaptive_avg_pool2d(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  int64_t out[IR_MAX_WIN];
+  if (!want_image(cx, a, 2, &x) || !want_per_axis(cx, a, 1, 2, 1, 1, out)) return fe_poison();
+  const IrShape xs = node_of(cx, x)->shape;
+  for (int i = 0; i < 2; i++) {
+    if (out[i] <= 64 && out[i] <= xs.d[2 + i].n) continue;
+    mc_error(cx->diag, a->at[1], "adaptive_avg_pool2d: output size %s does not fit in %s (at "
+             "most the input's size and 64)", axes_str(cx, out, 2), type_str(cx, x));
+    return fe_poison();
+  }
+  IrRef y = adaptive_mean_axis(cx, x, 2, out[0], a->loc);
+  return fe_tensor(adaptive_mean_axis(cx, y, 3, out[1], a->loc));
+}
+
+/* ---- batch norm ------------------------------------------------------------------------ */
+
+/* A buffer argument: a frozen param of type f32[C]. */
+static bool want_buffer(FeLower *cx, const FeArgs *a, int i, int64_t c, IrRef *out) {
+  if (!want_float_tensor(cx, a, i, out)) return false;
+  const IrNode *n = node_of(cx, *out);
+  if (n->op != IR_OP_PARAM || !n->attr.frozen) {
+    mc_error(cx->diag, a->at[i], "%s expects a buffer for '%s' (declare it with `buffer "
+             "NAME: f32[C] = ...`), got an expression of type %s", a->callee, a->names[i],
+             type_str(cx, *out));
+    return false;
+  }
+  if (n->shape.rank == 1 && n->shape.d[0].n == c) return true;
+  mc_error(cx->diag, a->at[i], "%s expects a buffer of type f32[%lld] for '%s', got %s",
+           a->callee, (long long)c, a->names[i], type_str(cx, *out));
+  return false;
+}
+
+/* The value of `v` ([C]) shaped to broadcast along axis 1 of a rank-r input. */
+static IrRef per_channel(FeLower *cx, IrRef v, int r, McLoc loc) {
+  IrDim d[IR_MAX_RANK] = {node_of(cx, v)->shape.d[0]};
+  for (int i = 1; i < r - 1; i++) d[i] = ir_dim_const(1);
+  return reshape_to(cx, v, d, r - 1, loc);
+}
+
+/* running <- (1 - momentum) * running + momentum * value, as an update of the
+   buffer that the training step stores back. */
+static bool update_buffer(FeLower *cx, IrRef buf, IrRef value, double momentum, McLoc loc) {
+  const char *name = node_of(cx, buf)->name;
+  if (ir_find_output(cx->g, IR_OUT_UPDATE, name)) {
+    mc_error(cx->diag, loc, "batch_norm: buffer '%s' is already updated by another batch_norm; "
+             "use one batch_norm2d instance per call", name);
+    return false;
+  }
+  IrRef kept = ir_binary(cx->g, IR_OP_MUL, buf, const_of(cx, 1 - momentum, buf, loc), loc);
+  IrRef added = ir_binary(cx->g, IR_OP_MUL, value, const_of(cx, momentum, buf, loc), loc);
+  IrRef next = ir_binary(cx->g, IR_OP_ADD, kept, added, loc);
+  if (next == IR_NONE) return false;
+  ir_add_output(cx->g, IR_OUT_UPDATE, name, next);
+  return true;
+}
+
+/* batch_norm(x, running_mean, running_var, weight=, bias=, momentum=0.1,
+   eps=1e-5) over axis 1 of x [N, C, ...]. Train mode: the batch's mean and
+   biased variance normalize; the running statistics move towards the mean
+   and the unbiased variance. Eval mode: the running statistics normalize. */
+static FeValue batch_norm(FeLower *cx, FeArgs *a) {
+  IrRef x, rm, rv, w = IR_NONE, b = IR_NONE;
+  double momentum, eps;
+  if (!want_float_tensor(cx, a, 0, &x)) return fe_poison();
+  int r = rank_of(cx, x);
+  if (r < 2) {
+    mc_error(cx->diag, a->at[0], "batch_norm expects an input [N, C, ...] of rank 2 or more, "
+             "got %s", type_str(cx, x));
+    return fe_poison();
+  }
+  const IrShape xs = node_of(cx, x)->shape;
+  int64_t c = xs.d[1].n;
+  if (!want_buffer(cx, a, 1, c, &rm) || !want_buffer(cx, a, 2, c, &rv) ||
+      (a->given[3] && !want_float_tensor(cx, a, 3, &w)) ||
+      (a->given[4] && !want_float_tensor(cx, a, 4, &b)) ||
+      !want_number(cx, a, 5, 0.1, &momentum) || !want_number(cx, a, 6, 1e-5, &eps))
+    return fe_poison();
+  McLoc loc = a->loc;
+  uint32_t axes = ((1u << r) - 1) & ~2u;
+  IrRef xc, inv;
+  if (cx->opts->mode == FE_MODE_EVAL) {
+    xc = ir_binary(cx->g, IR_OP_SUB, x, per_channel(cx, rm, r, loc), loc);
+    IrRef var_eps = ir_binary(cx->g, IR_OP_ADD, rv, const_of(cx, eps, x, loc), loc);
+    inv = per_channel(cx, ir_unary(cx->g, IR_OP_RSQRT, var_eps, loc), r, loc);
+  } else {
+    double n = (double)(ir_shape_numel(&xs) / (c ? c : 1));
+    if (n < 2) {
+      mc_error(cx->diag, a->loc, "batch_norm: input %s has one value per channel; training "
+               "needs more than one (a larger batch or eval mode)", type_str(cx, x));
+      return fe_poison();
+    }
+    IrRef mean = reduce_to(cx, IR_OP_SUM, x, axes, true, true, loc);
+    xc = ir_binary(cx->g, IR_OP_SUB, x, mean, loc);
+    IrRef var = reduce_to(cx, IR_OP_SUM, ir_binary(cx->g, IR_OP_MUL, xc, xc, loc), axes, true,
+                          true, loc);
+    IrRef var_eps = ir_binary(cx->g, IR_OP_ADD, var, const_of(cx, eps, x, loc), loc);
+    inv = ir_unary(cx->g, IR_OP_RSQRT, var_eps, loc);
+    IrShape cs = {.rank = 1, .d = {xs.d[1]}};
+    IrRef unbiased = ir_binary(cx->g, IR_OP_MUL, ir_reshape(cx->g, var, &cs, loc),
+                               const_of(cx, n / (n - 1), x, loc), loc);
+    if (!update_buffer(cx, rm, ir_reshape(cx->g, mean, &cs, loc), momentum, loc) ||
+        !update_buffer(cx, rv, unbiased, momentum, loc))
+      return fe_poison();
+  }
+  IrRef y = ir_binary(cx->g, IR_OP_MUL, xc, inv, loc);
+  if (w != IR_NONE) y = ir_binary(cx->g, IR_OP_MUL, y, per_channel(cx, w, r, loc), loc);
+  if (b != IR_NONE) y = ir_binary(cx->g, IR_OP_ADD, y, per_channel(cx, b, r, loc), loc);
+  return fe_tensor(y);
+}
+
 /* ---- the table ------------------------------------------------------------------------ */
 
 static const FeBuiltin builtins[] = {
@@ -701,6 +1053,12 @@ static const FeBuiltin builtins[] = {
     {"layer_norm", "x, weight=, bias=, eps=", layer_norm},
     {"mse", "input, target", mse},
     {"cross_entropy", "logits, labels", cross_entropy},
+    {"conv1d", "x, weight, bias=, stride=, padding=, dilation=, groups=", conv1d},
+    {"conv2d", "x, weight, bias=, stride=, padding=, dilation=, groups=", conv2d},
+    {"max_pool2d", "x, kernel_size, stride=, padding=, dilation=", max_pool2d},
+    {"avg_pool2d", "x, kernel_size, stride=, padding=, count_include_pad=", avg_pool2d},
+    {"adaptive_avg_pool2d", "x, output_size", adaptive_avg_pool2d},
+    {"batch_norm", "x, running_mean, running_var, weight=, bias=, momentum=, eps=", batch_norm},
 };
 
 const FeBuiltin *fe_builtin_find(const char *name) {

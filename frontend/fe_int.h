@@ -38,6 +38,7 @@ FeNode *fe_bind(FeParser *p, const char *name, FeNode *value, McLoc loc);
 FeNode *fe_unpack(FeParser *p, const char *first, McLoc first_loc, FeList rest, FeNode *value,
                   McLoc loc);
 FeNode *fe_param_stmt(FeParser *p, const char *name, FeNode *type, FeNode *init, McLoc loc);
+FeNode *fe_buffer_stmt(FeParser *p, const char *name, FeNode *type, FeNode *init, McLoc loc);
 FeNode *fe_input_stmt(FeParser *p, const char *name, FeNode *type, McLoc loc);
 FeNode *fe_output_stmt(FeParser *p, const char *name, FeNode *value, McLoc loc);
 FeNode *fe_minimize(FeParser *p, FeNode *value, McLoc loc);

@@ -118,6 +118,7 @@ static void exec_param(FeLower *cx, FeScope *sc, const FeNode *st) {
   }
   const char *name = fe_path_join(cx, cx->prefix, st->name);
   IrRef r = ok ? ir_param(cx->g, name, dt, &s, init, st->loc) : IR_NONE;
+  if (r != IR_NONE) ir_node(cx->g, r)->attr.frozen = st->ival != 0;
   fe_define(cx, sc, st->name, fe_tensor(r), st->loc);
 }
 

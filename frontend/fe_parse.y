@@ -48,7 +48,7 @@ static void fe_yyerror(YYLTYPE *loc, yyscan_t scanner, FeParser *p, const char *
 %token <fval> FLOAT "number"
 %token NEWLINE "end of line"
 %token KW_MODEL "'model'" KW_BLOCK "'block'" KW_IMPORT "'import'"
-%token KW_PARAM "'param'" KW_INPUT "'input'" KW_OUTPUT "'output'"
+%token KW_PARAM "'param'" KW_BUFFER "'buffer'" KW_INPUT "'input'" KW_OUTPUT "'output'"
 %token KW_MINIMIZE "'minimize'" KW_FORWARD "'forward'" KW_RETURN "'return'"
 %token KW_IF "'if'" KW_ELSE "'else'"
 %token POW "'**'" LE "'<='" GE "'>='" EQ "'=='" NE "'!='"
@@ -102,6 +102,8 @@ stmt:
   | IDENT ',' names '=' expr                  { $$ = fe_unpack(p, $1, L(@1), $3, $5, L(@4)); }
   | KW_PARAM IDENT ':' type                   { $$ = fe_param_stmt(p, $2, $4, NULL, L(@2)); }
   | KW_PARAM IDENT ':' type '=' expr          { $$ = fe_param_stmt(p, $2, $4, $6, L(@2)); }
+  | KW_BUFFER IDENT ':' type                  { $$ = fe_buffer_stmt(p, $2, $4, NULL, L(@2)); }
+  | KW_BUFFER IDENT ':' type '=' expr         { $$ = fe_buffer_stmt(p, $2, $4, $6, L(@2)); }
   | KW_INPUT IDENT ':' type                   { $$ = fe_input_stmt(p, $2, $4, L(@2)); }
   | KW_OUTPUT IDENT                           { $$ = fe_output_stmt(p, $2, NULL, L(@2)); }
   | KW_OUTPUT IDENT '=' expr                  { $$ = fe_output_stmt(p, $2, $4, L(@2)); }
@@ -287,7 +289,8 @@ static bool is_operator(yysymbol_kind_t s) {
 }
 
 static bool is_stmt_start(yysymbol_kind_t s) {
-  return s == YYSYMBOL_IDENT || s == YYSYMBOL_KW_PARAM || s == YYSYMBOL_KW_INPUT ||
+  return s == YYSYMBOL_IDENT || s == YYSYMBOL_KW_PARAM || s == YYSYMBOL_KW_BUFFER ||
+         s == YYSYMBOL_KW_INPUT ||
          s == YYSYMBOL_KW_OUTPUT || s == YYSYMBOL_KW_MINIMIZE || s == YYSYMBOL_KW_FORWARD ||
          s == YYSYMBOL_KW_RETURN || s == YYSYMBOL_KW_IF;
 }

@@ -91,6 +91,8 @@ typedef struct IrAttr {
   int64_t start[IR_MAX_RANK];   /* SLICE: first index; PAD: zeros before */
   int64_t step[IR_MAX_RANK];    /* SLICE: stride (>= 1) */
   IrInit init;                  /* PARAM: initializer */
+  bool frozen;                  /* PARAM: not trained (a buffer such as batch norm's
+                                   running mean): no gradient, no optimizer state */
   uint8_t nwin;                 /* UNFOLD/FOLD: window axes, the operand's (fold: the
                                    result's) last nwin axes */
   int64_t wstride[IR_MAX_WIN];  /* UNFOLD/FOLD: window stride per window axis */

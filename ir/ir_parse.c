@@ -516,12 +516,14 @@ static bool build_parsed(Parser *P, IrOp op, McVec *src, const Attrs *at, const 
   const IrRef *ops = src->data;
   int n = (int)src->len;
   IrRef r;
-  if (op == IR_OP_INPUT && n == 0)
+  if (op == IR_OP_INPUT && n == 0) {
     r = ir_input(P->g, name, t, s, oploc);
-  else if (op == IR_OP_PARAM && n == 0)
+  } else if (op == IR_OP_PARAM && n == 0) {
     r = ir_param(P->g, name, t, s, at->a.init, oploc);
-  else
+    if (r != IR_NONE) P->g->nodes[r].attr.frozen = at->a.frozen;
+  } else {
     r = ir_build(P->g, op, ops, n, &at->a, has_preset_shape(op) ? s : NULL, t, oploc);
+  }
   if (r == IR_NONE) {
     P->failed = true;
     return false;
@@ -587,7 +589,12 @@ static bool parse_node(Parser *P, McVec *src) {
     if (P->tok.kind != T_STRING) return expected(P, "a name string");
     name = mc_xstrdup(P->str.s);
     ok = next(P);
-    if (ok && op == IR_OP_PARAM && P->tok.kind == T_IDENT) ok = parse_init(P, &at.a.init);
+    if (ok && op == IR_OP_PARAM && P->tok.kind == T_IDENT && !is_word(P, "frozen"))
+      ok = parse_init(P, &at.a.init);
+    if (ok && op == IR_OP_PARAM && is_word(P, "frozen")) {
+      at.a.frozen = true;
+      ok = next(P);
+    }
   } else if (op == IR_OP_CONST) {
     ok = parse_double(P, &at.a.value);
   }

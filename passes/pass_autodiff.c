@@ -19,8 +19,9 @@ typedef struct Ad {
 
 static bool is_float(const IrNode *n) { return ir_dtype_is_float((IrDtype)n->dtype); }
 
+/* Frozen params (buffers, params held fixed) are constants to autodiff. */
 static bool is_diff_source(const IrNode *n, bool grad_inputs) {
-  if (!is_float(n)) return false;
+  if (!is_float(n) || (n->op == IR_OP_PARAM && n->attr.frozen)) return false;
   return n->op == IR_OP_PARAM || (grad_inputs && n->op == IR_OP_INPUT);
 }
 
@@ -104,7 +105,7 @@ static bool backprop(Ad *ad, IrRef loss) {
 static bool add_grad_outputs(Ad *ad, uint32_t nforward, IrOp op) {
   for (IrRef id = 0; id < nforward; id++) {
     const IrNode *n = ir_node(ad->g, id);
-    if (n->op != op || !is_float(n)) continue;
+    if (n->op != op || !is_diff_source(n, true)) continue;
     const char *name = n->name;
     IrRef d = ad->adj[id] != IR_NONE ? ad->adj[id] : filled_like(ad->g, id, 0.0);
     if (d == IR_NONE) return false;

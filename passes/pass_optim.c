@@ -239,9 +239,13 @@ static bool check_name_free(const IrGraph *g, const char *name, McDiag *d) {
 /* The gradient program has a grad per param, no updates, and none of the
    names the pass adds. Fills grads[] (one per param, in id order). */
 static bool check_input(const IrGraph *g, const PassOptim *cfg, IrRef *grads, McDiag *d) {
-  if (ir_find_output(g, IR_OUT_UPDATE, NULL)) {
-    mc_error(d, (McLoc){0}, "optim: the graph already has update outputs");
-    return false;
+  for (uint32_t i = 0; i < g->nouts; i++) {
+    IrRef p = g->outs[i].kind == IR_OUT_UPDATE ? ir_find_param(g, g->outs[i].name) : IR_NONE;
+    if (g->outs[i].kind == IR_OUT_UPDATE && (p == IR_NONE || !ir_node(g, p)->attr.frozen)) {
+      mc_error(d, (McLoc){0}, "optim: the graph already updates trained param \"%s\"",
+               g->outs[i].name);
+      return false;
+    }
   }
   bool ok = true;
   for (int s = 0; s < NINPUTS; s++)
@@ -252,7 +256,7 @@ static bool check_input(const IrGraph *g, const PassOptim *cfg, IrRef *grads, Mc
   mc_str_init(&name);
   for (IrRef id = 0; id < g->nnodes; id++) {
     const IrNode *p = ir_node(g, id);
-    if (p->op != IR_OP_PARAM) continue;
+    if (p->op != IR_OP_PARAM || p->attr.frozen) continue;
     const IrOutput *grad = ir_find_output(g, IR_OUT_GRAD, p->name);
     if (!grad || grad->ref >= g->nnodes) {
       mc_error(d, p->loc, "optim: param \"%s\" has no gradient (run autodiff first)", p->name);
@@ -277,6 +281,8 @@ static bool check_input(const IrGraph *g, const PassOptim *cfg, IrRef *grads, Mc
   mc_str_free(&name);
   return ok;
 }
+
+static bool is_trained(const IrNode *n) { return n->op == IR_OP_PARAM && !n->attr.frozen; }
 
 /* Drops every GRAD output, keeping the others in order. */
 static void drop_grad_outputs(IrGraph *g) {
@@ -310,11 +316,11 @@ bool pass_optim(IrGraph **pg, PassCtx *cx) {
   uint32_t nforward = o.g->nnodes, nparams = 0;
   int errors_before = cx->diag->nerrors;
   build_scalars(&o);
-  for (IrRef id = 0; id < nforward; id++) nparams += ir_node(o.g, id)->op == IR_OP_PARAM;
+  for (IrRef id = 0; id < nforward; id++) nparams += is_trained(ir_node(o.g, id));
   if (o.cfg.clip_grad_norm) clip_grads(&o, grads, nparams);
   drop_grad_outputs(o.g);
   for (IrRef id = 0, i = 0; id < nforward; id++) {
-    if (ir_node(o.g, id)->op != IR_OP_PARAM) continue;
+    if (!is_trained(ir_node(o.g, id))) continue;
     if (is_adam(o.cfg.kind)) adam_step(&o, id, grads[i++]);
     else sgd_step(&o, id, grads[i++]);
   }
