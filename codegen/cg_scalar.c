@@ -205,6 +205,35 @@ static LLVMValueRef sc_NE(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
   return as_float(cx, t, fcmp(cx, LLVMRealUNE, a, b));
 }
 
+/* ir_hash24's bits: operands to 32-bit words (0 outside +-2^31), mixed. */
+static LLVMValueRef hash_word(Cg *cx, LLVMTypeRef t, LLVMValueRef v) {
+  LLVMTypeRef i64 = LLVMInt64TypeInContext(cx->ctx), i32 = LLVMInt32TypeInContext(cx->ctx);
+  LLVMValueRef fits = fcmp(cx, LLVMRealOLT, unary_intrinsic(cx, "llvm.fabs", t, v),
+                           fconst(t, 2147483648.0));
+  LLVMValueRef w = LLVMBuildTrunc(cx->b, LLVMBuildFPToSI(cx->b, v, i64, ""), i32, "");
+  return LLVMBuildSelect(cx->b, fits, w, LLVMConstInt(i32, 0, 0), "");
+}
+
+static LLVMValueRef sc_HASH(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
+                            LLVMValueRef c) {
+  UNUSED_C;
+  LLVMTypeRef i32 = LLVMInt32TypeInContext(cx->ctx);
+  LLVMBuilderRef B = cx->b;
+#define K(v) LLVMConstInt(i32, (v), 0)
+  LLVMValueRef h = LLVMBuildMul(B, hash_word(cx, t, a), K(0x9E3779B1u), "");
+  LLVMValueRef m = LLVMBuildAdd(B, hash_word(cx, t, b), K(0x7F4A7C15u), "");
+  m = LLVMBuildAdd(B, m, LLVMBuildShl(B, h, K(6), ""), "");
+  m = LLVMBuildAdd(B, m, LLVMBuildLShr(B, h, K(2), ""), "");
+  h = LLVMBuildXor(B, h, m, "");
+  h = LLVMBuildXor(B, h, LLVMBuildLShr(B, h, K(16), ""), "");
+  h = LLVMBuildMul(B, h, K(0x85EBCA6Bu), "");
+  h = LLVMBuildXor(B, h, LLVMBuildLShr(B, h, K(13), ""), "");
+  h = LLVMBuildMul(B, h, K(0xC2B2AE35u), "");
+  h = LLVMBuildXor(B, h, LLVMBuildLShr(B, h, K(16), ""), "");
+  return LLVMBuildUIToFP(B, LLVMBuildLShr(B, h, K(8), ""), t, "");
+#undef K
+}
+
 static LLVMValueRef sc_WHERE(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
                              LLVMValueRef c) {
   return LLVMBuildSelect(cx->b, fcmp(cx, LLVMRealUNE, a, fconst(t, 0.0)), b, c, "");

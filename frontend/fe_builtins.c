@@ -742,6 +742,8 @@ static IrRef pad_spatial(FeLower *cx, IrRef x, const Window *w, double fill, McL
   return ir_where(cx->g, inside, p, const_of(cx, fill, x, loc), loc);
 }
 
+static bool nsp_any_pool(const FeArgs *a) { return strstr(a->callee, "pool") != NULL; }
+
 /* The windows of padded x: [N, C, K..., O...]; reports a kernel larger than
    the padded input, naming both. */
 static IrRef windows_of(FeLower *cx, const FeArgs *a, IrRef x, IrRef xp, const Window *w) {
@@ -752,12 +754,15 @@ static IrRef windows_of(FeLower *cx, const FeArgs *a, IrRef x, IrRef xp, const W
     span[i] = w->dil[i] * (w->k[i] - 1) + 1;
     size[i] = xs.d[lead + i].n;
   }
+  bool dilated = false, padded = false;
+  for (int i = 0; i < w->nsp; i++) dilated |= w->dil[i] > 1, padded |= w->pad[i] > 0;
   for (int i = 0; i < w->nsp; i++) {
     if (span[i] <= size[i]) continue;
-    mc_error(cx->diag, a->loc, "%s: the kernel %s (dilation %s) spans %s, larger than the "
-             "input %s padded by %s to %s", a->callee, axes_str(cx, w->k, w->nsp),
-             axes_str(cx, w->dil, w->nsp), axes_str(cx, span, w->nsp), type_str(cx, x),
-             axes_str(cx, w->pad, w->nsp), axes_str(cx, size, w->nsp));
+    mc_error(cx->diag, a->loc, "%s: kernel %s%s%s is larger than input %s%s%s%s", a->callee,
+             axes_str(cx, w->k, w->nsp), dilated ? " with dilation " : "",
+             dilated ? axes_str(cx, w->dil, w->nsp) : "", type_str(cx, x),
+             padded ? " padded to " : "", padded ? axes_str(cx, size, w->nsp) : "",
+             !dilated && !padded && nsp_any_pool(a) ? " (no output)" : "");
     return IR_NONE;
   }
   return ir_unfold(cx->g, xp, w->nsp, w->k, w->stride, w->dil, a->loc);
@@ -831,6 +836,21 @@ static FeValue conv(FeLower *cx, FeArgs *a, int nsp) {
 }
 
 static FeValue conv1d(FeLower *cx, FeArgs *a) { return conv(cx, a, 1); }
+
+/* conv_group_channels(in_channels, out_channels, groups): in_channels /
+   groups, the weight's second dim, after checking that groups divides both
+   channel counts (the conv blocks' weight shape). */
+static FeValue conv_group_channels(FeLower *cx, FeArgs *a) {
+  int64_t in, out, groups;
+  if (!want_int(cx, a, 0, 0, &in) || !want_int(cx, a, 1, 0, &out) || !want_int(cx, a, 2, 1, &groups))
+    return fe_poison();
+  if (in < 1 || out < 1 || groups < 1 || in % groups || out % groups) {
+    mc_error(cx->diag, a->loc, "groups %lld must divide in_channels %lld and out_channels %lld",
+             (long long)groups, (long long)in, (long long)out);
+    return fe_poison();
+  }
+  return fe_int(in / groups);
+}
 static FeValue conv2d(FeLower *cx, FeArgs *a) { return conv(cx, a, 2); }
 
 /* The window of a pool: kernel_size, stride (0 or absent: the kernel), padding
@@ -1025,6 +1045,58 @@ static FeValue batch_norm(FeLower *cx, FeArgs *a) {
   return fe_tensor(y);
 }
 
+/* ---- dropout ---------------------------------------------------------------------------- */
+
+#define RNG_STATE "rng_state"
+#define HASH_RANGE 16777216.0   /* the hash op's values are integers in [0, 2^24) */
+
+/* The model's random state: a scalar buffer drawn from the seed like any
+   initializer, and moved on by every training step (an update output), so
+   each step draws new masks and a checkpoint resumes the sequence. */
+static IrRef rng_state(FeLower *cx, McLoc loc) {
+  if (cx->rng != IR_NONE) return cx->rng;
+  if (ir_find_param(cx->g, RNG_STATE) != IR_NONE || ir_find_input(cx->g, RNG_STATE) != IR_NONE) {
+    mc_error(cx->diag, loc, "dropout needs the name '%s' for its random state, but the model "
+             "uses it", RNG_STATE);
+    return IR_NONE;
+  }
+  IrShape s = {0};
+  IrInit init = {IR_INIT_UNIFORM, 0, HASH_RANGE, false};
+  IrRef r = ir_param(cx->g, RNG_STATE, IR_F32, &s, init, loc);
+  if (r == IR_NONE) return IR_NONE;
+  ir_node(cx->g, r)->attr.frozen = true;
+  IrRef next = ir_binary(cx->g, IR_OP_HASH, r, ir_const(cx->g, 0x5EED, IR_F32, loc), loc);
+  ir_add_output(cx->g, IR_OUT_UPDATE, RNG_STATE, next);
+  return cx->rng = r;
+}
+
+/* dropout(x, p=0.5): in train mode each element is zeroed with probability
+   p and the rest scaled by 1 / (1 - p), as torch; in eval mode x itself.
+   The mask hashes (state, call site, element coordinates). */
+static FeValue dropout(FeLower *cx, FeArgs *a) {
+  IrRef x;
+  double p;
+  if (!want_float_tensor(cx, a, 0, &x) || !want_number(cx, a, 1, 0.5, &p)) return fe_poison();
+  if (!(p >= 0 && p <= 1)) {
+    mc_error(cx->diag, a->at[1], "dropout: probability %g is not in [0, 1]", p);
+    return fe_poison();
+  }
+  McLoc loc = a->loc;
+  if (cx->opts->mode == FE_MODE_EVAL || p == 0) return a->v[0];
+  if (p == 1) return fe_tensor(ir_binary(cx->g, IR_OP_MUL, x, const_of(cx, 0, x, loc), loc));
+  IrRef state = rng_state(cx, loc);
+  if (state == IR_NONE) return fe_poison();
+  IrDtype t = dtype_of(cx, x);
+  if (t != IR_F32) state = ir_cast(cx->g, state, t, loc);
+  IrRef key = ir_binary(cx->g, IR_OP_HASH, state, ir_const(cx->g, cx->ndropout++, t, loc), loc);
+  const IrShape xs = node_of(cx, x)->shape;
+  for (int i = 0; i < xs.rank; i++)
+    key = ir_binary(cx->g, IR_OP_HASH, key, ir_iota(cx->g, &xs, i, t, loc), loc);
+  IrRef keep = ir_binary(cx->g, IR_OP_GE, key, const_of(cx, p * HASH_RANGE, x, loc), loc);
+  IrRef scaled = ir_binary(cx->g, IR_OP_MUL, x, const_of(cx, 1 / (1 - p), x, loc), loc);
+  return fe_tensor(ir_where(cx->g, keep, scaled, const_of(cx, 0, x, loc), loc));
+}
+
 /* ---- the table ------------------------------------------------------------------------ */
 
 static const FeBuiltin builtins[] = {
@@ -1055,10 +1127,12 @@ static const FeBuiltin builtins[] = {
     {"cross_entropy", "logits, labels", cross_entropy},
     {"conv1d", "x, weight, bias=, stride=, padding=, dilation=, groups=", conv1d},
     {"conv2d", "x, weight, bias=, stride=, padding=, dilation=, groups=", conv2d},
+    {"conv_group_channels", "in_channels, out_channels, groups", conv_group_channels},
     {"max_pool2d", "x, kernel_size, stride=, padding=, dilation=", max_pool2d},
     {"avg_pool2d", "x, kernel_size, stride=, padding=, count_include_pad=", avg_pool2d},
     {"adaptive_avg_pool2d", "x, output_size", adaptive_avg_pool2d},
     {"batch_norm", "x, running_mean, running_var, weight=, bias=, momentum=, eps=", batch_norm},
+    {"dropout", "x, p=", dropout},
 };
 
 const FeBuiltin *fe_builtin_find(const char *name) {

@@ -138,6 +138,8 @@ typedef struct FeLower {
   int64_t ncalls;          /* forward calls so far */
   int import_depth;
   bool too_large;          /* a size limit was hit and reported */
+  IrRef rng;               /* the random state buffer (dropout), IR_NONE until needed */
+  int ndropout;            /* dropout sites so far: each draws its own stream */
 } FeLower;
 
 /* Limits that keep hostile input from exhausting the stack or memory. */

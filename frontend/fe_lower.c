@@ -426,7 +426,8 @@ IrGraph *fe_compile_string(const char *name, const char *text, const FeOptions *
   static const FeOptions no_options = {0};
   McArena arena;
   mc_arena_init(&arena);
-  FeLower cx = {.arena = &arena, .diag = d, .src = src, .opts = o ? o : &no_options, .prefix = ""};
+  FeLower cx = {.arena = &arena, .diag = d, .src = src, .opts = o ? o : &no_options, .prefix = "",
+                .rng = IR_NONE};
   cx.define_used = mc_arena_alloc(&arena, (size_t)(cx.opts->ndefines + 1) * sizeof(bool));
   mc_vec_init(&cx.user_blocks, sizeof(const FeNode *));
   mc_vec_init(&cx.std_blocks, sizeof(const FeNode *));

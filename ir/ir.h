@@ -286,6 +286,10 @@ IrEval *ir_eval_new(const IrGraph *g, bool f64);
    combiner (SUM, MAX) on a, b, c (unused operands ignored). */
 double ir_scalar(IrOp op, double a, double b, double c);
 void ir_eval_free(IrEval *e);
+/* The hash op: a and b as integers (truncated; 0 outside +-2^31), mixed
+   (murmur3's finalizer over 32-bit words), the top 24 bits as a double.
+   Codegen computes the same bits. */
+double ir_hash24(double a, double b);
 /* Binds an input or param by name; n must equal its element count. */
 bool ir_eval_bind(IrEval *e, const char *name, const double *data, int64_t n, McDiag *d);
 /* Initializes every param not yet bound from its initializer. */

@@ -198,6 +198,23 @@ static void copy_strided(double *dst, const int64_t *dst_st, const double *src,
   } while (walk_next_row(&w, idx, off));
 }
 
+/* ---- the hash op ----------------------------------------------------------------- */
+
+static uint32_t hash_word(double v) {
+  return fabs(v) < 2147483648.0 ? (uint32_t)(int64_t)v : 0;
+}
+
+double ir_hash24(double a, double b) {
+  uint32_t h = hash_word(a) * 0x9E3779B1u;
+  h ^= hash_word(b) + 0x7F4A7C15u + (h << 6) + (h >> 2);
+  h ^= h >> 16;
+  h *= 0x85EBCA6Bu;
+  h ^= h >> 13;
+  h *= 0xC2B2AE35u;
+  h ^= h >> 16;
+  return (double)(h >> 8);
+}
+
 /* ---- SOURCE ------------------------------------------------------------------ */
 
 static const char *source_kind(const IrNode *nd) {

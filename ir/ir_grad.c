@@ -120,6 +120,10 @@ void ir_grad_SIGN(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   (void)dy;
   no_grads(ir_node(g, ref), dx);
 }
+void ir_grad_HASH(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
+  (void)dy;
+  no_grads(ir_node(g, ref), dx);
+}
 void ir_grad_LT(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   (void)dy;
   no_grads(ir_node(g, ref), dx);

@@ -233,6 +233,8 @@ bool ir_shape_EQ(IrGraph *g, IrNode *n) { return binary(g, n, true); }
 bool ir_shape_NE(IrGraph *g, IrNode *n) { return binary(g, n, true); }
 
 /* where(cond, a, b): cond bool, a and b of one dtype, all three broadcast. */
+bool ir_shape_HASH(IrGraph *g, IrNode *n) { return binary(g, n, false); }
+
 bool ir_shape_WHERE(IrGraph *g, IrNode *n) {
   Types t = {0};
   const IrNode *c = operand(g, n, 0), *a = operand(g, n, 1), *b = operand(g, n, 2);

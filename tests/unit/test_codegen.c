@@ -381,6 +381,21 @@ static void build_binary(Case *c, IrOp op, int64_t n, const OpTest *t) {
     binary_pair(c, op, t, IR_BOOL, SHAPE(n), SHAPE(n));
 }
 
+/* hash of integer-valued floats: a key against element indices (iota), a
+   chain of two, and keys beyond 2^24 and 2^31 (the latter hash as 0). */
+static void build_hash(Case *c, IrOp op, int64_t n, const OpTest *t) {
+  (void)op, (void)t;
+  IrDtype f = c->dt;
+  IrShape s = SHAPE(n, 3);
+  IrRef key = ir_cast(c->g, input(c, DOM_INT, IR_I32, scalar), f, noloc);
+  IrRef rows = ir_iota(c->g, &s, 0, f, noloc), cols = ir_iota(c->g, &s, 1, f, noloc);
+  IrRef h = ir_binary(c->g, IR_OP_HASH, key, rows, noloc);
+  output(c, h);
+  output(c, ir_binary(c->g, IR_OP_HASH, h, cols, noloc));
+  output(c, ir_binary(c->g, IR_OP_HASH, ir_const(c->g, 16777215, f, noloc), rows, noloc));
+  output(c, ir_binary(c->g, IR_OP_HASH, ir_const(c->g, -3e9, f, noloc), cols, noloc));
+}
+
 static void build_where(Case *c, IrOp op, int64_t n, const OpTest *t) {
   (void)op, (void)t;
   IrDtype f = c->dt;
@@ -573,6 +588,7 @@ static const OpTest op_tests[IR_OP_COUNT] = {
     [IR_OP_PAD] = {build_pad},
     [IR_OP_CONCAT] = {build_concat},
     [IR_OP_UNFOLD] = {build_unfold},
+    [IR_OP_HASH] = {build_hash},
     [IR_OP_FOLD] = {build_fold},
     [IR_OP_GATHER] = {build_gather},
     [IR_OP_SCATTER_ADD] = {build_scatter_add},

@@ -524,6 +524,7 @@ static const OpTest op_tests[IR_OP_COUNT] = {
     [IR_OP_MAXIMUM] = {run_binary, DOM_QUARTER, DOM_3QUARTER},
     [IR_OP_MINIMUM] = {run_binary, DOM_QUARTER, DOM_3QUARTER},
     [IR_OP_LT] = {run_binary, DOM_QUARTER, DOM_3QUARTER},
+    [IR_OP_HASH] = {run_binary, DOM_ANY, DOM_ANY},
     [IR_OP_LE] = {run_binary, DOM_QUARTER, DOM_3QUARTER},
     [IR_OP_GT] = {run_binary, DOM_QUARTER, DOM_3QUARTER},
     [IR_OP_GE] = {run_binary, DOM_QUARTER, DOM_3QUARTER},
@@ -549,7 +550,7 @@ static const OpTest op_tests[IR_OP_COUNT] = {
    IR_F_NOGRAD. The ones with operands are still run above (zero gradient). */
 static const IrOp no_grad_ops[] = {IR_OP_INPUT, IR_OP_PARAM, IR_OP_CONST, IR_OP_IOTA,
                                    IR_OP_SIGN,  IR_OP_LT,    IR_OP_LE,    IR_OP_GT,
-                                   IR_OP_GE,    IR_OP_EQ,    IR_OP_NE};
+                                   IR_OP_GE,    IR_OP_EQ,    IR_OP_NE,    IR_OP_HASH};
 
 static bool in_no_grad_list(int op) {
   for (size_t i = 0; i < MC_COUNTOF(no_grad_ops); i++)

@@ -874,6 +874,7 @@ static IrGraph *every_op_graph(void) {
     if (op == IR_OP_LT) lt = v;
   }
   ir_binary(g, IR_OP_EQ, io, io, L0);
+  ir_binary(g, IR_OP_HASH, x, r, L0);
   IrRef wh = ir_where(g, lt, x, r, L0);
   ir_reduce(g, IR_OP_MAX, wh, 2, true, L0);
   IrRef mm = ir_matmul(g, x, w, L0);
