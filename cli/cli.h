@@ -55,6 +55,7 @@ typedef struct CliOpts {
   uint64_t seed;      /* --seed, default 0 */
   double tol;         /* --tol, default 1e-6 */
   bool help;          /* -h/--help seen: print the command's help */
+  FeMode mode;        /* the model's mode (train unless a command asks for eval) */
   McArena arena;      /* strings made while parsing */
 } CliOpts;
 
@@ -186,6 +187,7 @@ typedef struct CliBuild {
   CliBuildKind kind;
   const char *prefix, *batch_name, *header_name, *library_name;
   IrGraph *model[3]; /* the model at the probe batches (one graph without a batch dim) */
+  IrGraph *model_eval[3]; /* the same in eval mode: what the forward entry runs */
   int nbatches;
   CliBuildProgram programs[2]; /* forward, train */
   CliBuildTensor inputs[CLI_BUILD_MAX_IO], outputs[CLI_BUILD_MAX_IO];

@@ -95,14 +95,14 @@ static bool is_c_name(const char *s) {
 }
 
 /* The model's graphs with its batch dim at each probe batch (one graph
-   when it has none). */
-static bool compile_graphs(CliSession *s, CliOpts *o, CliBuild *b) {
+   when it has none), in o->mode. */
+static bool compile_mode_graphs(CliSession *s, CliOpts *o, CliBuild *b, IrGraph **model) {
   IrGraph *g = cli_compile_model(s, o);
   if (!g) return false;
   int sym = ir_graph_batch_sym(g);
   b->nbatches = sym >= 0 ? 3 : 1;
   if (sym < 0) {
-    b->model[0] = b->model[1] = b->model[2] = g;
+    model[0] = model[1] = model[2] = g;
     b->batch_name = NULL;
     return true;
   }
@@ -120,11 +120,22 @@ static bool compile_graphs(CliSession *s, CliOpts *o, CliBuild *b) {
   for (int i = 0; i < 3; i++) {
     FeDefine *d = mc_vec_push(&o->defines);
     *d = (FeDefine){.name = b->batch_name, .value = probe_batches[i]};
-    b->model[i] = cli_compile_model(s, o);
+    model[i] = cli_compile_model(s, o);
     o->defines.len--;
-    if (!b->model[i]) return false;
+    if (!model[i]) return false;
   }
   return true;
+}
+
+/* The training step runs the model in train mode, the forward entry in eval
+   mode (torch's module.train() and module.eval()). */
+static bool compile_graphs(CliSession *s, CliOpts *o, CliBuild *b) {
+  o->mode = FE_MODE_TRAIN;
+  if (!compile_mode_graphs(s, o, b, b->model)) return false;
+  o->mode = FE_MODE_EVAL;
+  bool ok = compile_mode_graphs(s, o, b, b->model_eval);
+  o->mode = FE_MODE_TRAIN;
+  return ok;
 }
 
 /* A clone of g keeping only the outputs of kind `keep` (and `keep2`). */
@@ -143,8 +154,8 @@ static bool make_program(CliSession *s, CliBuild *b, CliBuildProgram *p, bool tr
   IrGraph *gs[3] = {NULL, NULL, NULL};
   bool ok = true;
   for (int i = 0; ok && i < b->nbatches; i++) {
-    gs[i] = train ? with_outputs(b->model[i], IR_OUT_LOSS, -1)
-                  : with_outputs(b->model[i], IR_OUT_OUTPUT, -1);
+    gs[i] = train ? with_outputs(b->model[i], IR_OUT_LOSS, IR_OUT_UPDATE)
+                  : with_outputs(b->model_eval[i], IR_OUT_OUTPUT, -1);
     ok = pass_run_pipeline(&gs[i], train ? PASS_PIPELINE_TRAIN : PASS_PIPELINE_FORWARD, &cx);
   }
   for (int i = b->nbatches; ok && i < 3; i++) gs[i] = gs[0];
@@ -422,6 +433,8 @@ static void build_free(CliBuild *b) {
     free(p->slot_index);
   }
   for (int i = 0; i < b->nbatches; i++) ir_graph_free(b->model[i]);
+  for (int i = 0; i < b->nbatches; i++)
+    if (b->model_eval[i]) ir_graph_free(b->model_eval[i]);
   free(b->params);
   free(b->weights_path);
 }

@@ -39,7 +39,7 @@ char *cli_read_input(CliSession *s, const char *path, size_t *len) {
 }
 
 IrGraph *cli_compile_model(CliSession *s, const CliOpts *o) {
-  FeOptions fo = {.defines = o->defines.data, .ndefines = (int)o->defines.len};
+  FeOptions fo = {.defines = o->defines.data, .ndefines = (int)o->defines.len, .mode = o->mode};
   IrGraph *g;
   if (strcmp(o->file, "-") == 0) {
     size_t len;

@@ -92,7 +92,8 @@ typedef struct CgLin {
 typedef struct CgAotConst {
   CgLin offset;
   IrDtype dtype;
-  int power; /* 0: value; 1: value * batch; -1: 1 / (value * batch) */
+  int power; /* 0: value; 1: value * batch; -1: 1 / (value * batch); 2: n / (n - 1)
+                with n = value * batch */
   double value;
 } CgAotConst;
 

@@ -168,6 +168,21 @@ static double stored(double v, IrDtype t) { return t == IR_F32 ? (double)(float)
 
 /* value, value * batch or 1 / (value * batch) for the three batches, as
    stored. */
+/* n / (n - 1) with n = k * batch: v = n / (n - 1) gives n = v / (v - 1). */
+static bool fit_bessel(const Fit *f, const double v[NB], CgAotConst *c) {
+  if (!(v[0] > 1)) return false;
+  double k = rint(v[0] / (v[0] - 1) / (double)f->b[0]);
+  bool ok = k >= 1;
+  for (int i = 0; ok && i < NB; i++) {
+    double n = k * (double)f->b[i];
+    ok = stored(n / (n - 1), c->dtype) == stored(v[i], c->dtype);
+  }
+  if (!ok) return false;
+  c->power = 2;
+  c->value = k;
+  return true;
+}
+
 static bool fit_constant(const Fit *f, const double v[NB], CgAotConst *c) {
   if (!f->batched || (v[1] == v[0] && v[2] == v[0])) {
     c->power = 0;
@@ -189,11 +204,12 @@ static bool fit_constant(const Fit *f, const double v[NB], CgAotConst *c) {
   bool ok = k != 0;
   for (int i = 0; ok && i < NB; i++)
     ok = stored(1.0 / (k * (double)f->b[i]), c->dtype) == stored(v[i], c->dtype);
-  if (!ok)
-    return false;
-  c->power = -1;
-  c->value = k;
-  return true;
+  if (ok) {
+    c->power = -1;
+    c->value = k;
+    return true;
+  }
+  return fit_bessel(f, v, c);
 }
 
 static bool fit_constants(const Fit *f, CgBuild bd[NB], IrGraph *const graphs[NB],

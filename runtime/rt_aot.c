@@ -198,7 +198,7 @@ static bool check_program(const RtAotModel *m, const RtAotProgram *p, bool train
     const RtAotConst *k = &p->consts[i];
     bool dtype_ok = k->dtype == RT_F32 || k->dtype == RT_F64 || k->dtype == RT_I32 ||
                     k->dtype == RT_U8;
-    if (!dtype_ok || k->power < -1 || k->power > 1)
+    if (!dtype_ok || k->power < -1 || k->power > 2)
       return bad("create: the %s program's constant %d has a bad dtype or power",
                   what, i);
   }
@@ -303,8 +303,8 @@ static void instance_free(const RtAotProgram *p, Instance *in) {
 /* The constant at this batch (rt_aot.h: value, value * batch, or
    1 / (value * batch)) in dtype at `at`, as the JIT writes constants. */
 static void write_const(char *at, const RtAotConst *k, int64_t batch) {
-  double v = k->power > 0 ? k->value * (double)batch
-             : k->power < 0 ? 1.0 / (k->value * (double)batch) : k->value;
+  double n = k->value * (double)batch;
+  double v = k->power == 2 ? n / (n - 1) : k->power == 1 ? n : k->power < 0 ? 1.0 / n : k->value;
   switch (k->dtype) {
   case RT_F32: {
     float f = (float)v;

@@ -82,7 +82,9 @@ typedef struct RtAotSlot {
 
 /* A constant the workspace holds, stored once per batch at `offset` as
    dtype (RT_F32, RT_F64, RT_I32, RT_U8): power 0: value; power 1: value *
-   batch (e.g. the element count of a mean); power -1: 1 / (value * batch)
+   batch (e.g. the element count of a mean); power -1: 1 / (value * batch);
+   power 2: n / (n - 1) with n = value * batch (Bessel's correction of an
+   unbiased variance)
    (its reciprocal), computed in double. */
 typedef struct RtAotConst {
   RtAotLin offset;

@@ -94,7 +94,7 @@ static bool jit_build(Jit *j, const char *model, int64_t batch, bool train, cons
   char path[512];
   snprintf(path, sizeof path, "%s/examples/%s.model", MODELC_SOURCE_DIR, model);
   FeDefine def = {"B", batch};
-  FeOptions fo = {.defines = &def, .ndefines = 1};
+  FeOptions fo = {.defines = &def, .ndefines = 1, .mode = train ? FE_MODE_TRAIN : FE_MODE_EVAL};
   j->g = fe_compile_file(path, &fo, &j->src, &j->d);
   if (!j->g) return false;
   PassCtx cx = {.diag = &j->d, .optim = opt};
@@ -324,6 +324,14 @@ static void test_gpt_adamw(void) {
   run_model("gpt", &o, "--optimizer adamw", b, 2);
 }
 
+/* Convolutions, pooling and batch norm: the forward entry runs eval mode
+   (running statistics), the step train mode and updates them. */
+static void test_resnet_mini_sgd(void) {
+  PassOptim o = {.kind = PASS_OPTIM_SGD};
+  const int64_t b[] = {2, 5};
+  run_model("resnet_mini", &o, "--optimizer sgd", b, 2);
+}
+
 /* A label outside [0, 10) is refused before the step runs: nothing changes. */
 static void test_mlp_label_range(void) {
   Lib l = {0};
@@ -355,6 +363,7 @@ int main(void) {
       {"seed_net (sgd): library == JIT, batches 1 5 64 100", test_seed_net_sgd},
       {"mlp (adam): library == JIT, batches 3 128", test_mlp_adam},
       {"gpt (adamw): library == JIT, batches 1 3", test_gpt_adamw},
+      {"resnet_mini (sgd): library == JIT, batches 2 5", test_resnet_mini_sgd},
       {"mlp: labels outside [0, 10) are refused before the step", test_mlp_label_range},
   };
   int rc = test_main("aot", tests, MC_COUNTOF(tests));

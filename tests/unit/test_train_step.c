@@ -219,6 +219,19 @@ static void test_train_step_adamw_mlp_labels(void) {
 
 /* The whole GPT (attention, layer norm, softmax, gelu), fused as the
    pipeline fuses it. */
+static void test_train_step_adamw_lenet(void) {
+  PassOptimHyper h = hyper(PASS_OPTIM_ADAMW, 1e-3);
+  Case c = {"lenet.model", 3, {PASS_OPTIM_ADAMW, false, false}, h};
+  check_case(&c);
+}
+
+static void test_train_step_sgd_resnet_mini(void) {
+  PassOptimHyper h = hyper(PASS_OPTIM_SGD, 0.05);
+  h.momentum = 0.9;
+  Case c = {"resnet_mini.model", 2, {PASS_OPTIM_SGD, false, false}, h};
+  check_case(&c);
+}
+
 static void test_train_step_adam_gpt(void) {
   PassOptimHyper h = hyper(PASS_OPTIM_ADAM, 1e-3);
   h.eps = 1e-3;
@@ -232,6 +245,9 @@ int main(void) {
       {"adam: JIT == evaluator", test_train_step_adam},
       {"adamw on mlp (i32 labels): JIT == evaluator", test_train_step_adamw_mlp_labels},
       {"adam on gpt: JIT == evaluator", test_train_step_adam_gpt},
+      {"adamw on lenet: JIT == evaluator", test_train_step_adamw_lenet},
+      {"sgd momentum on resnet_mini (running statistics): JIT == evaluator",
+       test_train_step_sgd_resnet_mini},
   };
   return test_main("train_step", cases, MC_COUNTOF(cases));
 }
