@@ -51,6 +51,7 @@ typedef struct Repl {
   McVec losses;        /* of double: loss of every step trained this session */
   int64_t losses_seen; /* of t's losses, already copied */
   const Line *line;    /* the line being run, for carets */
+  FeMode mode;         /* the mode expressions compile in (`mode`); train by default */
 } Repl;
 
 typedef struct ReplCommand {
@@ -713,7 +714,7 @@ static IrGraph *compile_expression(Repl *r, const char *expr) {
   FeDefine defs[IR_MAX_SYMS];
   for (uint32_t i = 0; i < fwd->nsyms; i++)
     defs[i] = (FeDefine){fwd->syms[i].name, fwd->syms[i].value};
-  FeOptions fo = {.defines = defs, .ndefines = (int)fwd->nsyms};
+  FeOptions fo = {.defines = defs, .ndefines = (int)fwd->nsyms, .mode = r->mode};
   IrGraph *g = fe_compile_string(r->path, src.s, &fo, &r->s.src, &r->s.diag);
   mc_str_free(&src);
   return g;
@@ -974,6 +975,18 @@ static bool cmd_help(Repl *r, const Line *l) {
   return fail_at(r, 1, "unknown command '%s'", l->w[1].s);
 }
 
+/* mode [train|eval]: shows or sets the mode expressions compile in. */
+static bool cmd_mode(Repl *r, const Line *l) {
+  if (l->n > 2) return fail_at(r, 2, "usage: mode [train|eval]");
+  if (l->n == 2) {
+    if (strcmp(l->w[1].s, "train") == 0) r->mode = FE_MODE_TRAIN;
+    else if (strcmp(l->w[1].s, "eval") == 0) r->mode = FE_MODE_EVAL;
+    else return fail_at(r, 1, "unknown mode '%s': use train or eval", l->w[1].s);
+  }
+  printf("mode %s\n", r->mode == FE_MODE_EVAL ? "eval" : "train");
+  return true;
+}
+
 static bool cmd_quit(Repl *r, const Line *l) {
   (void)r, (void)l;
   return true; /* the loop checks the name */
@@ -1022,6 +1035,12 @@ static const ReplCommand commands[] = {
      "  As 'modelc build FILE -o FILE.so --weights W' with the session's params\n"
      "  (FILE.o or libNAME.a also work); 'train' adds the training step with the\n"
      "  session's optimizer. The header and the manifest go beside it.\n", cmd_build},
+    {"mode", "[train|eval]", "show or set the mode of expressions (batch norm, dropout)",
+     "  Expressions (print, and a bare expression) compile in this mode: train (the\n"
+     "  default, as a torch module) normalizes batch norm with the batch's\n"
+     "  statistics and applies dropout; eval uses the running statistics and no\n"
+     "  dropout. Training always runs train mode, evaluation eval mode.\n",
+     cmd_mode},
     {"quit", "", "end the session (also 'exit' or Ctrl-D)", "", cmd_quit},
 };
 static const int ncommands = (int)MC_COUNTOF(commands);

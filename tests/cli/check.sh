@@ -13,7 +13,7 @@ has_out() { grep -qF -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "stdout la
 # Every example compiles; the expected summaries of the three reference models.
 for f in "$SRC"/examples/*.model; do
   run 0 check "$f"
-  head -n 1 "$TMP/out" | grep -Eq '^[A-Za-z_][A-Za-z0-9_]*: ok: [0-9]+ inputs?, [0-9]+ params? \([0-9]+ weights?\), [0-9]+ outputs?, (loss [a-z0-9]+\[[^]]*\]|no loss)$' ||
+  head -n 1 "$TMP/out" | grep -Eq '^[A-Za-z_][A-Za-z0-9_]*: ok: [0-9]+ inputs?, [0-9]+ params? \([0-9]+ weights?\), [0-9]+ outputs?, ([0-9]+ buffers?, )?(loss [a-z0-9]+\[[^]]*\]|no loss)$' ||
     fail "$f: bad summary line: $(head -n 1 "$TMP/out")"
   [ ! -s "$TMP/err" ] || fail "$f: unexpected stderr: $(cat "$TMP/err")"
 done
@@ -28,6 +28,11 @@ model infer {
 EOF
 run 0 check "$TMP/infer.model"
 first_line_is "infer: ok: 1 input, 2 params (16 weights), 1 output, no loss"
+
+# Batch norm's running statistics are buffers, updated by the training step.
+run 0 check "$SRC/examples/resnet_mini.model"
+first_line_is "resnet_mini: ok: 2 inputs, 29 params (77754 weights), 1 output, 18 buffers, loss f32[]"
+has_out "  update layer2.down_bn.running_var: f32[32]"
 
 run 0 check "$SRC/examples/seed_net.model"
 first_line_is "seed_net: ok: 2 inputs, 4 params (430 weights), 1 output, loss f32[]"
