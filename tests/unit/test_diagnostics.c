@@ -34,6 +34,52 @@ static void expect_diag(const char *src, const char *want) {
   expect_diag_opts(src, NULL, 0, 0, want);
 }
 
+/* Convolutions and pools: a kernel larger than its padded input, channels
+   that groups does not divide, a pool that leaves no output, a weight of
+   the wrong channel count; each names both shapes (or the counts). */
+static void test_diagnostics_conv_shapes(void) {
+  expect_diag(
+      "model m {\n"
+      "  input x: f32[2, 3, 4, 4]\n"
+      "  param w: f32[8, 3, 5, 5]\n"
+      "  output y = conv2d(x, w, padding = 0)\n"
+      "}\n",
+      "t.model:4:14: error: conv2d: kernel 5x5 is larger than input f32[2,3,4,4]\n"
+      "    output y = conv2d(x, w, padding = 0)\n"
+      "               ^~~~~~\n");
+  expect_diag(
+      "model m {\n"
+      "  input x: f32[2, 3, 8, 8]\n"
+      "  conv = conv2d(3, 8, 3, groups = 2)\n"
+      "  output y = conv(x)\n"
+      "}\n",
+      "std/nn.model:77:35: error: groups 2 must divide in_channels 3 and out_channels 8\n"
+      "    param weight: f32[out_channels, conv_group_channels(in_channels, out_channels, groups),\n"
+      "                                    ^~~~~~~~~~~~~~~~~~~\n"
+      "t.model:3:10: note: in 'conv' (conv2d) created here\n"
+      "    conv = conv2d(3, 8, 3, groups = 2)\n"
+      "           ^~~~~~\n");
+  expect_diag(
+      "model m {\n"
+      "  input x: f32[2, 3, 2, 2]\n"
+      "  output y = max_pool2d(x, 3)\n"
+      "}\n",
+      "t.model:3:14: error: max_pool2d: kernel 3x3 is larger than input f32[2,3,2,2] (no output)\n"
+      "    output y = max_pool2d(x, 3)\n"
+      "               ^~~~~~~~~~\n");
+  expect_diag(
+      "model m {\n"
+      "  input x: f32[2, 3, 6, 6]\n"
+      "  param w: f32[4, 2, 3, 3]\n"
+      "  output y = avg_pool2d(x, 3, padding = 1, stride = 2)\n"
+      "  output z = conv2d(x, w)\n"
+      "}\n",
+      "t.model:5:24: error: conv2d: weight f32[4,2,3,3] takes 2 input channels per group, but "
+      "input f32[2,3,6,6] has 3 channels in 1 group\n"
+      "    output z = conv2d(x, w)\n"
+      "                         ^\n");
+}
+
 static void test_diagnostics_syntax_expected_tokens(void) {
   expect_diag(
       "model m {\n"
@@ -527,6 +573,7 @@ static void test_diagnostics_missing_file(void) {
 int main(void) {
   static const TestCase cases[] = {
       {"syntax_expected_tokens", test_diagnostics_syntax_expected_tokens},
+      {"conv_shapes", test_diagnostics_conv_shapes},
       {"syntax_several_errors", test_diagnostics_syntax_several_errors},
       {"syntax_missing_brace", test_diagnostics_syntax_missing_brace},
       {"unknown_name_suggestion", test_diagnostics_unknown_name_suggestion},
