@@ -82,6 +82,10 @@ typedef bool (*CliLongSet)(const CliCommand *c, void *ctx, int opt, const char *
 bool cli_split_long_opts(const CliCommand *c, const CliLongOpt *opts, int nopts, CliLongSet set,
                          void *ctx, int argc, char **argv, int first, char **rest, int *nrest);
 void cli_print_long_opts(FILE *f, const CliLongOpt *opts, int nopts);
+/* The value of --OPT as a positive integer; a usage error otherwise. */
+bool cli_positive_int(const CliCommand *c, const char *opt, const char *v, int64_t *out);
+/* The value of --seed (a non-negative integer); a usage error otherwise. */
+bool cli_seed_value(const CliCommand *c, const char *v, uint64_t *out);
 /* Prints the usage error line and the "Try" hint; returns CLI_USAGE. */
 int cli_usage_error(const CliCommand *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -140,6 +144,10 @@ int cli_gradcheck(CliOpts *o);
 /* ---- cli_train.c: `modelc train` ------------------------------------------ */
 int cli_train_main(const CliCommand *c, int argc, char **argv, int first);
 void cli_train_print_options(FILE *f);
+
+/* ---- cli_grad.c: `modelc grad` ------------------------------------------- */
+int cli_grad_main(const CliCommand *c, int argc, char **argv, int first);
+void cli_grad_print_options(FILE *f);
 
 /* ---- cli_build.c, cli_build_emit.c: `modelc build` ------------------------- */
 int cli_build_main(const CliCommand *c, int argc, char **argv, int first);
@@ -223,8 +231,9 @@ int cli_repl_main(const CliCommand *c, int argc, char **argv, int first);
    program once, owns the params, the optimizer state and the data, and runs
    epochs with progress, evaluation and checkpoints. Hyperparameters are
    run-time inputs of the step: changing them never recompiles. Calls in
-   order: new, resume (optional), add_data (per file), load_data, run,
-   report; save whenever. Errors go to the session's diagnostics. */
+   order: new, resume or init_from (optional), add_data (per file),
+   load_data, run (or save_grads), report; save whenever. Errors go to the
+   session's diagnostics. */
 typedef struct CliTrainer CliTrainer;
 
 typedef struct CliTrainConfig {
@@ -261,12 +270,25 @@ bool cli_trainer_add_data(CliTrainer *t, const char *arg, bool eval);
 bool cli_trainer_load_data(CliTrainer *t);
 /* Loads params, optimizer state, step and epoch from a checkpoint. */
 bool cli_trainer_resume(CliTrainer *t, const char *path);
+/* Starts from given weights: fills every model param whose name has a
+   tensor in the safetensors file at path (its dtype and shape must match:
+   an error names both). Notes say which params were left at their
+   initializers and which tensors were not used; no tensor matching any
+   param is an error. Optimizer state and the step count start afresh. */
+bool cli_trainer_init_from(CliTrainer *t, const char *path);
 /* Checks, before training, that a checkpoint can be written at path. */
 bool cli_trainer_check_save(CliTrainer *t, const char *path);
 bool cli_trainer_save(CliTrainer *t, const char *path);
 /* Trains until `epochs` epochs or `steps` steps are done in all (counting
    those of a resumed checkpoint; 0 = no limit of that kind) or *stop is set. */
 CliTrainStatus cli_trainer_run(CliTrainer *t, int64_t epochs, int64_t steps);
+/* Writes the loss, the outputs and every param's gradient ("grad.P") at the
+   current params, for the first `batch` training samples in file order, to
+   a safetensors file, and prints a summary line: computed by the
+   JIT-compiled gradient program (PASS_PIPELINE_GRAD) in the model's
+   dtypes, or, with f64, by the reference evaluator in f64 (every tensor
+   F64). For `modelc grad`. */
+bool cli_trainer_save_grads(CliTrainer *t, const char *path, bool f64);
 /* Prints the final line: the evaluation accuracy (or loss). */
 bool cli_trainer_report(CliTrainer *t);
 int64_t cli_trainer_step(const CliTrainer *t);     /* optimizer steps done */

@@ -121,17 +121,31 @@ static bool parse_define(CliOpts *o, const char *v) {
   return true;
 }
 
-static bool parse_seed(CliOpts *o, const char *v) {
+bool cli_positive_int(const CliCommand *c, const char *opt, const char *v, int64_t *out) {
+  char *end;
+  errno = 0;
+  long long n = strtoll(v, &end, 10);
+  if (*v && !*end && !errno && n > 0) {
+    *out = n;
+    return true;
+  }
+  cli_usage_error(c, "--%s expects a positive integer, got '%s'", opt, v);
+  return false;
+}
+
+bool cli_seed_value(const CliCommand *c, const char *v, uint64_t *out) {
   char *end;
   errno = 0;
   unsigned long long n = strtoull(v, &end, 10);
-  if (!*v || *end || errno || v[0] == '-') {
-    cli_usage_error(o->cmd, "--seed expects a non-negative integer, got '%s'", v);
-    return false;
+  if (*v >= '0' && *v <= '9' && !*end && !errno) {
+    *out = n;
+    return true;
   }
-  o->seed = n;
-  return true;
+  cli_usage_error(c, "--seed expects a non-negative integer, got '%s'", v);
+  return false;
 }
+
+static bool parse_seed(CliOpts *o, const char *v) { return cli_seed_value(o->cmd, v, &o->seed); }
 
 static bool parse_tol(CliOpts *o, const char *v) {
   char *end;

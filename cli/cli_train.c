@@ -4,7 +4,6 @@
    once with 130) and drives a training session (cli_trainer.c). */
 #include "cli.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,7 @@
 typedef enum {
   T_DATA, T_EVAL, T_EPOCHS, T_STEPS, T_BATCH, T_OPTIMIZER, T_LR, T_MOMENTUM, T_NESTEROV,
   T_WEIGHT_DECAY, T_BETAS, T_EPS, T_CLIP_NORM, T_SEED, T_THREADS, T_SAVE, T_RESUME,
-  T_HOLDOUT, T_LIMIT, T_COUNT
+  T_INIT_FROM, T_HOLDOUT, T_LIMIT, T_COUNT
 } TrainOptId;
 
 static const CliLongOpt train_opts[T_COUNT] = {
@@ -38,6 +37,7 @@ static const CliLongOpt train_opts[T_COUNT] = {
     [T_THREADS] = {"threads", "N", "threads of the compiled code (default: all cores)"},
     [T_SAVE] = {"save", "PATH", "checkpoint (safetensors) after each epoch and at the end"},
     [T_RESUME] = {"resume", "PATH", "continue from a checkpoint written by --save"},
+    [T_INIT_FROM] = {"init-from", "PATH", "start from the params of a safetensors file (by name)"},
     [T_HOLDOUT] = {"holdout", "FRACTION", "hold out this fraction of the data for evaluation"},
     [T_LIMIT] = {"limit", "N", "use only the first N samples of every data file"},
 };
@@ -50,24 +50,12 @@ typedef struct TrainArgs {
   double lr, momentum, weight_decay, beta1, beta2, eps, clip_norm, holdout;  /* NaN = unset */
   uint64_t seed;
   bool nesterov, seed_given;
-  const char *save, *resume;
+  const char *save, *resume, *init_from;
 } TrainArgs;
 
 void cli_train_print_options(FILE *f) { cli_print_long_opts(f, train_opts, T_COUNT); }
 
 /* ---- option values ------------------------------------------------------------- */
-
-static bool positive_int(const CliCommand *c, const char *opt, const char *v, int64_t *out) {
-  char *end;
-  errno = 0;
-  long long n = strtoll(v, &end, 10);
-  if (*v && !*end && !errno && n > 0) {
-    *out = n;
-    return true;
-  }
-  cli_usage_error(c, "--%s expects a positive integer, got '%s'", opt, v);
-  return false;
-}
 
 /* A finite number >= lo (> lo when strict) and < hi. */
 static bool number_in(const CliCommand *c, const char *opt, const char *v, double lo, bool strict,
@@ -87,16 +75,7 @@ static bool number_in(const CliCommand *c, const char *opt, const char *v, doubl
 }
 
 static bool parse_seed(const CliCommand *c, const char *v, TrainArgs *a) {
-  char *end;
-  errno = 0;
-  unsigned long long n = strtoull(v, &end, 10);
-  if (*v >= '0' && *v <= '9' && !*end && !errno) {
-    a->seed = n;
-    a->seed_given = true;
-    return true;
-  }
-  cli_usage_error(c, "--seed expects a non-negative integer, got '%s'", v);
-  return false;
+  return a->seed_given = cli_seed_value(c, v, &a->seed);
 }
 
 static bool parse_betas(const CliCommand *c, const char *v, TrainArgs *a) {
@@ -135,11 +114,11 @@ static bool set_train_option(const CliCommand *c, void *ctx, int opt, const char
   switch (id) {
   case T_DATA: return data_arg(c, n, v, &a->data);
   case T_EVAL: return data_arg(c, n, v, &a->eval);
-  case T_EPOCHS: return positive_int(c, n, v, &a->epochs);
-  case T_STEPS: return positive_int(c, n, v, &a->steps);
-  case T_BATCH: return positive_int(c, n, v, &a->batch);
-  case T_THREADS: return positive_int(c, n, v, &a->threads);
-  case T_LIMIT: return positive_int(c, n, v, &a->limit);
+  case T_EPOCHS: return cli_positive_int(c, n, v, &a->epochs);
+  case T_STEPS: return cli_positive_int(c, n, v, &a->steps);
+  case T_BATCH: return cli_positive_int(c, n, v, &a->batch);
+  case T_THREADS: return cli_positive_int(c, n, v, &a->threads);
+  case T_LIMIT: return cli_positive_int(c, n, v, &a->limit);
   case T_OPTIMIZER: {
     PassOptimKind k;
     a->optimizer = v;
@@ -158,6 +137,7 @@ static bool set_train_option(const CliCommand *c, void *ctx, int opt, const char
   case T_HOLDOUT: return number_in(c, n, v, 0, false, 1, &a->holdout);
   case T_SAVE: a->save = v; return true;
   case T_RESUME: a->resume = v; return true;
+  case T_INIT_FROM: a->init_from = v; return true;
   case T_COUNT: break;
   }
   MC_UNREACHABLE();
@@ -185,6 +165,11 @@ static bool check_optimizer_opts(const CliCommand *c, const TrainArgs *a, PassOp
 }
 
 static bool make_config(const CliCommand *c, const TrainArgs *a, CliTrainConfig *tc) {
+  if (a->resume && a->init_from) {
+    cli_usage_error(c, "--init-from starts a new training run and --resume continues one: "
+                    "give one of them");
+    return false;
+  }
   PassOptimKind k = PASS_OPTIM_ADAM;
   if (a->optimizer) pass_optim_kind_from_name(a->optimizer, &k);
   if (!check_optimizer_opts(c, a, k)) return false;
@@ -251,6 +236,7 @@ static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, CliTrainCo
   tc->ndefines = (int)o->defines.len;
   CliTrainer *t = cli_trainer_new(s, tc);
   bool ok = t && (!a->resume || cli_trainer_resume(t, a->resume)) &&
+            (!a->init_from || cli_trainer_init_from(t, a->init_from)) &&
             add_all(t, &a->data, false) && add_all(t, &a->eval, true) &&
             cli_trainer_load_data(t) && (!a->save || cli_trainer_check_save(t, a->save));
   int rc = ok ? CLI_OK : CLI_FAIL;

@@ -80,6 +80,8 @@ struct CliTrainer {
   Program prog;             /* the training step */
   Program eval, eval1;      /* forward: at the batch size, and at 1 for leftover samples */
   bool eval1_tried;
+  Program grad;             /* the gradient program (cli_trainer_save_grads), built on first use */
+  bool *filled;             /* step: per source slot, its param was loaded by init_from */
   int *update_of;           /* step: per source slot, its update output slot or -1 */
   int label_feed;           /* feed whose values accuracy compares with; -1 */
   const char *logits;       /* the output scored against it (fwd arena) */
@@ -434,6 +436,7 @@ CliTrainer *cli_trainer_new(CliSession *s, const CliTrainConfig *c) {
     return NULL;
   }
   init_params(t);
+  t->filled = mc_xcalloc((size_t)t->prog.nsources + 1, sizeof *t->filled);
   return t;
 }
 
@@ -451,6 +454,8 @@ void cli_trainer_free(CliTrainer *t) {
   program_free(&t->prog);
   program_free(&t->eval);
   program_free(&t->eval1);
+  program_free(&t->grad);
+  free(t->filled);
   dataset_free(&t->train, t->ninputs);
   dataset_free(&t->test, t->ninputs);
   rt_split_free(&t->split);
@@ -667,18 +672,22 @@ bool cli_trainer_load_data(CliTrainer *t) {
 /* ---- running programs ------------------------------------------------------------ */
 
 /* Copies samples idx[0..count) of every feed into the program's input slots. */
+/* Copies samples idx[0..count) of feed f of ds into dst (its dtype). */
+static bool gather_feed(CliTrainer *t, const DataSet *ds, int f, const int64_t *idx,
+                        int64_t count, void *dst) {
+  RtError e = {{0}};
+  const Feed *feed = &ds->feeds[f];
+  bool ok = feed->data->dtype == RT_F32
+                ? rt_gather_f32(feed->data, idx, count, 1, 0, 1, dst, feed->path, &e)
+                : rt_gather_i32(feed->data, idx, count, dst, feed->path, &e);
+  return ok || rt_failed(t, &e);
+}
+
 static bool bind_batch(CliTrainer *t, Program *p, const DataSet *ds, const int64_t *idx,
                        int64_t count) {
-  RtError e = {{0}};
-  for (int f = 0; f < t->ninputs; f++) {
-    int s = p->feed_slot[f];
-    if (s < 0) continue;
-    const Feed *feed = &ds->feeds[f];
-    bool ok = feed->data->dtype == RT_F32
-                  ? rt_gather_f32(feed->data, idx, count, 1, 0, 1, p->bufs[s], feed->path, &e)
-                  : rt_gather_i32(feed->data, idx, count, p->bufs[s], feed->path, &e);
-    if (!ok) return rt_failed(t, &e);
-  }
+  for (int f = 0; f < t->ninputs; f++)
+    if (p->feed_slot[f] >= 0 && !gather_feed(t, ds, f, idx, count, p->bufs[p->feed_slot[f]]))
+      return false;
   return true;
 }
 
@@ -695,14 +704,10 @@ bool cli_trainer_fill_input(CliTrainer *t, const char *name, int64_t count, void
     return false;
   }
   int64_t *idx = mc_xcalloc((size_t)count + 1, sizeof *idx);
-  for (int64_t i = 0; i < count; i++) idx[i] = i;
-  const Feed *feed = &ds->feeds[f];
-  RtError e = {{0}};
-  bool ok = feed->data->dtype == RT_F32
-                ? rt_gather_f32(feed->data, idx, count, 1, 0, 1, dst, feed->path, &e)
-                : rt_gather_i32(feed->data, idx, count, dst, feed->path, &e);
+  rt_iota(idx, count);
+  bool ok = gather_feed(t, ds, f, idx, count, dst);
   free(idx);
-  return ok || rt_failed(t, &e);
+  return ok;
 }
 
 /* The hyperparameter inputs "opt.*" for update number step + 1. */
@@ -1177,9 +1182,10 @@ static bool finish_epoch(CliTrainer *t, EpochStats *st) {
 static bool has_uninitialized_param(CliTrainer *t) {
   for (int i = 0; i < t->prog.nsources; i++) {
     const IrNode *n = slot_node(&t->prog, i);
-    if (n->op == IR_OP_PARAM && n->attr.init.kind == IR_INIT_NONE && !t->resumed) {
-      mc_error(t->d, n->loc, "train: param '%s' has no initializer: load it with --resume",
-               n->name);
+    if (n->op == IR_OP_PARAM && n->attr.init.kind == IR_INIT_NONE && !t->resumed &&
+        !t->filled[i]) {
+      mc_error(t->d, n->loc, "train: param '%s' has no initializer: load it with --resume "
+               "or --init-from", n->name);
       return true;
     }
   }
@@ -1212,4 +1218,228 @@ CliTrainStatus cli_trainer_run(CliTrainer *t, int64_t epochs, int64_t steps) {
   if (ok && t->c.save && t->saved_step != t->step) ok = cli_trainer_save(t, t->c.save);
   if (!ok) return CLI_TRAIN_ERROR;
   return reached(t) ? CLI_TRAIN_DONE : CLI_TRAIN_STOPPED;
+}
+
+/* ---- starting from given weights ------------------------------------------------------------ */
+
+#define NAMES_SHOWN 8 /* names listed in a note; the rest are counted */
+
+/* A ", "-separated list of names for a note. */
+typedef struct NameList {
+  McStr text;
+  int n;
+} NameList;
+
+static void names_add(NameList *l, const char *name) {
+  if (l->n++ < NAMES_SHOWN) mc_str_printf(&l->text, "%s%s", l->n > 1 ? ", " : "", name);
+}
+
+static const char *names_text(NameList *l) {
+  if (l->n > NAMES_SHOWN) mc_str_printf(&l->text, " and %d more", l->n - NAMES_SHOWN);
+  return l->text.s ? l->text.s : "";
+}
+
+/* Whether `name` is a param of the model itself, not optimizer state. */
+static bool is_model_param(const CliTrainer *t, const char *name) {
+  for (IrRef r = 0; r < t->fwd->nnodes; r++) {
+    const IrNode *n = ir_node(t->fwd, r);
+    if (n->op == IR_OP_PARAM && strcmp(n->name, name) == 0) return true;
+  }
+  return false;
+}
+
+/* Copies the tensor named like each model param into it (dtype and shape
+   must match); the params without one go to `left`. */
+static bool fill_params(CliTrainer *t, const RtCheckpoint *c, const char *path, int *nparams,
+                        int *nfilled, NameList *left) {
+  Program *p = &t->prog;
+  for (int i = 0; i < p->nsources; i++) {
+    const IrNode *n = slot_node(p, i);
+    if (n->op != IR_OP_PARAM || !is_model_param(t, n->name)) continue;
+    ++*nparams;
+    const RtTensorRef *r = rt_checkpoint_find(c, n->name);
+    if (!r) {
+      names_add(left, n->name);
+      continue;
+    }
+    if (!check_tensor(t, path, r, n)) return false;
+    memcpy(p->bufs[i], r->data, (size_t)node_bytes(n));
+    t->filled[i] = true;
+    ++*nfilled;
+  }
+  return true;
+}
+
+bool cli_trainer_init_from(CliTrainer *t, const char *path) {
+  RtError e = {{0}};
+  RtCheckpoint *c = rt_safetensors_load(path, &e);
+  if (!c) return rt_failed(t, &e);
+  int nparams = 0, nfilled = 0;
+  NameList left = {0}, unused = {0};
+  mc_str_init(&left.text);
+  mc_str_init(&unused.text);
+  bool ok = fill_params(t, c, path, &nparams, &nfilled, &left);
+  for (size_t k = 0; ok && k < c->ntensors; k++) {
+    const char *name = c->tensors[k].name;
+    if (!is_model_param(t, name) || source_slot(&t->prog, IR_OP_PARAM, name) < 0)
+      names_add(&unused, name);
+  }
+  if (ok && nfilled == 0)
+    ok = bad_checkpoint(t, path, "no tensor is named like a param of model '%s' (its params: "
+                        "%s)", t->fwd->name, names_text(&left));
+  if (ok && left.n)
+    mc_note(t->d, noloc, "%s: loaded %d of %d params; left at their initializers: %s", path,
+            nfilled, nparams, names_text(&left));
+  else if (ok)
+    mc_note(t->d, noloc, "%s: loaded all %d params", path, nparams);
+  if (ok && unused.n)
+    mc_note(t->d, noloc, "%s: not used (model '%s' has no param of that name): %s", path,
+            t->fwd->name, names_text(&unused));
+  mc_str_free(&left.text);
+  mc_str_free(&unused.text);
+  rt_checkpoint_free(c);
+  return ok;
+}
+
+/* ---- gradients at the current params ------------------------------------------------------- */
+
+#define GRAD_FORMAT "modelc-grad"
+/* The gradient program for the f64 evaluator: PASS_PIPELINE_GRAD without
+   simplify, whose constant folding rounds results to the constants' f32
+   (1 / 80 would carry f32's error into every gradient). */
+#define GRAD_F64_PIPELINE "cse,dce,autodiff,cse,dce"
+
+/* Writes the outputs of g (output k's values at data[k], of dtype dtypes[k])
+   to path: the loss and the outputs under their names, the gradient of param
+   P as "grad.P"; prints a summary line. */
+static bool save_grad_file(CliTrainer *t, const char *path, const IrGraph *g, void *const *data,
+                           const int *dtypes) {
+  RtTensorRef *ts = mc_xcalloc((size_t)g->nouts + 1, sizeof *ts);
+  char **names = mc_xcalloc((size_t)g->nouts + 1, sizeof *names);
+  uint32_t ngrads = 0;
+  double loss = NAN;
+  for (uint32_t k = 0; k < g->nouts; k++) {
+    const IrOutput *o = &g->outs[k];
+    const IrNode *n = ir_node(g, o->ref);
+    size_t len = strlen(o->name) + 8;
+    names[k] = mc_xmalloc(len);
+    snprintf(names[k], len, "%s%s", o->kind == IR_OUT_GRAD ? "grad." : "", o->name);
+    ngrads += o->kind == IR_OUT_GRAD;
+    ts[k] = (RtTensorRef){.name = names[k], .dtype = dtypes[k], .rank = n->shape.rank,
+                          .data = data[k]};
+    for (int a = 0; a < n->shape.rank; a++) ts[k].dims[a] = n->shape.d[a].n;
+    if (o->kind == IR_OUT_LOSS)
+      loss = dtypes[k] == RT_F64 ? *(const double *)data[k] : *(const float *)data[k];
+  }
+  char batch[32];
+  snprintf(batch, sizeof batch, "%lld", (long long)t->batch);
+  const char *dtype = dtypes[0] == RT_F64 ? "f64" : "f32";
+  const RtMeta meta[] = {{"format", GRAD_FORMAT}, {"model", t->fwd->name}, {"batch", batch},
+                         {"dtype", dtype}};
+  RtError e = {{0}};
+  bool ok = rt_safetensors_save(path, ts, g->nouts, meta, MC_COUNTOF(meta), &e);
+  if (!ok) save_failed(t, path, after_path(e.msg, path));
+  if (ok && t->c.out) {
+    fprintf(t->c.out, "%s: loss %.9g, %u outputs, %u gradients (batch %lld, %s)\n", path, loss,
+            g->nouts - ngrads - 1, ngrads, (long long)t->batch, dtype);
+    fflush(t->c.out);
+  }
+  for (uint32_t k = 0; k < g->nouts; k++) free(names[k]);
+  free(names);
+  free(ts);
+  return ok;
+}
+
+/* The gradient program, JIT-compiled, over the step's params. */
+static bool grads_jit(CliTrainer *t, const char *path, const int64_t *idx) {
+  Program *p = &t->grad;
+  if (!p->cg && !program_build(t, p, t->fwd, PASS_PIPELINE_GRAD, true, t->d)) {
+    program_free(p);
+    return false;
+  }
+  borrow_params(t, p);
+  for (int i = 0; i < p->nsources; i++)
+    if (p->borrowed[i] && !p->bufs[i]) {
+      mc_error(t->d, noloc, "grad: internal error: param '%s' is not in the training step",
+               slot_node(p, i)->name);
+      return false;
+    }
+  if (!bind_batch(t, p, &t->train, idx, t->batch) || !run_program(t, p)) return false;
+  void **data = mc_xcalloc((size_t)p->g->nouts + 1, sizeof *data);
+  int *dtypes = mc_xcalloc((size_t)p->g->nouts + 1, sizeof *dtypes);
+  for (uint32_t k = 0; k < p->g->nouts; k++) {
+    data[k] = p->bufs[cg_program_output_slot(p->cg, (int)k)];
+    dtypes[k] = rt_dtype_of((IrDtype)ir_node(p->g, p->g->outs[k].ref)->dtype);
+  }
+  bool ok = save_grad_file(t, path, p->g, data, dtypes);
+  free(data);
+  free(dtypes);
+  return ok;
+}
+
+/* n values of dtype dt as doubles (heap). */
+static double *as_doubles(const void *src, IrDtype dt, int64_t n) {
+  double *v = mc_xcalloc((size_t)(n > 0 ? n : 1), sizeof *v);
+  for (int64_t i = 0; i < n; i++)
+    v[i] = dt == IR_F32   ? ((const float *)src)[i]
+           : dt == IR_F64 ? ((const double *)src)[i]
+           : dt == IR_I32 ? ((const int32_t *)src)[i]
+                          : ((const uint8_t *)src)[i];
+  return v;
+}
+
+/* Binds g's params (the step's current values) and inputs (samples idx of
+   the training data) to the evaluator. */
+static bool eval_bind(CliTrainer *t, IrEval *e, const IrGraph *g, const int64_t *idx) {
+  for (IrRef r = 0; r < g->nnodes; r++) {
+    const IrNode *n = ir_node(g, r);
+    if (n->op != IR_OP_PARAM && n->op != IR_OP_INPUT) continue;
+    int64_t numel = ir_shape_numel(&n->shape);
+    void *buf = NULL, *tmp = NULL;
+    if (n->op == IR_OP_PARAM) {
+      int s = source_slot(&t->prog, IR_OP_PARAM, n->name);
+      buf = s >= 0 ? t->prog.bufs[s] : NULL;
+    } else if (feed_index(t, n->name) >= 0) {
+      buf = tmp = alloc_buffer(node_bytes(n));
+      if (!gather_feed(t, &t->train, feed_index(t, n->name), idx, t->batch, tmp)) buf = NULL;
+    }
+    bool ok = buf != NULL;
+    if (ok) {
+      double *v = as_doubles(buf, (IrDtype)n->dtype, numel);
+      ok = ir_eval_bind(e, n->name, v, numel, t->d);
+      free(v);
+    }
+    free(tmp);
+    if (!ok) {
+      if (!mc_diag_has_errors(t->d)) mc_error(t->d, noloc, "grad: no value for '%s'", n->name);
+      return false;
+    }
+  }
+  return true;
+}
+
+/* The gradient program run by the reference evaluator in f64. */
+static bool grads_f64(CliTrainer *t, const char *path, const int64_t *idx) {
+  IrGraph *g = ir_graph_clone(t->fwd);
+  PassCtx cx = {.diag = t->d};
+  bool ok = pass_run_pipeline(&g, GRAD_F64_PIPELINE, &cx) && ir_verify(g, t->d);
+  IrEval *e = ok ? ir_eval_new(g, true) : NULL;
+  ok = ok && eval_bind(t, e, g, idx) && ir_eval_run(e, t->d);
+  void **data = mc_xcalloc((size_t)g->nouts + 1, sizeof *data);
+  int *dtypes = mc_xcalloc((size_t)g->nouts + 1, sizeof *dtypes);
+  for (uint32_t k = 0; ok && k < g->nouts; k++) {
+    data[k] = ir_eval_output(e, g->outs[k].kind, g->outs[k].name)->data;
+    dtypes[k] = RT_F64;
+  }
+  ok = ok && save_grad_file(t, path, g, data, dtypes);
+  free(data);
+  free(dtypes);
+  if (e) ir_eval_free(e);
+  ir_graph_free(g);
+  return ok;
+}
+
+bool cli_trainer_save_grads(CliTrainer *t, const char *path, bool f64) {
+  if (!t->data_loaded || has_uninitialized_param(t)) return false;
+  return f64 ? grads_f64(t, path, t->split.train) : grads_jit(t, path, t->split.train);
 }

@@ -74,6 +74,19 @@ static const CliCommand commands[] = {
      "bit-identical params. See docs/train.md.",
      CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE), true, NULL, cli_train_main,
      cli_train_print_options},
+    {"grad", "FILE -o OUT.safetensors [--weights CKPT] [--data NAME=PATH ...] [OPTIONS]",
+     "write the loss, outputs and gradients at given weights on one batch",
+     "Compiles the model's gradient program (" PASS_PIPELINE_GRAD ")\n"
+     "and runs it once: params from --weights (a safetensors file, matched by\n"
+     "name as 'modelc train --init-from' does; the others from their initializers\n"
+     "and --seed), inputs from the first batch of the --data files in file order\n"
+     "(no shuffling; without --data, seeded random data as train uses). Writes a\n"
+     "safetensors file with the loss ('loss'), every output under its name and\n"
+     "the gradient of every param P as 'grad.P', in the model's dtypes; with\n"
+     "--f64 the reference evaluator computes everything in f64 instead. Prints\n"
+     "one line with the loss. See docs/train.md.",
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_OUTPUT), true,
+     NULL, cli_grad_main, cli_grad_print_options},
     {"build", "FILE -o libNAME.so|NAME.o|libNAME.a [OPTIONS]",
      "compile a model into a library callable from C and Python",
      "Compiles the model's forward pass (its outputs) and, with --train, its\n"

@@ -1,0 +1,154 @@
+"""parity_models.py -- the PyTorch twins of the example models, for run_parity.py.
+
+Each model is a plain torch.nn module whose state_dict keys are exactly the
+modelc model's param names (and buffer names, for models that have buffers
+such as batch norm's running_mean / running_var), built from the dims the
+modelc model is compiled with (-D). Its forward takes the model's inputs as
+keyword arguments (named as the model's inputs; i32 inputs arrive as int64
+tensors) and returns (outputs, loss): a dict of the model's outputs by name,
+and the scalar loss.
+
+MODELS maps a name to a Spec: the .model file (relative to the source
+tree), the module class, the dims (each becomes -D NAME=VALUE; the data has
+as many samples as the batch dim, so one batch is the whole data) and a
+function that draws the inputs as numpy arrays (float32 for f32 inputs,
+int32 for i32 inputs) from the dims and a numpy Generator.
+
+To add a model: write its module class, an input function, and one MODELS
+entry.
+"""
+import math
+from typing import Callable, Dict, NamedTuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class Spec(NamedTuple):
+    model: str                  # the .model file, relative to the source tree
+    module: Callable            # module(dims) -> torch.nn.Module
+    dims: Dict[str, int]        # -D NAME=VALUE for each; the batch dim is the data size
+    inputs: Callable            # inputs(dims, rng) -> {input name: numpy array}
+
+
+# ---- seed_net ----------------------------------------------------------------
+
+
+class SeedNet(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.fc1 = nn.Linear(10, 20)
+        self.fc2 = nn.Linear(20, 10)
+
+    def forward(self, x, target):
+        out = self.fc2(F.relu(self.fc1(x)))
+        return {"out": out}, F.mse_loss(out, target)
+
+
+def seed_net_inputs(dims, rng):
+    n = dims["B"]
+    return {"x": rng.standard_normal((n, 10), dtype=np.float32),
+            "target": rng.standard_normal((n, 10), dtype=np.float32)}
+
+
+# ---- mlp ---------------------------------------------------------------------
+
+
+class Mlp(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.fc1 = nn.Linear(784, 512)
+        self.fc2 = nn.Linear(512, 256)
+        self.fc3 = nn.Linear(256, 10)
+
+    def forward(self, x, y):
+        logits = self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+        return {"logits": logits}, F.cross_entropy(logits, y)
+
+
+def mlp_inputs(dims, rng):
+    n = dims["B"]
+    return {"x": rng.random((n, 784), dtype=np.float32),
+            "y": rng.integers(0, 10, size=n, dtype=np.int32)}
+
+
+# ---- gpt (std/nn.model's blocks, nanoGPT style) --------------------------------
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, C, H):
+        super().__init__()
+        self.H = H
+        self.c_attn = nn.Linear(C, 3 * C)
+        self.c_proj = nn.Linear(C, C)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=-1)
+        q, k, v = (t.view(B, T, self.H, C // self.H).transpose(1, 2) for t in (q, k, v))
+        att = (q @ k.transpose(-2, -1)) * (1 / math.sqrt(C // self.H))
+        mask = torch.ones(T, T, dtype=torch.bool).tril()
+        att = F.softmax(att.masked_fill(~mask, float("-inf")), dim=-1)
+        y = (att @ v).transpose(1, 2).reshape(B, T, C)
+        return self.c_proj(y)
+
+
+class GptMlp(nn.Module):
+    def __init__(self, C, hidden):
+        super().__init__()
+        self.c_fc = nn.Linear(C, hidden)
+        self.c_proj = nn.Linear(hidden, C)
+
+    def forward(self, x):
+        return self.c_proj(F.gelu(self.c_fc(x)))
+
+
+class GptBlock(nn.Module):
+    def __init__(self, C, H):
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(C)
+        self.attn = CausalSelfAttention(C, H)
+        self.ln_2 = nn.LayerNorm(C)
+        self.mlp = GptMlp(C, 4 * C)
+
+    def forward(self, x):
+        h = x + self.attn(self.ln_1(x))
+        return h + self.mlp(self.ln_2(h))
+
+
+class Gpt(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        C, V, T = dims["C"], dims["V"], dims["T"]
+        self.wte = nn.Embedding(V, C)
+        self.wpe = nn.Embedding(T, C)
+        self.layers = nn.ModuleList(GptBlock(C, dims["H"]) for _ in range(dims["L"]))
+        self.ln_f = nn.LayerNorm(C)
+        self.lm_head = nn.Linear(C, V, bias=False)
+
+    def forward(self, idx, targets):
+        T = idx.shape[1]
+        x = self.wte(idx) + self.wpe(torch.arange(T))
+        for layer in self.layers:
+            x = layer(x)
+        logits = self.lm_head(self.ln_f(x))
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        return {"logits": logits}, loss
+
+
+def gpt_inputs(dims, rng):
+    shape = (dims["B"], dims["T"])
+    return {"idx": rng.integers(0, dims["V"], size=shape, dtype=np.int32),
+            "targets": rng.integers(0, dims["V"], size=shape, dtype=np.int32)}
+
+
+# ---- the table -----------------------------------------------------------------
+
+MODELS = {
+    "seed_net": Spec("examples/seed_net.model", SeedNet, {"B": 8}, seed_net_inputs),
+    "mlp": Spec("examples/mlp.model", Mlp, {"B": 8}, mlp_inputs),
+    "gpt": Spec("examples/gpt.model", Gpt,
+                {"B": 2, "T": 8, "V": 16, "C": 16, "H": 2, "L": 2}, gpt_inputs),
+}
