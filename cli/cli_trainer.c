@@ -1311,20 +1311,24 @@ bool cli_trainer_init_from(CliTrainer *t, const char *path) {
 
 /* Writes the outputs of g (output k's values at data[k], of dtype dtypes[k])
    to path: the loss and the outputs under their names, the gradient of param
-   P as "grad.P"; prints a summary line. */
+   P as "grad.P", the new value of buffer B (batch norm's running statistics
+   after this step's forward) as "update.B"; prints a summary line. */
 static bool save_grad_file(CliTrainer *t, const char *path, const IrGraph *g, void *const *data,
                            const int *dtypes) {
   RtTensorRef *ts = mc_xcalloc((size_t)g->nouts + 1, sizeof *ts);
   char **names = mc_xcalloc((size_t)g->nouts + 1, sizeof *names);
-  uint32_t ngrads = 0;
+  uint32_t ngrads = 0, nupdates = 0;
   double loss = NAN;
   for (uint32_t k = 0; k < g->nouts; k++) {
     const IrOutput *o = &g->outs[k];
     const IrNode *n = ir_node(g, o->ref);
     size_t len = strlen(o->name) + 8;
     names[k] = mc_xmalloc(len);
-    snprintf(names[k], len, "%s%s", o->kind == IR_OUT_GRAD ? "grad." : "", o->name);
+    snprintf(names[k], len, "%s%s", o->kind == IR_OUT_GRAD     ? "grad."
+                                    : o->kind == IR_OUT_UPDATE ? "update."
+                                                               : "", o->name);
     ngrads += o->kind == IR_OUT_GRAD;
+    nupdates += o->kind == IR_OUT_UPDATE;
     ts[k] = (RtTensorRef){.name = names[k], .dtype = dtypes[k], .rank = n->shape.rank,
                           .data = data[k]};
     for (int a = 0; a < n->shape.rank; a++) ts[k].dims[a] = n->shape.d[a].n;
@@ -1341,7 +1345,7 @@ static bool save_grad_file(CliTrainer *t, const char *path, const IrGraph *g, vo
   if (!ok) save_failed(t, path, after_path(e.msg, path));
   if (ok && t->c.out) {
     fprintf(t->c.out, "%s: loss %.9g, %u outputs, %u gradients (batch %lld, %s)\n", path, loss,
-            g->nouts - ngrads - 1, ngrads, (long long)t->batch, dtype);
+            g->nouts - ngrads - nupdates - 1, ngrads, (long long)t->batch, dtype);
     fflush(t->c.out);
   }
   for (uint32_t k = 0; k < g->nouts; k++) free(names[k]);

@@ -144,11 +144,76 @@ def gpt_inputs(dims, rng):
             "targets": rng.integers(0, dims["V"], size=shape, dtype=np.int32)}
 
 
+# ---- lenet ---------------------------------------------------------------------
+
+
+class LeNet(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x, y):
+        h = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        h = F.max_pool2d(F.relu(self.conv2(h)), 2)
+        logits = self.fc3(F.relu(self.fc2(F.relu(self.fc1(torch.flatten(h, 1))))))
+        return {"logits": logits}, F.cross_entropy(logits, y)
+
+
+def image_inputs(dims, rng):
+    n = dims["B"]
+    return {"x": rng.standard_normal((n, 1, 28, 28), dtype=np.float32),
+            "y": rng.integers(0, 10, size=(n,), dtype=np.int32)}
+
+
+# ---- resnet_mini -----------------------------------------------------------------
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, c_in, c_out, stride=1):
+        super().__init__()
+        self.stride = stride
+        self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(c_out)
+        self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(c_out)
+        if stride != 1:
+            self.down_conv = nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False)
+            self.down_bn = nn.BatchNorm2d(c_out)
+
+    def forward(self, x):
+        h = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        skip = self.down_bn(self.down_conv(x)) if self.stride != 1 else x
+        return F.relu(h + skip)
+
+
+class ResNetMini(nn.Module):
+    def __init__(self, dims):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.layer1 = BasicBlock(16, 16)
+        self.layer2 = BasicBlock(16, 32, stride=2)
+        self.layer3 = BasicBlock(32, 64, stride=2)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x, y):
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = self.layer3(self.layer2(self.layer1(h)))
+        logits = self.fc(torch.flatten(F.adaptive_avg_pool2d(h, 1), 1))
+        return {"logits": logits}, F.cross_entropy(logits, y)
+
+
 # ---- the table -----------------------------------------------------------------
 
 MODELS = {
     "seed_net": Spec("examples/seed_net.model", SeedNet, {"B": 8}, seed_net_inputs),
     "mlp": Spec("examples/mlp.model", Mlp, {"B": 8}, mlp_inputs),
+    "lenet": Spec("examples/lenet.model", LeNet, {"B": 4}, image_inputs),
+    "resnet_mini": Spec("examples/resnet_mini.model", ResNetMini, {"B": 4}, image_inputs),
     "gpt": Spec("examples/gpt.model", Gpt,
                 {"B": 2, "T": 8, "V": 16, "C": 16, "H": 2, "L": 2}, gpt_inputs),
 }
