@@ -742,7 +742,7 @@ static IrRef pad_spatial(FeLower *cx, IrRef x, const Window *w, double fill, McL
   return ir_where(cx->g, inside, p, const_of(cx, fill, x, loc), loc);
 }
 
-static bool nsp_any_pool(const FeArgs *a) { return strstr(a->callee, "pool") != NULL; }
+static bool is_pool(const FeArgs *a) { return strstr(a->callee, "pool") != NULL; }
 
 /* The windows of padded x: [N, C, K..., O...]; reports a kernel larger than
    the padded input, naming both. */
@@ -762,7 +762,7 @@ static IrRef windows_of(FeLower *cx, const FeArgs *a, IrRef x, IrRef xp, const W
              axes_str(cx, w->k, w->nsp), dilated ? " with dilation " : "",
              dilated ? axes_str(cx, w->dil, w->nsp) : "", type_str(cx, x),
              padded ? " padded to " : "", padded ? axes_str(cx, size, w->nsp) : "",
-             !dilated && !padded && nsp_any_pool(a) ? " (no output)" : "");
+             !dilated && !padded && is_pool(a) ? " (no output)" : "");
     return IR_NONE;
   }
   return ir_unfold(cx->g, xp, w->nsp, w->k, w->stride, w->dil, a->loc);
