@@ -474,17 +474,6 @@ static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const 
   lower_copy_op(cx, id, src, shape, dst_st, src_st, dst_base, src_base, false, add);
 }
 
-/* Strides into a contiguous image [lead..., S...] (strides is) for the index
-   space of its windows [lead..., K..., O...]. */
-static void window_strides(const IrNode *n, int img_rank, const int64_t *is, int64_t *st) {
-  int k = n->attr.nwin, lead = img_rank - k;
-  for (int i = 0; i < lead; i++) st[i] = is[i];
-  for (int i = 0; i < k; i++) {
-    st[lead + i] = n->attr.wdilation[i] * is[lead + i];
-    st[lead + k + i] = n->attr.wstride[i] * is[lead + i];
-  }
-}
-
 /* fold: zeros, then one accumulating copy per kernel tap. The windows of one
    tap never overlap, so each copy may run in parts; the taps run in turn. */
 static void lower_fold(Cg *cx, IrRef id, CgAddCall add) {
@@ -493,7 +482,7 @@ static void lower_fold(Cg *cx, IrRef id, CgAddCall add) {
   int64_t os[IR_MAX_RANK], ys[IR_MAX_RANK], st[IR_MAX_RANK];
   cg_contiguous_strides(&n->shape, os);
   cg_contiguous_strides(&y->shape, ys);
-  window_strides(n, n->shape.rank, os, st);
+  ir_window_strides(n, n->shape.rank, os, st);
   IrShape tap = {.rank = (uint8_t)(lead + k)};       /* [lead..., O...] */
   int64_t tap_dst[IR_MAX_RANK], tap_src[IR_MAX_RANK], taps = 1;
   for (int i = 0; i < lead + k; i++) {
@@ -555,7 +544,7 @@ static void lower_move(Cg *cx, IrRef id, CgAddCall add) {
     lower_copy(cx, id, n->src[0], &x->shape, os, xs, base, 0, add);
     return;
   case IR_OP_UNFOLD:
-    window_strides(n, x->shape.rank, xs, st);
+    ir_window_strides(n, x->shape.rank, xs, st);
     lower_copy(cx, id, n->src[0], &n->shape, os, st, 0, 0, add);
     return;
   case IR_OP_FOLD:

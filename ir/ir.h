@@ -229,6 +229,11 @@ IrRef ir_unfold(IrGraph *g, IrRef x, int nwin, const int64_t *kernel, const int6
    adjoint; every window element is added back where unfold read it. */
 IrRef ir_fold(IrGraph *g, IrRef y, int nwin, const IrDim *size, const int64_t *stride,
               const int64_t *dilation, McLoc loc);
+/* For unfold/fold node n: given the strides `is` of its image [lead..., S...]
+   (rank img_rank), the strides into the image of the index space of the
+   windows [lead..., K..., O...]: tap k of a window axis moves by dilation,
+   window o by stride. What the evaluator and codegen walk. */
+void ir_window_strides(const IrNode *n, int img_rank, const int64_t *is, int64_t *st);
 /* gather(table[V, r...], idx i32[s...]) -> [s..., r...] */
 IrRef ir_gather(IrGraph *g, IrRef table, IrRef idx, McLoc loc);
 /* scatter_add(src[s..., r...], idx i32[s...]) -> [rows, r...] */

@@ -474,18 +474,11 @@ static void eval_concat(const IrEval *e, const IrNode *nd, IrTensor *out) {
   }
 }
 
-/* Strides into a contiguous image [lead..., S...] for the index space of its
-   windows [lead..., K..., O...]: kernel tap kk of axis i moves by dilation,
-   window o by stride. */
+/* Strides into contiguous image `img` for the index space of its windows. */
 static void window_strides(const IrNode *nd, const IrTensor *img, int64_t *st) {
-  int k = nd->attr.nwin, lead = img->rank - k;
   int64_t is[IR_MAX_RANK];
   contiguous_strides(img->dims, img->rank, is);
-  for (int i = 0; i < lead; i++) st[i] = is[i];
-  for (int i = 0; i < k; i++) {
-    st[lead + i] = nd->attr.wdilation[i] * is[lead + i];
-    st[lead + k + i] = nd->attr.wstride[i] * is[lead + i];
-  }
+  ir_window_strides(nd, img->rank, is, st);
 }
 
 /* fold: every window element added into the image, in order (windows may

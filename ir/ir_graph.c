@@ -406,6 +406,15 @@ IrRef ir_unfold(IrGraph *g, IrRef x, int nwin, const int64_t *kernel, const int6
   return ir_build(g, IR_OP_UNFOLD, &x, 1, &a, &s, IR_F32, loc);
 }
 
+void ir_window_strides(const IrNode *n, int img_rank, const int64_t *is, int64_t *st) {
+  int k = n->attr.nwin, lead = img_rank - k;
+  for (int i = 0; i < lead; i++) st[i] = is[i];
+  for (int i = 0; i < k; i++) {
+    st[lead + i] = n->attr.wdilation[i] * is[lead + i];
+    st[lead + k + i] = n->attr.wstride[i] * is[lead + i];
+  }
+}
+
 IrRef ir_fold(IrGraph *g, IrRef y, int nwin, const IrDim *size, const int64_t *stride,
               const int64_t *dilation, McLoc loc) {
   IrAttr a = {0};
