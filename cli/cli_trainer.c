@@ -226,18 +226,8 @@ static bool find_batch(CliTrainer *t, const IrGraph *g, int *sym, int64_t *batch
   return true;
 }
 
-static bool compile_train_forward(CliTrainer *t);
-
-/* The forward graph at the configured batch: compiled once, and again with
-   -D BATCH=N when --batch asks for another value; then in eval mode (what
-   evaluation runs) at the same batch. */
-static bool compile_forward(CliTrainer *t) {
-  if (!compile_train_forward(t)) return false;
-  t->fwd_eval = t->batch_dim ? compile_model(t, t->batch_dim, t->batch, FE_MODE_EVAL, t->d)
-                             : compile_model(t, NULL, 0, FE_MODE_EVAL, t->d);
-  return t->fwd_eval != NULL;
-}
-
+/* The train-mode forward graph at the configured batch: compiled once, and
+   again with -D BATCH=N when --batch asks for another value. */
 static bool compile_train_forward(CliTrainer *t) {
   t->fwd = compile_model(t, NULL, 0, FE_MODE_TRAIN, t->d);
   int sym;
@@ -256,6 +246,15 @@ static bool compile_train_forward(CliTrainer *t) {
   if (!t->fwd || !find_batch(t, t->fwd, &sym, &t->batch)) return false;
   t->batch_dim = sym >= 0 ? t->fwd->syms[sym].name : NULL;
   return true;
+}
+
+/* The forward graphs: in train mode (what the step runs), then in eval mode
+   (what evaluation runs) at the same batch. */
+static bool compile_forward(CliTrainer *t) {
+  if (!compile_train_forward(t)) return false;
+  t->fwd_eval = t->batch_dim ? compile_model(t, t->batch_dim, t->batch, FE_MODE_EVAL, t->d)
+                             : compile_model(t, NULL, 0, FE_MODE_EVAL, t->d);
+  return t->fwd_eval != NULL;
 }
 
 static const IrOutput *find_loss(const IrGraph *g) {
@@ -671,7 +670,6 @@ bool cli_trainer_load_data(CliTrainer *t) {
 
 /* ---- running programs ------------------------------------------------------------ */
 
-/* Copies samples idx[0..count) of every feed into the program's input slots. */
 /* Copies samples idx[0..count) of feed f of ds into dst (its dtype). */
 static bool gather_feed(CliTrainer *t, const DataSet *ds, int f, const int64_t *idx,
                         int64_t count, void *dst) {
@@ -683,6 +681,7 @@ static bool gather_feed(CliTrainer *t, const DataSet *ds, int f, const int64_t *
   return ok || rt_failed(t, &e);
 }
 
+/* Copies samples idx[0..count) of every feed into the program's input slots. */
 static bool bind_batch(CliTrainer *t, Program *p, const DataSet *ds, const int64_t *idx,
                        int64_t count) {
   for (int f = 0; f < t->ninputs; f++)
@@ -1241,11 +1240,7 @@ static const char *names_text(NameList *l) {
 
 /* Whether `name` is a param of the model itself, not optimizer state. */
 static bool is_model_param(const CliTrainer *t, const char *name) {
-  for (IrRef r = 0; r < t->fwd->nnodes; r++) {
-    const IrNode *n = ir_node(t->fwd, r);
-    if (n->op == IR_OP_PARAM && strcmp(n->name, name) == 0) return true;
-  }
-  return false;
+  return ir_find_param(t->fwd, name) != IR_NONE;
 }
 
 /* Copies the tensor named like each model param into it (dtype and shape

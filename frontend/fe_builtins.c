@@ -836,6 +836,7 @@ static FeValue conv(FeLower *cx, FeArgs *a, int nsp) {
 }
 
 static FeValue conv1d(FeLower *cx, FeArgs *a) { return conv(cx, a, 1); }
+static FeValue conv2d(FeLower *cx, FeArgs *a) { return conv(cx, a, 2); }
 
 /* conv_group_channels(in_channels, out_channels, groups): in_channels /
    groups, the weight's second dim, after checking that groups divides both
@@ -851,7 +852,6 @@ static FeValue conv_group_channels(FeLower *cx, FeArgs *a) {
   }
   return fe_int(in / groups);
 }
-static FeValue conv2d(FeLower *cx, FeArgs *a) { return conv(cx, a, 2); }
 
 /* The window of a pool: kernel_size, stride (0 or absent: the kernel), padding
    (at most half the kernel, as torch requires) and dilation. */
