@@ -254,6 +254,7 @@ typedef struct CliTrainConfig {
   FILE *progress;            /* the progress line (stderr); NULL = none */
   bool progress_tty;         /* a \r-updated line rather than a line every few seconds */
   volatile sig_atomic_t *stop; /* nonzero: stop after the current step (may be NULL) */
+  bool f64;                  /* steps by the reference evaluator in f64; f64 checkpoints */
 } CliTrainConfig;
 
 typedef enum { CLI_TRAIN_DONE, CLI_TRAIN_STOPPED, CLI_TRAIN_ERROR } CliTrainStatus;

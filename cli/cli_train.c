@@ -16,7 +16,7 @@
 typedef enum {
   T_DATA, T_EVAL, T_EPOCHS, T_STEPS, T_BATCH, T_OPTIMIZER, T_LR, T_MOMENTUM, T_NESTEROV,
   T_WEIGHT_DECAY, T_BETAS, T_EPS, T_CLIP_NORM, T_SEED, T_THREADS, T_SAVE, T_RESUME,
-  T_INIT_FROM, T_HOLDOUT, T_LIMIT, T_COUNT
+  T_INIT_FROM, T_HOLDOUT, T_LIMIT, T_F64, T_COUNT
 } TrainOptId;
 
 static const CliLongOpt train_opts[T_COUNT] = {
@@ -40,6 +40,7 @@ static const CliLongOpt train_opts[T_COUNT] = {
     [T_INIT_FROM] = {"init-from", "PATH", "start from the params of a safetensors file (by name)"},
     [T_HOLDOUT] = {"holdout", "FRACTION", "hold out this fraction of the data for evaluation"},
     [T_LIMIT] = {"limit", "N", "use only the first N samples of every data file"},
+    [T_F64] = {"f64", NULL, "steps by the reference evaluator in f64 (slow; for checks)"},
 };
 
 /* What the train options said. */
@@ -49,7 +50,7 @@ typedef struct TrainArgs {
   const char *optimizer;       /* NULL = adam */
   double lr, momentum, weight_decay, beta1, beta2, eps, clip_norm, holdout;  /* NaN = unset */
   uint64_t seed;
-  bool nesterov, seed_given;
+  bool nesterov, seed_given, f64;
   const char *save, *resume, *init_from;
 } TrainArgs;
 
@@ -138,6 +139,7 @@ static bool set_train_option(const CliCommand *c, void *ctx, int opt, const char
   case T_SAVE: a->save = v; return true;
   case T_RESUME: a->resume = v; return true;
   case T_INIT_FROM: a->init_from = v; return true;
+  case T_F64: a->f64 = true; return true;
   case T_COUNT: break;
   }
   MC_UNREACHABLE();
@@ -191,6 +193,7 @@ static bool make_config(const CliCommand *c, const TrainArgs *a, CliTrainConfig 
   tc->save = a->save;
   tc->seed = a->seed;
   tc->seed_given = a->seed_given;
+  tc->f64 = a->f64;
   return true;
 }
 

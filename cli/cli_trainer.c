@@ -101,6 +101,9 @@ struct CliTrainer {
   int64_t run_epochs, run_steps;  /* the targets of the current run */
   bool skip_note_done;      /* "leftover samples not scored" reported */
   McVec losses;             /* of double: the loss of every step this trainer ran */
+  IrGraph *g64;             /* --f64: the training step for the evaluator */
+  IrEval *ev64;
+  double **p64;             /* --f64: per step slot, its float param's values; else NULL */
 };
 
 /* ---- small helpers ---------------------------------------------------------- */
@@ -158,6 +161,17 @@ static const IrNode *input_node(const CliTrainer *t, int feed) {
 }
 
 /* The runtime's message "PATH: problem" as a diagnostic. */
+/* n values of dtype dt as doubles (heap). */
+static double *as_doubles(const void *src, IrDtype dt, int64_t n) {
+  double *v = mc_xcalloc((size_t)(n > 0 ? n : 1), sizeof *v);
+  for (int64_t i = 0; i < n; i++)
+    v[i] = dt == IR_F32   ? ((const float *)src)[i]
+           : dt == IR_F64 ? ((const double *)src)[i]
+           : dt == IR_I32 ? ((const int32_t *)src)[i]
+                          : ((const uint8_t *)src)[i];
+  return v;
+}
+
 static bool rt_failed(CliTrainer *t, const RtError *e) {
   mc_error(t->d, noloc, "%s", e->msg);
   return false;
@@ -450,6 +464,8 @@ static void dataset_free(DataSet *ds, int nfeeds) {
 
 void cli_trainer_free(CliTrainer *t) {
   if (!t) return;
+  for (int i = 0; t->p64 && i < t->prog.nsources; i++) free(t->p64[i]);
+  free(t->p64);
   program_free(&t->prog);
   program_free(&t->eval);
   program_free(&t->eval1);
@@ -462,6 +478,8 @@ void cli_trainer_free(CliTrainer *t) {
   free(t->order);
   free(t->test_idx);
   mc_vec_free(&t->losses);
+  if (t->ev64) ir_eval_free(t->ev64);
+  if (t->g64) ir_graph_free(t->g64);
   if (t->fwd) ir_graph_free(t->fwd);
   if (t->fwd_eval) ir_graph_free(t->fwd_eval);
   free(t);
@@ -775,17 +793,110 @@ static bool run_program(CliTrainer *t, Program *p) {
   return false;
 }
 
+/* ---- the f64 reference step (--f64) ---------------------------------------------
+   The training step run by the reference evaluator in f64, for comparing
+   with an f64 reference (tests/parity): the params and optimizer state are
+   held in f64 (p64) and saved so; the step's f32 buffers keep their
+   roundings, which evaluation, progress and accuracy read as usual. */
+
+/* PASS_PIPELINE_TRAIN without simplify, whose constant folding rounds to
+   the constants' f32, and without fuse, which only the JIT reads. */
+#define TRAIN_F64_PIPELINE "cse,dce,autodiff,cse,dce,optim,cse,dce"
+
+static bool is_float(IrDtype t) { return t == IR_F32 || t == IR_F64; }
+
+/* Builds the evaluator's step and takes the params' current values. */
+static bool f64_begin(CliTrainer *t) {
+  if (t->ev64) return true;
+  Program *p = &t->prog;
+  t->g64 = ir_graph_clone(t->fwd);
+  PassCtx cx = {.diag = t->d, .optim = &t->c.optim};
+  if (!pass_run_pipeline(&t->g64, TRAIN_F64_PIPELINE, &cx) || !ir_verify(t->g64, t->d))
+    return false;
+  t->ev64 = ir_eval_new(t->g64, true);
+  t->p64 = mc_xcalloc((size_t)p->nsources + 1, sizeof *t->p64);
+  for (int i = 0; i < p->nsources; i++) {
+    const IrNode *n = slot_node(p, i);
+    if (n->op == IR_OP_PARAM && is_float((IrDtype)n->dtype))
+      t->p64[i] = as_doubles(p->bufs[i], (IrDtype)n->dtype, ir_shape_numel(&n->shape));
+  }
+  return true;
+}
+
+/* The value of g64's source n: a param's f64 values, an "opt.*"
+   hyperparameter unrounded, else the step slot's (the batch's data). *tmp
+   is what the caller frees. */
+static const double *f64_source(CliTrainer *t, const IrNode *n, double *hyper, double **tmp) {
+  Program *p = &t->prog;
+  int s = source_slot(p, (IrOp)n->op, n->name);
+  *tmp = NULL;
+  if (n->op == IR_OP_INPUT && strncmp(n->name, "opt.", 4) == 0)
+    return pass_optim_input_value(&t->c.hyper, t->step + 1, n->name, hyper) ? hyper : NULL;
+  if (s < 0) return NULL;
+  if (t->p64[s]) return t->p64[s];
+  return *tmp = as_doubles(p->bufs[s], (IrDtype)n->dtype, ir_shape_numel(&n->shape));
+}
+
+/* Writes the evaluator's value of output o into float slot `slot`. */
+static void f64_store(CliTrainer *t, const IrOutput *o, int slot) {
+  const IrTensor *v = ir_eval_value(t->ev64, o->ref);
+  const IrNode *n = slot_node(&t->prog, slot);
+  for (int64_t i = 0; v && i < v->numel; i++) {
+    if (n->dtype == IR_F64)
+      ((double *)t->prog.bufs[slot])[i] = v->data[i];
+    else
+      ((float *)t->prog.bufs[slot])[i] = (float)v->data[i];
+  }
+}
+
+/* One step on the batch bound in the step's slots; updates in place. */
+static bool step_f64(CliTrainer *t) {
+  if (!f64_begin(t)) return false;
+  const IrGraph *g = t->g64;
+  for (IrRef r = 0; r < g->nnodes; r++) {
+    const IrNode *n = ir_node(g, r);
+    if (n->op != IR_OP_PARAM && n->op != IR_OP_INPUT) continue;
+    double hyper, *tmp;
+    const double *v = f64_source(t, n, &hyper, &tmp);
+    bool ok = v && ir_eval_bind(t->ev64, n->name, v, ir_shape_numel(&n->shape), t->d);
+    free(tmp);
+    if (!ok) {
+      if (!mc_diag_has_errors(t->d)) mc_error(t->d, noloc, "train: no value for '%s'", n->name);
+      return false;
+    }
+  }
+  if (!ir_eval_run(t->ev64, t->d)) return false;
+  Program *p = &t->prog;
+  for (uint32_t k = 0; k < g->nouts; k++) {
+    const IrOutput *o = &g->outs[k];
+    if (o->kind == IR_OUT_UPDATE) {
+      int s = source_slot(p, IR_OP_PARAM, o->name);
+      const IrTensor *v = ir_eval_value(t->ev64, o->ref);
+      if (s < 0 || !v) continue;
+      if (t->p64[s]) memcpy(t->p64[s], v->data, (size_t)v->numel * sizeof *v->data);
+      f64_store(t, o, s);
+    } else if (o->kind == IR_OUT_LOSS && p->loss_slot >= 0) {
+      f64_store(t, o, p->loss_slot);
+    } else if (o->kind == IR_OUT_OUTPUT && p->logits_slot >= 0 && t->logits &&
+               strcmp(o->name, t->logits) == 0) {
+      f64_store(t, o, p->logits_slot);
+    }
+  }
+  return true;
+}
+
 /* One optimizer step on samples idx[0..batch). */
 static bool train_step(CliTrainer *t, const int64_t *idx, EpochStats *st) {
   Program *p = &t->prog;
-  if (!bind_batch(t, p, &t->train, idx, t->batch) || !bind_hyper(t) || !run_program(t, p))
+  if (!bind_batch(t, p, &t->train, idx, t->batch) || !bind_hyper(t) ||
+      !(t->c.f64 ? step_f64(t) : run_program(t, p)))
     return false;
   st->loss_sum += float_at(p, p->loss_slot, 0);
   *(double *)mc_vec_push(&t->losses) = float_at(p, p->loss_slot, 0);
   st->correct += count_correct(t, p, t->batch * labels_per_sample(t));
   st->labelled += t->batch * labels_per_sample(t);
   st->steps++;
-  commit_updates(t);
+  if (!t->c.f64) commit_updates(t);
   t->step++;
   return true;
 }
@@ -1000,8 +1111,9 @@ bool cli_trainer_save(CliTrainer *t, const char *path) {
     const IrNode *n = slot_node(p, i);
     if (n->op != IR_OP_PARAM) continue;
     RtTensorRef *r = &ts[nt++];
-    *r = (RtTensorRef){.name = n->name, .dtype = rt_dtype_of((IrDtype)n->dtype),
-                       .rank = n->shape.rank, .data = p->bufs[i]};
+    bool f64 = t->p64 && t->p64[i];
+    *r = (RtTensorRef){.name = n->name, .dtype = f64 ? RT_F64 : rt_dtype_of((IrDtype)n->dtype),
+                       .rank = n->shape.rank, .data = f64 ? (void *)t->p64[i] : p->bufs[i]};
     for (int k = 0; k < n->shape.rank; k++) r->dims[k] = n->shape.d[k].n;
   }
   char step[32], epoch[32], epoch_step[32], seed[32], batch[32];
@@ -1374,17 +1486,6 @@ static bool grads_jit(CliTrainer *t, const char *path, const int64_t *idx) {
   free(data);
   free(dtypes);
   return ok;
-}
-
-/* n values of dtype dt as doubles (heap). */
-static double *as_doubles(const void *src, IrDtype dt, int64_t n) {
-  double *v = mc_xcalloc((size_t)(n > 0 ? n : 1), sizeof *v);
-  for (int64_t i = 0; i < n; i++)
-    v[i] = dt == IR_F32   ? ((const float *)src)[i]
-           : dt == IR_F64 ? ((const double *)src)[i]
-           : dt == IR_I32 ? ((const int32_t *)src)[i]
-                          : ((const uint8_t *)src)[i];
-  return v;
 }
 
 /* Binds g's params (the step's current values) and inputs (samples idx of

@@ -71,7 +71,9 @@ static const CliCommand commands[] = {
      "current step and saves (exit 130); a second Ctrl-C exits at once.\n"
      "Defaults follow torch.optim: adam lr 1e-3 betas 0.9,0.999 eps 1e-8;\n"
      "sgd lr 0.01; adamw weight decay 1e-2. Same seed, data and --threads give\n"
-     "bit-identical params. See docs/train.md.",
+     "bit-identical params. --f64 runs each step with the reference evaluator\n"
+     "in f64 instead (params and optimizer state held and saved in f64), to\n"
+     "compare with an f64 reference such as torch's. See docs/train.md.",
      CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE), true, NULL, cli_train_main,
      cli_train_print_options},
     {"grad", "FILE -o OUT.safetensors [--weights CKPT] [--data NAME=PATH ...] [OPTIONS]",

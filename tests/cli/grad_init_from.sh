@@ -93,6 +93,22 @@ has_err "g0.st: no tensor is named like a param of model 'net' (its params: fc1.
 run 2 train "$M" --init-from "$TMP/init0.st" --resume "$TMP/init0.st"
 has_err "give one of them"
 
+# --- train --f64: the reference evaluator's steps, params and state saved in f64 ---------------
+run 0 train "$M" $D4 --init-from "$TMP/init0.st" --optimizer adam --steps 3 --save "$TMP/c32.st"
+grep -q '"dtype":"F64"' "$TMP/c32.st" && fail "an f32 run saved F64 tensors"
+run 0 train "$M" $D4 --init-from "$TMP/init0.st" --optimizer adam --steps 3 --save "$TMP/c64.st" --f64
+grep -q '"dtype":"F32"' "$TMP/c64.st" && fail "the --f64 run saved F32 tensors"
+[ "$(head -c 4000 "$TMP/c64.st" | grep -a -o '"dtype":"F64"' | wc -l)" -eq 12 ] ||
+  fail "the --f64 checkpoint does not hold the 4 params and 8 Adam state tensors in F64"
+# the same step as the JIT's: the final training loss agrees to the 4 digits printed
+l32=$(sed -n 's/^epoch 3: train loss \([0-9.]*\).*/\1/p' "$TMP/out")
+run 0 train "$M" $D4 --init-from "$TMP/init0.st" --optimizer adam --steps 3 --f64
+l64=$(sed -n 's/^epoch 3: train loss \([0-9.]*\).*/\1/p' "$TMP/out")
+[ -n "$l32" ] && [ "$l32" = "$l64" ] || fail "f64 loss '$l64' is not the f32 run's '$l32'"
+# an f64 checkpoint does not resume an f32 run
+run 1 train "$M" $D4 --optimizer adam --resume "$TMP/c64.st" --steps 4
+has_err "c64.st: tensor 'fc1.weight' is f64; the model's param is f32\[5,3\]"
+
 # --- usage --------------------------------------------------------------------------------
 run 2 grad "$M" $D
 has_err "missing -o OUT.safetensors"

@@ -13,6 +13,8 @@ whole data is one batch):
            with momentum                     momentum 0.9, dampening 0)
   adamw    the same with AdamW               torch.optim.AdamW (lr 1e-3,
                                              weight decay 0.01, eps 1e-4)
+  sgd64,   the same two in f64               modelc train --f64 (the reference
+  adamw64                                    evaluator), torch in float64
 
 Every tensor modelc writes must have a torch counterpart and the other way
 round: outputs by name, "loss", "grad.P" for param P, after training every
@@ -38,6 +40,14 @@ f64 run by up to 1e-3 after 10 steps (on mlp, and on gpt's attention key
 bias, whose exact gradient is 0), so no f32 implementation can match it to
 1e-5. With eps 1e-4 torch's f32 run stays within 4e-6 of its f64 run, and
 the same update formula (eps included) is checked.
+
+A few steps of training can be ill-conditioned in f32 whatever the
+implementation: a ReLU input nearer to zero than two f32 runs agree flips
+with rounding and moves a share of the gradients of every layer before it.
+The f64 training checks have no such limit (rounding errors of 1e-16 flip
+nothing) and test that modelc's training step computes what torch's does;
+an f32 check known to be ill-conditioned is listed in KNOWN_FAILURES with
+the measurement that shows it, printed (XFAIL), and not counted.
 
 Prints one line per model with the worst error and the worst per check,
 and every tensor over the bound when a check fails. Exit status: 0 when all
@@ -217,11 +227,11 @@ def torch_grads(spec, state, inputs, dtype):
     return res
 
 
-def torch_train(spec, state, inputs, make_optimizer):
+def torch_train(spec, state, inputs, make_optimizer, dtype):
     """state_dict and optimizer state after STEPS steps on the batch."""
-    m = new_module(spec, state, torch.float32)
+    m = new_module(spec, state, dtype)
     opt = make_optimizer(m.parameters())
-    x = torch_inputs(inputs, torch.float32)
+    x = torch_inputs(inputs, dtype)
     for _ in range(STEPS):
         opt.zero_grad()
         m(**x)[1].backward()
@@ -274,14 +284,16 @@ def check_model(args, name, spec, work, perturb):
     checks[-1].compare(load_safetensors(grad64)[0], torch_grads(spec, state, inputs, torch.float64))
 
     for opt, (flags, make) in OPTIMIZERS.items():
-        ckpt = os.path.join(work, f"{opt}.safetensors")
-        run_modelc(args.modelc, ["train"] + common + flags + [
-            "--init-from", weights, "--steps", str(STEPS), "--save", ckpt])
-        mine, meta = load_safetensors(ckpt)
-        checks.append(Check(opt, TOL["f32"]))
-        if meta.get("step") != str(STEPS):
-            checks[-1].problems.append(f"modelc's checkpoint is at step {meta.get('step')}")
-        checks[-1].compare(mine, torch_train(spec, state, inputs, make))
+        for suffix, extra, dtype, tol in (("", [], torch.float32, TOL["f32"]),
+                                          ("64", ["--f64"], torch.float64, TOL["f64"])):
+            ckpt = os.path.join(work, f"{opt}{suffix}.safetensors")
+            run_modelc(args.modelc, ["train"] + common + flags + extra + [
+                "--init-from", weights, "--steps", str(STEPS), "--save", ckpt])
+            mine, meta = load_safetensors(ckpt)
+            checks.append(Check(opt + suffix, tol))
+            if meta.get("step") != str(STEPS):
+                checks[-1].problems.append(f"modelc's checkpoint is at step {meta.get('step')}")
+            checks[-1].compare(mine, torch_train(spec, state, inputs, make, dtype))
     return checks
 
 
@@ -289,15 +301,17 @@ def check_model(args, name, spec, work, perturb):
 # printed (XFAIL, or XPASS once they meet it) but do not fail the suite.
 KNOWN_FAILURES = {
     ("resnet_mini", "adamw"):
-        "batch norm's bias and weight gradients are sums of ~3000 cancelling f32 terms; "
-        "modelc's reductions accumulate them in order in f32 (torch sums pairwise), and "
-        "AdamW's per-element normalization turns the difference into ~4e-2 after 10 steps "
-        "(JIT and evaluator already differ by 4e-5 after one step); SGD matches to 1.2e-6",
+        "ill-conditioned in f32: at step 4 a ReLU input of layer3 is 8.9e-7 from zero, "
+        "nearer than any two f32 runs agree (~2e-6), so its sign (and a 1/196 share of "
+        "layer3's gradients) is decided by rounding, and AdamW's normalization turns that "
+        "into ~4e-2; torch's own f32 run misses its f64 run by 3.7e-2 with seed 1 (by 3e-6 "
+        "with this seed, by luck); adamw64 checks this model's AdamW in f64",
 }
 
 
 def summary(name, checks, seconds):
-    worst = max(((c.worst()[0], c.name, c.worst()[1]) for c in checks), default=(0, "-", "-"))
+    counted = [c for c in checks if (name, c.name) not in KNOWN_FAILURES]
+    worst = max(((c.worst()[0], c.name, c.worst()[1]) for c in counted), default=(0, "-", "-"))
     per = ", ".join(f"{c.name} {c.worst()[0]:.2g}" for c in checks)
     status = "ok" if all(c.ok() or (name, c.name) in KNOWN_FAILURES for c in checks) else "FAIL"
     return (f"{name}: {status}: worst relative error {worst[0]:.3g} ({worst[1]} {worst[2]}); "
