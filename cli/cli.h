@@ -11,6 +11,7 @@
 #include "ir.h"
 #include "mc.h"
 #include "pass.h"
+#include "tr.h"
 
 /* Exit codes of every command. */
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -224,95 +225,5 @@ void cli_build_emit_weights_asm(McStr *out, const CliBuild *b);
 
 /* ---- cli_repl.c: `modelc repl` -------------------------------------------- */
 int cli_repl_main(const CliCommand *c, int argc, char **argv, int first);
-
-/* ---- cli_trainer.c: a training session --------------------------------------
-   What `modelc train` runs and a REPL can drive: it compiles the model's
-   training step (PASS_PIPELINE_TRAIN, then the LLVM JIT) and its forward
-   program once, owns the params, the optimizer state and the data, and runs
-   epochs with progress, evaluation and checkpoints. Hyperparameters are
-   run-time inputs of the step: changing them never recompiles. Calls in
-   order: new, resume or init_from (optional), add_data (per file),
-   load_data, run (or save_grads), report; save whenever. Errors go to the
-   session's diagnostics. */
-typedef struct CliTrainer CliTrainer;
-
-typedef struct CliTrainConfig {
-  const char *file;          /* the model's name for diagnostics and imports */
-  const char *text;          /* its source (NUL-terminated, borrowed) */
-  const FeDefine *defines;   /* -D overrides (borrowed) */
-  int ndefines;
-  int64_t batch;             /* binds the batch dim (first dim of the inputs); 0 = as compiled */
-  PassOptim optim;           /* structural choices: compiled into the step */
-  PassOptimHyper hyper;      /* run-time hyperparameters */
-  uint64_t seed;             /* params, data order, held-out split, random data */
-  bool seed_given;           /* resume keeps the checkpoint's seed unless set */
-  int threads;               /* threads of the compiled code; <= 0 = all cores */
-  double holdout;            /* fraction of the training samples held out, in [0, 1) */
-  int64_t limit;             /* use the first N samples of every file; 0 = all */
-  const char *save;          /* checkpoint written after each epoch and at the end; NULL */
-  FILE *out;                 /* per-epoch and final lines (stdout) */
-  FILE *progress;            /* the progress line (stderr); NULL = none */
-  bool progress_tty;         /* a \r-updated line rather than a line every few seconds */
-  volatile sig_atomic_t *stop; /* nonzero: stop after the current step (may be NULL) */
-  bool f64;                  /* steps by the reference evaluator in f64; f64 checkpoints */
-} CliTrainConfig;
-
-typedef enum { CLI_TRAIN_DONE, CLI_TRAIN_STOPPED, CLI_TRAIN_ERROR } CliTrainStatus;
-
-/* Compiles the model (at c->batch) into the step and forward programs and
-   initializes the params from c->seed. NULL after reporting. */
-CliTrainer *cli_trainer_new(CliSession *s, const CliTrainConfig *c);
-void cli_trainer_free(CliTrainer *t);
-/* Queues a `NAME=PATH[,KEY=VALUE...]` argument (docs/data.md) for the
-   training data (eval false) or the evaluation data (eval true). */
-bool cli_trainer_add_data(CliTrainer *t, const char *arg, bool eval);
-/* Loads and checks the queued files (or draws random data when no training
-   file was given and every input is float) and makes the held-out split. */
-bool cli_trainer_load_data(CliTrainer *t);
-/* Loads params, optimizer state, step and epoch from a checkpoint. */
-bool cli_trainer_resume(CliTrainer *t, const char *path);
-/* Starts from given weights: fills every model param whose name has a
-   tensor in the safetensors file at path (its dtype and shape must match:
-   an error names both). Notes say which params were left at their
-   initializers and which tensors were not used; no tensor matching any
-   param is an error. Optimizer state and the step count start afresh. */
-bool cli_trainer_init_from(CliTrainer *t, const char *path);
-/* Checks, before training, that a checkpoint can be written at path. */
-bool cli_trainer_check_save(CliTrainer *t, const char *path);
-bool cli_trainer_save(CliTrainer *t, const char *path);
-/* Trains until `epochs` epochs or `steps` steps are done in all (counting
-   those of a resumed checkpoint; 0 = no limit of that kind) or *stop is set. */
-CliTrainStatus cli_trainer_run(CliTrainer *t, int64_t epochs, int64_t steps);
-/* Writes the loss, the outputs and every param's gradient ("grad.P") at the
-   current params, for the first `batch` training samples in file order, to
-   a safetensors file, and prints a summary line: computed by the
-   JIT-compiled gradient program (PASS_PIPELINE_GRAD) in the model's
-   dtypes, or, with f64, by the reference evaluator in f64 (every tensor
-   F64). For `modelc grad`. */
-bool cli_trainer_save_grads(CliTrainer *t, const char *path, bool f64);
-/* Prints the final line: the evaluation accuracy (or loss). */
-bool cli_trainer_report(CliTrainer *t);
-int64_t cli_trainer_step(const CliTrainer *t);     /* optimizer steps done */
-int64_t cli_trainer_epoch(const CliTrainer *t);    /* whole epochs done */
-/* For a REPL: the forward graph at the training batch (owned by t). */
-const IrGraph *cli_trainer_forward(const CliTrainer *t);
-/* The step program's source slots; cli_trainer_param gives the PARAM node
-   (model param or optimizer state) of slot i and its host buffer, or NULL
-   when slot i is an input. */
-int cli_trainer_nslots(const CliTrainer *t);
-const IrNode *cli_trainer_param(CliTrainer *t, int i, void **data);
-/* Says the params were filled from elsewhere (like resume does). */
-void cli_trainer_params_loaded(CliTrainer *t);
-/* Run-time hyperparameters for the next steps: no recompilation. */
-void cli_trainer_set_hyper(CliTrainer *t, const PassOptimHyper *h);
-/* Writes the first `count` samples of input `name` into dst (the input's
-   dtype): from the eval data, or without it from the training data.
-   False, reported, when no data is loaded or too few samples are. */
-bool cli_trainer_fill_input(CliTrainer *t, const char *name, int64_t count, void *dst);
-/* The loss of every step this trainer ran, in order. */
-const double *cli_trainer_losses(const CliTrainer *t, int64_t *n);
-struct CgStats;
-/* The codegen statistics (memory plan) of the step and forward programs. */
-void cli_trainer_stats(const CliTrainer *t, struct CgStats *step, struct CgStats *fwd);
 
 #endif

@@ -65,18 +65,18 @@ static int grad(CliSession *s, const CliOpts *o, const GradArgs *a) {
   size_t len;
   char *text = cli_read_input(s, o->file, &len);
   if (!text) return CLI_FAIL;
-  CliTrainConfig tc = {
+  TrConfig tc = {
       .file = strcmp(o->file, "-") == 0 ? "<stdin>" : o->file, .text = text,
       .defines = o->defines.data, .ndefines = (int)o->defines.len, .batch = a->batch,
       .optim = {.kind = PASS_OPTIM_SGD}, .hyper = pass_optim_defaults(PASS_OPTIM_SGD),
       .seed = a->seed, .seed_given = true, .out = stdout,
       .threads = (int)(a->threads < 1024 ? a->threads : 0)};
-  CliTrainer *t = cli_trainer_new(s, &tc);
-  bool ok = t && (!a->weights || cli_trainer_init_from(t, a->weights));
+  TrTrainer *t = tr_trainer_new(&s->src, &s->diag, &tc);
+  bool ok = t && (!a->weights || tr_trainer_init_from(t, a->weights));
   for (size_t i = 0; ok && i < a->data.len; i++)
-    ok = cli_trainer_add_data(t, MC_VEC_AT(&a->data, const char *, i), false);
-  ok = ok && cli_trainer_load_data(t) && cli_trainer_save_grads(t, o->output, a->f64);
-  cli_trainer_free(t);
+    ok = tr_trainer_add_data(t, MC_VEC_AT(&a->data, const char *, i), false);
+  ok = ok && tr_trainer_load_data(t) && tr_trainer_save_grads(t, o->output, a->f64);
+  tr_trainer_free(t);
   free(text);
   return ok ? CLI_OK : CLI_FAIL;
 }

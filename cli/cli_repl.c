@@ -44,8 +44,8 @@ typedef struct Repl {
   char *text;          /* its source as last (re)loaded (heap) */
   McVec defines;       /* of FeDefine, names heap */
   McVec data, eval;    /* of char *: NAME=PATH[,K=V] arguments (heap) */
-  CliTrainConfig tc;   /* options; file/text/defines set at build time */
-  CliTrainer *t;       /* NULL until a model is loaded */
+  TrConfig tc;   /* options; file/text/defines set at build time */
+  TrTrainer *t;       /* NULL until a model is loaded */
   bool data_ready;     /* t has loaded the current data bindings */
   bool data_stale;     /* seed, limit or holdout changed: t needs rebuilding first */
   McVec losses;        /* of double: loss of every step trained this session */
@@ -137,16 +137,16 @@ static void free_strings(McVec *v) {
 
 /* Copies every param (and optimizer state) tensor of `from` whose name,
    dtype and shape match one of `to`; returns how many. */
-static int keep_params(CliTrainer *to, CliTrainer *from, int *total) {
+static int keep_params(TrTrainer *to, TrTrainer *from, int *total) {
   int kept = 0;
   *total = 0;
-  for (int i = 0; i < cli_trainer_nslots(to); i++) {
+  for (int i = 0; i < tr_trainer_nslots(to); i++) {
     void *dst, *src;
-    const IrNode *n = cli_trainer_param(to, i, &dst);
+    const IrNode *n = tr_trainer_param(to, i, &dst);
     if (!n) continue;
     ++*total;
-    for (int k = 0; from && k < cli_trainer_nslots(from); k++) {
-      const IrNode *m = cli_trainer_param(from, k, &src);
+    for (int k = 0; from && k < tr_trainer_nslots(from); k++) {
+      const IrNode *m = tr_trainer_param(from, k, &src);
       if (!m || strcmp(m->name, n->name) != 0 || m->dtype != n->dtype ||
           m->shape.rank != n->shape.rank)
         continue;
@@ -167,7 +167,7 @@ static int keep_params(CliTrainer *to, CliTrainer *from, int *total) {
 static void collect_losses(Repl *r) {
   if (!r->t) return;
   int64_t n;
-  const double *l = cli_trainer_losses(r->t, &n);
+  const double *l = tr_trainer_losses(r->t, &n);
   for (int64_t i = r->losses_seen; i < n; i++) *(double *)mc_vec_push(&r->losses) = l[i];
   r->losses_seen = n;
 }
@@ -180,12 +180,12 @@ static bool rebuild(Repl *r, const char *why) {
   r->tc.text = r->text;
   r->tc.defines = r->defines.data;
   r->tc.ndefines = (int)r->defines.len;
-  CliTrainer *t = cli_trainer_new(&r->s, &r->tc);
+  TrTrainer *t = tr_trainer_new(&r->s.src, &r->s.diag, &r->tc);
   if (!t) return false;
   collect_losses(r);
   int total, kept = keep_params(t, r->t, &total);
   if (r->t && *why) printf("%s: kept %d of %d param tensors\n", why, kept, total);
-  cli_trainer_free(r->t);
+  tr_trainer_free(r->t);
   r->t = t;
   r->losses_seen = 0;
   r->data_ready = false;
@@ -203,10 +203,10 @@ static bool need_data(Repl *r) {
   if (r->data_stale && !rebuild(r, "")) return false;
   r->data_stale = false;
   for (size_t i = 0; i < r->data.len; i++)
-    if (!cli_trainer_add_data(r->t, MC_VEC_AT(&r->data, char *, i), false)) return false;
+    if (!tr_trainer_add_data(r->t, MC_VEC_AT(&r->data, char *, i), false)) return false;
   for (size_t i = 0; i < r->eval.len; i++)
-    if (!cli_trainer_add_data(r->t, MC_VEC_AT(&r->eval, char *, i), true)) return false;
-  if (!cli_trainer_load_data(r->t)) {
+    if (!tr_trainer_add_data(r->t, MC_VEC_AT(&r->eval, char *, i), true)) return false;
+  if (!tr_trainer_load_data(r->t)) {
     rebuild(r, ""); /* a trainer whose load failed takes no other data */
     return false;
   }
@@ -307,8 +307,8 @@ static void print_tensor(const char *name, const IrNode *n, const void *data) {
 
 /* The host buffer of param `name` in the trainer; NULL if none. */
 static const IrNode *find_param(Repl *r, const char *name, void **data) {
-  for (int i = 0; r->t && i < cli_trainer_nslots(r->t); i++) {
-    const IrNode *n = cli_trainer_param(r->t, i, data);
+  for (int i = 0; r->t && i < tr_trainer_nslots(r->t); i++) {
+    const IrNode *n = tr_trainer_param(r->t, i, data);
     if (n && strcmp(n->name, name) == 0) return n;
   }
   return NULL;
@@ -337,7 +337,7 @@ static bool read_model(Repl *r, const char *path, int word) {
 }
 
 static void print_summary(Repl *r) {
-  const IrGraph *g = cli_trainer_forward(r->t);
+  const IrGraph *g = tr_trainer_forward(r->t);
   int nparams = 0;
   int64_t weights = 0;
   for (IrRef i = 0; i < g->nnodes; i++) {
@@ -413,7 +413,7 @@ static void print_node_list(const IrGraph *g, IrOp op, const char *what) {
 static bool cmd_show(Repl *r, const Line *l) {
   if (!need_model(r)) return false;
   if (l->n > 1) return fail_at(r, 1, "usage: show");
-  const IrGraph *g = cli_trainer_forward(r->t);
+  const IrGraph *g = tr_trainer_forward(r->t);
   printf("model %s (%s)\n", g->name, r->path);
   print_node_list(g, IR_OP_INPUT, "input");
   for (uint32_t k = 0; k < g->nouts; k++) {
@@ -433,7 +433,7 @@ static bool cmd_show(Repl *r, const Line *l) {
            ir_type_str(g, n->dtype, &n->shape), (long long)numel, p ? l2_norm(p, data) : 0.0);
   }
   printf("  %lld weights; step %lld, epoch %lld\n", (long long)total,
-         (long long)cli_trainer_step(r->t), (long long)cli_trainer_epoch(r->t));
+         (long long)tr_trainer_step(r->t), (long long)tr_trainer_epoch(r->t));
   return true;
 }
 
@@ -460,9 +460,9 @@ static bool bind_data(Repl *r, const Line *l, McVec *list, const char *what) {
     RtDataArg a;
     RtError e = {{0}};
     if (!rt_data_arg_parse(l->w[i].s, &a, &e)) return fail_at(r, i, "%s", e.msg);
-    if (r->t && !has_input(cli_trainer_forward(r->t), a.name))
+    if (r->t && !has_input(tr_trainer_forward(r->t), a.name))
       return fail_at(r, i, "model '%s' has no input '%s' (see 'show')",
-                     cli_trainer_forward(r->t)->name, a.name);
+                     tr_trainer_forward(r->t)->name, a.name);
   }
   for (int i = 1; i < l->n; i++) *(char **)mc_vec_push(list) = mc_xstrdup(l->w[i].s);
   data_changed(r);
@@ -511,7 +511,7 @@ static void set_hyper(Repl *r, const char *key, double v) {
   else if (strcmp(key, "eps") == 0) h->eps = v;
   else if (strcmp(key, "beta1") == 0) h->beta1 = v;
   else h->beta2 = v;
-  if (r->t) cli_trainer_set_hyper(r->t, h);
+  if (r->t) tr_trainer_set_hyper(r->t, h);
 }
 
 static const char *const set_keys[] = {"lr",     "momentum", "weight-decay", "eps",   "beta1",
@@ -521,7 +521,7 @@ static const char *const set_keys[] = {"lr",     "momentum", "weight-decay", "ep
 static bool set_structural(Repl *r, const char *key, const char *v) {
   double x;
   int64_t n;
-  CliTrainConfig saved = r->tc;
+  TrConfig saved = r->tc;
   if (strcmp(key, "optimizer") == 0) {
     PassOptimKind k;
     if (!pass_optim_kind_from_name(v, &k)) return fail_at(r, 2, "expected sgd, adam or adamw");
@@ -609,12 +609,12 @@ static void catch_sigint(bool on) {
 static bool run_training(Repl *r, int64_t epochs, int64_t steps) {
   interrupted = 0;
   catch_sigint(true);
-  CliTrainStatus st = cli_trainer_run(r->t, epochs, steps);
+  TrStatus st = tr_trainer_run(r->t, epochs, steps);
   catch_sigint(false);
   collect_losses(r);
-  if (st == CLI_TRAIN_STOPPED)
-    printf("interrupted after step %lld; params kept\n", (long long)cli_trainer_step(r->t));
-  return st != CLI_TRAIN_ERROR;
+  if (st == TR_STOPPED)
+    printf("interrupted after step %lld; params kept\n", (long long)tr_trainer_step(r->t));
+  return st != TR_ERROR;
 }
 
 static bool cmd_train(Repl *r, const Line *l) {
@@ -630,13 +630,13 @@ static bool cmd_train(Repl *r, const Line *l) {
       return fail_at(r, 2, "expected steps or epochs");
   }
   if (!need_data(r)) return false;
-  if (steps) return run_training(r, 0, cli_trainer_step(r->t) + n);
-  return run_training(r, cli_trainer_epoch(r->t) + n, 0);
+  if (steps) return run_training(r, 0, tr_trainer_step(r->t) + n);
+  return run_training(r, tr_trainer_epoch(r->t) + n, 0);
 }
 
 static bool cmd_evaluate(Repl *r, const Line *l) {
   if (l->n > 1) return fail_at(r, 1, "usage: evaluate");
-  return need_data(r) && cli_trainer_report(r->t);
+  return need_data(r) && tr_trainer_report(r->t);
 }
 
 static bool cmd_time(Repl *r, const Line *l) {
@@ -645,13 +645,13 @@ static bool cmd_time(Repl *r, const Line *l) {
   struct timespec a, b;
   clock_gettime(CLOCK_MONOTONIC, &a);
   interrupted = 0;
-  CliTrainStatus st = cli_trainer_run(r->t, 0, cli_trainer_step(r->t) + 1);
+  TrStatus st = tr_trainer_run(r->t, 0, tr_trainer_step(r->t) + 1);
   clock_gettime(CLOCK_MONOTONIC, &b);
   collect_losses(r);
-  if (st == CLI_TRAIN_ERROR) return false;
+  if (st == TR_ERROR) return false;
   double ms = ((double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) * 1e-9) * 1e3;
   printf("one training step: %.2f ms (params updated; now step %lld)\n", ms,
-         (long long)cli_trainer_step(r->t));
+         (long long)tr_trainer_step(r->t));
   return true;
 }
 
@@ -710,7 +710,7 @@ static IrGraph *compile_expression(Repl *r, const char *expr) {
   mc_str_init(&src);
   mc_str_printf(&src, "%.*s\n  output " EXPR_OUTPUT " = %s\n%s", (int)(end - r->text), r->text,
                 expr, end);
-  const IrGraph *fwd = cli_trainer_forward(r->t);
+  const IrGraph *fwd = tr_trainer_forward(r->t);
   FeDefine defs[IR_MAX_SYMS];
   for (uint32_t i = 0; i < fwd->nsyms; i++)
     defs[i] = (FeDefine){fwd->syms[i].name, fwd->syms[i].value};
@@ -750,7 +750,7 @@ static bool is_read(const IrGraph *g, IrRef ref) {
 static bool fill_input(Repl *r, const IrGraph *g, IrRef ref, void *buf) {
   const IrNode *n = ir_node(g, ref);
   if (!is_read(g, ref)) return true;
-  return need_data(r) && cli_trainer_fill_input(r->t, n->name, n->shape.d[0].n, buf);
+  return need_data(r) && tr_trainer_fill_input(r->t, n->name, n->shape.d[0].n, buf);
 }
 
 /* JIT-compiles g, runs it on the session's params and data and prints the
@@ -835,7 +835,7 @@ static IrGraph *stage_graph(Repl *r, const Line *l, const char *after, const cha
     fail_at(r, 2, "unknown pass '%s'", after);
     return NULL;
   }
-  IrGraph *g = ir_graph_clone(cli_trainer_forward(r->t));
+  IrGraph *g = ir_graph_clone(tr_trainer_forward(r->t));
   PassCtx cx = {.diag = &r->s.diag, .verify_each = true, .print_after = after,
                 .print_out = stdout, .print_format = format, .optim = &r->tc.optim};
   if (!pass_run_pipeline(&g, pipeline, &cx)) {
@@ -908,7 +908,7 @@ static bool cmd_memory(Repl *r, const Line *l) {
   if (!need_model(r)) return false;
   if (l->n > 1) return fail_at(r, 1, "usage: memory");
   CgStats step, fwd;
-  cli_trainer_stats(r->t, &step, &fwd);
+  tr_trainer_stats(r->t, &step, &fwd);
   print_stats("step", &step);
   print_stats("forward", &fwd);
   return true;
@@ -919,18 +919,18 @@ static bool cmd_memory(Repl *r, const Line *l) {
 static bool cmd_save(Repl *r, const Line *l) {
   if (!need_model(r)) return false;
   if (l->n != 2) return fail_at(r, 0, "usage: save FILE.safetensors");
-  if (!cli_trainer_save(r->t, l->w[1].s)) return false;
-  printf("saved %s (step %lld)\n", l->w[1].s, (long long)cli_trainer_step(r->t));
+  if (!tr_trainer_save(r->t, l->w[1].s)) return false;
+  printf("saved %s (step %lld)\n", l->w[1].s, (long long)tr_trainer_step(r->t));
   return true;
 }
 
 static bool cmd_restore(Repl *r, const Line *l) {
   if (!need_model(r)) return false;
   if (l->n != 2) return fail_at(r, 0, "usage: restore FILE.safetensors");
-  if (cli_trainer_step(r->t) > 0 && !rebuild(r, "")) return false; /* fresh step counters */
-  if (!cli_trainer_resume(r->t, l->w[1].s)) return false;
-  printf("restored %s (step %lld, epoch %lld)\n", l->w[1].s, (long long)cli_trainer_step(r->t),
-         (long long)cli_trainer_epoch(r->t));
+  if (tr_trainer_step(r->t) > 0 && !rebuild(r, "")) return false; /* fresh step counters */
+  if (!tr_trainer_resume(r->t, l->w[1].s)) return false;
+  printf("restored %s (step %lld, epoch %lld)\n", l->w[1].s, (long long)tr_trainer_step(r->t),
+         (long long)tr_trainer_epoch(r->t));
   return true;
 }
 
@@ -949,12 +949,12 @@ static bool cmd_build(Repl *r, const Line *l) {
   snprintf(ckpt, sizeof ckpt, "%s/weights.safetensors", dir);
   CliBuildArgs a = {.output = l->w[1].s, .weights = ckpt, .train = train, .optim = r->tc.optim,
                     .threads = r->tc.threads, .ignore_batch_define = true};
-  bool ok = cli_trainer_save(r->t, ckpt) &&
+  bool ok = tr_trainer_save(r->t, ckpt) &&
             cli_build_file(&r->s, r->path, r->defines.data, (int)r->defines.len, &a);
   unlink(ckpt);
   rmdir(dir);
   if (ok) printf("built %s from the session's weights (step %lld)\n", l->w[1].s,
-                 (long long)cli_trainer_step(r->t));
+                 (long long)tr_trainer_step(r->t));
   return ok;
 }
 
@@ -1059,7 +1059,7 @@ static const ReplCommand *find_command(const char *name) {
 static bool looks_like_expression(Repl *r, const char *word) {
   void *data;
   if (!r->t) return false;
-  const IrGraph *g = cli_trainer_forward(r->t);
+  const IrGraph *g = tr_trainer_forward(r->t);
   for (uint32_t k = 0; k < g->nouts; k++)
     if (strcmp(g->outs[k].name, word) == 0) return true;
   return find_param(r, word, &data) || has_input(g, word) ||
@@ -1129,7 +1129,7 @@ static char *complete_graph_name(const char *text, int state, IrOp op) {
   if (!state) completion_index = 0;
   Repl *r = completion_repl;
   if (!r->t) return NULL;
-  const IrGraph *g = cli_trainer_forward(r->t);
+  const IrGraph *g = tr_trainer_forward(r->t);
   size_t len = strlen(text);
   while (completion_index < (int)g->nnodes) {
     const IrNode *n = ir_node(g, (IrRef)completion_index++);
@@ -1241,7 +1241,7 @@ static void repl_init(Repl *r) {
 }
 
 static void repl_fini(Repl *r) {
-  cli_trainer_free(r->t);
+  tr_trainer_free(r->t);
   for (size_t i = 0; i < r->defines.len; i++)
     free((char *)MC_VEC_AT(&r->defines, FeDefine, i).name);
   mc_vec_free(&r->defines);

@@ -166,7 +166,7 @@ static bool check_optimizer_opts(const CliCommand *c, const TrainArgs *a, PassOp
   return true;
 }
 
-static bool make_config(const CliCommand *c, const TrainArgs *a, CliTrainConfig *tc) {
+static bool make_config(const CliCommand *c, const TrainArgs *a, TrConfig *tc) {
   if (a->resume && a->init_from) {
     cli_usage_error(c, "--init-from starts a new training run and --resume continues one: "
                     "give one of them");
@@ -222,14 +222,14 @@ static void install_sigint(void) {
 
 /* ---- the command ---------------------------------------------------------------------------- */
 
-static bool add_all(CliTrainer *t, const McVec *list, bool eval) {
+static bool add_all(TrTrainer *t, const McVec *list, bool eval) {
   for (size_t i = 0; i < list->len; i++)
-    if (!cli_trainer_add_data(t, MC_VEC_AT(list, const char *, i), eval)) return false;
+    if (!tr_trainer_add_data(t, MC_VEC_AT(list, const char *, i), eval)) return false;
   return true;
 }
 
 /* Compiles, loads, resumes, trains and reports; the exit code. */
-static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, CliTrainConfig *tc) {
+static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, TrConfig *tc) {
   size_t len;
   char *text = cli_read_input(s, o->file, &len);
   if (!text) return CLI_FAIL;
@@ -237,24 +237,24 @@ static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, CliTrainCo
   tc->text = text;
   tc->defines = o->defines.data;
   tc->ndefines = (int)o->defines.len;
-  CliTrainer *t = cli_trainer_new(s, tc);
-  bool ok = t && (!a->resume || cli_trainer_resume(t, a->resume)) &&
-            (!a->init_from || cli_trainer_init_from(t, a->init_from)) &&
+  TrTrainer *t = tr_trainer_new(&s->src, &s->diag, tc);
+  bool ok = t && (!a->resume || tr_trainer_resume(t, a->resume)) &&
+            (!a->init_from || tr_trainer_init_from(t, a->init_from)) &&
             add_all(t, &a->data, false) && add_all(t, &a->eval, true) &&
-            cli_trainer_load_data(t) && (!a->save || cli_trainer_check_save(t, a->save));
+            tr_trainer_load_data(t) && (!a->save || tr_trainer_check_save(t, a->save));
   int rc = ok ? CLI_OK : CLI_FAIL;
   if (ok) {
     int64_t epochs = a->epochs ? a->epochs : a->steps ? 0 : 1;
-    CliTrainStatus st = cli_trainer_run(t, epochs, a->steps);
-    if (st == CLI_TRAIN_STOPPED) {
+    TrStatus st = tr_trainer_run(t, epochs, a->steps);
+    if (st == TR_STOPPED) {
       fprintf(stderr, "modelc train: interrupted after step %lld%s%s\n",
-              (long long)cli_trainer_step(t), a->save ? "; saved " : "", a->save ? a->save : "");
+              (long long)tr_trainer_step(t), a->save ? "; saved " : "", a->save ? a->save : "");
       rc = EXIT_INTERRUPTED;
-    } else if (st == CLI_TRAIN_ERROR || !cli_trainer_report(t)) {
+    } else if (st == TR_ERROR || !tr_trainer_report(t)) {
       rc = CLI_FAIL;
     }
   }
-  cli_trainer_free(t);
+  tr_trainer_free(t);
   free(text);
   return rc;
 }
@@ -270,7 +270,7 @@ int cli_train_main(const CliCommand *c, int argc, char **argv, int first) {
   bool parsed = cli_split_long_opts(c, train_opts, T_COUNT, set_train_option, &a, argc, argv, first,
                                     rest, &nrest);
   if (parsed && cli_opts_parse(&o, c, nrest, rest, 0)) {
-    CliTrainConfig tc = {.out = stdout, .progress = stderr,
+    TrConfig tc = {.out = stdout, .progress = stderr,
                          .progress_tty = isatty(STDERR_FILENO), .stop = &interrupted};
     if (o.help) {
       cli_print_command_help(stdout, c);

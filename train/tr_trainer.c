@@ -1,9 +1,9 @@
-/* cli_trainer.c -- a training session: compiles a model's training step and
+/* tr_trainer.c -- a training session: compiles a model's training step and
    its forward program once, holds params, optimizer state and data on the
    host, and runs epochs (progress, evaluation, checkpoints) over them. The
-   `train` command drives it; the API in cli.h is small so that a REPL can
-   drive the same code. docs/train.md is the user's view. */
-#include "cli.h"
+   `train` and `grad` commands and the REPL drive it through the small API
+   of tr.h. docs/train.md is the user's view. */
+#include "tr.h"
 
 #include <errno.h>
 #include <math.h>
@@ -68,10 +68,10 @@ typedef struct EpochStats {
   double start, last_print;
 } EpochStats;
 
-struct CliTrainer {
-  CliSession *s;
+struct TrTrainer {
+  McSources *src;
   McDiag *d;
-  CliTrainConfig c;
+  TrConfig c;
   IrGraph *fwd;             /* forward graph at the training batch, as compiled (train mode) */
   IrGraph *fwd_eval;        /* the same in eval mode: what evaluation runs */
   const char *batch_dim;    /* the named batch dim (fwd arena); NULL = none */
@@ -80,7 +80,7 @@ struct CliTrainer {
   Program prog;             /* the training step */
   Program eval, eval1;      /* forward: at the batch size, and at 1 for leftover samples */
   bool eval1_tried;
-  Program grad;             /* the gradient program (cli_trainer_save_grads), built on first use */
+  Program grad;             /* the gradient program (tr_trainer_save_grads), built on first use */
   bool *filled;             /* step: per source slot, its param was loaded by init_from */
   int *update_of;           /* step: per source slot, its update output slot or -1 */
   int label_feed;           /* feed whose values accuracy compares with; -1 */
@@ -156,7 +156,7 @@ static void dims_text(char *buf, size_t cap, const IrShape *s) {
   rt_dims_format(buf, cap, s->rank, dims);
 }
 
-static const IrNode *input_node(const CliTrainer *t, int feed) {
+static const IrNode *input_node(const TrTrainer *t, int feed) {
   return ir_node(t->fwd, t->train.feeds[feed].node);
 }
 
@@ -172,7 +172,7 @@ static double *as_doubles(const void *src, IrDtype dt, int64_t n) {
   return v;
 }
 
-static bool rt_failed(CliTrainer *t, const RtError *e) {
+static bool rt_failed(TrTrainer *t, const RtError *e) {
   mc_error(t->d, noloc, "%s", e->msg);
   return false;
 }
@@ -181,7 +181,7 @@ static bool rt_failed(CliTrainer *t, const RtError *e) {
 
 /* Compiles the model source with the -D defines, plus dim = value when dim
    is not NULL. Reports into d. */
-static IrGraph *compile_model(CliTrainer *t, const char *dim, int64_t value, FeMode mode,
+static IrGraph *compile_model(TrTrainer *t, const char *dim, int64_t value, FeMode mode,
                               McDiag *d) {
   FeDefine *defs = mc_xcalloc((size_t)t->c.ndefines + 1, sizeof *defs);
   int n = 0;
@@ -189,7 +189,7 @@ static IrGraph *compile_model(CliTrainer *t, const char *dim, int64_t value, FeM
     if (!dim || strcmp(t->c.defines[i].name, dim) != 0) defs[n++] = t->c.defines[i];
   if (dim) defs[n++] = (FeDefine){dim, value};
   FeOptions fo = {.defines = defs, .ndefines = n, .mode = mode};
-  IrGraph *g = fe_compile_string(t->c.file, t->c.text, &fo, &t->s->src, d);
+  IrGraph *g = fe_compile_string(t->c.file, t->c.text, &fo, t->src, d);
   free(defs);
   if (g && !ir_verify(g, d)) {
     ir_graph_free(g);
@@ -209,7 +209,7 @@ static int single_sym(IrDim d) {
 
 /* Every input needs a leading batch dim, the same size for all of them;
    it is a named dim (such as B) when all of them use that one name. */
-static bool find_batch(CliTrainer *t, const IrGraph *g, int *sym, int64_t *batch) {
+static bool find_batch(TrTrainer *t, const IrGraph *g, int *sym, int64_t *batch) {
   *sym = -2;
   *batch = -1;
   const IrNode *first = NULL;
@@ -242,7 +242,7 @@ static bool find_batch(CliTrainer *t, const IrGraph *g, int *sym, int64_t *batch
 
 /* The train-mode forward graph at the configured batch: compiled once, and
    again with -D BATCH=N when --batch asks for another value. */
-static bool compile_train_forward(CliTrainer *t) {
+static bool compile_train_forward(TrTrainer *t) {
   t->fwd = compile_model(t, NULL, 0, FE_MODE_TRAIN, t->d);
   int sym;
   if (!t->fwd || !find_batch(t, t->fwd, &sym, &t->batch)) return false;
@@ -264,7 +264,7 @@ static bool compile_train_forward(CliTrainer *t) {
 
 /* The forward graphs: in train mode (what the step runs), then in eval mode
    (what evaluation runs) at the same batch. */
-static bool compile_forward(CliTrainer *t) {
+static bool compile_forward(TrTrainer *t) {
   if (!compile_train_forward(t)) return false;
   t->fwd_eval = t->batch_dim ? compile_model(t, t->batch_dim, t->batch, FE_MODE_EVAL, t->d)
                              : compile_model(t, NULL, 0, FE_MODE_EVAL, t->d);
@@ -280,7 +280,7 @@ static const IrOutput *find_loss(const IrGraph *g) {
 /* Accuracy needs an i32 input whose range is known from its uses (K, as
    cross_entropy's one-hot comparison with an iota gives) and a float
    output shaped like that input plus a last axis of K (the logits). */
-static void find_labels(CliTrainer *t) {
+static void find_labels(TrTrainer *t) {
   t->label_feed = -1;
   for (int f = 0; f < t->ninputs; f++) {
     const IrNode *in = input_node(t, f);
@@ -326,7 +326,7 @@ static int source_slot(const Program *p, IrOp op, const char *name) {
 /* Runs `pipeline` over a clone of fwd and JIT-compiles the result; buffers
    for every slot except, when borrow_params, the params (bound at run
    time to the step program's). */
-static bool program_build(CliTrainer *t, Program *p, const IrGraph *fwd, const char *pipeline,
+static bool program_build(TrTrainer *t, Program *p, const IrGraph *fwd, const char *pipeline,
                           bool borrow_params, McDiag *d) {
   p->g = ir_graph_clone(fwd);
   PassCtx cx = {.diag = d, .optim = &t->c.optim};
@@ -364,7 +364,7 @@ static void program_free(Program *p) {
 }
 
 /* update_of[param slot] = the slot of its UPDATE output. */
-static bool map_updates(CliTrainer *t) {
+static bool map_updates(TrTrainer *t) {
   Program *p = &t->prog;
   t->update_of = mc_xcalloc((size_t)p->nslots + 1, sizeof *t->update_of);
   for (int i = 0; i < p->nslots; i++) t->update_of[i] = -1;
@@ -384,7 +384,7 @@ static bool map_updates(CliTrainer *t) {
 
 /* Params (and optimizer state) from their initializers, as ir_init_fill
    defines them: the same seed gives the same weights. */
-static void init_params(CliTrainer *t) {
+static void init_params(TrTrainer *t) {
   Program *p = &t->prog;
   for (int i = 0; i < p->nsources; i++) {
     const IrNode *n = slot_node(p, i);
@@ -402,7 +402,7 @@ static void init_params(CliTrainer *t) {
   }
 }
 
-static bool check_loss(CliTrainer *t) {
+static bool check_loss(TrTrainer *t) {
   if (find_loss(t->fwd)) return true;
   mc_error(t->d, noloc, "train: model '%s' has no loss to minimize (add `minimize EXPR`)",
            t->fwd->name);
@@ -410,7 +410,7 @@ static bool check_loss(CliTrainer *t) {
 }
 
 /* Data inputs are the forward graph's inputs, in id order. */
-static void collect_inputs(CliTrainer *t) {
+static void collect_inputs(TrTrainer *t) {
   for (IrRef r = 0; r < t->fwd->nnodes; r++) t->ninputs += ir_node(t->fwd, r)->op == IR_OP_INPUT;
   DataSet *sets[] = {&t->train, &t->test};
   for (size_t k = 0; k < MC_COUNTOF(sets); k++) {
@@ -423,10 +423,10 @@ static void collect_inputs(CliTrainer *t) {
   }
 }
 
-CliTrainer *cli_trainer_new(CliSession *s, const CliTrainConfig *c) {
-  CliTrainer *t = mc_xcalloc(1, sizeof *t);
-  t->s = s;
-  t->d = &s->diag;
+TrTrainer *tr_trainer_new(McSources *src, McDiag *d, const TrConfig *c) {
+  TrTrainer *t = mc_xcalloc(1, sizeof *t);
+  t->src = src;
+  t->d = d;
   t->c = *c;
   t->train.what = "training";
   t->test.what = "eval";
@@ -445,7 +445,7 @@ CliTrainer *cli_trainer_new(CliSession *s, const CliTrainConfig *c) {
          program_build(t, &t->eval, t->fwd_eval, PASS_PIPELINE_FORWARD, true, t->d);
   }
   if (!ok) {
-    cli_trainer_free(t);
+    tr_trainer_free(t);
     return NULL;
   }
   init_params(t);
@@ -462,7 +462,7 @@ static void dataset_free(DataSet *ds, int nfeeds) {
   mc_vec_free(&ds->args);
 }
 
-void cli_trainer_free(CliTrainer *t) {
+void tr_trainer_free(TrTrainer *t) {
   if (!t) return;
   for (int i = 0; t->p64 && i < t->prog.nsources; i++) free(t->p64[i]);
   free(t->p64);
@@ -485,15 +485,15 @@ void cli_trainer_free(CliTrainer *t) {
   free(t);
 }
 
-int64_t cli_trainer_step(const CliTrainer *t) { return t->step; }
-int64_t cli_trainer_epoch(const CliTrainer *t) { return t->epoch; }
+int64_t tr_trainer_step(const TrTrainer *t) { return t->step; }
+int64_t tr_trainer_epoch(const TrTrainer *t) { return t->epoch; }
 
 /* ---- what a REPL reads and changes between runs ------------------------------ */
 
-const IrGraph *cli_trainer_forward(const CliTrainer *t) { return t->fwd; }
-int cli_trainer_nslots(const CliTrainer *t) { return t->prog.nsources; }
+const IrGraph *tr_trainer_forward(const TrTrainer *t) { return t->fwd; }
+int tr_trainer_nslots(const TrTrainer *t) { return t->prog.nsources; }
 
-const IrNode *cli_trainer_param(CliTrainer *t, int i, void **data) {
+const IrNode *tr_trainer_param(TrTrainer *t, int i, void **data) {
   if (i < 0 || i >= t->prog.nsources) return NULL;
   const IrNode *n = slot_node(&t->prog, i);
   if (n->op != IR_OP_PARAM) return NULL;
@@ -501,23 +501,23 @@ const IrNode *cli_trainer_param(CliTrainer *t, int i, void **data) {
   return n;
 }
 
-void cli_trainer_params_loaded(CliTrainer *t) { t->resumed = true; }
+void tr_trainer_params_loaded(TrTrainer *t) { t->resumed = true; }
 
-void cli_trainer_set_hyper(CliTrainer *t, const PassOptimHyper *h) { t->c.hyper = *h; }
+void tr_trainer_set_hyper(TrTrainer *t, const PassOptimHyper *h) { t->c.hyper = *h; }
 
-const double *cli_trainer_losses(const CliTrainer *t, int64_t *n) {
+const double *tr_trainer_losses(const TrTrainer *t, int64_t *n) {
   *n = (int64_t)t->losses.len;
   return t->losses.data;
 }
 
-void cli_trainer_stats(const CliTrainer *t, struct CgStats *step, struct CgStats *fwd) {
+void tr_trainer_stats(const TrTrainer *t, struct CgStats *step, struct CgStats *fwd) {
   cg_program_stats(t->prog.cg, step);
   cg_program_stats(t->eval.cg, fwd);
 }
 
 /* ---- data --------------------------------------------------------------------- */
 
-bool cli_trainer_add_data(CliTrainer *t, const char *arg, bool eval) {
+bool tr_trainer_add_data(TrTrainer *t, const char *arg, bool eval) {
   RtError e = {{0}};
   RtDataArg a;
   if (!rt_data_arg_parse(arg, &a, &e)) {
@@ -528,18 +528,18 @@ bool cli_trainer_add_data(CliTrainer *t, const char *arg, bool eval) {
   return true;
 }
 
-static int feed_index(const CliTrainer *t, const char *name) {
+static int feed_index(const TrTrainer *t, const char *name) {
   for (int f = 0; f < t->ninputs; f++)
     if (strcmp(t->train.feeds[f].input, name) == 0) return f;
   return -1;
 }
 
-static void list_inputs(const CliTrainer *t, McStr *out) {
+static void list_inputs(const TrTrainer *t, McStr *out) {
   for (int f = 0; f < t->ninputs; f++)
     mc_str_printf(out, "%s%s", f ? ", " : "", t->train.feeds[f].input);
 }
 
-static bool unknown_input(CliTrainer *t, const DataSet *ds, const RtDataArg *a) {
+static bool unknown_input(TrTrainer *t, const DataSet *ds, const RtDataArg *a) {
   McStr names;
   mc_str_init(&names);
   list_inputs(t, &names);
@@ -552,7 +552,7 @@ static bool unknown_input(CliTrainer *t, const DataSet *ds, const RtDataArg *a) 
 /* Converts the loaded file to what input f consumes: f32 by (x * scale -
    mean) / std, or i32 checked against the input's range when its uses
    bound it (labels of cross_entropy: [0, classes)). */
-static RtData *convert(CliTrainer *t, int f, const RtDataArg *a, const RtData *raw) {
+static RtData *convert(TrTrainer *t, int f, const RtDataArg *a, const RtData *raw) {
   const IrNode *in = input_node(t, f);
   RtError e = {{0}};
   RtData *out = NULL;
@@ -579,7 +579,7 @@ static RtData *convert(CliTrainer *t, int f, const RtDataArg *a, const RtData *r
 }
 
 /* Loads one file into its feed, checking it fits the input's per-sample shape. */
-static bool load_feed(CliTrainer *t, DataSet *ds, const RtDataArg *a) {
+static bool load_feed(TrTrainer *t, DataSet *ds, const RtDataArg *a) {
   int f = feed_index(t, a->name);
   if (f < 0) return unknown_input(t, ds, a);
   Feed *feed = &ds->feeds[f];
@@ -604,7 +604,7 @@ static bool load_feed(CliTrainer *t, DataSet *ds, const RtDataArg *a) {
 }
 
 /* Every input has a file and all files have the same number of samples. */
-static bool check_complete(CliTrainer *t, DataSet *ds) {
+static bool check_complete(TrTrainer *t, DataSet *ds) {
   const Feed *first = NULL;
   for (int f = 0; f < t->ninputs; f++) {
     const Feed *feed = &ds->feeds[f];
@@ -625,7 +625,7 @@ static bool check_complete(CliTrainer *t, DataSet *ds) {
   return true;
 }
 
-static bool load_set(CliTrainer *t, DataSet *ds) {
+static bool load_set(TrTrainer *t, DataSet *ds) {
   for (size_t i = 0; i < ds->args.len; i++)
     if (!load_feed(t, ds, &MC_VEC_AT(&ds->args, RtDataArg, i))) return false;
   return check_complete(t, ds);
@@ -633,7 +633,7 @@ static bool load_set(CliTrainer *t, DataSet *ds) {
 
 /* Seeded N(0,1) samples for every input (all float): a fixed data set, so
    the loss of a model that can fit it falls. */
-static bool draw_random_data(CliTrainer *t) {
+static bool draw_random_data(TrTrainer *t) {
   for (int f = 0; f < t->ninputs; f++) {
     const IrNode *in = input_node(t, f);
     if (in->dtype != IR_F32) {
@@ -666,7 +666,7 @@ static bool draw_random_data(CliTrainer *t) {
   return true;
 }
 
-bool cli_trainer_load_data(CliTrainer *t) {
+bool tr_trainer_load_data(TrTrainer *t) {
   bool ok = t->train.args.len ? load_set(t, &t->train) : draw_random_data(t);
   if (ok && t->test.args.len) ok = load_set(t, &t->test);
   if (!ok) return false;
@@ -689,7 +689,7 @@ bool cli_trainer_load_data(CliTrainer *t) {
 /* ---- running programs ------------------------------------------------------------ */
 
 /* Copies samples idx[0..count) of feed f of ds into dst (its dtype). */
-static bool gather_feed(CliTrainer *t, const DataSet *ds, int f, const int64_t *idx,
+static bool gather_feed(TrTrainer *t, const DataSet *ds, int f, const int64_t *idx,
                         int64_t count, void *dst) {
   RtError e = {{0}};
   const Feed *feed = &ds->feeds[f];
@@ -700,7 +700,7 @@ static bool gather_feed(CliTrainer *t, const DataSet *ds, int f, const int64_t *
 }
 
 /* Copies samples idx[0..count) of every feed into the program's input slots. */
-static bool bind_batch(CliTrainer *t, Program *p, const DataSet *ds, const int64_t *idx,
+static bool bind_batch(TrTrainer *t, Program *p, const DataSet *ds, const int64_t *idx,
                        int64_t count) {
   for (int f = 0; f < t->ninputs; f++)
     if (p->feed_slot[f] >= 0 && !gather_feed(t, ds, f, idx, count, p->bufs[p->feed_slot[f]]))
@@ -708,7 +708,7 @@ static bool bind_batch(CliTrainer *t, Program *p, const DataSet *ds, const int64
   return true;
 }
 
-bool cli_trainer_fill_input(CliTrainer *t, const char *name, int64_t count, void *dst) {
+bool tr_trainer_fill_input(TrTrainer *t, const char *name, int64_t count, void *dst) {
   int f = feed_index(t, name);
   if (!t->data_loaded || f < 0) {
     mc_error(t->d, noloc, "no data loaded for input '%s'", name);
@@ -728,7 +728,7 @@ bool cli_trainer_fill_input(CliTrainer *t, const char *name, int64_t count, void
 }
 
 /* The hyperparameter inputs "opt.*" for update number step + 1. */
-static bool bind_hyper(CliTrainer *t) {
+static bool bind_hyper(TrTrainer *t) {
   Program *p = &t->prog;
   for (int i = 0; i < p->nsources; i++) {
     const IrNode *n = slot_node(p, i);
@@ -746,7 +746,7 @@ static bool bind_hyper(CliTrainer *t) {
 /* Stores each update output the program did not compute in place (cg.h)
    as the new value of its param or state tensor: swapping the two buffers
    is the copy-back, in O(1). */
-static void commit_updates(CliTrainer *t) {
+static void commit_updates(TrTrainer *t) {
   Program *p = &t->prog;
   for (int i = 0; i < p->nsources; i++) {
     int u = t->update_of[i];
@@ -764,7 +764,7 @@ static double float_at(const Program *p, int slot, int64_t i) {
 }
 
 /* Counts rows of the logits whose argmax (first maximum) is the label. */
-static int64_t count_correct(const CliTrainer *t, const Program *p, int64_t rows) {
+static int64_t count_correct(const TrTrainer *t, const Program *p, int64_t rows) {
   if (p->logits_slot < 0 || t->label_feed < 0 || p->feed_slot[t->label_feed] < 0) return 0;
   const int32_t *labels = p->bufs[p->feed_slot[t->label_feed]];
   int64_t k = t->nclasses, correct = 0;
@@ -781,13 +781,13 @@ static int64_t count_correct(const CliTrainer *t, const Program *p, int64_t rows
 }
 
 /* Labelled positions per sample: the label input's elements per sample. */
-static int64_t labels_per_sample(const CliTrainer *t) {
+static int64_t labels_per_sample(const TrTrainer *t) {
   if (t->label_feed < 0) return 0;
   const IrShape *s = &input_node(t, t->label_feed)->shape;
   return ir_shape_numel(s) / (s->d[0].n > 0 ? s->d[0].n : 1);
 }
 
-static bool run_program(CliTrainer *t, Program *p) {
+static bool run_program(TrTrainer *t, Program *p) {
   if (cg_program_run(p->cg, p->bufs, t->d)) return true;
   if (!mc_diag_has_errors(t->d)) mc_error(t->d, noloc, "train: the compiled program failed");
   return false;
@@ -806,7 +806,7 @@ static bool run_program(CliTrainer *t, Program *p) {
 static bool is_float(IrDtype t) { return t == IR_F32 || t == IR_F64; }
 
 /* Builds the evaluator's step and takes the params' current values. */
-static bool f64_begin(CliTrainer *t) {
+static bool f64_begin(TrTrainer *t) {
   if (t->ev64) return true;
   Program *p = &t->prog;
   t->g64 = ir_graph_clone(t->fwd);
@@ -826,7 +826,7 @@ static bool f64_begin(CliTrainer *t) {
 /* The value of g64's source n: a param's f64 values, an "opt.*"
    hyperparameter unrounded, else the step slot's (the batch's data). *tmp
    is what the caller frees. */
-static const double *f64_source(CliTrainer *t, const IrNode *n, double *hyper, double **tmp) {
+static const double *f64_source(TrTrainer *t, const IrNode *n, double *hyper, double **tmp) {
   Program *p = &t->prog;
   int s = source_slot(p, (IrOp)n->op, n->name);
   *tmp = NULL;
@@ -838,7 +838,7 @@ static const double *f64_source(CliTrainer *t, const IrNode *n, double *hyper, d
 }
 
 /* Writes the evaluator's value of output o into float slot `slot`. */
-static void f64_store(CliTrainer *t, const IrOutput *o, int slot) {
+static void f64_store(TrTrainer *t, const IrOutput *o, int slot) {
   const IrTensor *v = ir_eval_value(t->ev64, o->ref);
   const IrNode *n = slot_node(&t->prog, slot);
   for (int64_t i = 0; v && i < v->numel; i++) {
@@ -850,7 +850,7 @@ static void f64_store(CliTrainer *t, const IrOutput *o, int slot) {
 }
 
 /* One step on the batch bound in the step's slots; updates in place. */
-static bool step_f64(CliTrainer *t) {
+static bool step_f64(TrTrainer *t) {
   if (!f64_begin(t)) return false;
   const IrGraph *g = t->g64;
   for (IrRef r = 0; r < g->nnodes; r++) {
@@ -886,7 +886,7 @@ static bool step_f64(CliTrainer *t) {
 }
 
 /* One optimizer step on samples idx[0..batch). */
-static bool train_step(CliTrainer *t, const int64_t *idx, EpochStats *st) {
+static bool train_step(TrTrainer *t, const int64_t *idx, EpochStats *st) {
   Program *p = &t->prog;
   if (!bind_batch(t, p, &t->train, idx, t->batch) || !bind_hyper(t) ||
       !(t->c.f64 ? step_f64(t) : run_program(t, p)))
@@ -902,7 +902,7 @@ static bool train_step(CliTrainer *t, const int64_t *idx, EpochStats *st) {
 }
 
 /* Points an evaluation program's param slots at the step's current params. */
-static void borrow_params(CliTrainer *t, Program *p) {
+static void borrow_params(TrTrainer *t, Program *p) {
   for (int i = 0; i < p->nsources; i++) {
     if (!p->borrowed[i]) continue;
     int s = source_slot(&t->prog, IR_OP_PARAM, slot_node(p, i)->name);
@@ -913,7 +913,7 @@ static void borrow_params(CliTrainer *t, Program *p) {
 /* The batch-1 forward program for samples that do not fill a batch; built
    on first use, silently (a model that cannot run at batch 1 leaves them
    unscored). */
-static bool have_eval1(CliTrainer *t) {
+static bool have_eval1(TrTrainer *t) {
   if (t->eval1.cg) return true;
   if (t->eval1_tried || !t->batch_dim) return false;
   t->eval1_tried = true;
@@ -929,7 +929,7 @@ static bool have_eval1(CliTrainer *t) {
 }
 
 /* Scores one batch of `count` samples with program p. */
-static bool score_batch(CliTrainer *t, Program *p, const DataSet *ds, const int64_t *idx,
+static bool score_batch(TrTrainer *t, Program *p, const DataSet *ds, const int64_t *idx,
                         int64_t count, Score *sc, double *loss_sum, int64_t *correct) {
   borrow_params(t, p);
   if (!bind_batch(t, p, ds, idx, count) || !run_program(t, p)) return false;
@@ -941,7 +941,7 @@ static bool score_batch(CliTrainer *t, Program *p, const DataSet *ds, const int6
 
 /* Loss and accuracy of the current params over samples idx[0..n) of ds:
    full batches with the forward program, the rest one by one. */
-static bool evaluate(CliTrainer *t, const DataSet *ds, const int64_t *idx, int64_t n, Score *sc) {
+static bool evaluate(TrTrainer *t, const DataSet *ds, const int64_t *idx, int64_t n, Score *sc) {
   memset(sc, 0, sizeof *sc);
   double loss_sum = 0;
   int64_t correct = 0, full = n / t->batch * t->batch;
@@ -963,7 +963,7 @@ static bool evaluate(CliTrainer *t, const DataSet *ds, const int64_t *idx, int64
 }
 
 /* Evaluates the held-out and eval sets (when present) at the current step. */
-static bool evaluate_all(CliTrainer *t) {
+static bool evaluate_all(TrTrainer *t) {
   if (t->last_eval_step == t->step) return true;
   memset(&t->last_held, 0, sizeof t->last_held);
   memset(&t->last_test, 0, sizeof t->last_test);
@@ -985,7 +985,7 @@ static void format_duration(char *buf, size_t cap, double s) {
     snprintf(buf, cap, "%lld:%02lld", v / 60, v % 60);
 }
 
-static void epoch_label(const CliTrainer *t, char *buf, size_t cap) {
+static void epoch_label(const TrTrainer *t, char *buf, size_t cap) {
   if (t->run_epochs > 0)
     snprintf(buf, cap, "epoch %lld/%lld", (long long)t->epoch + 1, (long long)t->run_epochs);
   else
@@ -993,7 +993,7 @@ static void epoch_label(const CliTrainer *t, char *buf, size_t cap) {
 }
 
 /* Steps left until the run's target. */
-static int64_t steps_left(const CliTrainer *t) {
+static int64_t steps_left(const TrTrainer *t) {
   int64_t left = INT64_MAX;
   if (t->run_epochs > 0)
     left = (t->run_epochs - t->epoch) * t->steps_per_epoch - t->epoch_step;
@@ -1001,7 +1001,7 @@ static int64_t steps_left(const CliTrainer *t) {
   return left > 0 ? left : 0;
 }
 
-static void show_progress(CliTrainer *t, EpochStats *st) {
+static void show_progress(TrTrainer *t, EpochStats *st) {
   FILE *f = t->c.progress;
   double now = now_seconds();
   double every = t->c.progress_tty ? PROGRESS_TTY_SECONDS : PROGRESS_LOG_SECONDS;
@@ -1018,7 +1018,7 @@ static void show_progress(CliTrainer *t, EpochStats *st) {
   fflush(f);
 }
 
-static void clear_progress(CliTrainer *t) {
+static void clear_progress(TrTrainer *t) {
   if (t->c.progress && t->c.progress_tty) {
     fputs("\r\033[K", t->c.progress);
     fflush(t->c.progress);
@@ -1033,7 +1033,7 @@ static void print_score(FILE *f, const char *name, const Score *sc) {
 }
 
 /* "epoch 2/3: train loss 0.4123 acc 0.8512, held-out loss ..., eval ... (9.1 s)". */
-static void print_epoch_line(CliTrainer *t, const EpochStats *st, bool partial) {
+static void print_epoch_line(TrTrainer *t, const EpochStats *st, bool partial) {
   FILE *f = t->c.out;
   if (!f || st->steps == 0) return;
   char label[64];
@@ -1054,7 +1054,7 @@ static void print_epoch_line(CliTrainer *t, const EpochStats *st, bool partial) 
   fflush(f);
 }
 
-bool cli_trainer_report(CliTrainer *t) {
+bool tr_trainer_report(TrTrainer *t) {
   if (!t->data_loaded || !evaluate_all(t)) return false;
   FILE *f = t->c.out;
   const Score *sc = t->last_test.n ? &t->last_test : &t->last_held;
@@ -1079,12 +1079,12 @@ static const char *after_path(const char *msg, const char *path) {
   return strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ' ? msg + n + 2 : msg;
 }
 
-static bool save_failed(CliTrainer *t, const char *path, const char *why) {
+static bool save_failed(TrTrainer *t, const char *path, const char *why) {
   mc_error(t->d, noloc, "%s: cannot save: %s", path, why);
   return false;
 }
 
-bool cli_trainer_check_save(CliTrainer *t, const char *path) {
+bool tr_trainer_check_save(TrTrainer *t, const char *path) {
   size_t n = strlen(path);
   struct stat st;
   if (n == 0 || path[n - 1] == '/') return save_failed(t, path, "not a file name");
@@ -1103,7 +1103,7 @@ bool cli_trainer_check_save(CliTrainer *t, const char *path) {
   return ok;
 }
 
-bool cli_trainer_save(CliTrainer *t, const char *path) {
+bool tr_trainer_save(TrTrainer *t, const char *path) {
   Program *p = &t->prog;
   RtTensorRef *ts = mc_xcalloc((size_t)p->nsources + 1, sizeof *ts);
   size_t nt = 0;
@@ -1137,11 +1137,11 @@ bool cli_trainer_save(CliTrainer *t, const char *path) {
   return true;
 }
 
-static bool bad_checkpoint(CliTrainer *t, const char *path, const char *fmt, ...)
+static bool bad_checkpoint(TrTrainer *t, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Reports "PATH: problem" about a checkpoint; returns false. */
-static bool bad_checkpoint(CliTrainer *t, const char *path, const char *fmt, ...) {
+static bool bad_checkpoint(TrTrainer *t, const char *path, const char *fmt, ...) {
   McStr m;
   mc_str_init(&m);
   va_list ap;
@@ -1154,7 +1154,7 @@ static bool bad_checkpoint(CliTrainer *t, const char *path, const char *fmt, ...
 }
 
 /* A whole non-negative number from metadata key. */
-static bool meta_int(CliTrainer *t, const RtCheckpoint *c, const char *path, const char *key,
+static bool meta_int(TrTrainer *t, const RtCheckpoint *c, const char *path, const char *key,
                      uint64_t *out) {
   const char *v = rt_checkpoint_meta(c, key);
   char *end;
@@ -1165,7 +1165,7 @@ static bool meta_int(CliTrainer *t, const RtCheckpoint *c, const char *path, con
                         v ? v : "(missing)");
 }
 
-static bool check_meta(CliTrainer *t, const RtCheckpoint *c, const char *path) {
+static bool check_meta(TrTrainer *t, const RtCheckpoint *c, const char *path) {
   const char *fmt = rt_checkpoint_meta(c, "format"), *ver = rt_checkpoint_meta(c, "format_version");
   const char *model = rt_checkpoint_meta(c, "model"), *opt = rt_checkpoint_meta(c, "optimizer");
   const char *run_opt = pass_optim_kind_name(t->c.optim.kind);
@@ -1185,7 +1185,7 @@ static bool check_meta(CliTrainer *t, const RtCheckpoint *c, const char *path) {
 }
 
 /* Checks a checkpoint tensor (NULL: absent) against param n. */
-static bool check_tensor(CliTrainer *t, const char *path, const RtTensorRef *r, const IrNode *n) {
+static bool check_tensor(TrTrainer *t, const char *path, const RtTensorRef *r, const IrNode *n) {
   const char *type = ir_type_str(t->prog.g, (IrDtype)n->dtype, &n->shape);
   if (!r) return bad_checkpoint(t, path, "no tensor '%s' (the model's param is %s)", n->name, type);
   if (r->dtype != rt_dtype_of((IrDtype)n->dtype))
@@ -1202,7 +1202,7 @@ static bool check_tensor(CliTrainer *t, const char *path, const RtTensorRef *r, 
 }
 
 /* Every param and state tensor present with its dtype and shape, nothing else. */
-static bool check_tensors(CliTrainer *t, const RtCheckpoint *c, const char *path) {
+static bool check_tensors(TrTrainer *t, const RtCheckpoint *c, const char *path) {
   Program *p = &t->prog;
   size_t matched = 0;
   for (int i = 0; i < p->nsources; i++) {
@@ -1218,7 +1218,7 @@ static bool check_tensors(CliTrainer *t, const RtCheckpoint *c, const char *path
   return true;
 }
 
-static void copy_tensors(CliTrainer *t, const RtCheckpoint *c) {
+static void copy_tensors(TrTrainer *t, const RtCheckpoint *c) {
   Program *p = &t->prog;
   for (int i = 0; i < p->nsources; i++) {
     const IrNode *n = slot_node(p, i);
@@ -1227,7 +1227,7 @@ static void copy_tensors(CliTrainer *t, const RtCheckpoint *c) {
   }
 }
 
-bool cli_trainer_resume(CliTrainer *t, const char *path) {
+bool tr_trainer_resume(TrTrainer *t, const char *path) {
   RtError e = {{0}};
   RtCheckpoint *c = rt_safetensors_load(path, &e);
   if (!c) return rt_failed(t, &e);
@@ -1257,7 +1257,7 @@ bool cli_trainer_resume(CliTrainer *t, const char *path) {
 
 /* The shuffled order of this epoch's training samples: rt_shuffle of the
    training indices by (seed, epoch). */
-static void ensure_order(CliTrainer *t) {
+static void ensure_order(TrTrainer *t) {
   if (t->order_epoch == t->epoch) return;
   if (!t->order) t->order = mc_xcalloc((size_t)t->split.ntrain + 1, sizeof *t->order);
   memcpy(t->order, t->split.train, (size_t)t->split.ntrain * sizeof *t->order);
@@ -1265,15 +1265,15 @@ static void ensure_order(CliTrainer *t) {
   t->order_epoch = t->epoch;
 }
 
-static bool stop_requested(const CliTrainer *t) { return t->c.stop && *t->c.stop; }
+static bool stop_requested(const TrTrainer *t) { return t->c.stop && *t->c.stop; }
 
-static bool reached(const CliTrainer *t) {
+static bool reached(const TrTrainer *t) {
   return (t->run_epochs > 0 && t->epoch >= t->run_epochs) ||
          (t->run_steps > 0 && t->step >= t->run_steps);
 }
 
 /* Closes an epoch: counters, evaluation, its line, the checkpoint. */
-static bool finish_epoch(CliTrainer *t, EpochStats *st) {
+static bool finish_epoch(TrTrainer *t, EpochStats *st) {
   clear_progress(t);
   bool ok = true;
   if (stop_requested(t)) { /* no evaluation: stop now */
@@ -1285,12 +1285,12 @@ static bool finish_epoch(CliTrainer *t, EpochStats *st) {
   print_epoch_line(t, st, false);
   t->epoch++;
   t->epoch_step = 0;
-  if (ok && t->c.save) ok = cli_trainer_save(t, t->c.save);
+  if (ok && t->c.save) ok = tr_trainer_save(t, t->c.save);
   memset(st, 0, sizeof *st);
   return ok;
 }
 
-static bool has_uninitialized_param(CliTrainer *t) {
+static bool has_uninitialized_param(TrTrainer *t) {
   for (int i = 0; i < t->prog.nsources; i++) {
     const IrNode *n = slot_node(&t->prog, i);
     if (n->op == IR_OP_PARAM && n->attr.init.kind == IR_INIT_NONE && !t->resumed &&
@@ -1303,13 +1303,13 @@ static bool has_uninitialized_param(CliTrainer *t) {
   return false;
 }
 
-CliTrainStatus cli_trainer_run(CliTrainer *t, int64_t epochs, int64_t steps) {
-  if (!t->data_loaded || has_uninitialized_param(t)) return CLI_TRAIN_ERROR;
+TrStatus tr_trainer_run(TrTrainer *t, int64_t epochs, int64_t steps) {
+  if (!t->data_loaded || has_uninitialized_param(t)) return TR_ERROR;
   if (t->epoch_step >= t->steps_per_epoch && t->epoch_step > 0) {
     mc_error(t->d, noloc, "train: the checkpoint stopped at step %lld of an epoch, but an "
              "epoch of this data has %lld steps", (long long)t->epoch_step,
              (long long)t->steps_per_epoch);
-    return CLI_TRAIN_ERROR;
+    return TR_ERROR;
   }
   t->run_epochs = epochs;
   t->run_steps = steps;
@@ -1326,9 +1326,9 @@ CliTrainStatus cli_trainer_run(CliTrainer *t, int64_t epochs, int64_t steps) {
   }
   clear_progress(t);
   if (ok && st.steps) print_epoch_line(t, &st, true);
-  if (ok && t->c.save && t->saved_step != t->step) ok = cli_trainer_save(t, t->c.save);
-  if (!ok) return CLI_TRAIN_ERROR;
-  return reached(t) ? CLI_TRAIN_DONE : CLI_TRAIN_STOPPED;
+  if (ok && t->c.save && t->saved_step != t->step) ok = tr_trainer_save(t, t->c.save);
+  if (!ok) return TR_ERROR;
+  return reached(t) ? TR_DONE : TR_STOPPED;
 }
 
 /* ---- starting from given weights ------------------------------------------------------------ */
@@ -1351,13 +1351,13 @@ static const char *names_text(NameList *l) {
 }
 
 /* Whether `name` is a param of the model itself, not optimizer state. */
-static bool is_model_param(const CliTrainer *t, const char *name) {
+static bool is_model_param(const TrTrainer *t, const char *name) {
   return ir_find_param(t->fwd, name) != IR_NONE;
 }
 
 /* Copies the tensor named like each model param into it (dtype and shape
    must match); the params without one go to `left`. */
-static bool fill_params(CliTrainer *t, const RtCheckpoint *c, const char *path, int *nparams,
+static bool fill_params(TrTrainer *t, const RtCheckpoint *c, const char *path, int *nparams,
                         int *nfilled, NameList *left) {
   Program *p = &t->prog;
   for (int i = 0; i < p->nsources; i++) {
@@ -1377,7 +1377,7 @@ static bool fill_params(CliTrainer *t, const RtCheckpoint *c, const char *path, 
   return true;
 }
 
-bool cli_trainer_init_from(CliTrainer *t, const char *path) {
+bool tr_trainer_init_from(TrTrainer *t, const char *path) {
   RtError e = {{0}};
   RtCheckpoint *c = rt_safetensors_load(path, &e);
   if (!c) return rt_failed(t, &e);
@@ -1420,7 +1420,7 @@ bool cli_trainer_init_from(CliTrainer *t, const char *path) {
    to path: the loss and the outputs under their names, the gradient of param
    P as "grad.P", the new value of buffer B (batch norm's running statistics
    after this step's forward) as "update.B"; prints a summary line. */
-static bool save_grad_file(CliTrainer *t, const char *path, const IrGraph *g, void *const *data,
+static bool save_grad_file(TrTrainer *t, const char *path, const IrGraph *g, void *const *data,
                            const int *dtypes) {
   RtTensorRef *ts = mc_xcalloc((size_t)g->nouts + 1, sizeof *ts);
   char **names = mc_xcalloc((size_t)g->nouts + 1, sizeof *names);
@@ -1462,7 +1462,7 @@ static bool save_grad_file(CliTrainer *t, const char *path, const IrGraph *g, vo
 }
 
 /* The gradient program, JIT-compiled, over the step's params. */
-static bool grads_jit(CliTrainer *t, const char *path, const int64_t *idx) {
+static bool grads_jit(TrTrainer *t, const char *path, const int64_t *idx) {
   Program *p = &t->grad;
   if (!p->cg && !program_build(t, p, t->fwd, PASS_PIPELINE_GRAD, true, t->d)) {
     program_free(p);
@@ -1490,7 +1490,7 @@ static bool grads_jit(CliTrainer *t, const char *path, const int64_t *idx) {
 
 /* Binds g's params (the step's current values) and inputs (samples idx of
    the training data) to the evaluator. */
-static bool eval_bind(CliTrainer *t, IrEval *e, const IrGraph *g, const int64_t *idx) {
+static bool eval_bind(TrTrainer *t, IrEval *e, const IrGraph *g, const int64_t *idx) {
   for (IrRef r = 0; r < g->nnodes; r++) {
     const IrNode *n = ir_node(g, r);
     if (n->op != IR_OP_PARAM && n->op != IR_OP_INPUT) continue;
@@ -1519,7 +1519,7 @@ static bool eval_bind(CliTrainer *t, IrEval *e, const IrGraph *g, const int64_t 
 }
 
 /* The gradient program run by the reference evaluator in f64. */
-static bool grads_f64(CliTrainer *t, const char *path, const int64_t *idx) {
+static bool grads_f64(TrTrainer *t, const char *path, const int64_t *idx) {
   IrGraph *g = ir_graph_clone(t->fwd);
   PassCtx cx = {.diag = t->d};
   bool ok = pass_run_pipeline(&g, GRAD_F64_PIPELINE, &cx) && ir_verify(g, t->d);
@@ -1539,7 +1539,7 @@ static bool grads_f64(CliTrainer *t, const char *path, const int64_t *idx) {
   return ok;
 }
 
-bool cli_trainer_save_grads(CliTrainer *t, const char *path, bool f64) {
+bool tr_trainer_save_grads(TrTrainer *t, const char *path, bool f64) {
   if (!t->data_loaded || has_uninitialized_param(t)) return false;
   return f64 ? grads_f64(t, path, t->split.train) : grads_jit(t, path, t->split.train);
 }

@@ -1,0 +1,105 @@
+/* tr.h -- the training layer: a training session that `modelc train`,
+   `modelc grad` and the REPL drive (tr_trainer.c). It compiles the model's
+   training step (PASS_PIPELINE_TRAIN, then the LLVM JIT) and its forward
+   program once, owns the params, the optimizer state and the data, and runs
+   epochs with progress, evaluation and checkpoints. Hyperparameters are
+   run-time inputs of the step: changing them never recompiles. Calls in
+   order: new, resume or init_from (optional), add_data (per file),
+   load_data, run (or save_grads), report; save whenever. Errors go to the
+   diagnostics given to tr_trainer_new. */
+#ifndef TR_H
+#define TR_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "fe.h"
+#include "ir.h"
+#include "mc.h"
+#include "pass.h"
+
+typedef struct TrTrainer TrTrainer;
+
+typedef struct TrConfig {
+  const char *file;          /* the model's name for diagnostics and imports */
+  const char *text;          /* its source (NUL-terminated, borrowed) */
+  const FeDefine *defines;   /* -D overrides (borrowed) */
+  int ndefines;
+  int64_t batch;             /* binds the batch dim (first dim of the inputs); 0 = as compiled */
+  PassOptim optim;           /* structural choices: compiled into the step */
+  PassOptimHyper hyper;      /* run-time hyperparameters */
+  uint64_t seed;             /* params, data order, held-out split, random data */
+  bool seed_given;           /* resume keeps the checkpoint's seed unless set */
+  int threads;               /* threads of the compiled code; <= 0 = all cores */
+  double holdout;            /* fraction of the training samples held out, in [0, 1) */
+  int64_t limit;             /* use the first N samples of every file; 0 = all */
+  const char *save;          /* checkpoint written after each epoch and at the end; NULL */
+  FILE *out;                 /* per-epoch and final lines (stdout) */
+  FILE *progress;            /* the progress line (stderr); NULL = none */
+  bool progress_tty;         /* a \r-updated line rather than a line every few seconds */
+  volatile sig_atomic_t *stop; /* nonzero: stop after the current step (may be NULL) */
+  bool f64;                  /* steps by the reference evaluator in f64; f64 checkpoints */
+} TrConfig;
+
+typedef enum { TR_DONE, TR_STOPPED, TR_ERROR } TrStatus;
+
+/* Compiles the model (at c->batch) into the step and forward programs and
+   initializes the params from c->seed. NULL after reporting. */
+TrTrainer *tr_trainer_new(McSources *src, McDiag *d, const TrConfig *c);
+void tr_trainer_free(TrTrainer *t);
+/* Queues a `NAME=PATH[,KEY=VALUE...]` argument (docs/data.md) for the
+   training data (eval false) or the evaluation data (eval true). */
+bool tr_trainer_add_data(TrTrainer *t, const char *arg, bool eval);
+/* Loads and checks the queued files (or draws random data when no training
+   file was given and every input is float) and makes the held-out split. */
+bool tr_trainer_load_data(TrTrainer *t);
+/* Loads params, optimizer state, step and epoch from a checkpoint. */
+bool tr_trainer_resume(TrTrainer *t, const char *path);
+/* Starts from given weights: fills every model param whose name has a
+   tensor in the safetensors file at path (its dtype and shape must match:
+   an error names both). Notes say which params were left at their
+   initializers and which tensors were not used; no tensor matching any
+   param is an error. Optimizer state and the step count start afresh. */
+bool tr_trainer_init_from(TrTrainer *t, const char *path);
+/* Checks, before training, that a checkpoint can be written at path. */
+bool tr_trainer_check_save(TrTrainer *t, const char *path);
+bool tr_trainer_save(TrTrainer *t, const char *path);
+/* Trains until `epochs` epochs or `steps` steps are done in all (counting
+   those of a resumed checkpoint; 0 = no limit of that kind) or *stop is set. */
+TrStatus tr_trainer_run(TrTrainer *t, int64_t epochs, int64_t steps);
+/* Writes the loss, the outputs and every param's gradient ("grad.P") at the
+   current params, for the first `batch` training samples in file order, to
+   a safetensors file, and prints a summary line: computed by the
+   JIT-compiled gradient program (PASS_PIPELINE_GRAD) in the model's
+   dtypes, or, with f64, by the reference evaluator in f64 (every tensor
+   F64). For `modelc grad`. */
+bool tr_trainer_save_grads(TrTrainer *t, const char *path, bool f64);
+/* Prints the final line: the evaluation accuracy (or loss). */
+bool tr_trainer_report(TrTrainer *t);
+int64_t tr_trainer_step(const TrTrainer *t);     /* optimizer steps done */
+int64_t tr_trainer_epoch(const TrTrainer *t);    /* whole epochs done */
+/* For a REPL: the forward graph at the training batch (owned by t). */
+const IrGraph *tr_trainer_forward(const TrTrainer *t);
+/* The step program's source slots; tr_trainer_param gives the PARAM node
+   (model param or optimizer state) of slot i and its host buffer, or NULL
+   when slot i is an input. */
+int tr_trainer_nslots(const TrTrainer *t);
+const IrNode *tr_trainer_param(TrTrainer *t, int i, void **data);
+/* Says the params were filled from elsewhere (like resume does). */
+void tr_trainer_params_loaded(TrTrainer *t);
+/* Run-time hyperparameters for the next steps: no recompilation. */
+void tr_trainer_set_hyper(TrTrainer *t, const PassOptimHyper *h);
+/* Writes the first `count` samples of input `name` into dst (the input's
+   dtype): from the eval data, or without it from the training data.
+   False, reported, when no data is loaded or too few samples are. */
+bool tr_trainer_fill_input(TrTrainer *t, const char *name, int64_t count, void *dst);
+/* The loss of every step this trainer ran, in order. */
+const double *tr_trainer_losses(const TrTrainer *t, int64_t *n);
+struct CgStats;
+/* The codegen statistics (memory plan) of the step and forward programs. */
+void tr_trainer_stats(const TrTrainer *t, struct CgStats *step, struct CgStats *fwd);
+
+
+#endif
