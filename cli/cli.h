@@ -32,6 +32,7 @@ typedef enum {
   CLI_OPT_TOL,             /* --tol X */
   CLI_OPT_EMIT,            /* --emit ir|llvm|asm (dump) */
   CLI_OPT_STATS,           /* --stats (dump) */
+  CLI_OPT_FREEZE,          /* --freeze GLOB */
   CLI_OPT_COUNT
 } CliOptId;
 
@@ -44,6 +45,7 @@ typedef struct CliOpts {
   const CliCommand *cmd;
   const char *file;        /* the FILE argument; "-" = stdin */
   McVec defines;           /* of FeDefine, names in arena */
+  McVec freeze;            /* of const char *: --freeze globs */
   const char *stage;       /* "forward" (default), "grad" or "step" */
   const char *emit;        /* dump: "ir" (default), "llvm" or "asm" */
   bool stats;              /* dump: print the compiled programs' statistics */
@@ -85,6 +87,8 @@ bool cli_split_long_opts(const CliCommand *c, const CliLongOpt *opts, int nopts,
 void cli_print_long_opts(FILE *f, const CliLongOpt *opts, int nopts);
 /* The value of --OPT as a positive integer; a usage error otherwise. */
 bool cli_positive_int(const CliCommand *c, const char *opt, const char *v, int64_t *out);
+/* --rename OLD=NEW: checks the form and appends v to list (of const char *). */
+bool cli_rename_arg(const CliCommand *c, const char *v, McVec *list);
 /* The value of --seed (a non-negative integer); a usage error otherwise. */
 bool cli_seed_value(const CliCommand *c, const char *v, uint64_t *out);
 /* Prints the usage error line and the "Try" hint; returns CLI_USAGE. */
@@ -149,6 +153,10 @@ void cli_train_print_options(FILE *f);
 /* ---- cli_grad.c: `modelc grad` ------------------------------------------- */
 int cli_grad_main(const CliCommand *c, int argc, char **argv, int first);
 void cli_grad_print_options(FILE *f);
+
+/* ---- cli_generate.c: `modelc generate` ------------------------------------ */
+int cli_generate_main(const CliCommand *c, int argc, char **argv, int first);
+void cli_generate_print_options(FILE *f);
 
 /* ---- cli_build.c, cli_build_emit.c: `modelc build` ------------------------- */
 int cli_build_main(const CliCommand *c, int argc, char **argv, int first);

@@ -3,20 +3,26 @@
    input, output, the loss and the model dims. */
 #include "cli.h"
 
+#include <string.h>
+
 static const char *plural(int64_t n, const char *one, const char *many) {
   return n == 1 ? one : many;
 }
 
-static void count_nodes(const IrGraph *g, int64_t *ninputs, int64_t *nparams, int64_t *nweights,
-                        int64_t *nbuffers) {
-  *ninputs = *nparams = *nweights = *nbuffers = 0;
+typedef struct Counts {
+  int64_t inputs, params, weights, buffers, frozen;
+} Counts;
+
+static void count_nodes(const IrGraph *g, Counts *c) {
+  memset(c, 0, sizeof *c);
   for (IrRef r = 0; r < g->nnodes; r++) {
     const IrNode *n = ir_node(g, r);
-    if (n->op == IR_OP_INPUT) ++*ninputs;
-    if (n->op == IR_OP_PARAM && n->attr.frozen) ++*nbuffers;
+    if (n->op == IR_OP_INPUT) c->inputs++;
+    if (n->op == IR_OP_PARAM && n->attr.buffer) c->buffers++;
+    else if (n->op == IR_OP_PARAM && n->attr.frozen) c->frozen++;
     else if (n->op == IR_OP_PARAM) {
-      ++*nparams;
-      *nweights += ir_shape_numel(&n->shape);
+      c->params++;
+      c->weights += ir_shape_numel(&n->shape);
     }
   }
 }
@@ -33,15 +39,18 @@ static const char *type_of(const IrGraph *g, IrRef r) {
 }
 
 static void print_summary_line(const IrGraph *g) {
-  int64_t ninputs, nparams, nweights, nbuffers, noutputs = 0;
-  count_nodes(g, &ninputs, &nparams, &nweights, &nbuffers);
+  Counts c;
+  count_nodes(g, &c);
+  int64_t noutputs = 0;
   for (uint32_t i = 0; i < g->nouts; i++) noutputs += g->outs[i].kind == IR_OUT_OUTPUT;
   const IrOutput *loss = find_loss(g);
-  printf("%s: ok: %lld %s, %lld %s (%lld %s), %lld %s, ", g->name, (long long)ninputs,
-         plural(ninputs, "input", "inputs"), (long long)nparams, plural(nparams, "param", "params"),
-         (long long)nweights, plural(nweights, "weight", "weights"), (long long)noutputs,
+  printf("%s: ok: %lld %s, %lld %s (%lld %s), %lld %s, ", g->name, (long long)c.inputs,
+         plural(c.inputs, "input", "inputs"), (long long)c.params,
+         plural(c.params, "param", "params"), (long long)c.weights,
+         plural(c.weights, "weight", "weights"), (long long)noutputs,
          plural(noutputs, "output", "outputs"));
-  if (nbuffers) printf("%lld %s, ", (long long)nbuffers, plural(nbuffers, "buffer", "buffers"));
+  if (c.frozen) printf("%lld frozen, ", (long long)c.frozen);
+  if (c.buffers) printf("%lld %s, ", (long long)c.buffers, plural(c.buffers, "buffer", "buffers"));
   if (loss)
     printf("loss %s\n", type_of(g, loss->ref));
   else

@@ -11,10 +11,11 @@
 
 #include "rt.h"
 
-typedef enum { G_WEIGHTS, G_DATA, G_BATCH, G_SEED, G_THREADS, G_F64, G_COUNT } GradOptId;
+typedef enum { G_WEIGHTS, G_RENAME, G_DATA, G_BATCH, G_SEED, G_THREADS, G_F64, G_COUNT } GradOptId;
 
 static const CliLongOpt grad_opts[G_COUNT] = {
     [G_WEIGHTS] = {"weights", "CKPT", "params from a safetensors file, by name (as train --init-from)"},
+    [G_RENAME] = {"rename", "OLD=NEW", "--weights: read names starting OLD as NEW (repeatable)"},
     [G_DATA] = {"data", "NAME=PATH[,K=V]", "feed input NAME from a file (repeatable, data.md)"},
     [G_BATCH] = {"batch", "N", "batch size: binds the model's batch dim, like -D B=N"},
     [G_SEED] = {"seed", "N", "params not in --weights, random data (default 0)"},
@@ -24,7 +25,8 @@ static const CliLongOpt grad_opts[G_COUNT] = {
 
 /* What the grad options said. */
 typedef struct GradArgs {
-  McVec data; /* of const char *: the NAME=PATH arguments */
+  McVec data;   /* of const char *: the NAME=PATH arguments */
+  McVec rename; /* of const char *: OLD=NEW */
   const char *weights;
   int64_t batch, threads;
   uint64_t seed;
@@ -50,6 +52,7 @@ static bool set_grad_option(const CliCommand *c, void *ctx, int opt, const char 
   const char *n = grad_opts[opt].name;
   switch ((GradOptId)opt) {
   case G_WEIGHTS: a->weights = v; return true;
+  case G_RENAME: return cli_rename_arg(c, v, &a->rename);
   case G_DATA: return data_arg(c, v, &a->data);
   case G_BATCH: return cli_positive_int(c, n, v, &a->batch);
   case G_SEED: return cli_seed_value(c, v, &a->seed);
@@ -68,6 +71,8 @@ static int grad(CliSession *s, const CliOpts *o, const GradArgs *a) {
   TrConfig tc = {
       .file = strcmp(o->file, "-") == 0 ? "<stdin>" : o->file, .text = text,
       .defines = o->defines.data, .ndefines = (int)o->defines.len, .batch = a->batch,
+      .freeze = o->freeze.data, .nfreeze = (int)o->freeze.len,
+      .rename = a->rename.data, .nrename = (int)a->rename.len,
       .optim = {.kind = PASS_OPTIM_SGD}, .hyper = pass_optim_defaults(PASS_OPTIM_SGD),
       .seed = a->seed, .seed_given = true, .out = stdout,
       .threads = (int)(a->threads < 1024 ? a->threads : 0)};
@@ -84,6 +89,7 @@ static int grad(CliSession *s, const CliOpts *o, const GradArgs *a) {
 int cli_grad_main(const CliCommand *c, int argc, char **argv, int first) {
   GradArgs a = {0};
   mc_vec_init(&a.data, sizeof(const char *));
+  mc_vec_init(&a.rename, sizeof(const char *));
   char **rest = mc_xcalloc((size_t)argc + 1, sizeof *rest);
   int nrest, rc = CLI_USAGE;
   CliOpts o;
@@ -105,5 +111,6 @@ int cli_grad_main(const CliCommand *c, int argc, char **argv, int first) {
   if (parsed) cli_opts_fini(&o);
   free(rest);
   mc_vec_free(&a.data);
+  mc_vec_free(&a.rename);
   return rc;
 }

@@ -39,7 +39,8 @@ char *cli_read_input(CliSession *s, const char *path, size_t *len) {
 }
 
 IrGraph *cli_compile_model(CliSession *s, const CliOpts *o) {
-  FeOptions fo = {.defines = o->defines.data, .ndefines = (int)o->defines.len, .mode = o->mode};
+  FeOptions fo = {.defines = o->defines.data, .ndefines = (int)o->defines.len, .mode = o->mode,
+                  .freeze = o->freeze.data, .nfreeze = (int)o->freeze.len};
   IrGraph *g;
   if (strcmp(o->file, "-") == 0) {
     size_t len;

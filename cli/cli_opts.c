@@ -39,6 +39,8 @@ static const OptSpec opt_specs[CLI_OPT_COUNT] = {
                       "print the IR (default), the optimized LLVM IR or the assembly"},
     [CLI_OPT_STATS] = {"stats", 0, NULL,
                        "JIT-compile forward and training step; print kernels, time, memory"},
+    [CLI_OPT_FREEZE] = {"freeze", 0, "GLOB",
+                        "hold matching params fixed, e.g. 'bert.*' (repeatable)"},
 };
 
 int cli_usage_error(const CliCommand *cmd, const char *fmt, ...) {
@@ -121,6 +123,17 @@ static bool parse_define(CliOpts *o, const char *v) {
   return true;
 }
 
+bool cli_rename_arg(const CliCommand *c, const char *v, McVec *list) {
+  const char *eq = strchr(v, '=');
+  if (!eq || strchr(eq + 1, '=') || (eq == v && eq[1] == 0)) {
+    cli_usage_error(c, "--rename expects OLD=NEW (name prefixes; either may be empty, not "
+                    "both), got '%s'", v);
+    return false;
+  }
+  *(const char **)mc_vec_push(list) = v;
+  return true;
+}
+
 bool cli_positive_int(const CliCommand *c, const char *opt, const char *v, int64_t *out) {
   char *end;
   errno = 0;
@@ -192,6 +205,7 @@ static bool set_option(CliOpts *o, int id, const char *v) {
   case CLI_OPT_INPUTS: o->grad_inputs = true; return true;
   case CLI_OPT_SEED: return parse_seed(o, v);
   case CLI_OPT_TOL: return parse_tol(o, v);
+  case CLI_OPT_FREEZE: *(const char **)mc_vec_push(&o->freeze) = v; return true;
   case CLI_OPT_COUNT: break;
   }
   MC_UNREACHABLE();
@@ -255,6 +269,7 @@ bool cli_opts_parse(CliOpts *o, const CliCommand *cmd, int argc, char **argv, in
   o->format = "text";
   o->tol = 1e-6;
   mc_vec_init(&o->defines, sizeof(FeDefine));
+  mc_vec_init(&o->freeze, sizeof(const char *));
   mc_arena_init(&o->arena);
   bool only_positional = false;
   for (int i = first; i < argc; i++) {
@@ -280,13 +295,14 @@ bool cli_opts_parse(CliOpts *o, const CliCommand *cmd, int argc, char **argv, in
 
 void cli_opts_fini(CliOpts *o) {
   mc_vec_free(&o->defines);
+  mc_vec_free(&o->freeze);
   mc_arena_free(&o->arena);
 }
 
 /* ---- long options of commands that parse their own (train, build) ------------ */
 
 /* Options that go through cli_opts_parse, for "did you mean". */
-static const char *const shared_long_opts[] = {"help", "define"};
+static const char *const shared_long_opts[] = {"help", "define", "freeze"};
 
 static int find_long_opt(const CliLongOpt *opts, int nopts, const char *name, size_t len) {
   for (int i = 0; i < nopts; i++)

@@ -16,7 +16,7 @@
 typedef enum {
   T_DATA, T_EVAL, T_EPOCHS, T_STEPS, T_BATCH, T_OPTIMIZER, T_LR, T_MOMENTUM, T_NESTEROV,
   T_WEIGHT_DECAY, T_BETAS, T_EPS, T_CLIP_NORM, T_SEED, T_THREADS, T_SAVE, T_RESUME,
-  T_INIT_FROM, T_HOLDOUT, T_LIMIT, T_F64, T_COUNT
+  T_INIT_FROM, T_RENAME, T_HOLDOUT, T_LIMIT, T_F64, T_COUNT
 } TrainOptId;
 
 static const CliLongOpt train_opts[T_COUNT] = {
@@ -38,6 +38,7 @@ static const CliLongOpt train_opts[T_COUNT] = {
     [T_SAVE] = {"save", "PATH", "checkpoint (safetensors) after each epoch and at the end"},
     [T_RESUME] = {"resume", "PATH", "continue from a checkpoint written by --save"},
     [T_INIT_FROM] = {"init-from", "PATH", "start from the params of a safetensors file (by name)"},
+    [T_RENAME] = {"rename", "OLD=NEW", "--init-from: read names starting OLD as NEW (repeatable)"},
     [T_HOLDOUT] = {"holdout", "FRACTION", "hold out this fraction of the data for evaluation"},
     [T_LIMIT] = {"limit", "N", "use only the first N samples of every data file"},
     [T_F64] = {"f64", NULL, "steps by the reference evaluator in f64 (slow; for checks)"},
@@ -46,6 +47,7 @@ static const CliLongOpt train_opts[T_COUNT] = {
 /* What the train options said. */
 typedef struct TrainArgs {
   McVec data, eval;            /* of const char *: the NAME=PATH arguments */
+  McVec rename;                /* of const char *: OLD=NEW */
   int64_t epochs, steps, batch, threads, limit;
   const char *optimizer;       /* NULL = adam */
   double lr, momentum, weight_decay, beta1, beta2, eps, clip_norm, holdout;  /* NaN = unset */
@@ -139,6 +141,7 @@ static bool set_train_option(const CliCommand *c, void *ctx, int opt, const char
   case T_SAVE: a->save = v; return true;
   case T_RESUME: a->resume = v; return true;
   case T_INIT_FROM: a->init_from = v; return true;
+  case T_RENAME: return cli_rename_arg(c, v, &a->rename);
   case T_F64: a->f64 = true; return true;
   case T_COUNT: break;
   }
@@ -167,6 +170,12 @@ static bool check_optimizer_opts(const CliCommand *c, const TrainArgs *a, PassOp
 }
 
 static bool make_config(const CliCommand *c, const TrainArgs *a, TrConfig *tc) {
+  if (a->rename.len && !a->init_from) {
+    cli_usage_error(c, "--rename applies to --init-from's names: give --init-from");
+    return false;
+  }
+  tc->rename = a->rename.data;
+  tc->nrename = (int)a->rename.len;
   if (a->resume && a->init_from) {
     cli_usage_error(c, "--init-from starts a new training run and --resume continues one: "
                     "give one of them");
@@ -237,6 +246,8 @@ static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, TrConfig *
   tc->text = text;
   tc->defines = o->defines.data;
   tc->ndefines = (int)o->defines.len;
+  tc->freeze = o->freeze.data;
+  tc->nfreeze = (int)o->freeze.len;
   TrTrainer *t = tr_trainer_new(&s->src, &s->diag, tc);
   bool ok = t && (!a->resume || tr_trainer_resume(t, a->resume)) &&
             (!a->init_from || tr_trainer_init_from(t, a->init_from)) &&
@@ -264,6 +275,7 @@ int cli_train_main(const CliCommand *c, int argc, char **argv, int first) {
                  .eps = NAN, .clip_norm = NAN, .holdout = NAN};
   mc_vec_init(&a.data, sizeof(const char *));
   mc_vec_init(&a.eval, sizeof(const char *));
+  mc_vec_init(&a.rename, sizeof(const char *));
   char **rest = mc_xcalloc((size_t)argc + 1, sizeof *rest);
   int nrest, rc = CLI_USAGE;
   CliOpts o;
@@ -287,5 +299,6 @@ int cli_train_main(const CliCommand *c, int argc, char **argv, int first) {
   free(rest);
   mc_vec_free(&a.data);
   mc_vec_free(&a.eval);
+  mc_vec_free(&a.rename);
   return rc;
 }

@@ -284,8 +284,9 @@ static IrRef scratch_user(const CgPlan *p, const IrGraph *g, IrRef i) {
 /* ---- updates in place -------------------------------------------------------
    An UPDATE output is computed straight into its param's slot when its node
    is elementwise (it reads the param, if at all, at the element it writes),
-   is no other output, and runs after every other reader of the param: the
-   output's own slot is then left untouched (cg.h). */
+   is no other output, runs after every other reader of the param and
+   computes each element once: the output's own slot is then left untouched
+   (cg.h). */
 
 /* The param named `name`, or IR_NONE. */
 static IrRef param_named(const IrGraph *g, const char *name) {
@@ -326,6 +327,18 @@ static bool reads_last(const CgPlan *p, const IrGraph *g, IrRef par, IrRef u) {
   return true;
 }
 
+/* Each element of par is read and written once: u and par both span the
+   index space of u's group. A smaller member of a larger group is computed
+   once per element of the group's space (stores repeat, as broadcasts), so
+   in place it would update its param again at every repetition. */
+static bool once_per_element(const CgPlan *p, const IrGraph *g, IrRef par, IrRef u) {
+  if (!cg_group_multi(p, u)) return true;
+  CgGroup G;
+  return cg_group_describe(p, g, p->lead[u], &G) &&
+         ir_shape_equal(&ir_node(g, u)->shape, &G.space) &&
+         ir_shape_equal(&ir_node(g, par)->shape, &G.space);
+}
+
 static void assign_inplace(CgPlan *p, const IrGraph *g) {
   for (uint32_t k = 0; k < g->nouts; k++) {
     int slot = p->ninputs + (int)k;
@@ -335,7 +348,7 @@ static void assign_inplace(CgPlan *p, const IrGraph *g) {
       continue;
     if (ir_ops[ir_node(g, u)->op].cls != IR_CLASS_ELEM ||
         (par = param_named(g, g->outs[k].name)) == IR_NONE || p->loc[par].kind != CG_LOC_SLOT ||
-        !reads_last(p, g, par, u))
+        !reads_last(p, g, par, u) || !once_per_element(p, g, par, u))
       continue;
     p->loc[u].slot = p->loc[par].slot;
     p->result_slot[k] = p->loc[par].slot;

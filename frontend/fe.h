@@ -22,6 +22,8 @@ typedef struct FeOptions {
   const char *stdlib_dir;    /* where `import "std/..."` looks (a directory
                                 holding nn.model); NULL = built in */
   FeMode mode;               /* train (the default, as a torch module) or eval */
+  const char *const *freeze; /* globs of params to freeze (--freeze), as `freeze` does */
+  int nfreeze;
 } FeOptions;
 
 /* ---- fe_ast.c: the syntax tree -------------------------------------------
@@ -49,6 +51,7 @@ typedef enum FeKind {
   FE_INPUT,     /* input name: a (FE_TYPE) */
   FE_OUTPUT,    /* output name [= a] */
   FE_MINIMIZE,  /* minimize a */
+  FE_FREEZE,    /* freeze name (a glob over the param names below this body) */
   FE_FORWARD,   /* forward(list = FE_ARGDEF) = a | { list2 } */
   FE_RETURN,    /* return a */
   FE_IF,        /* if a { list } else { list2 } */

@@ -22,7 +22,7 @@ static const char *const kind_names[FE_KIND_COUNT] = {
     [FE_BINARY] = "binary", [FE_CALL] = "call",       [FE_KWARG] = "kwarg",
     [FE_INDEX] = "index",   [FE_SLICE] = "slice",     [FE_MEMBER] = "member",
     [FE_BIND] = "bind",     [FE_UNPACK] = "unpack",   [FE_PARAM] = "param",
-    [FE_INPUT] = "input",   [FE_OUTPUT] = "output",   [FE_MINIMIZE] = "minimize",
+    [FE_INPUT] = "input",   [FE_OUTPUT] = "output",   [FE_MINIMIZE] = "minimize", [FE_FREEZE] = "freeze",
     [FE_FORWARD] = "forward", [FE_RETURN] = "return", [FE_IF] = "if",
     [FE_TYPE] = "type",     [FE_ARGDEF] = "arg",      [FE_BLOCK] = "block",
     [FE_MODEL] = "model",   [FE_IMPORT] = "import",   [FE_FILE] = "file",
@@ -212,6 +212,13 @@ FeNode *fe_output_stmt(FeParser *p, const char *name, FeNode *value, McLoc loc) 
 FeNode *fe_minimize(FeParser *p, FeNode *value, McLoc loc) {
   FeNode *n = node(p, FE_MINIMIZE, loc);
   n->a = value;
+  return finish(p, n);
+}
+
+/* stmt = "freeze" STRING */
+FeNode *fe_freeze(FeParser *p, const char *pattern, McLoc loc) {
+  FeNode *n = node(p, FE_FREEZE, loc);
+  n->name = pattern;
   return finish(p, n);
 }
 
@@ -432,7 +439,7 @@ static void print_node(McStr *o, const FeNode *n, int budget) {
     print_list(o, &n->list, budget);
     break;
   case FE_KWARG: case FE_BIND: case FE_PARAM: case FE_INPUT: case FE_OUTPUT:
-  case FE_MINIMIZE: case FE_RETURN: case FE_TYPE: case FE_ARGDEF: case FE_BLOCK:
+  case FE_MINIMIZE: case FE_FREEZE: case FE_RETURN: case FE_TYPE: case FE_ARGDEF: case FE_BLOCK:
   case FE_MODEL: case FE_KIND_COUNT:
     /* (kind name? a? b? list... list2...) */
     mc_str_printf(o, "(%s", n->kind == FE_PARAM && n->ival ? "buffer" : fe_kind_name(n->kind));

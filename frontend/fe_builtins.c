@@ -951,11 +951,11 @@ static FeValue adaptive_avg_pool2d(FeLower *cx, FeArgs *a) {
 
 /* ---- batch norm ------------------------------------------------------------------------ */
 
-/* A buffer argument: a frozen param of type f32[C]. */
+/* A buffer argument: a buffer param of type f32[C]. */
 static bool want_buffer(FeLower *cx, const FeArgs *a, int i, int64_t c, IrRef *out) {
   if (!want_float_tensor(cx, a, i, out)) return false;
   const IrNode *n = node_of(cx, *out);
-  if (n->op != IR_OP_PARAM || !n->attr.frozen) {
+  if (n->op != IR_OP_PARAM || !n->attr.buffer) {
     mc_error(cx->diag, a->at[i], "%s expects a buffer for '%s' (declare it with `buffer "
              "NAME: f32[C] = ...`), got an expression of type %s", a->callee, a->names[i],
              type_str(cx, *out));
@@ -1064,7 +1064,7 @@ static IrRef rng_state(FeLower *cx, McLoc loc) {
   IrInit init = {IR_INIT_UNIFORM, 0, HASH_RANGE, false};
   IrRef r = ir_param(cx->g, RNG_STATE, IR_F32, &s, init, loc);
   if (r == IR_NONE) return IR_NONE;
-  ir_node(cx->g, r)->attr.frozen = true;
+  ir_node(cx->g, r)->attr.frozen = ir_node(cx->g, r)->attr.buffer = true;
   IrRef next = ir_binary(cx->g, IR_OP_HASH, r, ir_const(cx->g, 0x5EED, IR_F32, loc), loc);
   ir_add_output(cx->g, IR_OUT_UPDATE, RNG_STATE, next);
   return cx->rng = r;

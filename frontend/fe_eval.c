@@ -652,7 +652,7 @@ FeValue fe_eval(FeLower *cx, FeScope *sc, const FeNode *e, const char *inst_name
   case FE_INDEX: return eval_index(cx, sc, e);
   case FE_MEMBER: return eval_member(cx, sc, e);
   case FE_KWARG: case FE_SLICE: case FE_BIND: case FE_UNPACK: case FE_PARAM: case FE_INPUT:
-  case FE_OUTPUT: case FE_MINIMIZE: case FE_FORWARD: case FE_RETURN: case FE_IF: case FE_TYPE:
+  case FE_OUTPUT: case FE_MINIMIZE: case FE_FREEZE: case FE_FORWARD: case FE_RETURN: case FE_IF: case FE_TYPE:
   case FE_ARGDEF: case FE_BLOCK: case FE_MODEL: case FE_IMPORT: case FE_FILE:
   case FE_KIND_COUNT: break;
   }

@@ -42,6 +42,7 @@ FeNode *fe_buffer_stmt(FeParser *p, const char *name, FeNode *type, FeNode *init
 FeNode *fe_input_stmt(FeParser *p, const char *name, FeNode *type, McLoc loc);
 FeNode *fe_output_stmt(FeParser *p, const char *name, FeNode *value, McLoc loc);
 FeNode *fe_minimize(FeParser *p, FeNode *value, McLoc loc);
+FeNode *fe_freeze(FeParser *p, const char *pattern, McLoc loc);
 FeNode *fe_forward(FeParser *p, FeList args, FeNode *value, FeList body, McLoc loc);
 FeNode *fe_return(FeParser *p, FeNode *value, McLoc loc);
 FeNode *fe_if(FeParser *p, FeNode *cond, FeList then, FeList els, McLoc loc);
@@ -140,6 +141,7 @@ typedef struct FeLower {
   bool too_large;          /* a size limit was hit and reported */
   IrRef rng;               /* the random state buffer (dropout), IR_NONE until needed */
   int ndropout;            /* dropout sites so far: each draws its own stream */
+  McVec freezes;           /* of const FeNode * (FE_FREEZE, name = full pattern), applied last */
 } FeLower;
 
 /* Limits that keep hostile input from exhausting the stack or memory. */

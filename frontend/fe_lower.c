@@ -27,7 +27,8 @@ static const char *placement(FeKind k, FeStmtCtx c) {
   case FE_INPUT: case FE_OUTPUT: case FE_MINIMIZE: return c != FE_CTX_MODEL ? "in a model" : NULL;
   case FE_FORWARD: return c != FE_CTX_BLOCK ? "in a block body" : NULL;
   case FE_RETURN: return c != FE_CTX_FORWARD ? "in a forward body" : NULL;
-  case FE_PARAM: return c == FE_CTX_FORWARD ? "in a model or a block body" : NULL;
+  case FE_PARAM:
+  case FE_FREEZE: return c == FE_CTX_FORWARD ? "in a model or a block body" : NULL;
   default: return NULL;
   }
 }
@@ -37,7 +38,8 @@ static const char *placement(FeKind k, FeStmtCtx c) {
 static void check_placement(FeLower *cx, const FeList *stmts, FeStmtCtx c) {
   static const char *const kw[FE_KIND_COUNT] = {
       [FE_INPUT] = "input", [FE_OUTPUT] = "output", [FE_MINIMIZE] = "minimize",
-      [FE_FORWARD] = "forward", [FE_RETURN] = "return", [FE_PARAM] = "param"};
+      [FE_FORWARD] = "forward", [FE_RETURN] = "return", [FE_PARAM] = "param",
+      [FE_FREEZE] = "freeze"};
   for (int i = 0; i < stmts->n; i++) {
     const FeNode *st = stmts->items[i];
     const char *where = placement(st->kind, c);
@@ -118,7 +120,7 @@ static void exec_param(FeLower *cx, FeScope *sc, const FeNode *st) {
   }
   const char *name = fe_path_join(cx, cx->prefix, st->name);
   IrRef r = ok ? ir_param(cx->g, name, dt, &s, init, st->loc) : IR_NONE;
-  if (r != IR_NONE) ir_node(cx->g, r)->attr.frozen = st->ival != 0;
+  if (r != IR_NONE) ir_node(cx->g, r)->attr.frozen = ir_node(cx->g, r)->attr.buffer = st->ival != 0;
   fe_define(cx, sc, st->name, fe_tensor(r), st->loc);
 }
 
@@ -184,6 +186,15 @@ static void exec_minimize(FeLower *cx, FeScope *sc, const FeNode *st, FeExec *es
   ir_add_output(cx->g, IR_OUT_LOSS, "loss", v.t);
 }
 
+/* Recorded with the instance's path; applied when the model is complete
+   (apply_freezes), so it also covers params declared after it. */
+static void exec_freeze(FeLower *cx, const FeNode *st) {
+  FeNode *full = mc_arena_alloc(cx->arena, sizeof *full);
+  *full = *st;
+  full->name = fe_path_join(cx, cx->prefix, st->name);
+  *(const FeNode **)mc_vec_push(&cx->freezes) = full;
+}
+
 static void exec_forward(FeLower *cx, const FeNode *st, FeExec *es) {
   FeInst *inst = es->inst;
   if (inst->forward) {
@@ -217,6 +228,7 @@ static void exec_stmt(FeLower *cx, FeScope *sc, const FeNode *st, FeExec *es) {
     exec_output(cx, sc, st);
     return;
   case FE_MINIMIZE: exec_minimize(cx, sc, st, es); return;
+  case FE_FREEZE: exec_freeze(cx, st); return;
   case FE_FORWARD: exec_forward(cx, st, es); return;
   case FE_RETURN:
     es->result = fe_eval(cx, sc, st->a, NULL);
@@ -407,6 +419,19 @@ static void check_defines(FeLower *cx) {
   }
 }
 
+static void apply_freezes(FeLower *cx) {
+  for (int i = 0; i < cx->opts->nfreeze; i++)
+    if (ir_freeze_params(cx->g, cx->opts->freeze[i]) == 0)
+      mc_error(cx->diag, (McLoc){0}, "--freeze '%s': no trainable param of model '%s' matches "
+               "(a '*' matches any characters, dots included)", cx->opts->freeze[i], cx->g->name);
+  for (size_t i = 0; i < cx->freezes.len; i++) {
+    const FeNode *f = MC_VEC_AT(&cx->freezes, const FeNode *, i);
+    if (ir_freeze_params(cx->g, f->name) == 0)
+      mc_error(cx->diag, f->loc, "freeze \"%s\": no trainable param of model '%s' matches "
+               "(a '*' matches any characters, dots included)", f->name, cx->g->name);
+  }
+}
+
 static void lower_model(FeLower *cx, const FeNode *model) {
   cx->g = ir_graph_new(model->name, cx->diag);
   FeScope *sc = fe_scope_new(cx, NULL);
@@ -414,6 +439,7 @@ static void lower_model(FeLower *cx, const FeNode *model) {
   cx->prefix = "";
   fe_exec_stmts(cx, sc, &model->list2, &st);
   if (fe_too_many_errors(cx->diag)) return;
+  apply_freezes(cx);
   check_defines(cx);
   /* Without `minimize` a model is an inference model; it still needs an output. */
   if (!st.loss && !st.has_output)
@@ -433,6 +459,7 @@ IrGraph *fe_compile_string(const char *name, const char *text, const FeOptions *
   mc_vec_init(&cx.std_blocks, sizeof(const FeNode *));
   mc_vec_init(&cx.files, sizeof(FeFileRec));
   mc_vec_init(&cx.arg_pool, sizeof(void *));
+  mc_vec_init(&cx.freezes, sizeof(const FeNode *));
   int errors_before = d->nerrors;
 
   FeNode *main = parse_source(&cx, name, text, strlen(text));
@@ -452,6 +479,7 @@ IrGraph *fe_compile_string(const char *name, const char *text, const FeOptions *
   mc_vec_free(&cx.user_blocks);
   mc_vec_free(&cx.std_blocks);
   mc_vec_free(&cx.files);
+  mc_vec_free(&cx.freezes);
   fe_eval_fini(&cx);
   mc_arena_free(&arena);
   return g;

@@ -49,7 +49,7 @@ static void fe_yyerror(YYLTYPE *loc, yyscan_t scanner, FeParser *p, const char *
 %token NEWLINE "end of line"
 %token KW_MODEL "'model'" KW_BLOCK "'block'" KW_IMPORT "'import'"
 %token KW_PARAM "'param'" KW_BUFFER "'buffer'" KW_INPUT "'input'" KW_OUTPUT "'output'"
-%token KW_MINIMIZE "'minimize'" KW_FORWARD "'forward'" KW_RETURN "'return'"
+%token KW_MINIMIZE "'minimize'" KW_FREEZE "'freeze'" KW_FORWARD "'forward'" KW_RETURN "'return'"
 %token KW_IF "'if'" KW_ELSE "'else'"
 %token POW "'**'" LE "'<='" GE "'>='" EQ "'=='" NE "'!='"
 
@@ -107,7 +107,9 @@ stmt:
   | KW_INPUT IDENT ':' type                   { $$ = fe_input_stmt(p, $2, $4, L(@2)); }
   | KW_OUTPUT IDENT                           { $$ = fe_output_stmt(p, $2, NULL, L(@2)); }
   | KW_OUTPUT IDENT '=' expr                  { $$ = fe_output_stmt(p, $2, $4, L(@2)); }
+  | KW_OUTPUT '=' expr                        { $$ = fe_bind(p, "output", $3, L(@1)); }
   | KW_MINIMIZE expr                          { $$ = fe_minimize(p, $2, L(@1)); }
+  | KW_FREEZE STRING                          { $$ = fe_freeze(p, $2, L(@2)); }
   | KW_FORWARD '(' argdefs_opt ')' '=' expr   { $$ = fe_forward(p, $3, $6, fe_list_empty(), L(@1)); }
   | KW_FORWARD '(' argdefs_opt ')' body       { $$ = fe_forward(p, $3, NULL, $5, L(@1)); }
   | KW_RETURN expr                            { $$ = fe_return(p, $2, L(@1)); }
@@ -199,6 +201,7 @@ postfix:
 /* primary = IDENT | INT | FLOAT | STRING | "(" expr ")" | "[" exprs "]" */
 primary:
     IDENT                       { $$ = fe_name(p, $1, L(@1)); }
+  | KW_OUTPUT                   { $$ = fe_name(p, "output", L(@1)); }
   | INT                         { $$ = fe_int_lit(p, $1, L(@1)); }
   | FLOAT                       { $$ = fe_float_lit(p, $1, L(@1)); }
   | STRING                      { $$ = fe_string_lit(p, $1, L(@1)); }
@@ -291,7 +294,8 @@ static bool is_operator(yysymbol_kind_t s) {
 static bool is_stmt_start(yysymbol_kind_t s) {
   return s == YYSYMBOL_IDENT || s == YYSYMBOL_KW_PARAM || s == YYSYMBOL_KW_BUFFER ||
          s == YYSYMBOL_KW_INPUT ||
-         s == YYSYMBOL_KW_OUTPUT || s == YYSYMBOL_KW_MINIMIZE || s == YYSYMBOL_KW_FORWARD ||
+         s == YYSYMBOL_KW_OUTPUT || s == YYSYMBOL_KW_MINIMIZE || s == YYSYMBOL_KW_FREEZE ||
+         s == YYSYMBOL_KW_FORWARD ||
          s == YYSYMBOL_KW_RETURN || s == YYSYMBOL_KW_IF;
 }
 

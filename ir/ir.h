@@ -91,8 +91,10 @@ typedef struct IrAttr {
   int64_t start[IR_MAX_RANK];   /* SLICE: first index; PAD: zeros before */
   int64_t step[IR_MAX_RANK];    /* SLICE: stride (>= 1) */
   IrInit init;                  /* PARAM: initializer */
-  bool frozen;                  /* PARAM: not trained (a buffer such as batch norm's
-                                   running mean): no gradient, no optimizer state */
+  bool frozen;                  /* PARAM: not trained: no gradient, no optimizer state
+                                   (a buffer, or a param frozen by the user) */
+  bool buffer;                  /* PARAM: state such as batch norm's running mean
+                                   (frozen too), which an UPDATE output may set */
   uint8_t nwin;                 /* UNFOLD/FOLD: window axes, the operand's (fold: the
                                    result's) last nwin axes */
   int64_t wstride[IR_MAX_WIN];  /* UNFOLD/FOLD: window stride per window axis */
@@ -246,6 +248,12 @@ IrRef ir_sum_to(IrGraph *g, IrRef x, const IrShape *to, McLoc loc);
 void ir_add_output(IrGraph *g, IrOutKind kind, const char *name, IrRef ref);
 const IrOutput *ir_find_output(const IrGraph *g, IrOutKind kind, const char *name);
 IrRef ir_find_param(const IrGraph *g, const char *name);   /* IR_NONE if absent */
+/* Glob match of a whole name: '*' matches any run of characters (dots
+   included), '?' any one character. */
+bool ir_glob_match(const char *glob, const char *name);
+/* Freezes every trainable (non-buffer) param whose name matches glob: no
+   gradient or optimizer state is made for it. Returns how many matched. */
+int ir_freeze_params(IrGraph *g, const char *glob);
 IrRef ir_find_input(const IrGraph *g, const char *name);
 
 /* Copies graph `src` into a fresh graph: same syms, nodes and outputs. */

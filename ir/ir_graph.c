@@ -529,6 +529,38 @@ IrRef ir_find_input(const IrGraph *g, const char *name) {
   return find_named(g, IR_OP_INPUT, name);
 }
 
+bool ir_glob_match(const char *glob, const char *name) {
+  const char *star = NULL, *resume = NULL;
+  while (*name) {
+    if (*glob == '*') {
+      star = glob++;
+      resume = name;
+    } else if (*glob == '?' || *glob == *name) {
+      glob++;
+      name++;
+    } else if (star) {
+      glob = star + 1;
+      name = ++resume;
+    } else {
+      return false;
+    }
+  }
+  while (*glob == '*') glob++;
+  return *glob == 0;
+}
+
+int ir_freeze_params(IrGraph *g, const char *glob) {
+  int matched = 0;
+  for (IrRef r = 0; r < g->nnodes; r++) {
+    IrNode *n = &g->nodes[r];
+    if (n->op != IR_OP_PARAM || n->attr.buffer || !n->name || !ir_glob_match(glob, n->name))
+      continue;
+    n->attr.frozen = true;
+    matched++;
+  }
+  return matched;
+}
+
 /* ---- copies ------------------------------------------------------------------ */
 
 void ir_graph_copy_syms(IrGraph *to, const IrGraph *from) {

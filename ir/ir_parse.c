@@ -220,6 +220,9 @@ static bool is_word(const Parser *P, const char *w) {
   return P->tok.kind == T_IDENT && P->tok.len == strlen(w) && memcmp(P->tok.p, w, P->tok.len) == 0;
 }
 
+/* The word after a param's initializer: `frozen` (not trained) or `buffer`. */
+static bool is_mark(const Parser *P) { return is_word(P, "frozen") || is_word(P, "buffer"); }
+
 static bool expect_punct(Parser *P, char c) {
   if (!is_punct(P, c)) {
     char what[8];
@@ -520,7 +523,10 @@ static bool build_parsed(Parser *P, IrOp op, McVec *src, const Attrs *at, const 
     r = ir_input(P->g, name, t, s, oploc);
   } else if (op == IR_OP_PARAM && n == 0) {
     r = ir_param(P->g, name, t, s, at->a.init, oploc);
-    if (r != IR_NONE) P->g->nodes[r].attr.frozen = at->a.frozen;
+    if (r != IR_NONE) {
+      P->g->nodes[r].attr.frozen = at->a.frozen;
+      P->g->nodes[r].attr.buffer = at->a.buffer;
+    }
   } else {
     r = ir_build(P->g, op, ops, n, &at->a, has_preset_shape(op) ? s : NULL, t, oploc);
   }
@@ -589,10 +595,11 @@ static bool parse_node(Parser *P, McVec *src) {
     if (P->tok.kind != T_STRING) return expected(P, "a name string");
     name = mc_xstrdup(P->str.s);
     ok = next(P);
-    if (ok && op == IR_OP_PARAM && P->tok.kind == T_IDENT && !is_word(P, "frozen"))
+    if (ok && op == IR_OP_PARAM && P->tok.kind == T_IDENT && !is_mark(P))
       ok = parse_init(P, &at.a.init);
-    if (ok && op == IR_OP_PARAM && is_word(P, "frozen")) {
+    if (ok && op == IR_OP_PARAM && is_mark(P)) {
       at.a.frozen = true;
+      at.a.buffer = is_word(P, "buffer");
       ok = next(P);
     }
   } else if (op == IR_OP_CONST) {

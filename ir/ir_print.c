@@ -142,7 +142,8 @@ static void print_node(McStr *out, const IrGraph *g, IrRef id) {
     mc_str_putc(out, ' ');
     print_quoted(out, n->name ? n->name : "");
     if (n->op == IR_OP_PARAM) print_init(out, n->attr.init);
-    if (n->op == IR_OP_PARAM && n->attr.frozen) mc_str_puts(out, " frozen");
+    if (n->op == IR_OP_PARAM && n->attr.frozen)
+      mc_str_puts(out, n->attr.buffer ? " buffer" : " frozen");
   } else if (n->op == IR_OP_CONST) {
     mc_str_putc(out, ' ');
     print_double(out, n->attr.value);

@@ -27,6 +27,10 @@ typedef struct TrConfig {
   const char *text;          /* its source (NUL-terminated, borrowed) */
   const FeDefine *defines;   /* -D overrides (borrowed) */
   int ndefines;
+  const char *const *freeze; /* --freeze globs (borrowed) */
+  int nfreeze;
+  const char *const *rename; /* init_from's OLD=NEW name-prefix rules, first match wins */
+  int nrename;
   int64_t batch;             /* binds the batch dim (first dim of the inputs); 0 = as compiled */
   PassOptim optim;           /* structural choices: compiled into the step */
   PassOptimHyper hyper;      /* run-time hyperparameters */
@@ -101,5 +105,50 @@ struct CgStats;
 /* The codegen statistics (memory plan) of the step and forward programs. */
 void tr_trainer_stats(const TrTrainer *t, struct CgStats *step, struct CgStats *fwd);
 
+/* ---- tr_generate.c: sampling text from a character-level model ----------
+   A generator compiles a model's forward program at batch 1 in eval mode,
+   keeping only its logits, and samples characters from it one at a time
+   (docs/train.md, "Sampling"). The model must have one i32 input [B, T]
+   (the token ids, rt_char_id's vocabulary) that the logits read and a float
+   output [B, T, RT_CHAR_VOCAB] (the output `logits`, else the first of that
+   shape); other inputs the logits read are fed zeros, those they do not
+   read (the loss's targets) are dropped. Calls: new, then load (a
+   safetensors file) or take_params (a trainer's current params), then
+   tr_generate as often as wanted. Errors go to the diagnostics given to
+   tr_generator_new. */
+typedef struct TrGenerator TrGenerator;
+
+/* One sampling run; tr_sample_defaults gives the defaults noted here. */
+typedef struct TrSample {
+  const char *prompt;          /* the text to continue; "" = start from a newline ("") */
+  int64_t tokens;              /* characters to generate, > 0 (200) */
+  double temperature;          /* sample from softmax(logits / T); 0 = argmax (1) */
+  int64_t top_k;               /* sample among the K largest logits; 0 = all (0) */
+  uint64_t seed;               /* the sampling RNG (mc_rng_uniform); same seed, same text (0) */
+  FILE *out;                   /* the prompt, then each character as produced (stdout) */
+  FILE *summary;               /* "generated N tokens in X s, Y tokens/s"; NULL = none (stderr) */
+  volatile sig_atomic_t *stop; /* nonzero: stop after the current character (NULL) */
+} TrSample;
+
+TrSample tr_sample_defaults(void);
+/* Compiles c->file (c->text) with c->defines, the batch dim bound to 1,
+   for c->threads; params start from their initializers with seed 0. Other
+   fields of c are not used. NULL after reporting. */
+TrGenerator *tr_generator_new(McSources *src, McDiag *d, const TrConfig *c);
+void tr_generator_free(TrGenerator *g);
+/* Fills the params by name from a safetensors file, as tr_trainer_init_from
+   does (dtype and shape must match; notes name the params left at their
+   initializers and the tensors not used, optimizer state aside). */
+bool tr_generator_load(TrGenerator *g, const char *path);
+/* Copies the trainer's current params, matched by name (a REPL's session). */
+bool tr_generator_take_params(TrGenerator *g, TrTrainer *t);
+/* The context length T: the most recent characters the model sees. */
+int64_t tr_generator_context(const TrGenerator *g);
+/* Writes s->prompt and s->tokens sampled characters to s->out, then a
+   newline. The last min(n, T) ids of the context sit at positions 0..n-1
+   of the input (the rest 0) and the next id is drawn from the logits at
+   position n-1: exact for causal models. False after reporting (a prompt
+   character without an id, a param without a value, non-finite logits). */
+bool tr_generate(TrGenerator *g, const TrSample *s);
 
 #endif

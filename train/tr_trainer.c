@@ -188,7 +188,8 @@ static IrGraph *compile_model(TrTrainer *t, const char *dim, int64_t value, FeMo
   for (int i = 0; i < t->c.ndefines; i++)
     if (!dim || strcmp(t->c.defines[i].name, dim) != 0) defs[n++] = t->c.defines[i];
   if (dim) defs[n++] = (FeDefine){dim, value};
-  FeOptions fo = {.defines = defs, .ndefines = n, .mode = mode};
+  FeOptions fo = {.defines = defs, .ndefines = n, .mode = mode, .freeze = t->c.freeze,
+                  .nfreeze = t->c.nfreeze};
   IrGraph *g = fe_compile_string(t->c.file, t->c.text, &fo, t->src, d);
   free(defs);
   if (g && !ir_verify(g, d)) {
@@ -1355,16 +1356,40 @@ static bool is_model_param(const TrTrainer *t, const char *name) {
   return ir_find_param(t->fwd, name) != IR_NONE;
 }
 
+/* The name checkpoint tensor `name` goes by under the --rename rules: the
+   first rule OLD=NEW whose OLD is a prefix of it replaces that prefix
+   (heap). */
+static char *renamed(const TrTrainer *t, const char *name) {
+  for (int i = 0; i < t->c.nrename; i++) {
+    const char *rule = t->c.rename[i], *eq = strchr(rule, '=');
+    size_t n = eq ? (size_t)(eq - rule) : 0;
+    if (!eq || strncmp(name, rule, n) != 0) continue;
+    size_t len = strlen(eq + 1) + strlen(name + n) + 1;
+    char *out = mc_xmalloc(len);
+    snprintf(out, len, "%s%s", eq + 1, name + n);
+    return out;
+  }
+  return mc_xstrdup(name);
+}
+
+/* The checkpoint tensor that fills param `name` (after renaming), or NULL. */
+static const RtTensorRef *find_renamed(const RtCheckpoint *c, char *const *names,
+                                       const char *name) {
+  for (size_t k = 0; k < c->ntensors; k++)
+    if (strcmp(names[k], name) == 0) return &c->tensors[k];
+  return NULL;
+}
+
 /* Copies the tensor named like each model param into it (dtype and shape
    must match); the params without one go to `left`. */
-static bool fill_params(TrTrainer *t, const RtCheckpoint *c, const char *path, int *nparams,
-                        int *nfilled, NameList *left) {
+static bool fill_params(TrTrainer *t, const RtCheckpoint *c, char *const *names,
+                        const char *path, int *nparams, int *nfilled, NameList *left) {
   Program *p = &t->prog;
   for (int i = 0; i < p->nsources; i++) {
     const IrNode *n = slot_node(p, i);
     if (n->op != IR_OP_PARAM || !is_model_param(t, n->name)) continue;
     ++*nparams;
-    const RtTensorRef *r = rt_checkpoint_find(c, n->name);
+    const RtTensorRef *r = find_renamed(c, names, n->name);
     if (!r) {
       names_add(left, n->name);
       continue;
@@ -1381,19 +1406,20 @@ bool tr_trainer_init_from(TrTrainer *t, const char *path) {
   RtError e = {{0}};
   RtCheckpoint *c = rt_safetensors_load(path, &e);
   if (!c) return rt_failed(t, &e);
+  char **names = mc_xcalloc(c->ntensors + 1, sizeof *names);
+  for (size_t k = 0; k < c->ntensors; k++) names[k] = renamed(t, c->tensors[k].name);
   int nparams = 0, nfilled = 0;
   NameList left = {0}, unused = {0};
   mc_str_init(&left.text);
   mc_str_init(&unused.text);
-  bool ok = fill_params(t, c, path, &nparams, &nfilled, &left);
-  for (size_t k = 0; ok && k < c->ntensors; k++) {
-    const char *name = c->tensors[k].name;
-    if (!is_model_param(t, name) || source_slot(&t->prog, IR_OP_PARAM, name) < 0)
-      names_add(&unused, name);
-  }
+  bool ok = fill_params(t, c, names, path, &nparams, &nfilled, &left);
+  for (size_t k = 0; ok && k < c->ntensors; k++)
+    if (!is_model_param(t, names[k]) || source_slot(&t->prog, IR_OP_PARAM, names[k]) < 0)
+      names_add(&unused, c->tensors[k].name);
   if (ok && nfilled == 0)
     ok = bad_checkpoint(t, path, "no tensor is named like a param of model '%s' (its params: "
-                        "%s)", t->fwd->name, names_text(&left));
+                        "%s)%s", t->fwd->name, names_text(&left),
+                        t->c.nrename ? "" : "; --rename OLD=NEW maps name prefixes");
   if (ok && left.n)
     mc_note(t->d, noloc, "%s: loaded %d of %d params; left at their initializers: %s", path,
             nfilled, nparams, names_text(&left));
@@ -1404,6 +1430,8 @@ bool tr_trainer_init_from(TrTrainer *t, const char *path) {
             t->fwd->name, names_text(&unused));
   mc_str_free(&left.text);
   mc_str_free(&unused.text);
+  for (size_t k = 0; k < c->ntensors; k++) free(names[k]);
+  free(names);
   rt_checkpoint_free(c);
   return ok;
 }

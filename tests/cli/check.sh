@@ -13,7 +13,7 @@ has_out() { grep -qF -- "$1" "$TMP/out" || { cat "$TMP/out" >&2; fail "stdout la
 # Every example compiles; the expected summaries of the three reference models.
 for f in "$SRC"/examples/*.model; do
   run 0 check "$f"
-  head -n 1 "$TMP/out" | grep -Eq '^[A-Za-z_][A-Za-z0-9_]*: ok: [0-9]+ inputs?, [0-9]+ params? \([0-9]+ weights?\), [0-9]+ outputs?, ([0-9]+ buffers?, )?(loss [a-z0-9]+\[[^]]*\]|no loss)$' ||
+  head -n 1 "$TMP/out" | grep -Eq '^[A-Za-z_][A-Za-z0-9_]*: ok: [0-9]+ inputs?, [0-9]+ params? \([0-9]+ weights?\), [0-9]+ outputs?, ([0-9]+ frozen, )?([0-9]+ buffers?, )?(loss [a-z0-9]+\[[^]]*\]|no loss)$' ||
     fail "$f: bad summary line: $(head -n 1 "$TMP/out")"
   [ ! -s "$TMP/err" ] || fail "$f: unexpected stderr: $(cat "$TMP/err")"
 done

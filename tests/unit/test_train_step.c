@@ -21,6 +21,9 @@ typedef struct Case {
   int64_t batch;
   PassOptim optim;
   PassOptimHyper hyper;
+  const FeDefine *dims;  /* more -D, or NULL */
+  int ndims;
+  const char *freeze[2]; /* --freeze globs, or NULL */
 } Case;
 
 typedef struct Run {
@@ -38,8 +41,10 @@ static bool build_step(Run *r, const Case *c) {
   mc_diag_init(&r->d, &r->src, stderr);
   char path[512];
   snprintf(path, sizeof path, "%s/examples/%s", MODELC_SOURCE_DIR, c->model);
-  FeDefine def = {"B", c->batch};
-  FeOptions fo = {.defines = &def, .ndefines = 1};
+  FeDefine defs[16] = {{"B", c->batch}};
+  for (int i = 0; i < c->ndims && i + 1 < 16; i++) defs[i + 1] = c->dims[i];
+  FeOptions fo = {.defines = defs, .ndefines = 1 + (c->ndims < 15 ? c->ndims : 15),
+                  .freeze = c->freeze, .nfreeze = (c->freeze[0] != NULL) + (c->freeze[1] != NULL)};
   r->g = fe_compile_file(path, &fo, &r->src, &r->d);
   if (!r->g) return false;
   PassCtx cx = {.diag = &r->d, .optim = &c->optim};
@@ -195,12 +200,13 @@ static void test_train_step_sgd_nesterov_clip(void) {
   h.momentum = 0.9;
   h.weight_decay = 1e-3;
   h.max_norm = 0.5;
-  Case c = {"seed_net.model", 8, {PASS_OPTIM_SGD, true, true}, h};
+  Case c = {"seed_net.model", 8, {PASS_OPTIM_SGD, true, true}, h, NULL, 0, {NULL, NULL}};
   check_case(&c);
 }
 
 static void test_train_step_adam(void) {
-  Case c = {"seed_net.model", 16, {PASS_OPTIM_ADAM, false, false}, hyper(PASS_OPTIM_ADAM, 1e-3)};
+  Case c = {"seed_net.model", 16, {PASS_OPTIM_ADAM, false, false}, hyper(PASS_OPTIM_ADAM, 1e-3),
+            NULL, 0, {NULL, NULL}};
   check_case(&c);
 }
 
@@ -213,7 +219,7 @@ static void test_train_step_adam(void) {
 static void test_train_step_adamw_mlp_labels(void) {
   PassOptimHyper h = hyper(PASS_OPTIM_ADAMW, 1e-3);
   h.eps = 1e-3;
-  Case c = {"mlp.model", 4, {PASS_OPTIM_ADAMW, false, false}, h};
+  Case c = {"mlp.model", 4, {PASS_OPTIM_ADAMW, false, false}, h, NULL, 0, {NULL, NULL}};
   check_case(&c);
 }
 
@@ -221,21 +227,37 @@ static void test_train_step_adamw_mlp_labels(void) {
    pipeline fuses it. */
 static void test_train_step_adamw_lenet(void) {
   PassOptimHyper h = hyper(PASS_OPTIM_ADAMW, 1e-3);
-  Case c = {"lenet.model", 3, {PASS_OPTIM_ADAMW, false, false}, h};
+  Case c = {"lenet.model", 3, {PASS_OPTIM_ADAMW, false, false}, h, NULL, 0, {NULL, NULL}};
   check_case(&c);
 }
 
 static void test_train_step_sgd_resnet_mini(void) {
   PassOptimHyper h = hyper(PASS_OPTIM_SGD, 0.05);
   h.momentum = 0.9;
-  Case c = {"resnet_mini.model", 2, {PASS_OPTIM_SGD, false, false}, h};
+  Case c = {"resnet_mini.model", 2, {PASS_OPTIM_SGD, false, false}, h, NULL, 0, {NULL, NULL}};
   check_case(&c);
 }
 
 static void test_train_step_adam_gpt(void) {
   PassOptimHyper h = hyper(PASS_OPTIM_ADAM, 1e-3);
   h.eps = 1e-3;
-  Case c = {"gpt.model", 2, {PASS_OPTIM_ADAM, false, false}, h};
+  Case c = {"gpt.model", 2, {PASS_OPTIM_ADAM, false, false}, h, NULL, 0, {NULL, NULL}};
+  check_case(&c);
+}
+
+/* BERT with its dropout on: AdamW's update of attention.self.query.bias
+   ([C]) was fused into one kernel with the [C, C] update of query.weight,
+   which computed it once per row and, updating in place, applied the step
+   C times over (found by the PyTorch parity suite; cg_plan.c). With the
+   embeddings frozen, as in fine-tuning, the step fuses that way. The key
+   biases are frozen too: their exact gradient is 0 (softmax ignores a
+   shift of a row's scores), so both sides would compare rounding noise. */
+static void test_train_step_adamw_bert(void) {
+  static const FeDefine dims[] = {{"T", 8}, {"V", 40}, {"C", 16}, {"I", 32}, {"P", 8}};
+  PassOptimHyper h = hyper(PASS_OPTIM_ADAMW, 1e-3);
+  h.eps = 1e-3;
+  Case c = {"bert_cls.model", 3, {PASS_OPTIM_ADAMW, false, false}, h, dims, MC_COUNTOF(dims),
+            {"*.key.bias", "bert.embeddings.*"}};
   check_case(&c);
 }
 
@@ -248,6 +270,8 @@ int main(void) {
       {"adamw on lenet: JIT == evaluator", test_train_step_adamw_lenet},
       {"sgd momentum on resnet_mini (running statistics): JIT == evaluator",
        test_train_step_sgd_resnet_mini},
+      {"adamw on bert_cls (masks, dropout, in-place updates): JIT == evaluator",
+       test_train_step_adamw_bert},
   };
   return test_main("train_step", cases, MC_COUNTOF(cases));
 }
