@@ -113,8 +113,8 @@ static bool parse_define(CliOpts *o, const char *v) {
   char *end;
   errno = 0;
   long long n = strtoll(eq + 1, &end, 10);
-  if (eq[1] == 0 || *end || errno || n <= 0) {
-    cli_usage_error(o->cmd, "-D %s: VALUE must be a positive integer", v);
+  if (eq[1] == 0 || *end || errno || n < 0) {
+    cli_usage_error(o->cmd, "-D %s: VALUE must be a non-negative integer", v);
     return false;
   }
   FeDefine *d = mc_vec_push(&o->defines);

@@ -655,6 +655,58 @@ static bool cmd_time(Repl *r, const Line *l) {
   return true;
 }
 
+/* generate [PROMPT] [tokens=N] [temperature=T] [top-k=K] [seed=S]: samples
+   text from the model, compiled at batch 1 in eval mode, with the
+   session's params (tr_generate.c). A word KEY=VALUE with one of these
+   keys is an option; the other word, if any, is the prompt. */
+static bool cmd_generate(Repl *r, const Line *l) {
+  if (!need_model(r)) return false;
+  TrSample s = tr_sample_defaults();
+  int prompt = 0;
+  for (int i = 1; i < l->n; i++) {
+    const char *w = l->w[i].s, *eq = strchr(w, '=');
+    size_t klen = eq ? (size_t)(eq - w) : 0;
+    int64_t n;
+    double x;
+    if (klen == 6 && !strncmp(w, "tokens", klen)) {
+      if (!parse_int(eq + 1, &n) || n <= 0) return fail_at(r, i, "expected tokens=N, N > 0");
+      s.tokens = n;
+    } else if (klen == 11 && !strncmp(w, "temperature", klen)) {
+      if (!parse_number(eq + 1, &x) || x < 0)
+        return fail_at(r, i, "expected temperature=T, a number >= 0");
+      s.temperature = x;
+    } else if (klen == 5 && !strncmp(w, "top-k", klen)) {
+      if (!parse_int(eq + 1, &n) || n <= 0) return fail_at(r, i, "expected top-k=K, K > 0");
+      s.top_k = n;
+    } else if (klen == 4 && !strncmp(w, "seed", klen)) {
+      if (!parse_int(eq + 1, &n) || n < 0) return fail_at(r, i, "expected seed=S, S >= 0");
+      s.seed = (uint64_t)n;
+    } else if (prompt) {
+      return fail_at(r, i, "usage: generate [PROMPT] [tokens=N] [temperature=T] [top-k=K] "
+                     "[seed=S] (quote a prompt with spaces)");
+    } else {
+      prompt = i;
+      s.prompt = w;
+    }
+  }
+  TrConfig tc = r->tc;
+  tc.file = r->path;
+  tc.text = r->text;
+  tc.defines = r->defines.data;
+  tc.ndefines = (int)r->defines.len;
+  TrGenerator *g = tr_generator_new(&r->s.src, &r->s.diag, &tc);
+  bool ok = g && tr_generator_take_params(g, r->t);
+  if (ok) {
+    interrupted = 0;
+    s.stop = &interrupted;
+    catch_sigint(true);
+    ok = tr_generate(g, &s);
+    catch_sigint(false);
+  }
+  tr_generator_free(g);
+  return ok;
+}
+
 /* The loss history as a small text plot (min..max over PLOT_HEIGHT rows). */
 static bool cmd_losses(Repl *r, const Line *l) {
   if (l->n > 1) return fail_at(r, 1, "usage: losses");
@@ -1021,6 +1073,12 @@ static const ReplCommand commands[] = {
      "  A progress line shows loss, samples/s and time left. Ctrl-C stops after\n"
      "  the current step and returns to the prompt with the params kept.\n", cmd_train},
     {"evaluate", "", "loss and accuracy on the held-out and eval data", "", cmd_evaluate},
+    {"generate", "[PROMPT] [KEY=VALUE ...]", "sample text from a char-level model (current params)",
+     "  Keys: tokens=N (default 200), temperature=T (1; 0 = the most likely\n"
+     "  character), top-k=K (all), seed=S (0). As 'modelc generate' with the\n"
+     "  session's params and dims (the batch bound to 1): the prompt, then each\n"
+     "  character as it is sampled. Quote a prompt with spaces; no prompt starts\n"
+     "  from a newline. Ctrl-C stops it.\n", cmd_generate},
     {"losses", "", "plot the loss of every step trained so far", "", cmd_losses},
     {"time", "", "time one training step (it updates the params)", "", cmd_time},
     {"ir", "forward|grad|step [PASS]", "print the IR of a stage (or after one of its passes)",

@@ -19,7 +19,8 @@ static const CliCommand commands[] = {
      "Compiles a .model file (FILE '-' reads stdin) and prints its name, inputs,\n"
      "outputs, loss and the number of params and weights. Errors are printed as\n"
      "file:line:col: error: ... with the source line and a caret; exit 1.",
-     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE), true, cli_check, NULL, NULL},
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_FREEZE), true,
+     cli_check, NULL, NULL},
     {"dump", "FILE [OPTIONS]", "print a model's IR: the forward graph or the gradient program",
      "Compiles a .model file (FILE '-' reads stdin) and prints its IR as text\n"
      "or Graphviz DOT:\n"
@@ -32,7 +33,8 @@ static const CliCommand commands[] = {
      "step and prints their kernels, compile time and planned memory.\n"
      "--passes replaces the stage's pipeline ('' runs no pass). A header comment\n"
      "lists the source files by id, so loc(FILE:LINE:COL) can be read.",
-     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_STAGE) |
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_FREEZE) |
+         CLI_OPT_BIT(CLI_OPT_STAGE) |
          CLI_OPT_BIT(CLI_OPT_EMIT) | CLI_OPT_BIT(CLI_OPT_STATS) | DUMP_OPTS,
      true, cli_dump, NULL, NULL},
     {"opt", "FILE.mir [OPTIONS]", "run passes over IR text and print the result",
@@ -74,7 +76,8 @@ static const CliCommand commands[] = {
      "bit-identical params. --f64 runs each step with the reference evaluator\n"
      "in f64 instead (params and optimizer state held and saved in f64), to\n"
      "compare with an f64 reference such as torch's. See docs/train.md.",
-     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE), true, NULL, cli_train_main,
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_FREEZE), true,
+     NULL, cli_train_main,
      cli_train_print_options},
     {"grad", "FILE -o OUT.safetensors [--weights CKPT] [--data NAME=PATH ...] [OPTIONS]",
      "write the loss, outputs and gradients at given weights on one batch",
@@ -87,8 +90,26 @@ static const CliCommand commands[] = {
      "the gradient of every param P as 'grad.P', in the model's dtypes; with\n"
      "--f64 the reference evaluator computes everything in f64 instead. Prints\n"
      "one line with the loss. See docs/train.md.",
-     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_OUTPUT), true,
-     NULL, cli_grad_main, cli_grad_print_options},
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_OUTPUT) |
+         CLI_OPT_BIT(CLI_OPT_FREEZE), true, NULL, cli_grad_main, cli_grad_print_options},
+    {"generate", "FILE --weights CKPT [--prompt TEXT] [--tokens N] [OPTIONS]",
+     "sample text from a character-level model such as examples/gpt.model",
+     "Compiles the model's logits at batch 1 in eval mode (" PASS_PIPELINE_FORWARD ")\n"
+     "with params from --weights (a safetensors file, matched by name as\n"
+     "'modelc train --init-from' does) and writes the prompt, then --tokens\n"
+     "characters, each as soon as it is sampled, then a newline. The model needs\n"
+     "one i32 input [B, T] of character ids (newline, then ' '..'~': 96 ids; a\n"
+     "tab reads as a space) and a float output [B, T, 96] (the output 'logits',\n"
+     "else the first of that shape); other inputs the logits read get zeros.\n"
+     "The batch dim is bound to 1. The last T characters of the text fill\n"
+     "positions 0..n-1 and the next one is drawn from the logits at position\n"
+     "n-1 (exact for a causal model): from softmax(logits / temperature) over\n"
+     "the --top-k largest, by a counter-based RNG seeded by --seed, so the same\n"
+     "seed gives the same text; --temperature 0 takes the most likely one. An\n"
+     "empty --prompt starts from a newline (not printed). A summary line goes to\n"
+     "stderr. See docs/train.md.",
+     CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE), true, NULL, cli_generate_main,
+     cli_generate_print_options},
     {"build", "FILE -o libNAME.so|NAME.o|libNAME.a [OPTIONS]",
      "compile a model into a library callable from C and Python",
      "Compiles the model's forward pass (its outputs) and, with --train, its\n"

@@ -242,20 +242,21 @@ static FeValue construct(FeLower *cx, const FeNode *b, bool is_std, const CallAr
 
 static FeValue apply(FeLower *cx, FeInst *inst, const CallArgs *ca, const char *what, McLoc loc);
 
-/* layers(x): each instance of the repeat in order, the output of one
-   feeding the next. */
+/* layers(x, ...): each instance of the repeat in order, the output of one
+   feeding the next's first argument; the other arguments (a mask, say) go
+   to every instance unchanged. */
 static FeValue apply_repeat(FeLower *cx, FeInst *r, const CallArgs *ca, const char *what,
                             McLoc loc) {
-  if (ca->npos != 1 || ca->nkw != 0) {
-    mc_error(cx->diag, loc, "%s expects 1 argument, got %d", what, ca->npos + ca->nkw);
+  if (ca->npos < 1) {
+    mc_error(cx->diag, loc, "%s expects the value to pass through its instances as its first "
+             "argument", what);
     return fe_poison();
   }
+  CallArgs each = *ca;
   FeValue v = ca->pos[0];
   for (int i = 0; i < r->n && v.kind != FE_V_POISON; i++) {
-    CallArgs one = {.npos = 1};
-    one.pos[0] = v;
-    one.posloc[0] = ca->posloc[0];
-    v = apply(cx, r->items[i], &one, r->items[i]->path, loc);
+    each.pos[0] = v;
+    v = apply(cx, r->items[i], &each, r->items[i]->path, loc);
   }
   return v;
 }

@@ -78,7 +78,7 @@ static void exec_bind(FeLower *cx, FeScope *sc, const FeNode *st, FeStmtCtx c) {
     for (int i = 0; i < cx->opts->ndefines; i++) {
       if (strcmp(cx->opts->defines[i].name, st->name) != 0) continue;
       cx->define_used[i] = true;
-      if (cx->opts->defines[i].value >= 1) v = cx->opts->defines[i].value;  /* else reported */
+      if (cx->opts->defines[i].value >= 0) v = cx->opts->defines[i].value;  /* else reported */
     }
     FeValue val = fe_int(v);
     int sym = v >= 1 ? ir_graph_add_sym(cx->g, st->name, v) : -1;
@@ -413,9 +413,9 @@ static void check_defines(FeLower *cx) {
     if (!cx->define_used[i])
       mc_error(cx->diag, (McLoc){0}, "-D %s=%lld: the model has no dim '%s'", d->name,
                (long long)d->value, d->name);
-    else if (d->value < 1)
-      mc_error(cx->diag, (McLoc){0}, "-D %s=%lld: a dim must be a positive integer", d->name,
-               (long long)d->value);
+    else if (d->value < 0)
+      mc_error(cx->diag, (McLoc){0}, "-D %s=%lld: a dim must be a non-negative integer (a "
+               "tensor extent, positive)", d->name, (long long)d->value);
   }
 }
 

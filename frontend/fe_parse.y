@@ -280,9 +280,10 @@ static bool is_char(yysymbol_kind_t s, const char *chars) {
   return name[0] == '\'' && name[1] && name[2] == '\'' && strchr(chars, name[1]);
 }
 
+/* `output` starts an expression too: it may name an instance. */
 static bool is_expr_start(yysymbol_kind_t s) {
   return s == YYSYMBOL_IDENT || s == YYSYMBOL_INT || s == YYSYMBOL_FLOAT ||
-         s == YYSYMBOL_STRING || is_char(s, "([-");
+         s == YYSYMBOL_STRING || s == YYSYMBOL_KW_OUTPUT || is_char(s, "([-");
 }
 
 /* Tokens that may continue a complete expression. */

@@ -293,4 +293,67 @@ void rt_checkpoint_free(RtCheckpoint *c);
 const RtTensorRef *rt_checkpoint_find(const RtCheckpoint *c, const char *name);
 const char *rt_checkpoint_meta(const RtCheckpoint *c, const char *key);
 
+/* ---- rt_chars.c: the character vocabulary of char-level models --------------
+   id 0 is '\n', ids 1..95 the printable ASCII ' '..'~' (gpt.model's V = 96);
+   a tab reads as a space. */
+#define RT_CHAR_VOCAB 96
+int32_t rt_char_id(int c);     /* the id of byte c; -1 when it has none */
+int rt_char_of(int32_t id);    /* the byte of an id; -1 when out of range */
+/* A text file (plain or gzip) as an i32 [n] of char ids. Bytes without an
+   id are dropped ('\r' silently, the others counted in *ndropped). */
+RtData *rt_load_text_chars(const char *path, int64_t *ndropped, RtError *err);
+
+/* ---- rt_wordpiece.c: BERT's WordPiece tokenizer ------------------------------
+   vocab.txt holds one token per line; a token's id is its 0-based line
+   number (a trailing '\r' is ignored). Text is split as BERT's
+   BasicTokenizer does (cleaning, CJK ideographs apart, whitespace, optional
+   lower-casing with accent stripping, punctuation apart), then each token
+   into the longest vocabulary pieces from the left, "##" marking pieces
+   after the first; a token with no such split, or longer than 100 code
+   points, is [UNK]. Invalid UTF-8 bytes are dropped. The Unicode coverage
+   of lower-casing and accent stripping is limited: see rt_wordpiece.c. */
+typedef struct RtVocab RtVocab;
+
+/* Errors: cannot open; empty file; a line over 200 bytes; a duplicate token
+   ("vocab.txt:12: token 'x' already on line 3"); no [UNK], [CLS], [SEP] or
+   [PAD]. */
+RtVocab *rt_vocab_load(const char *path, RtError *err);
+void rt_vocab_free(RtVocab *v);                             /* NULL is fine */
+int64_t rt_vocab_size(const RtVocab *v);
+int32_t rt_vocab_id(const RtVocab *v, const char *token);   /* -1 when absent */
+const char *rt_vocab_token(const RtVocab *v, int32_t id);   /* NULL out of range */
+/* The WordPiece ids of UTF-8 text, without special tokens: writes at most
+   cap ids to out and returns how many the whole text needs. */
+int64_t rt_wordpiece_ids(const RtVocab *v, const char *text, size_t len, bool lower_case,
+                         int32_t *out, int64_t cap);
+/* One BERT input row of max_len (>= 2) tokens: [CLS] pieces [SEP], the
+   pieces cut so that [SEP] stays last, then [PAD]s; types all 0; mask 1 on
+   real tokens, 0 on padding. Returns true when the text was truncated. */
+bool rt_bert_encode(const RtVocab *v, const char *text, size_t len, bool lower_case,
+                    int64_t max_len, int32_t *ids, int32_t *types, int32_t *mask);
+
+/* ---- rt_text.c: text classification data, label<TAB>text lines ------------
+   UTF-8 lines "label<TAB>text" ('\r\n' accepted, blank lines skipped, plain
+   or gzip); the label is a whole number in [0, nclasses), the text is
+   encoded by rt_bert_encode. Errors name the file and line: "f.tsv:7: no
+   tab between the label and the text", "f.tsv:9: label 12 is outside the
+   model's 8 classes [0, 8)", "f.tsv:3: label 'x' is not a whole number",
+   "f.tsv: no samples". */
+typedef struct RtTextOpts {
+  int64_t max_len;     /* tokens per row, [CLS] and [SEP] included */
+  bool lower_case;
+  int64_t nclasses;    /* labels must lie in [0, nclasses) */
+} RtTextOpts;
+
+typedef struct RtTextData {
+  RtData *ids, *types, *mask;   /* i32 [n, max_len] */
+  RtData *labels;               /* i32 [n] */
+  int64_t ntruncated;           /* rows whose text was cut to max_len */
+} RtTextData;
+
+/* On failure *out is left empty (all NULL, nothing leaked). */
+bool rt_load_text_tsv(const char *path, const RtVocab *v, const RtTextOpts *o,
+                      RtTextData *out, RtError *err);
+void rt_text_data_free(RtTextData *t);   /* frees the arrays, leaves *t empty */
+
 #endif

@@ -81,8 +81,11 @@ usage --data x=a.csv,colour=red
 usage --lrr 0.1; has_err "unknown option '--lrr' (did you mean '--lr'?)"
 usage --nesterov=1; has_err "option '--nesterov' takes no value"
 usage --save; has_err "option '--save' needs a value"
-usage -D B=0
+usage -D B=-1
 has_err "Try 'modelc help train'"
+# 0 is a value -D accepts, but not as a tensor extent
+run 1 train "$SRC/examples/seed_net.model" -D B=0
+has_err "seed_net.model:[0-9]*:[0-9]*: error: a dim must be a positive integer, got 0"
 run 2 train
 has_err 'missing FILE'
 echo "train_seed_net: ok"

@@ -74,7 +74,7 @@ check_usage "option '--grad-inputs' takes no value" "Try 'modelc help dump'."
 run 2 check x.model -D B
 check_usage "-D expects NAME=VALUE, got 'B'" "Try 'modelc help check'."
 run 2 check x.model -DB=two
-check_usage "-D B=two: VALUE must be a positive integer" "Try 'modelc help check'."
+check_usage "-D B=two: VALUE must be a non-negative integer" "Try 'modelc help check'."
 run 2 check x.model -D
 check_usage "option '-D' needs a value" "Try 'modelc help check'."
 run 2 gradcheck x.model --tol=-1

@@ -18,7 +18,7 @@ To add a model: write its module class, an input function, and one MODELS
 entry.
 """
 import math
-from typing import Callable, Dict, NamedTuple
+from typing import Callable, Dict, NamedTuple, Tuple
 
 import numpy as np
 import torch
@@ -31,6 +31,7 @@ class Spec(NamedTuple):
     module: Callable            # module(dims) -> torch.nn.Module
     dims: Dict[str, int]        # -D NAME=VALUE for each; the batch dim is the data size
     inputs: Callable            # inputs(dims, rng) -> {input name: numpy array}
+    freeze: Tuple[str, ...] = ()  # param name prefixes held fixed in the training checks
 
 
 # ---- seed_net ----------------------------------------------------------------
@@ -207,6 +208,37 @@ class ResNetMini(nn.Module):
         return {"logits": logits}, F.cross_entropy(logits, y)
 
 
+# ---- bert_cls ------------------------------------------------------------------
+
+from bert_torch import BertClassifier  # noqa: E402 (the twin lives beside this file)
+
+
+class BertCls(BertClassifier):
+    """bert_tiny: Hugging Face's BERT names, the two-layer head, no dropout
+    (the model runs with -D DROPOUT=0)."""
+
+    def __init__(self, dims):
+        super().__init__(dims["V"], dims["C"], dims["L"], dims["H"], dims["I"], dims["P"],
+                         dims["K"], dropout=dims["DROPOUT"] / 100)
+
+    def forward(self, input_ids, token_type_ids, attention_mask, labels):
+        logits, loss = super().forward(input_ids, token_type_ids, attention_mask, labels)
+        return {"logits": logits}, loss
+
+
+def bert_inputs(dims, rng):
+    """Token ids with [PAD] (0) after each row's length, two segments, the mask."""
+    n, t = dims["B"], dims["T"]
+    lengths = rng.integers(3, t + 1, size=n)
+    lengths[0] = t                                   # one row without padding
+    pos = np.arange(t)[None, :]
+    mask = (pos < lengths[:, None]).astype(np.int32)
+    ids = rng.integers(1, dims["V"], size=(n, t), dtype=np.int32) * mask
+    types = ((pos >= lengths[:, None] // 2) * mask).astype(np.int32)
+    return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask,
+            "labels": rng.integers(0, dims["K"], size=(n,), dtype=np.int32)}
+
+
 # ---- the table -----------------------------------------------------------------
 
 MODELS = {
@@ -216,4 +248,7 @@ MODELS = {
     "resnet_mini": Spec("examples/resnet_mini.model", ResNetMini, {"B": 4}, image_inputs),
     "gpt": Spec("examples/gpt.model", Gpt,
                 {"B": 2, "T": 8, "V": 16, "C": 16, "H": 2, "L": 2}, gpt_inputs),
+    "bert_cls": Spec("examples/bert_cls.model", BertCls,
+                     {"B": 3, "T": 8, "V": 50, "C": 16, "L": 2, "H": 2, "I": 32, "P": 10,
+                      "K": 3, "DROPOUT": 0}, bert_inputs, freeze=("bert.embeddings.",)),
 }

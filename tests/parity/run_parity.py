@@ -230,7 +230,9 @@ def torch_grads(spec, state, inputs, dtype):
 def torch_train(spec, state, inputs, make_optimizer, dtype):
     """state_dict and optimizer state after STEPS steps on the batch."""
     m = new_module(spec, state, dtype)
-    opt = make_optimizer(m.parameters())
+    for name, p in m.named_parameters():
+        p.requires_grad_(not name.startswith(spec.freeze))
+    opt = make_optimizer([p for p in m.parameters() if p.requires_grad])
     x = torch_inputs(inputs, dtype)
     for _ in range(STEPS):
         opt.zero_grad()
@@ -287,7 +289,8 @@ def check_model(args, name, spec, work, perturb):
         for suffix, extra, dtype, tol in (("", [], torch.float32, TOL["f32"]),
                                           ("64", ["--f64"], torch.float64, TOL["f64"])):
             ckpt = os.path.join(work, f"{opt}{suffix}.safetensors")
-            run_modelc(args.modelc, ["train"] + common + flags + extra + [
+            freeze = [a for prefix in spec.freeze for a in ("--freeze", prefix + "*")]
+            run_modelc(args.modelc, ["train"] + common + flags + extra + freeze + [
                 "--init-from", weights, "--steps", str(STEPS), "--save", ckpt])
             mine, meta = load_safetensors(ckpt)
             checks.append(Check(opt + suffix, tol))
