@@ -164,8 +164,12 @@ void cli_build_print_options(FILE *f);
 
 typedef enum { CLI_BUILD_SO, CLI_BUILD_O, CLI_BUILD_A } CliBuildKind;
 
+#define CLI_BUILD_MAX_RENAME 16
+
 typedef struct CliBuildArgs {
   const char *output, *header, *manifest, *weights, *cpu, *prefix, *keep;
+  const char *rename[CLI_BUILD_MAX_RENAME]; /* --rename OLD=NEW for --weights */
+  int nrename;
   bool train;
   PassOptim optim;
   int threads;              /* parallel parts of large kernels; 0 = all cores */

@@ -27,7 +27,7 @@
 extern char **environ;
 
 typedef enum {
-  B_HEADER, B_MANIFEST, B_WEIGHTS, B_TRAIN, B_OPTIMIZER, B_NESTEROV, B_CLIP, B_TARGET_CPU,
+  B_HEADER, B_MANIFEST, B_WEIGHTS, B_RENAME, B_TRAIN, B_OPTIMIZER, B_NESTEROV, B_CLIP, B_TARGET_CPU,
   B_THREADS, B_PREFIX, B_KEEP, B_COUNT
 } BuildOptId;
 
@@ -35,6 +35,7 @@ static const CliLongOpt build_opts[B_COUNT] = {
     [B_HEADER] = {"header", "PATH", "the C header (default: PREFIX.h beside the output)"},
     [B_MANIFEST] = {"manifest", "PATH", "the JSON manifest (default: the output's name + .json)"},
     [B_WEIGHTS] = {"weights", "CKPT", "embed these params (a safetensors checkpoint)"},
+    [B_RENAME] = {"rename", "OLD=NEW", "--weights: read names starting OLD as NEW (repeatable)"},
     [B_TRAIN] = {"train", NULL, "also export the training step"},
     [B_OPTIMIZER] = {"optimizer", "sgd|adam|adamw", "the step's optimizer (default adam)"},
     [B_NESTEROV] = {"nesterov", NULL, "sgd with Nesterov momentum"},
@@ -57,6 +58,18 @@ static bool set_build_option(const CliCommand *c, void *ctx, int id, const char 
   case B_HEADER: a->header = v; return true;
   case B_MANIFEST: a->manifest = v; return true;
   case B_WEIGHTS: a->weights = v; return true;
+  case B_RENAME:
+    if (a->nrename >= CLI_BUILD_MAX_RENAME) {
+      cli_usage_error(c, "--rename: at most %d rules", CLI_BUILD_MAX_RENAME);
+      return false;
+    }
+    if (!strchr(v, '=') || strchr(strchr(v, '=') + 1, '=') || !strcmp(v, "=")) {
+      cli_usage_error(c, "--rename expects OLD=NEW (name prefixes; either may be empty, not "
+                      "both), got '%s'", v);
+      return false;
+    }
+    a->rename[a->nrename++] = v;
+    return true;
   case B_TRAIN: a->train = true; return true;
   case B_OPTIMIZER:
     if (pass_optim_kind_from_name(v, &a->optim.kind)) return true;
@@ -181,9 +194,39 @@ static bool make_program(CliSession *s, CliBuild *b, CliBuildProgram *p, bool tr
 /* A param's bytes in the blob: padded to the next 64-byte boundary. */
 static int64_t padded(int64_t bytes) { return (bytes + 63) / 64 * 64; }
 
-/* Checks the checkpoint against every model param and writes their values,
-   each at a 64-byte boundary, to `blob_path`. */
+/* The checkpoint tensor named (after --rename) like param `name`, or NULL. */
+static const RtTensorRef *find_weight(const CliBuildArgs *a, const RtCheckpoint *c,
+                                      const char *name) {
+  for (size_t k = 0; k < c->ntensors; k++) {
+    char *n = tr_rename(a->rename, a->nrename, c->tensors[k].name);
+    bool same = strcmp(n, name) == 0;
+    free(n);
+    if (same) return &c->tensors[k];
+  }
+  return NULL;
+}
+
+/* The initializer's values of param p (seed 0) in its dtype (heap). */
+static void *initial_values(const CliBuild *b, const CliBuildParam *p) {
+  const IrGraph *g = b->model[0];
+  int64_t n = p->bytes / (int64_t)rt_dtype_size(p->rt_dtype);
+  double *v = mc_xcalloc((size_t)n + 1, sizeof *v);
+  ir_init_fill(g, ir_node(g, ir_find_param(g, p->name)), 0, v);
+  void *out = mc_xcalloc((size_t)p->bytes + 1, 1);
+  for (int64_t i = 0; i < n; i++) {
+    if (p->rt_dtype == RT_F64) ((double *)out)[i] = v[i];
+    else ((float *)out)[i] = (float)v[i];
+  }
+  free(v);
+  return out;
+}
+
+/* Checks each checkpoint tensor named like a model param (its dtype and
+   shape must match) and writes every param's values, each at a 64-byte
+   boundary, to `blob_path`: from the checkpoint, or for the params it
+   lacks from their initializers (a note lists them). */
 static bool write_weights(CliSession *s, CliBuild *b, const char *ckpt, const char *blob_path) {
+  const CliBuildArgs *a = b->args;
   RtError e = {{0}};
   RtCheckpoint *c = rt_safetensors_load(ckpt, &e);
   if (!c) {
@@ -191,30 +234,40 @@ static bool write_weights(CliSession *s, CliBuild *b, const char *ckpt, const ch
     return false;
   }
   bool ok = true;
-  int64_t at = 0;
+  int64_t at = 0, nmodel = 0, nfound = 0;
+  McStr left;
+  mc_str_init(&left);
   for (int i = 0; ok && i < b->nparams; i++) {
     CliBuildParam *p = &b->params[i];
     if (p->state) continue;
-    const RtTensorRef *t = rt_checkpoint_find(c, p->name);
+    const RtTensorRef *t = find_weight(a, c, p->name);
+    nmodel++;
+    p->weights_offset = at;
+    at += padded(p->bytes);
+    if (!t) {
+      mc_str_printf(&left, "%s%s", left.len ? ", " : "", p->name);
+      continue;
+    }
+    nfound++;
     char want[128], got[128];
     rt_dims_format(want, sizeof want, p->rank, p->dims);
-    if (!t) {
-      mc_error(&s->diag, (McLoc){0}, "%s: lacks the param '%s'", ckpt, p->name);
-      ok = false;
-      break;
-    }
     rt_dims_format(got, sizeof got, t->rank, t->dims);
-    bool same = t->dtype == p->rt_dtype && t->rank == p->rank &&
-                !memcmp(t->dims, p->dims, (size_t)p->rank * sizeof *p->dims);
-    if (!same) {
+    if (t->dtype != p->rt_dtype || t->rank != p->rank ||
+        memcmp(t->dims, p->dims, (size_t)p->rank * sizeof *p->dims) != 0) {
       mc_error(&s->diag, (McLoc){0}, "%s: '%s' is %s%s, the model's is %s%s", ckpt, p->name,
                rt_dtype_name(t->dtype), got, rt_dtype_name(p->rt_dtype), want);
       ok = false;
-      break;
     }
-    p->weights_offset = at;
-    at += padded(p->bytes);
   }
+  if (ok && nfound == 0) {
+    mc_error(&s->diag, (McLoc){0}, "%s: no tensor is named like a param of the model%s", ckpt,
+             a->nrename ? "" : "; --rename OLD=NEW maps name prefixes");
+    ok = false;
+  }
+  if (ok && left.len)
+    mc_note(&s->diag, (McLoc){0}, "%s: loaded %lld of %lld params; left at their "
+            "initializers (seed 0): %s", ckpt, (long long)nfound, (long long)nmodel, left.s);
+  mc_str_free(&left);
   FILE *f = ok ? fopen(blob_path, "wb") : NULL;
   if (ok && !f) {
     mc_error(&s->diag, (McLoc){0}, "%s: cannot write: %s", blob_path, strerror(errno));
@@ -224,10 +277,12 @@ static bool write_weights(CliSession *s, CliBuild *b, const char *ckpt, const ch
   for (int i = 0; ok && i < b->nparams; i++) {
     const CliBuildParam *p = &b->params[i];
     if (p->state) continue;
-    const RtTensorRef *t = rt_checkpoint_find(c, p->name);
+    const RtTensorRef *t = find_weight(a, c, p->name);
+    void *init = t ? NULL : initial_values(b, p);
     size_t pad = (size_t)(padded(p->bytes) - p->bytes);
-    ok = fwrite(t->data, 1, (size_t)p->bytes, f) == (size_t)p->bytes &&
+    ok = fwrite(t ? t->data : init, 1, (size_t)p->bytes, f) == (size_t)p->bytes &&
          fwrite(zeros, 1, pad, f) == pad;
+    free(init);
   }
   if (f && fclose(f) != 0) ok = false;
   if (f && !ok) mc_error(&s->diag, (McLoc){0}, "build: cannot write '%s'", blob_path);

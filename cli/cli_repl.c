@@ -986,6 +986,27 @@ static bool cmd_restore(Repl *r, const Line *l) {
   return true;
 }
 
+/* As `modelc train --init-from FILE --rename OLD=NEW ...`: the params named
+   in FILE; optimizer state and step counters start afresh. */
+static bool cmd_init_from(Repl *r, const Line *l) {
+  if (!need_model(r)) return false;
+  if (l->n < 2) return fail_at(r, 0, "usage: init-from FILE.safetensors [OLD=NEW ...]");
+  const char *rules[16];
+  int n = 0;
+  for (int i = 2; i < l->n; i++) {
+    const char *eq = strchr(l->w[i].s, '=');
+    if (!eq || strchr(eq + 1, '=') || !strcmp(l->w[i].s, "=") || n == 16)
+      return fail_at(r, i, "expected OLD=NEW (a name-prefix rule, at most 16), got '%s'",
+                     l->w[i].s);
+    rules[n++] = l->w[i].s;
+  }
+  if (!rebuild(r, "")) return false; /* fresh optimizer state and step counters */
+  tr_trainer_set_rename(r->t, rules, n);
+  bool ok = tr_trainer_init_from(r->t, l->w[1].s);
+  tr_trainer_set_rename(r->t, NULL, 0);
+  return ok;
+}
+
 /* `modelc build --weights` with the session's params: they go through a
    checkpoint in a temporary folder. The model file is compiled as it is
    on disk, with the session's dims except the batch (bound per call). */
@@ -1089,6 +1110,11 @@ static const ReplCommand commands[] = {
     {"memory", "", "the memory plan and kernels of the compiled programs", "", cmd_memory},
     {"save", "FILE", "write a checkpoint (as 'modelc train --save')", "", cmd_save},
     {"restore", "FILE", "load a checkpoint (as 'modelc train --resume')", "", cmd_restore},
+    {"init-from", "FILE [OLD=NEW...]", "start from the params named in a safetensors file",
+     "  As 'modelc train --init-from FILE --rename OLD=NEW': every param whose name\n"
+     "  (after the rules) has a tensor in FILE takes its values; notes list the\n"
+     "  params left at their initializers and the unused tensors. Optimizer state\n"
+     "  and the step count start afresh.\n", cmd_init_from},
     {"build", "FILE.so [train]", "build a library with the current weights (modelc build)",
      "  As 'modelc build FILE -o FILE.so --weights W' with the session's params\n"
      "  (FILE.o or libNAME.a also work); 'train' adds the training step with the\n"

@@ -196,7 +196,8 @@ RtData *rt_load(const char *path, const RtCsvOpts *o, RtError *err);
 
 /* The argument of `--data NAME=PATH[,KEY=VALUE...]` (docs/data.md): keys
    cols, header (auto|yes|no), int (yes|no: CSV integers), scale, mean, std
-   (numbers or fractions like 1/255). Unset scale/mean/std are NaN: use the
+   (numbers or fractions like 1/255), and for text files vocab (a path) and
+   cased (yes|no). Unset scale/mean/std are NaN: use the
    defaults (rt_default_scale, 0, 1). The path ends at the first comma
    followed by a lower-case word and '='; unknown keys are errors. */
 typedef struct RtDataArg {
@@ -206,6 +207,8 @@ typedef struct RtDataArg {
   int header;            /* RT_CSV_HEADER_* */
   bool integer;
   double scale, mean, std;
+  char vocab[256];       /* text=: a WordPiece vocab.txt ("" = characters) */
+  bool cased;            /* text= with vocab: keep case and accents */
 } RtDataArg;
 
 bool rt_data_arg_parse(const char *arg, RtDataArg *out, RtError *err);

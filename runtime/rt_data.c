@@ -220,13 +220,18 @@ static bool apply_option(RtDataArg *a, const char *key, const char *v, RtError *
     else if ((ok = parse_yes_no(v, &flag))) a->header = flag ? RT_CSV_HEADER_YES : RT_CSV_HEADER_NO;
   } else if (!strcmp(key, "int")) {
     ok = parse_yes_no(v, &a->integer);
+  } else if (!strcmp(key, "vocab")) {
+    ok = *v && strlen(v) < sizeof a->vocab;
+    if (ok) strcpy(a->vocab, v);
+  } else if (!strcmp(key, "cased")) {
+    ok = parse_yes_no(v, &a->cased);
   } else if (!strcmp(key, "scale") || !strcmp(key, "mean") || !strcmp(key, "std")) {
     double x;
     ok = parse_number(v, &x);
     if (ok) *(key[1] == 'c' ? &a->scale : key[0] == 'm' ? &a->mean : &a->std) = x;
   } else {
     rt_error_set(err, "--data %s: unknown option '%s' (known: cols, header, int, "
-                      "scale, mean, std)", a->name, key);
+                      "scale, mean, std, vocab, cased)", a->name, key);
     return false;
   }
   if (!ok) rt_error_set(err, "--data %s: bad value '%s' for %s", a->name, v, key);

@@ -2,7 +2,7 @@
 # deps.sh -- installs the Debian packages modelc needs that are missing,
 # saying what it installs. Uses sudo when not root.
 set -e
-PKGS="cmake make gcc flex bison llvm-19-dev llvm-19-tools libcunit1-dev zlib1g-dev graphviz python3 dataset-fashion-mnist python3-numpy python3-torch libedit-dev bible-kjv wordnet-base"
+PKGS="cmake make gcc flex bison llvm-19-dev llvm-19-tools libcunit1-dev zlib1g-dev graphviz python3 dataset-fashion-mnist python3-numpy python3-torch libedit-dev bible-kjv wordnet-base libopenblas0-openmp"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -67,6 +67,11 @@ bool tr_trainer_resume(TrTrainer *t, const char *path);
    initializers and which tensors were not used; no tensor matching any
    param is an error. Optimizer state and the step count start afresh. */
 bool tr_trainer_init_from(TrTrainer *t, const char *path);
+/* The name a checkpoint tensor goes by under --rename rules "OLD=NEW": the
+   first rule whose OLD prefixes `name` replaces that prefix (heap). */
+char *tr_rename(const char *const *rules, int nrules, const char *name);
+/* Sets the rules init_from applies (borrowed until the next call). */
+void tr_trainer_set_rename(TrTrainer *t, const char *const *rules, int nrules);
 /* Checks, before training, that a checkpoint can be written at path. */
 bool tr_trainer_check_save(TrTrainer *t, const char *path);
 bool tr_trainer_save(TrTrainer *t, const char *path);

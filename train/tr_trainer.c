@@ -281,12 +281,21 @@ static const IrOutput *find_loss(const IrGraph *g) {
 /* Accuracy needs an i32 input whose range is known from its uses (K, as
    cross_entropy's one-hot comparison with an iota gives) and a float
    output shaped like that input plus a last axis of K (the logits). */
+/* Whether input r indexes a table (token ids do; labels do not). */
+static bool is_gather_index(const IrGraph *g, IrRef r) {
+  for (IrRef i = r + 1; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    if (n->op == IR_OP_GATHER && n->nsrc == 2 && n->src[1] == r) return true;
+  }
+  return false;
+}
+
 static void find_labels(TrTrainer *t) {
   t->label_feed = -1;
   for (int f = 0; f < t->ninputs; f++) {
     const IrNode *in = input_node(t, f);
     int64_t k = in->dtype == IR_I32 ? ir_int_input_bound(t->fwd, t->train.feeds[f].node) : 0;
-    if (k <= 0) continue;
+    if (k <= 0 || is_gather_index(t->fwd, t->train.feeds[f].node)) continue;
     for (uint32_t i = 0; i < t->fwd->nouts; i++) {
       const IrOutput *o = &t->fwd->outs[i];
       const IrNode *on = ir_node(t->fwd, o->ref);
@@ -579,9 +588,115 @@ static RtData *convert(TrTrainer *t, int f, const RtDataArg *a, const RtData *ra
   return out;
 }
 
+/* ---- text: --data text=FILE[,vocab=VOCAB] (docs/data.md) ---- */
+
+/* Gives feed f the samples in *data (taken); false when it has some. */
+static bool set_feed(TrTrainer *t, DataSet *ds, int f, RtData **data, const char *path) {
+  Feed *feed = &ds->feeds[f];
+  if (feed->data) {
+    mc_error(t->d, noloc, "--%s: input '%s' is given twice (%s and %s)",
+             ds == &t->test ? "eval" : "data", feed->input, feed->path, path);
+    return false;
+  }
+  feed->data = *data;
+  feed->path = mc_xstrdup(path);
+  *data = NULL;
+  return true;
+}
+
+/* The i32 input named `name` whose shape is [batch, n] (n > 0) or [batch] (n == 0). */
+static int text_input(const TrTrainer *t, const char *name, int64_t n) {
+  int f = feed_index(t, name);
+  if (f < 0) return -1;
+  const IrNode *in = input_node(t, f);
+  bool ok = in->dtype == IR_I32 && in->shape.rank == (n > 0 ? 2 : 1);
+  return ok && (n == 0 || in->shape.d[1].n == n) ? f : -1;
+}
+
+/* label<TAB>text lines through a WordPiece vocabulary into input_ids,
+   attention_mask and token_type_ids [B, T] and labels [B] (BERT's names). */
+static bool load_bert_text(TrTrainer *t, DataSet *ds, const RtDataArg *a) {
+  int fi = feed_index(t, "input_ids");
+  const IrNode *ids = fi >= 0 ? input_node(t, fi) : NULL;
+  int64_t len = ids && ids->shape.rank == 2 ? ids->shape.d[1].n : 0;
+  int fl = text_input(t, "labels", 0), fm = text_input(t, "attention_mask", len),
+      ft = text_input(t, "token_type_ids", len);
+  int64_t classes = fl >= 0 ? ir_int_input_bound(t->fwd, ds->feeds[fl].node) : 0;
+  if (text_input(t, "input_ids", len) < 0 || len < 2 || fl < 0 || classes <= 0) {
+    mc_error(t->d, noloc, "--data text=%s,vocab=...: model '%s' needs the inputs input_ids: "
+             "i32[B, T] (T >= 2) and labels: i32[B] (the classes of a cross_entropy), and may "
+             "have attention_mask and token_type_ids: i32[B, T]", a->path, t->fwd->name);
+    return false;
+  }
+  RtError e = {{0}};
+  RtVocab *v = rt_vocab_load(a->vocab, &e);
+  if (!v) return rt_failed(t, &e);
+  RtTextOpts o = {.max_len = len, .lower_case = !a->cased, .nclasses = classes};
+  RtTextData td = {0};
+  bool ok = rt_load_text_tsv(a->path, v, &o, &td, &e) || rt_failed(t, &e);
+  rt_vocab_free(v);
+  ok = ok && set_feed(t, ds, fi, &td.ids, a->path) && set_feed(t, ds, fl, &td.labels, a->path) &&
+       (fm < 0 || set_feed(t, ds, fm, &td.mask, a->path)) &&
+       (ft < 0 || set_feed(t, ds, ft, &td.types, a->path));
+  if (ok && td.ntruncated)
+    mc_note(t->d, noloc, "%s: %lld of %lld texts are longer than %lld tokens and were cut",
+            a->path, (long long)td.ntruncated, (long long)rt_data_samples(ds->feeds[fl].data),
+            (long long)len);
+  rt_text_data_free(&td);
+  return ok;
+}
+
+/* A text file as characters (rt_chars.c) into the model's two i32 [B, T]
+   inputs in declaration order: windows of T characters and the same
+   shifted by one, the next character at each position (a char GPT). */
+static bool load_char_text(TrTrainer *t, DataSet *ds, const RtDataArg *a) {
+  int f[2] = {-1, -1}, nf = 0;
+  for (int i = 0; i < t->ninputs; i++) {
+    const IrNode *in = input_node(t, i);
+    if (in->dtype != IR_I32 || in->shape.rank != 2) continue;
+    if (nf < 2) f[nf] = i;
+    nf++;
+  }
+  int64_t len = nf == 2 ? input_node(t, f[0])->shape.d[1].n : 0;
+  if (nf != 2 || input_node(t, f[1])->shape.d[1].n != len) {
+    mc_error(t->d, noloc, "--data text=%s: a character model needs two i32[B, T] inputs, the "
+             "tokens and the next tokens (as examples/gpt.model's idx and targets); model '%s' "
+             "has %d (give vocab=VOCAB for label<TAB>text lines)", a->path, t->fwd->name, nf);
+    return false;
+  }
+  RtError e = {{0}};
+  int64_t dropped = 0;
+  RtData *chars = rt_load_text_chars(a->path, &dropped, &e);
+  if (!chars) return rt_failed(t, &e);
+  int64_t n = (rt_data_samples(chars) - 1) / len, dims[2] = {n, len};
+  bool ok = n > 0;
+  if (!ok)
+    mc_error(t->d, noloc, "%s: %lld characters make no window of %lld and the next character",
+             a->path, (long long)rt_data_samples(chars), (long long)len);
+  RtData *x = ok ? rt_data_new(RT_I32, 2, dims, &e) : NULL;
+  RtData *y = x ? rt_data_new(RT_I32, 2, dims, &e) : NULL;
+  ok = ok && y;
+  if (x && !y) rt_failed(t, &e);
+  const int32_t *c = chars->data;
+  for (int64_t i = 0; ok && i < n * len; i++) {
+    ((int32_t *)x->data)[i] = c[i];
+    ((int32_t *)y->data)[i] = c[i + 1];
+  }
+  ok = ok && set_feed(t, ds, f[0], &x, a->path) && set_feed(t, ds, f[1], &y, a->path);
+  if (ok && dropped)
+    mc_note(t->d, noloc, "%s: %lld bytes have no character id (not ASCII or control) and "
+            "were dropped", a->path, (long long)dropped);
+  rt_data_free(x);
+  rt_data_free(y);
+  rt_data_free(chars);
+  return ok;
+}
+
 /* Loads one file into its feed, checking it fits the input's per-sample shape. */
 static bool load_feed(TrTrainer *t, DataSet *ds, const RtDataArg *a) {
   int f = feed_index(t, a->name);
+  if (f < 0 && strcmp(a->name, "text") == 0)
+    return a->vocab[0] ? load_bert_text(t, ds, a) : load_char_text(t, ds, a);
   if (f < 0) return unknown_input(t, ds, a);
   Feed *feed = &ds->feeds[f];
   if (feed->data) {
@@ -1356,12 +1471,9 @@ static bool is_model_param(const TrTrainer *t, const char *name) {
   return ir_find_param(t->fwd, name) != IR_NONE;
 }
 
-/* The name checkpoint tensor `name` goes by under the --rename rules: the
-   first rule OLD=NEW whose OLD is a prefix of it replaces that prefix
-   (heap). */
-static char *renamed(const TrTrainer *t, const char *name) {
-  for (int i = 0; i < t->c.nrename; i++) {
-    const char *rule = t->c.rename[i], *eq = strchr(rule, '=');
+char *tr_rename(const char *const *rules, int nrules, const char *name) {
+  for (int i = 0; i < nrules; i++) {
+    const char *rule = rules[i], *eq = strchr(rule, '=');
     size_t n = eq ? (size_t)(eq - rule) : 0;
     if (!eq || strncmp(name, rule, n) != 0) continue;
     size_t len = strlen(eq + 1) + strlen(name + n) + 1;
@@ -1402,12 +1514,18 @@ static bool fill_params(TrTrainer *t, const RtCheckpoint *c, char *const *names,
   return true;
 }
 
+void tr_trainer_set_rename(TrTrainer *t, const char *const *rules, int nrules) {
+  t->c.rename = rules;
+  t->c.nrename = nrules;
+}
+
 bool tr_trainer_init_from(TrTrainer *t, const char *path) {
   RtError e = {{0}};
   RtCheckpoint *c = rt_safetensors_load(path, &e);
   if (!c) return rt_failed(t, &e);
   char **names = mc_xcalloc(c->ntensors + 1, sizeof *names);
-  for (size_t k = 0; k < c->ntensors; k++) names[k] = renamed(t, c->tensors[k].name);
+  for (size_t k = 0; k < c->ntensors; k++)
+    names[k] = tr_rename(t->c.rename, t->c.nrename, c->tensors[k].name);
   int nparams = 0, nfilled = 0;
   NameList left = {0}, unused = {0};
   mc_str_init(&left.text);

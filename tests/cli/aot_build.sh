@@ -255,8 +255,13 @@ has_out '^loaded != initial: yes$'
 has_out '^fc1.bias embedded == loaded: yes$'
 run 1 build "$E/seed_net.model" -o "$TMP/w/libbad.so" --weights "$D/wide.st"
 has_err "$D/wide.st: 'fc1.weight' is f32\[30,10\], the model's is f32\[20,10\]"
-run 1 build "$E/seed_net.model" -o "$TMP/w/libbad.so" --weights "$D/renamed.st"
-has_err "$D/renamed.st: lacks the param 'fc1.weight'"
+# a checkpoint with some of the params: the others are embedded at their initializers
+run 0 build "$E/seed_net.model" -o "$L/libpart.so" --prefix part --weights "$D/renamed.st"
+has_err "$D/renamed.st: loaded 2 of 4 params; left at their initializers (seed 0): fc1.weight, fc1.bias"
+run 0 build "$E/seed_net.model" -o "$L/libpart.so" --prefix part --weights "$D/renamed.st" --rename layer1.=fc1.
+grep -q "left at their initializers" "$TMP/err" && fail "--rename did not map layer1. to fc1."
+run 1 build "$E/seed_net.model" -o "$TMP/w/libbad.so" --weights "$D/renamed.st" --rename =x.
+has_err "$D/renamed.st: no tensor is named like a param of the model"
 run 1 build "$E/seed_net.model" -o "$TMP/w/libbad.so" --weights "$D/trunc2.st"
 has_err "$D/trunc2.st: tensor '.*': data_offsets"
 run 1 build "$E/seed_net.model" -o "$TMP/w/libbad.so" --weights "$D/none.st"

@@ -217,3 +217,18 @@ END
 has "built libm.so from the session's weights (step 2)"
 [ -s libm.so ] && [ -s seed_net.h ] && [ -s libm.json ] || fail "build made no library, header or manifest"
 grep -q '"name": "fc1.weight"' libm.json || fail "the manifest lacks fc1.weight"
+
+# -- init-from: params by name (with OLD=NEW rules), the rest at their initializers ----------
+sed 's/fc1/enc/g' m.model >r.model
+repl 0 m.model <<'END'
+train 2 steps
+save ck2.safetensors
+END
+repl 1 r.model <<'END'
+init-from ck2.safetensors
+init-from ck2.safetensors fc1.=enc.
+init-from ck2.safetensors fc1
+END
+has "ck2.safetensors: loaded 2 of 4 params; left at their initializers: enc.weight, enc.bias"
+has "ck2.safetensors: loaded all 4 params"
+has "expected OLD=NEW (a name-prefix rule, at most 16), got 'fc1'"
