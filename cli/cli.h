@@ -120,7 +120,9 @@ void cli_print_command_help(FILE *f, const CliCommand *c);
 /* The state of one command run: sources for diagnostics and the sink. */
 typedef struct CliSession {
   McSources src;
-  McDiag diag; /* reports to stderr as errors happen */
+  McDiag diag;      /* reports to stderr as errors happen */
+  char *stdin_text; /* FILE "-": standard input, read once (a command may compile twice) */
+  size_t stdin_len;
 } CliSession;
 
 void cli_session_init(CliSession *s);

@@ -8,29 +8,38 @@
 #include <string.h>
 
 void cli_session_init(CliSession *s) {
+  memset(s, 0, sizeof *s);
   mc_sources_init(&s->src);
   mc_diag_init(&s->diag, &s->src, stderr);
 }
 
 void cli_session_fini(CliSession *s) {
+  free(s->stdin_text);
   mc_diag_fini(&s->diag);
   mc_sources_free(&s->src);
 }
 
-static char *read_stdin(size_t *len) {
-  McStr b;
-  mc_str_init(&b);
-  char chunk[4096];
-  size_t n;
-  while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
-    for (size_t i = 0; i < n; i++) mc_str_putc(&b, chunk[i]);
-  if (!b.s) mc_str_puts(&b, "");
-  *len = b.len;
-  return b.s;
+/* Standard input, read on the first call and kept: each call gets a copy. */
+static char *read_stdin(CliSession *s, size_t *len) {
+  if (!s->stdin_text) {
+    McStr b;
+    mc_str_init(&b);
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, stdin)) > 0)
+      for (size_t i = 0; i < n; i++) mc_str_putc(&b, chunk[i]);
+    if (!b.s) mc_str_puts(&b, "");
+    s->stdin_text = b.s;
+    s->stdin_len = b.len;
+  }
+  char *copy = mc_xmalloc(s->stdin_len + 1);
+  memcpy(copy, s->stdin_text, s->stdin_len + 1);
+  *len = s->stdin_len;
+  return copy;
 }
 
 char *cli_read_input(CliSession *s, const char *path, size_t *len) {
-  if (strcmp(path, "-") == 0) return read_stdin(len);
+  if (strcmp(path, "-") == 0) return read_stdin(s, len);
   const char *err = NULL;
   char *text = mc_read_file(path, len, &err);
   if (!text)
@@ -44,7 +53,7 @@ IrGraph *cli_compile_model(CliSession *s, const CliOpts *o) {
   IrGraph *g;
   if (strcmp(o->file, "-") == 0) {
     size_t len;
-    char *text = read_stdin(&len);
+    char *text = read_stdin(s, &len);
     g = fe_compile_string("<stdin>", text, &fo, &s->src, &s->diag);
     free(text);
   } else {

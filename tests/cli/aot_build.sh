@@ -255,6 +255,12 @@ has_out '^loaded != initial: yes$'
 has_out '^fc1.bias embedded == loaded: yes$'
 run 1 build "$E/seed_net.model" -o "$TMP/w/libbad.so" --weights "$D/wide.st"
 has_err "$D/wide.st: 'fc1.weight' is f32\[30,10\], the model's is f32\[20,10\]"
+# the model from standard input, with a batch dim: compiled at three probe batches and
+# in two modes from one read of stdin
+rc=0
+"$MODELC" build - -o "$L/libstdin.so" --prefix stdin <"$E/mlp.model" >"$TMP/out" 2>"$TMP/err" || rc=$?
+[ "$rc" = 0 ] || { cat "$TMP/err" >&2; fail "build - < mlp.model: exit $rc"; }
+has_err "run-time batch B"
 # a checkpoint with some of the params: the others are embedded at their initializers
 run 0 build "$E/seed_net.model" -o "$L/libpart.so" --prefix part --weights "$D/renamed.st"
 has_err "$D/renamed.st: loaded 2 of 4 params; left at their initializers (seed 0): fc1.weight, fc1.bias"
