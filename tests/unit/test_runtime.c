@@ -852,7 +852,7 @@ static void test_runtime_data_arg_parses_options(void) {
   CU_ASSERT_FALSE(rt_data_arg_parse("x=a.csv,header=maybe", &a, &err));
   CU_ASSERT_FALSE(rt_data_arg_parse("x=a.gz,sclae=2", &a, &err));
   CU_ASSERT_STRING_EQUAL(err.msg, "--data x: unknown option 'sclae' (known: cols, header, "
-                                  "int, scale, mean, std)");
+                                  "int, scale, mean, std, vocab, cased)");
 }
 
 /* ---- rt_batch ----------------------------------------------------------------- */
