@@ -1,5 +1,13 @@
 # modelc -- thin driver over CMake. `make test` and `make demo` install what
 # is missing (make deps), configure, build and run.
+# SANITIZE=address,undefined builds a separate tree (build-address-undefined)
+# with those sanitizers; `make test SANITIZE=...` runs the whole suite in it.
+SANITIZE ?=
+comma := ,
+ifneq ($(SANITIZE),)
+BUILD ?= build-$(subst $(comma),-,$(SANITIZE))
+CMAKE_FLAGS ?= -DMODELC_SANITIZE=$(SANITIZE)
+endif
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
