@@ -479,6 +479,21 @@ static bool report(const Gc *gc) {
 /* Evaluates fwd and the gradient program at p, then builds and binds the
    held graph. */
 static bool prepare(Gc *gc) {
+  /* the forward and gradient evaluators, and two of the held graph (about the forward) */
+  int64_t fwd = ir_eval_bytes(gc->fwd), grad = ir_eval_bytes(gc->grad), need;
+  if (fwd == INT64_MAX || grad == INT64_MAX ||
+      __builtin_add_overflow(3 * fwd, grad, &need))
+    need = INT64_MAX;
+  if (need > mc_memory_limit()) {
+    char n[32], l[32];
+    mc_format_bytes(n, sizeof n, need);
+    mc_format_bytes(l, sizeof l, mc_memory_limit());
+    mc_error(&gc->s->diag, (McLoc){0}, "gradcheck: evaluating the model in f64 needs %s%s; "
+             "this process may use %s: use smaller dims (-D)",
+             need == INT64_MAX ? "more than " : "about ", need == INT64_MAX ? "32 GiB a tensor" : n,
+             l);
+    return false;
+  }
   gc->eb = ir_eval_new(gc->fwd, true);
   gc->eg = ir_eval_new(gc->grad, true);
   if (!gc->eb || !gc->eg) return internal_error(gc, "cannot create an evaluator");

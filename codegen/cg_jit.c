@@ -290,6 +290,27 @@ static void write_constants(void *ws, const IrGraph *g, const CgPlan *plan) {
   }
 }
 
+/* The workspace and the slots' buffers (which the caller allocates) fit in
+   the memory this process may use: a model too large is an error here,
+   not an allocation that the kernel kills the process for touching. */
+static bool fits_in_memory(const CgProgram *p, const CgPlan *plan, McDiag *d) {
+  int64_t slots = 0, limit = mc_memory_limit();
+  for (int i = 0; i < p->nslots; i++)
+    if (__builtin_add_overflow(slots, p->slot_bytes[i], &slots)) slots = INT64_MAX;
+  int64_t need;
+  if (__builtin_add_overflow(slots, plan->workspace_bytes, &need)) need = INT64_MAX;
+  if (need <= limit) return true;
+  char n[32], w[32], s[32], l[32];
+  mc_format_bytes(n, sizeof n, need);
+  mc_format_bytes(w, sizeof w, plan->workspace_bytes);
+  mc_format_bytes(s, sizeof s, slots);
+  mc_format_bytes(l, sizeof l, limit);
+  mc_error(d, (McLoc){0}, "the compiled program needs %s of memory (a workspace of %s and %s "
+           "of inputs, params and outputs); this process may use %s: use smaller dims or a "
+           "smaller batch (-D)", n, w, s, l);
+  return false;
+}
+
 static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d) {
   const CgPlan *plan = &bd->plan;
   p->nslots = plan->nslots;
@@ -307,6 +328,7 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
       p->slot_bytes[plan->ninputs + (int)k] = 0;
   }
   record_index_nodes(p, g);
+  if (!fits_in_memory(p, plan, d)) return false;
   size_t bytes = (size_t)plan->workspace_bytes;
   p->ws = plan->workspace_bytes < (int64_t)1 << 46 ? aligned_alloc(CG_ALIGN, bytes) : NULL;
   if (!p->ws) {

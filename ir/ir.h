@@ -295,6 +295,8 @@ typedef struct IrTensor {
 
 typedef struct IrEval IrEval;
 IrEval *ir_eval_new(const IrGraph *g, bool f64);
+/* The bytes an evaluator of g holds (8 per element of every node; saturates). */
+int64_t ir_eval_bytes(const IrGraph *g);
 /* The scalar semantics of ir_scalar.def, in double: an ELEM op or a REDUCE
    combiner (SUM, MAX) on a, b, c (unused operands ignored). */
 double ir_scalar(IrOp op, double a, double b, double c);

@@ -21,6 +21,7 @@ struct IrEval {
   bool f64;        /* compute every float tensor in double */
   uint32_t n;      /* nodes evaluated: the graph's size at creation */
   IrTensor *vals;  /* per node id; data is NULL until bound or computed */
+  int64_t held;    /* bytes of all tensors' data, held against mc_memory_limit */
 };
 
 static const double zero_operand[1] = {0.0};
@@ -50,15 +51,35 @@ static int64_t node_numel(const IrNode *nd) {
   return numel;
 }
 
+int64_t ir_eval_bytes(const IrGraph *g) {
+  int64_t total = 0;
+  for (IrRef r = 0; r < g->nnodes; r++) {
+    int64_t n = node_numel(ir_node(g, r));
+    if (n > MAX_ELEMENTS || __builtin_add_overflow(total, n * 8, &total)) return INT64_MAX;
+  }
+  return total;
+}
+
 /* Gives t the node's dtype and (current) shape; keeps its buffer when the
    element count is unchanged, so repeated runs do not reallocate. False
    (with a diagnostic) when the tensor is too large to hold. */
-static bool tensor_prepare(IrTensor *t, const IrNode *nd, IrRef id, McDiag *d) {
+static bool tensor_prepare(IrTensor *t, const IrNode *nd, IrRef id, int64_t *held,
+                           McDiag *d) {
   int64_t numel = node_numel(nd);
   if (numel > MAX_ELEMENTS) {
     report(d, nd->loc, "node %%%u has too many elements to evaluate", id);
     return false;
   }
+  int64_t grow = t->data && t->numel == numel ? 0 : (numel - (t->data ? t->numel : 0)) * 8;
+  if (*held + grow > mc_memory_limit()) {
+    char need[32], limit[32];
+    mc_format_bytes(need, sizeof need, *held + grow);
+    mc_format_bytes(limit, sizeof limit, mc_memory_limit());
+    report(d, nd->loc, "evaluating node %%%u needs %s in all; this process may use %s (use "
+           "smaller dims, -D)", id, need, limit);
+    return false;
+  }
+  *held += grow;
   t->dtype = (IrDtype)nd->dtype;
   t->rank = nd->shape.rank;
   for (int i = 0; i < t->rank; i++) t->dims[i] = nd->shape.d[i].n;
@@ -221,7 +242,7 @@ static const char *source_kind(const IrNode *nd) {
   return nd->op == IR_OP_PARAM ? "param" : "input";
 }
 
-static bool check_bound(const IrEval *e, IrRef id, McDiag *d) {
+static bool check_bound(IrEval *e, IrRef id, McDiag *d) {
   const IrNode *nd = ir_node(e->g, id);
   IrTensor *t = &e->vals[id];
   const char *name = nd->name ? nd->name : "?";
@@ -234,7 +255,7 @@ static bool check_bound(const IrEval *e, IrRef id, McDiag *d) {
            source_kind(nd), name, (long long)t->numel, (long long)node_numel(nd));
     return false;
   }
-  return tensor_prepare(t, nd, id, d); /* dims may have been rebound: keeps the data */
+  return tensor_prepare(t, nd, id, &e->held, d); /* dims may be rebound: keeps the data */
 }
 
 static void eval_iota(IrTensor *t, int axis) {
@@ -249,7 +270,7 @@ static bool eval_source(IrEval *e, IrRef id, McDiag *d) {
   const IrNode *nd = ir_node(e->g, id);
   IrTensor *t = &e->vals[id];
   if (nd->op == IR_OP_INPUT || nd->op == IR_OP_PARAM) return check_bound(e, id, d);
-  if (!tensor_prepare(t, nd, id, d)) return false;
+  if (!tensor_prepare(t, nd, id, &e->held, d)) return false;
   if (nd->op == IR_OP_IOTA)
     eval_iota(t, nd->attr.axis);
   else
@@ -586,7 +607,7 @@ static bool eval_node(IrEval *e, IrRef id, McDiag *d) {
   IrOpClass cls = ir_ops[nd->op].cls;
   if (cls == IR_CLASS_SOURCE) return eval_source(e, id, d);
   IrTensor *out = &e->vals[id];
-  if (!tensor_prepare(out, nd, id, d)) return false;
+  if (!tensor_prepare(out, nd, id, &e->held, d)) return false;
   bool ok = true;
   switch (cls) {
   case IR_CLASS_SOURCE:
@@ -650,7 +671,7 @@ bool ir_eval_bind(IrEval *e, const char *name, const double *data, int64_t n, Mc
     return false;
   }
   IrTensor *t = &e->vals[id];
-  if (!tensor_prepare(t, nd, id, d)) return false;
+  if (!tensor_prepare(t, nd, id, &e->held, d)) return false;
   memcpy(t->data, data, (size_t)n * sizeof(double));
   round_to_dtype(e, t);
   return true;
@@ -660,7 +681,7 @@ void ir_eval_init_params(IrEval *e, uint64_t seed) {
   for (uint32_t i = 0; i < e->n; i++) {
     const IrNode *nd = ir_node(e->g, i);
     if (nd->op != IR_OP_PARAM || e->vals[i].data || nd->attr.init.kind == IR_INIT_NONE) continue;
-    if (!tensor_prepare(&e->vals[i], nd, i, NULL)) continue;
+    if (!tensor_prepare(&e->vals[i], nd, i, &e->held, NULL)) continue;
     ir_init_fill(e->g, nd, seed, e->vals[i].data);
     round_to_dtype(e, &e->vals[i]);
   }

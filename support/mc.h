@@ -68,6 +68,14 @@ void mc_str_vprintf(McStr *b, const char *fmt, va_list ap);
 /* Reads a whole file into a heap buffer (NUL-terminated). Returns NULL and
    sets *err to a static description (strerror) when it cannot. */
 char *mc_read_file(const char *path, size_t *len, const char **err);
+/* The bytes this process may hold: physical memory, or less under a
+   RLIMIT_AS or RLIMIT_DATA limit, a cgroup's memory.max or the environment
+   variable MODELC_MEMORY_LIMIT ("4G", "512M", bytes). Large allocations are
+   checked against it first, so that too large a model is an error, not an
+   OOM kill. */
+int64_t mc_memory_limit(void);
+/* "12.3 GiB". */
+void mc_format_bytes(char *buf, size_t cap, int64_t n);
 
 /* Levenshtein distance, for "did you mean" suggestions. */
 int mc_edit_distance(const char *a, const char *b);

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <string.h>
 
 struct McArenaChunk {
@@ -18,9 +20,63 @@ _Noreturn void mc_assert_fail(const char *cond, const char *file, int line) {
   abort();
 }
 
+/* The last resort: sizes are checked against mc_memory_limit before large
+   allocations, so this is a small allocation failing. */
 static _Noreturn void out_of_memory(size_t n) {
-  fprintf(stderr, "modelc: out of memory (allocating %zu bytes)\n", n);
-  abort();
+  fprintf(stderr, "modelc: error: out of memory (allocating %zu bytes)\n", n);
+  exit(1);
+}
+
+/* A size such as "4G", "512M" or "1000000" (bytes); -1 when malformed. */
+static int64_t parse_size(const char *s) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  double scale = *end == 'K' || *end == 'k' ? 1024.0
+                 : *end == 'M' || *end == 'm' ? 1048576.0
+                 : *end == 'G' || *end == 'g' ? 1073741824.0
+                 : *end == 'T' || *end == 't' ? 1099511627776.0
+                                              : 1.0;
+  if (scale > 1) end++;
+  if (end == s || *end || errno || !(v > 0) || v * scale >= 9.2e18) return -1;
+  return (int64_t)(v * scale);
+}
+
+/* The cgroup (v2) limit of this process's memory, or -1. */
+static int64_t cgroup_limit(void) {
+  FILE *f = fopen("/sys/fs/cgroup/memory.max", "r");
+  char buf[64] = {0};
+  bool ok = f && fgets(buf, sizeof buf, f);
+  if (f) fclose(f);
+  buf[strcspn(buf, "\n")] = 0;
+  return ok && strcmp(buf, "max") != 0 ? parse_size(buf) : -1;
+}
+
+static int64_t lower(int64_t limit, int64_t v) { return v > 0 && v < limit ? v : limit; }
+
+int64_t mc_memory_limit(void) {
+  static int64_t cached;
+  if (cached) return cached;
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  int64_t limit = pages > 0 && size > 0 ? (int64_t)pages * size : INT64_MAX;
+  struct rlimit r;
+  if (getrlimit(RLIMIT_AS, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    limit = lower(limit, (int64_t)r.rlim_cur);
+  if (getrlimit(RLIMIT_DATA, &r) == 0 && r.rlim_cur != RLIM_INFINITY)
+    limit = lower(limit, (int64_t)r.rlim_cur);
+  limit = lower(limit, cgroup_limit());
+  const char *env = getenv("MODELC_MEMORY_LIMIT");
+  if (env && *env) limit = lower(limit, parse_size(env));
+  return cached = limit;
+}
+
+void mc_format_bytes(char *buf, size_t cap, int64_t n) {
+  static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+  double v = (double)n;
+  int u = 0;
+  while (v >= 1024 && u < 6) v /= 1024, u++;
+  if (u == 0) snprintf(buf, cap, "%lld bytes", (long long)n);
+  else snprintf(buf, cap, "%.1f %s", v, units[u]);
 }
 
 void *mc_xmalloc(size_t n) {

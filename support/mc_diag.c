@@ -49,7 +49,11 @@ static const char *kind_name(McDiagKind k) {
   return k == MC_DIAG_ERROR ? "error" : k == MC_DIAG_WARNING ? "warning" : "note";
 }
 
-/* Appends the source line of loc and a caret line under its range. */
+#define SHOWN_COLS 120 /* a longer line is shown as a window of this many columns */
+
+/* Appends the source line of loc and a caret line under its range; of a
+   line longer than SHOWN_COLS only the window around the range, with
+   "..." where it is cut. */
 static void put_source_line(McStr *b, const McSourceFile *f, McLoc loc) {
   const char *p = f->text, *end = f->text + f->len;
   for (uint32_t line = 1; line < loc.line && p < end; p++)
@@ -57,15 +61,21 @@ static void put_source_line(McStr *b, const McSourceFile *f, McLoc loc) {
   if (p >= end && loc.line > 1) return;
   const char *eol = memchr(p, '\n', (size_t)(end - p));
   if (!eol) eol = end;
-  size_t width = (size_t)(eol - p);
-  mc_str_puts(b, "  ");
-  for (size_t i = 0; i < width; i++) mc_str_putc(b, p[i] == '\t' ? ' ' : p[i]);
-  mc_str_puts(b, "\n  ");
-  for (uint32_t i = 1; i < loc.col; i++) mc_str_putc(b, ' ');
+  size_t width = (size_t)(eol - p), col = loc.col > 0 ? loc.col - 1 : 0, from = 0, to = width;
+  if (width > SHOWN_COLS) {
+    from = col > SHOWN_COLS / 2 ? col - SHOWN_COLS / 2 : 0;
+    if (from > width - SHOWN_COLS) from = width - SHOWN_COLS;
+    to = from + SHOWN_COLS;
+  }
+  const char *pre = from ? "..." : "", *post = to < width ? "..." : "";
+  mc_str_printf(b, "  %s", pre);
+  for (size_t i = from; i < to; i++) mc_str_putc(b, p[i] == '\t' ? ' ' : p[i]);
+  mc_str_printf(b, "%s\n  ", post);
+  for (size_t i = 0; i < strlen(pre) + col - from; i++) mc_str_putc(b, ' ');
   mc_str_putc(b, '^');
-  uint32_t len = loc.len;
-  if (loc.col - 1 + (size_t)len > width) len = width >= loc.col ? (uint32_t)(width - loc.col + 1) : 1;
-  for (uint32_t i = 1; i < len; i++) mc_str_putc(b, '~');
+  size_t len = loc.len;
+  if (col + len > to) len = to > col ? to - col : 1;
+  for (size_t i = 1; i < len; i++) mc_str_putc(b, '~');
   mc_str_putc(b, '\n');
 }
 

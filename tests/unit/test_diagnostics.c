@@ -570,9 +570,31 @@ static void test_diagnostics_missing_file(void) {
   mc_sources_free(&s);
 }
 
+/* Of a source line longer than 120 columns only the 120 around the error
+   are shown, "..." where it is cut, the caret under the same character. */
+static void test_diagnostics_long_line_window(void) {
+  char src[1200], want[1200];
+  McStr xs, tail;
+  mc_str_init(&xs);
+  mc_str_init(&tail);
+  for (int i = 0; i < 60; i++) mc_str_puts(&xs, "x + "), mc_str_puts(&tail, " + x");
+  snprintf(src, sizeof src, "model m {\n  input x: f32[2]\n  output y = %sz%s\n}\n", xs.s,
+           tail.s);
+  /* line 3: "  output y = " (13 columns), 240 of "x + ", then 'z' at column 254 */
+  const char *line = strstr(src, "  output");
+  snprintf(want, sizeof want,
+           "t.model:3:254: error: unknown name 'z'\n"
+           "  ...%.120s...\n"
+           "     %*s^\n", line + 253 - 60, 60, "");
+  expect_diag(src, want);
+  mc_str_free(&xs);
+  mc_str_free(&tail);
+}
+
 int main(void) {
   static const TestCase cases[] = {
       {"syntax_expected_tokens", test_diagnostics_syntax_expected_tokens},
+      {"long_line_window", test_diagnostics_long_line_window},
       {"conv_shapes", test_diagnostics_conv_shapes},
       {"syntax_several_errors", test_diagnostics_syntax_several_errors},
       {"syntax_missing_brace", test_diagnostics_syntax_missing_brace},
