@@ -237,8 +237,8 @@ static bool add_all(TrTrainer *t, const McVec *list, bool eval) {
   return true;
 }
 
-/* Compiles, loads, resumes, trains and reports; the exit code. */
-static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, TrConfig *tc) {
+/* Compiles, loads, resumes, trains and reports as one rank; the exit code. */
+static int train_ranked(CliSession *s, const CliOpts *o, const TrainArgs *a, TrConfig *tc) {
   size_t len;
   char *text = cli_read_input(s, o->file, &len);
   if (!text) return CLI_FAIL;
@@ -252,7 +252,7 @@ static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, TrConfig *
   bool ok = t && (!a->resume || tr_trainer_resume(t, a->resume)) &&
             (!a->init_from || tr_trainer_init_from(t, a->init_from)) &&
             add_all(t, &a->data, false) && add_all(t, &a->eval, true) &&
-            tr_trainer_load_data(t) && (!a->save || tr_trainer_check_save(t, a->save));
+            tr_trainer_load_data(t) && (!tc->save || tr_trainer_check_save(t, tc->save));
   int rc = ok ? CLI_OK : CLI_FAIL;
   if (ok) {
     int64_t epochs = a->epochs ? a->epochs : a->steps ? 0 : 1;
@@ -267,6 +267,28 @@ static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, TrConfig *
   }
   tr_trainer_free(t);
   free(text);
+  return rc;
+}
+
+/* Under mpirun, ranks other than 0 train silently and save nothing. */
+static FILE *quiet_rank(TrConfig *tc, const TrDist *dist) {
+  tc->dist = dist;
+  if (dist->rank == 0) return NULL;
+  FILE *null = fopen("/dev/null", "w");
+  tc->out = null ? null : tc->out;
+  tc->progress = NULL;
+  tc->save = NULL;
+  return null;
+}
+
+/* Compiles, loads, resumes, trains and reports; the exit code. */
+static int train(CliSession *s, const CliOpts *o, const TrainArgs *a, TrConfig *tc) {
+  TrDist dist;
+  if (!tr_dist_init(&dist, &s->diag)) return CLI_FAIL;
+  FILE *null = quiet_rank(tc, &dist);
+  int rc = train_ranked(s, o, a, tc);
+  if (null) fclose(null);
+  tr_dist_finish(&dist);
   return rc;
 }
 

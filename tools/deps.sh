@@ -2,7 +2,8 @@
 # deps.sh -- installs the Debian packages modelc needs that are missing,
 # saying what it installs. Uses sudo when not root.
 set -e
-PKGS="cmake make gcc flex bison llvm-19-dev llvm-19-tools libcunit1-dev zlib1g-dev graphviz python3 dataset-fashion-mnist python3-numpy python3-torch libedit-dev bible-kjv wordnet-base libopenblas0-openmp"
+# clang-19 and libclang-rt-19-dev build the libFuzzer targets (make fuzz).
+PKGS="cmake make gcc clang-19 libclang-rt-19-dev flex bison llvm-19-dev llvm-19-tools libcunit1-dev zlib1g-dev graphviz python3 dataset-fashion-mnist python3-numpy python3-torch libedit-dev bible-kjv wordnet-base libopenblas0-openmp openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

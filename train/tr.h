@@ -20,6 +20,24 @@
 #include "mc.h"
 #include "pass.h"
 
+/* ---- tr_dist.c: the processes that train together ----------------------------
+   Data-parallel training over Open MPI: under mpirun each process is one
+   rank of the group; alone (or built without MPI) a group of one. */
+typedef struct TrDist {
+  int rank, size;
+  bool mpi;      /* MPI_Init ran: tr_dist_finish must run */
+} TrDist;
+
+bool tr_dist_available(void);   /* built with MPI */
+/* Joins the group mpirun started, or makes a group of one. */
+bool tr_dist_init(TrDist *d, McDiag *diag);
+void tr_dist_finish(TrDist *d);
+/* buf[0..n) summed over the ranks, in place on every rank. */
+bool tr_dist_sum(const TrDist *d, double *buf, int64_t n, McDiag *diag);
+/* Rank 0's bytes, on every rank. */
+bool tr_dist_broadcast(const TrDist *d, void *buf, int64_t bytes, McDiag *diag);
+
+/* ---- tr_trainer.c: a training session ------------------------------------------ */
 typedef struct TrTrainer TrTrainer;
 
 typedef struct TrConfig {
@@ -45,6 +63,7 @@ typedef struct TrConfig {
   bool progress_tty;         /* a \r-updated line rather than a line every few seconds */
   volatile sig_atomic_t *stop; /* nonzero: stop after the current step (may be NULL) */
   bool f64;                  /* steps by the reference evaluator in f64; f64 checkpoints */
+  const TrDist *dist;        /* data-parallel group (NULL: this process alone) */
 } TrConfig;
 
 typedef enum { TR_DONE, TR_STOPPED, TR_ERROR } TrStatus;

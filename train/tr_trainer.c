@@ -62,6 +62,7 @@ typedef struct Score {
 
 /* Running sums over the steps of the current epoch in this process. */
 typedef struct EpochStats {
+  double allreduce_seconds;  /* data-parallel: time in tr_dist_sum */
   int64_t steps;
   double loss_sum;
   int64_t correct, labelled;
@@ -80,7 +81,11 @@ struct TrTrainer {
   Program prog;             /* the training step */
   Program eval, eval1;      /* forward: at the batch size, and at 1 for leftover samples */
   bool eval1_tried;
-  Program grad;             /* the gradient program (tr_trainer_save_grads), built on first use */
+  Program grad;             /* the gradient program (tr_trainer_save_grads, data-parallel steps) */
+  Program apply;            /* data-parallel: the optimizer step on the averaged gradients */
+  bool dp;                  /* data-parallel over c.dist's ranks (more than one) */
+  bool params_shared;       /* dp: rank 0's params were broadcast */
+  double *shared;           /* dp: the buffer summed over the ranks each step (heap) */
   bool *filled;             /* step: per source slot, its param was loaded by init_from */
   int *update_of;           /* step: per source slot, its update output slot or -1 */
   int label_feed;           /* feed whose values accuracy compares with; -1 */
@@ -433,6 +438,49 @@ static void collect_inputs(TrTrainer *t) {
   }
 }
 
+/* ---- data-parallel programs ------------------------------------------------------ */
+
+/* The samples one step consumes across the ranks. */
+static int64_t global_batch(const TrTrainer *t) {
+  return t->batch * (t->dp ? t->c.dist->size : 1);
+}
+
+/* The optimizer alone: per trainable param P an input "grad.P" of its type
+   (the gradients averaged over the ranks) as P's gradient, then
+   pass_optim's update of P and its state, as the training step has it. */
+static IrGraph *apply_graph(const TrTrainer *t) {
+  IrGraph *g = ir_graph_new(t->fwd->name, t->d);
+  ir_graph_copy_syms(g, t->fwd);
+  McStr name;
+  mc_str_init(&name);
+  for (IrRef r = 0; r < t->fwd->nnodes; r++) {
+    const IrNode *n = ir_node(t->fwd, r);
+    if (n->op != IR_OP_PARAM || n->attr.frozen) continue;
+    ir_param(g, n->name, (IrDtype)n->dtype, &n->shape, n->attr.init, n->loc);
+    name.len = 0;
+    mc_str_printf(&name, "grad.%s", n->name);
+    IrRef x = ir_input(g, name.s, (IrDtype)n->dtype, &n->shape, n->loc);
+    ir_add_output(g, IR_OUT_GRAD, n->name, x);
+  }
+  mc_str_free(&name);
+  return g;
+}
+
+/* Each rank runs the gradient program on its part of the batch; the
+   gradients are summed over the ranks in one buffer and the apply program
+   takes the optimizer step on their mean, the same on every rank. */
+static bool build_dp_programs(TrTrainer *t) {
+  if (t->c.f64) {
+    mc_error(t->d, noloc, "train: --f64 runs in one process, not under mpirun");
+    return false;
+  }
+  IrGraph *g = apply_graph(t);
+  bool ok = program_build(t, &t->grad, t->fwd, PASS_PIPELINE_GRAD, true, t->d) &&
+            program_build(t, &t->apply, g, "optim,simplify,cse,dce,fuse", true, t->d);
+  ir_graph_free(g);
+  return ok;
+}
+
 TrTrainer *tr_trainer_new(McSources *src, McDiag *d, const TrConfig *c) {
   TrTrainer *t = mc_xcalloc(1, sizeof *t);
   t->src = src;
@@ -453,6 +501,8 @@ TrTrainer *tr_trainer_new(McSources *src, McDiag *d, const TrConfig *c) {
     ok = program_build(t, &t->prog, t->fwd, PASS_PIPELINE_TRAIN, false, t->d) &&
          map_updates(t) &&
          program_build(t, &t->eval, t->fwd_eval, PASS_PIPELINE_FORWARD, true, t->d);
+    t->dp = t->c.dist && t->c.dist->size > 1;
+    ok = ok && (!t->dp || build_dp_programs(t));
   }
   if (!ok) {
     tr_trainer_free(t);
@@ -480,6 +530,8 @@ void tr_trainer_free(TrTrainer *t) {
   program_free(&t->eval);
   program_free(&t->eval1);
   program_free(&t->grad);
+  program_free(&t->apply);
+  free(t->shared);
   free(t->filled);
   dataset_free(&t->train, t->ninputs);
   dataset_free(&t->test, t->ninputs);
@@ -789,11 +841,11 @@ bool tr_trainer_load_data(TrTrainer *t) {
   RtError e = {{0}};
   if (!rt_split_make(t->train.n, t->c.holdout, -1, t->c.seed, &t->split, &e))
     return rt_failed(t, &e);
-  t->steps_per_epoch = rt_batch_count(t->split.ntrain, t->batch);
+  t->steps_per_epoch = rt_batch_count(t->split.ntrain, global_batch(t));
   if (t->steps_per_epoch == 0) {
-    mc_error(t->d, noloc, "train: %lld training samples%s are fewer than the batch size %lld",
+    mc_error(t->d, noloc, "train: %lld training samples%s are fewer than the batch size %lld%s",
              (long long)t->split.ntrain, t->split.nheld ? " (after the held-out split)" : "",
-             (long long)t->batch);
+             (long long)global_batch(t), t->dp ? " (the batch times the ranks)" : "");
     return false;
   }
   t->test_idx = mc_xcalloc((size_t)t->test.n + 1, sizeof *t->test_idx);
@@ -843,9 +895,8 @@ bool tr_trainer_fill_input(TrTrainer *t, const char *name, int64_t count, void *
   return ok;
 }
 
-/* The hyperparameter inputs "opt.*" for update number step + 1. */
-static bool bind_hyper(TrTrainer *t) {
-  Program *p = &t->prog;
+/* The hyperparameter inputs "opt.*" of p for update number step + 1. */
+static bool bind_hyper(TrTrainer *t, Program *p) {
   for (int i = 0; i < p->nsources; i++) {
     const IrNode *n = slot_node(p, i);
     if (n->op != IR_OP_INPUT || strncmp(n->name, "opt.", 4) != 0) continue;
@@ -1004,7 +1055,7 @@ static bool step_f64(TrTrainer *t) {
 /* One optimizer step on samples idx[0..batch). */
 static bool train_step(TrTrainer *t, const int64_t *idx, EpochStats *st) {
   Program *p = &t->prog;
-  if (!bind_batch(t, p, &t->train, idx, t->batch) || !bind_hyper(t) ||
+  if (!bind_batch(t, p, &t->train, idx, t->batch) || !bind_hyper(t, p) ||
       !(t->c.f64 ? step_f64(t) : run_program(t, p)))
     return false;
   st->loss_sum += float_at(p, p->loss_slot, 0);
@@ -1024,6 +1075,132 @@ static void borrow_params(TrTrainer *t, Program *p) {
     int s = source_slot(&t->prog, IR_OP_PARAM, slot_node(p, i)->name);
     p->bufs[i] = s >= 0 ? t->prog.bufs[s] : NULL;
   }
+}
+
+/* ---- a data-parallel step ------------------------------------------------------------ */
+
+/* Copies n elements between a program buffer of dtype dt and doubles. */
+static void to_doubles(double *out, const void *buf, IrDtype dt, int64_t n) {
+  for (int64_t i = 0; i < n; i++)
+    out[i] = dt == IR_F64 ? ((const double *)buf)[i] : ((const float *)buf)[i];
+}
+
+static void from_doubles(void *buf, IrDtype dt, const double *in, int64_t n, double scale) {
+  for (int64_t i = 0; i < n; i++) {
+    if (dt == IR_F64) ((double *)buf)[i] = in[i] * scale;
+    else ((float *)buf)[i] = (float)(in[i] * scale);
+  }
+}
+
+/* The gradient program's outputs that the ranks average: gradients and
+   buffer updates (running statistics). */
+static bool is_shared_output(const IrOutput *o) {
+  return o->kind == IR_OUT_GRAD || o->kind == IR_OUT_UPDATE;
+}
+
+/* Where the mean of output o goes: the apply program's "grad.P" input, or
+   the buffer's slot of the step program. */
+static void *shared_target(TrTrainer *t, const IrOutput *o) {
+  if (o->kind == IR_OUT_UPDATE) {
+    int s = source_slot(&t->prog, IR_OP_PARAM, o->name);
+    return s >= 0 ? t->prog.bufs[s] : NULL;
+  }
+  McStr name;
+  mc_str_init(&name);
+  mc_str_printf(&name, "grad.%s", o->name);
+  int s = source_slot(&t->apply, IR_OP_INPUT, name.s);
+  mc_str_free(&name);
+  return s >= 0 ? t->apply.bufs[s] : NULL;
+}
+
+/* Sums loss, accuracy counts and every shared output over the ranks in one
+   buffer, then stores the means where they go. */
+static bool share_gradients(TrTrainer *t, EpochStats *st) {
+  Program *g = &t->grad;
+  int64_t n = 3;
+  for (uint32_t k = 0; k < g->g->nouts; k++)
+    if (is_shared_output(&g->g->outs[k])) n += ir_shape_numel(&slot_node(g, cg_program_output_slot(g->cg, (int)k))->shape);
+  if (!t->shared) t->shared = mc_xcalloc((size_t)n, sizeof *t->shared);
+  double *buf = t->shared;
+  int64_t rows = t->batch * labels_per_sample(t);
+  buf[0] = float_at(g, g->loss_slot, 0);
+  buf[1] = (double)count_correct(t, g, rows);
+  buf[2] = (double)rows;
+  int64_t at = 3;
+  for (uint32_t k = 0; k < g->g->nouts; k++) {
+    if (!is_shared_output(&g->g->outs[k])) continue;
+    int slot = cg_program_output_slot(g->cg, (int)k);
+    const IrNode *o = slot_node(g, slot);
+    to_doubles(buf + at, g->bufs[slot], (IrDtype)o->dtype, ir_shape_numel(&o->shape));
+    at += ir_shape_numel(&o->shape);
+  }
+  double start = now_seconds();
+  bool ok = tr_dist_sum(t->c.dist, buf, n, t->d);
+  st->allreduce_seconds += now_seconds() - start;
+  double mean = 1.0 / t->c.dist->size;
+  at = 3;
+  for (uint32_t k = 0; ok && k < g->g->nouts; k++) {
+    const IrOutput *out = &g->g->outs[k];
+    if (!is_shared_output(out)) continue;
+    const IrNode *o = slot_node(g, cg_program_output_slot(g->cg, (int)k));
+    void *to = shared_target(t, out);
+    if (!to) {
+      mc_error(t->d, noloc, "train: internal error: no place for the mean of '%s'", out->name);
+      ok = false;
+      break;
+    }
+    from_doubles(to, (IrDtype)o->dtype, buf + at, ir_shape_numel(&o->shape), mean);
+    at += ir_shape_numel(&o->shape);
+  }
+  if (ok) {
+    st->loss_sum += buf[0] * mean;
+    *(double *)mc_vec_push(&t->losses) = buf[0] * mean;
+    st->correct += (int64_t)buf[1];
+    st->labelled += (int64_t)buf[2];
+  }
+  return ok;
+}
+
+/* Stores the apply program's updates that it did not compute in place. */
+static void store_applied(TrTrainer *t) {
+  Program *a = &t->apply;
+  for (uint32_t k = 0; k < a->g->nouts; k++) {
+    if (a->g->outs[k].kind != IR_OUT_UPDATE) continue;
+    int u = cg_program_output_slot(a->cg, (int)k);
+    int s = source_slot(a, IR_OP_PARAM, a->g->outs[k].name);
+    if (s >= 0 && a->bufs[s] && a->bufs[u] != a->bufs[s])
+      memcpy(a->bufs[s], a->bufs[u], (size_t)node_bytes(slot_node(a, s)));
+  }
+}
+
+/* One optimizer step with every rank: rank r's samples are
+   idx[r*batch .. (r+1)*batch). */
+static bool train_step_dist(TrTrainer *t, const int64_t *idx, EpochStats *st) {
+  borrow_params(t, &t->grad);
+  borrow_params(t, &t->apply);
+  bool ok = bind_batch(t, &t->grad, &t->train, idx + (int64_t)t->c.dist->rank * t->batch,
+                       t->batch) &&
+            run_program(t, &t->grad) && share_gradients(t, st) && bind_hyper(t, &t->apply) &&
+            run_program(t, &t->apply);
+  if (!ok) return false;
+  store_applied(t);
+  st->steps++;
+  t->step++;
+  return true;
+}
+
+/* Every rank starts from rank 0's params and optimizer state. */
+static bool share_params(TrTrainer *t) {
+  if (!t->dp || t->params_shared) return true;
+  Program *p = &t->prog;
+  for (int i = 0; i < p->nsources; i++)
+    if (slot_node(p, i)->op == IR_OP_PARAM &&
+        !tr_dist_broadcast(t->c.dist, p->bufs[i], node_bytes(slot_node(p, i)), t->d))
+      return false;
+  int64_t counters[3] = {t->step, t->epoch, t->epoch_step};
+  if (!tr_dist_broadcast(t->c.dist, counters, sizeof counters, t->d)) return false;
+  t->step = counters[0], t->epoch = counters[1], t->epoch_step = counters[2];
+  return t->params_shared = true;
 }
 
 /* The batch-1 forward program for samples that do not fill a batch; built
@@ -1130,7 +1307,7 @@ static void show_progress(TrTrainer *t, EpochStats *st) {
   fprintf(f, "%s%s  step %lld/%lld  loss %.4f  %.0f samples/s  %s left%s",
           t->c.progress_tty ? "\r" : "", label, (long long)t->epoch_step,
           (long long)t->steps_per_epoch, st->loss_sum / (double)st->steps,
-          rate * (double)t->batch, left, t->c.progress_tty ? "\033[K" : "\n");
+          rate * (double)global_batch(t), left, t->c.progress_tty ? "\033[K" : "\n");
   fflush(f);
 }
 
@@ -1165,8 +1342,12 @@ static void print_epoch_line(TrTrainer *t, const EpochStats *st, bool partial) {
     print_score(f, "eval", &t->last_test);
   }
   double secs = now_seconds() - st->start;
-  fprintf(f, " (%.1f s, %.0f samples/s)\n", secs,
-          (double)(st->steps * t->batch) / fmax(secs, 1e-9));
+  fprintf(f, " (%.1f s, %.0f samples/s", secs,
+          (double)(st->steps * global_batch(t)) / fmax(secs, 1e-9));
+  if (t->dp)
+    fprintf(f, " on %d ranks, %.0f%% of it in allreduce", t->c.dist->size,
+            100 * st->allreduce_seconds / fmax(secs, 1e-9));
+  fprintf(f, ")\n");
   fflush(f);
 }
 
@@ -1237,7 +1418,7 @@ bool tr_trainer_save(TrTrainer *t, const char *path) {
   snprintf(epoch, sizeof epoch, "%lld", (long long)t->epoch);
   snprintf(epoch_step, sizeof epoch_step, "%lld", (long long)t->epoch_step);
   snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->c.seed);
-  snprintf(batch, sizeof batch, "%lld", (long long)t->batch);
+  snprintf(batch, sizeof batch, "%lld", (long long)global_batch(t));
   const RtMeta meta[] = {
       {"format", CHECKPOINT_FORMAT}, {"format_version", CHECKPOINT_VERSION},
       {"model", t->fwd->name},       {"optimizer", pass_optim_kind_name(t->c.optim.kind)},
@@ -1353,10 +1534,11 @@ bool tr_trainer_resume(TrTrainer *t, const char *path) {
             meta_int(t, c, path, "epoch_step", &epoch_step) &&
             meta_int(t, c, path, "seed", &seed) && meta_int(t, c, path, "batch", &batch) &&
             check_tensors(t, c, path);
-  if (ok && epoch_step > 0 && (int64_t)batch != t->batch)
+  if (ok && epoch_step > 0 && (int64_t)batch != global_batch(t))
     ok = bad_checkpoint(t, path, "saved in the middle of an epoch with batch size %llu; this "
-                        "run uses %lld (resume with the same batch size)",
-                        (unsigned long long)batch, (long long)t->batch);
+                        "run uses %lld (resume with the same batch size%s)",
+                        (unsigned long long)batch, (long long)global_batch(t),
+                        t->dp ? " times ranks" : "");
   if (ok) {
     copy_tensors(t, c);
     t->step = (int64_t)step;
@@ -1427,6 +1609,7 @@ TrStatus tr_trainer_run(TrTrainer *t, int64_t epochs, int64_t steps) {
              (long long)t->steps_per_epoch);
     return TR_ERROR;
   }
+  if (!share_params(t)) return TR_ERROR;
   t->run_epochs = epochs;
   t->run_steps = steps;
   EpochStats st = {0};
@@ -1434,7 +1617,8 @@ TrStatus tr_trainer_run(TrTrainer *t, int64_t epochs, int64_t steps) {
   while (ok && !reached(t) && !stop_requested(t)) {
     if (st.steps == 0) st.start = st.last_print = now_seconds();
     ensure_order(t);
-    ok = train_step(t, t->order + t->epoch_step * t->batch, &st);
+    const int64_t *idx = t->order + t->epoch_step * global_batch(t);
+    ok = t->dp ? train_step_dist(t, idx, &st) : train_step(t, idx, &st);
     if (!ok) break;
     t->epoch_step++;
     show_progress(t, &st);
