@@ -202,6 +202,12 @@ typedef struct CliBuildProgram {
   int *slot_role, *slot_index; /* rt_aot.h's RtAotSlot */
 } CliBuildProgram;
 
+/* The programs of a library: forward (eval mode) and, with --train, the
+   training step and its two halves for the caller's allreduce, the
+   gradient program and the apply program (the optimizer alone). */
+enum { CLI_PROG_FORWARD, CLI_PROG_TRAIN, CLI_PROG_GRAD, CLI_PROG_APPLY, CLI_PROG_COUNT };
+extern const char *const cli_build_program_names[CLI_PROG_COUNT]; /* "forward", ... */
+
 #define CLI_BUILD_MAX_IO 64
 #define CLI_BUILD_MAX_HYPER 16
 
@@ -212,12 +218,15 @@ typedef struct CliBuild {
   IrGraph *model[3]; /* the model at the probe batches (one graph without a batch dim) */
   IrGraph *model_eval[3]; /* the same in eval mode: what the forward entry runs */
   int nbatches;
-  CliBuildProgram programs[2]; /* forward, train */
+  CliBuildProgram programs[CLI_PROG_COUNT]; /* CLI_PROG_* */
   CliBuildTensor inputs[CLI_BUILD_MAX_IO], outputs[CLI_BUILD_MAX_IO];
   int ninputs, noutputs;
-  bool fwd_uses[CLI_BUILD_MAX_IO], train_uses[CLI_BUILD_MAX_IO]; /* inputs per program */
+  /* inputs per program (train_uses: the training step's and grad's, which keep all) */
+  bool fwd_uses[CLI_BUILD_MAX_IO], train_uses[CLI_BUILD_MAX_IO];
   CliBuildParam *params; /* model params, then optimizer state */
   int nparams;
+  int *grads; /* the params with a gradient (grad, apply), in model order */
+  int ngrads;
   const char *hyper[CLI_BUILD_MAX_HYPER];
   int nhyper;
   char *weights_path; /* the blob of --weights, or NULL */

@@ -1,7 +1,9 @@
 /* cli_build.c -- `modelc build`: a model as a library. The model is lowered
    at three values of its batch dim (cg_aot.c fits what depends on the
    batch), its forward program (the outputs) and, with --train, its
-   training step are compiled to PIC objects, the image and the exported
+   training step and the step's two halves (the gradient program and the
+   apply program, for data-parallel training with the caller's allreduce)
+   are compiled to PIC objects, the image and the exported
    functions are written as C (cli_build_emit.c), and the system compiler
    links them with the run-time library modelc carries (rt_aot_blob.h)
    into a shared object, an object file or a static archive, with a header
@@ -161,22 +163,63 @@ static IrGraph *with_outputs(const IrGraph *g, int keep, int keep2) {
   return c;
 }
 
-static bool make_program(CliSession *s, CliBuild *b, CliBuildProgram *p, bool train,
-                         const CliBuildArgs *a, const char *dir, const CgOptions *co) {
-  PassCtx cx = {.diag = &s->diag, .optim = &a->optim, .drop_unused_inputs = !train};
-  IrGraph *gs[3] = {NULL, NULL, NULL};
-  bool ok = true;
-  for (int i = 0; ok && i < b->nbatches; i++) {
-    gs[i] = train ? with_outputs(b->model[i], IR_OUT_LOSS, IR_OUT_UPDATE)
-                  : with_outputs(b->model_eval[i], IR_OUT_OUTPUT, -1);
-    ok = pass_run_pipeline(&gs[i], train ? PASS_PIPELINE_TRAIN : PASS_PIPELINE_FORWARD, &cx);
+/* The optimizer alone (as train/tr_trainer.c's apply_graph): per param P
+   that the gradient program differentiates, an input "grad.P" of P's type
+   as P's gradient; pass_optim then adds P's update and its state ("P.exp_avg",
+   the same tensors as the training step's). It depends on no batch. */
+static IrGraph *apply_graph(const CliBuild *b) {
+  const IrGraph *m = b->model[0], *grad = b->programs[CLI_PROG_GRAD].g;
+  IrGraph *g = ir_graph_new(m->name, m->diag);
+  McStr name;
+  mc_str_init(&name);
+  for (IrRef r = 0; r < m->nnodes; r++) {
+    const IrNode *n = ir_node(m, r);
+    if (n->op != IR_OP_PARAM || !ir_find_output(grad, IR_OUT_GRAD, n->name)) continue;
+    ir_param(g, n->name, (IrDtype)n->dtype, &n->shape, n->attr.init, n->loc);
+    name.len = 0;
+    mc_str_printf(&name, "grad.%s", n->name);
+    IrRef x = ir_input(g, name.s, (IrDtype)n->dtype, &n->shape, n->loc);
+    ir_add_output(g, IR_OUT_GRAD, n->name, x);
   }
-  for (int i = b->nbatches; ok && i < 3; i++) gs[i] = gs[0];
+  mc_str_free(&name);
+  return g;
+}
+
+#define PIPELINE_APPLY "optim,simplify,cse,dce,fuse"
+
+/* Program k's graph at probe batch i, before its passes. The training
+   step and the gradient program run the model in train mode with its loss
+   and buffer updates, the forward program in eval mode with its outputs. */
+static IrGraph *program_graph(const CliBuild *b, int k, int i) {
+  switch (k) {
+  case CLI_PROG_FORWARD: return with_outputs(b->model_eval[i], IR_OUT_OUTPUT, -1);
+  case CLI_PROG_APPLY: return apply_graph(b);
+  default: return with_outputs(b->model[i], IR_OUT_LOSS, IR_OUT_UPDATE);
+  }
+}
+
+static bool make_program(CliSession *s, CliBuild *b, int k, const CliBuildArgs *a,
+                         const char *dir, const CgOptions *co) {
+  static const char *const pipelines[CLI_PROG_COUNT] = {
+      [CLI_PROG_FORWARD] = PASS_PIPELINE_FORWARD, [CLI_PROG_TRAIN] = PASS_PIPELINE_TRAIN,
+      [CLI_PROG_GRAD] = PASS_PIPELINE_GRAD, [CLI_PROG_APPLY] = PIPELINE_APPLY};
+  CliBuildProgram *p = &b->programs[k];
+  const char *what = cli_build_program_names[k];
+  /* a forward pass needs no labels; the training programs keep every input */
+  PassCtx cx = {.diag = &s->diag, .optim = &a->optim, .drop_unused_inputs = k == CLI_PROG_FORWARD};
+  IrGraph *gs[3] = {NULL, NULL, NULL};
+  int nb = k == CLI_PROG_APPLY ? 1 : b->nbatches;
+  bool ok = true;
+  for (int i = 0; ok && i < nb; i++) {
+    gs[i] = program_graph(b, k, i);
+    ok = pass_run_pipeline(&gs[i], pipelines[k], &cx);
+  }
+  for (int i = nb; ok && i < 3; i++) gs[i] = gs[0];
   char path[4096];
-  snprintf(path, sizeof path, "%s/%s.o", dir, train ? "train" : "forward");
+  snprintf(path, sizeof path, "%s/%s.o", dir, what);
   CgOptions o = *co;
   char run[300];
-  snprintf(run, sizeof run, "%s__%s_run", b->prefix, train ? "train" : "forward");
+  snprintf(run, sizeof run, "%s__%s_run", b->prefix, what);
   o.run_name = run;
   ok = ok && cg_aot_compile(gs, probe_batches, &o, path, &p->prog, &s->diag);
   if (ok) {
@@ -184,7 +227,7 @@ static bool make_program(CliSession *s, CliBuild *b, CliBuildProgram *p, bool tr
     p->object = mc_xstrdup(path);
     p->run_name = mc_xstrdup(run);
   }
-  for (int i = ok ? 1 : 0; i < b->nbatches; i++)
+  for (int i = ok ? 1 : 0; i < nb; i++)
     if (gs[i]) ir_graph_free(gs[i]);
   return ok;
 }
@@ -372,7 +415,7 @@ static bool link_library(CliSession *s, CliBuild *b, const char *dir, char **mad
   const char *objs[8];
   int nobj = 0;
   objs[nobj++] = api_o;
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; k < CLI_PROG_COUNT; k++)
     if (b->programs[k].object) objs[nobj++] = b->programs[k].object;
   if (b->weights_path) objs[nobj++] = w_o;
   char *argv[32];
@@ -468,7 +511,7 @@ static void remove_dir(const char *dir) {
   static const char *const names[] = {"rt_aot.h", "libmodelc_aotrt.a", "model.c", "model.o",
                                       "weights.s", "weights.o", "weights.bin", "tool.log",
                                       "lib.so", "lib.a", "lib.o", "whole.o", "forward.o",
-                                      "train.o", "model.h"};
+                                      "train.o", "grad.o", "apply.o", "model.h"};
   for (size_t i = 0; i < MC_COUNTOF(names); i++) {
     char *p = path_in(dir, names[i]);
     unlink(p);
@@ -478,7 +521,7 @@ static void remove_dir(const char *dir) {
 }
 
 static void build_free(CliBuild *b) {
-  for (int k = 0; k < 2; k++) {
+  for (int k = 0; k < CLI_PROG_COUNT; k++) {
     CliBuildProgram *p = &b->programs[k];
     cg_aot_program_free(&p->prog);
     if (p->g) ir_graph_free(p->g);
@@ -491,6 +534,7 @@ static void build_free(CliBuild *b) {
   for (int i = 0; i < b->nbatches; i++)
     if (b->model_eval[i]) ir_graph_free(b->model_eval[i]);
   free(b->params);
+  free(b->grads);
   free(b->weights_path);
 }
 
@@ -543,8 +587,10 @@ static bool build(CliSession *s, CliOpts *o, const CliBuildArgs *a, const char *
   CgOptions co = cg_options_default();
   co.cpu = a->cpu;
   co.threads = a->threads;
-  ok = ok && make_program(s, &b, &b.programs[0], false, a, dir, &co);
-  ok = ok && (!a->train || make_program(s, &b, &b.programs[1], true, a, dir, &co));
+  ok = ok && make_program(s, &b, CLI_PROG_FORWARD, a, dir, &co);
+  /* the apply program's params are those the gradient program differentiates */
+  for (int k = CLI_PROG_TRAIN; a->train && k < CLI_PROG_COUNT; k++)
+    ok = ok && make_program(s, &b, k, a, dir, &co);
   ok = ok && cli_build_describe(s, &b);
   if (ok && a->weights) {
     b.weights_path = path_in(dir, "weights.bin");
@@ -582,10 +628,12 @@ static bool build(CliSession *s, CliOpts *o, const CliBuildArgs *a, const char *
     ok = write_text(s, manifest, &j_text) && install(s, hp, header) && install(s, made, a->output);
     free(hp);
   }
+  int nkernels = 0;
+  for (int k = 0; k < CLI_PROG_COUNT; k++) nkernels += b.programs[k].prog.nkernels;
   if (ok)
     fprintf(stderr, "modelc build: wrote %s, %s and %s (%d kernels%s%s)\n", a->output, header,
-            manifest, b.programs[0].prog.nkernels + b.programs[1].prog.nkernels,
-            b.batch_name ? ", run-time batch " : "", b.batch_name ? b.batch_name : "");
+            manifest, nkernels, b.batch_name ? ", run-time batch " : "",
+            b.batch_name ? b.batch_name : "");
   free(made);
   free(header);
   free(manifest);

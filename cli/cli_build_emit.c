@@ -11,6 +11,8 @@
 #include "rt.h"
 #include "rt_aot.h"
 
+const char *const cli_build_program_names[CLI_PROG_COUNT] = {"forward", "train", "grad", "apply"};
+
 /* ---- describing the model ------------------------------------------------------------ */
 
 static int rt_dtype_of(IrDtype t) {
@@ -82,7 +84,7 @@ static bool describe_io(CliSession *s, CliBuild *b) {
 /* The model's params in its order, then the optimizer state the training
    step adds. */
 static void describe_params(CliBuild *b) {
-  const IrGraph *m = b->model[0], *t = b->programs[1].g;
+  const IrGraph *m = b->model[0], *t = b->programs[CLI_PROG_TRAIN].g;
   b->params = mc_xcalloc(m->nnodes + (t ? t->nnodes : 0) + 1, sizeof *b->params);
   for (IrRef r = 0; r < m->nnodes; r++)
     if (ir_node(m, r)->op == IR_OP_PARAM)
@@ -93,6 +95,22 @@ static void describe_params(CliBuild *b) {
     tensor_of(&b->params[b->nparams], t, n, n->name);
     b->params[b->nparams++].state = true;
   }
+}
+
+/* The model params the gradient program differentiates, in model order. */
+static void describe_grads(CliBuild *b) {
+  const IrGraph *g = b->programs[CLI_PROG_GRAD].g;
+  b->grads = mc_xcalloc((size_t)b->nparams + 1, sizeof *b->grads);
+  for (int i = 0; g && i < b->nparams; i++)
+    if (!b->params[i].state && ir_find_output(g, IR_OUT_GRAD, b->params[i].name))
+      b->grads[b->ngrads++] = i;
+}
+
+/* The gradient of param `name`: its index in b->grads, or -1. */
+static int grad_index(const CliBuild *b, const char *name) {
+  for (int k = 0; k < b->ngrads; k++)
+    if (!strcmp(b->params[b->grads[k]].name, name)) return k;
+  return -1;
 }
 
 static int hyper_index(CliBuild *b, const char *name) {
@@ -119,10 +137,13 @@ static bool describe_slots(CliSession *s, CliBuild *b, int k) {
     } else if (i < p->prog.ninputs && !strncmp(node->name, "opt.", 4)) {
       role = RT_AOT_SLOT_HYPER;
       index = hyper_index(b, node->name);
+    } else if (i < p->prog.ninputs && k == CLI_PROG_APPLY && !strncmp(node->name, "grad.", 5)) {
+      role = RT_AOT_SLOT_GRAD; /* apply_graph's "grad.P" */
+      index = grad_index(b, node->name + 5);
     } else if (i < p->prog.ninputs) {
       role = RT_AOT_SLOT_INPUT;
       index = find_tensor(b->inputs, b->ninputs, node->name);
-      if (index >= 0) (k ? b->train_uses : b->fwd_uses)[index] = true;
+      if (index >= 0) (k == CLI_PROG_FORWARD ? b->fwd_uses : b->train_uses)[index] = true;
     } else if (p->prog.result_slot[i - p->prog.ninputs] != i) {
       role = RT_AOT_SLOT_UNUSED; /* an update computed in its param's buffer */
       index = 0;
@@ -130,11 +151,12 @@ static bool describe_slots(CliSession *s, CliBuild *b, int k) {
       const IrOutput *o = &g->outs[i - p->prog.ninputs];
       role = o->kind == IR_OUT_LOSS     ? RT_AOT_SLOT_LOSS
              : o->kind == IR_OUT_UPDATE ? RT_AOT_SLOT_UPDATE
+             : o->kind == IR_OUT_GRAD   ? RT_AOT_SLOT_GRAD
                                         : RT_AOT_SLOT_OUTPUT;
       index = role == RT_AOT_SLOT_LOSS     ? 0
               : role == RT_AOT_SLOT_UPDATE ? find_tensor(b->params, b->nparams, o->name)
+              : role == RT_AOT_SLOT_GRAD   ? grad_index(b, o->name)
                                            : find_tensor(b->outputs, b->noutputs, o->name);
-      if (o->kind == IR_OUT_GRAD) index = -1;
     }
     if (index < 0) {
       mc_error(&s->diag, (McLoc){0}, "build: internal error: slot %d (%s) has no place", i,
@@ -150,7 +172,8 @@ static bool describe_slots(CliSession *s, CliBuild *b, int k) {
 bool cli_build_describe(CliSession *s, CliBuild *b) {
   if (!describe_io(s, b)) return false;
   describe_params(b);
-  for (int k = 0; k < 2; k++)
+  describe_grads(b);
+  for (int k = 0; k < CLI_PROG_COUNT; k++)
     if (b->programs[k].g && !describe_slots(s, b, k)) return false;
   return true;
 }
@@ -228,6 +251,48 @@ static void train_args(McStr *o, const CliBuild *b) {
   io_args(o, b->inputs, b->ninputs, b->train_uses, true);
 }
 
+/* name with '_' for each character a C name cannot hold, then "_grad". */
+static void grad_base(McStr *o, const char *name) {
+  for (; *name; name++)
+    mc_str_putc(o, (*name >= 'a' && *name <= 'z') || (*name >= 'A' && *name <= 'Z') ||
+                           (*name >= '0' && *name <= '9')
+                       ? *name
+                       : '_');
+  mc_str_puts(o, "_grad");
+}
+
+/* The C argument of gradient k: "fc1_weight_grad" for param fc1.weight,
+   with "_K" added when that is an input's name or an earlier gradient's. */
+static void grad_arg_name(McStr *o, const CliBuild *b, int k) {
+  McStr mine, other;
+  mc_str_init(&mine);
+  mc_str_init(&other);
+  grad_base(&mine, b->params[b->grads[k]].name);
+  bool clash = false;
+  for (int i = 0; i < b->ninputs; i++) clash |= !strcmp(b->inputs[i].name, mine.s);
+  for (int j = 0; j < k && !clash; j++) {
+    other.len = 0;
+    grad_base(&other, b->params[b->grads[j]].name);
+    clash = !strcmp(other.s, mine.s);
+  }
+  mc_str_puts(o, mine.s);
+  if (clash) mc_str_printf(o, "_%d", k);
+  mc_str_free(&mine);
+  mc_str_free(&other);
+}
+
+/* ", float *fc1_weight_grad, size_t fc1_weight_grad_count" per gradient
+   (const for apply's). */
+static void grad_args(McStr *o, const CliBuild *b, bool in) {
+  for (int k = 0; k < b->ngrads; k++) {
+    mc_str_printf(o, ", %s%s *", in ? "const " : "", c_type(b->params[b->grads[k]].dtype));
+    grad_arg_name(o, b, k);
+    mc_str_puts(o, ", size_t ");
+    grad_arg_name(o, b, k);
+    mc_str_puts(o, "_count");
+  }
+}
+
 static const char *const error_names[] = {"OK",    "ERR_ARG",    "ERR_BATCH", "ERR_SIZE",
                                           "ERR_IO", "ERR_FORMAT", "ERR_NAME",  "ERR_SHAPE",
                                           "ERR_NOMEM", "ERR_INDEX", "ERR_NOTRAIN", "ERR_THREADS"};
@@ -270,7 +335,7 @@ void cli_build_emit_header(McStr *o, const CliBuild *b) {
   for (int i = 0; i < b->ninputs; i++)
     if (b->fwd_uses[i]) header_io_doc(o, "input ", &b->inputs[i]);
   for (int i = 0; i < b->noutputs; i++) header_io_doc(o, "output", &b->outputs[i]);
-  if (b->programs[1].g) {
+  if (b->programs[CLI_PROG_TRAIN].g) {
     mc_str_printf(o, "   train_step (optimizer %s):\n", pass_optim_kind_name(b->args->optim.kind));
     for (int i = 0; i < b->ninputs; i++)
       if (b->train_uses[i]) header_io_doc(o, "input ", &b->inputs[i]);
@@ -280,6 +345,11 @@ void cli_build_emit_header(McStr *o, const CliBuild *b) {
     mc_str_printf(o, "     %d: %s ", i, b->params[i].name);
     shape_text(o, &b->params[i]);
     mc_str_puts(o, b->params[i].state ? " (optimizer state)\n" : "\n");
+  }
+  if (b->programs[CLI_PROG_GRAD].g) {
+    mc_str_puts(o, "   gradients of grad and apply (index: param):\n");
+    for (int k = 0; k < b->ngrads; k++)
+      mc_str_printf(o, "     %d: %s\n", k, b->params[b->grads[k]].name);
   }
   mc_str_puts(o, "*/\n");
   mc_str_printf(o, "#ifndef %s_H_\n#define %s_H_\n\n#include <stddef.h>\n#include <stdint.h>\n\n",
@@ -293,6 +363,7 @@ void cli_build_emit_header(McStr *o, const CliBuild *b) {
     upper(o, b->params[i].name);
     mc_str_printf(o, " %d\n", i);
   }
+  if (b->programs[CLI_PROG_GRAD].g) mc_str_printf(o, "#define %s_NUM_GRADS %d\n", P, b->ngrads);
   mc_str_printf(o, "\ntypedef struct %s_ctx %s_ctx;\n\n", p, p);
   mc_str_printf(o, "typedef struct %s_config {\n  uint64_t seed; /* initializers of params not embedded */\n"
                    "  int threads;    /* <= 0: all online cores */\n} %s_config;\n\n", p, p);
@@ -314,7 +385,7 @@ void cli_build_emit_header(McStr *o, const CliBuild *b) {
   mc_str_printf(o, "/* torch.optim's names; unused ones are ignored by the optimizer. */\n");
   mc_str_printf(o, "typedef struct %s_hyper {\n  double lr, momentum, weight_decay, beta1, beta2, eps, max_norm;\n} %s_hyper;\n", p, p);
   mc_str_printf(o, "/* torch.optim's defaults for the library's optimizer */\nvoid %s_hyper_default(%s_hyper *h);\n", p, p);
-  if (b->programs[1].g) {
+  if (b->programs[CLI_PROG_TRAIN].g) {
     mc_str_printf(o, "/* One optimizer step on `batch` samples: params and optimizer state are\n"
                      "   updated in place; *loss (may be NULL) gets the batch's loss. h NULL:\n"
                      "   the defaults. */\n");
@@ -324,6 +395,30 @@ void cli_build_emit_header(McStr *o, const CliBuild *b) {
     mc_str_printf(o, "%s_hyper *h, float *loss);\n", p);
     mc_str_printf(o, "int %s_train_step_v(%s_ctx *ctx, int64_t batch, const void *const *inputs,\n"
                      "    const size_t *input_counts, const %s_hyper *h, float *loss);\n", p, p, p);
+  }
+  if (b->programs[CLI_PROG_GRAD].g) {
+    mc_str_printf(o, "/* The training step in two halves, for data-parallel training with your own\n"
+                     "   allreduce: grad writes the gradient of the batch's loss for every param\n"
+                     "   of the list of gradients above (buffers of its params' shapes) and *loss\n"
+                     "   (may be NULL); it updates the buffers (running statistics) as\n"
+                     "   train_step does, but no trained param, no optimizer state and not the\n"
+                     "   step count. apply takes train_step's optimizer step on the gradients\n"
+                     "   given (e.g. grad's averaged over the ranks; h NULL: the defaults); the\n"
+                     "   step count goes up. grad then apply on one batch is train_step. */\n");
+    mc_str_printf(o, "int %s_grad(%s_ctx *ctx, int64_t batch", p, p);
+    train_args(o, b);
+    grad_args(o, b, false);
+    mc_str_puts(o, ",\n    float *loss);\n");
+    mc_str_printf(o, "int %s_grad_v(%s_ctx *ctx, int64_t batch, const void *const *inputs,\n"
+                     "    const size_t *input_counts, void *const *grads, const size_t *grad_counts,\n"
+                     "    float *loss);\n", p, p);
+    mc_str_printf(o, "int %s_apply(%s_ctx *ctx", p, p);
+    grad_args(o, b, true);
+    mc_str_printf(o, ",\n    const %s_hyper *h);\n", p);
+    mc_str_printf(o, "int %s_apply_v(%s_ctx *ctx, const void *const *grads, const size_t *grad_counts,\n"
+                     "    const %s_hyper *h);\n", p, p, p);
+    mc_str_printf(o, "/* The param of gradient k (%s_PARAM_*); -1: no such gradient. */\n", P);
+    mc_str_printf(o, "int %s_grad_param(int k);\n", p);
   }
   mc_str_printf(o, "/* Optimizer steps taken (saved and loaded with the weights). */\n");
   mc_str_printf(o, "int64_t %s_steps(const %s_ctx *ctx);\n\n", p, p);
@@ -380,7 +475,7 @@ static void put_tensors(McStr *o, const char *name, const CliBuildTensor *ts, in
 static void put_program(McStr *o, const CliBuild *b, int k) {
   const CliBuildProgram *p = &b->programs[k];
   const CgAotProgram *q = &p->prog;
-  const char *n = k ? "train" : "forward";
+  const char *n = cli_build_program_names[k];
   mc_str_printf(o, "\n/* the %s program: %d slots, %d kernels */\n", n, q->nslots, q->nkernels);
   mc_str_printf(o, "__attribute__((visibility(\"hidden\"))) void %s(void *const *, void *, const int64_t *);\n",
                 p->run_name);
@@ -461,7 +556,12 @@ static void put_model(McStr *o, const CliBuild *b) {
     for (int i = 0; i < b->nhyper; i++) mc_str_printf(o, "%s\"%s\"", i ? ", " : "", b->hyper[i]);
     mc_str_puts(o, "};\n");
   }
-  bool train = b->programs[1].g != NULL;
+  if (b->ngrads) {
+    mc_str_printf(o, "static const int32_t grad_params[%d] = {", b->ngrads);
+    for (int k = 0; k < b->ngrads; k++) mc_str_printf(o, "%s%d", k ? ", " : "", b->grads[k]);
+    mc_str_puts(o, "};\n");
+  }
+  bool train = b->programs[CLI_PROG_TRAIN].g != NULL, dp = b->programs[CLI_PROG_GRAD].g != NULL;
   mc_str_puts(o, "\nstatic const RtAotModel model = {\n    .abi = RT_AOT_ABI,\n");
   mc_str_printf(o, "    .name = \"%s\",\n", b->model[0]->name);
   mc_str_printf(o, "    .ninputs = %d,\n    .inputs = %s,\n", b->ninputs, b->ninputs ? "inputs" : "NULL");
@@ -473,8 +573,12 @@ static void put_model(McStr *o, const CliBuild *b) {
   mc_str_printf(o, "    .optimizer = %d,\n    .nesterov = %d,\n    .clip_grad_norm = %d,\n",
                 train ? (int)b->args->optim.kind : -1, train && b->args->optim.nesterov,
                 train && b->args->optim.clip_grad_norm);
-  mc_str_printf(o, "    .forward = &forward_program,\n    .train = %s};\n",
+  mc_str_printf(o, "    .forward = &forward_program,\n    .train = %s,\n",
                 train ? "&train_program" : "NULL");
+  mc_str_printf(o, "    .grad = %s,\n    .apply = %s,\n", dp ? "&grad_program" : "NULL",
+                dp ? "&apply_program" : "NULL");
+  mc_str_printf(o, "    .ngrads = %d,\n    .grad_params = %s};\n", b->ngrads,
+                b->ngrads ? "grad_params" : "NULL");
 }
 
 /* ---- the C file: the exported functions -------------------------------------------------------- */
@@ -498,6 +602,48 @@ static void put_hyper_copy(McStr *o, const char *from, const char *to) {
                                   "max_norm"};
   for (size_t i = 0; i < MC_COUNTOF(f); i++)
     mc_str_printf(o, "  %s%s = %s%s;\n", to, f[i], from, f[i]);
+}
+
+/* The arrays of gradient pointers and counts a typed entry point hands over. */
+static void put_grad_arrays(McStr *o, const CliBuild *b, bool in) {
+  int n = b->ngrads ? b->ngrads : 1;
+  mc_str_printf(o, "  %svoid *mc__g[%d] = {0};\n  size_t mc__g_n[%d] = {0};\n", in ? "const " : "",
+                n, n);
+  for (int k = 0; k < b->ngrads; k++) {
+    mc_str_printf(o, "  mc__g[%d] = ", k);
+    grad_arg_name(o, b, k);
+    mc_str_printf(o, ";\n  mc__g_n[%d] = ", k);
+    grad_arg_name(o, b, k);
+    mc_str_puts(o, "_count;\n");
+  }
+}
+
+/* grad, apply (typed and _v) and grad_param. */
+static void put_grad_api(McStr *o, const CliBuild *b) {
+  const char *p = b->prefix;
+  mc_str_printf(o, "API int %s_grad_v(%s_ctx *ctx, int64_t batch, const void *const *inputs,\n"
+                   "    const size_t *input_counts, void *const *grads, const size_t *grad_counts,\n"
+                   "    float *loss) {\n"
+                   "  return rt_aot_grad((RtAotCtx *)ctx, batch, inputs, input_counts, grads, grad_counts, loss);\n"
+                   "}\n\n", p, p);
+  mc_str_printf(o, "API int %s_grad(%s_ctx *ctx, int64_t batch", p, p);
+  train_args(o, b);
+  grad_args(o, b, false);
+  mc_str_puts(o, ", float *loss) {\n");
+  put_input_arrays(o, b, b->train_uses);
+  put_grad_arrays(o, b, false);
+  mc_str_printf(o, "  return %s_grad_v(ctx, batch, mc__in, mc__in_n, mc__g, mc__g_n, loss);\n}\n\n", p);
+  mc_str_printf(o, "API int %s_apply_v(%s_ctx *ctx, const void *const *grads, const size_t *grad_counts,\n"
+                   "    const %s_hyper *h) {\n  RtAotHyper r = {0};\n  if (h) {\n", p, p, p);
+  put_hyper_copy(o, "h->", "  r.");
+  mc_str_puts(o, "  }\n  return rt_aot_apply((RtAotCtx *)ctx, grads, grad_counts, h ? &r : NULL);\n}\n\n");
+  mc_str_printf(o, "API int %s_apply(%s_ctx *ctx", p, p);
+  grad_args(o, b, true);
+  mc_str_printf(o, ", const %s_hyper *h) {\n", p);
+  put_grad_arrays(o, b, true);
+  mc_str_printf(o, "  return %s_apply_v(ctx, mc__g, mc__g_n, h);\n}\n\n", p);
+  mc_str_printf(o, "API int %s_grad_param(int k) {\n"
+                   "  return k >= 0 && k < model.ngrads ? model.grad_params[k] : -1;\n}\n\n", p);
 }
 
 static void put_api(McStr *o, const CliBuild *b) {
@@ -532,7 +678,7 @@ static void put_api(McStr *o, const CliBuild *b) {
                    "  rt_aot_hyper_default(&model, &r);\n", p, p);
   put_hyper_copy(o, "r.", "h->");
   mc_str_puts(o, "}\n\n");
-  if (b->programs[1].g) {
+  if (b->programs[CLI_PROG_TRAIN].g) {
     mc_str_printf(o, "API int %s_train_step_v(%s_ctx *ctx, int64_t batch, const void *const *inputs,\n"
                      "    const size_t *input_counts, const %s_hyper *h, float *loss) {\n"
                      "  RtAotHyper r = {0};\n  if (h) {\n", p, p, p);
@@ -544,6 +690,7 @@ static void put_api(McStr *o, const CliBuild *b) {
     put_input_arrays(o, b, b->train_uses);
     mc_str_printf(o, "  return %s_train_step_v(ctx, batch, mc__in, mc__in_n, h, loss);\n}\n\n", p);
   }
+  if (b->programs[CLI_PROG_GRAD].g) put_grad_api(o, b);
   mc_str_printf(o, "API int64_t %s_steps(const %s_ctx *ctx) { return rt_aot_steps((const RtAotCtx *)ctx); }\n\n", p, p);
   mc_str_printf(o, "API int %s_param_count(void) { return %d; }\n\n", p, b->nparams);
   mc_str_printf(o, "API const char *%s_param_name(int i) {\n"
@@ -563,7 +710,7 @@ void cli_build_emit_c(McStr *o, const CliBuild *b) {
                 b->model[0]->name, MODELC_VERSION);
   mc_str_puts(o, "#include <math.h>\n#include <stddef.h>\n#include <stdint.h>\n\n"
                  "#include \"model.h\"\n#include \"rt_aot.h\"\n");
-  for (int k = 0; k < 2; k++)
+  for (int k = 0; k < CLI_PROG_COUNT; k++)
     if (b->programs[k].g) put_program(o, b, k);
   put_model(o, b);
   put_api(o, b);
@@ -619,8 +766,30 @@ static void json_io_args(McStr *a, const CliBuildTensor *ts, int n, const bool *
   }
 }
 
+/* ", [\"fc1_weight_grad\", \"float*\"], [\"fc1_weight_grad_count\", \"size_t\"]" per gradient. */
+static void json_grad_args(McStr *a, const CliBuild *b, bool in) {
+  for (int k = 0; k < b->ngrads; k++) {
+    mc_str_puts(a, ", [\"");
+    grad_arg_name(a, b, k);
+    mc_str_printf(a, "\", \"%s%s*\"], [\"", in ? "const " : "", c_type(b->params[b->grads[k]].dtype));
+    grad_arg_name(a, b, k);
+    mc_str_puts(a, "_count\", \"size_t\"]");
+  }
+}
+
+/* "grads": the gradients of grad and apply in order, each with its param. */
+static void json_grads(McStr *o, const CliBuild *b) {
+  mc_str_puts(o, "  \"grads\": [");
+  for (int k = 0; k < b->ngrads; k++) {
+    mc_str_puts(o, k ? ",\n" : "\n");
+    json_tensor(o, &b->params[b->grads[k]], "    ");
+    mc_str_printf(o, ", \"index\": %d, \"param\": %d}", k, b->grads[k]);
+  }
+  mc_str_puts(o, b->ngrads ? "\n  ],\n" : "],\n");
+}
+
 void cli_build_emit_manifest(McStr *o, const CliBuild *b) {
-  bool train = b->programs[1].g != NULL;
+  bool train = b->programs[CLI_PROG_TRAIN].g != NULL, dp = b->programs[CLI_PROG_GRAD].g != NULL;
   mc_str_puts(o, "{\n  \"format\": \"modelc-library\",\n  \"format_version\": 1,\n");
   mc_str_printf(o, "  \"modelc\": \"%s\",\n  \"model\": \"%s\",\n  \"prefix\": \"%s\",\n",
                 MODELC_VERSION, b->model[0]->name, b->prefix);
@@ -633,6 +802,7 @@ void cli_build_emit_manifest(McStr *o, const CliBuild *b) {
   if (train) json_list(o, "train_inputs", b->inputs, b->ninputs, b->train_uses, false);
   json_list(o, "outputs", b->outputs, b->noutputs, NULL, false);
   json_list(o, "params", b->params, b->nparams, NULL, true);
+  if (dp) json_grads(o, b);
   if (train)
     mc_str_printf(o, "  \"optimizer\": {\"kind\": \"%s\", \"nesterov\": %s, \"clip_grad_norm\": %s},\n",
                   pass_optim_kind_name(b->args->optim.kind), b->args->optim.nesterov ? "true" : "false",
@@ -672,6 +842,29 @@ void cli_build_emit_manifest(McStr *o, const CliBuild *b) {
                "[\"ctx\", \"ctx*\"], [\"batch\", \"int64_t\"], [\"inputs\", \"const void*const*\"], "
                "[\"input_counts\", \"const size_t*\"], [\"h\", \"const hyper*\"], [\"loss\", \"float*\"]",
                false);
+  }
+  if (dp) {
+    a.len = 0;
+    mc_str_puts(&a, "[\"ctx\", \"ctx*\"], [\"batch\", \"int64_t\"]");
+    json_io_args(&a, b->inputs, b->ninputs, b->train_uses, false);
+    json_grad_args(&a, b, false);
+    mc_str_puts(&a, ", [\"loss\", \"float*\"]");
+    json_entry(o, b, "grad", "int", a.s, false);
+    json_entry(o, b, "grad_v", "int",
+               "[\"ctx\", \"ctx*\"], [\"batch\", \"int64_t\"], [\"inputs\", \"const void*const*\"], "
+               "[\"input_counts\", \"const size_t*\"], [\"grads\", \"void*const*\"], "
+               "[\"grad_counts\", \"const size_t*\"], [\"loss\", \"float*\"]",
+               false);
+    a.len = 0;
+    mc_str_puts(&a, "[\"ctx\", \"ctx*\"]");
+    json_grad_args(&a, b, true);
+    mc_str_puts(&a, ", [\"h\", \"const hyper*\"]");
+    json_entry(o, b, "apply", "int", a.s, false);
+    json_entry(o, b, "apply_v", "int",
+               "[\"ctx\", \"ctx*\"], [\"grads\", \"const void*const*\"], "
+               "[\"grad_counts\", \"const size_t*\"], [\"h\", \"const hyper*\"]",
+               false);
+    json_entry(o, b, "grad_param", "int", "[\"k\", \"int\"]", false);
   }
   json_entry(o, b, "steps", "int64_t", "[\"ctx\", \"const ctx*\"]", false);
   json_entry(o, b, "param_count", "int", "", false);

@@ -24,6 +24,10 @@
 
 _Static_assert(RT_AOT_MAX_RANK == RT_MAX_RANK, "ranks of rt_aot.h and rt.h");
 
+/* The programs of an image; a context has an instance of each. */
+enum { PROG_FORWARD, PROG_TRAIN, PROG_GRAD, PROG_APPLY, PROG_COUNT };
+static const char *const prog_names[PROG_COUNT] = {"forward", "train", "grad", "apply"};
+
 /* A program bound to one batch: what rt_aot computes from the image. */
 typedef struct Instance {
   int64_t batch; /* 0: not built */
@@ -38,9 +42,9 @@ struct RtAotCtx {
   pthread_mutex_t lock;
   RtPool *pool;
   void **params;  /* one 64-byte aligned buffer per param */
-  void **updates; /* the train program writes param i's new value here (NULL: not updated) */
+  void **updates; /* a program writes param i's new value here (NULL: never updated so) */
   int64_t steps;
-  Instance inst[2]; /* forward, train */
+  Instance inst[PROG_COUNT];
   char err[MSG_CAP];
 };
 
@@ -158,16 +162,31 @@ static bool check_tensors(const RtAotModel *m) {
   return true;
 }
 
-/* Whether slot s may appear in the forward (train == false) or train program. */
-static bool check_slot(const RtAotModel *m, const RtAotSlot *s, bool train) {
+/* Program k of m (PROG_*), or NULL when the image has none. */
+static const RtAotProgram *program_of(const RtAotModel *m, int k) {
+  switch (k) {
+  case PROG_FORWARD: return m->forward;
+  case PROG_TRAIN: return m->train;
+  case PROG_GRAD: return m->grad;
+  default: return m->apply;
+  }
+}
+
+/* Whether slot s may appear in program k: hyperparameters in the programs
+   that take an optimizer step, updates in those that train, gradients in
+   grad and apply, model inputs and the loss in all but apply. */
+static bool check_slot(const RtAotModel *m, const RtAotSlot *s, int k) {
+  bool step = k == PROG_TRAIN || k == PROG_APPLY, trains = k != PROG_FORWARD;
   switch (s->role) {
-  case RT_AOT_SLOT_INPUT: return s->index >= 0 && s->index < m->ninputs;
+  case RT_AOT_SLOT_INPUT: return k != PROG_APPLY && s->index >= 0 && s->index < m->ninputs;
   case RT_AOT_SLOT_PARAM: return s->index >= 0 && s->index < m->nparams;
-  case RT_AOT_SLOT_HYPER: return train && s->index >= 0 && s->index < m->nhyper;
-  case RT_AOT_SLOT_OUTPUT: return s->index >= 0 && s->index < m->noutputs;
-  case RT_AOT_SLOT_LOSS: return true;
-  case RT_AOT_SLOT_UPDATE: return train && s->index >= 0 && s->index < m->nparams;
+  case RT_AOT_SLOT_HYPER: return step && s->index >= 0 && s->index < m->nhyper;
+  case RT_AOT_SLOT_OUTPUT: return k != PROG_APPLY && s->index >= 0 && s->index < m->noutputs;
+  case RT_AOT_SLOT_LOSS: return k != PROG_APPLY;
+  case RT_AOT_SLOT_UPDATE: return trains && s->index >= 0 && s->index < m->nparams;
   case RT_AOT_SLOT_UNUSED: return true;
+  case RT_AOT_SLOT_GRAD:
+    return (k == PROG_GRAD || k == PROG_APPLY) && s->index >= 0 && s->index < m->ngrads;
   }
   return false;
 }
@@ -183,14 +202,15 @@ static int updated_twice(const RtAotProgram *p) {
   return -1;
 }
 
-static bool check_program(const RtAotModel *m, const RtAotProgram *p, bool train) {
-  const char *what = train ? "train" : "forward";
+static bool check_program(const RtAotModel *m, int k) {
+  const RtAotProgram *p = program_of(m, k);
+  const char *what = prog_names[k];
   if (!p->run || p->nslots < 0 || p->ndesc < 0 || p->ntable < 0 || p->nconst < 0 ||
       p->nindex < 0 || (p->nslots && !p->slots) || (p->ndesc && !p->desc) ||
       (p->ntable && !p->table) || (p->nconst && !p->consts) || (p->nindex && !p->index_nodes))
     return bad("create: the %s program lacks its code or a table", what);
   for (int i = 0; i < p->nslots; i++)
-    if (!check_slot(m, &p->slots[i], train))
+    if (!check_slot(m, &p->slots[i], k))
       return bad("create: the %s program's slot %d has a bad role or index", what, i);
   int twice = updated_twice(p);
   if (twice >= 0) return bad("create: the %s program updates param %d twice", what, twice);
@@ -205,6 +225,22 @@ static bool check_program(const RtAotModel *m, const RtAotProgram *p, bool train
   return true;
 }
 
+/* grad_params: distinct model params (not optimizer state). */
+static bool check_grad_params(const RtAotModel *m) {
+  if (m->ngrads < 0 || (m->ngrads && !m->grad_params))
+    return bad("create: model '%s': the gradients' table is missing", m->name);
+  for (int k = 0; k < m->ngrads; k++) {
+    int32_t i = m->grad_params[k];
+    if (i < 0 || i >= m->nparams || m->params[i].state)
+      return bad("create: model '%s': gradient %d is not of a model param", m->name, k);
+    for (int j = 0; j < k; j++)
+      if (m->grad_params[j] == i)
+        return bad("create: model '%s': param '%s' has two gradients", m->name,
+                   m->params[i].t.name);
+  }
+  return true;
+}
+
 static bool check_model(const RtAotModel *m) {
   if (m->abi != RT_AOT_ABI)
     return bad("create: the model image has ABI version %d; this runtime reads "
@@ -214,8 +250,13 @@ static bool check_model(const RtAotModel *m) {
     return bad("create: the model image has no name or no forward program");
   if (m->train && (m->optimizer < 0 || m->optimizer >= RT_OPTIM_COUNT))
     return bad("create: model '%s': bad optimizer %d", m->name, (int)m->optimizer);
-  return check_tensors(m) && check_program(m, m->forward, false) &&
-         (!m->train || check_program(m, m->train, true));
+  if (!m->grad != !m->apply || (m->grad && !m->train))
+    return bad("create: model '%s': a grad program needs an apply program and a training "
+               "step, and the reverse", m->name);
+  if (!check_tensors(m) || (m->grad && !check_grad_params(m))) return false;
+  for (int k = 0; k < PROG_COUNT; k++)
+    if (program_of(m, k) && !check_program(m, k)) return false;
+  return true;
 }
 
 /* ---- params ------------------------------------------------------------------------ */
@@ -279,12 +320,14 @@ static int make_params(RtAotCtx *c, uint64_t seed) {
       return fail(NULL, RT_AOT_ERR_NOMEM, "create: out of memory for param '%s' (%lld bytes)",
                   p->t.name, (long long)bytes);
   }
-  const RtAotProgram *t = m->train;
-  for (int s = 0; t && s < t->nslots; s++) {
-    int i = t->slots[s].index;
-    if (t->slots[s].role != RT_AOT_SLOT_UPDATE || c->updates[i]) continue;
-    c->updates[i] = alloc_aligned(param_bytes(&m->params[i]));
-    if (!c->updates[i]) return fail(NULL, RT_AOT_ERR_NOMEM, "create: out of memory");
+  for (int k = PROG_TRAIN; k < PROG_COUNT; k++) {
+    const RtAotProgram *t = program_of(m, k);
+    for (int s = 0; t && s < t->nslots; s++) {
+      int i = t->slots[s].index;
+      if (t->slots[s].role != RT_AOT_SLOT_UPDATE || c->updates[i]) continue;
+      c->updates[i] = alloc_aligned(param_bytes(&m->params[i]));
+      if (!c->updates[i]) return fail(NULL, RT_AOT_ERR_NOMEM, "create: out of memory");
+    }
   }
   return RT_AOT_OK;
 }
@@ -398,7 +441,9 @@ static void *scratch(Instance *in, int s, int64_t bytes) {
 /* ---- create, destroy, errors -------------------------------------------------------- */
 
 static bool any_pool(const RtAotModel *m) {
-  return m->forward->uses_pool || (m->train && m->train->uses_pool);
+  for (int k = 0; k < PROG_COUNT; k++)
+    if (program_of(m, k) && program_of(m, k)->uses_pool) return true;
+  return false;
 }
 
 int rt_aot_create(const RtAotModel *m, const RtAotConfig *cfg, RtAotCtx **out) {
@@ -428,8 +473,8 @@ int rt_aot_create(const RtAotModel *m, const RtAotConfig *cfg, RtAotCtx **out) {
 void rt_aot_destroy(RtAotCtx *c) {
   if (!c) return;
   const RtAotModel *m = c->m;
-  instance_free(m->forward, &c->inst[0]);
-  if (m->train) instance_free(m->train, &c->inst[1]);
+  for (int k = 0; k < PROG_COUNT; k++)
+    if (program_of(m, k)) instance_free(program_of(m, k), &c->inst[k]);
   for (int i = 0; i < m->nparams; i++) {
     if (c->params) free(c->params[i]);
     if (c->updates) free(c->updates[i]);
@@ -555,6 +600,7 @@ typedef struct Call {
   const void *const *inputs;
   void *const *outputs; /* NULL: none wanted */
   const RtOptimHyper *hyper;
+  void *const *grads; /* grad, apply: the caller's gradient buffers */
 } Call;
 
 /* A hyperparameter slot: its f32 value for the next step, in scratch. */
@@ -582,6 +628,7 @@ static int bind_slot(RtAotCtx *c, Instance *in, int s, const RtAotSlot *slot, co
   case RT_AOT_SLOT_PARAM: return *out = c->params[slot->index], RT_AOT_OK;
   case RT_AOT_SLOT_UPDATE: return *out = c->updates[slot->index], RT_AOT_OK;
   case RT_AOT_SLOT_UNUSED: return *out = NULL, RT_AOT_OK;
+  case RT_AOT_SLOT_GRAD: return *out = k->grads[slot->index], RT_AOT_OK;
   case RT_AOT_SLOT_HYPER: return bind_hyper(c, in, s, slot, k, out);
   case RT_AOT_SLOT_LOSS: bytes = sizeof(float); break;
   case RT_AOT_SLOT_OUTPUT:
@@ -640,15 +687,14 @@ int rt_aot_forward(RtAotCtx *c, int64_t batch, const void *const *inputs, const 
   int rc = check_inputs(c, c->m->forward, "forward", batch, inputs, in_counts);
   if (!rc) rc = check_outputs(c, batch, outputs, out_counts);
   if (!rc) {
-    Call k = {"forward", batch, inputs, outputs, NULL};
-    rc = run_program(c, c->m->forward, &c->inst[0], &k);
+    Call k = {"forward", batch, inputs, outputs, NULL, NULL};
+    rc = run_program(c, c->m->forward, &c->inst[PROG_FORWARD], &k);
   }
   return leave(c, rc);
 }
 
-/* After a successful step: the update buffers become the params. */
-static void commit_updates(RtAotCtx *c) {
-  const RtAotProgram *t = c->m->train;
+/* After program t ran: its update buffers become the params. */
+static void commit_updates(RtAotCtx *c, const RtAotProgram *t) {
   for (int s = 0; s < t->nslots; s++) {
     if (t->slots[s].role != RT_AOT_SLOT_UPDATE) continue;
     int i = t->slots[s].index;
@@ -665,31 +711,101 @@ static float loss_of(const RtAotProgram *t, const Instance *in) {
   return v;
 }
 
+/* The runtime's hyperparameters of h (NULL: the built optimizer's defaults). */
+static RtOptimHyper optim_hyper(const RtAotModel *m, const RtAotHyper *h) {
+  RtAotHyper d = {0};
+  if (!h) rt_aot_hyper_default(m, &d);
+  const RtAotHyper *u = h ? h : &d;
+  return (RtOptimHyper){u->lr, u->momentum, u->weight_decay, u->beta1, u->beta2, u->eps,
+                        u->max_norm};
+}
+
+/* The error of a training call (what) on a library without program p. */
+static int no_program(RtAotCtx *c, const char *what, const char *lacks) {
+  return fail(c, RT_AOT_ERR_NOTRAIN, "%s: model '%s' was built without --train (no %s in this "
+              "library)", what, c->m->name, lacks);
+}
+
+/* run_program finds a bad index after the program ran: updates computed in
+   place have happened, so the others are committed too. */
+static bool program_ran(int rc) { return !rc || rc == RT_AOT_ERR_INDEX; }
+
 int rt_aot_train_step(RtAotCtx *c, int64_t batch, const void *const *inputs,
                       const size_t *in_counts, const RtAotHyper *h, float *loss) {
   if (!enter(c, "train_step")) return RT_AOT_ERR_ARG;
   const RtAotModel *m = c->m;
-  if (!m->train)
-    return leave(c, fail(c, RT_AOT_ERR_NOTRAIN, "train_step: model '%s' was built without "
-                         "--train (no training step in this library)", m->name));
+  if (!m->train) return leave(c, no_program(c, "train_step", "training step"));
   int rc = check_inputs(c, m->train, "train_step", batch, inputs, in_counts);
   bool ran = false;
   if (!rc) {
-    RtAotHyper d = {0};
-    if (!h) rt_aot_hyper_default(m, &d);
-    const RtAotHyper *u = h ? h : &d;
-    RtOptimHyper oh = {u->lr, u->momentum, u->weight_decay, u->beta1, u->beta2, u->eps,
-                       u->max_norm};
-    Call k = {"train_step", batch, inputs, NULL, &oh};
-    rc = run_program(c, m->train, &c->inst[1], &k);
-    /* run_program finds a bad index after the step ran: updates computed
-       in place have happened, so the others are committed too */
-    ran = !rc || rc == RT_AOT_ERR_INDEX;
+    RtOptimHyper oh = optim_hyper(m, h);
+    Call k = {"train_step", batch, inputs, NULL, &oh, NULL};
+    rc = run_program(c, m->train, &c->inst[PROG_TRAIN], &k);
+    ran = program_ran(rc);
   }
   if (ran) {
-    commit_updates(c);
+    commit_updates(c, m->train);
     c->steps++;
-    if (loss) *loss = loss_of(m->train, &c->inst[1]);
+    if (loss) *loss = loss_of(m->train, &c->inst[PROG_TRAIN]);
+  }
+  return leave(c, rc);
+}
+
+/* Every gradient buffer is given, with its param's element count. */
+static int check_grads(RtAotCtx *c, const char *what, const void *const *grads,
+                       const size_t *counts) {
+  const RtAotModel *m = c->m;
+  if (m->ngrads > 0 && (!grads || !counts))
+    return fail(c, RT_AOT_ERR_ARG, "%s: the %s array is NULL", what,
+                grads ? "gradient count" : "gradient");
+  for (int k = 0; k < m->ngrads; k++) {
+    const RtAotTensor *t = &m->params[m->grad_params[k]].t;
+    int64_t numel = 0;
+    numel_at(t, 1, &numel);
+    if (!grads[k])
+      return fail(c, RT_AOT_ERR_ARG, "%s: the gradient of '%s' is NULL", what, t->name);
+    if ((uint64_t)counts[k] == (uint64_t)numel) continue;
+    char want[256];
+    expected_text(want, sizeof want, t, 1, numel);
+    return fail(c, RT_AOT_ERR_SIZE, "%s: the gradient of '%s' has %zu elements, expected %s",
+                what, t->name, counts[k], want);
+  }
+  return RT_AOT_OK;
+}
+
+int rt_aot_grad(RtAotCtx *c, int64_t batch, const void *const *inputs, const size_t *in_counts,
+                void *const *grads, const size_t *grad_counts, float *loss) {
+  if (!enter(c, "grad")) return RT_AOT_ERR_ARG;
+  const RtAotModel *m = c->m;
+  if (!m->grad) return leave(c, no_program(c, "grad", "gradient program"));
+  int rc = check_inputs(c, m->grad, "grad", batch, inputs, in_counts);
+  if (!rc) rc = check_grads(c, "grad", (const void *const *)grads, grad_counts);
+  if (!rc) {
+    Call k = {"grad", batch, inputs, NULL, NULL, grads};
+    rc = run_program(c, m->grad, &c->inst[PROG_GRAD], &k);
+    if (program_ran(rc)) {
+      commit_updates(c, m->grad); /* buffers: running statistics, the dropout state */
+      if (loss) *loss = loss_of(m->grad, &c->inst[PROG_GRAD]);
+    }
+  }
+  return leave(c, rc);
+}
+
+int rt_aot_apply(RtAotCtx *c, const void *const *grads, const size_t *grad_counts,
+                 const RtAotHyper *h) {
+  if (!enter(c, "apply")) return RT_AOT_ERR_ARG;
+  const RtAotModel *m = c->m;
+  if (!m->apply) return leave(c, no_program(c, "apply", "apply program"));
+  int rc = check_grads(c, "apply", grads, grad_counts);
+  if (!rc) {
+    RtOptimHyper oh = optim_hyper(m, h);
+    /* the program only reads the gradients (its input slots) */
+    Call k = {"apply", 1, NULL, NULL, &oh, (void *const *)grads};
+    rc = run_program(c, m->apply, &c->inst[PROG_APPLY], &k);
+    if (program_ran(rc)) {
+      commit_updates(c, m->apply);
+      c->steps++;
+    }
   }
   return leave(c, rc);
 }

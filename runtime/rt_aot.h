@@ -1,7 +1,8 @@
 /* rt_aot.h -- the run-time half of a library made by `modelc build`. The
    build describes the model as C data of this header's types (an image:
-   its inputs, outputs, params, and one or two compiled programs whose
-   descriptors and workspace layout are linear in the batch), and writes
+   its inputs, outputs, params, and compiled programs (forward; with
+   --train also the training step and its two halves, grad and apply)
+   whose descriptors and workspace layout are linear in the batch), and writes
    thin exported functions named after the model that call rt_aot_*. All of
    this is compiled with hidden visibility into the library, which needs
    nothing at run time but libc, libm and pthreads.
@@ -16,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RT_AOT_ABI 1
+#define RT_AOT_ABI 2 /* 2: the grad and apply programs */
 #define RT_AOT_MAX_RANK 8
 
 /* The workspace header the generated code reads and writes (the JIT's
@@ -72,7 +73,9 @@ enum {
   RT_AOT_SLOT_OUTPUT, /* model output `index` (caller's buffer) */
   RT_AOT_SLOT_LOSS,   /* the loss (an f32 scalar) */
   RT_AOT_SLOT_UPDATE, /* the new value of param `index`, swapped in after the step */
-  RT_AOT_SLOT_UNUSED  /* not read or written (an update computed in its param's buffer) */
+  RT_AOT_SLOT_UNUSED, /* not read or written (an update computed in its param's buffer) */
+  RT_AOT_SLOT_GRAD    /* gradient `index` (of param grad_params[index]): the caller's
+                         buffer, written by the grad program, read by the apply program */
 };
 
 typedef struct RtAotSlot {
@@ -153,6 +156,16 @@ typedef struct RtAotModel {
   int32_t nesterov, clip_grad_norm;
   const RtAotProgram *forward;
   const RtAotProgram *train; /* NULL without --train */
+  /* With --train, for data-parallel training with the caller's allreduce
+     (NULL otherwise): the gradient program (the training step's forward and
+     gradient, and its buffer updates such as running statistics; no
+     optimizer) and the apply program (the optimizer update alone, reading
+     the gradients as inputs). Gradient k of both is that of model param
+     grad_params[k] (the trained params, in model order). */
+  const RtAotProgram *grad;
+  const RtAotProgram *apply;
+  int32_t ngrads;
+  const int32_t *grad_params;
 } RtAotModel;
 
 /* The user's hyperparameters (torch.optim's names). */
@@ -189,6 +202,23 @@ int rt_aot_forward(RtAotCtx *c, int64_t batch, const void *const *inputs, const 
    h NULL: torch.optim's defaults for the built optimizer. */
 int rt_aot_train_step(RtAotCtx *c, int64_t batch, const void *const *inputs,
                       const size_t *in_counts, const RtAotHyper *h, float *loss);
+/* The training step in two halves, for data-parallel training: each rank
+   runs rt_aot_grad on its part of the batch, the caller averages the
+   gradients over the ranks, every rank runs rt_aot_apply on the mean.
+   grads[k] / grad_counts[k]: gradient k (of param m->grad_params[k]), of
+   its param's dtype and element count; every one must be given, distinct
+   from the inputs. rt_aot_grad writes the gradients of the batch loss
+   (loss may be NULL) and applies the step's buffer updates (running
+   statistics, the dropout state) to the context's params as a training
+   step does; it changes no trained param, no optimizer state and not the
+   step count. rt_aot_apply takes the optimizer step rt_aot_train_step
+   takes after its gradient, on the given gradients (hyperparameters from h
+   and the step count, which goes up). Without --train both return
+   RT_AOT_ERR_NOTRAIN. */
+int rt_aot_grad(RtAotCtx *c, int64_t batch, const void *const *inputs, const size_t *in_counts,
+                void *const *grads, const size_t *grad_counts, float *loss);
+int rt_aot_apply(RtAotCtx *c, const void *const *grads, const size_t *grad_counts,
+                 const RtAotHyper *h);
 void rt_aot_hyper_default(const RtAotModel *m, RtAotHyper *h);
 int64_t rt_aot_steps(const RtAotCtx *c); /* training steps taken */
 

@@ -50,8 +50,15 @@ void rt_data_free(RtData *d) {
 int64_t rt_data_samples(const RtData *d) { return d->rank ? d->dims[0] : 1; }
 
 int64_t rt_data_sample_numel(const RtData *d) {
+  int64_t samples = rt_data_samples(d);
+  if (samples > 0) return d->numel / samples;
+  /* No samples: the other extents may multiply past int64 (an empty IDX
+     file of [0,2^32-1,2^32-1,2^32-1]); such a count saturates. */
   int64_t n = 1;
-  for (int i = 1; i < d->rank; i++) n *= d->dims[i];
+  for (int i = 1; i < d->rank; i++)
+    if (d->dims[i] == 0) return 0;
+  for (int i = 1; i < d->rank; i++)
+    if (!rt_mul_ok(n, d->dims[i], &n)) return INT64_MAX;
   return n;
 }
 

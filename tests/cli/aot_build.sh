@@ -10,8 +10,11 @@
 # return the header's codes with messages naming the problem and change
 # nothing (tests/cli/aot/api_errors.c); --weights embeds a checkpoint
 # exactly as load() reads it, and bad --weights fail the build; 4 threads
-# sharing a context get the serial results. The C programs are in
-# tests/cli/aot/.
+# sharing a context get the serial results; the training step's two halves
+# (NAME_grad, NAME_apply) give what train_step gives, bit for bit, also
+# with batch norm buffers, and two simulated ranks averaging their
+# gradients match one step on the whole batch (grad_apply.c,
+# grad_buffers.c). The C programs are in tests/cli/aot/.
 set -e
 . "${SRC:?SRC must name the source tree}/tests/cli/lib/common.sh"
 CC=${CC:-cc}
@@ -72,6 +75,20 @@ nm -D --defined-only "$TMP/inf/libseed_net.so" >"$TMP/exports"
 grep -q ' seed_net_forward$' "$TMP/exports" || fail "the inference library lacks forward"
 grep -q 'train_step' "$TMP/exports" && fail "a library built without --train exports train_step"
 grep -q '"train_step' "$TMP/inf/libseed_net.json" && fail "the manifest lists train_step"
+for f in grad grad_v apply apply_v grad_param; do
+  nm -D --defined-only "$L/libseed_net.so" | grep -q " seed_net_$f\$" ||
+    fail "the --train library lacks seed_net_$f"
+  grep -q "\"symbol\": \"seed_net_$f\"" "$L/libseed_net.json" || fail "the manifest lacks $f"
+  if grep -q " seed_net_$f\$" "$TMP/exports"; then
+    fail "a library built without --train exports $f"
+  fi
+  if grep -q "\"symbol\": \"seed_net_$f\"" "$TMP/inf/libseed_net.json"; then
+    fail "the inference manifest lists $f"
+  fi
+done
+grep -q '"grads": \[' "$L/libseed_net.json" || fail "the manifest lacks the gradients' list"
+grep -q '^int seed_net_apply(seed_net_ctx \*ctx, const float \*fc1_weight_grad, size_t fc1_weight_grad_count,' \
+  "$L/seed_net.h" || fail "seed_net.h does not declare seed_net_apply with one buffer per gradient"
 
 # --- the C demo ----------------------------------------------------------------------------------
 cc_so "$TMP/mlp_demo" "$E/aot/mlp_demo.c" -lmlp
@@ -273,6 +290,43 @@ has_err "$D/trunc2.st: tensor '.*': data_offsets"
 run 1 build "$E/seed_net.model" -o "$TMP/w/libbad.so" --weights "$D/none.st"
 has_err "$D/none.st: cannot open"
 [ ! -e "$TMP/w/libbad.so" ] || fail "a failed build left $TMP/w/libbad.so"
+
+# --- the training step's halves: grad and apply, for the caller's allreduce --------------------
+cc_so "$TMP/grad_apply" "$A/grad_apply.c" -lmlp
+prog "$TMP/grad_apply" adam
+has_out '^train_step vs grad+apply: 3 steps, 18 tensors bit-identical: yes, loss bit-identical: yes, max rel diff 0 (loss 0)$'
+has_out '^two ranks vs one (adam): 3 steps, ranks bit-identical: yes, '
+has_out '^interleaved: steps 3, state moved: yes, max rel diff 0$'
+has_out "^grad-null-ctx rc=1: grad: the context is NULL$"
+has_out "^apply-null-ctx rc=1: apply: the context is NULL$"
+has_out "^grad-null-array rc=1: grad: the gradient array is NULL$"
+has_out "^grad-null-counts rc=1: grad: the gradient count array is NULL$"
+has_out "^grad-null-buffer rc=1: grad: the gradient of 'fc1.weight' is NULL$"
+has_out "^apply-null-buffer rc=1: apply: the gradient of 'fc1.weight' is NULL$"
+has_out "^grad-count rc=3: grad: the gradient of 'fc2.bias' has 255 elements, expected 256$"
+has_out "^apply-count rc=3: apply: the gradient of 'fc1.weight' has 5 elements, expected 512\*784 = 401408$"
+has_out "^apply-null-array rc=1: apply: the gradient array is NULL$"
+has_out "^grad-batch-0 rc=2: grad: batch 0 is not positive$"
+has_out "^grad-input-count rc=3: grad: input 'x' has 25087 elements, expected 32\*784 = 25088 at batch 32$"
+has_out "^grad-label rc=9: grad: input 'y' has 10 at element 3, outside \[0, 10)$"
+has_out '^ok$'
+# with SGD the params of two ranks match one step on the whole batch within 1e-5 too
+mkdir -p "$TMP/sgd"
+run 0 build "$E/mlp.model" -o "$TMP/sgd/libmlp.so" --train --optimizer sgd
+"$CC" $CFLAGS -I"$TMP/sgd" -o "$TMP/sgd/grad_apply" "$A/grad_apply.c" -L"$TMP/sgd" \
+  -Wl,-rpath,"$TMP/sgd" -lmlp -lm -lpthread 2>"$TMP/cc.err" ||
+  { cat "$TMP/cc.err" >&2; fail "cannot compile grad_apply.c for SGD"; }
+prog "$TMP/sgd/grad_apply" sgd
+has_out '^train_step vs grad+apply: 3 steps, 12 tensors bit-identical: yes, loss bit-identical: yes'
+has_out '^two ranks vs one (sgd): 3 steps, ranks bit-identical: yes, '
+has_out '^ok$'
+# batch norm: grad updates the running statistics as train_step does
+run 0 build "$E/resnet_mini.model" -o "$L/librn.so" --train --prefix rn
+cc_so "$TMP/grad_buffers" "$A/grad_buffers.c" -lrn
+prog "$TMP/grad_buffers"
+has_out '^grad alone: running statistics moved: yes, trained params moved: 0, steps 0$'
+has_out '^step 3: loss bit-identical, 0 of 105 tensors differ$'
+has_out '^ok$'
 
 # --- 4 threads, one context ----------------------------------------------------------------------------
 cc_so "$TMP/threads" "$A/threads.c" -lmlp -pthread

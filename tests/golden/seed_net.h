@@ -30,6 +30,11 @@
      9: fc2.weight.exp_avg_sq f32[10, 20] (optimizer state)
      10: fc2.bias.exp_avg f32[10] (optimizer state)
      11: fc2.bias.exp_avg_sq f32[10] (optimizer state)
+   gradients of grad and apply (index: param):
+     0: fc1.weight
+     1: fc1.bias
+     2: fc2.weight
+     3: fc2.bias
 */
 #ifndef SEED_NET_H_
 #define SEED_NET_H_
@@ -67,6 +72,7 @@ extern "C" {
 #define SEED_NET_PARAM_FC2_WEIGHT_EXP_AVG_SQ 9
 #define SEED_NET_PARAM_FC2_BIAS_EXP_AVG 10
 #define SEED_NET_PARAM_FC2_BIAS_EXP_AVG_SQ 11
+#define SEED_NET_NUM_GRADS 4
 
 typedef struct seed_net_ctx seed_net_ctx;
 
@@ -103,6 +109,25 @@ int seed_net_train_step(seed_net_ctx *ctx, int64_t batch, const float *x, size_t
     const seed_net_hyper *h, float *loss);
 int seed_net_train_step_v(seed_net_ctx *ctx, int64_t batch, const void *const *inputs,
     const size_t *input_counts, const seed_net_hyper *h, float *loss);
+/* The training step in two halves, for data-parallel training with your own
+   allreduce: grad writes the gradient of the batch's loss for every param
+   of the list of gradients above (buffers of its params' shapes) and *loss
+   (may be NULL); it updates the buffers (running statistics) as
+   train_step does, but no trained param, no optimizer state and not the
+   step count. apply takes train_step's optimizer step on the gradients
+   given (e.g. grad's averaged over the ranks; h NULL: the defaults); the
+   step count goes up. grad then apply on one batch is train_step. */
+int seed_net_grad(seed_net_ctx *ctx, int64_t batch, const float *x, size_t x_count, const float *target, size_t target_count, float *fc1_weight_grad, size_t fc1_weight_grad_count, float *fc1_bias_grad, size_t fc1_bias_grad_count, float *fc2_weight_grad, size_t fc2_weight_grad_count, float *fc2_bias_grad, size_t fc2_bias_grad_count,
+    float *loss);
+int seed_net_grad_v(seed_net_ctx *ctx, int64_t batch, const void *const *inputs,
+    const size_t *input_counts, void *const *grads, const size_t *grad_counts,
+    float *loss);
+int seed_net_apply(seed_net_ctx *ctx, const float *fc1_weight_grad, size_t fc1_weight_grad_count, const float *fc1_bias_grad, size_t fc1_bias_grad_count, const float *fc2_weight_grad, size_t fc2_weight_grad_count, const float *fc2_bias_grad, size_t fc2_bias_grad_count,
+    const seed_net_hyper *h);
+int seed_net_apply_v(seed_net_ctx *ctx, const void *const *grads, const size_t *grad_counts,
+    const seed_net_hyper *h);
+/* The param of gradient k (SEED_NET_PARAM_*); -1: no such gradient. */
+int seed_net_grad_param(int k);
 /* Optimizer steps taken (saved and loaded with the weights). */
 int64_t seed_net_steps(const seed_net_ctx *ctx);
 

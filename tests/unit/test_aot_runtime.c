@@ -4,7 +4,8 @@
    state w.exp_avg, output y = x*w + b. Its programs are C functions that
    read their slots from the workspace's pointer table the way generated
    code does and record what they saw (descriptor words, constants, table
-   entries, hyperparameters). Also the runtime's RNG, initializers and
+   entries, hyperparameters); its grad and apply programs split the step
+   in two (rt_aot_grad, rt_aot_apply). Also the runtime's RNG, initializers and
    optimizer scalars against the compiler's, checkpoints, every error path,
    threads sharing a context, and the embedded archive (rt_aot_blob.h). */
 #include <math.h>
@@ -129,25 +130,41 @@ enum {
   T_NSLOTS
 };
 
-/* One step of the test's "optimizer" on n rows (row = 3): loss = mean over
-   rows of the squared error summed over a row; w -= step_size * gw, b -=
-   lr * gb, m = beta1*m + (1 - beta1)*gw. */
-static void train_math(int64_t n, const float *x, const float *t, const float *w, const float *b,
-                       const float *m, double inv, float lr, float step_size, float beta1,
-                       float *loss, float *w2, float *b2, float *m2) {
-  double gw[3] = {0, 0, 0}, gb = 0, l = 0;
+/* The test's gradient on n rows (row = 3): loss = mean over rows of the
+   squared error summed over a row, gw[3] and gb[1] its gradients. */
+static void grad_math(int64_t n, const float *x, const float *t, const float *w, const float *b,
+                      double inv, float *loss, float *gw, float *gb) {
+  double dw[3] = {0, 0, 0}, db = 0, l = 0;
   for (int64_t i = 0; i < n * 3; i++) {
     double d = (double)(x[i] * w[i % 3] + b[0]) - t[i];
     l += d * d;
-    gw[i % 3] += 2 * d * x[i] * inv;
-    gb += 2 * d * inv;
+    dw[i % 3] += 2 * d * x[i] * inv;
+    db += 2 * d * inv;
   }
   *loss = (float)(l * inv);
+  for (int j = 0; j < 3; j++) gw[j] = (float)dw[j];
+  gb[0] = (float)db;
+}
+
+/* The test's "optimizer": w -= step_size * gw, b -= lr * gb, m = beta1*m +
+   (1 - beta1)*gw. */
+static void update_math(const float *w, const float *b, const float *m, const float *gw,
+                        const float *gb, float lr, float step_size, float beta1, float *w2,
+                        float *b2, float *m2) {
   for (int j = 0; j < 3; j++) {
-    w2[j] = w[j] - step_size * (float)gw[j];
-    m2[j] = beta1 * m[j] + (1 - beta1) * (float)gw[j];
+    w2[j] = w[j] - step_size * gw[j];
+    m2[j] = beta1 * m[j] + (1 - beta1) * gw[j];
   }
-  b2[0] = b[0] - lr * (float)gb;
+  b2[0] = b[0] - lr * gb[0];
+}
+
+/* One step: grad_math, then update_math. */
+static void train_math(int64_t n, const float *x, const float *t, const float *w, const float *b,
+                       const float *m, double inv, float lr, float step_size, float beta1,
+                       float *loss, float *w2, float *b2, float *m2) {
+  float gw[3], gb[1];
+  grad_math(n, x, t, w, b, inv, loss, gw, gb);
+  update_math(w, b, m, gw, gb, lr, step_size, beta1, w2, b2, m2);
 }
 
 static void train_run(void *const *bufs, void *ws, const int64_t *descs) {
@@ -167,6 +184,33 @@ static void train_run(void *const *bufs, void *ws, const int64_t *descs) {
   train_math(n, x, tab[T_TARGET], w, b, tab[T_M], seen.inv_batch, seen.hyper[0], seen.hyper[1],
              seen.hyper[2], tab[T_LOSS], tab[T_UW], tab[T_UB], tab[T_UM]);
   report_bad_index(base);
+}
+
+/* Grad slots: the train program's without the optimizer. */
+enum { G_X, G_TARGET, G_W, G_B, G_LOSS, G_GW, G_GB, G_NSLOTS };
+
+static void grad_run(void *const *bufs, void *ws, const int64_t *descs) {
+  char *base = ws;
+  void **tab = (void **)(base + RT_AOT_WS_HEADER);
+  memcpy(tab, bufs, G_NSLOTS * sizeof *tab);
+  memcpy(&seen.inv_batch, tab[G_NSLOTS], 8);
+  seen.descs[0] = descs[0];
+  seen.calls++;
+  grad_math(descs[0] / descs[1], tab[G_X], tab[G_TARGET], tab[G_W], tab[G_B], seen.inv_batch,
+            tab[G_LOSS], tab[G_GW], tab[G_GB]);
+}
+
+/* Apply slots: the params, the gradients (inputs), hyperparameters, updates. */
+enum { A_W, A_B, A_M, A_GW, A_GB, A_LR, A_STEP_SIZE, A_BETA1, A_UW, A_UB, A_UM, A_NSLOTS };
+
+static void apply_run(void *const *bufs, void *ws, const int64_t *descs) {
+  (void)descs;
+  void **tab = (void **)((char *)ws + RT_AOT_WS_HEADER);
+  memcpy(tab, bufs, A_NSLOTS * sizeof *tab);
+  for (int h = 0; h < 3; h++) seen.hyper[h] = *(const float *)tab[A_LR + h];
+  seen.calls++;
+  update_math(tab[A_W], tab[A_B], tab[A_M], tab[A_GW], tab[A_GB], seen.hyper[0], seen.hyper[1],
+              seen.hyper[2], tab[A_UW], tab[A_UB], tab[A_UM]);
 }
 
 /* ---- the image ---------------------------------------------------------------------- */
@@ -239,6 +283,38 @@ static const RtAotProgram train_program = {
     .nindex = 1, .index_nodes = index_nodes,
 };
 
+static const RtAotSlot grad_slots[G_NSLOTS] = {
+    [G_X] = {RT_AOT_SLOT_INPUT, 0}, [G_TARGET] = {RT_AOT_SLOT_INPUT, 1},
+    [G_W] = {RT_AOT_SLOT_PARAM, 0}, [G_B] = {RT_AOT_SLOT_PARAM, 1},
+    [G_LOSS] = {RT_AOT_SLOT_LOSS, 0}, [G_GW] = {RT_AOT_SLOT_GRAD, 0},
+    [G_GB] = {RT_AOT_SLOT_GRAD, 1},
+};
+static const RtAotProgram grad_program = {
+    .run = grad_run,
+    .nslots = G_NSLOTS, .slots = grad_slots,
+    .ndesc = 2, .desc = row_descs,
+    .ntable = 1, .table = train_table,
+    .nconst = 1, .consts = train_consts,
+    .ws_bytes = {256, 0},
+    .heap_base = {192, 0},
+};
+
+static const RtAotSlot apply_slots[A_NSLOTS] = {
+    [A_W] = {RT_AOT_SLOT_PARAM, 0},        [A_B] = {RT_AOT_SLOT_PARAM, 1},
+    [A_M] = {RT_AOT_SLOT_PARAM, 2},        [A_GW] = {RT_AOT_SLOT_GRAD, 0},
+    [A_GB] = {RT_AOT_SLOT_GRAD, 1},        [A_LR] = {RT_AOT_SLOT_HYPER, 0},
+    [A_STEP_SIZE] = {RT_AOT_SLOT_HYPER, 1}, [A_BETA1] = {RT_AOT_SLOT_HYPER, 2},
+    [A_UW] = {RT_AOT_SLOT_UPDATE, 0},      [A_UB] = {RT_AOT_SLOT_UPDATE, 1},
+    [A_UM] = {RT_AOT_SLOT_UPDATE, 2},
+};
+static const RtAotProgram apply_program = {
+    .run = apply_run,
+    .nslots = A_NSLOTS, .slots = apply_slots,
+    .ws_bytes = {256, 0},
+    .heap_base = {192, 0},
+};
+static const int32_t grad_params[] = {0, 1}; /* w, b */
+
 /* The training image (Adam), and a forward-only one (x only, no state). */
 static const RtAotModel tiny_train = {
     .abi = RT_AOT_ABI, .name = "tiny",
@@ -248,6 +324,19 @@ static const RtAotModel tiny_train = {
     .nhyper = 3, .hyper_names = hyper_names,
     .optimizer = RT_OPTIM_ADAM,
     .forward = &forward_program, .train = &train_program,
+};
+
+/* The training image with the step's two halves. */
+static const RtAotModel tiny_dp = {
+    .abi = RT_AOT_ABI, .name = "tiny",
+    .ninputs = 2, .inputs = inputs,
+    .noutputs = 1, .outputs = outputs,
+    .nparams = 3, .params = params,
+    .nhyper = 3, .hyper_names = hyper_names,
+    .optimizer = RT_OPTIM_ADAM,
+    .forward = &forward_program, .train = &train_program,
+    .grad = &grad_program, .apply = &apply_program,
+    .ngrads = 2, .grad_params = grad_params,
 };
 
 static const RtAotModel tiny_forward = {
@@ -619,7 +708,7 @@ static void test_aot_create_errors(void) {
   CU_ASSERT_EQUAL(rt_aot_create(&tiny_train, NULL, NULL), RT_AOT_ERR_ARG);
   RtAotModel m = tiny_train;
   m.abi = RT_AOT_ABI + 1;
-  expect_create_fails(&m, RT_AOT_ERR_ARG, "ABI version 2; this runtime reads version 1");
+  expect_create_fails(&m, RT_AOT_ERR_ARG, "ABI version 3; this runtime reads version 2");
   /* The message is this thread's only. */
   pthread_t th;
   void *first = (void *)1;
@@ -685,6 +774,143 @@ static void test_aot_params_by_name(void) {
   CU_ASSERT_PTR_NULL(rt_aot_param_data(NULL, 0));
   CU_ASSERT_EQUAL(rt_aot_steps(NULL), -1);
   rt_aot_destroy(c);
+}
+
+/* ---- the step's two halves: grad and apply ------------------------------------------- */
+
+/* rt_aot_grad at batch into gw[3], gb[1]. */
+static int grad(RtAotCtx *c, int64_t batch, float *gw, float *gb, float *loss) {
+  float *x = make_x(batch, 1), *t = make_x(batch, 2);
+  const void *in[2] = {x, t};
+  size_t n[2] = {(size_t)batch * 3, (size_t)batch * 3};
+  void *g[2] = {gw, gb};
+  size_t gn[2] = {3, 1};
+  int rc = rt_aot_grad(c, batch, in, n, g, gn, loss);
+  free(x);
+  free(t);
+  return rc;
+}
+
+static int apply(RtAotCtx *c, const float *gw, const float *gb, const RtAotHyper *h) {
+  const void *g[2] = {gw, gb};
+  size_t gn[2] = {3, 1};
+  return rt_aot_apply(c, g, gn, h);
+}
+
+static bool same_f32(RtAotCtx *a, RtAotCtx *b, const char *name, size_t n) {
+  return !memcmp(param_f32(a, name), param_f32(b, name), n * sizeof(float));
+}
+
+/* grad then apply == train_step, bit for bit, at changing batches: the
+   gradients, the loss, the hyperparameters from the step count, the
+   params and the state; grad changes nothing the step trains. */
+static void test_aot_grad_apply(void) {
+  RtAotCtx *a = make(&tiny_dp, 3), *b = make(&tiny_dp, 3);
+  RtAotHyper h;
+  rt_aot_hyper_default(&tiny_dp, &h);
+  h.lr = 0.05;
+  for (int64_t step = 1; step <= 3; step++) {
+    int64_t batch = step == 2 ? 7 : 4;
+    float la = -1, lb = -2, gw[3], gb[1], w[3];
+    CU_ASSERT_EQUAL(train(a, batch, &h, &la), RT_AOT_OK);
+    float hyper_a[3];
+    memcpy(hyper_a, seen.hyper, sizeof hyper_a);
+    memcpy(w, param_f32(b, "w"), sizeof w);
+    CU_ASSERT_EQUAL(grad(b, batch, gw, gb, &lb), RT_AOT_OK);
+    CU_ASSERT_EQUAL(seen.descs[0], 3 * batch);
+    CU_ASSERT_EQUAL(la, lb);
+    CU_ASSERT_EQUAL(memcmp(w, param_f32(b, "w"), sizeof w), 0);
+    CU_ASSERT_EQUAL(rt_aot_steps(b), step - 1);
+    CU_ASSERT_EQUAL(apply(b, gw, gb, &h), RT_AOT_OK);
+    CU_ASSERT_EQUAL(memcmp(hyper_a, seen.hyper, sizeof hyper_a), 0);
+    CU_ASSERT_EQUAL(rt_aot_steps(b), step);
+    CU_ASSERT_TRUE(same_f32(a, b, "w", 3));
+    CU_ASSERT_TRUE(same_f32(a, b, "b", 1));
+    CU_ASSERT_TRUE(same_f32(a, b, "w.exp_avg", 3));
+  }
+  /* interleaved with train_step; NULL hyperparameters and loss */
+  float gw[3], gb[1];
+  CU_ASSERT_EQUAL(grad(a, 4, gw, gb, NULL), RT_AOT_OK);
+  CU_ASSERT_EQUAL(apply(a, gw, gb, NULL), RT_AOT_OK);
+  CU_ASSERT_EQUAL(seen.hyper[1], (float)(1e-3 / (1.0 - pow(0.9, 4.0))));
+  CU_ASSERT_EQUAL(train(b, 4, NULL, NULL), RT_AOT_OK);
+  CU_ASSERT_TRUE(same_f32(a, b, "w", 3));
+  CU_ASSERT_TRUE(same_f32(a, b, "w.exp_avg", 3));
+  CU_ASSERT_EQUAL(rt_aot_steps(a), 4);
+  rt_aot_destroy(a);
+  rt_aot_destroy(b);
+}
+
+/* Every argument check of grad and apply changes nothing. */
+static void test_aot_grad_apply_errors(void) {
+  RtAotCtx *c = make(&tiny_dp, 3);
+  float gw[3] = {1, 2, 3}, gb[1] = {4}, w[3];
+  memcpy(w, param_f32(c, "w"), sizeof w);
+  const void *g[2] = {gw, gb};
+  size_t gn[2] = {3, 1};
+  expect_fail(NULL, rt_aot_grad(NULL, 4, NULL, NULL, NULL, NULL, NULL), RT_AOT_ERR_ARG,
+              "grad: the context is NULL");
+  expect_fail(NULL, rt_aot_apply(NULL, g, gn, NULL), RT_AOT_ERR_ARG, "apply: the context is NULL");
+  expect_fail(c, rt_aot_apply(c, NULL, gn, NULL), RT_AOT_ERR_ARG,
+              "apply: the gradient array is NULL");
+  expect_fail(c, rt_aot_apply(c, g, NULL, NULL), RT_AOT_ERR_ARG,
+              "apply: the gradient count array is NULL");
+  gn[1] = 2;
+  expect_fail(c, rt_aot_apply(c, g, gn, NULL), RT_AOT_ERR_SIZE,
+              "apply: the gradient of 'b' has 2 elements, expected 1");
+  gn[1] = 1;
+  g[0] = NULL;
+  expect_fail(c, rt_aot_apply(c, g, gn, NULL), RT_AOT_ERR_ARG, "apply: the gradient of 'w' is NULL");
+  expect_fail(c, grad(c, 0, gw, gb, NULL), RT_AOT_ERR_BATCH, "grad: batch 0 is not positive");
+  expect_fail(c, grad(c, 4, gw, NULL, NULL), RT_AOT_ERR_ARG, "grad: the gradient of 'b' is NULL");
+  CU_ASSERT_EQUAL(memcmp(w, param_f32(c, "w"), sizeof w), 0);
+  CU_ASSERT_EQUAL(rt_aot_steps(c), 0);
+  rt_aot_destroy(c);
+  /* libraries without the programs */
+  c = make(&tiny_train, 1);
+  expect_fail(c, grad(c, 4, gw, gb, NULL), RT_AOT_ERR_NOTRAIN,
+              "grad: model 'tiny' was built without --train (no gradient program");
+  expect_fail(c, apply(c, gw, gb, NULL), RT_AOT_ERR_NOTRAIN, "apply: model 'tiny' was built");
+  rt_aot_destroy(c);
+  /* bad images */
+  RtAotModel m = tiny_dp;
+  m.apply = NULL;
+  expect_create_fails(&m, RT_AOT_ERR_ARG, "a grad program needs an apply program");
+  m = tiny_dp;
+  m.train = NULL;
+  expect_create_fails(&m, RT_AOT_ERR_ARG, "a grad program needs an apply program");
+  static const int32_t state[] = {0, 2}, twice[] = {1, 1};
+  m = tiny_dp;
+  m.grad_params = state;
+  expect_create_fails(&m, RT_AOT_ERR_ARG, "gradient 1 is not of a model param");
+  m.grad_params = twice;
+  expect_create_fails(&m, RT_AOT_ERR_ARG, "param 'b' has two gradients");
+  RtAotSlot gs[G_NSLOTS];
+  memcpy(gs, grad_slots, sizeof gs);
+  gs[G_GB].index = 2;
+  RtAotProgram gp = grad_program;
+  gp.slots = gs;
+  m = tiny_dp;
+  m.grad = &gp;
+  expect_create_fails(&m, RT_AOT_ERR_ARG, "the grad program's slot 6 has a bad role or index");
+  gs[G_GB] = (RtAotSlot){RT_AOT_SLOT_HYPER, 0};
+  expect_create_fails(&m, RT_AOT_ERR_ARG, "the grad program's slot 6 has a bad role or index");
+  RtAotSlot as[A_NSLOTS];
+  memcpy(as, apply_slots, sizeof as);
+  as[A_GW] = (RtAotSlot){RT_AOT_SLOT_INPUT, 0};
+  RtAotProgram ap = apply_program;
+  ap.slots = as;
+  m = tiny_dp;
+  m.apply = &ap;
+  expect_create_fails(&m, RT_AOT_ERR_ARG, "the apply program's slot 3 has a bad role or index");
+  RtAotSlot ts[T_NSLOTS];
+  memcpy(ts, train_slots, sizeof ts);
+  ts[T_Y] = (RtAotSlot){RT_AOT_SLOT_GRAD, 0};
+  RtAotProgram tp = train_program;
+  tp.slots = ts;
+  m = tiny_dp;
+  m.train = &tp;
+  expect_create_fails(&m, RT_AOT_ERR_ARG, "the train program's slot 12 has a bad role or index");
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
@@ -929,6 +1155,8 @@ int main(void) {
       {"index_error", test_aot_index_error},
       {"train_step", test_aot_train_step},
       {"train_without_train", test_aot_train_without_train},
+      {"grad_apply", test_aot_grad_apply},
+      {"grad_apply_errors", test_aot_grad_apply_errors},
       {"create_errors", test_aot_create_errors},
       {"params_by_name", test_aot_params_by_name},
       {"save_load_round_trip", test_aot_save_load_round_trip},
