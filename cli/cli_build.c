@@ -568,9 +568,7 @@ static bool build(CliSession *s, CliOpts *o, const CliBuildArgs *a, const char *
     }
   }
   if (ok && a->train && !ir_find_output(b.model[0], IR_OUT_LOSS, NULL)) {
-    mc_error(&s->diag, (McLoc){0},
-             "build: --train: model '%s' has no loss to minimize (add `minimize EXPR`)",
-             b.model[0]->name);
+    tr_report_no_loss(&s->diag, "build: --train", b.model[0]);
     ok = false;
   }
   if (ok && !ir_find_output(b.model[0], IR_OUT_OUTPUT, NULL)) {

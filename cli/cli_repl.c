@@ -7,10 +7,12 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,6 +53,9 @@ typedef struct Repl {
   McVec losses;        /* of double: loss of every step trained this session */
   int64_t losses_seen; /* of t's losses, already copied */
   const Line *line;    /* the line being run, for carets */
+  const char *input;   /* what diagnostics call the typed lines: "<repl>", a script's path */
+  uint32_t lineno;     /* lines read so far: the number of the line being run */
+  char *failed_load;   /* the file of the last load that failed while none was loaded (heap) */
   FeMode mode;         /* the mode expressions compile in (`mode`); train by default */
 } Repl;
 
@@ -66,6 +71,8 @@ static Repl *completion_repl; /* for the libedit completion callback */
 
 /* ---- diagnostics at the typed text ------------------------------------------- */
 
+/* Lines are registered one by one (mc_sources_add_at gives their number),
+   so a location inside a line is always on its line 1. */
 static McLoc word_loc(const Line *l, int i) {
   if (!l || i < 0 || i >= l->n) return (McLoc){0};
   return (McLoc){.file = l->file, .line = 1, .col = l->w[i].col, .len = l->w[i].len};
@@ -193,7 +200,11 @@ static bool rebuild(Repl *r, const char *why) {
 }
 
 static bool need_model(Repl *r) {
-  return r->t ? true : fail_at(r, 0, "no model loaded (use 'load FILE')");
+  if (r->t) return true;
+  if (r->failed_load)
+    return fail_at(r, 0, "no model loaded: loading '%s' failed (fix it, then 'load' it again)",
+                   r->failed_load);
+  return fail_at(r, 0, "no model loaded (use 'load FILE')");
 }
 
 /* The trainer with the current data loaded (rebuilt when data changed). */
@@ -320,15 +331,21 @@ static bool read_model(Repl *r, const char *path, int word) {
   size_t len;
   const char *err = NULL;
   char *text = mc_read_file(path, &len, &err);
-  if (!text) return fail_at(r, word, "cannot read '%s': %s", path, err ? err : "unknown error");
+  if (!text) {
+    if (!r->t) free(r->failed_load), r->failed_load = mc_xstrdup(path);
+    return fail_at(r, word, "cannot read '%s': %s", path, err ? err : "unknown error");
+  }
   char *old_text = r->text, *old_path = r->path;
   r->text = text;
   r->path = mc_xstrdup(path);
+  free(r->failed_load);
+  r->failed_load = NULL;
   if (rebuild(r, old_path && strcmp(old_path, path) == 0 ? "reloaded" : "loaded")) {
     free(old_text);
     free(old_path);
     return true;
   }
+  if (!r->t) r->failed_load = mc_xstrdup(path);
   free(r->text);
   free(r->path);
   r->text = old_text;
@@ -749,27 +766,18 @@ static bool cmd_losses(Repl *r, const Line *l) {
 
 #define EXPR_OUTPUT "__repl_value"
 
-/* The model source with `output __repl_value = EXPR` as its last statement
-   (before the last '}'), compiled at the trainer's dims. NULL after
+/* The model compiled at the trainer's dims with one more output: the
+   expression that starts at byte `offset` of the typed line (source
+   `file`), so that its errors point at what the user typed. NULL after
    reporting. */
-static IrGraph *compile_expression(Repl *r, const char *expr) {
-  const char *end = strrchr(r->text, '}');
-  if (!end) {
-    fail_at(r, 0, "cannot find the end of the model in '%s'", r->path);
-    return NULL;
-  }
-  McStr src;
-  mc_str_init(&src);
-  mc_str_printf(&src, "%.*s\n  output " EXPR_OUTPUT " = %s\n%s", (int)(end - r->text), r->text,
-                expr, end);
+static IrGraph *compile_expression(Repl *r, uint32_t file, uint32_t offset) {
   const IrGraph *fwd = tr_trainer_forward(r->t);
   FeDefine defs[IR_MAX_SYMS];
   for (uint32_t i = 0; i < fwd->nsyms; i++)
     defs[i] = (FeDefine){fwd->syms[i].name, fwd->syms[i].value};
-  FeOptions fo = {.defines = defs, .ndefines = (int)fwd->nsyms, .mode = r->mode};
-  IrGraph *g = fe_compile_string(r->path, src.s, &fo, &r->s.src, &r->s.diag);
-  mc_str_free(&src);
-  return g;
+  FeOptions fo = {.defines = defs, .ndefines = (int)fwd->nsyms, .mode = r->mode,
+                  .extra_output = EXPR_OUTPUT, .extra_file = file, .extra_offset = offset};
+  return fe_compile_string(r->path, r->text, &fo, &r->s.src, &r->s.diag);
 }
 
 /* Keeps only the expression's output, then the forward pipeline drops the
@@ -847,8 +855,9 @@ static bool run_expression(Repl *r, const IrGraph *g, const char *label) {
 static bool eval_expression(Repl *r, const Line *l, int first) {
   if (!need_model(r)) return false;
   const McSourceFile *f = mc_sources_get(&r->s.src, l->file);
+  if (!f || !f->text) return fail_at(r, first, "internal error: no text for the expression");
   const char *expr = f->text + l->w[first].col - 1;
-  IrGraph *g = compile_expression(r, expr);
+  IrGraph *g = compile_expression(r, l->file, l->w[first].col - 1);
   bool ok = g && keep_expression_output(r, &g) && run_expression(r, g, expr);
   if (g) ir_graph_free(g);
   return ok;
@@ -1150,11 +1159,33 @@ static bool looks_like_expression(Repl *r, const char *word) {
          strcspn(word, "()[]+-*/.@") < strlen(word);
 }
 
-/* Runs one line; false when it failed. *quit is set by quit/exit. */
-static bool run_line(Repl *r, const char *text, bool *quit) {
+/* A line that is not a command, with a suggestion when one is close:
+   `trian` -> train, but no guess for a word with little in common. */
+static bool unknown_command(Repl *r, const Line *l) {
+  const char *name = l->w[0].s;
+  if (l->n >= 2 && strcmp(l->w[1].s, "=") == 0)
+    return fail_at(r, 0, "'%s = ...' defines a name, which only the model file does (add it there, "
+                   "then `reload`); here, type an expression or `print EXPR`", name);
+  const char *best = NULL;
+  int best_d = INT_MAX, len = (int)strlen(name);
+  for (int i = 0; i < ncommands; i++) {
+    int d = mc_edit_distance(name, commands[i].name);
+    if (d < best_d) best_d = d, best = commands[i].name;
+  }
+  if (best && best_d <= (len + 2) / 3)
+    return fail_at(r, 0, "unknown command '%s' (did you mean '%s'?)", name, best);
+  if (!r->t) return fail_at(r, 0, "unknown command '%s' (try 'help', or `load FILE` to evaluate "
+                            "expressions)", name);
+  return fail_at(r, 0, "unknown command '%s' (try 'help')", name);
+}
+
+/* Runs one line, line `number` of `input` (NULL: not typed by the user, as
+   the load of the command line's FILE); false when it failed. *quit is set
+   by quit/exit. */
+static bool run_line(Repl *r, const char *text, const char *input, uint32_t number, bool *quit) {
   size_t len = strlen(text);
   Line l;
-  l.file = mc_sources_add(&r->s.src, "<repl>", text, len);
+  l.file = input ? mc_sources_add_at(&r->s.src, input, text, len, number) : 0;
   char *buf = mc_xstrdup(text);
   int errors = r->s.diag.nerrors;
   bool ok = split_line(r, buf, &l);
@@ -1165,16 +1196,7 @@ static bool run_line(Repl *r, const char *text, bool *quit) {
     if (strcmp(name, "exit") == 0 || strcmp(name, "quit") == 0) *quit = true;
     else if (c) ok = c->run(r, &l);
     else if (looks_like_expression(r, name)) ok = eval_expression(r, &l, 0);
-    else {
-      const char *best = NULL;
-      int best_d = 3;
-      for (int i = 0; i < ncommands; i++) {
-        int d = mc_edit_distance(name, commands[i].name);
-        if (d < best_d) best_d = d, best = commands[i].name;
-      }
-      if (best) ok = fail_at(r, 0, "unknown command '%s' (did you mean '%s'?)", name, best);
-      else ok = fail_at(r, 0, "unknown command '%s' (try 'help')", name);
-    }
+    else ok = unknown_command(r, &l);
   }
   r->line = NULL;
   free(buf);
@@ -1308,6 +1330,22 @@ static char *read_line(bool tty) {
   return b.s;
 }
 
+/* Script mode's name for its lines: the file on stdin (`modelc repl <
+   steps.txt`), relative to the working directory when under it; NULL for
+   a pipe or a deleted file (the caller says "<stdin>"). Heap string. */
+static char *script_name(void) {
+  struct stat st;
+  char path[PATH_MAX], cwd[PATH_MAX];
+  if (fstat(STDIN_FILENO, &st) != 0 || !S_ISREG(st.st_mode)) return NULL;
+  ssize_t n = readlink("/proc/self/fd/0", path, sizeof path - 1);
+  if (n <= 0) return NULL;
+  path[n] = 0;
+  if (path[0] != '/' || strstr(path, " (deleted)")) return NULL;
+  size_t c = getcwd(cwd, sizeof cwd) ? strlen(cwd) : 0;
+  if (c > 1 && strncmp(path, cwd, c) == 0 && path[c] == '/') return mc_xstrdup(path + c + 1);
+  return mc_xstrdup(path);
+}
+
 static void repl_init(Repl *r) {
   memset(r, 0, sizeof *r);
   cli_session_init(&r->s);
@@ -1336,6 +1374,7 @@ static void repl_fini(Repl *r) {
   mc_vec_free(&r->losses);
   free(r->text);
   free(r->path);
+  free(r->failed_load);
   cli_session_fini(&r->s);
 }
 
@@ -1354,6 +1393,8 @@ int cli_repl_main(const CliCommand *c, int argc, char **argv, int first) {
   repl_init(&r);
   completion_repl = &r;
   bool tty = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+  /* script mode: plain progress lines even when stderr is a terminal */
+  r.tc.progress_tty = tty && isatty(STDERR_FILENO);
   char *hist = tty ? history_path() : NULL;
   if (tty) {
     rl_readline_name = "modelc";
@@ -1369,14 +1410,17 @@ int cli_repl_main(const CliCommand *c, int argc, char **argv, int first) {
     mc_str_init(&cmd);
     mc_str_printf(&cmd, "load '%s'", file);
     if (!tty) printf(PROMPT "%s\n", cmd.s);
-    failed += !run_line(&r, cmd.s, &quit);
+    failed += !run_line(&r, cmd.s, NULL, 0, &quit);
     mc_str_free(&cmd);
   }
   char *text;
+  char *script = tty ? NULL : script_name();
+  const char *input = script ? script : tty ? "<repl>" : "<stdin>";
   while (!quit && (text = read_line(tty)) != NULL) {
-    failed += !run_line(&r, text, &quit);
+    failed += !run_line(&r, text, input, ++r.lineno, &quit);
     free(text);
   }
+  free(script);
   if (tty && !quit) putchar('\n');
   if (tty && hist) write_history(hist);
   free(hist);

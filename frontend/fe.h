@@ -24,6 +24,13 @@ typedef struct FeOptions {
   FeMode mode;               /* train (the default, as a torch module) or eval */
   const char *const *freeze; /* globs of params to freeze (--freeze), as `freeze` does */
   int nfreeze;
+  /* One more output, for the REPL's `print EXPR`: the expression that
+     starts at byte extra_offset of line 1 of source extra_file (the caller
+     registered it in the same McSources), evaluated in the model's scope
+     after its statements; its errors point into that source. A number
+     becomes a scalar f32 tensor. */
+  const char *extra_output;  /* the output's name; NULL = none */
+  uint32_t extra_file, extra_offset;
 } FeOptions;
 
 /* ---- fe_ast.c: the syntax tree -------------------------------------------
@@ -101,6 +108,12 @@ void fe_ast_print(McStr *out, const FeNode *n);
    FE_FILE node allocated in `a`. Syntax errors go to d, with recovery at
    statement level; the tree then lacks the broken statements. Never NULL. */
 FeNode *fe_parse(McArena *a, const char *text, size_t len, uint32_t file, McDiag *d);
+
+/* Parses text[0..len) as one expression whose first byte is at column col
+   of line 1 of source `file` (a REPL line after its command word). NULL
+   after reporting a syntax error. */
+FeNode *fe_parse_expr(McArena *a, const char *text, size_t len, uint32_t file, uint32_t col,
+                      McDiag *d);
 
 /* ---- fe_lex.l: the scanner, exposed for tests ------------------------------ */
 typedef struct FeTok {

@@ -483,11 +483,70 @@ static FeValue eval_name(FeLower *cx, FeScope *sc, const FeNode *e) {
   return fe_poison();
 }
 
+/* Tensor methods and attributes from PyTorch, and the builtin that does
+   the same here ("%s" stands for the tensor). */
+static const struct { const char *member, *use; } tensor_methods[] = {
+    {"T", "transpose(%s)"}, {"mT", "transpose(%s)"}, {"t", "transpose(%s)"},
+    {"transpose", "transpose(%s, a, b)"}, {"permute", "permute(%s, [p...])"},
+    {"view", "reshape(%s, [d...])"}, {"reshape", "reshape(%s, [d...])"},
+    {"flatten", "flatten(%s)"}, {"unflatten", "unflatten(%s, axis, [d...])"},
+    {"unsqueeze", "unsqueeze(%s, axis)"}, {"sum", "sum(%s, axis = a)"},
+    {"mean", "mean(%s, axis = a)"}, {"max", "max(%s, axis = a)"}, {"amax", "max(%s, axis = a)"},
+    {"softmax", "softmax(%s, axis = -1)"}, {"log_softmax", "log_softmax(%s, axis = -1)"},
+    {"relu", "relu(%s)"}, {"gelu", "gelu(%s)"}, {"tanh", "tanh(%s)"},
+    {"sigmoid", "sigmoid(%s)"}, {"exp", "exp(%s)"}, {"log", "log(%s)"}, {"sqrt", "sqrt(%s)"},
+    {"rsqrt", "rsqrt(%s)"}, {"abs", "abs(%s)"}, {"float", "float(%s)"},
+    {"matmul", "%s @ b"}, {"mm", "%s @ b"}, {"pow", "%s ** k"},
+};
+
+/* The source form of a name or a dotted member chain (fc1.weight); "x" for
+   anything longer. */
+static void expr_text(McStr *out, const FeNode *e) {
+  if (e->kind == FE_NAME) {
+    mc_str_puts(out, e->name);
+  } else if (e->kind == FE_MEMBER && (e->a->kind == FE_NAME || e->a->kind == FE_MEMBER) &&
+             e->depth < 8) {
+    expr_text(out, e->a);
+    mc_str_printf(out, ".%s", e->name);
+  } else {
+    mc_str_puts(out, "x");
+  }
+}
+
+/* "a tensor has no member 'T'": with the builtin that does it, or, for a
+   shape query, the static type. */
+static void report_member(FeLower *cx, const FeNode *e, const FeValue *base) {
+  const char *m = e->name;
+  McStr x;
+  mc_str_init(&x);
+  expr_text(&x, e->a);
+  if (base->kind == FE_V_TENSOR && (!strcmp(m, "shape") || !strcmp(m, "size") ||
+                                    !strcmp(m, "dim") || !strcmp(m, "ndim") || !strcmp(m, "dtype"))) {
+    mc_error(cx->diag, e->loc, "a tensor has no member '%s': types are static, %s is %s (name a "
+             "dim to use it, as B in f32[B, 10])", m, x.s, fe_type_str(cx, base));
+    mc_str_free(&x);
+    return;
+  }
+  for (size_t i = 0; base->kind == FE_V_TENSOR && i < MC_COUNTOF(tensor_methods); i++) {
+    if (strcmp(m, tensor_methods[i].member) != 0) continue;
+    McStr use;
+    mc_str_init(&use);
+    mc_str_printf(&use, tensor_methods[i].use, x.s);
+    mc_error(cx->diag, e->loc, "a tensor has no member '%s': tensors have no methods; write %s",
+             m, use.s);
+    mc_str_free(&use);
+    mc_str_free(&x);
+    return;
+  }
+  mc_error(cx->diag, e->loc, "%s has no member '%s'", fe_value_kind(base), m);
+  mc_str_free(&x);
+}
+
 static FeValue eval_member(FeLower *cx, FeScope *sc, const FeNode *e) {
   FeValue base = fe_eval(cx, sc, e->a, NULL);
   if (base.kind == FE_V_POISON) return base;
   if (base.kind != FE_V_INST) {
-    mc_error(cx->diag, e->loc, "%s has no member '%s'", fe_value_kind(&base), e->name);
+    report_member(cx, e, &base);
     return fe_poison();
   }
   FeInst *inst = base.inst;

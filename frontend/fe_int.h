@@ -16,6 +16,15 @@ typedef struct FeParser {
   bool sent_final_nl;    /* the newline synthesized before end of file */
   bool last_was_nl;      /* the previous token ended a line */
   char last_text[40];    /* text of the latest token, for "before 'x'" */
+  char prev_text[2][40]; /* the two tokens before it (for hints) */
+  uint32_t tok_line, tok_end_col;    /* the latest matched text: its line, last column */
+  uint32_t last_line, last_end_col;  /* where the latest token handed out ends */
+  uint32_t prev_line, prev_end_col;  /* where the token before it ends */
+  McLoc open[16];        /* where the innermost open ( and [ are, up to 16 deep */
+  char open_char[16];    /* and which they are */
+  int start_token;       /* a token to hand out before the text (EXPR_START) */
+  bool expr_mode;        /* parsing one expression (fe_parse_expr) */
+  FeNode *expr;          /* its tree */
   FeNode *root;          /* the FE_FILE being built */
   bool too_deep;         /* FE_MAX_DEPTH exceeded: reported once */
 } FeParser;
@@ -142,6 +151,7 @@ typedef struct FeLower {
   IrRef rng;               /* the random state buffer (dropout), IR_NONE until needed */
   int ndropout;            /* dropout sites so far: each draws its own stream */
   McVec freezes;           /* of const FeNode * (FE_FREEZE, name = full pattern), applied last */
+  const FeNode *extra;     /* opts->extra_output's expression, parsed */
 } FeLower;
 
 /* Limits that keep hostile input from exhausting the stack or memory. */

@@ -432,6 +432,30 @@ static void apply_freezes(FeLower *cx) {
   }
 }
 
+/* The parsed opts->extra_output expression; NULL after reporting. */
+static const FeNode *parse_extra(FeLower *cx) {
+  const McSourceFile *f = mc_sources_get(cx->src, cx->opts->extra_file);
+  uint32_t at = cx->opts->extra_offset;
+  if (!f || !f->text || at > f->len) {
+    mc_error(cx->diag, (McLoc){0}, "internal error: no source for the expression");
+    return NULL;
+  }
+  return fe_parse_expr(cx->arena, f->text + at, f->len - at, cx->opts->extra_file, at + 1,
+                       cx->diag);
+}
+
+/* Evaluates the extra expression in the model's scope as one more output. */
+static void lower_extra(FeLower *cx, FeScope *sc) {
+  FeValue v = fe_eval(cx, sc, cx->extra, NULL);
+  if (v.kind == FE_V_POISON) return;
+  if (v.kind != FE_V_TENSOR && !fe_is_number(&v)) {
+    mc_error(cx->diag, cx->extra->loc, "expected a tensor or a number, got %s", fe_value_kind(&v));
+    return;
+  }
+  IrRef r = fe_as_tensor(cx, &v, IR_F32, cx->extra->loc);
+  if (r != IR_NONE) ir_add_output(cx->g, IR_OUT_OUTPUT, cx->opts->extra_output, r);
+}
+
 static void lower_model(FeLower *cx, const FeNode *model) {
   cx->g = ir_graph_new(model->name, cx->diag);
   FeScope *sc = fe_scope_new(cx, NULL);
@@ -439,6 +463,10 @@ static void lower_model(FeLower *cx, const FeNode *model) {
   cx->prefix = "";
   fe_exec_stmts(cx, sc, &model->list2, &st);
   if (fe_too_many_errors(cx->diag)) return;
+  if (cx->extra) {
+    lower_extra(cx, sc);
+    st.has_output = true;
+  }
   apply_freezes(cx);
   check_defines(cx);
   /* Without `minimize` a model is an inference model; it still needs an output. */
@@ -463,6 +491,7 @@ IrGraph *fe_compile_string(const char *name, const char *text, const FeOptions *
   int errors_before = d->nerrors;
 
   FeNode *main = parse_source(&cx, name, text, strlen(text));
+  if (cx.opts->extra_output) cx.extra = parse_extra(&cx);
   load_prelude(&cx);
   load_imports(&cx, main, dir_of(&cx, name), canonical(&cx, name), name);
   add_blocks(&cx, main, false);

@@ -9,6 +9,7 @@ typedef void *yyscan_t;
 }
 
 %code {
+#include <stdlib.h>
 #include <string.h>
 
 #ifndef YYSTYPE
@@ -52,6 +53,7 @@ static void fe_yyerror(YYLTYPE *loc, yyscan_t scanner, FeParser *p, const char *
 %token KW_MINIMIZE "'minimize'" KW_FREEZE "'freeze'" KW_FORWARD "'forward'" KW_RETURN "'return'"
 %token KW_IF "'if'" KW_ELSE "'else'"
 %token POW "'**'" LE "'<='" GE "'>='" EQ "'=='" NE "'!='"
+%token EXPR_START "start of expression"   /* sent first by fe_parse_expr's scanner */
 
 %type <node> item import block model stmt if_stmt type argdef expr sum term unary power
 %type <node> postfix primary arg subscript opt_expr
@@ -59,6 +61,11 @@ static void fe_yyerror(YYLTYPE *loc, yyscan_t scanner, FeParser *p, const char *
 %type <op> cmp_op
 
 %%
+
+start:
+    file
+  | EXPR_START expr NEWLINE     { p->expr = $2; }
+  ;
 
 /* file = (item? sep)* */
 file:
@@ -326,6 +333,81 @@ static bool has_char(const yysymbol_kind_t *set, int n, const char *c) {
   return false;
 }
 
+/* The declaration keywords people write where a value goes (`w = param
+   f32[5, 4] = normal()`, as torch's nn.Parameter): NULL for other tokens. */
+static const char *declaration_keyword(yysymbol_kind_t s) {
+  return s == YYSYMBOL_KW_PARAM ? "param" : s == YYSYMBOL_KW_BUFFER ? "buffer"
+       : s == YYSYMBOL_KW_INPUT ? "input" : NULL;
+}
+
+static bool is_ident_text(const char *s) {
+  if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z'))) return false;
+  for (; *s; s++)
+    if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')))
+      return false;
+  return true;
+}
+
+/* text[0..n) without blanks around it, as a heap string. */
+static char *trimmed(const char *text, size_t n) {
+  while (n && (*text == ' ' || *text == '\t')) text++, n--;
+  while (n && (text[n - 1] == ' ' || text[n - 1] == '\t' || text[n - 1] == '\r')) n--;
+  char *s = mc_xmalloc(n + 1);
+  memcpy(s, text, n);
+  s[n] = 0;
+  return s;
+}
+
+/* Where the first '=' or ',' outside brackets is in text[0..n), or n. */
+static size_t top_level_split(const char *text, size_t n) {
+  int depth = 0;
+  for (size_t i = 0; i < n; i++) {
+    char c = text[i];
+    if (c == '(' || c == '[') depth++;
+    else if ((c == ')' || c == ']') && depth > 0) depth--;
+    else if (depth == 0 && c == ',') return i;
+    else if (depth == 0 && c == '=' && (i + 1 == n || text[i + 1] != '=')) return i;
+  }
+  return n;
+}
+
+/* The statement the user meant, from the rest of the line after the
+   keyword at `at`: `w = param f32[5, 4] = normal()` gives "param w: f32[5,
+   4] = normal()". Heap string. */
+static char *declaration_fix(FeParser *p, McLoc at, const char *kw) {
+  const char *name = !strcmp(p->prev_text[0], "=") && is_ident_text(p->prev_text[1])
+                         ? p->prev_text[1] : "NAME";
+  const McSourceFile *f = p->diag ? mc_sources_get(p->diag->src, p->file) : NULL;
+  const char *rest = "", *end = rest;
+  if (f && f->text) {
+    const char *s = f->text, *stop = f->text + f->len;
+    for (uint32_t line = 1; line < at.line && s < stop; s++)
+      if (*s == '\n') line++;
+    size_t skip = at.col - 1 + strlen(kw);
+    if ((size_t)(stop - s) >= skip) {
+      rest = s + skip;
+      end = rest;
+      while (end < stop && *end != '\n' && *end != '#') end++;
+    }
+  }
+  char *body = trimmed(rest, (size_t)(end - rest));
+  size_t n = strlen(body);
+  char *inner = n >= 2 && body[0] == '(' && body[n - 1] == ')' ? trimmed(body + 1, n - 2)
+                                                                : mc_xstrdup(body);
+  size_t cut = top_level_split(inner, strlen(inner));
+  char *type = trimmed(inner, cut);
+  char *init = cut < strlen(inner) ? trimmed(inner + cut + 1, strlen(inner) - cut - 1) : NULL;
+  McStr out;
+  mc_str_init(&out);
+  mc_str_printf(&out, "%s %s: %s", kw, name, *type ? type : "TYPE");
+  if (strcmp(kw, "input") != 0) mc_str_printf(&out, " = %s", init && *init ? init : "INIT");
+  free(body);
+  free(inner);
+  free(type);
+  free(init);
+  return out.s;
+}
+
 /* "expected A, B or C before 'x'": expression and statement starters are
    summarized, and operators are left out when the expression could also
    end here (they are always possible after an operand). */
@@ -356,11 +438,18 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
   for (int i = 0; i < n && nw < (int)MC_COUNTOF(words); i++) words[nw++] = symbol_display(exp[i]);
 
   yysymbol_kind_t tok = yypcontext_token(ctx);
+  McLoc at = L(*yypcontext_location(ctx));
+  /* A bracket left open: the error shows at the next line's first token,
+     but the mistake is at the end of the line before. */
+  bool unclosed = p->depth > 0 && tok != YYSYMBOL_NEWLINE && tok != YYSYMBOL_YYEOF &&
+                  p->prev_line && p->last_line > p->prev_line;
+  if (unclosed) at = (McLoc){.file = p->file, .line = p->prev_line, .col = p->prev_end_col + 1, .len = 1};
   McStr before;
   mc_str_init(&before);
-  if (tok == YYSYMBOL_YYEOF || (tok == YYSYMBOL_NEWLINE && !p->last_text[0]))
+  if (!unclosed && (tok == YYSYMBOL_YYEOF || (tok == YYSYMBOL_NEWLINE && !p->last_text[0])) &&
+      !p->expr_mode)
     mc_str_puts(&before, "end of file");
-  else if (tok == YYSYMBOL_NEWLINE)
+  else if (unclosed || tok == YYSYMBOL_NEWLINE || tok == YYSYMBOL_YYEOF)
     mc_str_puts(&before, "end of line");
   else
     mc_str_printf(&before, "'%s'", p->last_text);
@@ -377,7 +466,20 @@ static int yyreport_syntax_error(const yypcontext_t *ctx, yyscan_t scanner, FePa
     }
     mc_str_printf(&msg, " before %s", before.s);
   }
-  mc_error(p->diag, L(*yypcontext_location(ctx)), "%s", msg.s);
+  const char *decl = declaration_keyword(tok);
+  char *fix = decl && nw && !strcmp(words[0], "an expression") ? declaration_fix(p, at, decl) : NULL;
+  if (fix)
+    mc_error(p->diag, at, "'%s' starts a statement of its own, not an expression: write `%s`",
+             decl, fix);
+  else
+    mc_error(p->diag, at, "%s", msg.s);
+  free(fix);
+  /* a bracket opened on an earlier line, or left open at the end: show where */
+  const McLoc *open = p->depth > 0 && p->depth <= (int)MC_COUNTOF(p->open)
+                          ? &p->open[p->depth - 1] : NULL;
+  bool at_end = tok == YYSYMBOL_NEWLINE || tok == YYSYMBOL_YYEOF;
+  if (open && (unclosed || at_end || open->line < at.line))
+    mc_note(p->diag, p->open[p->depth - 1], "to match this '%c'", p->open_char[p->depth - 1]);
   mc_str_free(&msg);
   mc_str_free(&before);
   p->depth = 0;   /* a missing ')' must not swallow the following lines */
@@ -391,6 +493,22 @@ static void fe_yyerror(YYLTYPE *loc, yyscan_t scanner, FeParser *p, const char *
     mc_error(p->diag, L(*loc), "input is nested too deeply");
   else
     mc_error(p->diag, L(*loc), "%s", msg);
+}
+
+FeNode *fe_parse_expr(McArena *a, const char *text, size_t len, uint32_t file, uint32_t col,
+                      McDiag *d) {
+  FeParser p = {.arena = a, .diag = d, .file = file, .line = 1, .col = col ? col : 1,
+                .start_token = EXPR_START, .expr_mode = true};
+  p.root = fe_node_new(a, FE_FILE, fe_loc(&p, 1, 1, 1, 1));
+  int errors = d->nerrors;
+  void *sc = len <= INT32_MAX / 2 ? fe_scanner_new(&p, text, len) : NULL;
+  if (!sc) {
+    mc_error(d, fe_loc(&p, 1, (int)p.col, 1, (int)p.col), "the expression is too long");
+    return NULL;
+  }
+  fe_yyparse(sc, &p);
+  fe_scanner_free(sc);
+  return d->nerrors == errors ? p.expr : NULL;
 }
 
 FeNode *fe_parse(McArena *a, const char *text, size_t len, uint32_t file, McDiag *d) {

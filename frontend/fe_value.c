@@ -1,6 +1,7 @@
 /* fe_value.c -- compile-time values, scopes and name lookup (with "did you
    mean" suggestions), and the operators on values: numbers fold at compile
    time (named dims stay symbolic), tensors build IR after the dtype rules. */
+#include <ctype.h>
 #include <limits.h>
 #include <math.h>
 #include <string.h>
@@ -151,9 +152,19 @@ typedef struct Suggest {
   int dist;
 } Suggest;
 
+/* Equal but for case and underscores: torch's LayerNorm and layer_norm. */
+static bool loosely_equal(const char *a, const char *b) {
+  for (;;) {
+    while (*a == '_') a++;
+    while (*b == '_') b++;
+    if (!*a || !*b) return !*a && !*b;
+    if (tolower((unsigned char)*a++) != tolower((unsigned char)*b++)) return false;
+  }
+}
+
 static void suggest_try(Suggest *s, const char *cand) {
   if (strcmp(cand, s->name) == 0) return;
-  int d = mc_edit_distance(s->name, cand);
+  int d = loosely_equal(s->name, cand) ? -1 : mc_edit_distance(s->name, cand);
   if (d < s->dist) {
     s->dist = d;
     s->best = cand;
@@ -183,7 +194,25 @@ static void suggest_blocks(Suggest *s, const McVec *v) {
   for (size_t i = 0; i < v->len; i++) suggest_try(s, MC_VEC_AT(v, const FeNode *, i)->name);
 }
 
+#define NO_MODULES "there are no modules: builtins and std blocks are called by name, as relu(x) " \
+                   "or linear(784, 512)"
+
+/* Names people bring from PyTorch and NumPy that are spelled otherwise here. */
+static const struct { const char *name, *hint; } foreign_names[] = {
+    {"torch", NO_MODULES}, {"nn", NO_MODULES}, {"F", NO_MODULES}, {"np", NO_MODULES},
+    {"matmul", "use the '@' operator: a @ b"}, {"mm", "use the '@' operator: a @ b"},
+    {"bmm", "use the '@' operator: a @ b"}, {"cat", "did you mean 'concat'?"},
+    {"view", "did you mean 'reshape'?"},
+    {"self", "a block has no 'self': its params and instances are in scope by their names"},
+    {"None", "leave the argument out to get its default"},
+};
+
 void fe_report_unknown(FeLower *cx, FeScope *sc, const char *name, McLoc loc) {
+  for (size_t i = 0; i < MC_COUNTOF(foreign_names); i++)
+    if (strcmp(name, foreign_names[i].name) == 0 && !fe_find_block_in(&cx->std_blocks, name)) {
+      mc_error(cx->diag, loc, "unknown name '%s'; %s", name, foreign_names[i].hint);
+      return;
+    }
   Suggest s = {name, NULL, INT_MAX};
   for (FeScope *p = sc; p; p = p->parent)
     for (FeBinding *b = p->head; b; b = b->next) suggest_try(&s, b->name);

@@ -100,12 +100,19 @@ typedef struct McSourceFile {
   char *name;      /* path as given by the user (heap) */
   char *text;      /* whole contents (heap), NULL if unknown */
   size_t len;
+  uint32_t first_line; /* the line number of text's first line (1 for a file;
+                          a REPL line is line N of the session or script) */
 } McSourceFile;
 
 void mc_sources_init(McSources *s);
 void mc_sources_free(McSources *s);
 /* Adds a file and returns its id (>= 1). text is copied; may be NULL. */
 uint32_t mc_sources_add(McSources *s, const char *name, const char *text, size_t len);
+/* Same, for text that is a piece of a longer input starting at line
+   first_line of it: locations in text count lines from 1, diagnostics show
+   them as lines of the whole input. */
+uint32_t mc_sources_add_at(McSources *s, const char *name, const char *text, size_t len,
+                           uint32_t first_line);
 const McSourceFile *mc_sources_get(const McSources *s, uint32_t file);
 
 typedef enum { MC_DIAG_ERROR, MC_DIAG_WARNING, MC_DIAG_NOTE } McDiagKind;

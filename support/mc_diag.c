@@ -17,7 +17,13 @@ void mc_sources_free(McSources *s) {
 }
 
 uint32_t mc_sources_add(McSources *s, const char *name, const char *text, size_t len) {
+  return mc_sources_add_at(s, name, text, len, 1);
+}
+
+uint32_t mc_sources_add_at(McSources *s, const char *name, const char *text, size_t len,
+                           uint32_t first_line) {
   McSourceFile *f = mc_vec_push(&s->files);
+  f->first_line = first_line ? first_line : 1;
   f->name = mc_xstrdup(name);
   if (text) {
     f->text = mc_xmalloc(len + 1);
@@ -98,7 +104,8 @@ void mc_diag_vreport(McDiag *d, McDiagKind kind, McLoc loc, const char *fmt, va_
   McStr b;
   mc_str_init(&b);
   const McSourceFile *f = mc_sources_get(d->src, loc.file);
-  if (f && loc.line) mc_str_printf(&b, "%s:%u:%u: ", f->name, loc.line, loc.col);
+  if (f && loc.line)
+    mc_str_printf(&b, "%s:%u:%u: ", f->name, f->first_line + loc.line - 1, loc.col);
   else if (f) mc_str_printf(&b, "%s: ", f->name);
   else mc_str_puts(&b, "modelc: ");
   mc_str_printf(&b, "%s: ", kind_name(kind));

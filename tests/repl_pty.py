@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """repl_pty.py -- `modelc repl` through a pseudo-terminal: libedit line
 editing (cursor motion, backspace, history), tab completion of commands and
-param names, Ctrl-C during training (stops after the current step, the
+param names, the progress line rewritten in place, an error at the typed
+line's number (<repl>:N:COL), Ctrl-C during training (stops after the current step, the
 params stay, the prompt returns) and the history file.
 Usage: repl_pty.py MODELC WORKDIR"""
 import os, pty, select, sys, time
@@ -89,6 +90,15 @@ send("set threads 1\r")
 expect("modelc> ")
 send("train 100000 steps\r")
 expect("samples/s", timeout=40)   # the progress line is live
+expect(" left")                    # with the time left
+# On a terminal the progress is one line rewritten in place: carriage
+# returns, no new lines while it runs.
+time.sleep(1.5)
+r, _, _ = select.select([fd], [], [], 1)
+live = os.read(fd, 65536) if r else b""
+seen += live
+if b"\r" not in live or b"\n" in live:
+    fail("the progress line is not rewritten in place: %r" % live[:300])
 send("\x03")                       # Ctrl-C: stop after the current step
 expect("interrupted after step ")
 expect("params kept")
@@ -98,6 +108,10 @@ expect("weights; step ")
 expect("modelc> ")
 send("losses\r")
 expect("loss over ")
+expect("modelc> ")
+send("print fc1.weight @ 3\r")  # the 13th line: reported at the typed text
+expect("<repl>:13:18: error: '@' needs two tensors, got a number")
+expect("  print fc1.weight @ 3")
 expect("modelc> ")
 send("quit\r")
 end = time.time() + 20
@@ -112,8 +126,8 @@ while True:
     if time.time() > end:
         fail("the session did not end after quit")
 _, status = os.waitpid(pid, 0)
-if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
-    fail("exit status %r, expected 0" % status)
+if not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 1:
+    fail("exit status %r, expected 1 (one line failed)" % status)
 with open(hist) as f:
     h = f.read().replace("\\040", " ")  # libedit's history file escapes spaces
 if "train 100000 steps" not in h:

@@ -89,6 +89,10 @@ bool tr_trainer_init_from(TrTrainer *t, const char *path);
 /* The name a checkpoint tensor goes by under --rename rules "OLD=NEW": the
    first rule whose OLD prefixes `name` replaces that prefix (heap). */
 char *tr_rename(const char *const *rules, int nrules, const char *name);
+/* Reports that model g cannot be trained for want of a loss, with the
+   statement to add, written with its first output: "`what`: model 'm' has
+   no loss to minimize: add a statement such as `minimize mse(y, target)`". */
+void tr_report_no_loss(McDiag *d, const char *what, const IrGraph *g);
 /* Sets the rules init_from applies (borrowed until the next call). */
 void tr_trainer_set_rename(TrTrainer *t, const char *const *rules, int nrules);
 /* Checks, before training, that a checkpoint can be written at path. */

@@ -22,6 +22,8 @@
 #define RANDOM_SAMPLES 1024        /* random data set size without --data/--limit */
 #define PROGRESS_TTY_SECONDS 0.1   /* redraw interval of the \r line */
 #define PROGRESS_LOG_SECONDS 5.0   /* interval of progress lines when not a tty */
+#define EPOCH_LINES 10             /* a run of more epochs prints about this many lines */
+#define SLOW_EPOCH_SECONDS 1.0     /* an epoch this long always prints its line */
 
 static const McLoc noloc = {0};
 
@@ -104,6 +106,10 @@ struct TrTrainer {
   Score last_held, last_test;  /* evaluations at step last_eval_step */
   int64_t last_eval_step;
   int64_t run_epochs, run_steps;  /* the targets of the current run */
+  int64_t run_first_epoch;        /* t->epoch when the run started */
+  int64_t run_nepochs;            /* epochs the run ends (or ends in), 0 = unknown */
+  int64_t run_hidden;             /* epoch lines of the run not printed */
+  double run_start;
   bool skip_note_done;      /* "leftover samples not scored" reported */
   McVec losses;             /* of double: the loss of every step this trainer ran */
   IrGraph *g64;             /* --f64: the training step for the evaluator */
@@ -417,10 +423,21 @@ static void init_params(TrTrainer *t) {
   }
 }
 
+void tr_report_no_loss(McDiag *d, const char *what, const IrGraph *g) {
+  const char *y = "y";
+  for (uint32_t k = 0; k < g->nouts; k++)
+    if (g->outs[k].kind == IR_OUT_OUTPUT) {
+      y = g->outs[k].name;
+      break;
+    }
+  mc_error(d, noloc, "%s: model '%s' has no loss to minimize: add a statement such as `minimize "
+           "mse(%s, target)` or `minimize cross_entropy(%s, labels)` (with an input for the "
+           "targets)", what, g->name, y, y);
+}
+
 static bool check_loss(TrTrainer *t) {
   if (find_loss(t->fwd)) return true;
-  mc_error(t->d, noloc, "train: model '%s' has no loss to minimize (add `minimize EXPR`)",
-           t->fwd->name);
+  tr_report_no_loss(t->d, "train", t->fwd);
   return false;
 }
 
@@ -1570,6 +1587,17 @@ static bool reached(const TrTrainer *t) {
          (t->run_steps > 0 && t->step >= t->run_steps);
 }
 
+/* Whether a finished epoch prints its line: every epoch of a run of up to
+   EPOCH_LINES epochs; of a longer one the first, the last, every k-th
+   (about EPOCH_LINES lines in all: `train 200` on a small data set does
+   not print 200 lines) and any that took SLOW_EPOCH_SECONDS or more. */
+static bool epoch_line_shown(const TrTrainer *t, const EpochStats *st) {
+  int64_t n = t->run_nepochs, k = t->epoch - t->run_first_epoch + 1;
+  if (n <= EPOCH_LINES || k == 1 || k >= n) return true;
+  int64_t every = (n + EPOCH_LINES - 1) / EPOCH_LINES;
+  return k % every == 0 || now_seconds() - st->start >= SLOW_EPOCH_SECONDS;
+}
+
 /* Closes an epoch: counters, evaluation, its line, the checkpoint. */
 static bool finish_epoch(TrTrainer *t, EpochStats *st) {
   clear_progress(t);
@@ -1580,7 +1608,8 @@ static bool finish_epoch(TrTrainer *t, EpochStats *st) {
   } else {
     ok = evaluate_all(t);
   }
-  print_epoch_line(t, st, false);
+  if (epoch_line_shown(t, st)) print_epoch_line(t, st, false);
+  else t->run_hidden++;
   t->epoch++;
   t->epoch_step = 0;
   if (ok && t->c.save) ok = tr_trainer_save(t, t->c.save);
@@ -1612,6 +1641,14 @@ TrStatus tr_trainer_run(TrTrainer *t, int64_t epochs, int64_t steps) {
   if (!share_params(t)) return TR_ERROR;
   t->run_epochs = epochs;
   t->run_steps = steps;
+  t->run_first_epoch = t->epoch;
+  t->run_hidden = 0;
+  t->run_start = now_seconds();
+  t->run_nepochs = epochs > 0 ? epochs - t->epoch : 0;
+  if (steps > 0 && t->steps_per_epoch > 0) {
+    int64_t by_steps = (steps - t->step + t->epoch_step + t->steps_per_epoch - 1) / t->steps_per_epoch;
+    if (t->run_nepochs == 0 || by_steps < t->run_nepochs) t->run_nepochs = by_steps;
+  }
   EpochStats st = {0};
   bool ok = true;
   while (ok && !reached(t) && !stop_requested(t)) {
@@ -1626,6 +1663,10 @@ TrStatus tr_trainer_run(TrTrainer *t, int64_t epochs, int64_t steps) {
   }
   clear_progress(t);
   if (ok && st.steps) print_epoch_line(t, &st, true);
+  if (ok && t->run_hidden && t->c.out)
+    fprintf(t->c.out, "%lld epochs in %.2f s (a line per %lld epochs shown)\n",
+            (long long)(t->epoch - t->run_first_epoch), now_seconds() - t->run_start,
+            (long long)((t->run_nepochs + EPOCH_LINES - 1) / EPOCH_LINES));
   if (ok && t->c.save && t->saved_step != t->step) ok = tr_trainer_save(t, t->c.save);
   if (!ok) return TR_ERROR;
   return reached(t) ? TR_DONE : TR_STOPPED;

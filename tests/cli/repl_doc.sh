@@ -20,7 +20,10 @@ awk '/<!-- repl-transcript -->/ { on = 1; next }
 sed -n 's/^modelc> //p' "$TMP/want" | tail -n +2 >"$TMP/cmds"
 cd "$SRC"
 rc=0
-MODELC_HISTORY= timeout 60 "$MODELC" repl examples/mlp.model <"$TMP/cmds" >"$TMP/got" 2>&1 || rc=$?
+# Through a pipe the lines are "<stdin>:N"; at a terminal, as the page shows, "<repl>:N".
+cat "$TMP/cmds" | { MODELC_HISTORY= timeout 60 "$MODELC" repl examples/mlp.model >"$TMP/got.raw" 2>&1 || echo $? >"$TMP/rc"; }
+[ -f "$TMP/rc" ] && rc=$(cat "$TMP/rc")
+sed 's/^<stdin>:/<repl>:/' "$TMP/got.raw" >"$TMP/got"
 # The transcript ends with an error (print fc4.bias), so the exit status is 1.
 [ "$rc" = 1 ] || { cat "$TMP/got" >&2; fail "exit $rc, expected 1"; }
 # Timings aside, and every fractional number (losses, norms, accuracies) is

@@ -151,22 +151,23 @@ show
 END
 has "error: no model loaded (use 'load FILE')"
 has "error: cannot read 'nosuch.model': "
-has "<repl>:1:1: error: unknown command 'bogus' (try 'help')"
+has "<stdin>:4:1: error: unknown command 'bogus' (try 'help')"
 has "error: unknown command 'sho' (did you mean 'show'?)"
-has "<repl>:1:6: error: unknown command 'nope'"
+has "<stdin>:6:6: error: unknown command 'nope'"
 has "unknown name 'nope'"
 has "error: usage: print PARAM|EXPR"
-has "error: unknown name 'nosuch'"
-has "    output __repl_value = nosuch(fc1.bias)"
-has "<repl>:1:5: error: unknown setting 'lx' (did you mean 'lr'?)"
-has "<repl>:1:8: error: expected a number > 0"
+has "<stdin>:9:7: error: unknown name 'nosuch'"
+has "  print nosuch(fc1.bias)"
+hasnt "__repl_value"
+has "<stdin>:10:5: error: unknown setting 'lx' (did you mean 'lr'?)"
+has "<stdin>:11:8: error: expected a number > 0"
 has "error: expected sgd, adam or adamw"
 has "error: expected a positive whole number"
 has "error: expected a positive number of steps or epochs"
-has "<repl>:1:9: error: expected steps or epochs"
+has "<stdin>:15:9: error: expected steps or epochs"
 has "error: expected NAME=VALUE with a positive whole VALUE"
-has "<repl>:1:6: error: --data 'x': expected NAME=PATH"
-has "<repl>:1:6: error: model 'seed_net' has no input 'nope' (see 'show')"
+has "<stdin>:18:6: error: --data 'x': expected NAME=PATH"
+has "<stdin>:19:6: error: model 'seed_net' has no input 'nope' (see 'show')"
 has "error: unknown pass 'nopass'"
 has "error: expected forward, grad or step"
 has "nosuch.safetensors"
@@ -178,6 +179,52 @@ has "recompiled: kept 12 of 12 param tensors"
 has "bad.model:"
 has "  param  fc2.bias"
 [ "$(grep -c 'model seed_net (m.model)' "$TMP/out")" = 1 ] || fail "a failed load replaced the model"
+
+# -- a script file: its lines are named FILE:N, expressions are reported at the
+# typed text, one error per mistake, hints for habits from PyTorch ---------------------
+cat >steps.txt <<'END'
+print fc1.bias
+x @ 3
+print fc1.weight.T
+w = param f32[5, 4] = normal()
+print relu(x
+print torch.relu(x)
+trian
+foo
+print 2 * 3
+END
+repl 1 m.model <steps.txt
+has "steps.txt:2:3: error: '@' needs two tensors, got a number"
+has "  x @ 3"
+has "steps.txt:3:18: error: a tensor has no member 'T': tensors have no methods; write transpose(fc1.weight)"
+has "steps.txt:4:1: error: 'w = ...' defines a name, which only the model file does"
+has "steps.txt:5:13: error: expected ')' or ',' before end of line"
+has "steps.txt:5:11: note: to match this '('"
+has "steps.txt:6:7: error: unknown name 'torch'; there are no modules"
+has "steps.txt:7:1: error: unknown command 'trian' (did you mean 'train'?)"
+has "steps.txt:8:1: error: unknown command 'foo' (try 'help')"
+has "2 * 3 = 6.0000 (f32)"
+hasnt "m.model:1"
+[ "$(grep -c 'error:' "$TMP/out")" = 7 ] || { cat "$TMP/out" >&2; fail "expected one error per mistake (7)"; }
+
+# -- a model without a loss: the load says what to add, and the next commands say why
+# there is no model instead of repeating the same error ------------------------------
+printf 'model m {\n  input x: f32[4, 3]\n  fc = linear(3, 2)\n  output y = fc(x)\n}\n' >inference.model
+repl 1 inference.model <<'END'
+train 1
+END
+has "error: train: model 'm' has no loss to minimize: add a statement such as \`minimize mse(y, target)\`"
+has "<stdin>:1:1: error: no model loaded: loading 'inference.model' failed (fix it, then 'load' it again)"
+
+# -- a long run leaves about 10 epoch lines and a summary, not one line per epoch -------
+repl 0 m.model <<'END'
+set limit 128
+train 30
+END
+[ "$(grep -c '^epoch [0-9]*/30: ' "$TMP/out")" -le 30 ] || fail "more epoch lines than epochs"
+for k in 1 3 6 9 12 15 18 21 24 27 30; do has "epoch $k/30: train loss"; done
+has "30 epochs in "
+has "(a line per 3 epochs shown)"
 
 # -- a change that does not compile leaves the settings as they were ---------------------
 sed 's/^  B = 64.*//; s/\[B, /[4, /g' m.model >fixed.model

@@ -102,9 +102,15 @@ static void test_diagnostics_syntax_several_errors(void) {
       "t.model:3:5: error: expected ')' before '='\n"
       "    y = 2\n"
       "      ^\n"
-      "t.model:5:3: error: expected ',' or ']' before 'w'\n"
-      "    w = 3 3\n"
-      "    ^\n"
+      "t.model:2:7: note: to match this '('\n"
+      "    x = (1 +\n"
+      "        ^\n"
+      "t.model:4:12: error: expected ',' or ']' before end of line\n"
+      "    z = [1, 2\n"
+      "             ^\n"
+      "t.model:4:7: note: to match this '['\n"
+      "    z = [1, 2\n"
+      "        ^\n"
       "t.model:6:11: error: expected an expression before end of line\n"
       "    minimize\n"
       "            ^\n");
@@ -151,6 +157,145 @@ static void test_diagnostics_member_suggestion(void) {
       "t.model:4:19: error: 'fc' (linear) has no member 'wieght'; did you mean 'weight'?\n"
       "    minimize sum(fc.wieght)\n"
       "                    ^~~~~~\n");
+}
+
+/* `w = param f32[5, 4] = normal()` (torch's nn.Parameter habit): one error
+   that spells the statement meant, and the next line is not blamed. */
+static void test_diagnostics_param_as_expression(void) {
+  expect_diag(
+      "model m {\n"
+      "  input x: f32[2, 4]\n"
+      "  w = param f32[5, 4] = normal()  # a weight\n"
+      "  y = x @ transpose(w)\n"
+      "  b = param(f32[5])\n"
+      "  v = input f32[2, 4]\n"
+      "  output y\n"
+      "}\n",
+      "t.model:3:7: error: 'param' starts a statement of its own, not an expression: write "
+      "`param w: f32[5, 4] = normal()`\n"
+      "    w = param f32[5, 4] = normal()  # a weight\n"
+      "        ^~~~~\n"
+      "t.model:5:7: error: 'param' starts a statement of its own, not an expression: write "
+      "`param b: f32[5] = INIT`\n"
+      "    b = param(f32[5])\n"
+      "        ^~~~~\n"
+      "t.model:6:7: error: 'input' starts a statement of its own, not an expression: write "
+      "`input v: f32[2, 4]`\n"
+      "    v = input f32[2, 4]\n"
+      "        ^~~~~\n");
+}
+
+/* A call left open: the error is at the end of its line, not at the next
+   (correct) line, and a note shows the bracket; the next line is skipped
+   with the statement, not reported. */
+static void test_diagnostics_unclosed_call(void) {
+  expect_diag(
+      "model m {\n"
+      "  input x: f32[2, 4]\n"
+      "  y = relu(x\n"
+      "  z = y\n"
+      "  output x\n"
+      "}\n",
+      "t.model:3:13: error: expected ')' or ',' before end of line\n"
+      "    y = relu(x\n"
+      "              ^\n"
+      "t.model:3:11: note: to match this '('\n"
+      "    y = relu(x\n"
+      "            ^\n");
+}
+
+/* Tensor methods and attributes from PyTorch name the builtin that does it
+   (or the static type). */
+static void test_diagnostics_tensor_members(void) {
+  expect_diag(
+      "model m {\n"
+      "  input x: f32[2, 4]\n"
+      "  fc = linear(4, 5)\n"
+      "  a = x @ fc.weight.T\n"
+      "  b = x.shape\n"
+      "  c = x.view(8)\n"
+      "  d = (x + 1).sum()\n"
+      "  output x\n"
+      "}\n",
+      "t.model:4:21: error: a tensor has no member 'T': tensors have no methods; write "
+      "transpose(fc.weight)\n"
+      "    a = x @ fc.weight.T\n"
+      "                      ^\n"
+      "t.model:5:9: error: a tensor has no member 'shape': types are static, x is f32[2,4] "
+      "(name a dim to use it, as B in f32[B, 10])\n"
+      "    b = x.shape\n"
+      "          ^~~~~\n"
+      "t.model:6:9: error: a tensor has no member 'view': tensors have no methods; write "
+      "reshape(x, [d...])\n"
+      "    c = x.view(8)\n"
+      "          ^~~~\n"
+      "t.model:7:15: error: a tensor has no member 'sum': tensors have no methods; write "
+      "sum(x, axis = a)\n"
+      "    d = (x + 1).sum()\n"
+      "                ^~~\n");
+}
+
+/* Names from PyTorch: modules, torch's class names (case and underscores
+   aside), functions spelled otherwise here. */
+static void test_diagnostics_foreign_names(void) {
+  expect_diag(
+      "model m {\n"
+      "  input x: f32[2, 4]\n"
+      "  a = torch.relu(x)\n"
+      "  b = matmul(x, x)\n"
+      "  n = LayerNorm(4)\n"
+      "  c = cat([x, x])\n"
+      "  output x\n"
+      "}\n",
+      "t.model:3:7: error: unknown name 'torch'; there are no modules: builtins and std blocks "
+      "are called by name, as relu(x) or linear(784, 512)\n"
+      "    a = torch.relu(x)\n"
+      "        ^~~~~\n"
+      "t.model:4:7: error: unknown name 'matmul'; use the '@' operator: a @ b\n"
+      "    b = matmul(x, x)\n"
+      "        ^~~~~~\n"
+      "t.model:5:7: error: unknown name 'LayerNorm'; did you mean 'layer_norm'?\n"
+      "    n = LayerNorm(4)\n"
+      "        ^~~~~~~~~\n"
+      "t.model:6:7: error: unknown name 'cat'; did you mean 'concat'?\n"
+      "    c = cat([x, x])\n"
+      "        ^~~\n");
+}
+
+/* An expression compiled into the model as one more output (the REPL's
+   `print EXPR`): its errors point into its own source, at its line and
+   column there, and a number becomes a scalar tensor. */
+static void test_diagnostics_extra_expression(void) {
+  const char *model = "model m {\n  input x: f32[2, 4]\n  output x\n}\n";
+  McSources s;
+  McDiag d;
+  mc_sources_init(&s);
+  mc_diag_init(&d, &s, NULL);
+  uint32_t line = mc_sources_add_at(&s, "<repl>", "print x @ 3", 11, 7);
+  FeOptions o = {.extra_output = "value", .extra_file = line, .extra_offset = 6};
+  IrGraph *g = fe_compile_string("t.model", model, &o, &s, &d);
+  CU_ASSERT_PTR_NULL(g);
+  CU_ASSERT_STRING_EQUAL(d.buf.s, "<repl>:7:9: error: '@' needs two tensors, got a number\n"
+                                  "  print x @ 3\n"
+                                  "          ^\n");
+  line = mc_sources_add_at(&s, "<repl>", "print (x +", 10, 8);
+  o.extra_file = line;
+  g = fe_compile_string("t.model", model, &o, &s, &d);
+  CU_ASSERT_PTR_NULL(g);
+  CU_ASSERT_PTR_NOT_NULL(strstr(d.buf.s, "<repl>:8:11: error: expected an expression before end of line\n"));
+  CU_ASSERT_PTR_NOT_NULL(strstr(d.buf.s, "<repl>:8:7: note: to match this '('\n"));
+  int errors = d.nerrors;
+  line = mc_sources_add_at(&s, "<repl>", "print 2 * 3", 11, 9);
+  o.extra_file = line;
+  g = fe_compile_string("t.model", model, &o, &s, &d);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  CU_ASSERT_EQUAL(d.nerrors, errors);
+  const IrOutput *out = ir_find_output(g, IR_OUT_OUTPUT, "value");
+  CU_ASSERT_PTR_NOT_NULL(out);
+  if (out) CU_ASSERT_EQUAL(ir_node(g, out->ref)->shape.rank, 0);
+  ir_graph_free(g);
+  mc_diag_fini(&d);
+  mc_sources_free(&s);
 }
 
 static void test_diagnostics_builtin_arg_count(void) {
@@ -601,6 +746,11 @@ int main(void) {
       {"unknown_name_suggestion", test_diagnostics_unknown_name_suggestion},
       {"unknown_name_plain", test_diagnostics_unknown_name_plain},
       {"member_suggestion", test_diagnostics_member_suggestion},
+      {"param_as_expression", test_diagnostics_param_as_expression},
+      {"unclosed_call", test_diagnostics_unclosed_call},
+      {"tensor_members", test_diagnostics_tensor_members},
+      {"foreign_names", test_diagnostics_foreign_names},
+      {"extra_expression", test_diagnostics_extra_expression},
       {"builtin_arg_count", test_diagnostics_builtin_arg_count},
       {"block_arg_kind", test_diagnostics_block_arg_kind},
       {"block_arg_count", test_diagnostics_block_arg_count},
