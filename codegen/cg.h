@@ -38,6 +38,10 @@ typedef struct CgOptions {
 
 /* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
 CgOptions cg_options_default(void);
+/* The vector width, in bits, that code for the host CPU uses by default:
+   512 where it has AVX-512F, 256 with AVX2, else 128. Chosen at run time,
+   from the CPU the process runs on. */
+int cg_host_vector_bits(void);
 
 typedef struct CgProgram CgProgram;
 

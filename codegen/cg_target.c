@@ -117,6 +117,14 @@ static void kernel_shape(CgTarget *t, const CgOptions *o, const char *features) 
   }
 }
 
+int cg_host_vector_bits(void) {
+  pthread_once(&llvm_once, init_llvm);
+  char *features = LLVMGetHostCPUFeatures();
+  int bits = has_feature(features, "avx512f") ? 512 : has_feature(features, "avx2") ? 256 : 128;
+  LLVMDisposeMessage(features);
+  return bits;
+}
+
 bool cg_target_choose(const CgOptions *o, CgTarget *t, McDiag *d) {
   char *features = NULL;
   LLVMTargetMachineRef probe = target_machine(o, d, &features);

@@ -898,6 +898,38 @@ static void test_codegen_shards_and_opt_levels(void) {
   }
 }
 
+/* The host's own path: on a CPU with AVX-512 the default target must take
+   the 512-bit kernels in zmm registers (the matmul microkernel, packing,
+   elementwise and reductions), and they must compute what the reference
+   does; on a CPU without it the test says it skipped that part and checks
+   that no zmm register is used. */
+static void test_codegen_host_avx512(void) {
+  int bits = cg_host_vector_bits();
+  Case *c = case_new(IR_F32, "host vector path");
+  IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(67, 300)), w = input(c, DOM_ANY, IR_F32, SHAPE(300, 129));
+  IrRef y = must(c, ir_matmul(c->g, x, w, noloc));
+  output(c, y);
+  output(c, ir_unary(c->g, IR_OP_GELU, y, noloc));
+  output(c, ir_reduce(c->g, IR_OP_SUM, y, 2, false, noloc));
+  output(c, ir_matmul(c->g, input(c, DOM_ANY, IR_F32, SHAPE(400, 256)),
+                      input(c, DOM_ANY, IR_F32, SHAPE(256, 300)), noloc));
+  check(c, F32_TOL);
+  McStr s;
+  mc_str_init(&s);
+  CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "asm", &s, &c->d));
+  bool zmm = s.s && strstr(s.s, "zmm") != NULL;
+  if (bits == 512) {
+    CU_ASSERT_TRUE(zmm);
+    CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "vfmadd231ps\t%zmm") : NULL);
+  } else {
+    fprintf(stderr, "\n  host_avx512: skipped, this CPU has no AVX-512 (its %d-bit path ran)\n",
+            bits);
+    CU_ASSERT_FALSE(zmm);
+  }
+  mc_str_free(&s);
+  case_free(c);
+}
+
 /* A CPU named instead of the host's: the x86-64 baseline (SSE2, no FMA)
    runs everywhere this test does. */
 static void test_codegen_named_cpu(void) {
@@ -1388,6 +1420,7 @@ static const TestCase cases[] = {
     {"test_codegen_emit_llvm_and_asm", test_codegen_emit_llvm_and_asm},
     {"test_codegen_shards_and_opt_levels", test_codegen_shards_and_opt_levels},
     {"test_codegen_named_cpu", test_codegen_named_cpu},
+    {"test_codegen_host_avx512", test_codegen_host_avx512},
     {"test_codegen_matmul_tiles", test_codegen_matmul_tiles},
     {"test_codegen_matmul_transposed_operands", test_codegen_matmul_transposed_operands},
     {"test_codegen_elementwise_in_parts", test_codegen_elementwise_in_parts},
