@@ -1,105 +1,154 @@
 #!/bin/sh
-# run.sh -- modelc against its peers, in one run on this machine:
-#   train-step and inference medians of seed_net and mlp (our JIT vs PyTorch
-#   eager/TorchScript from ../shared/peers/torch_bench.py), matmul
-#   GFLOP/s at 256, 512, 1024 (our JIT vs OpenBLAS through numpy), and mlp as
-#   a library made by `modelc build` (bench/aot_bench: inference at batch 1
-#   and 128, a training step at 128, the .so's size) beside the JIT and torch.
+# run.sh -- modelc against its peers, in one run on this machine, one table:
+#   - train step and inference medians of seed_net, mlp, lenet, resnet_mini,
+#     gpt (torch_bench's gpt_tiny shape: batch 16, T 64) and bert_cls (its
+#     bert_tiny_cls shape: batch 32, T 32, vocab 1000, no dropout): our JIT
+#     (bench/step_bench) vs PyTorch eager and TorchScript (bench/torch_peer.py,
+#     our copy of ../shared/peers/torch_bench.py with resnet_mini added), with
+#     the JIT compile time of each training step;
+#   - mlp as a library made by `modelc build` (bench/aot_bench) beside the JIT;
+#   - SGEMM GFLOP/s at 256, 512, 1024, 2048: our JIT vs OpenBLAS (numpy);
+#   - peak RSS of `modelc train` on mlp; mlp and gpt train steps on 1 vs 2 threads.
+# Ratios are peer_time / our_time (> 1: we are faster). A peer running on
+# Debian's reference BLAS is 50x slow and its ratios would mean nothing: the
+# script names the BLAS the peer loaded and prints no ratio unless it is an
+# optimized one (install libopenblas0-openmp; `make deps` does).
 # Usage: sh bench/run.sh [BUILD_DIR]   (default build; `make` first)
-# The peer runs need /usr/bin/python3 with python3-torch, python3-numpy and
-# libopenblas0-openmp (see ../shared/peers/README.md); without them only our
-# figures are printed. Ratios are peer_time / our_time (> 1: we are faster).
+#   THREADS (2), ITERS (our medians: runs per model, 50), PEER_ITERS (30)
 set -e
 cd "$(dirname "$0")/.."
 BUILD=${1:-build}
-PEERS=${PEERS:-../shared/peers}
 THREADS=${THREADS:-2}
+ITERS=${ITERS:-50}
+PEER_ITERS=${PEER_ITERS:-30}
+PEERS=${PEERS:-../shared/peers}
 PY="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OMP_NUM_THREADS=$THREADS OPENBLAS_NUM_THREADS=$THREADS /usr/bin/python3"
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT INT TERM
+FM=/usr/share/datasets/fashion-mnist
 
-have_torch=no
-if [ -f "$PEERS/torch_bench.py" ] && $PY -c 'import torch' 2>/dev/null; then have_torch=yes; fi
-
-echo "# modelc bench: $(nproc) cores, threads=$THREADS, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+isa=$(grep -m1 '^flags' /proc/cpuinfo | grep -o 'avx512f\|avx2' | sort -u | tr '\n' ' ')
+echo "# modelc bench: $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), $(nproc) cores," \
+  "ISA ${isa:-none}, threads=$THREADS, $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 "$BUILD/modelc" --version | sed 's/^/# /'
 
-# Ours: the torch_bench models' optimizers (seed_net SGD lr 0.01, mlp SGD momentum 0.9).
-"$BUILD/bench/step_bench" examples/seed_net.model --optimizer sgd --threads "$THREADS" --iters 200 >"$OUT/ours"
-"$BUILD/bench/step_bench" examples/mlp.model --optimizer sgd --momentum 0.9 --threads "$THREADS" >>"$OUT/ours"
-"$BUILD/bench/matmul_bench" "$THREADS" 256 512 1024 >"$OUT/mm"
-
-if [ $have_torch = yes ]; then
-  for m in seed_net mlp; do $PY "$PEERS/torch_bench.py" --model $m --threads "$THREADS" >>"$OUT/torch" 2>&1 || true; done
-  $PY "$PEERS/gemm_bench.py" numpy --threads "$THREADS" --sizes 256,512,1024 >"$OUT/blas" 2>&1 || true
+# ---- the peer and its BLAS ----------------------------------------------------------------
+have_torch=no ratios=no
+if [ -x /usr/bin/python3 ] && $PY -c 'import torch' 2>/dev/null; then
+  have_torch=yes
+  $PY bench/torch_peer.py --blas --threads "$THREADS" >"$OUT/blas_kind" 2>&1 || true
+  sed 's/^# /# peer /' "$OUT/blas_kind"
+  case $(sed -n 's/.*kind=\([a-z]*\).*/\1/p' "$OUT/blas_kind") in
+    openblas|mkl) ratios=yes ;;
+    reference) echo "# no ratios: PyTorch runs on Debian's reference BLAS (about 50x slow), not a fair peer;" \
+      "install libopenblas0-openmp (make deps does) and run again" ;;
+    *) echo "# no ratios: cannot tell which BLAS PyTorch loaded" ;;
+  esac
+else
+  echo "# no peer: /usr/bin/python3 with python3-torch is missing; only our figures"
 fi
+
+# ---- ours -----------------------------------------------------------------------------------
+# model file, step_bench options (the peer's optimizer and shape), peer name
+MODELS="seed_net|examples/seed_net.model|--optimizer sgd --iters 200|seed_net
+mlp|examples/mlp.model|--optimizer sgd --momentum 0.9|mlp
+lenet|examples/lenet.model|--optimizer adam|lenet
+resnet_mini|examples/resnet_mini.model|--optimizer adam|resnet_mini
+gpt|examples/gpt.model|--optimizer adamw|gpt_tiny
+bert_cls|examples/bert_cls.model|--optimizer adamw -D T=32 -D P=32 -D V=1000 -D DROPOUT=0|bert_tiny_cls"
+echo "$MODELS" | while IFS='|' read -r name file opts peer; do
+  # shellcheck disable=SC2086
+  "$BUILD/bench/step_bench" "$file" $opts --threads "$THREADS" --iters "$ITERS" >>"$OUT/ours" 2>>"$OUT/ours.err" ||
+    echo "# step_bench $name failed: $(tail -n 1 "$OUT/ours.err")"
+  if [ $have_torch = yes ]; then
+    $PY bench/torch_peer.py --model "$peer" --threads "$THREADS" --iters "$PEER_ITERS" >>"$OUT/torch" 2>&1 || true
+  fi
+done
 
 field() { sed -n "s/.*$1= *\([0-9.e+-]*\).*/\1/p"; }
 ms_of() { grep -E "^$1 +$2 " "$3" 2>/dev/null | head -n 1 | field median_ms; }
+ratio() { [ $ratios = yes ] && [ -n "$1" ] && [ -n "$2" ] && awk -v p="$1" -v o="$2" 'BEGIN { printf "%.2fx", p / o }'; }
 
-printf '\n%-10s %-12s %12s %12s %12s %9s\n' model mode "modelc ms" "torch ms" "script ms" "ratio"
-for m in seed_net mlp; do
-  for mode in train_step inference; do
-    ours=$(ms_of $m $mode "$OUT/ours")
-    peer=""; script=""
-    if [ $have_torch = yes ]; then
-      if [ $mode = train_step ]; then peer=$(ms_of $m train "$OUT/torch"); else peer=$(ms_of $m infer "$OUT/torch"); fi
-      [ $mode = inference ] && script=$(ms_of $m infer_jit "$OUT/torch")
-    fi
-    ratio=""
-    [ -n "$peer" ] && [ -n "$ours" ] && ratio=$(awk -v p="$peer" -v o="$ours" 'BEGIN { printf "%.2fx", p / o }')
-    printf '%-10s %-12s %12s %12s %12s %9s\n' $m $mode "$ours" "${peer:--}" "${script:--}" "${ratio:--}"
-  done
+printf '\n%-12s %10s %10s %8s %10s %10s %10s %8s %8s %9s\n' model "train ms" "eager ms" ratio \
+  "infer ms" "eager ms" "script ms" "vs eager" "vs script" "compile s"
+echo "$MODELS" | while IFS='|' read -r name file opts peer; do
+  tr=$(ms_of "$name" train_step "$OUT/ours") inf=$(ms_of "$name" inference "$OUT/ours")
+  cs=$(grep -E "^$name +train_step " "$OUT/ours" | head -n 1 | field compile_s)
+  ptr=$(ms_of "$peer" train "$OUT/torch") pinf=$(ms_of "$peer" infer "$OUT/torch")
+  pjit=$(ms_of "$peer" infer_jit "$OUT/torch")
+  printf '%-12s %10s %10s %8s %10s %10s %10s %8s %8s %9s\n' "$name" "${tr:--}" "${ptr:--}" \
+    "$(ratio "$ptr" "$tr" || echo -)" "${inf:--}" "${pinf:--}" "${pjit:--}" \
+    "$(ratio "$pinf" "$inf" || echo -)" "$(ratio "$pjit" "$inf" || echo -)" "${cs:--}"
 done
 
-printf '\n%-6s %14s %14s %9s\n' n "modelc GF/s" "OpenBLAS GF/s" "ratio"
-for n in 256 512 1024; do
-  ours=$(grep -E "^n= *$n " "$OUT/mm" | sed -n 's/.*median *\([0-9.]*\) GFLOP.*/\1/p')
-  blas=""
-  [ -s "$OUT/blas" ] && blas=$(grep -E "n= *$n " "$OUT/blas" | head -n 1 | sed -n 's/.*median= *\([0-9.]*\).*/\1/p')
-  ratio=""
-  [ -n "$blas" ] && [ -n "$ours" ] && ratio=$(awk -v b="$blas" -v o="$ours" 'BEGIN { printf "%.2f", o / b }')
-  printf '%-6s %14s %14s %9s\n' $n "$ours" "${blas:--}" "${ratio:--}"
-done
-# A library made by `modelc build` (mlp with the same SGD, momentum 0.9, lr 0.01), called
-# through its exported functions, beside the JIT (step_bench above) and PyTorch. torch_bench.py
-# times batch 128 only and TorchScript for inference only: those peer cells stay '-'.
+# ---- mlp as a library, beside the JIT -------------------------------------------------------
 mkdir -p "$OUT/lib"
-aot=""
 if "$BUILD/modelc" build examples/mlp.model -o "$OUT/lib/libmlp.so" --train --optimizer sgd \
     2>"$OUT/aot.err" &&
   "$BUILD/bench/aot_bench" "$OUT/lib/libmlp.so" --threads "$THREADS" --lr 0.01 --momentum 0.9 \
-    >"$OUT/aot" 2>>"$OUT/aot.err"; then aot=yes; else sed 's/^/# aot: /' "$OUT/aot.err"; fi
-# the JIT at batch 1, for the library's batch-1 row
-"$BUILD/bench/step_bench" examples/mlp.model -D B=1 --optimizer sgd --momentum 0.9 \
-  --threads "$THREADS" --iters 500 >"$OUT/ours1" 2>/dev/null || true
-if [ -n "$aot" ]; then
+    >"$OUT/aot" 2>>"$OUT/aot.err"; then
+  "$BUILD/bench/step_bench" examples/mlp.model -D B=1 --optimizer sgd --momentum 0.9 \
+    --threads "$THREADS" --iters 500 >"$OUT/ours1" 2>/dev/null || true
   printf '\n# mlp as a library: libmlp.so (modelc build --train --optimizer sgd), %s bytes\n' \
     "$(wc -c <"$OUT/lib/libmlp.so" | tr -d ' ')"
-  printf '%-12s %5s %12s %12s %12s %12s %9s\n' mode batch "library ms" "JIT ms" "torch ms" \
+  printf '%-12s %5s %12s %12s %12s %12s %9s\n' mode batch "library ms" "JIT ms" "eager ms" \
     "script ms" "ratio"
   for row in "inference 1 aot_infer inference - -" \
       "inference 128 aot_infer inference infer infer_jit" \
       "train_step 128 aot_train train_step train -"; do
     set -- $row
     lib=$(grep -E "^mlp +$3 +batch=$2 " "$OUT/aot" | head -n 1 | field median_ms)
-    jit=""; peer=""; script=""
     ours="$OUT/ours"
     [ "$2" = 1 ] && ours="$OUT/ours1"
     jit=$(grep -E "^mlp +$4 +batch=$2 " "$ours" 2>/dev/null | head -n 1 | field median_ms)
-    if [ $have_torch = yes ]; then
-      [ "$5" != - ] && peer=$(ms_of mlp "$5" "$OUT/torch")
-      [ "$6" != - ] && script=$(ms_of mlp "$6" "$OUT/torch")
-    fi
-    ratio=""
-    [ -n "$peer" ] && [ -n "$lib" ] && ratio=$(awk -v p="$peer" -v o="$lib" 'BEGIN { printf "%.2fx", p / o }')
+    peer="" script=""
+    [ "$5" != - ] && peer=$(ms_of mlp "$5" "$OUT/torch")
+    [ "$6" != - ] && script=$(ms_of mlp "$6" "$OUT/torch")
     printf '%-12s %5s %12s %12s %12s %12s %9s\n' "$1" "$2" "${lib:--}" "${jit:--}" "${peer:--}" \
-      "${script:--}" "${ratio:--}"
+      "${script:--}" "$(ratio "${script:-$peer}" "$lib" || echo -)"
   done
+else
+  sed 's/^/# aot: /' "$OUT/aot.err"
 fi
+
+# ---- SGEMM ------------------------------------------------------------------------------------
+"$BUILD/bench/matmul_bench" "$THREADS" 256 512 1024 2048 >"$OUT/mm"
+if [ $have_torch = yes ] && [ -f "$PEERS/gemm_bench.py" ]; then
+  $PY "$PEERS/gemm_bench.py" numpy --threads "$THREADS" --sizes 256,512,1024,2048 >"$OUT/blas" 2>&1 || true
+fi
+printf '\n%-6s %14s %14s %9s\n' n "modelc GF/s" "OpenBLAS GF/s" "ours/BLAS"
+for n in 256 512 1024 2048; do
+  ours=$(grep -E "^n= *$n " "$OUT/mm" | sed -n 's/.*median *\([0-9.]*\) GFLOP.*/\1/p')
+  blas=$(grep -E "n= *$n " "$OUT/blas" 2>/dev/null | head -n 1 | sed -n 's/.*median= *\([0-9.]*\).*/\1/p')
+  r=""
+  [ $ratios = yes ] && [ -n "$blas" ] && [ -n "$ours" ] && r=$(awk -v b="$blas" -v o="$ours" 'BEGIN { printf "%.2f", o / b }')
+  printf '%-6s %14s %14s %9s\n' $n "${ours:--}" "${blas:--}" "${r:--}"
+done
+
+# ---- memory and threads -------------------------------------------------------------------------
+data="--limit 4096"
+[ -r "$FM/train-images-idx3-ubyte.gz" ] &&
+  data="--data x=$FM/train-images-idx3-ubyte.gz --data y=$FM/train-labels-idx1-ubyte.gz"
+# shellcheck disable=SC2086
+if /usr/bin/time -f '%M' -o "$OUT/rss" "$BUILD/modelc" train examples/mlp.model $data --steps 200 \
+    --optimizer sgd --threads "$THREADS" >/dev/null 2>"$OUT/train.err"; then
+  printf '\npeak RSS of modelc train on mlp (200 steps, %s): %.1f MiB\n' \
+    "$([ "$data" = "--limit 4096" ] && echo "random data" || echo Fashion-MNIST)" \
+    "$(awk '{ print $1 / 1024 }' "$OUT/rss")"
+else
+  echo "# modelc train on mlp failed: $(tail -n 1 "$OUT/train.err")"
+fi
+printf '\n%-6s %14s %14s %9s\n' model "1 thread ms" "2 threads ms" speedup
+for m in "mlp|examples/mlp.model|--optimizer sgd --momentum 0.9" "gpt|examples/gpt.model|--optimizer adamw"; do
+  name=${m%%|*} rest=${m#*|} file=${rest%%|*} opts=${rest#*|}
+  # shellcheck disable=SC2086
+  one=$("$BUILD/bench/step_bench" "$file" $opts --threads 1 --iters "$ITERS" 2>/dev/null | grep train_step | field median_ms)
+  two=$(ms_of "$name" train_step "$OUT/ours")
+  printf '%-6s %14s %14s %9s\n' "$name" "${one:--}" "${two:--}" \
+    "$([ -n "$one" ] && [ -n "$two" ] && awk -v a="$one" -v b="$two" 'BEGIN { printf "%.2fx", a / b }')"
+done
+
 echo
-echo "# raw peer output:"
-[ -s "$OUT/torch" ] && sed 's/^/#   /' "$OUT/torch"
-[ -s "$OUT/blas" ] && sed 's/^/#   /' "$OUT/blas"
-[ -s "$OUT/aot" ] && sed 's/^/#   /' "$OUT/aot"
+echo "# raw output:"
+for f in ours torch blas aot; do [ -s "$OUT/$f" ] && sed 's/^/#   /' "$OUT/$f"; done
 exit 0

@@ -117,6 +117,14 @@ static RtData *read_body(RtReader *r, const IdxType *t, int rank,
     rt_error_set(err, "%s: header says %s, file has %s%lld bytes of data (%lld extra)",
                  r->path, what, extra >= RT_COUNT_CAP ? "more than " : "",
                  (long long)(bytes + extra), (long long)extra);
+  if (d && t->code != 0x09 && t->code != 0x0B) {
+    /* same element size: the buffer read becomes the data, swapped in place
+       (no second copy of a large file at the peak) */
+    free(d->data);
+    d->data = raw;
+    if (rt_host_is_little()) rt_swap_bytes(d->data, d->numel, t->size);
+    return d;
+  }
   if (d) decode(t, raw, d);
   free(raw);
   return d;
