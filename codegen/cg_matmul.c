@@ -432,9 +432,33 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   return pack_b_end(cx, &pk);
 }
 
+/* Transposes the L x L block held in v[0..L) (v[i] = row i) in registers:
+   log2(L) rounds of interleaving v[i] with v[i + L/2] (the perfect shuffle,
+   applied log2(L) times, is the transpose). */
+static void transpose_block(Cg *cx, LLVMValueRef *v, int L) {
+  LLVMValueRef lo[64], hi[64], tmp[64];
+  for (int i = 0; i < L / 2; i++) {
+    lo[2 * i] = LLVMConstInt(cx->t_i32, (unsigned)i, 0);
+    lo[2 * i + 1] = LLVMConstInt(cx->t_i32, (unsigned)(L + i), 0);
+    hi[2 * i] = LLVMConstInt(cx->t_i32, (unsigned)(L / 2 + i), 0);
+    hi[2 * i + 1] = LLVMConstInt(cx->t_i32, (unsigned)(L + L / 2 + i), 0);
+  }
+  LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)L), mhi = LLVMConstVector(hi, (unsigned)L);
+  for (int round = 1; round < L; round *= 2) {
+    for (int i = 0; i < L / 2; i++) {
+      tmp[2 * i] = LLVMBuildShuffleVector(cx->b, v[i], v[i + L / 2], mlo, "");
+      tmp[2 * i + 1] = LLVMBuildShuffleVector(cx->b, v[i], v[i + L / 2], mhi, "");
+    }
+    memcpy(v, tmp, (size_t)L * sizeof *v);
+  }
+}
+
 /* pack_b_t(b, ldb, kc, nc, bp): the same panels from b stored transposed
-   (element (k, j) at b[j * ldb + k]): per k, one element of each of the
-   panel's NR columns, stored as whole vectors. */
+   (element (k, j) at b[j * ldb + k]), as a weight W[out, in] is read for
+   x @ transpose(W). A full panel takes L values of k at a time from each
+   column (vector loads along k) and transposes L x L blocks in registers;
+   the last kc % L values of k, and panels with missing columns, go one
+   element of each column at a time, stored as whole vectors. */
 static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
   PackB pk;
   pack_b_begin(cx, q, et, name, &pk);
@@ -443,15 +467,36 @@ static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const c
   LLVMValueRef b = pk.b, ldb = pk.ldb, kc = pk.kc, cols = pk.cols, dst = pk.dst;
   LLVMValueRef col0 = pk.jp.iv;
   LLVMValueRef last_col = LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), "");
-  CgFor k;
   LLVMValueRef src[64], inside[64];
-  MC_ASSERT(NR <= 64);
+  MC_ASSERT(NR <= 64 && L <= 64 && (L & (L - 1)) == 0);
   for (int j = 0; j < NR; j++) {
     LLVMValueRef col = LLVMBuildNSWAdd(cx->b, col0, cg_min(cx, cg_i64(cx, j), last_col), "");
     src[j] = cg_gep(cx, et, b, LLVMBuildNSWMul(cx->b, col, ldb, ""));
     inside[j] = LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, j), cols, "");
   }
-  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  /* k in [0, kv) by blocks when the panel is full */
+  LLVMValueRef full = LLVMBuildICmp(cx->b, LLVMIntSGE, cols, cg_i64(cx, NR), "");
+  LLVMValueRef kv = LLVMBuildSelect(
+      cx->b, full, LLVMBuildNSWSub(cx->b, kc, LLVMBuildSRem(cx->b, kc, cg_i64(cx, L), ""), ""),
+      cg_i64(cx, 0), "");
+  CgFor kb;
+  cg_for_begin(cx, &kb, cg_i64(cx, 0), kv, cg_i64(cx, L));
+  for (int v = 0; v < NR / L; v++) {
+    LLVMValueRef rows[64];
+    for (int l = 0; l < L; l++)
+      rows[l] = load_aligned(cx, vt, src[v * L + l], kb.iv, pk.esz);
+    transpose_block(cx, rows, L);
+    for (int m = 0; m < L; m++) {
+      LLVMValueRef at = LLVMBuildNSWMul(
+          cx->b, LLVMBuildNSWAdd(cx->b, kb.iv, cg_i64(cx, m), ""), cg_i64(cx, NR), "");
+      store_aligned(cx, rows[m], et, dst, LLVMBuildNSWAdd(cx->b, at, cg_i64(cx, v * L), ""),
+                    (unsigned)L * pk.esz);
+    }
+  }
+  cg_for_end(cx, &kb);
+  /* the rest of k, one element of each column at a time */
+  CgFor k;
+  cg_for_begin(cx, &k, kv, kc, cg_i64(cx, 1));
   LLVMValueRef to = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, NR), "");
   for (int v = 0; v < NR / L; v++) {
     LLVMValueRef vec = LLVMGetPoison(vt);
@@ -634,6 +679,157 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   cg_for_end(cx, &jc);
 }
 
+/* ---- skinny products ------------------------------------------------------------------
+   A product of at most SKINNY_ROWS rows times a B stored transposed (x @
+   transpose(W) at a small batch, as inference of one sample): packing W
+   would copy it whole to use each element a few times. The tile reads W
+   in place instead, L columns by L values of k at a time, transposed in
+   registers, and accumulates exactly as the microkernel does (per KC block
+   of k, fma in k order from zero, then added to C): the result is the
+   same bits as the packed path's, so a library called at batch 1 agrees
+   with the JIT compiled at batch 1. */
+#define SKINNY_ROWS 4
+
+/* After cg_for_end of l: the value a carried phi has on leaving the loop
+   (`last` from block `latch`), or `init` when the guard skipped it. */
+static LLVMValueRef loop_result(Cg *cx, const CgFor *l, LLVMValueRef init, LLVMValueRef last,
+                                LLVMBasicBlockRef latch) {
+  LLVMValueRef phi = LLVMBuildPhi(cx->b, LLVMTypeOf(init), "");
+  LLVMAddIncoming(phi, &last, &latch, 1);
+  LLVMValueRef br = LLVMGetBasicBlockTerminator(l->pre);
+  for (unsigned i = 0; br && i < LLVMGetNumSuccessors(br); i++)
+    if (LLVMGetSuccessor(br, i) == l->exit) {
+      LLVMAddIncoming(phi, &init, (LLVMBasicBlockRef *)&l->pre, 1);
+      break;
+    }
+  return phi;
+}
+
+typedef struct Skinny {
+  LLVMTypeRef et, vt;
+  unsigned esz;
+  int L;
+  LLVMValueRef arow[SKINNY_ROWS]; /* A's rows (the last one repeated past m1) */
+  LLVMValueRef wcol[64];          /* W's rows for the block's L columns (the last repeated) */
+  int R;                          /* accumulator rows: 1, or SKINNY_ROWS */
+} Skinny;
+
+/* acc[r] += A[r, k0 + m] * T[m] for m in [0, n), k0 a value. */
+static void skinny_fma(Cg *cx, const Skinny *sk, LLVMValueRef k0, LLVMValueRef *T, int n,
+                       LLVMValueRef *acc) {
+  for (int m = 0; m < n; m++)
+    for (int r = 0; r < sk->R; r++) {
+      LLVMValueRef a = cg_load(cx, sk->et, sk->arow[r],
+                               LLVMBuildNSWAdd(cx->b, k0, cg_i64(cx, m), ""));
+      LLVMValueRef args[3] = {splat(cx, sk->vt, a, sk->L), T[m], acc[r]};
+      acc[r] = cg_intrinsic(cx, "llvm.fma", (LLVMTypeRef *)&sk->vt, 1, args, 3);
+    }
+}
+
+/* One KC block [pc, pc + kc) for the L columns of sk: the accumulators. */
+static void skinny_kblock(Cg *cx, const Skinny *sk, LLVMValueRef pc, LLVMValueRef kc,
+                          LLVMValueRef *out) {
+  int L = sk->L;
+  LLVMValueRef zero = LLVMConstNull(sk->vt), acc[SKINNY_ROWS], init[SKINNY_ROWS];
+  LLVMValueRef kv = LLVMBuildNSWSub(cx->b, kc, LLVMBuildSRem(cx->b, kc, cg_i64(cx, L), ""), "");
+  CgFor kb;
+  cg_for_begin(cx, &kb, cg_i64(cx, 0), kv, cg_i64(cx, L));
+  LLVMValueRef phi[SKINNY_ROWS];
+  for (int r = 0; r < sk->R; r++)
+    acc[r] = phi[r] = cg_for_carry(cx, &kb, zero);
+  LLVMValueRef k0 = LLVMBuildNSWAdd(cx->b, pc, kb.iv, ""), T[64];
+  for (int l = 0; l < L; l++)
+    T[l] = load_aligned(cx, sk->vt, sk->wcol[l], k0, sk->esz);
+  transpose_block(cx, T, L);
+  skinny_fma(cx, sk, k0, T, L, acc);
+  for (int r = 0; r < sk->R; r++)
+    cg_for_carry_next(cx, phi[r], acc[r]);
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cx->b);
+  cg_for_end(cx, &kb);
+  for (int r = 0; r < sk->R; r++)
+    init[r] = loop_result(cx, &kb, zero, acc[r], latch);
+  /* the last kc % L values of k, one element of each column at a time */
+  CgFor k;
+  cg_for_begin(cx, &k, kv, kc, cg_i64(cx, 1));
+  for (int r = 0; r < sk->R; r++)
+    acc[r] = phi[r] = cg_for_carry(cx, &k, init[r]);
+  LLVMValueRef kk = LLVMBuildNSWAdd(cx->b, pc, k.iv, ""), t = LLVMGetPoison(sk->vt);
+  for (int l = 0; l < L; l++)
+    t = LLVMBuildInsertElement(cx->b, t, cg_load(cx, sk->et, sk->wcol[l], kk),
+                               LLVMConstInt(cx->t_i32, (unsigned)l, 0), "");
+  skinny_fma(cx, sk, kk, &t, 1, acc);
+  for (int r = 0; r < sk->R; r++)
+    cg_for_carry_next(cx, phi[r], acc[r]);
+  latch = LLVMGetInsertBlock(cx->b);
+  cg_for_end(cx, &k);
+  for (int r = 0; r < sk->R; r++)
+    out[r] = loop_result(cx, &k, init[r], acc[r], latch);
+}
+
+/* The tile C[m0:m1, n0:n1] (m1 - m0 <= SKINNY_ROWS) from A's rows and W
+   read in place, then its epilogue. */
+static void skinny_rows(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
+                        LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1, int R) {
+  Skinny sk = {.et = cg_type(cx, dt), .L = q->lanes, .R = R};
+  sk.esz = dt == IR_F64 ? 8 : 4;
+  sk.vt = LLVMVectorType(sk.et, (unsigned)sk.L);
+  int L = sk.L;
+  MC_ASSERT(L <= 64 && (L & (L - 1)) == 0);
+  LLVMValueRef last_row = LLVMBuildNSWSub(cx->b, m1, cg_i64(cx, 1), "");
+  for (int r = 0; r < R; r++) {
+    LLVMValueRef row = cg_min(cx, LLVMBuildNSWAdd(cx->b, m0, cg_i64(cx, r), ""), last_row);
+    sk.arow[r] = cg_gep(cx, sk.et, o->a, LLVMBuildNSWMul(cx->b, row, o->lda, ""));
+  }
+  LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, m0, ""), K = o->K;
+  CgFor jb, pc;
+  cg_for_begin(cx, &jb, n0, n1, cg_i64(cx, L));
+  LLVMValueRef cols = cg_min(cx, cg_i64(cx, L), LLVMBuildNSWSub(cx->b, n1, jb.iv, ""));
+  LLVMValueRef last_col = LLVMBuildNSWSub(cx->b, n1, cg_i64(cx, 1), "");
+  for (int l = 0; l < L; l++) {
+    LLVMValueRef col = cg_min(cx, LLVMBuildNSWAdd(cx->b, jb.iv, cg_i64(cx, l), ""), last_col);
+    sk.wcol[l] = cg_gep(cx, sk.et, o->b, LLVMBuildNSWMul(cx->b, col, o->ldb, ""));
+  }
+  cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
+  LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
+  LLVMValueRef acc[SKINNY_ROWS];
+  skinny_kblock(cx, &sk, pc.iv, kc, acc);
+  LLVMValueRef first = LLVMBuildICmp(cx->b, LLVMIntEQ, pc.iv, cg_i64(cx, 0), "");
+  for (int r = 0; r < R; r++) {
+    CgIf in;
+    cg_if_begin(cx, &in, LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, r), rows, ""));
+    LLVMValueRef crow = LLVMBuildNSWAdd(
+        cx->b, LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, m0, cg_i64(cx, r), ""), o->N, ""),
+        jb.iv, "");
+    CgFor l;
+    cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), cols, cg_i64(cx, 1));
+    LLVMValueRef at = LLVMBuildNSWAdd(cx->b, crow, l.iv, "");
+    LLVMValueRef v = LLVMBuildExtractElement(cx->b, acc[r], l.iv, "");
+    LLVMValueRef sum = LLVMBuildFAdd(cx->b, cg_load(cx, sk.et, o->c, at), v, "");
+    cg_store(cx, LLVMBuildSelect(cx->b, first, v, sum, ""), o->c, at);
+    cg_for_end(cx, &l);
+    cg_if_end(cx, &in);
+  }
+  cg_for_end(cx, &pc);
+  cg_for_end(cx, &jb);
+}
+
+/* The tile by skinny_rows, one accumulator row for a single row (one
+   sample), else SKINNY_ROWS; then its epilogue. */
+static void emit_skinny_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
+                              LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
+  CgIf one;
+  LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, m0, "");
+  cg_if_begin(cx, &one, LLVMBuildICmp(cx->b, LLVMIntEQ, rows, cg_i64(cx, 1), ""));
+  skinny_rows(cx, q, dt, o, m0, m1, n0, n1, 1);
+  cg_if_else(cx, &one);
+  skinny_rows(cx, q, dt, o, m0, m1, n0, n1, SKINNY_ROWS);
+  cg_if_end(cx, &one);
+  if (o->epi) {
+    LLVMValueRef args[8] = {o->epi_ptrs, o->c, o->coff, o->N, m0, m1, n0, n1};
+    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, args, 8, "");
+  }
+}
+
 /* Element offset of batch `bi` in operand `which` (0 a, 1 b, 2 c). */
 static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueRef bi, int which) {
   LLVMValueRef off = cg_i64(cx, 0), rest = bi;
@@ -692,7 +888,18 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   LLVMValueRef n0 = LLVMBuildNSWMul(cx->b, ni, NT, "");
   LLVMValueRef m1 = cg_min(cx, M, LLVMBuildNSWAdd(cx->b, m0, MT, ""));
   LLVMValueRef n1 = cg_min(cx, o.N, LLVMBuildNSWAdd(cx->b, n0, NT, ""));
-  emit_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
+  if ((s->q->trans & TRANS_B) && !(s->q->trans & TRANS_A)) {
+    /* by the whole product's rows, so that the JIT and a library take the
+       same path at the same batch (their tiles along M may differ) */
+    CgIf skinny;
+    cg_if_begin(cx, &skinny, LLVMBuildICmp(cx->b, LLVMIntSLE, M, cg_i64(cx, SKINNY_ROWS), ""));
+    emit_skinny_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
+    cg_if_else(cx, &skinny);
+    emit_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
+    cg_if_end(cx, &skinny);
+  } else {
+    emit_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
+  }
   cg_for_end(cx, &tile);
   cg_for_end(cx, &part);
   LLVMBuildRetVoid(cx->b);
@@ -823,8 +1030,20 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, cg_karg(cx, 1 + c->nin), "pool");
   LLVMTypeRef pf[4] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_ptr};
   LLVMValueRef pfor = cg_function(cx, "rt_parallel_for", cx->t_void, pf, 4);
+  /* A library's batch is bound per call: a product planned in parts for
+     the nominal batch may be small at the call's (batch 1), and then waking
+     threads would cost more than it saves. */
+  LLVMValueRef P = cg_kernel_extents(cx);
+  LLVMValueRef nb = LLVMBuildSDiv(cx->b, get(cx, P, P_NTILES), get(cx, P, P_PER_BATCH), "");
+  LLVMValueRef flops = LLVMBuildFMul(cx->b, LLVMConstReal(cx->t_f64, 2.0), LLVMBuildSIToFP(cx->b, nb, cx->t_f64, ""), "");
+  LLVMValueRef dims[3] = {get(cx, P, P_M), get(cx, P, P_N), get(cx, P, P_K)};
+  for (int i = 0; i < 3; i++)
+    flops = LLVMBuildFMul(cx->b, flops, LLVMBuildSIToFP(cx->b, dims[i], cx->t_f64, ""), "");
+  LLVMValueRef big = LLVMBuildFCmp(cx->b, LLVMRealOGE, flops,
+                                   LLVMConstReal(cx->t_f64, PARALLEL_MIN_FLOPS), "");
   LLVMValueRef many = LLVMBuildAnd(cx->b, LLVMBuildIsNotNull(cx->b, pool, ""),
                                    LLVMBuildICmp(cx->b, LLVMIntSGT, parts, cg_i64(cx, 1), ""), "");
+  many = LLVMBuildAnd(cx->b, many, big, "");
   CgIf par;
   cg_if_begin(cx, &par, many);
   cg_call(cx, pfor, (LLVMValueRef[]){pool, parts, task, ctx}, 4);

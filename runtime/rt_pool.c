@@ -119,7 +119,7 @@ int rt_pool_threads(const RtPool *p) { return p ? p->nthreads : 1; }
 
 void rt_parallel_for(RtPool *p, int64_t n, RtTaskFn fn, void *ctx) {
   if (n <= 0) return;
-  if (!p || p->nthreads == 1) {
+  if (!p || p->nthreads == 1 || n == 1) { /* one chunk: no thread to wake */
     fn(ctx, 0, n);
     return;
   }

@@ -1017,6 +1017,17 @@ static void build_transposed_matmuls(Case *c) {
   IrRef twice = ir_matmul(c->g, b, g, noloc);
   output(c, transpose(c, twice));
   output(c, ir_unary(c->g, IR_OP_EXP, twice, noloc));
+  /* skinny: 1 to 4 rows times a transposed weight (dot products, no
+     packing), K with and without a remainder of the vector width, N with
+     and without a remainder of the column block, with an epilogue */
+  static const int64_t skinny[][3] = {{1, 300, 70}, {3, 37, 97}, {4, 64, 129}, {2, 1000, 5}};
+  for (size_t i = 0; i < MC_COUNTOF(skinny); i++) {
+    IrRef w = input(c, DOM_ANY, dt, SHAPE(skinny[i][2], skinny[i][1]));
+    IrRef y = ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(skinny[i][0], skinny[i][1])),
+                        transpose(c, w), noloc);
+    output(c, ir_unary(c->g, IR_OP_TANH, ir_binary(c->g, IR_OP_ADD, y, input(c, DOM_ANY, dt,
+                       SHAPE(skinny[i][2])), noloc), noloc));
+  }
 }
 
 static void test_codegen_matmul_transposed_operands(void) {
