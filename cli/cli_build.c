@@ -163,28 +163,6 @@ static IrGraph *with_outputs(const IrGraph *g, int keep, int keep2) {
   return c;
 }
 
-/* The optimizer alone (as train/tr_trainer.c's apply_graph): per param P
-   that the gradient program differentiates, an input "grad.P" of P's type
-   as P's gradient; pass_optim then adds P's update and its state ("P.exp_avg",
-   the same tensors as the training step's). It depends on no batch. */
-static IrGraph *apply_graph(const CliBuild *b) {
-  const IrGraph *m = b->model[0], *grad = b->programs[CLI_PROG_GRAD].g;
-  IrGraph *g = ir_graph_new(m->name, m->diag);
-  McStr name;
-  mc_str_init(&name);
-  for (IrRef r = 0; r < m->nnodes; r++) {
-    const IrNode *n = ir_node(m, r);
-    if (n->op != IR_OP_PARAM || !ir_find_output(grad, IR_OUT_GRAD, n->name)) continue;
-    ir_param(g, n->name, (IrDtype)n->dtype, &n->shape, n->attr.init, n->loc);
-    name.len = 0;
-    mc_str_printf(&name, "grad.%s", n->name);
-    IrRef x = ir_input(g, name.s, (IrDtype)n->dtype, &n->shape, n->loc);
-    ir_add_output(g, IR_OUT_GRAD, n->name, x);
-  }
-  mc_str_free(&name);
-  return g;
-}
-
 #define PIPELINE_APPLY "optim,simplify,cse,dce,fuse"
 
 /* Program k's graph at probe batch i, before its passes. The training
@@ -193,7 +171,7 @@ static IrGraph *apply_graph(const CliBuild *b) {
 static IrGraph *program_graph(const CliBuild *b, int k, int i) {
   switch (k) {
   case CLI_PROG_FORWARD: return with_outputs(b->model_eval[i], IR_OUT_OUTPUT, -1);
-  case CLI_PROG_APPLY: return apply_graph(b);
+  case CLI_PROG_APPLY: return tr_apply_graph(b->model[0], b->programs[CLI_PROG_GRAD].g);
   default: return with_outputs(b->model[i], IR_OUT_LOSS, IR_OUT_UPDATE);
   }
 }

@@ -92,6 +92,12 @@ char *tr_rename(const char *const *rules, int nrules, const char *name);
 /* Reports that model g cannot be trained for want of a loss, with the
    statement to add, written with its first output: "`what`: model 'm' has
    no loss to minimize: add a statement such as `minimize mse(y, target)`". */
+/* The optimizer step alone, for data-parallel training: per trained param P
+   (those with a gradient output in grad, or when grad is NULL those not
+   frozen) a param P and an input "grad.P" of its type as its gradient;
+   pass_optim then adds P's update and its state ("P.exp_avg", the same
+   tensors as the training step's). It depends on no batch. */
+IrGraph *tr_apply_graph(const IrGraph *fwd, const IrGraph *grad);
 void tr_report_no_loss(McDiag *d, const char *what, const IrGraph *g);
 /* Sets the rules init_from applies (borrowed until the next call). */
 void tr_trainer_set_rename(TrTrainer *t, const char *const *rules, int nrules);

@@ -6,6 +6,7 @@
    text. `modelc generate` and the REPL's `generate` drive it through tr.h;
    docs/train.md, "Sampling", is the user's view. */
 #include "tr.h"
+#include "tr_int.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -35,36 +36,9 @@ struct TrGenerator {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static size_t dtype_bytes(IrDtype t) {
-  switch (t) {
-  case IR_F32: return 4;
-  case IR_F64: return 8;
-  case IR_I32: return 4;
-  case IR_BOOL: return 1;
-  case IR_DTYPE_COUNT: break;
-  }
-  MC_UNREACHABLE();
-}
-
-static int rt_dtype_of(IrDtype t) {
-  switch (t) {
-  case IR_F32: return RT_F32;
-  case IR_F64: return RT_F64;
-  case IR_I32: return RT_I32;
-  case IR_BOOL: return RT_U8;
-  case IR_DTYPE_COUNT: break;
-  }
-  MC_UNREACHABLE();
-}
 
 static int64_t node_bytes(const IrNode *n) {
-  return ir_shape_numel(&n->shape) * (int64_t)dtype_bytes((IrDtype)n->dtype);
+  return ir_shape_numel(&n->shape) * (int64_t)tr_dtype_bytes((IrDtype)n->dtype);
 }
 
 /* A zeroed buffer for n bytes, aligned for vector loads. */
@@ -357,7 +331,7 @@ static bool is_optimizer_state(const TrGenerator *gen, const char *name) {
 static bool check_tensor(TrGenerator *gen, const char *path, const RtTensorRef *r,
                          const IrNode *n) {
   const char *type = ir_type_str(gen->g, (IrDtype)n->dtype, &n->shape);
-  if (r->dtype != rt_dtype_of((IrDtype)n->dtype)) {
+  if (r->dtype != tr_rt_dtype((IrDtype)n->dtype)) {
     mc_error(gen->d, noloc, "%s: tensor '%s' is %s; the model's param is %s", path, n->name,
              rt_dtype_name(r->dtype), type);
     return false;
@@ -596,7 +570,7 @@ bool tr_generate(TrGenerator *gen, const TrSample *s) {
   fputs(s->prompt, out);
   fflush(out);
   uint64_t stream = mc_hash_str(RNG_STREAM);
-  double start = now_seconds(), row[RT_CHAR_VOCAB];
+  double start = tr_now_seconds(), row[RT_CHAR_VOCAB];
   int64_t made = 0;
   bool ok = true;
   while (made < s->tokens && !(s->stop && *s->stop)) {
@@ -610,7 +584,7 @@ bool tr_generate(TrGenerator *gen, const TrSample *s) {
   }
   fputc('\n', out);
   fflush(out);
-  double secs = now_seconds() - start;
+  double secs = tr_now_seconds() - start;
   if (ok && s->summary) {
     fprintf(s->summary, "generated %lld tokens in %.2f s, %.1f tokens/s\n", (long long)made,
             secs, (double)made / fmax(secs, 1e-9));

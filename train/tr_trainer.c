@@ -4,6 +4,7 @@
    `train` and `grad` commands and the REPL drive it through the small API
    of tr.h. docs/train.md is the user's view. */
 #include "tr.h"
+#include "tr_int.h"
 
 #include <errno.h>
 #include <math.h>
@@ -122,33 +123,6 @@ struct TrTrainer {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-static double now_seconds(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static size_t dtype_bytes(IrDtype t) {
-  switch (t) {
-  case IR_F32: return 4;
-  case IR_F64: return 8;
-  case IR_I32: return 4;
-  case IR_BOOL: return 1;
-  case IR_DTYPE_COUNT: break;
-  }
-  MC_UNREACHABLE();
-}
-
-static int rt_dtype_of(IrDtype t) {
-  switch (t) {
-  case IR_F32: return RT_F32;
-  case IR_F64: return RT_F64;
-  case IR_I32: return RT_I32;
-  case IR_BOOL: return RT_U8;
-  case IR_DTYPE_COUNT: break;
-  }
-  MC_UNREACHABLE();
-}
 
 /* A zeroed buffer for n bytes, aligned for vector loads. */
 static void *alloc_buffer(int64_t n) {
@@ -160,7 +134,7 @@ static void *alloc_buffer(int64_t n) {
 }
 
 static int64_t node_bytes(const IrNode *n) {
-  return ir_shape_numel(&n->shape) * (int64_t)dtype_bytes((IrDtype)n->dtype);
+  return ir_shape_numel(&n->shape) * (int64_t)tr_dtype_bytes((IrDtype)n->dtype);
 }
 
 /* "[512,784]" of a node's shape values. */
@@ -468,14 +442,15 @@ static int64_t global_batch(const TrTrainer *t) {
 /* The optimizer alone: per trainable param P an input "grad.P" of its type
    (the gradients averaged over the ranks) as P's gradient, then
    pass_optim's update of P and its state, as the training step has it. */
-static IrGraph *apply_graph(const TrTrainer *t) {
-  IrGraph *g = ir_graph_new(t->fwd->name, t->d);
-  ir_graph_copy_syms(g, t->fwd);
+IrGraph *tr_apply_graph(const IrGraph *fwd, const IrGraph *grad) {
+  IrGraph *g = ir_graph_new(fwd->name, fwd->diag);
+  ir_graph_copy_syms(g, fwd);
   McStr name;
   mc_str_init(&name);
-  for (IrRef r = 0; r < t->fwd->nnodes; r++) {
-    const IrNode *n = ir_node(t->fwd, r);
-    if (n->op != IR_OP_PARAM || n->attr.frozen) continue;
+  for (IrRef r = 0; r < fwd->nnodes; r++) {
+    const IrNode *n = ir_node(fwd, r);
+    if (n->op != IR_OP_PARAM) continue;
+    if (grad ? !ir_find_output(grad, IR_OUT_GRAD, n->name) : n->attr.frozen) continue;
     ir_param(g, n->name, (IrDtype)n->dtype, &n->shape, n->attr.init, n->loc);
     name.len = 0;
     mc_str_printf(&name, "grad.%s", n->name);
@@ -494,7 +469,7 @@ static bool build_dp_programs(TrTrainer *t) {
     mc_error(t->d, noloc, "train: --f64 runs in one process, not under mpirun");
     return false;
   }
-  IrGraph *g = apply_graph(t);
+  IrGraph *g = tr_apply_graph(t->fwd, NULL);
   bool ok = program_build(t, &t->grad, t->fwd, PASS_PIPELINE_GRAD, true, t->d) &&
             program_build(t, &t->apply, g, "optim,simplify,cse,dce,fuse", true, t->d);
   ir_graph_free(g);
@@ -1170,9 +1145,9 @@ static bool share_gradients(TrTrainer *t, EpochStats *st) {
     to_doubles(buf + at, g->bufs[slot], (IrDtype)o->dtype, ir_shape_numel(&o->shape));
     at += ir_shape_numel(&o->shape);
   }
-  double start = now_seconds();
+  double start = tr_now_seconds();
   bool ok = tr_dist_sum(t->c.dist, buf, n, t->d);
-  st->allreduce_seconds += now_seconds() - start;
+  st->allreduce_seconds += tr_now_seconds() - start;
   double mean = 1.0 / t->c.dist->size;
   at = 3;
   for (uint32_t k = 0; ok && k < g->g->nouts; k++) {
@@ -1332,7 +1307,7 @@ static int64_t steps_left(const TrTrainer *t) {
 
 static void show_progress(TrTrainer *t, EpochStats *st) {
   FILE *f = t->c.progress;
-  double now = now_seconds();
+  double now = tr_now_seconds();
   double every = t->c.progress_tty ? PROGRESS_TTY_SECONDS : PROGRESS_LOG_SECONDS;
   if (!f || st->steps == 0 || now - st->last_print < every) return;
   st->last_print = now;
@@ -1377,7 +1352,7 @@ static void print_epoch_line(TrTrainer *t, const EpochStats *st, bool partial) {
     print_score(f, "held-out", &t->last_held);
     print_score(f, "eval", &t->last_test);
   }
-  double secs = now_seconds() - st->start;
+  double secs = tr_now_seconds() - st->start;
   fprintf(f, " (%.1f s, %.0f samples/s", secs,
           (double)(st->steps * global_batch(t)) / fmax(secs, 1e-9));
   if (t->dp)
@@ -1445,7 +1420,7 @@ bool tr_trainer_save(TrTrainer *t, const char *path) {
     if (n->op != IR_OP_PARAM) continue;
     RtTensorRef *r = &ts[nt++];
     bool f64 = t->p64 && t->p64[i];
-    *r = (RtTensorRef){.name = n->name, .dtype = f64 ? RT_F64 : rt_dtype_of((IrDtype)n->dtype),
+    *r = (RtTensorRef){.name = n->name, .dtype = f64 ? RT_F64 : tr_rt_dtype((IrDtype)n->dtype),
                        .rank = n->shape.rank, .data = f64 ? (void *)t->p64[i] : p->bufs[i]};
     for (int k = 0; k < n->shape.rank; k++) r->dims[k] = n->shape.d[k].n;
   }
@@ -1521,7 +1496,7 @@ static bool check_meta(TrTrainer *t, const RtCheckpoint *c, const char *path) {
 static bool check_tensor(TrTrainer *t, const char *path, const RtTensorRef *r, const IrNode *n) {
   const char *type = ir_type_str(t->prog.g, (IrDtype)n->dtype, &n->shape);
   if (!r) return bad_checkpoint(t, path, "no tensor '%s' (the model's param is %s)", n->name, type);
-  if (r->dtype != rt_dtype_of((IrDtype)n->dtype))
+  if (r->dtype != tr_rt_dtype((IrDtype)n->dtype))
     return bad_checkpoint(t, path, "tensor '%s' is %s; the model's param is %s", n->name,
                           rt_dtype_name(r->dtype), type);
   bool same = r->rank == n->shape.rank;
@@ -1614,7 +1589,7 @@ static bool epoch_line_shown(const TrTrainer *t, const EpochStats *st) {
   int64_t n = t->run_nepochs, k = t->epoch - t->run_first_epoch + 1;
   if (n <= EPOCH_LINES || k == 1 || k >= n) return true;
   int64_t every = (n + EPOCH_LINES - 1) / EPOCH_LINES;
-  return k % every == 0 || now_seconds() - st->start >= SLOW_EPOCH_SECONDS;
+  return k % every == 0 || tr_now_seconds() - st->start >= SLOW_EPOCH_SECONDS;
 }
 
 /* Closes an epoch: counters, evaluation, its line, the checkpoint. */
@@ -1662,7 +1637,7 @@ TrStatus tr_trainer_run(TrTrainer *t, int64_t epochs, int64_t steps) {
   t->run_steps = steps;
   t->run_first_epoch = t->epoch;
   t->run_hidden = 0;
-  t->run_start = now_seconds();
+  t->run_start = tr_now_seconds();
   t->run_nepochs = epochs > 0 ? epochs - t->epoch : 0;
   if (steps > 0 && t->steps_per_epoch > 0) {
     int64_t by_steps = (steps - t->step + t->epoch_step + t->steps_per_epoch - 1) / t->steps_per_epoch;
@@ -1671,7 +1646,7 @@ TrStatus tr_trainer_run(TrTrainer *t, int64_t epochs, int64_t steps) {
   EpochStats st = {0};
   bool ok = true;
   while (ok && !reached(t) && !stop_requested(t)) {
-    if (st.steps == 0) st.start = st.last_print = now_seconds();
+    if (st.steps == 0) st.start = st.last_print = tr_now_seconds();
     ensure_order(t);
     const int64_t *idx = t->order + t->epoch_step * global_batch(t);
     ok = t->dp ? train_step_dist(t, idx, &st) : train_step(t, idx, &st);
@@ -1684,7 +1659,7 @@ TrStatus tr_trainer_run(TrTrainer *t, int64_t epochs, int64_t steps) {
   if (ok && st.steps) print_epoch_line(t, &st, true);
   if (ok && t->run_hidden && t->c.out)
     fprintf(t->c.out, "%lld epochs in %.2f s (a line per %lld epochs shown)\n",
-            (long long)(t->epoch - t->run_first_epoch), now_seconds() - t->run_start,
+            (long long)(t->epoch - t->run_first_epoch), tr_now_seconds() - t->run_start,
             (long long)((t->run_nepochs + EPOCH_LINES - 1) / EPOCH_LINES));
   if (ok && t->c.save && t->saved_step != t->step) ok = tr_trainer_save(t, t->c.save);
   if (!ok) return TR_ERROR;
@@ -1870,7 +1845,7 @@ static bool grads_jit(TrTrainer *t, const char *path, const int64_t *idx) {
   int *dtypes = mc_xcalloc((size_t)p->g->nouts + 1, sizeof *dtypes);
   for (uint32_t k = 0; k < p->g->nouts; k++) {
     data[k] = p->bufs[cg_program_output_slot(p->cg, (int)k)];
-    dtypes[k] = rt_dtype_of((IrDtype)ir_node(p->g, p->g->outs[k].ref)->dtype);
+    dtypes[k] = tr_rt_dtype((IrDtype)ir_node(p->g, p->g->outs[k].ref)->dtype);
   }
   bool ok = save_grad_file(t, path, p->g, data, dtypes);
   free(data);
