@@ -36,7 +36,6 @@ struct TrGenerator {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-
 static int64_t node_bytes(const IrNode *n) {
   return ir_shape_numel(&n->shape) * (int64_t)tr_dtype_bytes((IrDtype)n->dtype);
 }

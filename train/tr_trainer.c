@@ -123,7 +123,6 @@ struct TrTrainer {
 
 /* ---- small helpers ---------------------------------------------------------- */
 
-
 /* A zeroed buffer for n bytes, aligned for vector loads. */
 static void *alloc_buffer(int64_t n) {
   size_t size = ((size_t)(n > 0 ? n : 1) + 63) / 64 * 64;
