@@ -136,7 +136,8 @@ typedef struct FeLower {
   bool *define_used;       /* per opts->defines[i] */
   IrGraph *g;
   McVec user_blocks;       /* of const FeNode * (FE_BLOCK) */
-  McVec std_blocks;
+  McVec std_blocks;        /* filled by fe_load_prelude on the first lookup that needs it */
+  bool prelude_loaded;
   McVec files;             /* of FeFileRec, for imports */
   bool in_std;             /* names resolve among std blocks only */
   bool in_forward;         /* no params or instances may be created */
@@ -205,7 +206,10 @@ bool fe_constant(const char *name, FeValue *out);   /* inf, pi, true, false */
 const FeNode *fe_find_block_in(const McVec *blocks, const char *name);
 /* The block a name means here: user blocks first, then the standard
    library's (only those inside the standard library). */
-const FeNode *fe_find_block(const FeLower *cx, const char *name, bool *is_std);
+const FeNode *fe_find_block(FeLower *cx, const char *name, bool *is_std);
+/* Parses std/nn.model into std_blocks, once per compilation: a model that
+   names no std block (or does not parse) never pays for it. */
+void fe_load_prelude(FeLower *cx);
 /* The closest of cands to name, for "did you mean" hints, or NULL. */
 const char *fe_suggest(const char *name, const char *const *cands, int n);
 const char *fe_suggest_in_scopes(const FeScope *sc, const char *name);

@@ -371,7 +371,9 @@ static void load_imports(FeLower *cx, const FeNode *file, const char *dir, const
   MC_VEC_AT(&cx->files, FeFileRec, self).loading = false;
 }
 
-static void load_prelude(FeLower *cx) {
+void fe_load_prelude(FeLower *cx) {
+  if (cx->prelude_loaded) return;
+  cx->prelude_loaded = true;
   const char *text = fe_std_nn_model;
   size_t len = fe_std_nn_model_len;
   char *owned = NULL;
@@ -492,7 +494,6 @@ IrGraph *fe_compile_string(const char *name, const char *text, const FeOptions *
 
   FeNode *main = parse_source(&cx, name, text, strlen(text));
   if (cx.opts->extra_output) cx.extra = parse_extra(&cx);
-  load_prelude(&cx);
   load_imports(&cx, main, dir_of(&cx, name), canonical(&cx, name), name);
   add_blocks(&cx, main, false);
   const FeNode *model = find_model(&cx, main);

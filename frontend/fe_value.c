@@ -139,10 +139,13 @@ const FeNode *fe_find_block_in(const McVec *v, const char *name) {
 
 /* User code sees its own blocks first, then the standard library's; the
    standard library sees only itself, so user blocks cannot change it. */
-const FeNode *fe_find_block(const FeLower *cx, const char *name, bool *is_std) {
+const FeNode *fe_find_block(FeLower *cx, const char *name, bool *is_std) {
   const FeNode *b = cx->in_std ? NULL : fe_find_block_in(&cx->user_blocks, name);
   *is_std = !b;
-  if (!b) b = fe_find_block_in(&cx->std_blocks, name);
+  if (!b) {
+    fe_load_prelude(cx);
+    b = fe_find_block_in(&cx->std_blocks, name);
+  }
   return b;
 }
 
@@ -208,6 +211,7 @@ static const struct { const char *name, *hint; } foreign_names[] = {
 };
 
 void fe_report_unknown(FeLower *cx, FeScope *sc, const char *name, McLoc loc) {
+  fe_load_prelude(cx);
   for (size_t i = 0; i < MC_COUNTOF(foreign_names); i++)
     if (strcmp(name, foreign_names[i].name) == 0 && !fe_find_block_in(&cx->std_blocks, name)) {
       mc_error(cx->diag, loc, "unknown name '%s'; %s", name, foreign_names[i].hint);
