@@ -50,7 +50,7 @@ typedef struct Epi {
   char sig[300];               /* the above as text (keys, names) */
 } Epi;
 
-enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T };
+enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -312,6 +312,115 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
   return fn;
 }
 
+/* ---- narrow products ------------------------------------------------------------------
+   A product of few rows (at most NARROW_ROWS, as a convolution's filters
+   times its unfolded input) uses each element of B only M / MR times:
+   packing B would copy it whole for little reuse, and packing A would pad
+   a 6-row panel to MR. The narrow microkernel reads A and B in place:
+   exactly R rows (R fixed when it is made), NR columns of B's rows (the
+   last panel through masked loads and stores). Per element of C it sums
+   as the packed microkernel does (fma in k order from zero per KC block,
+   then added to C), so the two paths give the same bits. */
+#define NARROW_ROWS 64
+
+/* Lane l of vector j is one of the first n columns: j * L + l < n. */
+static LLVMValueRef column_mask(Cg *cx, int j, int L, LLVMValueRef n) {
+  LLVMValueRef idx[64];
+  for (int l = 0; l < L; l++)
+    idx[l] = cg_i64(cx, j * L + l);
+  LLVMValueRef lanes = LLVMConstVector(idx, (unsigned)L);
+  LLVMTypeRef vi = LLVMVectorType(cx->t_i64, (unsigned)L);
+  return LLVMBuildICmp(cx->b, LLVMIntSLT, lanes, splat(cx, vi, n, L), "");
+}
+
+static LLVMValueRef masked_load(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx,
+                                LLVMValueRef mask, unsigned esz) {
+  LLVMTypeRef over[2] = {vt, cx->t_ptr};
+  LLVMValueRef args[4] = {cg_gep(cx, LLVMGetElementType(vt), base, idx),
+                          LLVMConstInt(cx->t_i32, esz, 0), mask, LLVMConstNull(vt)};
+  return cg_intrinsic(cx, "llvm.masked.load", over, 2, args, 4);
+}
+
+static void masked_store(Cg *cx, LLVMValueRef v, LLVMTypeRef et, LLVMValueRef base,
+                         LLVMValueRef idx, LLVMValueRef mask, unsigned esz) {
+  LLVMTypeRef over[2] = {LLVMTypeOf(v), cx->t_ptr};
+  LLVMValueRef args[4] = {v, cg_gep(cx, et, base, idx), LLVMConstInt(cx->t_i32, esz, 0), mask};
+  cg_intrinsic(cx, "llvm.masked.store", over, 2, args, 4);
+}
+
+/* One pass of the narrow microkernel: the k loop and the stores, with
+   every vector of a row masked (mask[j]) or none (mask NULL). */
+static void narrow_pass(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, LLVMValueRef *mask) {
+  int NV = q->nv, L = q->lanes;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef kc = cg_param(cx, 0), a = cg_param(cx, 1), sra = cg_param(cx, 2),
+               ska = cg_param(cx, 3), b = cg_param(cx, 4), ldb = cg_param(cx, 5),
+               c = cg_param(cx, 6), ldc = cg_param(cx, 7), acc_in = cg_param(cx, 9);
+  LLVMValueRef acc[32][4], next[32][4], bv[4], zero = LLVMConstNull(vt);
+  CgFor k;
+  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      acc[i][j] = cg_for_carry(cx, &k, zero);
+  LLVMValueRef brow = LLVMBuildNSWMul(cx->b, k.iv, ldb, "");
+  LLVMValueRef acol = LLVMBuildNSWMul(cx->b, k.iv, ska, "");
+  for (int j = 0; j < NV; j++) {
+    LLVMValueRef at = LLVMBuildNSWAdd(cx->b, brow, cg_i64(cx, j * L), "");
+    bv[j] = mask ? masked_load(cx, vt, b, at, mask[j], esz) : load_aligned(cx, vt, b, at, esz);
+  }
+  for (int i = 0; i < R; i++) {
+    LLVMValueRef at =
+        LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), sra, ""), acol, "");
+    LLVMValueRef av = splat(cx, vt, cg_load(cx, et, a, at), L);
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef args[3] = {av, bv[j], acc[i][j]};
+      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
+    }
+  }
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      cg_for_carry_next(cx, acc[i][j], next[i][j]);
+  cg_for_end(cx, &k);
+  for (int i = 0; i < R; i++) {
+    LLVMValueRef row = LLVMBuildNSWMul(cx->b, ldc, cg_i64(cx, i), "");
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, row, cg_i64(cx, j * L), "");
+      LLVMValueRef old = mask ? masked_load(cx, vt, c, at, mask[j], esz)
+                              : load_aligned(cx, vt, c, at, esz);
+      LLVMValueRef v = LLVMBuildSelect(cx->b, acc_in, LLVMBuildFAdd(cx->b, old, next[i][j], ""),
+                                       next[i][j], "");
+      if (mask)
+        masked_store(cx, v, et, c, at, mask[j], esz);
+      else
+        store_aligned(cx, v, et, c, at, esz);
+    }
+  }
+}
+
+/* ukernel_narrow_R(kc, a, sra, ska, b, ldb, c, ldc, nr, accumulate):
+   C[0:R, 0:nr] (+)= A[0:R, 0:kc] B[0:kc, 0:nr], element (i, k) of A at
+   a[i * sra + k * ska], B in place with row length ldb; nr <= NR, kc >= 1. */
+static LLVMValueRef emit_ukernel_narrow(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name,
+                                        int R) {
+  LLVMTypeRef p[10] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_ptr,
+                       cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i1};
+  LLVMValueRef fn = begin_function(cx, name, p, 10);
+  cg_set_noalias(cx, fn, 6);
+  MC_ASSERT(R >= 1 && R <= 32 && q->nv <= 4);
+  LLVMValueRef nr = cg_param(cx, 8), mask[4];
+  CgIf whole;
+  cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntEQ, nr, cg_i64(cx, q->nr), ""));
+  narrow_pass(cx, q, et, R, NULL);
+  cg_if_else(cx, &whole);
+  for (int j = 0; j < q->nv; j++)
+    mask[j] = column_mask(cx, j, q->lanes, nr);
+  narrow_pass(cx, q, et, R, mask);
+  cg_if_end(cx, &whole);
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
 /* pack_a(a, lda, mc, kc, ap): rows [0, mc) of a, k in [0, kc), as panels of
    MR rows stored k-major (ap[panel][k][i]); missing rows are zeros. With
    trans, a is stored transposed (element (i, k) at a[k * lda + i]). */
@@ -519,14 +628,19 @@ typedef struct Spec {
   int which;  /* UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T */
   int nbaxes; /* the task */
   const Epi *epi; /* the task: its epilogue, or NULL */
+  int rows;       /* NARROW: the microkernel's rows; the task: the narrow path's last
+                     panel's rows (M % MR; 0: none), or -1 for the packed path */
 } Spec;
 
 static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
   const Spec *s = arg;
   LLVMTypeRef et = cg_type(cx, s->dt);
-  char name[32];
+  char name[48];
   const char *sfx = s->dt == IR_F64 ? "f64" : "f32";
   switch (s->which) {
+  case NARROW:
+    snprintf(name, sizeof name, "gemm_ukernel_narrow%d_%s", s->rows, sfx);
+    return emit_ukernel_narrow(cx, s->q, et, name, s->rows);
   case UKERNEL:
     snprintf(name, sizeof name, "gemm_ukernel_%s", sfx);
     return emit_ukernel(cx, s->q, et, name);
@@ -550,7 +664,23 @@ static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
   static const char *const names[] = {"ukernel", "pack_a", "pack_b", "pack_at", "pack_bt"};
   char key[48];
   snprintf(key, sizeof key, "gemm_%s %s", names[which], ir_dtype_name(dt));
-  Spec s = {q, dt, which, 0, NULL};
+  Spec s = {q, dt, which, 0, NULL, 0};
+  return cg_shared_function(cx, key, make_gemm_fn, &s);
+}
+
+/* For the narrow path (a product of few rows, their count known when
+   compiling, B not transposed): the rows of its last panel (M % MR, 0 for
+   none); -1 for the packed path. */
+static int narrow_rows(const Gemm *q) {
+  bool narrow = !(q->trans & TRANS_B) && !q->m_batch && q->M <= NARROW_ROWS;
+  return narrow ? (int)(q->M % q->mr) : -1;
+}
+
+/* The narrow microkernel of `rows` rows for q's dtype, once per program. */
+static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
+  char key[48];
+  snprintf(key, sizeof key, "gemm_narrow%d %s", rows, ir_dtype_name(dt));
+  Spec s = {q, dt, NARROW, 0, NULL, rows};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
@@ -830,6 +960,47 @@ static void emit_skinny_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   }
 }
 
+/* The loops of the narrow path over one tile C[m0:m1, n0:n1] of one batch:
+   per KC block of k and NR columns of B, every panel of MR rows (the last
+   one `tail` rows, when M % MR is not 0); the epilogue once at the end. */
+static void emit_narrow_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
+                              LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1,
+                              int tail) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  bool ta = q->trans & TRANS_A;
+  LLVMValueRef full = narrow_fn(cx, q, dt, q->mr), last = tail ? narrow_fn(cx, q, dt, tail) : NULL;
+  LLVMValueRef sra = ta ? cg_i64(cx, 1) : o->lda, ska = ta ? o->lda : cg_i64(cx, 1);
+  CgFor pc, jr, ir;
+  cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), o->K, cg_i64(cx, q->kc));
+  LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, o->K, pc.iv, ""));
+  LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
+  cg_for_begin(cx, &jr, n0, n1, cg_i64(cx, q->nr));
+  LLVMValueRef nr = cg_min(cx, cg_i64(cx, q->nr), LLVMBuildNSWSub(cx->b, n1, jr.iv, ""));
+  LLVMValueRef bsrc = cg_gep(cx, et, o->b, element_at(cx, false, pc.iv, jr.iv, o->ldb));
+  cg_for_begin(cx, &ir, m0, m1, cg_i64(cx, q->mr));
+  LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ir.iv, pc.iv, o->lda));
+  LLVMValueRef cdst = cg_gep(cx, et, o->c, element_at(cx, false, ir.iv, jr.iv, o->N));
+  LLVMValueRef args[10] = {kc, asrc, sra, ska, bsrc, o->ldb, cdst, o->N, nr, accumulate};
+  if (last) {
+    CgIf whole;
+    LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, ir.iv, "");
+    cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, rows, cg_i64(cx, q->mr), ""));
+    cg_call(cx, full, args, 10);
+    cg_if_else(cx, &whole);
+    cg_call(cx, last, args, 10);
+    cg_if_end(cx, &whole);
+  } else {
+    cg_call(cx, full, args, 10);
+  }
+  cg_for_end(cx, &ir);
+  cg_for_end(cx, &jr);
+  cg_for_end(cx, &pc);
+  if (o->epi) {
+    LLVMValueRef eargs[8] = {o->epi_ptrs, o->c, o->coff, o->N, m0, m1, n0, n1};
+    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, eargs, 8, "");
+  }
+}
+
 /* Element offset of batch `bi` in operand `which` (0 a, 1 b, 2 c). */
 static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueRef bi, int which) {
   LLVMValueRef off = cg_i64(cx, 0), rest = bi;
@@ -848,8 +1019,10 @@ static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueR
 static LLVMValueRef make_task(Cg *cx, const void *arg) {
   const Spec *s = arg;
   char name[64];
-  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s", s->dt == IR_F64 ? "f64" : "f32", s->nbaxes,
-           s->q->trans, s->epi ? "_epi" : "");
+  char narrow[16] = "";
+  if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s", s->dt == IR_F64 ? "f64" : "f32",
+           s->nbaxes, s->q->trans, narrow, s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
@@ -888,7 +1061,9 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   LLVMValueRef n0 = LLVMBuildNSWMul(cx->b, ni, NT, "");
   LLVMValueRef m1 = cg_min(cx, M, LLVMBuildNSWAdd(cx->b, m0, MT, ""));
   LLVMValueRef n1 = cg_min(cx, o.N, LLVMBuildNSWAdd(cx->b, n0, NT, ""));
-  if ((s->q->trans & TRANS_B) && !(s->q->trans & TRANS_A)) {
+  if (s->rows >= 0) {
+    emit_narrow_block(cx, s->q, s->dt, &o, m0, m1, n0, n1, s->rows);
+  } else if ((s->q->trans & TRANS_B) && !(s->q->trans & TRANS_A)) {
     /* by the whole product's rows, so that the JIT and a library take the
        same path at the same batch (their tiles along M may differ) */
     CgIf skinny;
@@ -1009,9 +1184,10 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   IrRef ext[CG_GROUP_MAX_BUFS + EPI_MAX];
   epi_of(cx, c->node, &epi, ext);
   char key[400];
-  snprintf(key, sizeof key, "gemm_task %s b%d t%d%s", ir_dtype_name(dt), c->nbaxes, q.trans,
-           epi.n ? " epi" : "");
-  Spec s = {&q, dt, 0, c->nbaxes, epi.n ? &epi : NULL};
+  int rows = narrow_rows(&q);
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d%s", ir_dtype_name(dt), c->nbaxes, q.trans,
+           rows, epi.n ? " epi" : "");
+  Spec s = {&q, dt, 0, c->nbaxes, epi.n ? &epi : NULL, rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
   LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, (unsigned)(6 + nptrs));
@@ -1135,8 +1311,10 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   bool small = is_small(&q);
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d %s", small ? "_small" : "",
-           ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans, epi.n ? epi.sig : "");
+  q.trans = trans;
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d %s", small ? "_small" : "",
+           ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans, small ? -1 : narrow_rows(&q),
+           epi.n ? epi.sig : "");
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,

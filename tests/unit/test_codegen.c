@@ -1054,6 +1054,55 @@ static void test_codegen_matmul_transposed_operands(void) {
       }
 }
 
+/* ---- narrow products -----------------------------------------------------------------
+   Products of at most 64 rows with B stored as is read A and B in place
+   (convolutions: filters times unfolded input): rows below, at and above
+   the microkernel's, a last panel of fewer rows, N with a masked last
+   column panel, K over one cache block, A transposed, batched with A
+   broadcast, a transposed product, and an epilogue (bias and relu). */
+static void build_narrow_matmuls(Case *c) {
+  IrDtype dt = c->dt;
+  static const int64_t mkn[][3] = {{8, 10, 512}, {6, 25, 784}, {14, 300, 33}, {16, 150, 100},
+                                   {29, 7, 65},  {64, 40, 48}, {3, 520, 17}};
+  for (size_t i = 0; i < MC_COUNTOF(mkn); i++)
+    matmul_case(c, SHAPE(mkn[i][0], mkn[i][1]), SHAPE(mkn[i][1], mkn[i][2]));
+  matmul_case(c, SHAPE(6, 25), SHAPE(3, 25, 100));     /* a convolution's shape */
+  matmul_case(c, SHAPE(2, 16, 30), SHAPE(2, 30, 70));  /* batched both */
+  IrRef a = input(c, DOM_ANY, dt, SHAPE(8, 10));       /* A transposed: M = 10 */
+  output(c, ir_matmul(c->g, transpose(c, a), input(c, DOM_ANY, dt, SHAPE(8, 512)), noloc));
+  IrRef g = input(c, DOM_ANY, dt, SHAPE(8, 10)), h = input(c, DOM_ANY, dt, SHAPE(8, 256));
+  output(c, transpose(c, ir_matmul(c->g, transpose(c, h), g, noloc))); /* as g^T h */
+  IrRef w = input(c, DOM_ANY, dt, SHAPE(6, 25));
+  IrRef y = ir_matmul(c->g, w, input(c, DOM_ANY, dt, SHAPE(2, 25, 81)), noloc);
+  IrShape bs = SHAPE(6, 1);
+  IrRef bias = ir_reshape(c->g, input(c, DOM_ANY, dt, SHAPE(6)), &bs, noloc);
+  output(c, ir_unary(c->g, IR_OP_RELU, ir_binary(c->g, IR_OP_ADD, y, bias, noloc), noloc));
+}
+
+static void test_codegen_matmul_narrow(void) {
+  static const int bits[] = {256, 512, 128};
+  for (size_t k = 0; k < MC_COUNTOF(bits); k++)
+    for (int threads = 1; threads <= 2; threads++)
+      for (int f = 0; f < 2; f++) {
+        IrDtype dt = f ? IR_F64 : IR_F32;
+        char what[80];
+        snprintf(what, sizeof what, "narrow matmul %d-bit %d threads %s", bits[k], threads,
+                 ir_dtype_name(dt));
+        Case *c = case_new(dt, what);
+        c->opts.vector_bits = bits[k];
+        c->opts.threads = threads;
+        build_narrow_matmuls(c);
+        check(c, f ? F64_TOL : F32_TOL);
+        McStr s;
+        mc_str_init(&s);
+        CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+        CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_ukernel_narrow") : NULL);
+
+        mc_str_free(&s);
+        case_free(c);
+      }
+}
+
 /* ---- elementwise kernels in parts ---------------------------------------------------------- */
 
 /* Elementwise nodes big enough to run in parts on the pool (split along
@@ -1434,6 +1483,7 @@ static const TestCase cases[] = {
     {"test_codegen_host_avx512", test_codegen_host_avx512},
     {"test_codegen_matmul_tiles", test_codegen_matmul_tiles},
     {"test_codegen_matmul_transposed_operands", test_codegen_matmul_transposed_operands},
+    {"test_codegen_matmul_narrow", test_codegen_matmul_narrow},
     {"test_codegen_elementwise_in_parts", test_codegen_elementwise_in_parts},
     {"test_codegen_mlp_gradient", test_codegen_mlp_gradient},
     {"test_codegen_fused_softmax", test_codegen_fused_softmax},
