@@ -4,9 +4,13 @@
    same shape as ../shared/peers/torch_bench.py so bench/run.sh can put
    them side by side.
      step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X]
-                [--threads N] [--iters N] [--warmup N] [--unfused] [-D NAME=VALUE ...]
+                [--threads N] [--iters N] [--warmup N] [--unfused] [--profile N]
+                [-D NAME=VALUE ...]
    (--unfused: the fuse pass's kernel groups are dropped, one kernel call
-   per node, to compare against.) */
+   per node, to compare against. --profile N: the program is compiled
+   with every kernel call timed, and the N calls that took longest are
+   printed after each mode's line, as "# profile" lines: milliseconds per
+   run, share, node and op, kernel key.) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +27,7 @@ typedef struct Bench {
   bool unfused; /* drop the kernel groups */
   PassOptim optim;
   PassOptimHyper hyper;
-  int threads, iters, warmup;
+  int threads, iters, warmup, profile;
   FeDefine defines[8];
   int ndefines;
 } Bench;
@@ -112,6 +116,34 @@ static void drop_loss(IrGraph *g) {
   g->nouts = k;
 }
 
+static int by_seconds_desc(const void *a, const void *b) {
+  double x = ((const CgCallTime *)a)->seconds, y = ((const CgCallTime *)b)->seconds;
+  return (x < y) - (x > y);
+}
+
+/* The top calls of a profiled program over the timed runs. */
+static void print_profile(const Bench *b, const IrGraph *g, const CgProgram *p) {
+  int n = cg_program_profile(p, NULL, 0);
+  CgCallTime *t = mc_xcalloc((size_t)(n ? n : 1), sizeof *t);
+  cg_program_profile(p, t, n);
+  double total = 0;
+  for (int i = 0; i < n; i++) total += t[i].seconds;
+  qsort(t, (size_t)n, sizeof *t, by_seconds_desc);
+  int runs = b->warmup + b->iters;
+  printf("# profile: %d calls, %.3f ms per run in calls\n", n, total * 1e3 / runs);
+  for (int i = 0; i < n && i < b->profile; i++) {
+    const IrNode *node = ir_node(g, t[i].node);
+    McStr shape;
+    mc_str_init(&shape);
+    ir_shape_print(&shape, g, (IrDtype)node->dtype, &node->shape);
+    printf("# %8.3f ms %5.1f%%  %%%-5u %-12s %-26s %s\n", t[i].seconds * 1e3 / runs,
+           100 * t[i].seconds / (total > 0 ? total : 1), t[i].node, ir_ops[node->op].name, shape.s,
+           t[i].kernel);
+    mc_str_free(&shape);
+  }
+  free(t);
+}
+
 /* Compiles `pipeline` over a copy of the forward graph and times it. */
 static bool bench_mode(const Bench *b, const IrGraph *fwd, const char *mode, const char *pipeline,
                        McDiag *d) {
@@ -120,6 +152,7 @@ static bool bench_mode(const Bench *b, const IrGraph *fwd, const char *mode, con
   PassCtx cx = {.diag = d, .optim = &b->optim};
   CgOptions o = cg_options_default();
   o.threads = b->threads;
+  o.profile = b->profile > 0;
   CgProgram *p = NULL;
   bool ok = pass_run_pipeline(&g, pipeline, &cx);
   for (uint32_t i = 0; ok && b->unfused && i < g->nnodes; i++) g->nodes[i].kernel = 0;
@@ -134,6 +167,7 @@ static bool bench_mode(const Bench *b, const IrGraph *fwd, const char *mode, con
              "compile_s=%.3f\n",
              g->name, mode, (long long)batch, ms[0], ms[1], ms[2], (double)batch / (ms[0] * 1e-3),
              cg_program_compile_seconds(p));
+      if (b->profile > 0) print_profile(b, g, p);
     }
     free_slots(bufs, cg_program_nslots(p));
     cg_program_free(p);
@@ -161,6 +195,7 @@ static bool parse_args(int argc, char **argv, Bench *b) {
     else if (!strcmp(a, "--iters") && v) b->iters = atoi(argv[++i]);
     else if (!strcmp(a, "--warmup") && v) b->warmup = atoi(argv[++i]);
     else if (!strcmp(a, "--unfused")) b->unfused = true;
+    else if (!strcmp(a, "--profile") && v) b->profile = atoi(argv[++i]);
     else if (!strcmp(a, "-D") && v && b->ndefines < 8 && strchr(v, '=')) {
       const char *eq = strchr(v, '=');
       b->defines[b->ndefines++] = (FeDefine){mc_xstrdup(v), atoll(eq + 1)};
@@ -177,7 +212,8 @@ int main(int argc, char **argv) {
   Bench b = {0};
   if (!parse_args(argc, argv, &b)) {
     fprintf(stderr, "usage: step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X] "
-                    "[--threads N] [--iters N] [--warmup N] [--unfused] [-D NAME=VALUE ...]\n");
+                    "[--threads N] [--iters N] [--warmup N] [--unfused] [--profile N] "
+                    "[-D NAME=VALUE ...]\n");
     return 2;
   }
   McSources src;

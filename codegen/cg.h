@@ -34,6 +34,9 @@ typedef struct CgOptions {
      the graph's batch dim. */
   bool aot;
   const char *run_name; /* NULL = "run" */
+  /* JIT only: every kernel call is timed (rt_profile_mark after each), for
+     cg_program_profile; costs a clock read per call. */
+  bool profile;
 } CgOptions;
 
 /* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
@@ -81,6 +84,18 @@ typedef struct CgStats {
   int shards;              /* modules compiled in parallel */
 } CgStats;
 void cg_program_stats(const CgProgram *p, CgStats *s);
+
+/* A program compiled with CgOptions.profile: each call's node (for a fused
+   group, its first node), kernel key and the seconds it took over the runs
+   since the last read (which clears them). Fills up to cap entries (none
+   and nothing cleared when out is NULL); returns the number of calls, 0
+   without profile. */
+typedef struct CgCallTime {
+  IrRef node;
+  const char *kernel;
+  double seconds;
+} CgCallTime;
+int cg_program_profile(const CgProgram *p, CgCallTime *out, int cap);
 
 /* ---- cg_aot.c: programs for libraries (`modelc build`) --------------------
    One program lowered at three values of the graph's batch dim (graphs

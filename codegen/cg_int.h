@@ -448,9 +448,12 @@ int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id);
 void cg_matmul_lower(Cg *cx, IrRef id, CgAddCall add);
 /* A matmul group: the product, then its epilogue on each finished block. */
 void cg_matmul_lower_group(Cg *cx, const CgGroup *G, CgAddCall add);
-/* Matmul id reads a 2-D transpose operand through its packing (the plan
-   then aliases the transpose to its source instead of copying it). */
+/* Matmul id reads a transposed operand (the last two axes swapped, batch
+   axes in place) through its packing: the plan then aliases the transpose
+   to its source instead of copying it. */
 bool cg_matmul_can_fold(const IrGraph *g, IrRef id);
+/* Permute n swaps its last two axes and keeps the others in place. */
+bool cg_swaps_last_two(const IrNode *n);
 /* Operand k of matmul id is such a folded transpose. */
 bool cg_matmul_operand_folded(const CgPlan *p, const IrGraph *g, IrRef id, int k);
 

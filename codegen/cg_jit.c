@@ -42,6 +42,9 @@ struct CgProgram {
   IndexNode *index_nodes;
   int nindex;
   CgStats stats;
+  IrRef *call_node;   /* with CgOptions.profile: per call */
+  char **call_kernel;
+  int ncalls;
 };
 
 static double now_seconds(void) {
@@ -77,6 +80,7 @@ typedef struct Extern {
 #define FN(f) ((void (*)(void))(f))
 static const Extern externs[] = {
     {"rt_parallel_for", FN(rt_parallel_for)},
+    {"rt_profile_mark", FN(rt_profile_mark)},
     {"memcpy", FN(memcpy)},
     {"memset", FN(memset)},
     {"memmove", FN(memmove)},
@@ -255,6 +259,18 @@ static void record_index_nodes(CgProgram *p, const IrGraph *g) {
   }
 }
 
+/* For profiles: each call's node (the first word of its descriptor) and
+   kernel key. */
+static void record_calls(CgProgram *p, const CgTables *t) {
+  p->ncalls = t->ncalls < RT_PROFILE_MAX_CALLS ? t->ncalls : RT_PROFILE_MAX_CALLS;
+  p->call_node = mc_xcalloc((size_t)p->ncalls + 1, sizeof *p->call_node);
+  p->call_kernel = mc_xcalloc((size_t)p->ncalls + 1, sizeof *p->call_kernel);
+  for (int i = 0; i < p->ncalls; i++) {
+    p->call_node[i] = (IrRef)t->words[t->pairs[2 * i + 1]];
+    p->call_kernel[i] = mc_xstrdup(t->keys[t->pairs[2 * i]]);
+  }
+}
+
 /* CONST nodes live in the workspace: their values, as the evaluator rounds
    them to their dtype. */
 static void write_constants(void *ws, const IrGraph *g, const CgPlan *plan) {
@@ -375,6 +391,7 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
             setup_program(p, g, &bd, d) && (s || (s = new_shared_jit(&opts, &bd, d))) &&
             link_objects(s, &bd, run, p, d);
   pthread_mutex_unlock(&jit_lock);
+  if (ok && opts.profile) record_calls(p, &bd.tables);
   p->stats.kernels_new = bd.nkernels;
   cg_build_fini(&bd);
   if (!ok) {
@@ -433,9 +450,22 @@ double cg_program_compile_seconds(const CgProgram *p) { return p->stats.compile_
 
 void cg_program_stats(const CgProgram *p, CgStats *s) { *s = p->stats; }
 
+int cg_program_profile(const CgProgram *p, CgCallTime *out, int cap) {
+  if (!p->ncalls || !out) return p->ncalls;
+  double *sec = mc_xcalloc((size_t)p->ncalls, sizeof *sec);
+  rt_profile_take(sec, p->ncalls);
+  for (int i = 0; i < p->ncalls && i < cap; i++)
+    out[i] = (CgCallTime){p->call_node[i], p->call_kernel[i], sec[i]};
+  free(sec);
+  return p->ncalls;
+}
+
 void cg_program_free(CgProgram *p) {
   if (!p)
     return;
+  for (int i = 0; i < p->ncalls; i++) free(p->call_kernel[i]);
+  free(p->call_kernel);
+  free(p->call_node);
   rt_pool_free(p->pool);
   free(p->ws);
   free(p->slot_node);

@@ -167,12 +167,24 @@ int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id) {
   return q.K == 0 || is_small(&q) ? 1 : q.parts;
 }
 
+bool cg_swaps_last_two(const IrNode *n) {
+  int r = n->shape.rank;
+  if (r < 2 || n->attr.perm[r - 2] != r - 1 || n->attr.perm[r - 1] != r - 2)
+    return false;
+  for (int i = 0; i < r - 2; i++)
+    if (n->attr.perm[i] != i)
+      return false;
+  return true;
+}
+
 bool cg_matmul_can_fold(const IrGraph *g, IrRef id) {
   const IrNode *n = ir_node(g, id);
-  if (n->shape.rank != 2 || (n->dtype != IR_F32 && n->dtype != IR_F64))
+  int r = n->shape.rank;
+  if (r < 2 || (n->dtype != IR_F32 && n->dtype != IR_F64))
     return false;
-  int64_t M = n->shape.d[0].n, N = n->shape.d[1].n;
-  int64_t K = ir_node(g, n->src[0])->shape.d[1].n;
+  int64_t M = n->shape.d[r - 2].n, N = n->shape.d[r - 1].n;
+  const IrNode *a = ir_node(g, n->src[0]);
+  int64_t K = a->shape.d[a->shape.rank - 1].n;
   return M > 0 && N > 0 && K > 0 && (double)M * (double)N * (double)K > SMALL_MACS;
 }
 

@@ -520,6 +520,10 @@ static void emit_run(Cg *cx, const Calls *c) {
   if (cx->plan->nslots > 0)
     LLVMBuildMemCpy(cx->b, cg_gep(cx, cx->t_i8, ws, cg_i64(cx, CG_WS_HEADER)), 8, bufs, 8,
                     cg_i64(cx, 8 * (int64_t)cx->plan->nslots));
+  bool profile = cx->opts && cx->opts->profile && !aot;
+  LLVMTypeRef mark_p = cx->t_i64;
+  LLVMValueRef mark = profile ? cg_function(cx, "rt_profile_mark", cx->t_void, &mark_p, 1) : NULL;
+  if (profile) cg_call(cx, mark, (LLVMValueRef[]){cg_i64(cx, -1)}, 1);
   if (c->n > 0) {
     CgFor l;
     cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), cg_i64(cx, c->n), cg_i64(cx, 1));
@@ -531,6 +535,7 @@ static void emit_run(Cg *cx, const Calls *c) {
     LLVMValueRef fn = cg_load(cx, cx->t_ptr, kernels, k);
     LLVMValueRef args[2] = {ws, cg_gep(cx, cx->t_i64, descs, off)};
     LLVMBuildCall2(cx->b, kernel_t, fn, args, 2, "");
+    if (profile) cg_call(cx, mark, &l.iv, 1);
     cg_for_end(cx, &l);
   }
   LLVMBuildRetVoid(cx->b);

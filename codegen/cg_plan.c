@@ -186,9 +186,10 @@ static bool *non_matmul_uses(const IrGraph *g) {
   return other;
 }
 
-/* A 2-D transpose only matmuls read is no copy: they pack its source. */
+/* A transpose of the last two axes (of a matrix, or of every matrix of a
+   batch) that only matmuls read is no copy: they pack its source. */
 static bool is_folded_permute(const IrNode *n, const bool *other, IrRef i) {
-  return n->op == IR_OP_PERMUTE && n->shape.rank == 2 && n->attr.perm[0] == 1 && !other[i];
+  return n->op == IR_OP_PERMUTE && cg_swaps_last_two(n) && !other[i];
 }
 
 /* A 2-D transpose of a matmul's product that nothing else reads computes

@@ -45,6 +45,16 @@ void rt_parallel_for(RtPool *p, int64_t n, RtTaskFn fn, void *ctx);
 void rt_pool_chunk(int64_t n, int nchunks, int i, int64_t *begin,
                    int64_t *end);
 
+/* ---- rt_profile.c: kernel call timing (benchmarks) -------------------------
+   A program compiled with CgOptions.profile calls rt_profile_mark(-1) as it
+   starts and rt_profile_mark(i) after its call i: the time since the
+   previous mark adds to call i's total. One table per process (profile one
+   program at a time); rt_profile_take copies the totals of calls [0, n)
+   and clears them. */
+#define RT_PROFILE_MAX_CALLS 65536
+void rt_profile_mark(int64_t call);
+void rt_profile_take(double *seconds, int64_t n);
+
 /* ---- rt_init.c: the counter RNG and param initializers ---------------------
    A counter-based generator: the value at (seed, stream, index) does not
    depend on the order or thread in which values are drawn. Initializers are

@@ -1017,6 +1017,17 @@ static void build_transposed_matmuls(Case *c) {
   IrRef twice = ir_matmul(c->g, b, g, noloc);
   output(c, transpose(c, twice));
   output(c, ir_unary(c->g, IR_OP_EXP, twice, noloc));
+  /* batched: every matrix of a batch transposed (a convolution's weight
+     gradient reads its unfolded input so), A or B, B broadcast */
+  static const uint8_t swap3[3] = {0, 2, 1};
+  IrRef ub = input(c, DOM_ANY, dt, SHAPE(3, 36, 50));
+  output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(3, 16, 50)),
+                      must(c, ir_permute(c->g, ub, swap3, noloc)), noloc));
+  IrRef v = input(c, DOM_ANY, dt, SHAPE(3, 50, 16));
+  output(c, ir_matmul(c->g, must(c, ir_permute(c->g, v, swap3, noloc)),
+                      input(c, DOM_ANY, dt, SHAPE(3, 50, 36)), noloc));
+  output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(3, 16, 50)),
+                      transpose(c, input(c, DOM_ANY, dt, SHAPE(36, 50))), noloc));
   /* skinny: 1 to 4 rows times a transposed weight (dot products, no
      packing), K with and without a remainder of the vector width, N with
      and without a remainder of the column block, with an epilogue */
