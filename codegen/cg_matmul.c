@@ -29,6 +29,7 @@ typedef struct Gemm {
   int64_t ap_bytes, bp_bytes; /* one part's packing buffers (64-byte multiples) */
   int trans;                  /* TRANS_A | TRANS_B: operand stored transposed */
   bool m_batch, n_batch, batched; /* aot: M, N, or any size holds the batch dim */
+  bool m_holds_batch;             /* M holds the graph's batch dim (JIT or aot) */
 } Gemm;
 
 enum { TRANS_A = 1, TRANS_B = 2 };
@@ -50,7 +51,7 @@ typedef struct Epi {
   char sig[300];               /* the above as text (keys, names) */
 } Epi;
 
-enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW };
+enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, DOT };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -127,6 +128,8 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   q->mc = round_up(t->gemm_mc, q->mr);
   q->kc = t->gemm_kc;
   q->nc = round_up(t->gemm_nc, q->nr);
+  int bsym = ir_graph_batch_sym(g);
+  q->m_holds_batch = bsym >= 0 && (n->shape.d[r - (swap ? 1 : 2)].syms & (1u << bsym));
   if (t->aot && t->batch_sym >= 0) {
     uint32_t bit = 1u << t->batch_sym;
     q->m_batch = n->shape.d[r - (swap ? 1 : 2)].syms & bit;
@@ -433,6 +436,109 @@ static LLVMValueRef emit_ukernel_narrow(Cg *cx, const Gemm *q, LLVMTypeRef et, c
   return fn;
 }
 
+/* ---- dot products ---------------------------------------------------------------------
+   A product of few rows with B stored transposed and a long k (a
+   convolution's weight gradient: dY [C_out, HW] times the unfolded input
+   [C_in k k, HW] transposed) has both operands contiguous along k and C
+   too small for the packed path's tiles (6 x 25 against 14 x 32). Each
+   element of a DOT_R x DOT_C block of C is a dot product: vector partial
+   sums along k (the last vector masked), then a fixed tree of halvings. */
+#define DOT_ROWS 64   /* at most this many rows (not the batch dim) */
+#define DOT_MIN_K 128 /* and at least this long a k (at 49 and 100 the packed path was faster) */
+
+static int dot_block(const Gemm *q) { return q->lanes >= 16 ? 4 : 3; }
+
+static LLVMValueRef loop_result(Cg *cx, const CgFor *l, LLVMValueRef init, LLVMValueRef last,
+                                LLVMBasicBlockRef latch);
+
+/* v[0] + ... + v[L-1] as halves added to halves. */
+static LLVMValueRef tree_sum(Cg *cx, LLVMValueRef v, int L) {
+  for (int half = L / 2; half >= 1; half /= 2) {
+    LLVMValueRef lo[32], hi[32];
+    for (int i = 0; i < half; i++) {
+      lo[i] = LLVMConstInt(cx->t_i32, (unsigned)i, 0);
+      hi[i] = LLVMConstInt(cx->t_i32, (unsigned)(i + half), 0);
+    }
+    LLVMValueRef a = LLVMBuildShuffleVector(cx->b, v, v, LLVMConstVector(lo, (unsigned)half), "");
+    LLVMValueRef b = LLVMBuildShuffleVector(cx->b, v, v, LLVMConstVector(hi, (unsigned)half), "");
+    v = LLVMBuildFAdd(cx->b, a, b, "");
+  }
+  return LLVMBuildExtractElement(cx->b, v, LLVMConstInt(cx->t_i32, 0, 0), "");
+}
+
+/* dot(K, a, lda, bt, ldb, c, ldc, rows, cols): C[0:rows, 0:cols] =
+   A[0:rows, 0:K] Bt[0:cols, 0:K]^T, rows and cols at most D (missing ones
+   read the last row or column again and are not stored). K >= 1. */
+static LLVMValueRef emit_dot(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
+  LLVMTypeRef p[9] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_i64,
+                      cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64};
+  LLVMValueRef fn = begin_function(cx, name, p, 9);
+  cg_set_noalias(cx, fn, 5);
+  int D = dot_block(q), L = q->lanes;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef K = cg_param(cx, 0), a = cg_param(cx, 1), lda = cg_param(cx, 2),
+               bt = cg_param(cx, 3), ldb = cg_param(cx, 4), c = cg_param(cx, 5),
+               ldc = cg_param(cx, 6), rows = cg_param(cx, 7), cols = cg_param(cx, 8);
+  LLVMValueRef arow[8], brow[8];
+  for (int i = 0; i < D; i++) {
+    LLVMValueRef r = cg_min(cx, cg_i64(cx, i), LLVMBuildNSWSub(cx->b, rows, cg_i64(cx, 1), ""));
+    arow[i] = cg_gep(cx, et, a, LLVMBuildNSWMul(cx->b, r, lda, ""));
+    LLVMValueRef s = cg_min(cx, cg_i64(cx, i), LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), ""));
+    brow[i] = cg_gep(cx, et, bt, LLVMBuildNSWMul(cx->b, s, ldb, ""));
+  }
+  LLVMValueRef whole = LLVMBuildNSWMul(
+      cx->b, LLVMBuildSDiv(cx->b, K, cg_i64(cx, L), ""), cg_i64(cx, L), "");
+  LLVMValueRef acc[8][8], zero = LLVMConstNull(vt);
+  for (int i = 0; i < D; i++)
+    for (int j = 0; j < D; j++)
+      acc[i][j] = zero;
+  /* whole vectors, then the last one masked (an empty mask adds zeros) */
+  CgFor k;
+  cg_for_begin(cx, &k, cg_i64(cx, 0), whole, cg_i64(cx, L));
+  LLVMValueRef ph[8][8], av[8], bv[8];
+  for (int i = 0; i < D; i++)
+    for (int j = 0; j < D; j++)
+      ph[i][j] = cg_for_carry(cx, &k, zero);
+  for (int i = 0; i < D; i++) {
+    av[i] = load_aligned(cx, vt, arow[i], k.iv, esz);
+    bv[i] = load_aligned(cx, vt, brow[i], k.iv, esz);
+  }
+  LLVMValueRef next[8][8];
+  for (int i = 0; i < D; i++)
+    for (int j = 0; j < D; j++) {
+      LLVMValueRef args[3] = {av[i], bv[j], ph[i][j]};
+      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
+    }
+  for (int i = 0; i < D; i++)
+    for (int j = 0; j < D; j++)
+      cg_for_carry_next(cx, ph[i][j], next[i][j]);
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cx->b);
+  cg_for_end(cx, &k);
+  for (int i = 0; i < D; i++)
+    for (int j = 0; j < D; j++)
+      acc[i][j] = loop_result(cx, &k, zero, next[i][j], latch);
+  LLVMValueRef mask = column_mask(cx, 0, L, LLVMBuildNSWSub(cx->b, K, whole, ""));
+  for (int i = 0; i < D; i++) {
+    av[i] = masked_load(cx, vt, arow[i], whole, mask, esz);
+    bv[i] = masked_load(cx, vt, brow[i], whole, mask, esz);
+  }
+  for (int i = 0; i < D; i++)
+    for (int j = 0; j < D; j++) {
+      LLVMValueRef args[3] = {av[i], bv[j], acc[i][j]};
+      LLVMValueRef v = tree_sum(cx, cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3), L);
+      CgIf in;
+      LLVMValueRef ok = LLVMBuildAnd(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, i), rows, ""),
+                                     LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, j), cols, ""), "");
+      cg_if_begin(cx, &in, ok);
+      cg_store(cx, v, c, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), ldc, ""),
+                                         cg_i64(cx, j), ""));
+      cg_if_end(cx, &in);
+    }
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
 /* pack_a(a, lda, mc, kc, ap): rows [0, mc) of a, k in [0, kc), as panels of
    MR rows stored k-major (ap[panel][k][i]); missing rows are zeros. With
    trans, a is stored transposed (element (i, k) at a[k * lda + i]). */
@@ -641,7 +747,7 @@ typedef struct Spec {
   int nbaxes; /* the task */
   const Epi *epi; /* the task: its epilogue, or NULL */
   int rows;       /* NARROW: the microkernel's rows; the task: the narrow path's last
-                     panel's rows (M % MR; 0: none), or -1 for the packed path */
+                     panel's rows (M % MR; 0: none), PATH_PACKED or PATH_DOT */
 } Spec;
 
 static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
@@ -653,6 +759,9 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
   case NARROW:
     snprintf(name, sizeof name, "gemm_ukernel_narrow%d_%s", s->rows, sfx);
     return emit_ukernel_narrow(cx, s->q, et, name, s->rows);
+  case DOT:
+    snprintf(name, sizeof name, "gemm_dot_%s", sfx);
+    return emit_dot(cx, s->q, et, name);
   case UKERNEL:
     snprintf(name, sizeof name, "gemm_ukernel_%s", sfx);
     return emit_ukernel(cx, s->q, et, name);
@@ -673,19 +782,27 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
 
 /* The microkernel or a packer of q's dtype, emitted once per program. */
 static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
-  static const char *const names[] = {"ukernel", "pack_a", "pack_b", "pack_at", "pack_bt"};
+  static const char *const names[] = {"ukernel", "pack_a", "pack_b", "pack_at", "pack_bt",
+                                      "narrow", "dot"};
   char key[48];
   snprintf(key, sizeof key, "gemm_%s %s", names[which], ir_dtype_name(dt));
   Spec s = {q, dt, which, 0, NULL, 0};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
-/* For the narrow path (a product of few rows, their count known when
-   compiling, B not transposed): the rows of its last panel (M % MR, 0 for
-   none); -1 for the packed path. */
+/* The path of a product, known when compiling: narrow (few rows, their
+   count known, B not transposed): the rows of its last panel (M % MR, 0
+   for none); dot (few rows that are not the batch, B transposed, a long
+   k): PATH_DOT; else PATH_PACKED. The dot path sums in another order than
+   the packed one, hence never for rows that hold the batch dim: a library
+   (whose batch is bound per call) and the JIT take the same path. */
+enum { PATH_PACKED = -1, PATH_DOT = -2 };
+
 static int narrow_rows(const Gemm *q) {
   bool narrow = !(q->trans & TRANS_B) && !q->m_batch && q->M <= NARROW_ROWS;
-  return narrow ? (int)(q->M % q->mr) : -1;
+  if (narrow) return (int)(q->M % q->mr);
+  bool dot = q->trans == TRANS_B && !q->m_holds_batch && q->M <= DOT_ROWS && q->K >= DOT_MIN_K;
+  return dot ? PATH_DOT : PATH_PACKED;
 }
 
 /* The narrow microkernel of `rows` rows for q's dtype, once per program. */
@@ -1013,6 +1130,31 @@ static void emit_narrow_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   }
 }
 
+/* The dot path over one tile C[m0:m1, n0:n1] of one batch, D x D blocks;
+   the epilogue once at the end. */
+static void emit_dot_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
+                           LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  LLVMValueRef dot = gemm_fn(cx, q, dt, DOT);
+  int D = dot_block(q);
+  CgFor i, j;
+  cg_for_begin(cx, &i, m0, m1, cg_i64(cx, D));
+  LLVMValueRef rows = cg_min(cx, cg_i64(cx, D), LLVMBuildNSWSub(cx->b, m1, i.iv, ""));
+  LLVMValueRef arow = cg_gep(cx, et, o->a, LLVMBuildNSWMul(cx->b, i.iv, o->lda, ""));
+  cg_for_begin(cx, &j, n0, n1, cg_i64(cx, D));
+  LLVMValueRef cols = cg_min(cx, cg_i64(cx, D), LLVMBuildNSWSub(cx->b, n1, j.iv, ""));
+  LLVMValueRef brow = cg_gep(cx, et, o->b, LLVMBuildNSWMul(cx->b, j.iv, o->ldb, ""));
+  LLVMValueRef cdst = cg_gep(cx, et, o->c, element_at(cx, false, i.iv, j.iv, o->N));
+  LLVMValueRef args[9] = {o->K, arow, o->lda, brow, o->ldb, cdst, o->N, rows, cols};
+  cg_call(cx, dot, args, 9);
+  cg_for_end(cx, &j);
+  cg_for_end(cx, &i);
+  if (o->epi) {
+    LLVMValueRef eargs[8] = {o->epi_ptrs, o->c, o->coff, o->N, m0, m1, n0, n1};
+    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, eargs, 8, "");
+  }
+}
+
 /* Element offset of batch `bi` in operand `which` (0 a, 1 b, 2 c). */
 static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueRef bi, int which) {
   LLVMValueRef off = cg_i64(cx, 0), rest = bi;
@@ -1033,6 +1175,7 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   char name[64];
   char narrow[16] = "";
   if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
+  if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
   snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s", s->dt == IR_F64 ? "f64" : "f32",
            s->nbaxes, s->q->trans, narrow, s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
@@ -1075,6 +1218,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   LLVMValueRef n1 = cg_min(cx, o.N, LLVMBuildNSWAdd(cx->b, n0, NT, ""));
   if (s->rows >= 0) {
     emit_narrow_block(cx, s->q, s->dt, &o, m0, m1, n0, n1, s->rows);
+  } else if (s->rows == PATH_DOT) {
+    emit_dot_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
   } else if ((s->q->trans & TRANS_B) && !(s->q->trans & TRANS_A)) {
     /* by the whole product's rows, so that the JIT and a library take the
        same path at the same batch (their tiles along M may differ) */

@@ -1070,7 +1070,8 @@ static void test_codegen_matmul_transposed_operands(void) {
    (convolutions: filters times unfolded input): rows below, at and above
    the microkernel's, a last panel of fewer rows, N with a masked last
    column panel, K over one cache block, A transposed, batched with A
-   broadcast, a transposed product, and an epilogue (bias and relu). */
+   broadcast, a transposed product, and an epilogue (bias and relu); and
+   the dot path (B transposed, k long). */
 static void build_narrow_matmuls(Case *c) {
   IrDtype dt = c->dt;
   static const int64_t mkn[][3] = {{8, 10, 512}, {6, 25, 784}, {14, 300, 33}, {16, 150, 100},
@@ -1083,6 +1084,19 @@ static void build_narrow_matmuls(Case *c) {
   output(c, ir_matmul(c->g, transpose(c, a), input(c, DOM_ANY, dt, SHAPE(8, 512)), noloc));
   IrRef g = input(c, DOM_ANY, dt, SHAPE(8, 10)), h = input(c, DOM_ANY, dt, SHAPE(8, 256));
   output(c, transpose(c, ir_matmul(c->g, transpose(c, h), g, noloc))); /* as g^T h */
+  /* dot products: few rows times B transposed over a long k (a weight
+     gradient of a convolution), k with and without a last partial vector,
+     rows and columns not multiples of the block, batched */
+  static const int64_t dot[][3] = {{6, 784, 25}, {7, 130, 9}, {16, 128, 150}, {1, 300, 3}};
+  for (size_t i = 0; i < MC_COUNTOF(dot); i++) {
+    IrRef bt = input(c, DOM_ANY, dt, SHAPE(dot[i][2], dot[i][1]));
+    output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(dot[i][0], dot[i][1])),
+                        transpose(c, bt), noloc));
+  }
+  static const uint8_t swap3[3] = {0, 2, 1};
+  IrRef ub = input(c, DOM_ANY, dt, SHAPE(3, 37, 200));
+  output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(3, 16, 200)),
+                      must(c, ir_permute(c->g, ub, swap3, noloc)), noloc));
   IrRef w = input(c, DOM_ANY, dt, SHAPE(6, 25));
   IrRef y = ir_matmul(c->g, w, input(c, DOM_ANY, dt, SHAPE(2, 25, 81)), noloc);
   IrShape bs = SHAPE(6, 1);
@@ -1108,6 +1122,7 @@ static void test_codegen_matmul_narrow(void) {
         mc_str_init(&s);
         CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_ukernel_narrow") : NULL);
+        CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_dot_") : NULL);
 
         mc_str_free(&s);
         case_free(c);
