@@ -1,14 +1,24 @@
 /* rt_pool.c -- a fixed pool of pthreads for data-parallel loops. Each call
    of rt_parallel_for publishes one job (a new generation number); worker k
-   runs chunk k, the caller runs chunk 0, and the last one to finish wakes
-   the caller. Workers sleep on a condition variable between jobs. */
+   runs chunk k, the caller runs chunk 0, and the caller returns when every
+   worker has finished its chunk. A training step calls the pool dozens of
+   times a millisecond, and waking a thread asleep in the kernel costs tens
+   of microseconds, so between jobs a worker first spins on the generation
+   for a while (RT_POOL_SPIN_NS) and only then sleeps on a condition
+   variable; the caller likewise spins before it sleeps on the last chunk.
+   A sleeper is woken only when one is counted asleep (`sleepers`,
+   `caller_waits`): each side stores its flag, then reads the other's,
+   sequentially consistent, so one of the two always sees the other. */
 #include "rt.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_THREADS 256
+#define RT_POOL_SPIN_NS 200000   /* 0.2 ms: longer than the gaps between kernels of a step */
 
 typedef struct Worker {
   RtPool *pool;
@@ -21,13 +31,15 @@ struct RtPool {
   Worker *workers;      /* nthreads - 1 of them */
   int nstarted;         /* workers whose thread was created */
   pthread_mutex_t call_lock;   /* serializes callers of rt_parallel_for */
-  pthread_mutex_t lock;        /* guards everything below */
+  pthread_mutex_t lock;        /* guards the condition variables */
   pthread_cond_t wake;         /* a new job or shutdown */
   pthread_cond_t done;         /* the last worker finished the job */
-  uint64_t generation;         /* incremented for every job */
-  int pending;                 /* workers still running the current job */
-  bool quit;
-  RtTaskFn fn;                 /* the current job */
+  _Atomic uint64_t generation; /* incremented for every job */
+  _Atomic int pending;         /* workers still running the current job */
+  _Atomic int sleepers;        /* workers asleep on `wake` (or about to be) */
+  _Atomic bool caller_waits;   /* the caller is asleep on `done` (or about to be) */
+  _Atomic bool quit;
+  RtTaskFn fn;                 /* the current job: written before `generation` */
   void *ctx;
   int64_t n;
 };
@@ -44,24 +56,73 @@ static void run_chunk(RtPool *p, int i, RtTaskFn fn, void *ctx, int64_t n) {
   if (begin < end) fn(ctx, begin, end);
 }
 
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Spins until *word differs from `old` (returns true) or the spin time is
+   up (false). The clock is read every 64 pauses. */
+static bool spin_while_u64(_Atomic uint64_t *word, uint64_t old) {
+  int64_t deadline = 0;
+  for (unsigned i = 1;; i++) {
+    if (atomic_load_explicit(word, memory_order_acquire) != old) return true;
+    cpu_relax();
+    if (i % 64 == 0) {
+      int64_t t = now_ns();
+      if (!deadline) deadline = t + RT_POOL_SPIN_NS;
+      else if (t >= deadline) return false;
+    }
+  }
+}
+
+static bool spin_while_pending(_Atomic int *pending) {
+  int64_t deadline = 0;
+  for (unsigned i = 1;; i++) {
+    if (atomic_load_explicit(pending, memory_order_acquire) == 0) return true;
+    cpu_relax();
+    if (i % 64 == 0) {
+      int64_t t = now_ns();
+      if (!deadline) deadline = t + RT_POOL_SPIN_NS;
+      else if (t >= deadline) return false;
+    }
+  }
+}
+
+/* The next job's generation (after `seen`), spinning first, then asleep. */
+static uint64_t await_job(RtPool *p, uint64_t seen) {
+  if (spin_while_u64(&p->generation, seen) || atomic_load(&p->quit))
+    return atomic_load_explicit(&p->generation, memory_order_acquire);
+  pthread_mutex_lock(&p->lock);
+  atomic_fetch_add(&p->sleepers, 1);
+  while (!atomic_load(&p->quit) && atomic_load(&p->generation) == seen)
+    pthread_cond_wait(&p->wake, &p->lock);
+  atomic_fetch_sub(&p->sleepers, 1);
+  pthread_mutex_unlock(&p->lock);
+  return atomic_load_explicit(&p->generation, memory_order_acquire);
+}
+
 static void *worker_main(void *arg) {
   Worker *w = arg;
   RtPool *p = w->pool;
   uint64_t seen = 0;
-  pthread_mutex_lock(&p->lock);
   for (;;) {
-    while (!p->quit && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
-    if (p->quit) break;
-    seen = p->generation;
-    RtTaskFn fn = p->fn;
-    void *ctx = p->ctx;
-    int64_t n = p->n;
-    pthread_mutex_unlock(&p->lock);
-    run_chunk(p, w->index, fn, ctx, n);
-    pthread_mutex_lock(&p->lock);
-    if (--p->pending == 0) pthread_cond_signal(&p->done);
+    seen = await_job(p, seen);
+    if (atomic_load(&p->quit)) break;
+    run_chunk(p, w->index, p->fn, p->ctx, p->n);
+    if (atomic_fetch_sub(&p->pending, 1) == 1 && atomic_load(&p->caller_waits)) {
+      pthread_mutex_lock(&p->lock);
+      pthread_cond_signal(&p->done);
+      pthread_mutex_unlock(&p->lock);
+    }
   }
-  pthread_mutex_unlock(&p->lock);
   return NULL;
 }
 
@@ -103,7 +164,7 @@ RtPool *rt_pool_new(int nthreads) {
 void rt_pool_free(RtPool *p) {
   if (!p) return;
   pthread_mutex_lock(&p->lock);
-  p->quit = true;
+  atomic_store(&p->quit, true);
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->lock);
   for (int i = 0; i < p->nstarted; i++) pthread_join(p->workers[i].thread, NULL);
@@ -117,6 +178,30 @@ void rt_pool_free(RtPool *p) {
 
 int rt_pool_threads(const RtPool *p) { return p ? p->nthreads : 1; }
 
+/* Publishes the job and wakes the workers that sleep. */
+static void start_job(RtPool *p, int64_t n, RtTaskFn fn, void *ctx) {
+  p->fn = fn;
+  p->ctx = ctx;
+  p->n = n;
+  atomic_store(&p->pending, p->nthreads - 1);
+  atomic_fetch_add(&p->generation, 1);
+  if (atomic_load(&p->sleepers) > 0) {
+    pthread_mutex_lock(&p->lock);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+  }
+}
+
+/* Returns when every worker has finished the job, spinning first. */
+static void finish_job(RtPool *p) {
+  if (spin_while_pending(&p->pending)) return;
+  pthread_mutex_lock(&p->lock);
+  atomic_store(&p->caller_waits, true);
+  while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->lock);
+  atomic_store(&p->caller_waits, false);
+  pthread_mutex_unlock(&p->lock);
+}
+
 void rt_parallel_for(RtPool *p, int64_t n, RtTaskFn fn, void *ctx) {
   if (n <= 0) return;
   if (!p || p->nthreads == 1 || n == 1) { /* one chunk: no thread to wake */
@@ -124,17 +209,8 @@ void rt_parallel_for(RtPool *p, int64_t n, RtTaskFn fn, void *ctx) {
     return;
   }
   pthread_mutex_lock(&p->call_lock);
-  pthread_mutex_lock(&p->lock);
-  p->fn = fn;
-  p->ctx = ctx;
-  p->n = n;
-  p->pending = p->nthreads - 1;
-  p->generation++;
-  pthread_cond_broadcast(&p->wake);
-  pthread_mutex_unlock(&p->lock);
+  start_job(p, n, fn, ctx);
   run_chunk(p, 0, fn, ctx, n);
-  pthread_mutex_lock(&p->lock);
-  while (p->pending > 0) pthread_cond_wait(&p->done, &p->lock);
-  pthread_mutex_unlock(&p->lock);
+  finish_job(p);
   pthread_mutex_unlock(&p->call_lock);
 }

@@ -4,6 +4,7 @@
    real Fashion-MNIST files when they are installed. Test files are written
    into a fresh mkdtemp directory. */
 #include <dirent.h>
+#include <pthread.h>
 #include <math.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -12,6 +13,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -181,6 +183,50 @@ static void test_runtime_pool_chunks_are_deterministic(void) {
       CU_ASSERT_EQUAL(prev, n);
       CU_ASSERT(hi - lo <= 1);
     }
+}
+
+/* Jobs back to back (workers still spinning), after pauses longer than the
+   spin (workers asleep on the condition variable), and from two callers
+   at once (serialized): every job is whole, none is lost or run twice. */
+typedef struct Caller {
+  RtPool *pool;
+  int jobs;
+  int bad;
+} Caller;
+
+static void *call_many(void *arg) {
+  Caller *c = arg;
+  for (int i = 0; i < c->jobs; i++) {
+    SumJob j;
+    int64_t n = 1 + i % 37;
+    run_sum(c->pool, n, &j);
+    if (atomic_load(&j.sum) != n * (n - 1) / 2) c->bad++;
+  }
+  return NULL;
+}
+
+static void test_runtime_pool_spin_and_sleep(void) {
+  RtPool *p = rt_pool_new(3);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+  for (int i = 0; i < 2000; i++) {
+    SumJob j;
+    run_sum(p, 1000, &j);
+    CU_ASSERT_EQUAL(atomic_load(&j.sum), 1000 * 999 / 2);
+    CU_ASSERT_EQUAL(atomic_load(&j.calls), 3);
+    if (i % 400 == 399) {   /* past the spin: the workers sleep */
+      struct timespec ms = {0, 2000000};
+      nanosleep(&ms, NULL);
+    }
+  }
+  Caller a = {p, 3000, 0}, b = {p, 3000, 0};
+  pthread_t ta, tb;
+  CU_ASSERT_EQUAL_FATAL(pthread_create(&ta, NULL, call_many, &a), 0);
+  CU_ASSERT_EQUAL_FATAL(pthread_create(&tb, NULL, call_many, &b), 0);
+  pthread_join(ta, NULL);
+  pthread_join(tb, NULL);
+  CU_ASSERT_EQUAL(a.bad, 0);
+  CU_ASSERT_EQUAL(b.bad, 0);
+  rt_pool_free(p);
 }
 
 static void test_runtime_pool_inline_and_default(void) {
@@ -1414,6 +1460,7 @@ int main(void) {
       {"pool_sums", test_runtime_pool_sums_are_right},
       {"pool_chunks", test_runtime_pool_chunks_are_deterministic},
       {"pool_inline", test_runtime_pool_inline_and_default},
+      {"pool_spin_and_sleep", test_runtime_pool_spin_and_sleep},
       {"idx_u8", test_runtime_idx_loads_u8_plain_and_gzip},
       {"idx_types", test_runtime_idx_decodes_big_endian_types},
       {"idx_truncated", test_runtime_idx_truncated_names_both_sizes},
