@@ -29,9 +29,9 @@ void rt_error_set(RtError *e, const char *fmt, ...)
    (deterministic: chunk boundaries depend only on n and the thread count,
    see rt_pool_chunk), runs fn on each non-empty chunk and returns when all
    are done. The calling thread takes part (it runs chunk 0). A pool of 1
-   thread, or a NULL pool, runs everything inline. Workers sleep on a
-   condition variable between jobs. Calls from several threads on one pool
-   are serialized. Not reentrant: do not call rt_parallel_for from inside
+   thread, or a NULL pool, runs everything inline. Between jobs workers
+   spin for 0.2 ms, then sleep on a condition variable. Calls from
+   several threads on one pool are serialized. Not reentrant: do not call rt_parallel_for from inside
    fn. */
 typedef struct RtPool RtPool;
 typedef void (*RtTaskFn)(void *ctx, int64_t begin, int64_t end);
