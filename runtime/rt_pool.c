@@ -68,31 +68,32 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Spins until *word differs from `old` (returns true) or the spin time is
-   up (false). The clock is read every 64 pauses. */
+/* Whether a spin of i pauses so far has run past RT_POOL_SPIN_NS; the
+   clock is read every 64 pauses, the first read starting the time. */
+static bool spin_time_up(unsigned i, int64_t *deadline) {
+  if (i % 64 != 0) return false;
+  int64_t t = now_ns();
+  if (!*deadline) *deadline = t + RT_POOL_SPIN_NS;
+  return t >= *deadline;
+}
+
+/* Spins until *word differs from `old` (true) or the spin time is up (false). */
 static bool spin_while_u64(_Atomic uint64_t *word, uint64_t old) {
   int64_t deadline = 0;
   for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(word, memory_order_acquire) != old) return true;
     cpu_relax();
-    if (i % 64 == 0) {
-      int64_t t = now_ns();
-      if (!deadline) deadline = t + RT_POOL_SPIN_NS;
-      else if (t >= deadline) return false;
-    }
+    if (spin_time_up(i, &deadline)) return false;
   }
 }
 
+/* Spins until *pending is 0 (true) or the spin time is up (false). */
 static bool spin_while_pending(_Atomic int *pending) {
   int64_t deadline = 0;
   for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(pending, memory_order_acquire) == 0) return true;
     cpu_relax();
-    if (i % 64 == 0) {
-      int64_t t = now_ns();
-      if (!deadline) deadline = t + RT_POOL_SPIN_NS;
-      else if (t >= deadline) return false;
-    }
+    if (spin_time_up(i, &deadline)) return false;
   }
 }
 
