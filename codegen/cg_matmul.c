@@ -30,6 +30,7 @@ typedef struct Gemm {
   int trans;                  /* TRANS_A | TRANS_B: operand stored transposed */
   bool m_batch, n_batch, batched; /* aot: M, N, or any size holds the batch dim */
   bool m_holds_batch;             /* M holds the graph's batch dim (JIT or aot) */
+  bool k_batch;                   /* aot: K holds the batch dim */
 } Gemm;
 
 enum { TRANS_A = 1, TRANS_B = 2 };
@@ -134,7 +135,8 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
     uint32_t bit = 1u << t->batch_sym;
     q->m_batch = n->shape.d[r - (swap ? 1 : 2)].syms & bit;
     q->n_batch = n->shape.d[r - (swap ? 2 : 1)].syms & bit;
-    q->batched = q->m_batch || q->n_batch || (a->shape.d[a->shape.rank - 1].syms & bit);
+    q->k_batch = a->shape.d[a->shape.rank - 1].syms & bit;
+    q->batched = q->m_batch || q->n_batch || q->k_batch;
     for (int i = 0; i < q->nbaxes; i++)
       q->batched |= (n->shape.d[i].syms & bit) != 0;
   }
@@ -365,8 +367,8 @@ static void masked_store(Cg *cx, LLVMValueRef v, LLVMTypeRef et, LLVMValueRef ba
 
 /* One pass of the narrow microkernel: the k loop and the stores, with
    every vector of a row masked (mask[j]) or none (mask NULL). */
-static void narrow_pass(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, LLVMValueRef *mask) {
-  int NV = q->nv, L = q->lanes;
+static void narrow_pass(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, LLVMValueRef *mask) {
+  int L = q->lanes;
   unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
   LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
   LLVMValueRef kc = cg_param(cx, 0), a = cg_param(cx, 1), sra = cg_param(cx, 2),
@@ -415,22 +417,23 @@ static void narrow_pass(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, LLVMValueR
 
 /* ukernel_narrow_R(kc, a, sra, ska, b, ldb, c, ldc, nr, accumulate):
    C[0:R, 0:nr] (+)= A[0:R, 0:kc] B[0:kc, 0:nr], element (i, k) of A at
-   a[i * sra + k * ska], B in place with row length ldb; nr <= NR, kc >= 1. */
+   a[i * sra + k * ska], B in place with row length ldb; nr <= NV vectors
+   (NV fixed when it is made), kc >= 1. */
 static LLVMValueRef emit_ukernel_narrow(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name,
-                                        int R) {
+                                        int R, int NV) {
   LLVMTypeRef p[10] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_ptr,
                        cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i1};
   LLVMValueRef fn = begin_function(cx, name, p, 10);
   cg_set_noalias(cx, fn, 6);
-  MC_ASSERT(R >= 1 && R <= 32 && q->nv <= 4);
+  MC_ASSERT(R >= 1 && R <= 32 && NV >= 1 && NV <= 4);
   LLVMValueRef nr = cg_param(cx, 8), mask[4];
   CgIf whole;
-  cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntEQ, nr, cg_i64(cx, q->nr), ""));
-  narrow_pass(cx, q, et, R, NULL);
+  cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntEQ, nr, cg_i64(cx, NV * q->lanes), ""));
+  narrow_pass(cx, q, et, R, NV, NULL);
   cg_if_else(cx, &whole);
-  for (int j = 0; j < q->nv; j++)
+  for (int j = 0; j < NV; j++)
     mask[j] = column_mask(cx, j, q->lanes, nr);
-  narrow_pass(cx, q, et, R, mask);
+  narrow_pass(cx, q, et, R, NV, mask);
   cg_if_end(cx, &whole);
   LLVMBuildRetVoid(cx->b);
   return fn;
@@ -746,8 +749,10 @@ typedef struct Spec {
   int which;  /* UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T */
   int nbaxes; /* the task */
   const Epi *epi; /* the task: its epilogue, or NULL */
+  int nv;         /* NARROW: the microkernel's vectors per row */
   int rows;       /* NARROW: the microkernel's rows; the task: the narrow path's last
-                     panel's rows (M % MR; 0: none), PATH_PACKED or PATH_DOT */
+                     panel's rows (M % MR; 0: none), PATH_PACKED, PATH_DOT or
+                     PATH_SMALL_BT */
 } Spec;
 
 static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
@@ -757,8 +762,8 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
   const char *sfx = s->dt == IR_F64 ? "f64" : "f32";
   switch (s->which) {
   case NARROW:
-    snprintf(name, sizeof name, "gemm_ukernel_narrow%d_%s", s->rows, sfx);
-    return emit_ukernel_narrow(cx, s->q, et, name, s->rows);
+    snprintf(name, sizeof name, "gemm_ukernel_narrow%d%s_%s", s->rows, s->nv == 1 ? "v1" : "", sfx);
+    return emit_ukernel_narrow(cx, s->q, et, name, s->rows, s->nv);
   case DOT:
     snprintf(name, sizeof name, "gemm_dot_%s", sfx);
     return emit_dot(cx, s->q, et, name);
@@ -786,30 +791,43 @@ static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
                                       "narrow", "dot"};
   char key[48];
   snprintf(key, sizeof key, "gemm_%s %s", names[which], ir_dtype_name(dt));
-  Spec s = {q, dt, which, 0, NULL, 0};
+  Spec s = {.q = q, .dt = dt, .which = which};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
 /* The path of a product, known when compiling: narrow (few rows, their
    count known, B not transposed): the rows of its last panel (M % MR, 0
    for none); dot (few rows that are not the batch, B transposed, a long
-   k): PATH_DOT; else PATH_PACKED. The dot path sums in another order than
-   the packed one, hence never for rows that hold the batch dim: a library
-   (whose batch is bound per call) and the JIT take the same path. */
-enum { PATH_PACKED = -1, PATH_DOT = -2 };
+   k): PATH_DOT; few columns of a B stored transposed (a linear layer of
+   few outputs): PATH_SMALL_BT; else PATH_PACKED. The dot path sums in
+   another order than the packed one, hence never for rows that hold the
+   batch dim: a library (whose batch is bound per call) and the JIT take
+   the same path. The others sum alike. */
+enum { PATH_PACKED = -1, PATH_DOT = -2, PATH_SMALL_BT = -3 };
+
+/* B stored transposed with at most this many column panels (NR) takes
+   PATH_SMALL_BT (see emit_small_bt_block). */
+#define SMALL_BT_PANELS 2
 
 static int narrow_rows(const Gemm *q) {
   bool narrow = !(q->trans & TRANS_B) && !q->m_batch && q->M <= NARROW_ROWS;
   if (narrow) return (int)(q->M % q->mr);
   bool dot = q->trans == TRANS_B && !q->m_holds_batch && q->M <= DOT_ROWS && q->K >= DOT_MIN_K;
-  return dot ? PATH_DOT : PATH_PACKED;
+  if (dot) return PATH_DOT;
+  bool small_bt = q->trans == TRANS_B && !q->n_batch && !q->k_batch &&
+                  q->N <= SMALL_BT_PANELS * (int64_t)q->nr;
+  return small_bt ? PATH_SMALL_BT : PATH_PACKED;
 }
+
+/* Vectors per row of the narrow microkernels of q: one when B has at most
+   a vector's columns (a linear layer of 10 outputs), else NV. */
+static int narrow_nv(const Gemm *q) { return !q->n_batch && q->N <= q->lanes ? 1 : q->nv; }
 
 /* The narrow microkernel of `rows` rows for q's dtype, once per program. */
 static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
   char key[48];
-  snprintf(key, sizeof key, "gemm_narrow%d %s", rows, ir_dtype_name(dt));
-  Spec s = {q, dt, NARROW, 0, NULL, rows};
+  snprintf(key, sizeof key, "gemm_narrow%d v%d %s", rows, narrow_nv(q), ir_dtype_name(dt));
+  Spec s = {.q = q, .dt = dt, .which = NARROW, .nv = narrow_nv(q), .rows = rows};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
@@ -1103,8 +1121,9 @@ static void emit_narrow_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), o->K, cg_i64(cx, q->kc));
   LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, o->K, pc.iv, ""));
   LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
-  cg_for_begin(cx, &jr, n0, n1, cg_i64(cx, q->nr));
-  LLVMValueRef nr = cg_min(cx, cg_i64(cx, q->nr), LLVMBuildNSWSub(cx->b, n1, jr.iv, ""));
+  int64_t NR = narrow_nv(q) * q->lanes;
+  cg_for_begin(cx, &jr, n0, n1, cg_i64(cx, NR));
+  LLVMValueRef nr = cg_min(cx, cg_i64(cx, NR), LLVMBuildNSWSub(cx->b, n1, jr.iv, ""));
   LLVMValueRef bsrc = cg_gep(cx, et, o->b, element_at(cx, false, pc.iv, jr.iv, o->ldb));
   cg_for_begin(cx, &ir, m0, m1, cg_i64(cx, q->mr));
   LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ir.iv, pc.iv, o->lda));
@@ -1155,6 +1174,82 @@ static void emit_dot_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
   }
 }
 
+/* ---- few columns of a B stored transposed ---------------------------------------------
+   x @ transpose(W) with W of few rows (a linear layer of 10 or 20 outputs):
+   the packed path would pack all of A to use each panel once or twice, pad
+   B's panel to NR columns and run every tile through the microkernel's
+   stack tile. Here each KC block of the tile's columns of W is transposed
+   into the part's B buffer ([kc, cols], scalar copies: W is small), and
+   the narrow microkernels read A in place: panels of MR rows, then of
+   SMALL_BT_ROWS, then single rows (M may be a library's batch, bound per
+   call). They sum as the packed microkernel does: the same bits. */
+#define SMALL_BT_ROWS 4
+
+/* bp[k * cols + j] = B[n0 + j, pc + k] for j < cols, k < kc (B stored
+   transposed, row length ldb). */
+static void transpose_into(Cg *cx, LLVMTypeRef et, LLVMValueRef b, LLVMValueRef ldb,
+                           LLVMValueRef n0, LLVMValueRef pc, LLVMValueRef cols, LLVMValueRef kc,
+                           LLVMValueRef bp) {
+  CgFor j, k;
+  cg_for_begin_nonempty(cx, &j, cg_i64(cx, 0), cols, cg_i64(cx, 1));
+  LLVMValueRef row = element_at(cx, false, LLVMBuildNSWAdd(cx->b, n0, j.iv, ""), pc, ldb);
+  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  LLVMValueRef v = cg_load(cx, et, b, LLVMBuildNSWAdd(cx->b, row, k.iv, ""));
+  cg_store(cx, v, bp, element_at(cx, false, k.iv, j.iv, cols));
+  cg_for_end(cx, &k);
+  cg_for_end(cx, &j);
+}
+
+/* Rows [from, m1) in panels of R rows while R fit; returns where it stopped
+   (a value after the loop). args[1] and args[6] are set per panel. */
+static LLVMValueRef small_bt_panels(Cg *cx, LLVMTypeRef et, const Operands *o, LLVMValueRef fn,
+                                    int R, LLVMValueRef from, LLVMValueRef m1, LLVMValueRef *args) {
+  LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, from, "");
+  LLVMValueRef whole = LLVMBuildNSWMul(cx->b, LLVMBuildSDiv(cx->b, rows, cg_i64(cx, R), ""),
+                                       cg_i64(cx, R), "");
+  LLVMValueRef end = LLVMBuildNSWAdd(cx->b, from, whole, "");
+  CgFor ir;
+  cg_for_begin(cx, &ir, from, end, cg_i64(cx, R));
+  args[1] = cg_gep(cx, et, o->a, element_at(cx, false, ir.iv, args[10], o->lda));
+  args[6] = cg_gep(cx, et, o->c, element_at(cx, false, ir.iv, args[11], o->N));
+  cg_call(cx, fn, args, 10);
+  cg_for_end(cx, &ir);
+  return end;
+}
+
+static void emit_small_bt_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
+                                LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
+                                LLVMValueRef n1) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  LLVMValueRef fn[3] = {narrow_fn(cx, q, dt, q->mr), narrow_fn(cx, q, dt, SMALL_BT_ROWS),
+                        narrow_fn(cx, q, dt, 1)};
+  int R[3] = {q->mr, SMALL_BT_ROWS, 1};
+  CgFor pc, jr;
+  cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), o->K, cg_i64(cx, q->kc));
+  LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, o->K, pc.iv, ""));
+  LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
+  LLVMValueRef cols = LLVMBuildNSWSub(cx->b, n1, n0, "");
+  transpose_into(cx, et, o->b, o->ldb, n0, pc.iv, cols, kc, o->bp);
+  int64_t NR = narrow_nv(q) * q->lanes;
+  cg_for_begin(cx, &jr, cg_i64(cx, 0), cols, cg_i64(cx, NR));
+  LLVMValueRef nr = cg_min(cx, cg_i64(cx, NR), LLVMBuildNSWSub(cx->b, cols, jr.iv, ""));
+  LLVMValueRef bsrc = cg_gep(cx, et, o->bp, jr.iv);
+  /* kc, a, sra, ska, b, ldb, c, ldc, nr, accumulate; then A's column and
+     C's column for small_bt_panels */
+  LLVMValueRef args[12] = {kc,   NULL, o->lda, cg_i64(cx, 1), bsrc, cols, NULL, o->N,
+                           nr,   accumulate, pc.iv, LLVMBuildNSWAdd(cx->b, n0, jr.iv, "")};
+  LLVMValueRef from = m0;
+  for (int i = 0; i < 3; i++)
+    if (i == 0 || R[i] < R[i - 1])
+      from = small_bt_panels(cx, et, o, fn[i], R[i], from, m1, args);
+  cg_for_end(cx, &jr);
+  cg_for_end(cx, &pc);
+  if (o->epi) {
+    LLVMValueRef eargs[8] = {o->epi_ptrs, o->c, o->coff, o->N, m0, m1, n0, n1};
+    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, eargs, 8, "");
+  }
+}
+
 /* Element offset of batch `bi` in operand `which` (0 a, 1 b, 2 c). */
 static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueRef bi, int which) {
   LLVMValueRef off = cg_i64(cx, 0), rest = bi;
@@ -1176,8 +1271,9 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   char narrow[16] = "";
   if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
   if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
-  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s", s->dt == IR_F64 ? "f64" : "f32",
-           s->nbaxes, s->q->trans, narrow, s->epi ? "_epi" : "");
+  if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s%s", s->dt == IR_F64 ? "f64" : "f32",
+           s->nbaxes, s->q->trans, narrow, narrow_nv(s->q) == 1 ? "_v1" : "", s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
@@ -1220,6 +1316,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
     emit_narrow_block(cx, s->q, s->dt, &o, m0, m1, n0, n1, s->rows);
   } else if (s->rows == PATH_DOT) {
     emit_dot_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
+  } else if (s->rows == PATH_SMALL_BT) {
+    emit_small_bt_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
   } else if ((s->q->trans & TRANS_B) && !(s->q->trans & TRANS_A)) {
     /* by the whole product's rows, so that the JIT and a library take the
        same path at the same batch (their tiles along M may differ) */
@@ -1342,9 +1440,9 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   epi_of(cx, c->node, &epi, ext);
   char key[400];
   int rows = narrow_rows(&q);
-  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d%s", ir_dtype_name(dt), c->nbaxes, q.trans,
-           rows, epi.n ? " epi" : "");
-  Spec s = {&q, dt, 0, c->nbaxes, epi.n ? &epi : NULL, rows};
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d%s", ir_dtype_name(dt), c->nbaxes,
+           q.trans, rows, narrow_nv(&q), epi.n ? " epi" : "");
+  Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
   LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, (unsigned)(6 + nptrs));
@@ -1469,9 +1567,9 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
   q.trans = trans;
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d %s", small ? "_small" : "",
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d %s", small ? "_small" : "",
            ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans, small ? -1 : narrow_rows(&q),
-           epi.n ? epi.sig : "");
+           small ? 0 : narrow_nv(&q), epi.n ? epi.sig : "");
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,

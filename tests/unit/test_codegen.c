@@ -1039,6 +1039,22 @@ static void build_transposed_matmuls(Case *c) {
     output(c, ir_unary(c->g, IR_OP_TANH, ir_binary(c->g, IR_OP_ADD, y, input(c, DOM_ANY, dt,
                        SHAPE(skinny[i][2])), noloc), noloc));
   }
+  /* few columns of a transposed weight (W transposed into the part's
+     buffer, A read in place): rows in panels of MR, of 4 and single ones
+     (64 = 4 x 14 + 2 x 4, 67, 87, 150), N within one vector or over it (2,
+     10, 20, 40), K over one cache block (600), with a bias and relu
+     epilogue, and batched with W broadcast */
+  static const int64_t small_bt[][3] = {{64, 10, 20}, {67, 20, 10}, {87, 100, 2},
+                                        {150, 33, 40}, {70, 600, 12}};
+  for (size_t i = 0; i < MC_COUNTOF(small_bt); i++) {
+    IrRef w = input(c, DOM_ANY, dt, SHAPE(small_bt[i][2], small_bt[i][1]));
+    IrRef y = ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(small_bt[i][0], small_bt[i][1])),
+                        transpose(c, w), noloc);
+    output(c, ir_unary(c->g, IR_OP_RELU, ir_binary(c->g, IR_OP_ADD, y, input(c, DOM_ANY, dt,
+                       SHAPE(small_bt[i][2])), noloc), noloc));
+  }
+  output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(3, 30, 50)),
+                      transpose(c, input(c, DOM_ANY, dt, SHAPE(12, 50))), noloc));
 }
 
 static void test_codegen_matmul_transposed_operands(void) {
@@ -1060,6 +1076,8 @@ static void test_codegen_matmul_transposed_operands(void) {
         CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_pack_at_") : NULL);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_pack_bt_") : NULL);
+        CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_sbt") : NULL);
+        CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_ukernel_narrow1v1_") : NULL);
         mc_str_free(&s);
         case_free(c);
       }
