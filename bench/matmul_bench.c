@@ -2,10 +2,13 @@
    1024 a one-matmul graph c[n,n] = a[n,n] b[n,n] goes through
    cg_jit_compile and is run repeatedly; prints the median (and best) of
    the timed runs and checks a few entries against a naive dot product.
-     matmul_bench [threads] [n...]     threads 0 = all cores (default) */
+     matmul_bench [--cpu NAME] [threads] [n...]     threads 0 = all cores (default)
+   --cpu compiles for another CPU than the host (e.g. haswell: the AVX2
+   kernels on an AVX-512 machine). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "bench.h"
@@ -28,6 +31,8 @@ static double spot_check(const float *a, const float *b, const float *c, int64_t
   return worst;
 }
 
+static const char *target_cpu; /* NULL: the host */
+
 static int bench(int64_t n, int threads) {
   McDiag d;
   mc_diag_init(&d, NULL, stderr);
@@ -37,6 +42,7 @@ static int bench(int64_t n, int threads) {
   ir_add_output(g, IR_OUT_OUTPUT, "c", ir_matmul(g, a, b, (McLoc){0}));
   CgOptions o = cg_options_default();
   o.threads = threads;
+  o.cpu = target_cpu;
   CgProgram *p = cg_jit_compile(g, &o, &d);
   if (!p)
     return 1;
@@ -74,11 +80,21 @@ static int bench(int64_t n, int threads) {
 }
 
 int main(int argc, char **argv) {
+  if (argc > 2 && !strcmp(argv[1], "--cpu")) {
+    target_cpu = argv[2];
+    if (!cg_cpu_known(target_cpu)) {
+      fprintf(stderr, "matmul_bench: LLVM does not know CPU '%s'\n", target_cpu);
+      return 2;
+    }
+    argv += 2;
+    argc -= 2;
+  }
   int threads = argc > 1 ? atoi(argv[1]) : 0;
   McStr cpu;
   mc_str_init(&cpu);
   cg_host_cpu(&cpu);
-  printf("LLVM %s, host cpu %s\n", cg_llvm_version(), cpu.s);
+  printf("LLVM %s, host cpu %s, code for %s\n", cg_llvm_version(), cpu.s,
+         target_cpu ? target_cpu : "the host");
   mc_str_free(&cpu);
   if (argc > 2) {
     for (int i = 2; i < argc; i++)

@@ -7,7 +7,8 @@
 #     our copy of ../shared/peers/torch_bench.py with resnet_mini added), with
 #     the JIT compile time of each training step;
 #   - mlp as a library made by `modelc build` (bench/aot_bench) beside the JIT;
-#   - SGEMM GFLOP/s at 256, 512, 1024, 2048: our JIT vs OpenBLAS (numpy);
+#   - SGEMM GFLOP/s at 256, 512, 1024, 2048: our JIT vs OpenBLAS (numpy),
+#     and on an AVX-512 CPU the AVX2 kernels of both too;
 #   - peak RSS of `modelc train` on mlp; mlp and gpt train steps on 1 vs 2 threads.
 # Ratios are peer_time / our_time (> 1: we are faster). A peer running on
 # Debian's reference BLAS is 50x slow and its ratios would mean nothing: the
@@ -112,18 +113,39 @@ else
 fi
 
 # ---- SGEMM ------------------------------------------------------------------------------------
-"$BUILD/bench/matmul_bench" "$THREADS" 256 512 1024 2048 >"$OUT/mm"
-if [ $have_torch = yes ] && [ -f "$PEERS/gemm_bench.py" ]; then
-  $PY "$PEERS/gemm_bench.py" numpy --threads "$THREADS" --sizes 256,512,1024,2048 >"$OUT/blas" 2>&1 || true
+# sgemm NAME [matmul_bench options] [-- env for the peer]: both runs, one table.
+sgemm() {
+  name=$1
+  shift
+  mm_opts="" peer_env=""
+  while [ $# -gt 0 ] && [ "$1" != -- ]; do mm_opts="$mm_opts $1"; shift; done
+  [ $# -gt 0 ] && shift && peer_env="$*"
+  # shellcheck disable=SC2086
+  "$BUILD/bench/matmul_bench" $mm_opts "$THREADS" 256 512 1024 2048 >"$OUT/mm_$name" 2>&1 || true
+  if [ $have_torch = yes ] && [ -f "$PEERS/gemm_bench.py" ]; then
+    # shellcheck disable=SC2086
+    env $peer_env OMP_NUM_THREADS="$THREADS" OPENBLAS_NUM_THREADS="$THREADS" /usr/bin/python3 \
+      "$PEERS/gemm_bench.py" numpy --threads "$THREADS" --sizes 256,512,1024,2048 \
+      >"$OUT/blas_$name" 2>&1 || true
+  fi
+  printf '%-6s %14s %14s %9s\n' n "modelc GF/s" "OpenBLAS GF/s" "ours/BLAS"
+  for n in 256 512 1024 2048; do
+    ours=$(grep -E "^n= *$n " "$OUT/mm_$name" | sed -n 's/.*median *\([0-9.]*\) GFLOP.*/\1/p')
+    blas=$(grep -E "n= *$n " "$OUT/blas_$name" 2>/dev/null | head -n 1 | sed -n 's/.*median= *\([0-9.]*\).*/\1/p')
+    r=""
+    [ $ratios = yes ] && [ -n "$blas" ] && [ -n "$ours" ] && r=$(awk -v b="$blas" -v o="$ours" 'BEGIN { printf "%.2f", o / b }')
+    printf '%-6s %14s %14s %9s\n' $n "${ours:--}" "${blas:--}" "${r:--}"
+  done
+}
+echo
+sgemm host -- -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE
+# On an AVX-512 CPU our code takes the 512-bit kernels; the 256-bit (AVX2)
+# ones are measured too, compiled for haswell, against OpenBLAS told to use
+# its Haswell kernels: AVX2 code on this CPU, not a machine without AVX-512.
+if grep -qw avx512f /proc/cpuinfo; then
+  printf '\nAVX2 code on this CPU (ours: --cpu haswell; OpenBLAS: OPENBLAS_CORETYPE=Haswell)\n'
+  sgemm avx2 --cpu haswell -- -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=Haswell
 fi
-printf '\n%-6s %14s %14s %9s\n' n "modelc GF/s" "OpenBLAS GF/s" "ours/BLAS"
-for n in 256 512 1024 2048; do
-  ours=$(grep -E "^n= *$n " "$OUT/mm" | sed -n 's/.*median *\([0-9.]*\) GFLOP.*/\1/p')
-  blas=$(grep -E "n= *$n " "$OUT/blas" 2>/dev/null | head -n 1 | sed -n 's/.*median= *\([0-9.]*\).*/\1/p')
-  r=""
-  [ $ratios = yes ] && [ -n "$blas" ] && [ -n "$ours" ] && r=$(awk -v b="$blas" -v o="$ours" 'BEGIN { printf "%.2f", o / b }')
-  printf '%-6s %14s %14s %9s\n' $n "${ours:--}" "${blas:--}" "${r:--}"
-done
 
 # ---- memory and threads -------------------------------------------------------------------------
 data="--limit 4096"
@@ -150,5 +172,5 @@ done
 
 echo
 echo "# raw output:"
-for f in ours torch blas aot; do [ -s "$OUT/$f" ] && sed 's/^/#   /' "$OUT/$f"; done
+for f in ours torch blas_host blas_avx2 aot; do [ -s "$OUT/$f" ] && sed 's/^/#   /' "$OUT/$f"; done
 exit 0

@@ -90,7 +90,10 @@ static int named_cpu_bits(const char *cpu) {
    (f64 uses the same rows and vectors, so half the columns). A B panel of
    KC x NR stays in L1 while the MC x KC block of A streams from L2.
    512: 14 x 32 with 28 of the 32 zmm registers accumulating, KC 256 (a
-   32 KiB B panel: Zen 4/5 have 32-48 KiB L1d and 1 MiB L2). 256: 6 x 16
+   32 KiB B panel: Zen 4/5 have 32-48 KiB L1d and 1 MiB L2; on a Zen 4, KC
+   128, 192 and 384 with MC for the same A block measured no better, and
+   the 256-bit kernel ran about 10% faster there: Zen 4 splits each zmm
+   FMA in two, so the wider vectors buy no FLOPs). 256: 6 x 16
    with 12 of 16 ymm; on Zen 3 (32 KiB L1d, 512 KiB L2) MC 96 x KC 512
    measured best (78-80 GFLOP/s on one core at n = 1024, against 56-61 for
    144 x 256 and OpenBLAS's 70-80 in the same runs). */
