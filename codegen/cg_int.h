@@ -358,6 +358,15 @@ void cg_walk_constants(Cg *cx, CgWalk *w);
 void cg_walk_runtime(Cg *cx, CgWalk *w, int first_arg);
 /* Bit i set: array a moves along axis i. */
 uint32_t cg_walk_mask(const CgWalk *w, int a);
+/* An L-lane mask: lane l is set where first + l < n (i64 values). */
+LLVMValueRef cg_lane_mask(Cg *cx, int L, LLVMValueRef first, LLVMValueRef n);
+/* Vector vt at base[idx] (element type of vt), lanes off the mask read as
+   zero and touch no memory; align in bytes. */
+LLVMValueRef cg_masked_load(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx,
+                            LLVMValueRef mask, unsigned align);
+/* Stores the lanes of v that the mask sets at base[idx] (element et). */
+void cg_masked_store(Cg *cx, LLVMValueRef v, LLVMTypeRef et, LLVMValueRef base, LLVMValueRef idx,
+                     LLVMValueRef mask, unsigned align);
 /* base + i * stride, folding strides 0 and 1. */
 LLVMValueRef cg_index_at(Cg *cx, LLVMValueRef base, LLVMValueRef i, LLVMValueRef stride);
 /* Emits the loops of every axis but the last and calls row() in the

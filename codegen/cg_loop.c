@@ -361,3 +361,35 @@ void cg_walk_emit(Cg *cx, const CgWalk *w, CgRowFn row, void *ctx) {
     off[a] = cg_i64(cx, 0);
   walk_axis(cx, w, 0, off, row, ctx);
 }
+
+/* ---- masked vectors ------------------------------------------------------------------- */
+
+LLVMValueRef cg_lane_mask(Cg *cx, int L, LLVMValueRef first, LLVMValueRef n) {
+  LLVMValueRef idx[64];
+  MC_ASSERT(L >= 1 && L <= 64);
+  for (int l = 0; l < L; l++)
+    idx[l] = cg_i64(cx, l);
+  LLVMTypeRef vi = LLVMVectorType(cx->t_i64, (unsigned)L);
+  LLVMValueRef zeros = LLVMConstNull(LLVMVectorType(cx->t_i32, (unsigned)L));
+  LLVMValueRef f = LLVMBuildInsertElement(cx->b, LLVMGetPoison(vi), first, LLVMConstInt(cx->t_i32, 0, 0), "");
+  LLVMValueRef e = LLVMBuildInsertElement(cx->b, LLVMGetPoison(vi), n, LLVMConstInt(cx->t_i32, 0, 0), "");
+  f = LLVMBuildShuffleVector(cx->b, f, LLVMGetPoison(vi), zeros, "");
+  e = LLVMBuildShuffleVector(cx->b, e, LLVMGetPoison(vi), zeros, "");
+  LLVMValueRef lanes = LLVMBuildNSWAdd(cx->b, f, LLVMConstVector(idx, (unsigned)L), "");
+  return LLVMBuildICmp(cx->b, LLVMIntSLT, lanes, e, "");
+}
+
+LLVMValueRef cg_masked_load(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx,
+                            LLVMValueRef mask, unsigned align) {
+  LLVMTypeRef over[2] = {vt, cx->t_ptr};
+  LLVMValueRef args[4] = {cg_gep(cx, LLVMGetElementType(vt), base, idx),
+                          LLVMConstInt(cx->t_i32, align, 0), mask, LLVMConstNull(vt)};
+  return cg_intrinsic(cx, "llvm.masked.load", over, 2, args, 4);
+}
+
+void cg_masked_store(Cg *cx, LLVMValueRef v, LLVMTypeRef et, LLVMValueRef base, LLVMValueRef idx,
+                     LLVMValueRef mask, unsigned align) {
+  LLVMTypeRef over[2] = {LLVMTypeOf(v), cx->t_ptr};
+  LLVMValueRef args[4] = {v, cg_gep(cx, et, base, idx), LLVMConstInt(cx->t_i32, align, 0), mask};
+  cg_intrinsic(cx, "llvm.masked.store", over, 2, args, 4);
+}

@@ -342,27 +342,7 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
 
 /* Lane l of vector j is one of the first n columns: j * L + l < n. */
 static LLVMValueRef column_mask(Cg *cx, int j, int L, LLVMValueRef n) {
-  LLVMValueRef idx[64];
-  for (int l = 0; l < L; l++)
-    idx[l] = cg_i64(cx, j * L + l);
-  LLVMValueRef lanes = LLVMConstVector(idx, (unsigned)L);
-  LLVMTypeRef vi = LLVMVectorType(cx->t_i64, (unsigned)L);
-  return LLVMBuildICmp(cx->b, LLVMIntSLT, lanes, splat(cx, vi, n, L), "");
-}
-
-static LLVMValueRef masked_load(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx,
-                                LLVMValueRef mask, unsigned esz) {
-  LLVMTypeRef over[2] = {vt, cx->t_ptr};
-  LLVMValueRef args[4] = {cg_gep(cx, LLVMGetElementType(vt), base, idx),
-                          LLVMConstInt(cx->t_i32, esz, 0), mask, LLVMConstNull(vt)};
-  return cg_intrinsic(cx, "llvm.masked.load", over, 2, args, 4);
-}
-
-static void masked_store(Cg *cx, LLVMValueRef v, LLVMTypeRef et, LLVMValueRef base,
-                         LLVMValueRef idx, LLVMValueRef mask, unsigned esz) {
-  LLVMTypeRef over[2] = {LLVMTypeOf(v), cx->t_ptr};
-  LLVMValueRef args[4] = {v, cg_gep(cx, et, base, idx), LLVMConstInt(cx->t_i32, esz, 0), mask};
-  cg_intrinsic(cx, "llvm.masked.store", over, 2, args, 4);
+  return cg_lane_mask(cx, L, cg_i64(cx, j * L), n);
 }
 
 /* One pass of the narrow microkernel: the k loop and the stores, with
@@ -384,7 +364,7 @@ static void narrow_pass(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, LL
   LLVMValueRef acol = LLVMBuildNSWMul(cx->b, k.iv, ska, "");
   for (int j = 0; j < NV; j++) {
     LLVMValueRef at = LLVMBuildNSWAdd(cx->b, brow, cg_i64(cx, j * L), "");
-    bv[j] = mask ? masked_load(cx, vt, b, at, mask[j], esz) : load_aligned(cx, vt, b, at, esz);
+    bv[j] = mask ? cg_masked_load(cx, vt, b, at, mask[j], esz) : load_aligned(cx, vt, b, at, esz);
   }
   for (int i = 0; i < R; i++) {
     LLVMValueRef at =
@@ -403,12 +383,12 @@ static void narrow_pass(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, LL
     LLVMValueRef row = LLVMBuildNSWMul(cx->b, ldc, cg_i64(cx, i), "");
     for (int j = 0; j < NV; j++) {
       LLVMValueRef at = LLVMBuildNSWAdd(cx->b, row, cg_i64(cx, j * L), "");
-      LLVMValueRef old = mask ? masked_load(cx, vt, c, at, mask[j], esz)
+      LLVMValueRef old = mask ? cg_masked_load(cx, vt, c, at, mask[j], esz)
                               : load_aligned(cx, vt, c, at, esz);
       LLVMValueRef v = LLVMBuildSelect(cx->b, acc_in, LLVMBuildFAdd(cx->b, old, next[i][j], ""),
                                        next[i][j], "");
       if (mask)
-        masked_store(cx, v, et, c, at, mask[j], esz);
+        cg_masked_store(cx, v, et, c, at, mask[j], esz);
       else
         store_aligned(cx, v, et, c, at, esz);
     }
@@ -523,8 +503,8 @@ static LLVMValueRef emit_dot(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *
       acc[i][j] = loop_result(cx, &k, zero, next[i][j], latch);
   LLVMValueRef mask = column_mask(cx, 0, L, LLVMBuildNSWSub(cx->b, K, whole, ""));
   for (int i = 0; i < D; i++) {
-    av[i] = masked_load(cx, vt, arow[i], whole, mask, esz);
-    bv[i] = masked_load(cx, vt, brow[i], whole, mask, esz);
+    av[i] = cg_masked_load(cx, vt, arow[i], whole, mask, esz);
+    bv[i] = cg_masked_load(cx, vt, brow[i], whole, mask, esz);
   }
   for (int i = 0; i < D; i++)
     for (int j = 0; j < D; j++) {

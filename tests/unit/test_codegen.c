@@ -1173,6 +1173,40 @@ static void test_codegen_elementwise_in_parts(void) {
     }
 }
 
+/* Movements big enough to run in parts, with rows long enough for whole
+   vectors and a tail (26 = 3 x 8 + 2 f32 at 256 bits): a convolution's
+   windows of a padded image, their fold (accumulating copies with scalar
+   tails), integer windows; 128- and host-width vectors, 1 and 2 threads. */
+static void test_codegen_moves_in_parts(void) {
+  static const int bits[] = {0, 128};
+  for (size_t b = 0; b < MC_COUNTOF(bits); b++)
+    for (int threads = 1; threads <= 2; threads++)
+      for (int f = 0; f < 2; f++) {
+        IrDtype dt = f ? IR_F64 : IR_F32;
+        char what[80];
+        snprintf(what, sizeof what, "moves in parts %d-bit %d threads %s", bits[b], threads,
+                 ir_dtype_name(dt));
+        Case *c = case_new(dt, what);
+        c->opts.vector_bits = bits[b];
+        c->opts.threads = threads;
+        IrRef x = input(c, DOM_ANY, dt, SHAPE(4, 3, 28, 28));
+        IrRef padded = must(c, ir_pad(c->g, x, (int64_t[]){0, 0, 1, 1}, (int64_t[]){0, 0, 1, 1},
+                                      noloc));
+        output(c, padded);
+        IrRef win = must(c, ir_unfold(c->g, padded, 2, (int64_t[]){5, 5}, (int64_t[]){1, 1},
+                                      (int64_t[]){1, 1}, noloc));
+        output(c, win);
+        IrRef y = input(c, DOM_ANY, dt, SHAPE(8, 3, 5, 5, 26, 26));
+        output(c, ir_fold(c->g, y, 2, (IrDim[]){ir_dim_const(30), ir_dim_const(30)},
+                          (int64_t[]){1, 1}, (int64_t[]){1, 1}, noloc));
+        IrRef k = input(c, DOM_INT, IR_I32, SHAPE(2, 3, 40, 45));
+        output(c, ir_unfold(c->g, k, 2, (int64_t[]){3, 3}, (int64_t[]){1, 1}, (int64_t[]){1, 1},
+                            noloc));
+        check(c, f ? F64_TOL : F32_TOL);
+        case_free(c);
+      }
+}
+
 /* ---- fusion ---------------------------------------------------------------------------------
    Each graph runs through the fuse pass (kernel groups, no buffers for
    what a group keeps inside) and is checked against the evaluator; it must
@@ -1529,6 +1563,7 @@ static const TestCase cases[] = {
     {"test_codegen_matmul_transposed_operands", test_codegen_matmul_transposed_operands},
     {"test_codegen_matmul_narrow", test_codegen_matmul_narrow},
     {"test_codegen_elementwise_in_parts", test_codegen_elementwise_in_parts},
+    {"test_codegen_moves_in_parts", test_codegen_moves_in_parts},
     {"test_codegen_mlp_gradient", test_codegen_mlp_gradient},
     {"test_codegen_fused_softmax", test_codegen_fused_softmax},
     {"test_codegen_fused_log_softmax", test_codegen_fused_log_softmax},
