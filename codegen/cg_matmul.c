@@ -789,9 +789,17 @@ enum { PATH_PACKED = -1, PATH_DOT = -2, PATH_SMALL_BT = -3 };
    PATH_SMALL_BT (see emit_small_bt_block). */
 #define SMALL_BT_PANELS 2
 
+/* Rows of the narrow path's panels: M in as few panels of at most MR as
+   it takes, of equal size but the last (16 rows as 8 + 8, not 14 + 2: a
+   panel of two rows does two FMAs per load of B). Tiles along M (threads)
+   are cut at multiples of MR, so then MR. */
+static int narrow_panel(const Gemm *q) {
+  return q->TM == 1 ? (int)ceil_div(q->M, ceil_div(q->M, q->mr)) : q->mr;
+}
+
 static int narrow_rows(const Gemm *q) {
   bool narrow = !(q->trans & TRANS_B) && !q->m_batch && q->M <= NARROW_ROWS;
-  if (narrow) return (int)(q->M % q->mr);
+  if (narrow) return (int)(q->M % narrow_panel(q));
   bool dot = q->trans == TRANS_B && !q->m_holds_batch && q->M <= DOT_ROWS && q->K >= DOT_MIN_K;
   if (dot) return PATH_DOT;
   bool small_bt = q->trans == TRANS_B && !q->n_batch && !q->k_batch &&
@@ -1088,14 +1096,15 @@ static void emit_skinny_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
 }
 
 /* The loops of the narrow path over one tile C[m0:m1, n0:n1] of one batch:
-   per KC block of k and NR columns of B, every panel of MR rows (the last
-   one `tail` rows, when M % MR is not 0); the epilogue once at the end. */
+   per KC block of k and NR columns of B, every panel of narrow_panel rows
+   (the last one `tail` rows, when not 0); the epilogue once at the end. */
 static void emit_narrow_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
                               LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1,
                               int tail) {
   LLVMTypeRef et = cg_type(cx, dt);
   bool ta = q->trans & TRANS_A;
-  LLVMValueRef full = narrow_fn(cx, q, dt, q->mr), last = tail ? narrow_fn(cx, q, dt, tail) : NULL;
+  int R = narrow_panel(q);
+  LLVMValueRef full = narrow_fn(cx, q, dt, R), last = tail ? narrow_fn(cx, q, dt, tail) : NULL;
   LLVMValueRef sra = ta ? cg_i64(cx, 1) : o->lda, ska = ta ? o->lda : cg_i64(cx, 1);
   CgFor pc, jr, ir;
   cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), o->K, cg_i64(cx, q->kc));
@@ -1105,14 +1114,14 @@ static void emit_narrow_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   cg_for_begin(cx, &jr, n0, n1, cg_i64(cx, NR));
   LLVMValueRef nr = cg_min(cx, cg_i64(cx, NR), LLVMBuildNSWSub(cx->b, n1, jr.iv, ""));
   LLVMValueRef bsrc = cg_gep(cx, et, o->b, element_at(cx, false, pc.iv, jr.iv, o->ldb));
-  cg_for_begin(cx, &ir, m0, m1, cg_i64(cx, q->mr));
+  cg_for_begin(cx, &ir, m0, m1, cg_i64(cx, R));
   LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ir.iv, pc.iv, o->lda));
   LLVMValueRef cdst = cg_gep(cx, et, o->c, element_at(cx, false, ir.iv, jr.iv, o->N));
   LLVMValueRef args[10] = {kc, asrc, sra, ska, bsrc, o->ldb, cdst, o->N, nr, accumulate};
   if (last) {
     CgIf whole;
     LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, ir.iv, "");
-    cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, rows, cg_i64(cx, q->mr), ""));
+    cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, rows, cg_i64(cx, R), ""));
     cg_call(cx, full, args, 10);
     cg_if_else(cx, &whole);
     cg_call(cx, last, args, 10);
@@ -1252,8 +1261,9 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
   if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
-  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s%s", s->dt == IR_F64 ? "f64" : "f32",
-           s->nbaxes, s->q->trans, narrow, narrow_nv(s->q) == 1 ? "_v1" : "", s->epi ? "_epi" : "");
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s_r%d%s", s->dt == IR_F64 ? "f64" : "f32",
+           s->nbaxes, s->q->trans, narrow, narrow_nv(s->q) == 1 ? "_v1" : "", narrow_panel(s->q),
+           s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
@@ -1420,8 +1430,8 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   epi_of(cx, c->node, &epi, ext);
   char key[400];
   int rows = narrow_rows(&q);
-  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d%s", ir_dtype_name(dt), c->nbaxes,
-           q.trans, rows, narrow_nv(&q), epi.n ? " epi" : "");
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d%s", ir_dtype_name(dt), c->nbaxes,
+           q.trans, rows, narrow_nv(&q), narrow_panel(&q), epi.n ? " epi" : "");
   Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
@@ -1547,9 +1557,9 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
   q.trans = trans;
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d %s", small ? "_small" : "",
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d %s", small ? "_small" : "",
            ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans, small ? -1 : narrow_rows(&q),
-           small ? 0 : narrow_nv(&q), epi.n ? epi.sig : "");
+           small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q), epi.n ? epi.sig : "");
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,
