@@ -163,7 +163,7 @@ static bool bench_mode(const Bench *b, const IrGraph *fwd, const char *mode, con
     ok = time_runs(b, p, bufs, d, ms);
     if (ok) {
       int64_t batch = batch_of(g);
-      printf("%-14s %-14s batch=%-4lld median_ms=%9.3f min_ms=%9.3f max_ms=%9.3f samples_per_s=%.0f "
+      printf("%-14s %-14s batch=%-4lld median_ms=%9.4f min_ms=%9.4f max_ms=%9.4f samples_per_s=%.0f "
              "compile_s=%.3f\n",
              g->name, mode, (long long)batch, ms[0], ms[1], ms[2], (double)batch / (ms[0] * 1e-3),
              cg_program_compile_seconds(p));

@@ -169,8 +169,8 @@ def rss_mib():
 
 def report(name, mode, batch, stats, fwd_flop):
     med, lo, hi = stats
-    print(f"{name:14s} {mode:14s} batch={batch:<4d} median_ms={med:9.3f} min_ms={lo:9.3f} "
-          f"max_ms={hi:9.3f} samples/s={batch / med * 1e3:11.1f} "
+    print(f"{name:14s} {mode:14s} batch={batch:<4d} median_ms={med:9.4f} min_ms={lo:9.4f} "
+          f"max_ms={hi:9.4f} samples/s={batch / med * 1e3:11.1f} "
           f"GFLOP/s={fwd_flop / med * 1e-6:7.2f} peak_rss_MiB={rss_mib():7.1f}", flush=True)
 
 def run_model(name, iters, warmup, jit):
