@@ -142,8 +142,10 @@ static bool new_shard(CgUnit *s, const CgOptions *o, McDiag *d) {
 
 bool cg_build_uses_pool(const IrGraph *g, const CgBuild *bd) {
   for (uint32_t i = 0; i < g->nnodes; i++)
-    if (((ir_node(g, i)->op == IR_OP_MATMUL && bd->plan.loc[i].kind != CG_LOC_NONE) ||
-         bd->plan.loc[i].product) &&
+    /* a matmul fused with its epilogue has no storage of its own: count
+       every matmul (one computed as a transpose's product at most wakes
+       no one) */
+    if ((ir_node(g, i)->op == IR_OP_MATMUL || bd->plan.loc[i].product) &&
         cg_matmul_parts(&bd->tgt, g, i) > 1)
       return true;
   for (uint32_t i = 0; i < g->nnodes; i++)

@@ -58,8 +58,12 @@ static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-/* Work below this many flops runs on one thread: waking the pool costs more. */
+/* Work below this many flops runs on one thread: waking the pool costs
+   more. Unless B is this many elements or more: a product of a few rows
+   (inference of one sample) is bound by reading the weights, and two cores
+   read them faster than one. */
 #define PARALLEL_MIN_FLOPS 4e6
+#define PARALLEL_MIN_B_ELEMS 262144
 
 static void batch_strides(const IrShape *x, int nbaxes, int64_t mat, int64_t *st) {
   IrShape lead = *x;
@@ -76,7 +80,8 @@ static void batch_strides(const IrShape *x, int nbaxes, int64_t mat, int64_t *st
    in parts. */
 static void choose_tiles(Gemm *q, int threads) {
   double flops = 2.0 * (double)q->M * (double)q->N * (double)q->K * (double)q->nbatch;
-  int64_t want = flops < PARALLEL_MIN_FLOPS && !q->batched ? 1 : threads;
+  bool big_b = (double)q->N * (double)q->K >= PARALLEL_MIN_B_ELEMS;
+  int64_t want = flops < PARALLEL_MIN_FLOPS && !big_b && !q->batched ? 1 : threads;
   int64_t TM = 1, TN = 1;
   if (q->nbatch < want) {
     int64_t need = ceil_div(want, q->nbatch);
@@ -1474,6 +1479,9 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
     flops = LLVMBuildFMul(cx->b, flops, LLVMBuildSIToFP(cx->b, dims[i], cx->t_f64, ""), "");
   LLVMValueRef big = LLVMBuildFCmp(cx->b, LLVMRealOGE, flops,
                                    LLVMConstReal(cx->t_f64, PARALLEL_MIN_FLOPS), "");
+  LLVMValueRef nk = LLVMBuildNSWMul(cx->b, dims[1], dims[2], "");
+  big = LLVMBuildOr(cx->b, big, LLVMBuildICmp(cx->b, LLVMIntSGE, nk,
+                                              cg_i64(cx, PARALLEL_MIN_B_ELEMS), ""), "");
   LLVMValueRef many = LLVMBuildAnd(cx->b, LLVMBuildIsNotNull(cx->b, pool, ""),
                                    LLVMBuildICmp(cx->b, LLVMIntSGT, parts, cg_i64(cx, 1), ""), "");
   many = LLVMBuildAnd(cx->b, many, big, "");

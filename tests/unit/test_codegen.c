@@ -1031,7 +1031,8 @@ static void build_transposed_matmuls(Case *c) {
   /* skinny: 1 to 4 rows times a transposed weight (dot products, no
      packing), K with and without a remainder of the vector width, N with
      and without a remainder of the column block, with an epilogue */
-  static const int64_t skinny[][3] = {{1, 300, 70}, {3, 37, 97}, {4, 64, 129}, {2, 1000, 5}};
+  static const int64_t skinny[][3] = {{1, 300, 70}, {3, 37, 97}, {4, 64, 129}, {2, 1000, 5},
+                                      {1, 128, 2100}, {3, 200, 1400}}; /* the last two: in parts */
   for (size_t i = 0; i < MC_COUNTOF(skinny); i++) {
     IrRef w = input(c, DOM_ANY, dt, SHAPE(skinny[i][2], skinny[i][1]));
     IrRef y = ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(skinny[i][0], skinny[i][1])),
