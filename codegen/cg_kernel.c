@@ -503,6 +503,12 @@ static void emit_move_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValu
 
 static void emit_move(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_move_walk); }
 
+bool cg_move_may_run_in_parts(const CgTarget *t, const IrGraph *g, IrRef id) {
+  const IrNode *n = ir_node(g, id);
+  return t->threads >= 2 && ir_ops[n->op].cls == IR_CLASS_MOVE &&
+         ir_shape_numel(&n->shape) >= PARALLEL_MIN_ELEMS;
+}
+
 /* One copy of index space `shape` from operand `src` of node id (with
    add_into: added into what the destination holds). */
 static void lower_copy_op(Cg *cx, IrRef id, IrRef src, const IrShape *shape,

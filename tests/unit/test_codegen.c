@@ -1203,7 +1203,13 @@ static void test_codegen_moves_in_parts(void) {
         IrRef k = input(c, DOM_INT, IR_I32, SHAPE(2, 3, 40, 45));
         output(c, ir_unfold(c->g, k, 2, (int64_t[]){3, 3}, (int64_t[]){1, 1}, (int64_t[]){1, 1},
                             noloc));
-        check(c, f ? F64_TOL : F32_TOL);
+        CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
+        CgProgram *p = compile(c);
+        CU_ASSERT_EQUAL(check_runs(c, p, f ? F64_TOL : F32_TOL, 1000), 0);
+        CgStats st;
+        cg_program_stats(p, &st);
+        CU_ASSERT_EQUAL(st.threads, threads); /* only moves, and still the pool */
+        cg_program_free(p);
         case_free(c);
       }
 }
