@@ -399,6 +399,18 @@ typedef struct MoveRow {
   unsigned esz;
 } MoveRow;
 
+/* Elements [from, to) of the row, one at a time. */
+static void move_scalars(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef *off,
+                         LLVMValueRef from, LLVMValueRef to) {
+  CgFor l;
+  cg_for_begin(cx, &l, from, to, cg_i64(cx, 1));
+  LLVMValueRef at = inner_index(cx, w, 0, off[0], l.iv);
+  LLVMValueRef v = cg_load(cx, m->et, in_ptr(cx, 0), inner_index(cx, w, 1, off[1], l.iv));
+  if (m->add_into) v = LLVMBuildFAdd(cx->b, cg_load(cx, m->et, out_ptr(cx), at), v, "");
+  cg_store(cx, v, out_ptr(cx), at);
+  cg_for_end(cx, &l);
+}
+
 static LLVMValueRef load_vector(Cg *cx, const MoveRow *m, LLVMTypeRef vt, LLVMValueRef base,
                                 LLVMValueRef at, LLVMValueRef mask) {
   if (mask) return cg_masked_load(cx, vt, base, at, mask, m->esz);
@@ -437,13 +449,8 @@ static void move_row_vectors(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValu
   cg_for_begin(cx, &l, cg_i64(cx, 0), whole, L);
   move_vector(cx, m, w, off, l.iv, NULL);
   cg_for_end(cx, &l);
-  if (m->add_into) { /* the rest one element at a time */
-    CgFor t;
-    cg_for_begin(cx, &t, whole, n, cg_i64(cx, 1));
-    LLVMValueRef at = inner_index(cx, w, 0, off[0], t.iv);
-    LLVMValueRef v = cg_load(cx, m->et, in_ptr(cx, 0), inner_index(cx, w, 1, off[1], t.iv));
-    cg_store(cx, LLVMBuildFAdd(cx->b, cg_load(cx, m->et, out_ptr(cx), at), v, ""), out_ptr(cx), at);
-    cg_for_end(cx, &t);
+  if (m->add_into) {
+    move_scalars(cx, m, w, off, whole, n);
     return;
   }
   CgIf tail;
@@ -454,17 +461,10 @@ static void move_row_vectors(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValu
 
 static void move_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   const MoveRow *m = ctx;
-  if (m->lanes > 1) {
+  if (m->lanes > 1)
     move_row_vectors(cx, m, w, off);
-    return;
-  }
-  CgFor l;
-  cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), inner_extent(w), cg_i64(cx, 1));
-  LLVMValueRef at = inner_index(cx, w, 0, off[0], l.iv);
-  LLVMValueRef v = cg_load(cx, m->et, in_ptr(cx, 0), inner_index(cx, w, 1, off[1], l.iv));
-  if (m->add_into) v = LLVMBuildFAdd(cx->b, cg_load(cx, m->et, out_ptr(cx), at), v, "");
-  cg_store(cx, v, out_ptr(cx), at);
-  cg_for_end(cx, &l);
+  else
+    move_scalars(cx, m, w, off, cg_i64(cx, 0), inner_extent(w));
 }
 
 /* Extents: dims[rank], destination strides[rank], source strides[rank],

@@ -878,6 +878,14 @@ static LLVMTypeRef epi_fn_type(Cg *cx) {
   return LLVMFunctionType(cx->t_void, p, 8, 0);
 }
 
+/* With an epilogue, calls it on the finished block C[r0:r1, c0:c1]. */
+static void call_epilogue(Cg *cx, const Operands *o, LLVMValueRef r0, LLVMValueRef r1,
+                          LLVMValueRef c0, LLVMValueRef c1) {
+  if (!o->epi) return;
+  LLVMValueRef args[8] = {o->epi_ptrs, o->c, o->coff, o->N, r0, r1, c0, c1};
+  LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, args, 8, "");
+}
+
 /* Applies the epilogue to C[r0:r1, c0:c1] (row length N); ext[] are the
    outside operands, then the extra outputs, whose elements sit at C's
    offsets plus coff (the batch). */
@@ -950,10 +958,8 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
     CgIf done;
     LLVMValueRef kend = LLVMBuildNSWAdd(cx->b, pc.iv, kc, "");
     cg_if_begin(cx, &done, LLVMBuildICmp(cx->b, LLVMIntSGE, kend, K, ""));
-    LLVMValueRef args[8] = {o->epi_ptrs, o->c, o->coff, N,
-                            ic.iv, LLVMBuildNSWAdd(cx->b, ic.iv, mc, ""),
-                            jc.iv, LLVMBuildNSWAdd(cx->b, jc.iv, nc, "")};
-    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, args, 8, "");
+    call_epilogue(cx, o, ic.iv, LLVMBuildNSWAdd(cx->b, ic.iv, mc, ""), jc.iv,
+                  LLVMBuildNSWAdd(cx->b, jc.iv, nc, ""));
     cg_if_end(cx, &done);
   }
   cg_for_end(cx, &ic);
@@ -1106,10 +1112,7 @@ static void emit_skinny_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   cg_if_else(cx, &one);
   skinny_rows(cx, q, dt, o, m0, m1, n0, n1, SKINNY_ROWS);
   cg_if_end(cx, &one);
-  if (o->epi) {
-    LLVMValueRef args[8] = {o->epi_ptrs, o->c, o->coff, o->N, m0, m1, n0, n1};
-    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, args, 8, "");
-  }
+  call_epilogue(cx, o, m0, m1, n0, n1);
 }
 
 /* The loops of the narrow path over one tile C[m0:m1, n0:n1] of one batch:
@@ -1149,10 +1152,7 @@ static void emit_narrow_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   cg_for_end(cx, &ir);
   cg_for_end(cx, &jr);
   cg_for_end(cx, &pc);
-  if (o->epi) {
-    LLVMValueRef eargs[8] = {o->epi_ptrs, o->c, o->coff, o->N, m0, m1, n0, n1};
-    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, eargs, 8, "");
-  }
+  call_epilogue(cx, o, m0, m1, n0, n1);
 }
 
 /* The dot path over one tile C[m0:m1, n0:n1] of one batch, D x D blocks;
@@ -1174,10 +1174,7 @@ static void emit_dot_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
   cg_call(cx, dot, args, 9);
   cg_for_end(cx, &j);
   cg_for_end(cx, &i);
-  if (o->epi) {
-    LLVMValueRef eargs[8] = {o->epi_ptrs, o->c, o->coff, o->N, m0, m1, n0, n1};
-    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, eargs, 8, "");
-  }
+  call_epilogue(cx, o, m0, m1, n0, n1);
 }
 
 /* ---- few columns of a B stored transposed ---------------------------------------------
@@ -1206,18 +1203,20 @@ static void transpose_into(Cg *cx, LLVMTypeRef et, LLVMValueRef b, LLVMValueRef 
   cg_for_end(cx, &j);
 }
 
-/* Rows [from, m1) in panels of R rows while R fit; returns where it stopped
-   (a value after the loop). args[1] and args[6] are set per panel. */
+/* Rows [from, m1) in panels of R rows while R fit, from A's column acol
+   into C's column ccol; returns where it stopped (a value after the loop).
+   args are the narrow microkernel's, a and c set here per panel. */
 static LLVMValueRef small_bt_panels(Cg *cx, LLVMTypeRef et, const Operands *o, LLVMValueRef fn,
-                                    int R, LLVMValueRef from, LLVMValueRef m1, LLVMValueRef *args) {
+                                    int R, LLVMValueRef from, LLVMValueRef m1, LLVMValueRef acol,
+                                    LLVMValueRef ccol, LLVMValueRef *args) {
   LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, from, "");
   LLVMValueRef whole = LLVMBuildNSWMul(cx->b, LLVMBuildSDiv(cx->b, rows, cg_i64(cx, R), ""),
                                        cg_i64(cx, R), "");
   LLVMValueRef end = LLVMBuildNSWAdd(cx->b, from, whole, "");
   CgFor ir;
   cg_for_begin(cx, &ir, from, end, cg_i64(cx, R));
-  args[1] = cg_gep(cx, et, o->a, element_at(cx, false, ir.iv, args[10], o->lda));
-  args[6] = cg_gep(cx, et, o->c, element_at(cx, false, ir.iv, args[11], o->N));
+  args[1] = cg_gep(cx, et, o->a, element_at(cx, false, ir.iv, acol, o->lda));
+  args[6] = cg_gep(cx, et, o->c, element_at(cx, false, ir.iv, ccol, o->N));
   cg_call(cx, fn, args, 10);
   cg_for_end(cx, &ir);
   return end;
@@ -1240,20 +1239,15 @@ static void emit_small_bt_block(Cg *cx, const Gemm *q, IrDtype dt, const Operand
   cg_for_begin(cx, &jr, cg_i64(cx, 0), cols, cg_i64(cx, NR));
   LLVMValueRef nr = cg_min(cx, cg_i64(cx, NR), LLVMBuildNSWSub(cx->b, cols, jr.iv, ""));
   LLVMValueRef bsrc = cg_gep(cx, et, o->bp, jr.iv);
-  /* kc, a, sra, ska, b, ldb, c, ldc, nr, accumulate; then A's column and
-     C's column for small_bt_panels */
-  LLVMValueRef args[12] = {kc,   NULL, o->lda, cg_i64(cx, 1), bsrc, cols, NULL, o->N,
-                           nr,   accumulate, pc.iv, LLVMBuildNSWAdd(cx->b, n0, jr.iv, "")};
-  LLVMValueRef from = m0;
+  /* kc, a, sra, ska, b, ldb, c, ldc, nr, accumulate */
+  LLVMValueRef args[10] = {kc, NULL, o->lda, cg_i64(cx, 1), bsrc, cols, NULL, o->N, nr, accumulate};
+  LLVMValueRef from = m0, ccol = LLVMBuildNSWAdd(cx->b, n0, jr.iv, "");
   for (int i = 0; i < 3; i++)
     if (i == 0 || R[i] < R[i - 1])
-      from = small_bt_panels(cx, et, o, fn[i], R[i], from, m1, args);
+      from = small_bt_panels(cx, et, o, fn[i], R[i], from, m1, pc.iv, ccol, args);
   cg_for_end(cx, &jr);
   cg_for_end(cx, &pc);
-  if (o->epi) {
-    LLVMValueRef eargs[8] = {o->epi_ptrs, o->c, o->coff, o->N, m0, m1, n0, n1};
-    LLVMBuildCall2(cx->b, epi_fn_type(cx), o->epi, eargs, 8, "");
-  }
+  call_epilogue(cx, o, m0, m1, n0, n1);
 }
 
 /* Element offset of batch `bi` in operand `which` (0 a, 1 b, 2 c). */
