@@ -3,7 +3,9 @@
 # saying what it installs. Uses sudo when not root.
 set -e
 # clang-19 and libclang-rt-19-dev build the libFuzzer targets (make fuzz).
-PKGS="cmake make gcc clang-19 libclang-rt-19-dev flex bison llvm-19-dev llvm-19-tools libcunit1-dev zlib1g-dev graphviz python3 dataset-fashion-mnist python3-numpy python3-torch libedit-dev bible-kjv wordnet-base libopenblas0-openmp openmpi-bin libopenmpi-dev"
+# libzstd-dev: LLVM's static libraries (linked by default) need zstd, and
+# its CMake package finds it only through the -dev package.
+PKGS="cmake make gcc clang-19 libclang-rt-19-dev flex bison llvm-19-dev libzstd-dev llvm-19-tools libcunit1-dev zlib1g-dev graphviz python3 dataset-fashion-mnist python3-numpy python3-torch libedit-dev bible-kjv wordnet-base libopenblas0-openmp openmpi-bin libopenmpi-dev"
 missing=""
 for p in $PKGS; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
