@@ -52,7 +52,7 @@ typedef struct Epi {
   char sig[300];               /* the above as text (keys, names) */
 } Epi;
 
-enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, DOT };
+enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, DOT, DOT_ROW };
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -448,6 +448,11 @@ static LLVMValueRef emit_ukernel_narrow(Cg *cx, const Gemm *q, LLVMTypeRef et, c
 
 static int dot_block(const Gemm *q) { return q->lanes >= 16 ? 4 : 3; }
 
+/* A single row's dot kernel (one sample at a time: skinny_dots) takes this
+   many columns at once: independent accumulators enough to keep the FMAs
+   busy, each W vector used once. */
+#define DOT_ROW_COLS 8
+
 static LLVMValueRef loop_result(Cg *cx, const CgFor *l, LLVMValueRef init, LLVMValueRef last,
                                 LLVMBasicBlockRef latch);
 
@@ -467,63 +472,67 @@ static LLVMValueRef tree_sum(Cg *cx, LLVMValueRef v, int L) {
 }
 
 /* dot(K, a, lda, bt, ldb, c, ldc, rows, cols): C[0:rows, 0:cols] =
-   A[0:rows, 0:K] Bt[0:cols, 0:K]^T, rows and cols at most D (missing ones
-   read the last row or column again and are not stored). K >= 1. */
-static LLVMValueRef emit_dot(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
+   A[0:rows, 0:K] Bt[0:cols, 0:K]^T, rows at most R and cols at most D
+   (missing ones read the last row or column again and are not stored).
+   K >= 1. Every element sums alike whatever R and D. */
+static LLVMValueRef emit_dot(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name, int R,
+                             int D) {
   LLVMTypeRef p[9] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_i64,
                       cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 9);
   cg_set_noalias(cx, fn, 5);
-  int D = dot_block(q), L = q->lanes;
+  int L = q->lanes;
   unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
   LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
   LLVMValueRef K = cg_param(cx, 0), a = cg_param(cx, 1), lda = cg_param(cx, 2),
                bt = cg_param(cx, 3), ldb = cg_param(cx, 4), c = cg_param(cx, 5),
                ldc = cg_param(cx, 6), rows = cg_param(cx, 7), cols = cg_param(cx, 8);
   LLVMValueRef arow[8], brow[8];
-  for (int i = 0; i < D; i++) {
+  for (int i = 0; i < R; i++) {
     LLVMValueRef r = cg_min(cx, cg_i64(cx, i), LLVMBuildNSWSub(cx->b, rows, cg_i64(cx, 1), ""));
     arow[i] = cg_gep(cx, et, a, LLVMBuildNSWMul(cx->b, r, lda, ""));
-    LLVMValueRef s = cg_min(cx, cg_i64(cx, i), LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), ""));
-    brow[i] = cg_gep(cx, et, bt, LLVMBuildNSWMul(cx->b, s, ldb, ""));
+  }
+  for (int j = 0; j < D; j++) {
+    LLVMValueRef s = cg_min(cx, cg_i64(cx, j), LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), ""));
+    brow[j] = cg_gep(cx, et, bt, LLVMBuildNSWMul(cx->b, s, ldb, ""));
   }
   LLVMValueRef whole = LLVMBuildNSWMul(
       cx->b, LLVMBuildSDiv(cx->b, K, cg_i64(cx, L), ""), cg_i64(cx, L), "");
   LLVMValueRef acc[8][8], zero = LLVMConstNull(vt);
-  for (int i = 0; i < D; i++)
+  for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++)
       acc[i][j] = zero;
   /* whole vectors, then the last one masked (an empty mask adds zeros) */
   CgFor k;
   cg_for_begin(cx, &k, cg_i64(cx, 0), whole, cg_i64(cx, L));
   LLVMValueRef ph[8][8], av[8], bv[8];
-  for (int i = 0; i < D; i++)
+  for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++)
       ph[i][j] = cg_for_carry(cx, &k, zero);
-  for (int i = 0; i < D; i++) {
+  for (int i = 0; i < R; i++)
     av[i] = load_aligned(cx, vt, arow[i], k.iv, esz);
-    bv[i] = load_aligned(cx, vt, brow[i], k.iv, esz);
-  }
+  for (int j = 0; j < D; j++)
+    bv[j] = load_aligned(cx, vt, brow[j], k.iv, esz);
   LLVMValueRef next[8][8];
-  for (int i = 0; i < D; i++)
+  for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++) {
       LLVMValueRef args[3] = {av[i], bv[j], ph[i][j]};
       next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
     }
-  for (int i = 0; i < D; i++)
+  for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++)
       cg_for_carry_next(cx, ph[i][j], next[i][j]);
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cx->b);
   cg_for_end(cx, &k);
-  for (int i = 0; i < D; i++)
+  for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++)
       acc[i][j] = loop_result(cx, &k, zero, next[i][j], latch);
   LLVMValueRef mask = column_mask(cx, 0, L, LLVMBuildNSWSub(cx->b, K, whole, ""));
-  for (int i = 0; i < D; i++) {
+  for (int i = 0; i < R; i++)
     av[i] = cg_masked_load(cx, vt, arow[i], whole, mask, esz);
-    bv[i] = cg_masked_load(cx, vt, brow[i], whole, mask, esz);
-  }
-  for (int i = 0; i < D; i++)
+  for (int j = 0; j < D; j++)
+    bv[j] = cg_masked_load(cx, vt, brow[j], whole, mask, esz);
+  for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++) {
       LLVMValueRef args[3] = {av[i], bv[j], acc[i][j]};
       LLVMValueRef v = tree_sum(cx, cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3), L);
@@ -763,7 +772,10 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
     return emit_ukernel_narrow(cx, s->q, et, name, s->rows, s->nv);
   case DOT:
     snprintf(name, sizeof name, "gemm_dot_%s", sfx);
-    return emit_dot(cx, s->q, et, name);
+    return emit_dot(cx, s->q, et, name, dot_block(s->q), dot_block(s->q));
+  case DOT_ROW:
+    snprintf(name, sizeof name, "gemm_dot_row_%s", sfx);
+    return emit_dot(cx, s->q, et, name, 1, DOT_ROW_COLS);
   case UKERNEL:
     snprintf(name, sizeof name, "gemm_ukernel_%s", sfx);
     return emit_ukernel(cx, s->q, et, name);
@@ -785,7 +797,7 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
 /* The microkernel or a packer of q's dtype, emitted once per program. */
 static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
   static const char *const names[] = {"ukernel", "pack_a", "pack_b", "pack_at", "pack_bt",
-                                      "narrow", "dot"};
+                                      "narrow", "dot", "dot_row"};
   char key[48];
   snprintf(key, sizeof key, "gemm_%s %s", names[which], ir_dtype_name(dt));
   Spec s = {.q = q, .dt = dt, .which = which};
@@ -1101,6 +1113,16 @@ static void skinny_rows(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LL
   cg_for_end(cx, &jb);
 }
 
+/* Whether q's skinny tiles take the dot kernel instead: a weight of more
+   than SMALL_MACS elements, whose product the JIT never runs as a small one
+   at any row count, so that a library at a given batch and the JIT compiled
+   at that batch still sum alike. Each element is then a dot product along
+   W's contiguous rows: no register transposes, and at one row the kernel
+   reads W as fast as the caches deliver it. */
+static bool skinny_dots(const Gemm *q) {
+  return !q->n_batch && !q->k_batch && (double)q->N * (double)q->K > SMALL_MACS;
+}
+
 /* The tile by skinny_rows, one accumulator row for a single row (one
    sample), else SKINNY_ROWS; then its epilogue. */
 static void emit_skinny_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
@@ -1155,16 +1177,17 @@ static void emit_narrow_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   call_epilogue(cx, o, m0, m1, n0, n1);
 }
 
-/* The dot path over one tile C[m0:m1, n0:n1] of one batch, D x D blocks;
+/* The dot path over one tile C[m0:m1, n0:n1] of one batch, in R x D
+   blocks by the kernel `which` (DOT: D x D; DOT_ROW: 1 x DOT_ROW_COLS);
    the epilogue once at the end. */
-static void emit_dot_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
-                           LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
+static void dot_blocks(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
+                       LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1, int which) {
   LLVMTypeRef et = cg_type(cx, dt);
-  LLVMValueRef dot = gemm_fn(cx, q, dt, DOT);
-  int D = dot_block(q);
+  LLVMValueRef dot = gemm_fn(cx, q, dt, which);
+  int R = which == DOT_ROW ? 1 : dot_block(q), D = which == DOT_ROW ? DOT_ROW_COLS : dot_block(q);
   CgFor i, j;
-  cg_for_begin(cx, &i, m0, m1, cg_i64(cx, D));
-  LLVMValueRef rows = cg_min(cx, cg_i64(cx, D), LLVMBuildNSWSub(cx->b, m1, i.iv, ""));
+  cg_for_begin(cx, &i, m0, m1, cg_i64(cx, R));
+  LLVMValueRef rows = cg_min(cx, cg_i64(cx, R), LLVMBuildNSWSub(cx->b, m1, i.iv, ""));
   LLVMValueRef arow = cg_gep(cx, et, o->a, LLVMBuildNSWMul(cx->b, i.iv, o->lda, ""));
   cg_for_begin(cx, &j, n0, n1, cg_i64(cx, D));
   LLVMValueRef cols = cg_min(cx, cg_i64(cx, D), LLVMBuildNSWSub(cx->b, n1, j.iv, ""));
@@ -1175,6 +1198,25 @@ static void emit_dot_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
   cg_for_end(cx, &j);
   cg_for_end(cx, &i);
   call_epilogue(cx, o, m0, m1, n0, n1);
+}
+
+static void emit_dot_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
+                           LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
+  dot_blocks(cx, q, dt, o, m0, m1, n0, n1, DOT);
+}
+
+/* A skinny tile by dot products (skinny_dots): a single row by the row
+   kernel, more rows by D x D blocks. The same sums either way. */
+static void emit_skinny_dots_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
+                                   LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
+                                   LLVMValueRef n1) {
+  CgIf one;
+  LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, m0, "");
+  cg_if_begin(cx, &one, LLVMBuildICmp(cx->b, LLVMIntEQ, rows, cg_i64(cx, 1), ""));
+  dot_blocks(cx, q, dt, o, m0, m1, n0, n1, DOT_ROW);
+  cg_if_else(cx, &one);
+  dot_blocks(cx, q, dt, o, m0, m1, n0, n1, DOT);
+  cg_if_end(cx, &one);
 }
 
 /* ---- few columns of a B stored transposed ---------------------------------------------
@@ -1272,9 +1314,9 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
   if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
-  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s_r%d%s", s->dt == IR_F64 ? "f64" : "f32",
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s_r%d%s%s", s->dt == IR_F64 ? "f64" : "f32",
            s->nbaxes, s->q->trans, narrow, narrow_nv(s->q) == 1 ? "_v1" : "", narrow_panel(s->q),
-           s->epi ? "_epi" : "");
+           skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
@@ -1324,7 +1366,10 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
        same path at the same batch (their tiles along M may differ) */
     CgIf skinny;
     cg_if_begin(cx, &skinny, LLVMBuildICmp(cx->b, LLVMIntSLE, M, cg_i64(cx, SKINNY_ROWS), ""));
-    emit_skinny_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
+    if (skinny_dots(s->q))
+      emit_skinny_dots_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
+    else
+      emit_skinny_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
     cg_if_else(cx, &skinny);
     emit_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
     cg_if_end(cx, &skinny);
@@ -1441,8 +1486,9 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   epi_of(cx, c->node, &epi, ext);
   char key[400];
   int rows = narrow_rows(&q);
-  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d%s", ir_dtype_name(dt), c->nbaxes,
-           q.trans, rows, narrow_nv(&q), narrow_panel(&q), epi.n ? " epi" : "");
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d%s%s", ir_dtype_name(dt), c->nbaxes,
+           q.trans, rows, narrow_nv(&q), narrow_panel(&q), skinny_dots(&q) ? " sd" : "",
+           epi.n ? " epi" : "");
   Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
@@ -1571,9 +1617,10 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
   q.trans = trans;
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d %s", small ? "_small" : "",
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d%s %s", small ? "_small" : "",
            ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans, small ? -1 : narrow_rows(&q),
-           small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q), epi.n ? epi.sig : "");
+           small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q),
+           !small && skinny_dots(&q) ? " sd" : "", epi.n ? epi.sig : "");
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,

@@ -1028,9 +1028,11 @@ static void build_transposed_matmuls(Case *c) {
                       input(c, DOM_ANY, dt, SHAPE(3, 50, 36)), noloc));
   output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(3, 16, 50)),
                       transpose(c, input(c, DOM_ANY, dt, SHAPE(36, 50))), noloc));
-  /* skinny: 1 to 4 rows times a transposed weight (dot products, no
-     packing), K with and without a remainder of the vector width, N with
-     and without a remainder of the column block, with an epilogue */
+  /* skinny: 1 to 4 rows times a transposed weight (no packing; a weight of
+     more than 4096 elements by dot products, one row by the row kernel;
+     37 x 97 by register transposes), K with and without a remainder of the
+     vector width, N with and without a remainder of the column block, with
+     an epilogue */
   static const int64_t skinny[][3] = {{1, 300, 70}, {3, 37, 97}, {4, 64, 129}, {2, 1000, 5},
                                       {1, 128, 2100}, {3, 200, 1400}}; /* the last two: in parts */
   for (size_t i = 0; i < MC_COUNTOF(skinny); i++) {
@@ -1079,6 +1081,7 @@ static void test_codegen_matmul_transposed_operands(void) {
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_pack_bt_") : NULL);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_sbt") : NULL);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_ukernel_narrow1v1_") : NULL);
+        CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_dot_row_") : NULL);
         mc_str_free(&s);
         case_free(c);
       }
