@@ -450,18 +450,20 @@ static void body_init(Cg *cx, Body *b, IrRef lead, CgWalk *w, int first_extent) 
   }
 }
 
-/* Rows [begin, end) of the outermost axis (parallel parts), or all. */
+/* [begin, end) of axis c->split_axis (parallel parts), or all. The
+   strides stay those of the whole walk. */
 static void emit_group_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
   Body *b = mc_xmalloc(sizeof *b);
   CgWalk w;
   body_init(cx, b, c->node, &w, 3 + c->nin);
   if (begin) {
+    int s = c->split_axis;
     for (int a = 0; a < b->G.nbuf; a++) {
       LLVMTypeRef t = cg_type(cx, (IrDtype)ir_node(cx->g, b->G.buf[a])->dtype);
-      LLVMValueRef at = LLVMBuildNSWMul(cx->b, begin, w.vst[a][0], "");
+      LLVMValueRef at = LLVMBuildNSWMul(cx->b, begin, w.vst[a][s], "");
       cx->kargs[a] = cg_gep(cx, t, cx->kargs[a], at);
     }
-    w.vdims[0] = LLVMBuildNSWSub(cx->b, end, begin, "");
+    w.vdims[s] = LLVMBuildNSWSub(cx->b, end, begin, "");
   }
   if (b->G.reduce != IR_NONE) fill_identity(cx, b, &w);
   cg_walk_emit(cx, &w, group_row, b);
@@ -487,18 +489,27 @@ static void key_members(CgCall *c, const IrGraph *g, const CgGroup *G) {
   }
 }
 
-/* Big groups whose stores all move along the outermost axis run in parts
-   (each element is stored by one part); with a reduction, only whole rows
-   (each row folded by one part). */
-static bool group_parallel(const Cg *cx, const CgGroup *G, const CgWalk *w, int racc) {
-  if (cx->tgt->threads < 2 || w->dims[0] < 2 || ir_shape_numel(&G->space) < 65536)
-    return false;
-  if (G->reduce != IR_NONE &&
-      (!row_reduce(cx->g, G->reduce) || w->rank < 2 || !(cg_walk_mask(w, racc) & 1u)))
-    return false;
+/* The axis along which a big group runs in parts, or -1: one that every
+   store moves along (each element is stored by one part). Without a
+   reduction or with one over rows, the outermost (each row folded by one
+   part); with one over outer axes (a bias gradient summing a batch), the
+   first axis the result moves along: each part folds every batch into its
+   own range of results, in the same order as one thread would. */
+static int group_split_axis(const Cg *cx, const CgGroup *G, const CgWalk *w, int racc) {
+  if (cx->tgt->threads < 2 || ir_shape_numel(&G->space) < 65536)
+    return -1;
+  int s = 0;
+  if (G->reduce != IR_NONE) {
+    uint32_t acc = cg_walk_mask(w, racc);
+    if (w->rank < 2 || !acc) return -1;
+    if (!row_reduce(cx->g, G->reduce))
+      while (!(acc & 1u << s)) s++;
+    else if (!(acc & 1u)) return -1;
+  }
+  if (w->dims[s] < 2) return -1;
   for (int a = 0; a < G->nstore; a++)
-    if (!(cg_walk_mask(w, a) & 1u)) return false;
-  return true;
+    if (!(cg_walk_mask(w, a) & 1u << s)) return -1;
+  return s;
 }
 
 void cg_group_lower(Cg *cx, IrRef lead, CgAddCall add) {
@@ -526,8 +537,10 @@ void cg_group_lower(Cg *cx, IrRef lead, CgAddCall add) {
             cg_walk_mask(&w, a));
   if (racc >= 0) cg_key_printf(c, " r/%x", cg_walk_mask(&w, racc));
   cg_key_printf(c, " rank=%d", w.rank);
-  c->parallel = group_parallel(cx, &G, &w, racc);
-  if (c->parallel) cg_key_printf(c, " parts");
+  int split = group_split_axis(cx, &G, &w, racc);
+  c->parallel = split >= 0;
+  c->split_axis = c->parallel ? split : 0;
+  if (c->parallel) cg_key_printf(c, " parts%d", split);
   for (int i = 0; i < w.rank; i++) c->ext[c->n++] = w.dims[i];
   c->emit = emit_group;
   add(cx, c);

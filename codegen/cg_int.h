@@ -410,6 +410,8 @@ struct CgCall {
   bool add_into;         /* move: dst += src in the node's float dtype (fold) */
   int dtype, nbaxes;     /* scatter_add, matmul */
   bool parallel;         /* elementwise: runs in parts on the pool */
+  int split_axis;        /* parallel: the extent the parts split (0 but for a
+                            group folding its outer axes, cg_fuse.c) */
 };
 typedef void (*CgAddCall)(Cg *cx, const CgCall *c);
 /* Appends to the call's key (truncating at its size). */
@@ -418,7 +420,8 @@ void cg_node_lower(Cg *cx, IrRef id, CgAddCall add);
 /* A call copying `bytes` from node's storage to table entry dst_entry. */
 void cg_copy_call(Cg *cx, CgCall *c, IrRef node, int64_t dst_entry, int64_t bytes);
 /* A kernel body that c->parallel runs in parts on the pool, split along
-   its first extent (rows [begin, end)), else whole (begin and end NULL). */
+   extent c->split_axis ([begin, end) of it), else whole (begin and end
+   NULL). */
 typedef void (*CgPartWalk)(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end);
 void cg_emit_in_parts(Cg *cx, const CgCall *c, CgPartWalk walk);
 /* Elementwise node id is big enough to run in parts on the matmul pool. */

@@ -220,7 +220,7 @@ void cg_emit_in_parts(Cg *cx, const CgCall *c, CgPartWalk walk) {
     return;
   }
   LLVMValueRef kernel = cx->fn, ws = ws_ptr(cx, c), desc = cx->kdesc;
-  LLVMValueRef rows = extent(cx, c, 0);
+  LLVMValueRef rows = extent(cx, c, c->split_axis);
   LLVMBasicBlockRef at = LLVMGetInsertBlock(cx->b);
   char name[80];
   snprintf(name, sizeof name, "%s_part", LLVMGetValueName(kernel));

@@ -1442,6 +1442,51 @@ static void test_codegen_fused_in_parts(void) {
   check_fusion("layer_norm in parts", fuse_big_layer_norm, 2, 2);
 }
 
+/* Reductions over outer axes in parts (each part folds every batch into its
+   own range of results): relu's backward summed over the batch (a bias
+   gradient, the backward stored too), over batch and space with keepdims,
+   and a middle axis folded (a pooling window's backward). With two threads
+   each runs through a part function; the sums agree with the evaluator's. */
+static void build_outer_reductions(Case *c) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(64, 6, 16, 16));
+  IrRef dy = input(c, DOM_ANY, c->dt, SHAPE(64, 6, 16, 16));
+  IrRef zero = ir_const(g, 0, c->dt, noloc);
+  IrRef back = ir_where(g, ir_binary(g, IR_OP_GT, x, zero, noloc), dy, zero, noloc);
+  output(c, back);
+  output(c, ir_reduce(g, IR_OP_SUM, back, 1u, false, noloc));
+  IrRef sq = ir_binary(g, IR_OP_MUL, dy, ir_unary(g, IR_OP_TANH, x, noloc), noloc);
+  output(c, ir_reduce(g, IR_OP_SUM, sq, 1u | 4u | 8u, true, noloc));
+  IrRef win = input(c, DOM_ANY, c->dt, SHAPE(96, 4, 13, 14));
+  output(c, ir_reduce(g, IR_OP_SUM, ir_unary(g, IR_OP_EXP, win, noloc), 2u, true, noloc));
+}
+
+static void test_codegen_outer_reductions_in_parts(void) {
+  for (int threads = 1; threads <= 2; threads++)
+    for (int f = 0; f < 2; f++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      char what[80];
+      snprintf(what, sizeof what, "outer reductions in parts %d threads %s", threads,
+               ir_dtype_name(dt));
+      Case *c = case_new(dt, what);
+      c->opts.threads = threads;
+      build_outer_reductions(c);
+      CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
+      int calls = fuse_and_count_calls(c, f ? F64_TOL : F32_TOL);
+      CU_ASSERT_TRUE(calls <= 3);
+      McStr s;
+      mc_str_init(&s);
+      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      int parts = 0;
+      for (const char *at = s.s; at && (at = strstr(at, "_part(")); at++) parts++;
+      if (threads == 2 && parts < 3)
+        fprintf(stderr, "\n  %s: %d part functions, expected 3", what, parts);
+      CU_ASSERT_EQUAL(parts, threads == 2 ? 3 : 0);
+      mc_str_free(&s);
+      case_free(c);
+    }
+}
+
 /* ---- a gradient program --------------------------------------------------------------------- */
 
 /* mlp: x[8,20] -> linear 20x16 -> relu -> linear 16x5 -> softmax cross
@@ -1583,6 +1628,7 @@ static const TestCase cases[] = {
     {"test_codegen_fused_reductions", test_codegen_fused_reductions},
     {"test_codegen_fused_adam", test_codegen_fused_adam},
     {"test_codegen_fused_in_parts", test_codegen_fused_in_parts},
+    {"test_codegen_outer_reductions_in_parts", test_codegen_outer_reductions_in_parts},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
     {"test_codegen_fused_matches_unfused", test_codegen_fused_matches_unfused},
