@@ -12,7 +12,14 @@
      - neg(neg(x)) -> x, reshape(reshape(x)) -> one reshape (or x),
        permute(permute(x)) -> composed permute (identity removed),
        expand/reshape to x's own shape, a cast to x's own dtype and sum/max
-       over no axes (which the builder rejects today) -> x.
+       over no axes (which the builder rejects today) -> x;
+     - a sum over the batch axes of a batched product whose left operand is
+       each batch's transpose, sum_b X_b^T Y_b (the weight gradient of a
+       linear layer applied to [B,T,C]), -> one product over the batch and
+       k axes merged: transpose(reshape(X, [B*T, C])) @ reshape(Y, [B*T, N]).
+       The batched form would write B products and add them up; the merged
+       one is a single GEMM with a long k. Only when nothing else reads the
+       batched product and Y is no transpose (its reshape would be a copy).
    Folded-away nodes stay behind unused; dce removes them. */
 #include <math.h>
 #include <stdlib.h>
@@ -150,11 +157,58 @@ static bool collapse(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) 
   }
 }
 
+static bool swaps_last_two(const IrNode *p) {
+  int r = p->shape.rank;
+  if (p->op != IR_OP_PERMUTE || r < 2 || p->attr.perm[r - 2] != r - 1 ||
+      p->attr.perm[r - 1] != r - 2)
+    return false;
+  for (int i = 0; i < r - 2; i++)
+    if (p->attr.perm[i] != i) return false;
+  return true;
+}
+
+/* sum over the batch axes of X^T Y per batch -> one product over (batch, k)
+   (see the banner). sole: nothing but n reads the product. */
+static bool merge_batch_sum(IrGraph *out, const IrNode *n, const IrRef *m, bool sole,
+                            IrRef *res) {
+  if (n->op != IR_OP_SUM || n->attr.keepdims || !sole) return false;
+  const IrNode *mm = ir_node(out, m[0]);
+  int r = mm->shape.rank, nb = r - 2;
+  if (mm->op != IR_OP_MATMUL || nb < 1 || n->attr.axes != (1u << nb) - 1) return false;
+  const IrNode *a = ir_node(out, mm->src[0]), *y = ir_node(out, mm->src[1]);
+  if (!swaps_last_two(a) || swaps_last_two(y) || a->shape.rank != r || y->shape.rank != r)
+    return false;
+  const IrNode *x = ir_node(out, a->src[0]);
+  IrDim k = x->shape.d[nb];
+  for (int i = nb - 1; i >= 0; i--) {
+    if (!same_dims(&(IrShape){1, {x->shape.d[i]}}, &(IrShape){1, {mm->shape.d[i]}}) ||
+        !same_dims(&(IrShape){1, {y->shape.d[i]}}, &(IrShape){1, {mm->shape.d[i]}}) ||
+        (k.syms & mm->shape.d[i].syms))
+      return false;
+    k = ir_dim_mul(out, mm->shape.d[i], k);
+  }
+  IrShape xs = {2, {k, x->shape.d[r - 1]}}, ys = {2, {k, y->shape.d[r - 1]}};
+  static const uint8_t swap[2] = {1, 0};
+  IrRef xt = ir_permute(out, ir_reshape(out, a->src[0], &xs, n->loc), swap, n->loc);
+  *res = ir_matmul(out, xt, ir_reshape(out, mm->src[1], &ys, n->loc), n->loc);
+  return true;
+}
+
 /* Applies the first rule that matches n (operands m in out); true when one
    did, with the replacement (IR_NONE if building it failed) in *res. */
-static bool rewrite(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) {
+static bool rewrite(IrGraph *out, const IrNode *n, const IrRef *m, bool sole, IrRef *res) {
   if (n->op == IR_OP_INPUT || n->op == IR_OP_PARAM) return false;
-  return fold(out, n, m, res) || identity(out, n, m, res) || collapse(out, n, m, res);
+  return fold(out, n, m, res) || identity(out, n, m, res) || collapse(out, n, m, res) ||
+         merge_batch_sum(out, n, m, sole, res);
+}
+
+/* uses[i]: how many operand slots of g's nodes, and outputs, read node i. */
+static uint32_t *count_uses(const IrGraph *g) {
+  uint32_t *uses = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *uses);
+  for (uint32_t id = 0; id < g->nnodes; id++)
+    for (int k = 0; k < ir_node(g, id)->nsrc; k++) uses[ir_node(g, id)->src[k]]++;
+  for (uint32_t i = 0; i < g->nouts; i++) uses[g->outs[i].ref]++;
+  return uses;
 }
 
 bool pass_simplify(IrGraph **pg, PassCtx *cx) {
@@ -162,12 +216,14 @@ bool pass_simplify(IrGraph **pg, PassCtx *cx) {
   IrRef *map = mc_xmalloc((g->nnodes ? g->nnodes : 1) * sizeof *map);
   IrRef buf[8];
   IrGraph *out = pass_graph_like(g);
+  uint32_t *uses = count_uses(g);
   bool ok = true;
   for (uint32_t id = 0; ok && id < g->nnodes; id++) {
     const IrNode *n = ir_node(g, id);
     IrRef *m = n->nsrc <= 8 ? buf : mc_xmalloc(n->nsrc * sizeof *m);
     for (int k = 0; k < n->nsrc; k++) m[k] = map[n->src[k]];
-    if (!rewrite(out, n, m, &map[id])) map[id] = ir_copy_node(out, g, id, map);
+    bool sole = n->nsrc == 1 && uses[n->src[0]] == 1;
+    if (!rewrite(out, n, m, sole, &map[id])) map[id] = ir_copy_node(out, g, id, map);
     if (m != buf) free(m);
     if (map[id] == IR_NONE) {
       mc_error(cx->diag, n->loc, "simplify: cannot rebuild node %%%u", id);
@@ -175,6 +231,7 @@ bool pass_simplify(IrGraph **pg, PassCtx *cx) {
     }
   }
   ok = pass_replace_graph(pg, out, map, ok);
+  free(uses);
   free(map);
   return ok;
 }

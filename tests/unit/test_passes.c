@@ -396,6 +396,50 @@ static void test_passes_simplify_keeps_locs_and_names(void) {
   ir_graph_free(g);
 }
 
+static void assert_values(const double *got, const double *want, int n);
+
+/* Evaluates g (f64) with x and dy bound and returns a copy of output 0. */
+static double *output0_of(const IrGraph *g, const double *x, int64_t nx, const double *dy,
+                          int64_t ndy) {
+  IrEval *e = ir_eval_new(g, true);
+  CU_ASSERT_TRUE(ir_eval_bind(e, "x", x, nx, &diag));
+  CU_ASSERT_TRUE(ir_eval_bind(e, "dy", dy, ndy, &diag));
+  CU_ASSERT_TRUE_FATAL(ir_eval_run(e, &diag));
+  const IrTensor *t = ir_eval_output(e, IR_OUT_OUTPUT, g->outs[0].name);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+  double *copy = mc_xmalloc((size_t)t->numel * sizeof *copy);
+  memcpy(copy, t->data, (size_t)t->numel * sizeof *copy);
+  ir_eval_free(e);
+  return copy;
+}
+
+/* sum over the batch of X_b^T dY_b -> one 2-D product over (batch, t), with
+   the same values. */
+static void test_passes_simplify_merges_batch_sum(void) {
+  IrGraph *g = new_graph();
+  IrRef x = in(g, "x", SHAPE(2, 3, 4)), dy = in(g, "dy", SHAPE(2, 3, 5));
+  IrRef xt = ir_permute(g, x, (const uint8_t[]){0, 2, 1}, noloc);
+  IrRef s = ir_reduce(g, IR_OP_SUM, ir_matmul(g, xt, dy, noloc), 1u, false, noloc);
+  ir_add_output(g, IR_OUT_OUTPUT, "dw", s);
+  double xv[24], dyv[30];
+  for (int i = 0; i < 24; i++) xv[i] = 0.25 * (i % 7) - 0.5;
+  for (int i = 0; i < 30; i++) dyv[i] = 0.125 * (i % 5) + 0.1 * (i / 10);
+  double *before = output0_of(g, xv, 24, dyv, 30);
+  PassCtx cx = ctx();
+  CU_ASSERT_TRUE(pass_run_pipeline(&g, "simplify,dce", &cx));
+  const IrNode *mm = ir_node(g, g->outs[0].ref);
+  CU_ASSERT_EQUAL(mm->op, IR_OP_MATMUL);
+  CU_ASSERT_EQUAL(mm->shape.rank, 2);
+  CU_ASSERT_EQUAL(ir_node(g, mm->src[0])->op, IR_OP_PERMUTE);
+  CU_ASSERT_EQUAL(ir_node(g, mm->src[0])->shape.d[1].n, 6);
+  CU_ASSERT_EQUAL(ir_node(g, mm->src[1])->op, IR_OP_RESHAPE);
+  double *after = output0_of(g, xv, 24, dyv, 30);
+  assert_values(after, before, 20);
+  free(before);
+  free(after);
+  ir_graph_free(g);
+}
+
 /* ---- autodiff ---------------------------------------------------------------------- */
 
 /* Evaluates g (f64) with the given bindings and returns a copy of the
@@ -575,6 +619,7 @@ int main(void) {
       {"simplify_constant_folding", test_passes_simplify_constant_folding},
       {"simplify_movement_chains", test_passes_simplify_movement_chains},
       {"simplify_keeps_locs_and_names", test_passes_simplify_keeps_locs_and_names},
+      {"simplify_merges_batch_sum", test_passes_simplify_merges_batch_sum},
       {"autodiff_broadcasting", test_passes_autodiff_broadcasting},
       {"autodiff_fan_out_and_unused_param", test_passes_autodiff_fan_out_and_unused_param},
       {"autodiff_kink_conventions", test_passes_autodiff_kink_conventions},
