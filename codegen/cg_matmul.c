@@ -31,6 +31,7 @@ typedef struct Gemm {
   bool m_batch, n_batch, batched; /* aot: M, N, or any size holds the batch dim */
   bool m_holds_batch;             /* M holds the graph's batch dim (JIT or aot) */
   bool k_batch;                   /* aot: K holds the batch dim */
+  bool rows_merged;               /* M is the batch's rows merged (rows_merge) */
 } Gemm;
 
 enum { TRANS_A = 1, TRANS_B = 2 };
@@ -100,6 +101,27 @@ static void choose_tiles(Gemm *q, int threads) {
   q->parts = min64(want, q->ntiles);
 }
 
+/* A batched product whose B is one matrix for every batch (a linear layer
+   applied to [B, T, C]), with A stored as is and contiguous, is a single
+   product of nbatch * M rows: one GEMM with tall panels instead of nbatch
+   short ones (of T rows each, too few for the packed path's tiles). */
+static bool same_dim(IrDim x, IrDim y) { return x.n == y.n && x.k == y.k && x.syms == y.syms; }
+
+/* Decided on the shapes (not on strides, which are 0 for a batch of one),
+   so that the JIT at any batch and a library decide alike: A holds every
+   batch axis of the result, B none (absent or a constant 1). */
+static bool rows_merge(const IrNode *n, const IrNode *a, const IrNode *b, bool swap) {
+  int r = n->shape.rank, nb = r - 2;
+  if (swap || nb < 1 || a->op == IR_OP_PERMUTE || a->shape.rank != r) return false;
+  for (int i = 0; i < nb; i++) {
+    int bi = i - (r - b->shape.rank);
+    if (!same_dim(a->shape.d[i], n->shape.d[i]) ||
+        (bi >= 0 && (b->shape.d[bi].n != 1 || b->shape.d[bi].syms)))
+      return false;
+  }
+  return true;
+}
+
 /* id: a matmul, or a 2-D transpose computing its matmul operand's product
    transposed (then M and N trade places). */
 static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q) {
@@ -126,6 +148,17 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   cg_contiguous_strides(&lead, q->sc);
   for (int i = 0; i < q->nbaxes; i++)
     q->sc[i] *= q->M * q->N;
+  uint32_t batch_axes_syms = 0; /* of the result's batch axes */
+  for (int i = 0; i < q->nbaxes; i++)
+    batch_axes_syms |= n->shape.d[i].syms;
+  bool merged = rows_merge(n, a, b, swap);
+  if (merged) {
+    q->rows_merged = true;
+    q->M *= q->nbatch;
+    q->nbatch = 1;
+    q->nbaxes = 0;
+  }
+  uint32_t m_syms = n->shape.d[r - (swap ? 1 : 2)].syms | (merged ? batch_axes_syms : 0);
   int esz = cg_dtype_size((IrDtype)n->dtype);
   q->lanes = t->vector_bytes / esz;
   q->mr = t->gemm_mr;
@@ -135,10 +168,10 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   q->kc = t->gemm_kc;
   q->nc = round_up(t->gemm_nc, q->nr);
   int bsym = ir_graph_batch_sym(g);
-  q->m_holds_batch = bsym >= 0 && (n->shape.d[r - (swap ? 1 : 2)].syms & (1u << bsym));
+  q->m_holds_batch = bsym >= 0 && (m_syms & (1u << bsym));
   if (t->aot && t->batch_sym >= 0) {
     uint32_t bit = 1u << t->batch_sym;
-    q->m_batch = n->shape.d[r - (swap ? 1 : 2)].syms & bit;
+    q->m_batch = m_syms & bit;
     q->n_batch = n->shape.d[r - (swap ? 2 : 1)].syms & bit;
     q->k_batch = a->shape.d[a->shape.rank - 1].syms & bit;
     q->batched = q->m_batch || q->n_batch || q->k_batch;
@@ -829,7 +862,8 @@ static int narrow_panel(const Gemm *q) {
 static int narrow_rows(const Gemm *q) {
   bool narrow = !(q->trans & TRANS_B) && !q->m_batch && q->M <= NARROW_ROWS;
   if (narrow) return (int)(q->M % narrow_panel(q));
-  bool dot = q->trans == TRANS_B && !q->m_holds_batch && q->M <= DOT_ROWS && q->K >= DOT_MIN_K;
+  bool dot = q->trans == TRANS_B && !q->m_holds_batch && !q->rows_merged && q->M <= DOT_ROWS &&
+             q->K >= DOT_MIN_K;
   if (dot) return PATH_DOT;
   bool small_bt = q->trans == TRANS_B && !q->n_batch && !q->k_batch &&
                   q->N <= SMALL_BT_PANELS * (int64_t)q->nr;

@@ -1087,6 +1087,41 @@ static void test_codegen_matmul_transposed_operands(void) {
       }
 }
 
+/* A batched product whose B is one matrix for every batch (a linear layer
+   on [B, T, C]) runs as one product of B * T rows (its task has no batch
+   axis, b0), also at a batch of one; a product batched in both operands
+   keeps its batch axis (b1). Both against the evaluator. */
+static void test_codegen_batched_rows_merge(void) {
+  for (int threads = 1; threads <= 2; threads++)
+    for (int f = 0; f < 2; f++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      char what[80];
+      snprintf(what, sizeof what, "batched rows merge %d threads %s", threads, ir_dtype_name(dt));
+      Case *c = case_new(dt, what);
+      c->opts.threads = threads;
+      IrRef w = input(c, DOM_ANY, dt, SHAPE(100, 50));
+      IrRef y = ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(4, 37, 50)), transpose(c, w), noloc);
+      output(c, ir_unary(c->g, IR_OP_RELU, ir_binary(c->g, IR_OP_ADD, y, input(c, DOM_ANY, dt,
+                         SHAPE(100)), noloc), noloc));
+      output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(1, 29, 50)), transpose(c, w), noloc));
+      output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(2, 3, 33, 40)),
+                          input(c, DOM_ANY, dt, SHAPE(40, 70)), noloc));
+      output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(4, 37, 50)),
+                          input(c, DOM_ANY, dt, SHAPE(4, 50, 30)), noloc));
+      CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
+      check(c, f ? F64_TOL : F32_TOL);
+      McStr s;
+      mc_str_init(&s);
+      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_task_f") : NULL);
+      CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_b0_") : NULL);
+      CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_b1_") : NULL);
+      CU_ASSERT_PTR_NULL(s.s ? strstr(s.s, "_b2_") : NULL);
+      mc_str_free(&s);
+      case_free(c);
+    }
+}
+
 /* ---- narrow products -----------------------------------------------------------------
    Products of at most 64 rows with B stored as is read A and B in place
    (convolutions: filters times unfolded input): rows below, at and above
@@ -1628,6 +1663,7 @@ static const TestCase cases[] = {
     {"test_codegen_fused_reductions", test_codegen_fused_reductions},
     {"test_codegen_fused_adam", test_codegen_fused_adam},
     {"test_codegen_fused_in_parts", test_codegen_fused_in_parts},
+    {"test_codegen_batched_rows_merge", test_codegen_batched_rows_merge},
     {"test_codegen_outer_reductions_in_parts", test_codegen_outer_reductions_in_parts},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
