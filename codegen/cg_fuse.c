@@ -466,7 +466,12 @@ static void emit_group_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMVal
     w.vdims[s] = LLVMBuildNSWSub(cx->b, end, begin, "");
   }
   if (b->G.reduce != IR_NONE) fill_identity(cx, b, &w);
+  for (int i = 0; i < b->G.nm; i++) {
+    int k = cg_op_interleave((IrOp)ir_node(cx->g, b->G.m[i])->op);
+    if (k > cx->interleave) cx->interleave = k;
+  }
   cg_walk_emit(cx, &w, group_row, b);
+  cx->interleave = 0;
   free(b);
 }
 

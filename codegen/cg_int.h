@@ -165,6 +165,8 @@ typedef struct Cg {
   const CgOptions *opts;
   const CgKnown *known; /* NULL: every function is made here */
   CgBuild *build;       /* where known builds list what they made */
+  int interleave;       /* > 1: loops ended now ask the vectorizer for this
+                           many vectors in flight (cg_for_end) */
 } Cg;
 
 /* Builds the program of g into the shards (whose modules the caller
@@ -305,6 +307,9 @@ typedef struct CgFor {
   LLVMValueRef iv, end, step;
 } CgFor;
 void cg_for_begin(Cg *cx, CgFor *l, LLVMValueRef start, LLVMValueRef end, LLVMValueRef step);
+/* Interleave count for the vector loops of a kernel computing op (or 1):
+   see cg_loop.c. */
+int cg_op_interleave(IrOp op);
 /* The same when start < end is known: no guard, so values computed in the
    body (the last cg_for_carry_next) are usable after the loop. */
 void cg_for_begin_nonempty(Cg *cx, CgFor *l, LLVMValueRef start, LLVMValueRef end,

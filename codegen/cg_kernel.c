@@ -195,7 +195,9 @@ static void emit_elem_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValu
     }
     w.vdims[0] = LLVMBuildNSWSub(cx->b, end, begin, "");
   }
+  cx->interleave = cg_op_interleave((IrOp)n->op);
   cg_walk_emit(cx, &w, elem_row, &e);
+  cx->interleave = 0;
 }
 
 /* part(ctx = {ws, desc}, begin, end): the kernel over rows [begin, end). */

@@ -3,6 +3,8 @@
    if/else, dtype conversions, and strided loop nests over static shapes. */
 #include <string.h>
 
+#include <llvm-c/DebugInfo.h>
+
 #include "cg_int.h"
 
 LLVMTypeRef cg_type(Cg *cx, IrDtype t) {
@@ -172,10 +174,42 @@ void cg_for_carry_next(Cg *cx, LLVMValueRef phi, LLVMValueRef next) {
   LLVMAddIncoming(phi, &next, &bb, 1);
 }
 
+/* The float exp, log, erf and tanh (and what is built on them) are long
+   chains of dependent operations (cg_math.c): one vector at a time, a loop
+   of them waits on latency. Their kernels' loops ask the vectorizer to
+   interleave (which the pipeline otherwise leaves off: cg_compile.c),
+   keeping several independent vectors in flight. */
+int cg_op_interleave(IrOp op) {
+  switch (op) {
+  case IR_OP_EXP: case IR_OP_LOG: case IR_OP_TANH: case IR_OP_SIGMOID: case IR_OP_GELU:
+  case IR_OP_ERF: case IR_OP_POW:
+    return 4;
+  default:
+    return 1;
+  }
+}
+
+/* !llvm.loop !{self, !{"llvm.loop.interleave.count", i32 n}} on a latch
+   branch: a loop id refers to itself, made through a temporary node. */
+static void set_interleave(Cg *cx, LLVMValueRef br, int n) {
+  LLVMMetadataRef tmp = LLVMTemporaryMDNode(cx->ctx, NULL, 0);
+  const char *name = "llvm.loop.interleave.count";
+  LLVMMetadataRef opt[2] = {
+      LLVMMDStringInContext2(cx->ctx, name, strlen(name)),
+      LLVMValueAsMetadata(LLVMConstInt(cx->t_i32, (unsigned)n, 0))};
+  LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(cx->ctx, opt, 2)};
+  LLVMMetadataRef id = LLVMMDNodeInContext2(cx->ctx, ops, 2);
+  LLVMMetadataReplaceAllUsesWith(tmp, id);
+  unsigned kind = LLVMGetMDKindIDInContext(cx->ctx, "llvm.loop", 9);
+  LLVMSetMetadata(br, kind, LLVMMetadataAsValue(cx->ctx, id));
+}
+
 void cg_for_end(Cg *cx, CgFor *l) {
   LLVMValueRef next = LLVMBuildNSWAdd(cx->b, l->iv, l->step, "");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cx->b);
-  LLVMBuildCondBr(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, next, l->end, ""), l->body, l->exit);
+  LLVMValueRef br =
+      LLVMBuildCondBr(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, next, l->end, ""), l->body, l->exit);
+  if (cx->interleave > 1) set_interleave(cx, br, cx->interleave);
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMPositionBuilderAtEnd(cx->b, l->exit);
 }

@@ -1500,8 +1500,13 @@ static LLVMValueRef make_epilogue(Cg *cx, const void *arg) {
   LLVMValueRef ptrs[CG_GROUP_MAX_BUFS + EPI_MAX];
   for (int k = 0; k < s->epi->next + s->epi->nout; k++)
     ptrs[k] = cg_load(cx, cx->t_ptr, cg_param(cx, 0), cg_i64(cx, k));
+  for (int i = 0; i < s->epi->n; i++) {
+    int k = cg_op_interleave(s->epi->op[i]);
+    if (k > cx->interleave) cx->interleave = k;
+  }
   emit_epilogue(cx, s->epi, cg_type(cx, s->dt), cg_param(cx, 1), cg_param(cx, 2), cg_param(cx, 3),
                 ptrs, cg_param(cx, 4), cg_param(cx, 5), cg_param(cx, 6), cg_param(cx, 7));
+  cx->interleave = 0;
   LLVMBuildRetVoid(cx->b);
   return fn;
 }

@@ -949,6 +949,34 @@ static void test_codegen_named_cpu(void) {
   case_free(c);
 }
 
+/* Loops of kernels computing exp, gelu and the like ask the vectorizer to
+   interleave (their polynomials are latency-bound one vector at a time);
+   loops of cheap ones do not: the metadata, read before optimization
+   consumes it, and the values against the evaluator. */
+static int interleave_requests(IrOp op) {
+  Case *c = case_new(IR_F32, ir_ops[op].name);
+  c->opts.opt_level = 0;
+  IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(37, 45));
+  IrRef y = op == IR_OP_ADD ? ir_binary(c->g, op, x, x, noloc) : ir_unary(c->g, op, x, noloc);
+  output(c, ir_binary(c->g, IR_OP_MUL, y, input(c, DOM_ANY, IR_F32, SHAPE(45)), noloc));
+  check(c, F32_TOL);
+  McStr s;
+  mc_str_init(&s);
+  CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+  int n = 0;
+  for (const char *at = s.s; at && (at = strstr(at, "\"llvm.loop.interleave.count\", i32 4")); at++)
+    n++;
+  mc_str_free(&s);
+  case_free(c);
+  return n;
+}
+
+static void test_codegen_costly_loops_interleave(void) {
+  CU_ASSERT_TRUE(interleave_requests(IR_OP_GELU) >= 1);
+  CU_ASSERT_TRUE(interleave_requests(IR_OP_EXP) >= 1);
+  CU_ASSERT_EQUAL(interleave_requests(IR_OP_ADD), 0);
+}
+
 /* ---- matmul around the tiles ------------------------------------------------------------ */
 
 /* M, K, N across microkernel edges, a K beyond one cache block (partial
@@ -1647,6 +1675,7 @@ static const TestCase cases[] = {
     {"test_codegen_slots_and_plan", test_codegen_slots_and_plan},
     {"test_codegen_emit_llvm_and_asm", test_codegen_emit_llvm_and_asm},
     {"test_codegen_shards_and_opt_levels", test_codegen_shards_and_opt_levels},
+    {"test_codegen_costly_loops_interleave", test_codegen_costly_loops_interleave},
     {"test_codegen_named_cpu", test_codegen_named_cpu},
     {"test_codegen_host_avx512", test_codegen_host_avx512},
     {"test_codegen_matmul_tiles", test_codegen_matmul_tiles},
