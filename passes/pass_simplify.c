@@ -20,6 +20,11 @@
        The batched form would write B products and add them up; the merged
        one is a single GEMM with a long k. Only when nothing else reads the
        batched product and Y is no transpose (its reshape would be a copy).
+     - add(pad(x), pad(y)) where x's and y's regions lie side by side along
+       one axis (of constant size) and are whole along the others ->
+       pad(concat(x, y)), or the concat alone when it fills the result;
+       concats of concats along that axis are flattened. The gradient of
+       slicing qkv into q, k and v is such a sum of three zero pads.
    Folded-away nodes stay behind unused; dce removes them. */
 #include <math.h>
 #include <stdlib.h>
@@ -194,12 +199,77 @@ static bool merge_batch_sum(IrGraph *out, const IrNode *n, const IrRef *m, bool 
   return true;
 }
 
+/* At most this many parts in a joined concat. */
+#define JOIN_MAX_PARTS 16
+
+static bool same_dim1(IrDim a, IrDim b) { return a.n == b.n && a.k == b.k && a.syms == b.syms; }
+
+static int count_parts(const IrGraph *out, IrRef x, int axis) {
+  const IrNode *c = ir_node(out, x);
+  return c->op == IR_OP_CONCAT && c->attr.axis == axis ? c->nsrc : 1;
+}
+
+/* Appends x's parts along axis (x itself, or a concat's operands). */
+static int concat_parts(const IrGraph *out, IrRef x, int axis, IrRef *parts, int n) {
+  const IrNode *c = ir_node(out, x);
+  if (c->op != IR_OP_CONCAT || c->attr.axis != axis) {
+    parts[n] = x;
+    return n + 1;
+  }
+  for (int k = 0; k < c->nsrc; k++) parts[n++] = c->src[k];
+  return n;
+}
+
+/* The one axis along which pad p does not cover all of n (-1: none; -2:
+   several). */
+static int padded_axis(const IrGraph *out, const IrNode *p, const IrNode *n) {
+  const IrNode *x = ir_node(out, p->src[0]);
+  int axis = -1;
+  for (int i = 0; i < n->shape.rank; i++) {
+    if (p->attr.start[i] == 0 && same_dim1(x->shape.d[i], n->shape.d[i])) continue;
+    if (axis != -1) return -2;
+    axis = i;
+  }
+  return axis;
+}
+
+/* add(pad(x), pad(y)), side by side along one axis -> pad(concat(x, y)). */
+static bool join_pads(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) {
+  if (n->op != IR_OP_ADD) return false;
+  const IrNode *p = ir_node(out, m[0]), *q = ir_node(out, m[1]);
+  if (p->op != IR_OP_PAD || q->op != IR_OP_PAD || p->dtype != n->dtype ||
+      q->dtype != n->dtype || !same_dims(&p->shape, &n->shape) || !same_dims(&q->shape, &n->shape))
+    return false;
+  int axis = padded_axis(out, p, n);
+  if (axis < 0 || padded_axis(out, q, n) != axis || n->shape.d[axis].syms) return false;
+  if (q->attr.start[axis] < p->attr.start[axis]) {
+    const IrNode *t = p;
+    p = q;
+    q = t;
+  }
+  const IrNode *x = ir_node(out, p->src[0]), *y = ir_node(out, q->src[0]);
+  int64_t lo = p->attr.start[axis], mid = lo + x->shape.d[axis].n;
+  int64_t hi = mid + y->shape.d[axis].n;
+  if (q->attr.start[axis] != mid || x->shape.d[axis].syms || y->shape.d[axis].syms) return false;
+  IrRef parts[JOIN_MAX_PARTS];
+  if (count_parts(out, p->src[0], axis) + count_parts(out, q->src[0], axis) > JOIN_MAX_PARTS)
+    return false;
+  int np = concat_parts(out, p->src[0], axis, parts, 0);
+  np = concat_parts(out, q->src[0], axis, parts, np);
+  IrRef cat = ir_concat(out, parts, np, axis, n->loc);
+  int64_t before[IR_MAX_RANK] = {0}, after[IR_MAX_RANK] = {0};
+  before[axis] = lo;
+  after[axis] = n->shape.d[axis].n - hi;
+  *res = lo == 0 && after[axis] == 0 ? cat : ir_pad(out, cat, before, after, n->loc);
+  return true;
+}
+
 /* Applies the first rule that matches n (operands m in out); true when one
    did, with the replacement (IR_NONE if building it failed) in *res. */
 static bool rewrite(IrGraph *out, const IrNode *n, const IrRef *m, bool sole, IrRef *res) {
   if (n->op == IR_OP_INPUT || n->op == IR_OP_PARAM) return false;
   return fold(out, n, m, res) || identity(out, n, m, res) || collapse(out, n, m, res) ||
-         merge_batch_sum(out, n, m, sole, res);
+         merge_batch_sum(out, n, m, sole, res) || join_pads(out, n, m, res);
 }
 
 /* uses[i]: how many operand slots of g's nodes, and outputs, read node i. */

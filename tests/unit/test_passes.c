@@ -440,6 +440,30 @@ static void test_passes_simplify_merges_batch_sum(void) {
   ir_graph_free(g);
 }
 
+/* zero pads side by side summed -> one concat (padded where they leave
+   zeros), with the same values. */
+static void test_passes_simplify_joins_pads(void) {
+  IrGraph *g = new_graph();
+  IrRef x = in(g, "x", SHAPE(2, 3)), dy = in(g, "dy", SHAPE(2, 4));
+  IrRef px = ir_pad(g, x, (const int64_t[]){0, 1}, (const int64_t[]){0, 6}, noloc);
+  IrRef pd = ir_pad(g, dy, (const int64_t[]){0, 4}, (const int64_t[]){0, 2}, noloc);
+  ir_add_output(g, IR_OUT_OUTPUT, "joined", ir_binary(g, IR_OP_ADD, pd, px, noloc));
+  double xv[6], dyv[8];
+  for (int i = 0; i < 6; i++) xv[i] = 1.5 + i;
+  for (int i = 0; i < 8; i++) dyv[i] = -0.25 * i;
+  double *before = output0_of(g, xv, 6, dyv, 8);
+  PassCtx cx = ctx();
+  CU_ASSERT_TRUE(pass_run_pipeline(&g, "simplify,dce", &cx));
+  const IrNode *p = ir_node(g, g->outs[0].ref);
+  CU_ASSERT_EQUAL(p->op, IR_OP_PAD);
+  CU_ASSERT_EQUAL(ir_node(g, p->src[0])->op, IR_OP_CONCAT);
+  double *after = output0_of(g, xv, 6, dyv, 8);
+  assert_values(after, before, 20);
+  free(before);
+  free(after);
+  ir_graph_free(g);
+}
+
 /* ---- autodiff ---------------------------------------------------------------------- */
 
 /* Evaluates g (f64) with the given bindings and returns a copy of the
@@ -620,6 +644,7 @@ int main(void) {
       {"simplify_movement_chains", test_passes_simplify_movement_chains},
       {"simplify_keeps_locs_and_names", test_passes_simplify_keeps_locs_and_names},
       {"simplify_merges_batch_sum", test_passes_simplify_merges_batch_sum},
+      {"simplify_joins_pads", test_passes_simplify_joins_pads},
       {"autodiff_broadcasting", test_passes_autodiff_broadcasting},
       {"autodiff_fan_out_and_unused_param", test_passes_autodiff_fan_out_and_unused_param},
       {"autodiff_kink_conventions", test_passes_autodiff_kink_conventions},
