@@ -113,30 +113,41 @@ LLVMValueRef cg_math_log(Cg *cx, LLVMValueRef x) {
    z^2 = h^2 + (z - h)(z + h) with h = z cut to 12 significant bits, so h^2
    is exact and exp(-h^2) exp(P(t) - (z - h)(z + h)) keeps its accuracy
    where z^2 is large. */
-LLVMValueRef cg_math_erfc(Cg *cx, LLVMValueRef x) {
+static LLVMValueRef erfc_abs(Cg *cx, LLVMValueRef ax, bool split) {
   static const double p[] = {0.17087277,  -0.82215223, 1.48851587, -1.13520398, 0.27886807,
                              -0.18628806, 0.09678418,  0.37409196, 1.00002368,  -1.26551223};
-  LLVMValueRef ax = call1(cx, "llvm.fabs", x);
   LLVMValueRef t = LLVMBuildFDiv(cx->b, fc(cx, 1), muladd(cx, ax, fc(cx, 0.5), fc(cx, 1)), "");
+  if (!split)
+    return fmul(cx, t, cg_math_exp(cx, fsub(cx, poly(cx, t, p, 10), fmul(cx, ax, ax))));
   LLVMValueRef hbits =
       LLVMBuildAnd(cx->b, LLVMBuildBitCast(cx->b, ax, cx->t_i32, ""), ic(cx, (int)0xfffff000u), "");
   LLVMValueRef h = LLVMBuildBitCast(cx->b, hbits, cx->t_f32, "");
   LLVMValueRef rest = fmul(cx, fsub(cx, ax, h), fadd(cx, ax, h));
   LLVMValueRef big = cg_math_exp(cx, LLVMBuildFNeg(cx->b, fmul(cx, h, h), ""));
   LLVMValueRef small = cg_math_exp(cx, fsub(cx, poly(cx, t, p, 10), rest));
-  LLVMValueRef ans = fmul(cx, t, fmul(cx, big, small));
+  return fmul(cx, t, fmul(cx, big, small));
+}
+
+LLVMValueRef cg_math_erfc(Cg *cx, LLVMValueRef x) {
+  LLVMValueRef ax = call1(cx, "llvm.fabs", x);
+  LLVMValueRef ans = erfc_abs(cx, ax, true);
   /* erfc |z| rounds to 0 beyond 10.5 (and the split would make inf - inf) */
   ans = sel(cx, cmp(cx, LLVMRealOGT, ax, fc(cx, 10.5)), fc(cx, 0), ans);
   return sel(cx, cmp(cx, LLVMRealOLT, x, fc(cx, 0)), fsub(cx, fc(cx, 2), ans), ans);
 }
 
-/* |x| < 1/2: the Taylor series of erf; else sign(x) (1 - erfc |x|) */
+/* |x| < 1/2: the Taylor series of erf; else sign(x) (1 - erfc |x|). Here
+   erfc |x| <= 0.48 is subtracted from 1, so its relative error (about
+   x^2 2^-24 with a single exp of -x^2 + P(t), where x^2 is rounded) moves
+   erf by less than its own rounding: no split of x^2 as in erfc. */
 LLVMValueRef cg_math_erf(Cg *cx, LLVMValueRef x) {
   const double c0 = 1.1283791670955126; /* 2 / sqrt(pi) */
   const double p[] = {-c0 / 1320, c0 / 216, -c0 / 42, c0 / 10, -c0 / 3, c0};
   LLVMValueRef ax = call1(cx, "llvm.fabs", x);
   LLVMValueRef series = fmul(cx, x, poly(cx, fmul(cx, x, x), p, 6));
-  LLVMValueRef big = fsub(cx, fc(cx, 1), cg_math_erfc(cx, ax));
+  LLVMValueRef rest = erfc_abs(cx, ax, false);
+  rest = sel(cx, cmp(cx, LLVMRealOGT, ax, fc(cx, 10.5)), fc(cx, 0), rest);
+  LLVMValueRef big = fsub(cx, fc(cx, 1), rest);
   LLVMTypeRef t = cx->t_f32;
   LLVMValueRef args[2] = {big, x};
   big = cg_intrinsic(cx, "llvm.copysign", &t, 1, args, 2);
