@@ -101,13 +101,13 @@ static void choose_tiles(Gemm *q, int threads) {
   q->parts = min64(want, q->ntiles);
 }
 
+static bool same_dim(IrDim x, IrDim y) { return x.n == y.n && x.k == y.k && x.syms == y.syms; }
+
 /* A batched product whose B is one matrix for every batch (a linear layer
    applied to [B, T, C]), with A stored as is and contiguous, is a single
    product of nbatch * M rows: one GEMM with tall panels instead of nbatch
-   short ones (of T rows each, too few for the packed path's tiles). */
-static bool same_dim(IrDim x, IrDim y) { return x.n == y.n && x.k == y.k && x.syms == y.syms; }
-
-/* Decided on the shapes (not on strides, which are 0 for a batch of one),
+   short ones (of T rows each, too few for the packed path's tiles).
+   Decided on the shapes (not on strides, which are 0 for a batch of one),
    so that the JIT at any batch and a library decide alike: A holds every
    batch axis of the result, B none (absent or a constant 1). */
 static bool rows_merge(const IrNode *n, const IrNode *a, const IrNode *b, bool swap) {
