@@ -162,6 +162,12 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   int esz = cg_dtype_size((IrDtype)n->dtype);
   q->lanes = t->vector_bytes / esz;
   q->mr = t->gemm_mr;
+  /* A fixed M (no named dim in it) of fewer than two panels is cut into
+     equal panels: 16 rows as 8 + 8, not 14 + 2, whose second panel would
+     cost as much as a whole one (the microkernel computes MR rows). The
+     sums do not depend on MR: each element adds its k in order. */
+  if (m_syms == 0 && q->M >= 1 && q->M < 2 * q->mr)
+    q->mr = (int)ceil_div(q->M, ceil_div(q->M, q->mr));
   q->nv = t->gemm_nv;
   q->nr = q->nv * q->lanes;
   q->mc = round_up(t->gemm_mc, q->mr);
@@ -810,13 +816,13 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
     snprintf(name, sizeof name, "gemm_dot_row_%s", sfx);
     return emit_dot(cx, s->q, et, name, 1, DOT_ROW_COLS);
   case UKERNEL:
-    snprintf(name, sizeof name, "gemm_ukernel_%s", sfx);
+    snprintf(name, sizeof name, "gemm_ukernel_%s_m%d", sfx, s->q->mr);
     return emit_ukernel(cx, s->q, et, name);
   case PACK_A:
-    snprintf(name, sizeof name, "gemm_pack_a_%s", sfx);
+    snprintf(name, sizeof name, "gemm_pack_a_%s_m%d", sfx, s->q->mr);
     return emit_pack_a(cx, s->q, et, name, false);
   case PACK_A_T:
-    snprintf(name, sizeof name, "gemm_pack_at_%s", sfx);
+    snprintf(name, sizeof name, "gemm_pack_at_%s_m%d", sfx, s->q->mr);
     return emit_pack_a(cx, s->q, et, name, true);
   case PACK_B_T:
     snprintf(name, sizeof name, "gemm_pack_bt_%s", sfx);
@@ -827,12 +833,14 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
   }
 }
 
-/* The microkernel or a packer of q's dtype, emitted once per program. */
+/* The microkernel or a packer of q's dtype (and panel rows, for those that
+   depend on them), emitted once per program. */
 static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
   static const char *const names[] = {"ukernel", "pack_a", "pack_b", "pack_at", "pack_bt",
                                       "narrow", "dot", "dot_row"};
   char key[48];
-  snprintf(key, sizeof key, "gemm_%s %s", names[which], ir_dtype_name(dt));
+  bool rows = which == UKERNEL || which == PACK_A || which == PACK_A_T;
+  snprintf(key, sizeof key, "gemm_%s %s m%d", names[which], ir_dtype_name(dt), rows ? q->mr : 0);
   Spec s = {.q = q, .dt = dt, .which = which};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
@@ -1348,9 +1356,9 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
   if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
-  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s_r%d%s%s", s->dt == IR_F64 ? "f64" : "f32",
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s_r%d_m%d%s%s", s->dt == IR_F64 ? "f64" : "f32",
            s->nbaxes, s->q->trans, narrow, narrow_nv(s->q) == 1 ? "_v1" : "", narrow_panel(s->q),
-           skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "");
+           s->q->mr, skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
@@ -1525,9 +1533,9 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   epi_of(cx, c->node, &epi, ext);
   char key[400];
   int rows = narrow_rows(&q);
-  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d%s%s", ir_dtype_name(dt), c->nbaxes,
-           q.trans, rows, narrow_nv(&q), narrow_panel(&q), skinny_dots(&q) ? " sd" : "",
-           epi.n ? " epi" : "");
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d m%d%s%s", ir_dtype_name(dt),
+           c->nbaxes, q.trans, rows, narrow_nv(&q), narrow_panel(&q), q.mr,
+           skinny_dots(&q) ? " sd" : "", epi.n ? " epi" : "");
   Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
@@ -1656,9 +1664,9 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
   q.trans = trans;
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d%s %s", small ? "_small" : "",
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d m%d%s %s", small ? "_small" : "",
            ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans, small ? -1 : narrow_rows(&q),
-           small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q),
+           small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q), small ? 0 : q.mr,
            !small && skinny_dots(&q) ? " sd" : "", epi.n ? epi.sig : "");
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,

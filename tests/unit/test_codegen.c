@@ -1150,6 +1150,37 @@ static void test_codegen_batched_rows_merge(void) {
     }
 }
 
+/* A fixed M of fewer than two microkernel panels is cut into equal ones (16
+   rows as 8 + 8, a convolution's weight gradient with 16 filters); an M of
+   two panels or more keeps the target's. Against the evaluator, batched
+   and not, 1 and 2 threads. */
+static void test_codegen_equal_panels(void) {
+  for (int threads = 1; threads <= 2; threads++)
+    for (int f = 0; f < 2; f++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      char what[80];
+      snprintf(what, sizeof what, "equal panels %d threads %s", threads, ir_dtype_name(dt));
+      Case *c = case_new(dt, what);
+      c->opts.threads = threads;
+      static const uint8_t swap3[3] = {0, 2, 1};
+      IrRef cols = input(c, DOM_ANY, dt, SHAPE(5, 150, 100));
+      output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(5, 16, 100)),
+                          must(c, ir_permute(c->g, cols, swap3, noloc)), noloc));
+      output(c, ir_matmul(c->g, input(c, DOM_ANY, dt, SHAPE(60, 100)),
+                          transpose(c, input(c, DOM_ANY, dt, SHAPE(150, 100))), noloc));
+      CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
+      check(c, f ? F64_TOL : F32_TOL);
+      McStr s;
+      mc_str_init(&s);
+      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      char want[40];
+      snprintf(want, sizeof want, "gemm_ukernel_%s_m8", ir_dtype_name(dt));
+      CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, want) : NULL);
+      mc_str_free(&s);
+      case_free(c);
+    }
+}
+
 /* ---- narrow products -----------------------------------------------------------------
    Products of at most 64 rows with B stored as is read A and B in place
    (convolutions: filters times unfolded input): rows below, at and above
@@ -1693,6 +1724,7 @@ static const TestCase cases[] = {
     {"test_codegen_fused_adam", test_codegen_fused_adam},
     {"test_codegen_fused_in_parts", test_codegen_fused_in_parts},
     {"test_codegen_batched_rows_merge", test_codegen_batched_rows_merge},
+    {"test_codegen_equal_panels", test_codegen_equal_panels},
     {"test_codegen_outer_reductions_in_parts", test_codegen_outer_reductions_in_parts},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
