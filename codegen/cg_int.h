@@ -413,6 +413,7 @@ struct CgCall {
   int64_t ext[CG_MAX_EXTENTS];
   int esz, rank, cls[2]; /* move: element size, rank, innermost stride classes */
   bool add_into;         /* move: dst += src in the node's float dtype (fold) */
+  int taps_rank;         /* fold: window axes (its kernel taps' extents) */
   int dtype, nbaxes;     /* scatter_add, matmul */
   bool parallel;         /* elementwise: runs in parts on the pool */
   int split_axis;        /* parallel: the extent the parts split (0 but for a

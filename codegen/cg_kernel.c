@@ -469,39 +469,100 @@ static void move_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
     move_scalars(cx, m, w, off, cg_i64(cx, 0), inner_extent(w));
 }
 
+/* The walk of a copy from its extents (dims[rank], destination strides,
+   source strides) and its row mover. */
+static void move_walk_init(Cg *cx, const CgCall *c, CgWalk *w, MoveRow *m) {
+  int r = c->rank;
+  *w = (CgWalk){.rank = r};
+  for (int i = 0; i < r; i++) {
+    w->vdims[i] = extent(cx, c, i);
+    w->vst[0][i] = extent(cx, c, r + i);
+    w->vst[1][i] = extent(cx, c, 2 * r + i);
+  }
+  for (int a = 0; a < 2; a++)
+    if (c->cls[a] < 2)
+      w->vst[a][r - 1] = cg_i64(cx, c->cls[a]);
+  for (int a = 2; a < CG_WALK_ARRAYS; a++)
+    for (int i = 0; i < r; i++)
+      w->vst[a][i] = cg_i64(cx, 0);
+  *m = (MoveRow){.add_into = c->add_into, .esz = (unsigned)c->esz, .lanes = 1};
+  m->et = c->add_into ? cg_type(cx, (IrDtype)c->dtype)
+                      : LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
+  if (c->cls[0] == 1 && c->cls[1] == 1 && (c->esz == 4 || c->esz == 8))
+    m->lanes = (cx->tgt->vector_bytes < 32 ? cx->tgt->vector_bytes : 32) / c->esz;
+}
+
+/* The copy from element src of the operand to element dst of the result
+   (the bases move the buffers: offsets inside the walk stay from 0). */
+static void move_from(Cg *cx, const CgWalk *w, const MoveRow *m, LLVMValueRef out,
+                      LLVMValueRef in, LLVMValueRef dst, LLVMValueRef src) {
+  cx->kargs[0] = cg_gep(cx, m->et, out, dst);
+  cx->kargs[1] = cg_gep(cx, m->et, in, src);
+  cg_walk_emit(cx, w, move_row, (void *)m);
+}
+
 /* Extents: dims[rank], destination strides[rank], source strides[rank],
    destination base, source base. In parts: rows [begin, end) of the
    outermost axis. */
 static void emit_move_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
   int r = c->rank;
-  CgWalk w = {.rank = r};
-  for (int i = 0; i < r; i++) {
-    w.vdims[i] = extent(cx, c, i);
-    w.vst[0][i] = extent(cx, c, r + i);
-    w.vst[1][i] = extent(cx, c, 2 * r + i);
-  }
-  for (int a = 0; a < 2; a++)
-    if (c->cls[a] < 2)
-      w.vst[a][r - 1] = cg_i64(cx, c->cls[a]);
-  for (int a = 2; a < CG_WALK_ARRAYS; a++)
-    for (int i = 0; i < r; i++)
-      w.vst[a][i] = cg_i64(cx, 0);
-  MoveRow m = {.add_into = c->add_into, .esz = (unsigned)c->esz, .lanes = 1};
-  m.et = c->add_into ? cg_type(cx, (IrDtype)c->dtype)
-                     : LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
-  if (c->cls[0] == 1 && c->cls[1] == 1 && (c->esz == 4 || c->esz == 8))
-    m.lanes = (cx->tgt->vector_bytes < 32 ? cx->tgt->vector_bytes : 32) / c->esz;
-  /* the bases move the buffers: offsets inside the walk stay from 0 */
+  CgWalk w;
+  MoveRow m;
+  move_walk_init(cx, c, &w, &m);
   LLVMValueRef dst = extent(cx, c, 3 * r), src = extent(cx, c, 3 * r + 1);
   if (begin) {
     dst = LLVMBuildNSWAdd(cx->b, dst, LLVMBuildNSWMul(cx->b, begin, w.vst[0][0], ""), "");
     src = LLVMBuildNSWAdd(cx->b, src, LLVMBuildNSWMul(cx->b, begin, w.vst[1][0], ""), "");
     w.vdims[0] = LLVMBuildNSWSub(cx->b, end, begin, "");
   }
-  cx->kargs[0] = cg_gep(cx, m.et, out_ptr(cx), dst);
-  cx->kargs[1] = cg_gep(cx, m.et, in_ptr(cx, 0), src);
-  cg_walk_emit(cx, &w, move_row, &m);
+  move_from(cx, &w, &m, out_ptr(cx), in_ptr(cx, 0), dst, src);
 }
+
+/* fold's kernel. Extents: the tap walk's dims[rank], destination and
+   source strides (as a copy's), then the window's extents[k], destination
+   strides[k] and source strides[k] per kernel tap axis (k = c->taps_rank),
+   the result's elements. Zeros its rows of the result (all of it when not
+   in parts), then adds each tap's windows in tap order.
+   In parts: rows [begin, end) of the walk's outermost axis, which holds only
+   leading (batch, channel) axes, whose windows no other row touches. */
+static void emit_fold_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
+  int r = c->rank, k = c->taps_rank;
+  CgWalk w;
+  MoveRow m;
+  move_walk_init(cx, c, &w, &m);
+  LLVMValueRef out = out_ptr(cx), in = in_ptr(cx, 0);
+  LLVMValueRef rows = w.vdims[0], first = cg_i64(cx, 0);
+  if (begin) {
+    first = begin;
+    rows = LLVMBuildNSWSub(cx->b, end, begin, "");
+  }
+  w.vdims[0] = rows;
+  LLVMValueRef dst0 = LLVMBuildNSWMul(cx->b, first, w.vst[0][0], "");
+  LLVMValueRef src0 = LLVMBuildNSWMul(cx->b, first, w.vst[1][0], "");
+  LLVMValueRef elems = begin ? LLVMBuildNSWMul(cx->b, rows, w.vst[0][0], "")
+                             : extent(cx, c, 3 * r + 3 * k);
+  LLVMValueRef bytes = LLVMBuildNSWMul(cx->b, elems, cg_i64(cx, c->esz), "");
+  cg_tag(cx, LLVMBuildMemSet(cx->b, cg_gep(cx, m.et, out, dst0), LLVMConstInt(cx->t_i8, 0, 0),
+                             bytes, 1), 0, -1);
+  LLVMValueRef taps = cg_i64(cx, 1);
+  for (int i = 0; i < k; i++)
+    taps = LLVMBuildNSWMul(cx->b, taps, extent(cx, c, 3 * r + i), "");
+  CgFor t;
+  cg_for_begin(cx, &t, cg_i64(cx, 0), taps, cg_i64(cx, 1));
+  LLVMValueRef rest = t.iv, dst = dst0, src = src0;
+  for (int i = k - 1; i >= 0; i--) {
+    LLVMValueRef size = extent(cx, c, 3 * r + i);
+    LLVMValueRef kk = LLVMBuildSRem(cx->b, rest, size, "");
+    rest = LLVMBuildSDiv(cx->b, rest, size, "");
+    dst = LLVMBuildNSWAdd(cx->b, dst, LLVMBuildNSWMul(cx->b, kk, extent(cx, c, 3 * r + k + i), ""), "");
+    src = LLVMBuildNSWAdd(cx->b, src,
+                          LLVMBuildNSWMul(cx->b, kk, extent(cx, c, 3 * r + 2 * k + i), ""), "");
+  }
+  move_from(cx, &w, &m, out, in, dst, src);
+  cg_for_end(cx, &t);
+}
+
+static void emit_fold(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_fold_walk); }
 
 static void emit_move(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_move_walk); }
 
@@ -556,8 +617,9 @@ static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const 
   lower_copy_op(cx, id, src, shape, dst_st, src_st, dst_base, src_base, false, add);
 }
 
-/* fold: zeros, then one accumulating copy per kernel tap. The windows of one
-   tap never overlap, so each copy may run in parts; the taps run in turn. */
+/* fold: one kernel that zeros the result, then adds the windows of each
+   kernel tap in turn (the same sums, in the same order, as a copy per tap).
+   Rows of the leading axes never share a window: they run in parts. */
 static void lower_fold(Cg *cx, IrRef id, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id), *y = operand(cx, n, 0);
   int k = n->attr.nwin, lead = n->shape.rank - k;
@@ -574,17 +636,47 @@ static void lower_fold(Cg *cx, IrRef id, CgAddCall add) {
     tap_src[i] = ys[from];
   }
   for (int i = 0; i < k; i++) taps *= y->shape.d[lead + i].n;
-  lower_zero(cx, id, add);
-  for (int64_t t = 0; t < taps; t++) {
-    int64_t rest = t, dst_base = 0, src_base = 0;
-    for (int i = k - 1; i >= 0; i--) {
-      int64_t kk = rest % y->shape.d[lead + i].n;
-      rest /= y->shape.d[lead + i].n;
-      dst_base += kk * st[lead + i];
-      src_base += kk * ys[lead + i];
-    }
-    lower_copy_op(cx, id, n->src[0], &tap, tap_dst, tap_src, dst_base, src_base, true, add);
+  if (ir_shape_numel(&tap) == 0 || taps == 0) {
+    lower_zero(cx, id, add);
+    return;
   }
+  CgWalk w;
+  cg_walk_init(&w, &tap);
+  for (int i = 0; i < tap.rank; i++) {
+    w.st[0][i] = tap_dst[i];
+    w.st[1][i] = tap_src[i];
+  }
+  cg_walk_coalesce(&w);
+  CgCall c;
+  call_init(cx, &c, id, "fold");
+  c.esz = cg_dtype_size((IrDtype)n->dtype);
+  c.rank = w.rank;
+  c.taps_rank = k;
+  c.cls[0] = stride_class(w.st[0][w.rank - 1]);
+  c.cls[1] = stride_class(w.st[1][w.rank - 1]);
+  c.add_into = true;
+  c.dtype = n->dtype;
+  /* the walk's outer axis must be leading axes only (its destination
+     stride at least the last leading axis's) */
+  c.parallel = cg_move_may_run_in_parts(cx->tgt, cx->g, id) && lead >= 1 && w.dims[0] >= 2 &&
+               w.st[0][0] >= tap_dst[lead - 1];
+  snprintf(c.key, sizeof c.key, "fold %d rank=%d/%d %d%d%s", c.esz, c.rank, k, c.cls[0], c.cls[1],
+           c.parallel ? " parts" : "");
+  call_input(cx, &c, n->src[0]);
+  for (int i = 0; i < w.rank; i++)
+    call_extent(&c, w.dims[i]);
+  for (int a = 0; a < 2; a++)
+    for (int i = 0; i < w.rank; i++)
+      call_extent(&c, w.st[a][i]);
+  for (int i = 0; i < k; i++)
+    call_extent(&c, y->shape.d[lead + i].n);
+  for (int i = 0; i < k; i++)
+    call_extent(&c, st[lead + i]);
+  for (int i = 0; i < k; i++)
+    call_extent(&c, ys[lead + i]);
+  call_extent(&c, ir_shape_numel(&n->shape));
+  c.emit = emit_fold;
+  add(cx, &c);
 }
 
 static void lower_move(Cg *cx, IrRef id, CgAddCall add) {

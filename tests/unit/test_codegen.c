@@ -1181,6 +1181,42 @@ static void test_codegen_equal_panels(void) {
     }
 }
 
+/* fold as one kernel: zeros, then every tap's windows added in tap order;
+   big ones in parts over their leading rows (a convolution's input
+   gradient, 3x3 taps, and a 2x2 stride-2 pool's, whose windows do not
+   overlap), a small one whole. Against the evaluator; with two threads
+   the big ones run through part functions. */
+static void test_codegen_fold_kernel(void) {
+  for (int threads = 1; threads <= 2; threads++)
+    for (int f = 0; f < 2; f++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      char what[80];
+      snprintf(what, sizeof what, "fold kernel %d threads %s", threads, ir_dtype_name(dt));
+      Case *c = case_new(dt, what);
+      c->opts.threads = threads;
+      IrRef y = input(c, DOM_ANY, dt, SHAPE(4, 8, 3, 3, 48, 48));
+      output(c, ir_fold(c->g, y, 2, (IrDim[]){ir_dim_const(50), ir_dim_const(50)},
+                        (int64_t[]){1, 1}, (int64_t[]){1, 1}, noloc));
+      IrRef p = input(c, DOM_ANY, dt, SHAPE(2, 16, 2, 2, 32, 32));
+      output(c, ir_fold(c->g, p, 2, (IrDim[]){ir_dim_const(64), ir_dim_const(64)},
+                        (int64_t[]){2, 2}, (int64_t[]){1, 1}, noloc));
+      IrRef small = input(c, DOM_ANY, dt, SHAPE(2, 3, 5, 5, 6, 6));
+      output(c, ir_fold(c->g, small, 2, (IrDim[]){ir_dim_const(10), ir_dim_const(10)},
+                        (int64_t[]){1, 1}, (int64_t[]){1, 1}, noloc));
+      CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
+      check(c, f ? F64_TOL : F32_TOL);
+      McStr s;
+      mc_str_init(&s);
+      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      int parts = 0;
+      for (const char *at = s.s; at && (at = strstr(at, "_fold_part(")); at++) parts++;
+      if (parts != (threads == 2 ? 2 : 0)) fprintf(stderr, "\n  %s: %d part functions", what, parts);
+      CU_ASSERT_EQUAL(parts, threads == 2 ? 2 : 0);
+      mc_str_free(&s);
+      case_free(c);
+    }
+}
+
 /* ---- narrow products -----------------------------------------------------------------
    Products of at most 64 rows with B stored as is read A and B in place
    (convolutions: filters times unfolded input): rows below, at and above
@@ -1725,6 +1761,7 @@ static const TestCase cases[] = {
     {"test_codegen_fused_in_parts", test_codegen_fused_in_parts},
     {"test_codegen_batched_rows_merge", test_codegen_batched_rows_merge},
     {"test_codegen_equal_panels", test_codegen_equal_panels},
+    {"test_codegen_fold_kernel", test_codegen_fold_kernel},
     {"test_codegen_outer_reductions_in_parts", test_codegen_outer_reductions_in_parts},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
