@@ -149,7 +149,8 @@ bool cg_build_uses_pool(const IrGraph *g, const CgBuild *bd) {
         cg_matmul_parts(&bd->tgt, g, i) > 1)
       return true;
   for (uint32_t i = 0; i < g->nnodes; i++)
-    if (cg_elem_parallel(&bd->tgt, g, i) || cg_move_may_run_in_parts(&bd->tgt, g, i))
+    if (cg_elem_parallel(&bd->tgt, g, i) || cg_reduce_parallel(&bd->tgt, g, i) ||
+        cg_move_may_run_in_parts(&bd->tgt, g, i))
       return true;
   return false;
 }

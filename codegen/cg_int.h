@@ -432,6 +432,9 @@ typedef void (*CgPartWalk)(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValu
 void cg_emit_in_parts(Cg *cx, const CgCall *c, CgPartWalk walk);
 /* Elementwise node id is big enough to run in parts on the matmul pool. */
 bool cg_elem_parallel(const CgTarget *t, const IrGraph *g, IrRef id);
+/* Reduction node id is big enough to run in parts, along an outer axis its
+   result moves along. */
+bool cg_reduce_parallel(const CgTarget *t, const IrGraph *g, IrRef id);
 /* Movement node id may have copies that run in parts (a program holding
    one needs the pool; whether each copy does is decided when lowering). */
 bool cg_move_may_run_in_parts(const CgTarget *t, const IrGraph *g, IrRef id);

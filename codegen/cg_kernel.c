@@ -358,16 +358,143 @@ static void reduce_walk(const IrGraph *g, const IrNode *n, CgWalk *w) {
   cg_walk_coalesce(w);
 }
 
-static void emit_reduce(Cg *cx, const CgCall *c) {
+/* A reduced innermost axis this short (a pooling window's row) folds
+   poorly as a loop of its own (a few elements, then a store that the next
+   row loads again): the kernel walks the kept axis outside it instead, a
+   vector of results at a time, and folds each result's short rows into it
+   in registers (one wide load per row, a shuffle per element of the row).
+   Each result element folds its elements in the same order as before.
+   The row's length is in the kernel's key. */
+#define SHORT_ROW 8
+
+static bool short_reduced_row(const CgWalk *w, IrDtype xt, IrDtype ot) {
+  int r = w->rank;
+  return r >= 2 && w->st[1][r - 1] == 0 && w->dims[r - 1] <= SHORT_ROW && w->st[1][r - 2] != 0 &&
+         xt == ot && (ot == IR_F32 || ot == IR_F64);
+}
+
+typedef struct ShortRow {
+  Reduce *r;
+  int len;   /* the short row's length E */
+  int lanes; /* result elements per vector, lanes * E <= 64 */
+  LLVMValueRef rows, row_step; /* a reduced axis outside the kept one (NULL: none):
+                                  its extent and the operand's stride along it */
+} ShortRow;
+
+/* Folds element e = 0..E-1 of each short row in wide into acc. */
+static LLVMValueRef fold_short_rows(Cg *cx, const ShortRow *sr, LLVMValueRef acc,
+                                    LLVMValueRef wide) {
+  int E = sr->len, L = sr->lanes;
+  for (int e = 0; e < E; e++) {
+    LLVMValueRef pick[64];
+    for (int l = 0; l < L; l++)
+      pick[l] = LLVMConstInt(cx->t_i32, (unsigned long long)(e + l * E), 0);
+    LLVMValueRef x = LLVMBuildShuffleVector(cx->b, wide, LLVMGetPoison(LLVMTypeOf(wide)),
+                                            LLVMConstVector(pick, (unsigned)L), "");
+    acc = combine(cx, sr->r, acc, x, false);
+  }
+  return acc;
+}
+
+/* Result elements [i, i + lanes) (those under the mask): their E * lanes
+   operand elements in one load per row of the outer reduced axis (if
+   any), each short row's element e picked out by a shuffle; the result
+   is loaded and stored once. */
+static void short_rows_vector(Cg *cx, const ShortRow *sr, const CgWalk *w, LLVMValueRef *off,
+                              LLVMValueRef i, LLVMValueRef mask, LLVMValueRef wide_mask) {
+  Reduce *r = sr->r;
+  LLVMTypeRef et = cg_type(cx, r->ot), vt = LLVMVectorType(et, (unsigned)sr->lanes);
+  LLVMTypeRef wt = LLVMVectorType(et, (unsigned)(sr->lanes * sr->len));
+  unsigned esz = (unsigned)cg_dtype_size(r->ot);
+  LLVMValueRef oi = inner_index(cx, w, 1, off[1], i);
+  LLVMValueRef xi = inner_index(cx, w, 0, off[0], i);
+  LLVMValueRef acc = cg_masked_load(cx, vt, out_ptr(cx), oi, mask, esz);
+  if (sr->rows) {
+    CgFor l;
+    cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), sr->rows, cg_i64(cx, 1));
+    LLVMValueRef carried = cg_for_carry(cx, &l, acc);
+    LLVMValueRef at = cg_index_at(cx, xi, l.iv, sr->row_step);
+    acc = fold_short_rows(cx, sr, carried, cg_masked_load(cx, wt, in_ptr(cx, 0), at, wide_mask, esz));
+    cg_for_carry_next(cx, carried, acc);
+    cg_for_end(cx, &l);
+  } else {
+    acc = fold_short_rows(cx, sr, acc, cg_masked_load(cx, wt, in_ptr(cx, 0), xi, wide_mask, esz));
+  }
+  cg_masked_store(cx, acc, et, out_ptr(cx), oi, mask, esz);
+}
+
+/* One step of the walk without the short row: the kept axis outside it,
+   lanes result elements at a time (the operand is contiguous, so element
+   e of result j sits at j * E + e; the result's stride along it is 1). */
+static void reduce_short_rows(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
+  const ShortRow *sr = ctx;
+  LLVMValueRef n = inner_extent(w), L = cg_i64(cx, sr->lanes), E = cg_i64(cx, sr->len);
+  CgFor l;
+  cg_for_begin(cx, &l, cg_i64(cx, 0), n, L);
+  LLVMValueRef first = LLVMBuildNSWMul(cx->b, l.iv, E, "");
+  LLVMValueRef wide_mask = cg_lane_mask(cx, sr->lanes * sr->len, first,
+                                        LLVMBuildNSWMul(cx->b, n, E, ""));
+  short_rows_vector(cx, sr, w, off, l.iv, cg_lane_mask(cx, sr->lanes, l.iv, n), wide_mask);
+  cg_for_end(cx, &l);
+}
+
+/* Walks w without its short innermost row (nor the reduced axis outside
+   the kept one, when there is one: a pooling window's other rows), folding
+   them in each step. */
+static void emit_short_rows(Cg *cx, Reduce *r, const CgWalk *w) {
+  CgWalk outer = *w;
+  int k = w->rank - 2; /* the kept axis */
+  ShortRow sr = {.r = r, .len = (int)w->dims[w->rank - 1]};
+  sr.lanes = cx->tgt->vector_bytes / cg_dtype_size(r->ot);
+  while (sr.lanes * sr.len > 64) sr.lanes /= 2;
+  outer.rank = k + 1;
+  if (k >= 1 && w->st[1][k - 1] == 0) {
+    sr.rows = w->vdims[k - 1];
+    sr.row_step = w->vst[0][k - 1];
+    outer.rank = k;
+    outer.dims[k - 1] = w->dims[k];
+    outer.vdims[k - 1] = w->vdims[k];
+    for (int a = 0; a < CG_WALK_ARRAYS; a++) {
+      outer.st[a][k - 1] = w->st[a][k];
+      outer.vst[a][k - 1] = w->vst[a][k];
+    }
+  }
+  cg_walk_emit(cx, &outer, reduce_short_rows, &sr);
+}
+
+/* In parts: rows [begin, end) of the walk's outermost axis, which the
+   result moves along (each part folds into results of its own). */
+static void emit_reduce_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
   const IrNode *n = node_of(cx, c), *x = operand(cx, n, 0);
   Reduce r = {.n = n, .xt = (IrDtype)x->dtype, .ot = (IrDtype)n->dtype};
   r.ct = (r.xt == IR_F32 && r.ot == IR_F32) ? cx->t_f32 : cx->t_f64;
   CgWalk w;
   reduce_walk(cx->g, n, &w);
   cg_walk_runtime(cx, &w, 3 + c->nin);
+  if (begin) {
+    cx->kargs[0] = cg_gep(cx, cg_type(cx, r.ot), cx->kargs[0],
+                          LLVMBuildNSWMul(cx->b, begin, w.vst[1][0], ""));
+    cx->kargs[1] = cg_gep(cx, cg_type(cx, r.xt), cx->kargs[1],
+                          LLVMBuildNSWMul(cx->b, begin, w.vst[0][0], ""));
+    w.vdims[0] = LLVMBuildNSWSub(cx->b, end, begin, "");
+  }
   fill_identity(cx, &r, &w);
-  if (numel(x) > 0)
+  if (numel(x) > 0 && short_reduced_row(&w, r.xt, r.ot))
+    emit_short_rows(cx, &r, &w);
+  else if (numel(x) > 0)
     cg_walk_emit(cx, &w, reduce_row, &r);
+}
+
+static void emit_reduce(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_reduce_walk); }
+
+bool cg_reduce_parallel(const CgTarget *t, const IrGraph *g, IrRef id) {
+  const IrNode *n = ir_node(g, id);
+  if (t->threads < 2 || ir_ops[n->op].cls != IR_CLASS_REDUCE ||
+      ir_shape_numel(&ir_node(g, n->src[0])->shape) < PARALLEL_MIN_ELEMS)
+    return false;
+  CgWalk w;
+  reduce_walk(g, n, &w);
+  return w.rank >= 2 && w.dims[0] >= 2 && w.st[1][0] != 0;
 }
 
 static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
@@ -376,9 +503,14 @@ static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
   reduce_walk(cx->g, n, &w);
   CgCall c;
   call_init(cx, &c, id, ir_ops[n->op].name);
-  snprintf(c.key, sizeof c.key, "%s %s %s/%x/%x rank=%d%s", ir_ops[n->op].name,
+  int short_row = short_reduced_row(&w, (IrDtype)x->dtype, (IrDtype)n->dtype)
+                      ? (int)w.dims[w.rank - 1] : 0;
+  snprintf(c.key, sizeof c.key, "%s %s %s/%x/%x rank=%d%s short%d", ir_ops[n->op].name,
            ir_dtype_name((IrDtype)n->dtype), ir_dtype_name((IrDtype)x->dtype), cg_walk_mask(&w, 0),
-           cg_walk_mask(&w, 1), w.rank, numel(x) ? "" : " empty");
+           cg_walk_mask(&w, 1), w.rank, numel(x) ? "" : " empty", short_row);
+  c.parallel = cg_reduce_parallel(cx->tgt, cx->g, id);
+  if (c.parallel)
+    cg_key_printf(&c, " parts");
   call_input(cx, &c, n->src[0]);
   for (int i = 0; i < w.rank; i++)
     call_extent(&c, w.dims[i]);

@@ -25,6 +25,11 @@
        pad(concat(x, y)), or the concat alone when it fills the result;
        concats of concats along that axis are flattened. The gradient of
        slicing qkv into q, k and v is such a sum of three zero pads.
+     - sum/max over the window axes of an unfold whose windows tile the
+       image (stride = kernel, dilation 1, size = windows * kernel: a
+       pooling layer) -> the same reduction over the image reshaped to
+       [lead..., O1, K1, O2, K2, ...]: no copy of the windows, and its
+       gradient is a reshape instead of a fold.
    Folded-away nodes stay behind unused; dce removes them. */
 #include <math.h>
 #include <stdlib.h>
@@ -264,12 +269,50 @@ static bool join_pads(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res)
   return true;
 }
 
+/* Window axes i of unfold u that tile its image exactly. */
+static bool windows_tile(const IrNode *u, const IrNode *x, int lead) {
+  for (int i = 0; i < u->attr.nwin; i++) {
+    IrDim s = x->shape.d[lead + i], k = u->shape.d[lead + i];
+    IrDim o = u->shape.d[lead + u->attr.nwin + i];
+    if (s.syms || k.syms || o.syms || u->attr.wstride[i] != k.n ||
+        (u->attr.wdilation[i] != 1 && k.n != 1) || s.n != o.n * k.n)
+      return false;
+  }
+  return true;
+}
+
+/* reduce(unfold(x), window axes) with tiling windows -> reduce over x
+   reshaped to [lead..., O1, K1, ...] (see the banner). */
+static bool reduce_tiles(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) {
+  if (n->op != IR_OP_SUM && n->op != IR_OP_MAX) return false;
+  const IrNode *u = ir_node(out, m[0]);
+  if (u->op != IR_OP_UNFOLD) return false;
+  const IrNode *x = ir_node(out, u->src[0]);
+  int k = u->attr.nwin, lead = x->shape.rank - k;
+  if (lead < 0 || lead + 2 * k > IR_MAX_RANK || !windows_tile(u, x, lead) ||
+      n->attr.axes != ((1u << k) - 1) << lead)
+    return false;
+  IrShape tiles = {lead + 2 * k, {{0}}};
+  uint32_t axes = 0;
+  for (int i = 0; i < lead; i++) tiles.d[i] = x->shape.d[i];
+  for (int i = 0; i < k; i++) {
+    tiles.d[lead + 2 * i] = u->shape.d[lead + k + i];
+    tiles.d[lead + 2 * i + 1] = u->shape.d[lead + i];
+    axes |= 1u << (lead + 2 * i + 1);
+  }
+  IrRef r = ir_reduce(out, (IrOp)n->op, ir_reshape(out, u->src[0], &tiles, n->loc), axes,
+                      false, n->loc);
+  *res = n->attr.keepdims ? ir_reshape(out, r, &n->shape, n->loc) : r;
+  return true;
+}
+
 /* Applies the first rule that matches n (operands m in out); true when one
    did, with the replacement (IR_NONE if building it failed) in *res. */
 static bool rewrite(IrGraph *out, const IrNode *n, const IrRef *m, bool sole, IrRef *res) {
   if (n->op == IR_OP_INPUT || n->op == IR_OP_PARAM) return false;
   return fold(out, n, m, res) || identity(out, n, m, res) || collapse(out, n, m, res) ||
-         merge_batch_sum(out, n, m, sole, res) || join_pads(out, n, m, res);
+         merge_batch_sum(out, n, m, sole, res) || join_pads(out, n, m, res) ||
+         reduce_tiles(out, n, m, res);
 }
 
 /* uses[i]: how many operand slots of g's nodes, and outputs, read node i. */

@@ -1617,6 +1617,41 @@ static void test_codegen_outer_reductions_in_parts(void) {
     }
 }
 
+/* Reductions whose innermost reduced axis is short (a pooling window's
+   rows, reshaped: [.., O1, K1, O2, K2] over K1 and K2) fold each short row
+   into a vector of results; a big one runs in parts. Against the
+   evaluator: 2x2 max and sum pools (one in parts at 2 threads), a 3-wide
+   window with a tail of results shorter than a vector, and a keepdims. */
+static void build_short_rows(Case *c) {
+  IrGraph *g = c->g;
+  IrRef big = input(c, DOM_ANY, c->dt, SHAPE(64, 8, 14, 2, 14, 2));
+  output(c, ir_reduce(g, IR_OP_MAX, big, 0x28u, false, noloc));
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(3, 5, 6, 2, 7, 3));
+  output(c, ir_reduce(g, IR_OP_MAX, x, 0x28u, false, noloc));
+  output(c, ir_reduce(g, IR_OP_SUM, x, 0x28u, true, noloc));
+  output(c, ir_reduce(g, IR_OP_SUM, x, 0x20u, false, noloc));
+}
+
+static void test_codegen_short_row_reductions(void) {
+  for (int threads = 1; threads <= 2; threads++)
+    for (int f = 0; f < 2; f++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      char what[80];
+      snprintf(what, sizeof what, "short-row reductions %d threads %s", threads, ir_dtype_name(dt));
+      Case *c = case_new(dt, what);
+      c->opts.threads = threads;
+      build_short_rows(c);
+      check(c, f ? F64_TOL : F32_TOL);
+      McStr s;
+      mc_str_init(&s);
+      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      CU_ASSERT_PTR_NOT_NULL(strstr(s.s, "shufflevector"));
+      CU_ASSERT_EQUAL(strstr(s.s, "_part(") != NULL, threads == 2);
+      mc_str_free(&s);
+      case_free(c);
+    }
+}
+
 /* ---- a gradient program --------------------------------------------------------------------- */
 
 /* mlp: x[8,20] -> linear 20x16 -> relu -> linear 16x5 -> softmax cross
@@ -1763,6 +1798,7 @@ static const TestCase cases[] = {
     {"test_codegen_equal_panels", test_codegen_equal_panels},
     {"test_codegen_fold_kernel", test_codegen_fold_kernel},
     {"test_codegen_outer_reductions_in_parts", test_codegen_outer_reductions_in_parts},
+    {"test_codegen_short_row_reductions", test_codegen_short_row_reductions},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
     {"test_codegen_fused_matches_unfused", test_codegen_fused_matches_unfused},

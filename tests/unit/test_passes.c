@@ -398,19 +398,36 @@ static void test_passes_simplify_keeps_locs_and_names(void) {
 
 static void assert_values(const double *got, const double *want, int n);
 
-/* Evaluates g (f64) with x and dy bound and returns a copy of output 0. */
-static double *output0_of(const IrGraph *g, const double *x, int64_t nx, const double *dy,
-                          int64_t ndy) {
+/* Evaluates g (f64) with the given bindings (params or inputs, by name)
+   and returns a copy of output `name` of the given kind. */
+static double *value_of(const IrGraph *g, IrOutKind kind, const char *name,
+                        const char **bind_names, const double *const *bind_vals, int nbind) {
   IrEval *e = ir_eval_new(g, true);
-  CU_ASSERT_TRUE(ir_eval_bind(e, "x", x, nx, &diag));
-  CU_ASSERT_TRUE(ir_eval_bind(e, "dy", dy, ndy, &diag));
+  for (int i = 0; i < nbind; i++) {
+    IrRef r = ir_find_param(g, bind_names[i]);
+    if (r == IR_NONE) r = ir_find_input(g, bind_names[i]);
+    int64_t n = ir_shape_numel(&ir_node(g, r)->shape);
+    CU_ASSERT_TRUE(ir_eval_bind(e, bind_names[i], bind_vals[i], n, &diag));
+  }
   CU_ASSERT_TRUE_FATAL(ir_eval_run(e, &diag));
-  const IrTensor *t = ir_eval_output(e, IR_OUT_OUTPUT, g->outs[0].name);
+  const IrTensor *t = ir_eval_output(e, kind, name);
   CU_ASSERT_PTR_NOT_NULL_FATAL(t);
   double *copy = mc_xmalloc((size_t)t->numel * sizeof *copy);
   memcpy(copy, t->data, (size_t)t->numel * sizeof *copy);
   ir_eval_free(e);
   return copy;
+}
+
+/* g's first output with inputs x and dy bound. */
+static double *output0_of(const IrGraph *g, const double *x, const double *dy) {
+  const char *names[] = {"x", "dy"};
+  const double *vals[] = {x, dy};
+  return value_of(g, IR_OUT_OUTPUT, g->outs[0].name, names, vals, 2);
+}
+
+static double *grad_of(const IrGraph *g, const char *name, const char **bind_names,
+                       const double *const *bind_vals, int nbind) {
+  return value_of(g, IR_OUT_GRAD, name, bind_names, bind_vals, nbind);
 }
 
 /* sum over the batch of X_b^T dY_b -> one 2-D product over (batch, t), with
@@ -424,7 +441,7 @@ static void test_passes_simplify_merges_batch_sum(void) {
   double xv[24], dyv[30];
   for (int i = 0; i < 24; i++) xv[i] = 0.25 * (i % 7) - 0.5;
   for (int i = 0; i < 30; i++) dyv[i] = 0.125 * (i % 5) + 0.1 * (i / 10);
-  double *before = output0_of(g, xv, 24, dyv, 30);
+  double *before = output0_of(g, xv, dyv);
   PassCtx cx = ctx();
   CU_ASSERT_TRUE(pass_run_pipeline(&g, "simplify,dce", &cx));
   const IrNode *mm = ir_node(g, g->outs[0].ref);
@@ -433,7 +450,7 @@ static void test_passes_simplify_merges_batch_sum(void) {
   CU_ASSERT_EQUAL(ir_node(g, mm->src[0])->op, IR_OP_PERMUTE);
   CU_ASSERT_EQUAL(ir_node(g, mm->src[0])->shape.d[1].n, 6);
   CU_ASSERT_EQUAL(ir_node(g, mm->src[1])->op, IR_OP_RESHAPE);
-  double *after = output0_of(g, xv, 24, dyv, 30);
+  double *after = output0_of(g, xv, dyv);
   assert_values(after, before, 20);
   free(before);
   free(after);
@@ -451,40 +468,60 @@ static void test_passes_simplify_joins_pads(void) {
   double xv[6], dyv[8];
   for (int i = 0; i < 6; i++) xv[i] = 1.5 + i;
   for (int i = 0; i < 8; i++) dyv[i] = -0.25 * i;
-  double *before = output0_of(g, xv, 6, dyv, 8);
+  double *before = output0_of(g, xv, dyv);
   PassCtx cx = ctx();
   CU_ASSERT_TRUE(pass_run_pipeline(&g, "simplify,dce", &cx));
   const IrNode *p = ir_node(g, g->outs[0].ref);
   CU_ASSERT_EQUAL(p->op, IR_OP_PAD);
   CU_ASSERT_EQUAL(ir_node(g, p->src[0])->op, IR_OP_CONCAT);
-  double *after = output0_of(g, xv, 6, dyv, 8);
+  double *after = output0_of(g, xv, dyv);
   assert_values(after, before, 20);
   free(before);
   free(after);
   ir_graph_free(g);
 }
 
-/* ---- autodiff ---------------------------------------------------------------------- */
-
-/* Evaluates g (f64) with the given bindings and returns a copy of the
-   GRAD output `name`. */
-static double *grad_of(const IrGraph *g, const char *name, const char **bind_names,
-                       const double *const *bind_vals, int nbind) {
-  IrEval *e = ir_eval_new(g, true);
-  for (int i = 0; i < nbind; i++) {
-    IrRef r = ir_find_param(g, bind_names[i]);
-    if (r == IR_NONE) r = ir_find_input(g, bind_names[i]);
-    int64_t n = ir_shape_numel(&ir_node(g, r)->shape);
-    CU_ASSERT_TRUE(ir_eval_bind(e, bind_names[i], bind_vals[i], n, &diag));
-  }
-  CU_ASSERT_TRUE_FATAL(ir_eval_run(e, &diag));
-  const IrTensor *t = ir_eval_output(e, IR_OUT_GRAD, name);
-  CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-  double *copy = mc_xmalloc((size_t)t->numel * sizeof *copy);
-  memcpy(copy, t->data, (size_t)t->numel * sizeof *copy);
-  ir_eval_free(e);
-  return copy;
+/* 2x2 max pooling as unfold + max -> max over the image reshaped: no
+   unfold left, the same pooled values, and (autodiff after simplify, as in
+   every pipeline) the same gradient as the unfold form's, ties included. */
+static IrGraph *pool_graph(void) {
+  IrGraph *g = new_graph();
+  IrRef x = par(g, "x", SHAPE(2, 3, 4, 6)), w = in(g, "w", SHAPE(2, 3, 2, 3));
+  IrRef u = ir_unfold(g, x, 2, (const int64_t[]){2, 2}, (const int64_t[]){2, 2},
+                      (const int64_t[]){1, 1}, noloc);
+  IrRef y = ir_reduce(g, IR_OP_MAX, u, 3u << 2, false, noloc);
+  ir_add_output(g, IR_OUT_OUTPUT, "y", y);
+  ir_add_output(g, IR_OUT_LOSS, "loss", sum_all(g, bin(g, IR_OP_MUL, y, w)));
+  return g;
 }
+
+static void test_passes_simplify_reduces_pool_tiles(void) {
+  double xv[144], wv[36];
+  for (int i = 0; i < 144; i++) xv[i] = (double)((i * 37) % 11) - 5; /* with ties */
+  for (int i = 0; i < 36; i++) wv[i] = 0.5 + 0.25 * i;
+  const char *names[] = {"x", "w"};
+  const double *vals[] = {xv, wv};
+  IrGraph *g = pool_graph(), *h = pool_graph();
+  PassCtx cx = ctx();
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&g, "autodiff", &cx));
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&h, "simplify,dce,autodiff,simplify,dce", &cx));
+  CU_ASSERT_EQUAL(count_op(g, IR_OP_UNFOLD), 1);
+  CU_ASSERT_EQUAL(count_op(h, IR_OP_UNFOLD), 0);
+  CU_ASSERT_EQUAL(count_op(h, IR_OP_FOLD), 0);
+  double *y0 = value_of(g, IR_OUT_OUTPUT, "y", names, vals, 2);
+  double *y1 = value_of(h, IR_OUT_OUTPUT, "y", names, vals, 2);
+  double *g0 = grad_of(g, "x", names, vals, 2), *g1 = grad_of(h, "x", names, vals, 2);
+  assert_values(y1, y0, 36);
+  assert_values(g1, g0, 144);
+  free(y0);
+  free(y1);
+  free(g0);
+  free(g1);
+  ir_graph_free(g);
+  ir_graph_free(h);
+}
+
+/* ---- autodiff ---------------------------------------------------------------------- */
 
 static void assert_values(const double *got, const double *want, int n) {
   for (int i = 0; i < n; i++) CU_ASSERT_DOUBLE_EQUAL(got[i], want[i], 1e-12);
@@ -645,6 +682,7 @@ int main(void) {
       {"simplify_keeps_locs_and_names", test_passes_simplify_keeps_locs_and_names},
       {"simplify_merges_batch_sum", test_passes_simplify_merges_batch_sum},
       {"simplify_joins_pads", test_passes_simplify_joins_pads},
+      {"simplify_reduces_pool_tiles", test_passes_simplify_reduces_pool_tiles},
       {"autodiff_broadcasting", test_passes_autodiff_broadcasting},
       {"autodiff_fan_out_and_unused_param", test_passes_autodiff_fan_out_and_unused_param},
       {"autodiff_kink_conventions", test_passes_autodiff_kink_conventions},
