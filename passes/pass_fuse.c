@@ -225,6 +225,30 @@ static bool elem_joinable(const Fuse *f, uint32_t k, const IrNode *n) {
          (broadcasts_to(&n->shape, &G->space) || broadcasts_to(&G->space, &n->shape));
 }
 
+/* Groups of this many elements or more run in parts (cg_kernel.c). */
+#define FUSE_PARTS_ELEMS 65536
+
+/* Some member of group k is an output or has a reader outside k other than
+   id (counting readers still to come, which may yet join): it is stored. */
+static bool stores_member(const Fuse *f, uint32_t k, IrRef id) {
+  for (IrRef i = f->groups[k].first; i != IR_NONE; i = f->next[i]) {
+    if (f->nuse[i] > f->ustart[i + 1] - f->ustart[i]) return true;
+    for (uint32_t u = f->ustart[i]; u < f->ustart[i + 1]; u++)
+      if (!in_group(f, f->users[u], k) && f->users[u] != id) return true;
+  }
+  return false;
+}
+
+/* Growing group k's space to `to` (id joining) would store a member of
+   the smaller space once per broadcast copy, in a walk too big for one
+   thread that the stored member then keeps from running in parts (a causal
+   mask [T, T] that every attention layer reads, computed inside the first
+   layer's [B, H, T, T] softmax): k keeps its own kernel instead. */
+static bool grows_stored(const Fuse *f, uint32_t k, const IrShape *to, IrRef id) {
+  return !broadcasts_to(to, &f->groups[k].space) && ir_shape_numel(to) >= FUSE_PARTS_ELEMS &&
+         stores_member(f, k, id);
+}
+
 /* An elementwise node read only by one reduction starts its own group,
    for the reduction to absorb. */
 static bool feeds_reduce_only(const Fuse *f, IrRef id) {
@@ -248,12 +272,13 @@ static void fuse_elem(Fuse *f, IrRef id) {
     uint32_t gk = f->grp[n->src[k]];
     if (gk == IR_NONE || gk == mine || !elem_joinable(f, gk, n)) continue;
     if (mine == IR_NONE) {
-      if (!fits(f, gk, id, 1)) continue;
+      if (grows_stored(f, gk, &n->shape, id) || !fits(f, gk, id, 1)) continue;
       join(f, gk, id);
       mine = gk;
     } else {
       const Group *G = &f->groups[mine], *H = &f->groups[gk];
       if (!broadcasts_to(&H->space, &G->space) && !broadcasts_to(&G->space, &H->space)) continue;
+      if (grows_stored(f, gk, &G->space, id) || grows_stored(f, mine, &H->space, id)) continue;
       if (G->nmembers + H->nmembers > FUSE_MAX_MEMBERS) continue;
       if (!merge_fits(f, mine, gk)) continue;
     }
