@@ -1,6 +1,8 @@
 /* step_bench.c -- median times of a model's compiled training step
    (forward, gradient and optimizer update in one JIT program) and of its
-   inference forward, on seeded random data. Prints one line per mode in the
+   inference forward (compiled in eval mode, as PyTorch's peer runs
+   model.eval(): batch norm on running statistics, no dropout), on seeded
+   random data. Prints one line per mode in the
    same shape as ../shared/peers/torch_bench.py so bench/run.sh can put
    them side by side.
      step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X]
@@ -220,11 +222,14 @@ int main(int argc, char **argv) {
   mc_sources_init(&src);
   McDiag d;
   mc_diag_init(&d, &src, stderr);
-  FeOptions fo = {.defines = b.defines, .ndefines = b.ndefines};
+  FeOptions fo = {.defines = b.defines, .ndefines = b.ndefines, .mode = FE_MODE_TRAIN};
   IrGraph *fwd = fe_compile_file(b.path, &fo, &src, &d);
-  bool ok = fwd && bench_mode(&b, fwd, "train_step", PASS_PIPELINE_TRAIN, &d) &&
-            bench_mode(&b, fwd, "inference", PASS_PIPELINE_FORWARD, &d);
+  bool ok = fwd && bench_mode(&b, fwd, "train_step", PASS_PIPELINE_TRAIN, &d);
   if (fwd) ir_graph_free(fwd);
+  fo.mode = FE_MODE_EVAL; /* batch norm on its running statistics, no dropout: model.eval() */
+  IrGraph *eval = ok ? fe_compile_file(b.path, &fo, &src, &d) : NULL;
+  ok = eval && bench_mode(&b, eval, "inference", PASS_PIPELINE_FORWARD, &d);
+  if (eval) ir_graph_free(eval);
   for (int i = 0; i < b.ndefines; i++) free((char *)b.defines[i].name);
   mc_diag_fini(&d);
   mc_sources_free(&src);

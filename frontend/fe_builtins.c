@@ -994,7 +994,10 @@ static bool update_buffer(FeLower *cx, IrRef buf, IrRef value, double momentum, 
 /* batch_norm(x, running_mean, running_var, weight=, bias=, momentum=0.1,
    eps=1e-5) over axis 1 of x [N, C, ...]. Train mode: the batch's mean and
    biased variance normalize; the running statistics move towards the mean
-   and the unbiased variance. Eval mode: the running statistics normalize. */
+   and the unbiased variance. Eval mode: the running statistics normalize,
+   as one scale and shift per channel (scale = weight / sqrt(var + eps),
+   shift = bias - mean * scale, computed on the [C] vectors), the way
+   PyTorch's eval kernel applies them. */
 static FeValue batch_norm(FeLower *cx, FeArgs *a) {
   IrRef x, rm, rv, w = IR_NONE, b = IR_NONE;
   double momentum, eps;
@@ -1014,31 +1017,34 @@ static FeValue batch_norm(FeLower *cx, FeArgs *a) {
     return fe_poison();
   McLoc loc = a->loc;
   uint32_t axes = ((1u << r) - 1) & ~2u;
-  IrRef xc, inv;
-  if (cx->opts->mode == FE_MODE_EVAL) {
-    xc = ir_binary(cx->g, IR_OP_SUB, x, per_channel(cx, rm, r, loc), loc);
+  if (cx->opts->mode == FE_MODE_EVAL) { /* as PyTorch's eval kernel: x * scale + shift */
     IrRef var_eps = ir_binary(cx->g, IR_OP_ADD, rv, const_of(cx, eps, x, loc), loc);
-    inv = per_channel(cx, ir_unary(cx->g, IR_OP_RSQRT, var_eps, loc), r, loc);
-  } else {
-    double n = (double)(ir_shape_numel(&xs) / (c ? c : 1));
-    if (n < 2) {
-      mc_error(cx->diag, a->loc, "batch_norm: input %s has one value per channel; training "
-               "needs more than one (a larger batch or eval mode)", type_str(cx, x));
-      return fe_poison();
-    }
-    IrRef mean = reduce_to(cx, IR_OP_SUM, x, axes, true, true, loc);
-    xc = ir_binary(cx->g, IR_OP_SUB, x, mean, loc);
-    IrRef var = reduce_to(cx, IR_OP_SUM, ir_binary(cx->g, IR_OP_MUL, xc, xc, loc), axes, true,
-                          true, loc);
-    IrRef var_eps = ir_binary(cx->g, IR_OP_ADD, var, const_of(cx, eps, x, loc), loc);
-    inv = ir_unary(cx->g, IR_OP_RSQRT, var_eps, loc);
-    IrShape cs = {.rank = 1, .d = {xs.d[1]}};
-    IrRef unbiased = ir_binary(cx->g, IR_OP_MUL, ir_reshape(cx->g, var, &cs, loc),
-                               const_of(cx, n / (n - 1), x, loc), loc);
-    if (!update_buffer(cx, rm, ir_reshape(cx->g, mean, &cs, loc), momentum, loc) ||
-        !update_buffer(cx, rv, unbiased, momentum, loc))
-      return fe_poison();
+    IrRef scale = ir_unary(cx->g, IR_OP_RSQRT, var_eps, loc);
+    if (w != IR_NONE) scale = ir_binary(cx->g, IR_OP_MUL, scale, w, loc);
+    IrRef shift = ir_binary(cx->g, IR_OP_MUL, rm, scale, loc);
+    shift = b != IR_NONE ? ir_binary(cx->g, IR_OP_SUB, b, shift, loc)
+                         : ir_unary(cx->g, IR_OP_NEG, shift, loc);
+    IrRef y = ir_binary(cx->g, IR_OP_MUL, x, per_channel(cx, scale, r, loc), loc);
+    return fe_tensor(ir_binary(cx->g, IR_OP_ADD, y, per_channel(cx, shift, r, loc), loc));
   }
+  double n = (double)(ir_shape_numel(&xs) / (c ? c : 1));
+  if (n < 2) {
+    mc_error(cx->diag, a->loc, "batch_norm: input %s has one value per channel; training "
+             "needs more than one (a larger batch or eval mode)", type_str(cx, x));
+    return fe_poison();
+  }
+  IrRef mean = reduce_to(cx, IR_OP_SUM, x, axes, true, true, loc);
+  IrRef xc = ir_binary(cx->g, IR_OP_SUB, x, mean, loc);
+  IrRef var = reduce_to(cx, IR_OP_SUM, ir_binary(cx->g, IR_OP_MUL, xc, xc, loc), axes, true,
+                        true, loc);
+  IrRef var_eps = ir_binary(cx->g, IR_OP_ADD, var, const_of(cx, eps, x, loc), loc);
+  IrRef inv = ir_unary(cx->g, IR_OP_RSQRT, var_eps, loc);
+  IrShape cs = {.rank = 1, .d = {xs.d[1]}};
+  IrRef unbiased = ir_binary(cx->g, IR_OP_MUL, ir_reshape(cx->g, var, &cs, loc),
+                             const_of(cx, n / (n - 1), x, loc), loc);
+  if (!update_buffer(cx, rm, ir_reshape(cx->g, mean, &cs, loc), momentum, loc) ||
+      !update_buffer(cx, rv, unbiased, momentum, loc))
+    return fe_poison();
   IrRef y = ir_binary(cx->g, IR_OP_MUL, xc, inv, loc);
   if (w != IR_NONE) y = ir_binary(cx->g, IR_OP_MUL, y, per_channel(cx, w, r, loc), loc);
   if (b != IR_NONE) y = ir_binary(cx->g, IR_OP_ADD, y, per_channel(cx, b, r, loc), loc);
