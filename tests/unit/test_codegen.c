@@ -1633,13 +1633,18 @@ static void build_short_rows(Case *c) {
 }
 
 static void test_codegen_short_row_reductions(void) {
-  for (int threads = 1; threads <= 2; threads++)
+  static const char *const cpus[] = {NULL, "x86-64"}; /* the host's vectors, and 16-byte ones */
+  for (int k = 0; k < 4; k++)
     for (int f = 0; f < 2; f++) {
+      int threads = 1 + k % 2;
+      const char *cpu = cpus[k / 2];
       IrDtype dt = f ? IR_F64 : IR_F32;
       char what[80];
-      snprintf(what, sizeof what, "short-row reductions %d threads %s", threads, ir_dtype_name(dt));
+      snprintf(what, sizeof what, "short-row reductions %d threads %s cpu %s", threads,
+               ir_dtype_name(dt), cpu ? cpu : "host");
       Case *c = case_new(dt, what);
       c->opts.threads = threads;
+      c->opts.cpu = cpu;
       build_short_rows(c);
       check(c, f ? F64_TOL : F32_TOL);
       McStr s;
