@@ -476,6 +476,9 @@ void cg_matmul_lower_group(Cg *cx, const CgGroup *G, CgAddCall add);
    axes in place) through its packing: the plan then aliases the transpose
    to its source instead of copying it. */
 bool cg_matmul_can_fold(const IrGraph *g, IrRef id);
+/* Matmul id reads its B, a convolution's unfolded windows, from the image
+   (the unfold under its reshape is then an alias of the image). */
+bool cg_matmul_reads_windows(const CgTarget *t, const IrGraph *g, IrRef id);
 /* Permute n swaps its last two axes and keeps the others in place. */
 bool cg_swaps_last_two(const IrNode *n);
 /* Operand k of matmul id is such a folded transpose. */

@@ -32,7 +32,12 @@ typedef struct Gemm {
   bool m_holds_batch;             /* M holds the graph's batch dim (JIT or aot) */
   bool k_batch;                   /* aot: K holds the batch dim */
   bool rows_merged;               /* M is the batch's rows merged (rows_merge) */
+  bool win;                       /* B is a convolution's windows, read from its image */
+  int64_t wgeo[9];                /* win: the image's C, H, W, the window's KH, KW,
+                                     DY, DX, the rows' stride SY, and OW */
 } Gemm;
+
+enum { W_C, W_H, W_W, W_KH, W_KW, W_DY, W_DX, W_SY, W_OW, W_COUNT };
 
 enum { TRANS_A = 1, TRANS_B = 2 };
 
@@ -53,7 +58,25 @@ typedef struct Epi {
   char sig[300];               /* the above as text (keys, names) */
 } Epi;
 
-enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, DOT, DOT_ROW };
+enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, NARROW_WIN, DOT, DOT_ROW };
+
+/* Products of at most this many multiply-adds per batch (16^3) take the
+   direct kernel: packing would not pay, and a program of tiny matmuls then
+   compiles without the GEMM functions (about 0.1 s). At 32^3 seed_net's
+   training step took 0.031 ms instead of 0.011 ms (bench/step_bench): the
+   direct kernel is the slower one from a few thousand multiply-adds up. */
+#define SMALL_MACS 4096
+
+/* ---- narrow products ------------------------------------------------------------------
+   A product of few rows (at most NARROW_ROWS, as a convolution's filters
+   times its unfolded input) uses each element of B only M / MR times:
+   packing B would copy it whole for little reuse, and packing A would pad
+   a 6-row panel to MR. The narrow microkernel reads A and B in place:
+   exactly R rows (R fixed when it is made), NR columns of B's rows (the
+   last panel through masked loads and stores). Per element of C it sums
+   as the packed microkernel does (fma in k order from zero per KC block,
+   then added to C), so the two paths give the same bits. */
+#define NARROW_ROWS 64
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -87,7 +110,7 @@ static void choose_tiles(Gemm *q, int threads) {
   if (q->nbatch < want) {
     int64_t need = ceil_div(want, q->nbatch);
     int64_t units_m = ceil_div(q->M, q->mr), units_n = ceil_div(q->N, q->nr);
-    bool along_n = q->m_batch || (!q->n_batch && units_n >= units_m);
+    bool along_n = !q->win && (q->m_batch || (!q->n_batch && units_n >= units_m));
     if (along_n && !q->n_batch)
       TN = min64(need, units_n);
     else if (!along_n && !q->m_batch)
@@ -122,6 +145,72 @@ static bool rows_merge(const IrNode *n, const IrNode *a, const IrNode *b, bool s
   return true;
 }
 
+/* ---- convolutions read in place -------------------------------------------------
+   A convolution's product, W [M, C*KH*KW] times its images' windows
+   [B, C*KH*KW, OH*OW] (a reshape of an unfold that nothing else reads),
+   takes the narrow path reading the windows from the images [B, C, H, W]
+   themselves: row k = (c, ky, kx) of an image's B starts at
+   c*H*W + ky*DY*W + kx*DX, and column (oy, ox) adds oy*SY*W + ox (the
+   windows step 1 along a row). The unfold is never written (cg_plan.c
+   makes it an alias of its image). Per element of C the sums are the
+   narrow path's, so the results are the same bits either way. */
+
+static int uses_after(const IrGraph *g, IrRef x) {
+  int n = 0;
+  for (uint32_t i = x + 1; i < g->nnodes; i++)
+    for (int k = 0; k < ir_node(g, i)->nsrc; k++) n += ir_node(g, i)->src[k] == x;
+  for (uint32_t o = 0; o < g->nouts; o++) n += g->outs[o].ref == x;
+  return n;
+}
+
+static bool no_syms(const IrShape *s, int from) {
+  for (int i = from; i < s->rank; i++)
+    if (s->d[i].syms) return false;
+  return true;
+}
+
+/* The window geometry of matmul mm's B when it can be read in place: its
+   output rows (OW elements, in vectors of `lanes`) must fill at least 5/8
+   of the vectors they take (a 7-wide row in 16 lanes made resnet_mini's
+   7 x 7 convolution take twice as long as its unfold and product). */
+static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64_t *geo) {
+  if (mm->op != IR_OP_MATMUL || mm->shape.rank != 3 || mm->src[0] == mm->src[1] ||
+      (mm->dtype != IR_F32 && mm->dtype != IR_F64))
+    return false;
+  const IrNode *a = ir_node(g, mm->src[0]), *r = ir_node(g, mm->src[1]);
+  if (a->shape.rank != 2 || r->op != IR_OP_RESHAPE || r->shape.rank != 3) return false;
+  IrRef ur = r->src[0];
+  const IrNode *u = ir_node(g, ur);
+  if (u->op != IR_OP_UNFOLD || u->attr.nwin != 2 || u->shape.rank != 6) return false;
+  const IrNode *x = ir_node(g, u->src[0]);
+  int64_t M = mm->shape.d[1].n, N = mm->shape.d[2].n, K = r->shape.d[1].n;
+  if (x->shape.rank != 4 || x->dtype != mm->dtype || !no_syms(&x->shape, 1) ||
+      !no_syms(&u->shape, 1) || mm->shape.d[1].syms || M > NARROW_ROWS ||
+      u->attr.wstride[1] != 1 || (double)M * (double)N * (double)K <= SMALL_MACS)
+    return false;
+  const IrShape *us = &u->shape;
+  if (K != us->d[1].n * us->d[2].n * us->d[3].n || N != us->d[4].n * us->d[5].n ||
+      uses_after(g, ur) != 1 || uses_after(g, mm->src[1]) != 1)
+    return false;
+  int64_t ow = us->d[5].n;
+  if (ow * 8 < round_up(ow, lanes) * 5) return false;
+  int64_t v[W_COUNT] = {x->shape.d[1].n, x->shape.d[2].n, x->shape.d[3].n, us->d[2].n,
+                        us->d[3].n, u->attr.wdilation[0], u->attr.wdilation[1],
+                        u->attr.wstride[0], us->d[5].n};
+  memcpy(geo, v, sizeof v);
+  return true;
+}
+
+static int lanes_of(const CgTarget *t, const IrNode *n) {
+  return t->vector_bytes / cg_dtype_size((IrDtype)n->dtype);
+}
+
+bool cg_matmul_reads_windows(const CgTarget *t, const IrGraph *g, IrRef id) {
+  int64_t geo[W_COUNT];
+  const IrNode *n = ir_node(g, id);
+  return window_geometry(g, n, lanes_of(t, n), geo);
+}
+
 /* id: a matmul, or a 2-D transpose computing its matmul operand's product
    transposed (then M and N trade places). */
 static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q) {
@@ -151,6 +240,9 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   uint32_t batch_axes_syms = 0; /* of the result's batch axes */
   for (int i = 0; i < q->nbaxes; i++)
     batch_axes_syms |= n->shape.d[i].syms;
+  q->win = !swap && window_geometry(g, n, lanes_of(t, n), q->wgeo);
+  if (q->win) /* b's batch stride: the image's */
+    q->sb[0] = q->wgeo[W_C] * q->wgeo[W_H] * q->wgeo[W_W];
   bool merged = rows_merge(n, a, b, swap);
   if (merged) {
     q->rows_merged = true;
@@ -191,12 +283,6 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   q->bp_bytes = round_up(kce * nce * esz, CG_ALIGN);
 }
 
-/* Products of at most this many multiply-adds per batch (16^3) take the
-   direct kernel: packing would not pay, and a program of tiny matmuls then
-   compiles without the GEMM functions (about 0.1 s). At 32^3 seed_net's
-   training step took 0.031 ms instead of 0.011 ms (bench/step_bench): the
-   direct kernel is the slower one from a few thousand multiply-adds up. */
-#define SMALL_MACS 4096
 
 static bool is_small(const Gemm *q) {
   return (double)q->M * (double)q->N * (double)q->K <= SMALL_MACS;
@@ -373,16 +459,6 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
   return fn;
 }
 
-/* ---- narrow products ------------------------------------------------------------------
-   A product of few rows (at most NARROW_ROWS, as a convolution's filters
-   times its unfolded input) uses each element of B only M / MR times:
-   packing B would copy it whole for little reuse, and packing A would pad
-   a 6-row panel to MR. The narrow microkernel reads A and B in place:
-   exactly R rows (R fixed when it is made), NR columns of B's rows (the
-   last panel through masked loads and stores). Per element of C it sums
-   as the packed microkernel does (fma in k order from zero per KC block,
-   then added to C), so the two paths give the same bits. */
-#define NARROW_ROWS 64
 
 /* Lane l of vector j is one of the first n columns: j * L + l < n. */
 static LLVMValueRef column_mask(Cg *cx, int j, int L, LLVMValueRef n) {
@@ -471,6 +547,71 @@ static LLVMValueRef emit_ukernel_narrow(Cg *cx, const Gemm *q, LLVMTypeRef et, c
     mask[j] = column_mask(cx, j, q->lanes, nr);
   narrow_pass(cx, q, et, R, NV, mask);
   cg_if_end(cx, &whole);
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
+static LLVMValueRef get(Cg *cx, LLVMValueRef params, int i);
+
+/* ---- narrow products of a convolution's windows ------------------------------------------
+   ukernel_narrow_win_R(kc, a, sra, ska, b, rowoff, vec, c, ldc, accumulate):
+   as the narrow microkernel, but row k of B starts at b + rowoff[k] (the
+   image offset of window row (c, ky, kx)), and vector j of each row reads
+   at that offset plus its own start, stores C at its own offset, and is
+   masked to its own length: vec = {B start, C start, length} per vector. */
+static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef et,
+                                            const char *name, int R, int NV) {
+  LLVMTypeRef p[10] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_ptr,
+                       cx->t_ptr, cx->t_ptr, cx->t_ptr, cx->t_i64, cx->t_i1};
+  LLVMValueRef fn = begin_function(cx, name, p, 10);
+  cg_set_noalias(cx, fn, 7);
+  MC_ASSERT(R >= 1 && R <= 32 && NV >= 1 && NV <= 4);
+  int L = q->lanes;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef kc = cg_param(cx, 0), a = cg_param(cx, 1), sra = cg_param(cx, 2),
+               ska = cg_param(cx, 3), b = cg_param(cx, 4), rowoff = cg_param(cx, 5),
+               vec = cg_param(cx, 6), c = cg_param(cx, 7), ldc = cg_param(cx, 8),
+               acc_in = cg_param(cx, 9);
+  LLVMValueRef bj[4], coff[4], mask[4];
+  for (int j = 0; j < NV; j++) {
+    bj[j] = cg_gep(cx, et, b, get(cx, vec, 3 * j));
+    coff[j] = get(cx, vec, 3 * j + 1);
+    mask[j] = cg_lane_mask(cx, L, cg_i64(cx, 0), get(cx, vec, 3 * j + 2));
+  }
+  LLVMValueRef acc[32][4], next[32][4], bv[4], zero = LLVMConstNull(vt);
+  CgFor k;
+  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      acc[i][j] = cg_for_carry(cx, &k, zero);
+  LLVMValueRef off = cg_load(cx, cx->t_i64, rowoff, k.iv);
+  for (int j = 0; j < NV; j++)
+    bv[j] = cg_masked_load(cx, vt, bj[j], off, mask[j], esz);
+  LLVMValueRef acol = LLVMBuildNSWMul(cx->b, k.iv, ska, "");
+  for (int i = 0; i < R; i++) {
+    LLVMValueRef at =
+        LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), sra, ""), acol, "");
+    LLVMValueRef av = splat(cx, vt, cg_load(cx, et, a, at), L);
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef args[3] = {av, bv[j], acc[i][j]};
+      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
+    }
+  }
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      cg_for_carry_next(cx, acc[i][j], next[i][j]);
+  cg_for_end(cx, &k);
+  for (int i = 0; i < R; i++) {
+    LLVMValueRef row = LLVMBuildNSWMul(cx->b, ldc, cg_i64(cx, i), "");
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, row, coff[j], "");
+      LLVMValueRef old = cg_masked_load(cx, vt, c, at, mask[j], esz);
+      LLVMValueRef v = LLVMBuildSelect(cx->b, acc_in, LLVMBuildFAdd(cx->b, old, next[i][j], ""),
+                                       next[i][j], "");
+      cg_masked_store(cx, v, et, c, at, mask[j], esz);
+    }
+  }
   LLVMBuildRetVoid(cx->b);
   return fn;
 }
@@ -809,6 +950,10 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
   case NARROW:
     snprintf(name, sizeof name, "gemm_ukernel_narrow%d%s_%s", s->rows, s->nv == 1 ? "v1" : "", sfx);
     return emit_ukernel_narrow(cx, s->q, et, name, s->rows, s->nv);
+  case NARROW_WIN:
+    snprintf(name, sizeof name, "gemm_ukernel_narrow_win%d%s_%s", s->rows, s->nv == 1 ? "v1" : "",
+             sfx);
+    return emit_ukernel_narrow_win(cx, s->q, et, name, s->rows, s->nv);
   case DOT:
     snprintf(name, sizeof name, "gemm_dot_%s", sfx);
     return emit_dot(cx, s->q, et, name, dot_block(s->q), dot_block(s->q));
@@ -836,8 +981,8 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
 /* The microkernel or a packer of q's dtype (and panel rows, for those that
    depend on them), emitted once per program. */
 static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
-  static const char *const names[] = {"ukernel", "pack_a", "pack_b", "pack_at", "pack_bt",
-                                      "narrow", "dot", "dot_row"};
+  static const char *const names[] = {"ukernel", "pack_a",     "pack_b", "pack_at", "pack_bt",
+                                      "narrow",  "narrow_win", "dot",    "dot_row"};
   char key[48];
   bool rows = which == UKERNEL || which == PACK_A || which == PACK_A_T;
   snprintf(key, sizeof key, "gemm_%s %s m%d", names[which], ir_dtype_name(dt), rows ? q->mr : 0);
@@ -880,13 +1025,24 @@ static int narrow_rows(const Gemm *q) {
 
 /* Vectors per row of the narrow microkernels of q: one when B has at most
    a vector's columns (a linear layer of 10 outputs), else NV. */
-static int narrow_nv(const Gemm *q) { return !q->n_batch && q->N <= q->lanes ? 1 : q->nv; }
+static int narrow_nv(const Gemm *q) {
+  if (q->win) /* a vector per output row when rows fit in one, else a row's vectors */
+    return q->wgeo[W_OW] <= q->lanes ? q->nv : (int)min64(q->nv, ceil_div(q->wgeo[W_OW], q->lanes));
+  return !q->n_batch && q->N <= q->lanes ? 1 : q->nv;
+}
 
 /* The narrow microkernel of `rows` rows for q's dtype, once per program. */
+/* Keys and names of the window paths: a vector per output row, or a row's vectors. */
+static const char *win_mode(const Gemm *q) {
+  return q->wgeo[W_OW] <= q->lanes ? " win_rows" : " win_cols";
+}
+
 static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
   char key[48];
-  snprintf(key, sizeof key, "gemm_narrow%d v%d %s", rows, narrow_nv(q), ir_dtype_name(dt));
-  Spec s = {.q = q, .dt = dt, .which = NARROW, .nv = narrow_nv(q), .rows = rows};
+  snprintf(key, sizeof key, "gemm_narrow%s%d v%d %s", q->win ? "_win" : "", rows, narrow_nv(q),
+           ir_dtype_name(dt));
+  Spec s = {.q = q, .dt = dt, .which = q->win ? NARROW_WIN : NARROW, .nv = narrow_nv(q),
+            .rows = rows};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
@@ -921,6 +1077,7 @@ typedef struct Operands {
   LLVMValueRef coff;     /* element offset of c's batch */
   LLVMValueRef epi;      /* the epilogue function (epi_fn_type), or NULL */
   LLVMValueRef epi_ptrs; /* its operand and output pointers */
+  LLVMValueRef wgeo[W_COUNT]; /* q->win: the window geometry (b is the image) */
 } Operands;
 
 /* epilogue(ptrs, c, coff, N, r0, r1, c0, c1): the group's epilogue over
@@ -1219,6 +1376,138 @@ static void emit_narrow_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   call_epilogue(cx, o, m0, m1, n0, n1);
 }
 
+/* An alloca in the function's entry block (once, not per loop trip). */
+static LLVMValueRef entry_alloca(Cg *cx, LLVMTypeRef t, const char *name) {
+  LLVMBasicBlockRef at = LLVMGetInsertBlock(cx->b);
+  LLVMBasicBlockRef entry = LLVMGetEntryBasicBlock(cx->fn);
+  LLVMValueRef first = LLVMGetFirstInstruction(entry);
+  if (first)
+    LLVMPositionBuilderBefore(cx->b, first);
+  else
+    LLVMPositionBuilderAtEnd(cx->b, entry);
+  LLVMValueRef v = LLVMBuildAlloca(cx->b, t, name);
+  LLVMPositionBuilderAtEnd(cx->b, at);
+  return v;
+}
+
+/* Vector j of the panel starting at pi: its output row and column. With
+   output rows no longer than a vector, vector j is row pi * NV + j
+   (masked off past the last row); else the panel is NV vectors along one
+   row, nseg panels per row. */
+static void win_vector(Cg *cx, const Gemm *q, const Operands *o, LLVMValueRef pi,
+                       LLVMValueRef nseg, LLVMValueRef OH, int j, LLVMValueRef *row,
+                       LLVMValueRef *col, LLVMValueRef *len) {
+  int NV = narrow_nv(q), L = q->lanes;
+  LLVMValueRef OW = o->wgeo[W_OW];
+  if (q->wgeo[W_OW] <= L) {
+    *row = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, pi, cg_i64(cx, NV), ""), cg_i64(cx, j), "");
+    *col = cg_i64(cx, 0);
+    *len = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, *row, OH, ""), OW,
+                           cg_i64(cx, 0), "");
+    return;
+  }
+  *row = LLVMBuildSDiv(cx->b, pi, nseg, "");
+  LLVMValueRef seg = LLVMBuildSRem(cx->b, pi, nseg, "");
+  *col = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, seg, cg_i64(cx, NV * L), ""),
+                         cg_i64(cx, j * L), "");
+  LLVMValueRef left = LLVMBuildNSWSub(cx->b, OW, *col, "");
+  LLVMValueRef pos = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSGT, left, cg_i64(cx, 0), ""),
+                                     left, cg_i64(cx, 0), "");
+  *len = cg_min(cx, pos, cg_i64(cx, L));
+}
+
+/* rowoff[0:kc]: the image offsets of window rows k0 .. k0 + kc - 1, row
+   k = (c, ky, kx) at c*H*W + ky*DY*W + kx*DX (a counter stepping through
+   kx, ky and c). */
+static void fill_row_offsets(Cg *cx, const Operands *o, LLVMValueRef rowoff, LLVMValueRef k0,
+                             LLVMValueRef kc) {
+  const LLVMValueRef *g = o->wgeo;
+  LLVMValueRef hw = LLVMBuildNSWMul(cx->b, g[W_H], g[W_W], "");
+  LLVMValueRef dyw = LLVMBuildNSWMul(cx->b, g[W_DY], g[W_W], "");
+  LLVMValueRef kx0 = LLVMBuildSRem(cx->b, k0, g[W_KW], "");
+  LLVMValueRef t = LLVMBuildSDiv(cx->b, k0, g[W_KW], "");
+  LLVMValueRef ky0 = LLVMBuildSRem(cx->b, t, g[W_KH], ""), c0 = LLVMBuildSDiv(cx->b, t, g[W_KH], "");
+  CgFor k;
+  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  LLVMValueRef kx = cg_for_carry(cx, &k, kx0), ky = cg_for_carry(cx, &k, ky0);
+  LLVMValueRef c = cg_for_carry(cx, &k, c0);
+  LLVMValueRef off = LLVMBuildNSWAdd(
+      cx->b, LLVMBuildNSWMul(cx->b, c, hw, ""),
+      LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, ky, dyw, ""),
+                      LLVMBuildNSWMul(cx->b, kx, g[W_DX], ""), ""), "");
+  cg_store(cx, off, rowoff, k.iv);
+  LLVMValueRef kx1 = LLVMBuildNSWAdd(cx->b, kx, cg_i64(cx, 1), "");
+  LLVMValueRef wrap_x = LLVMBuildICmp(cx->b, LLVMIntEQ, kx1, g[W_KW], "");
+  LLVMValueRef ky1 = LLVMBuildSelect(cx->b, wrap_x, LLVMBuildNSWAdd(cx->b, ky, cg_i64(cx, 1), ""),
+                                     ky, "");
+  LLVMValueRef wrap_y = LLVMBuildICmp(cx->b, LLVMIntEQ, ky1, g[W_KH], "");
+  cg_for_carry_next(cx, kx, LLVMBuildSelect(cx->b, wrap_x, cg_i64(cx, 0), kx1, ""));
+  cg_for_carry_next(cx, ky, LLVMBuildSelect(cx->b, wrap_y, cg_i64(cx, 0), ky1, ""));
+  cg_for_carry_next(cx, c, LLVMBuildSelect(cx->b, wrap_y, LLVMBuildNSWAdd(cx->b, c, cg_i64(cx, 1), ""),
+                                           c, ""));
+  cg_for_end(cx, &k);
+}
+
+/* The narrow path over rows m0:m1 of one batch's product whose B is the
+   windows of the image o->b: per KC block of k (its rows' image offsets
+   in a table) and panel of output rows (or of one row's columns), every
+   panel of narrow_panel rows of A; the epilogue once at the end. */
+static void emit_narrow_win_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
+                                  LLVMValueRef m0, LLVMValueRef m1, int tail) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  bool ta = q->trans & TRANS_A;
+  int R = narrow_panel(q), NV = narrow_nv(q), L = q->lanes;
+  LLVMValueRef full = narrow_fn(cx, q, dt, R), last = tail ? narrow_fn(cx, q, dt, tail) : NULL;
+  LLVMValueRef sra = ta ? cg_i64(cx, 1) : o->lda, ska = ta ? o->lda : cg_i64(cx, 1);
+  LLVMValueRef vec = entry_alloca(cx, LLVMArrayType(cx->t_i64, 3 * NV), "vec");
+  LLVMValueRef rowoff = entry_alloca(cx, LLVMArrayType(cx->t_i64, (unsigned)q->kc), "rowoff");
+  LLVMValueRef OW = o->wgeo[W_OW], OH = LLVMBuildSDiv(cx->b, o->N, OW, "");
+  LLVMValueRef rowstep = LLVMBuildNSWMul(cx->b, o->wgeo[W_SY], o->wgeo[W_W], "");
+  LLVMValueRef nseg = cg_i64(cx, 1), npanels;
+  if (q->wgeo[W_OW] <= L) {
+    npanels = LLVMBuildSDiv(cx->b, LLVMBuildNSWAdd(cx->b, OH, cg_i64(cx, NV - 1), ""),
+                            cg_i64(cx, NV), "");
+  } else {
+    nseg = LLVMBuildSDiv(cx->b, LLVMBuildNSWAdd(cx->b, OW, cg_i64(cx, NV * L - 1), ""),
+                         cg_i64(cx, NV * L), "");
+    npanels = LLVMBuildNSWMul(cx->b, OH, nseg, "");
+  }
+  CgFor pc, pi, ir;
+  cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), o->K, cg_i64(cx, q->kc));
+  LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, o->K, pc.iv, ""));
+  LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
+  fill_row_offsets(cx, o, rowoff, pc.iv, kc);
+  cg_for_begin(cx, &pi, cg_i64(cx, 0), npanels, cg_i64(cx, 1));
+  for (int j = 0; j < NV; j++) {
+    LLVMValueRef row, col, len;
+    win_vector(cx, q, o, pi.iv, nseg, OH, j, &row, &col, &len);
+    LLVMValueRef boff = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, rowstep, ""), col, "");
+    LLVMValueRef coff = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, OW, ""), col, "");
+    cg_store(cx, boff, vec, cg_i64(cx, 3 * j));
+    cg_store(cx, coff, vec, cg_i64(cx, 3 * j + 1));
+    cg_store(cx, len, vec, cg_i64(cx, 3 * j + 2));
+  }
+  cg_for_begin(cx, &ir, m0, m1, cg_i64(cx, R));
+  LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ir.iv, pc.iv, o->lda));
+  LLVMValueRef cdst = cg_gep(cx, et, o->c, LLVMBuildNSWMul(cx->b, ir.iv, o->N, ""));
+  LLVMValueRef args[10] = {kc, asrc, sra, ska, o->b, rowoff, vec, cdst, o->N, accumulate};
+  if (last) {
+    CgIf whole;
+    LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, ir.iv, "");
+    cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, rows, cg_i64(cx, R), ""));
+    cg_call(cx, full, args, 10);
+    cg_if_else(cx, &whole);
+    cg_call(cx, last, args, 10);
+    cg_if_end(cx, &whole);
+  } else {
+    cg_call(cx, full, args, 10);
+  }
+  cg_for_end(cx, &ir);
+  cg_for_end(cx, &pi);
+  cg_for_end(cx, &pc);
+  call_epilogue(cx, o, m0, m1, cg_i64(cx, 0), o->N);
+}
+
 /* The dot path over one tile C[m0:m1, n0:n1] of one batch, in R x D
    blocks by the kernel `which` (DOT: D x D; DOT_ROW: 1 x DOT_ROW_COLS);
    the epilogue once at the end. */
@@ -1356,8 +1645,10 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
   if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
-  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s_r%d_m%d%s%s", s->dt == IR_F64 ? "f64" : "f32",
-           s->nbaxes, s->q->trans, narrow, narrow_nv(s->q) == 1 ? "_v1" : "", narrow_panel(s->q),
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s%s_r%d_m%d%s%s",
+           s->dt == IR_F64 ? "f64" : "f32", s->nbaxes, s->q->trans, narrow,
+           !s->q->win ? "" : s->q->wgeo[W_OW] <= s->q->lanes ? "_winr" : "_winc",
+           narrow_nv(s->q) == 1 ? "_v1" : "", narrow_panel(s->q),
            s->q->mr, skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
@@ -1371,6 +1662,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
     o.epi = v[5];
     o.epi_ptrs = cg_gep(cx, cx->t_ptr, ctx, cg_i64(cx, 6));
   }
+  for (int i = 0; s->q->win && i < W_COUNT; i++)
+    o.wgeo[i] = get(cx, P, P_BATCH + 4 * s->nbaxes + i);
   o.lda = s->q->trans & TRANS_A ? get(cx, P, P_M) : o.K;
   o.ldb = s->q->trans & TRANS_B ? o.K : o.N;
   LLVMValueRef part_bytes = get(cx, P, P_PART_BYTES), ap_bytes = get(cx, P, P_AP_BYTES);
@@ -1397,7 +1690,9 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   LLVMValueRef n0 = LLVMBuildNSWMul(cx->b, ni, NT, "");
   LLVMValueRef m1 = cg_min(cx, M, LLVMBuildNSWAdd(cx->b, m0, MT, ""));
   LLVMValueRef n1 = cg_min(cx, o.N, LLVMBuildNSWAdd(cx->b, n0, NT, ""));
-  if (s->rows >= 0) {
+  if (s->rows >= 0 && s->q->win) {
+    emit_narrow_win_block(cx, s->q, s->dt, &o, m0, m1, s->rows);
+  } else if (s->rows >= 0) {
     emit_narrow_block(cx, s->q, s->dt, &o, m0, m1, n0, n1, s->rows);
   } else if (s->rows == PATH_DOT) {
     emit_dot_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
@@ -1533,9 +1828,9 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   epi_of(cx, c->node, &epi, ext);
   char key[400];
   int rows = narrow_rows(&q);
-  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d m%d%s%s", ir_dtype_name(dt),
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d m%d%s%s%s", ir_dtype_name(dt),
            c->nbaxes, q.trans, rows, narrow_nv(&q), narrow_panel(&q), q.mr,
-           skinny_dots(&q) ? " sd" : "", epi.n ? " epi" : "");
+           skinny_dots(&q) ? " sd" : "", epi.n ? " epi" : "", q.win ? win_mode(&q) : "");
   Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
@@ -1664,10 +1959,10 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
   q.trans = trans;
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d m%d%s %s", small ? "_small" : "",
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d m%d%s%s %s", small ? "_small" : "",
            ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans, small ? -1 : narrow_rows(&q),
            small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q), small ? 0 : q.mr,
-           !small && skinny_dots(&q) ? " sd" : "", epi.n ? epi.sig : "");
+           !small && skinny_dots(&q) ? " sd" : "", q.win ? win_mode(&q) : "", epi.n ? epi.sig : "");
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,
@@ -1688,5 +1983,7 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   for (int w = 0; w < 3; w++)
     for (int i = 0; i < q.nbaxes; i++)
       c.ext[c.n++] = st[w][i];
+  for (int i = 0; q.win && i < W_COUNT; i++)
+    c.ext[c.n++] = q.wgeo[i];
   add(cx, &c);
 }

@@ -194,7 +194,7 @@ static bool is_folded_permute(const IrNode *n, const bool *other, IrRef i) {
 
 /* A 2-D transpose of a matmul's product that nothing else reads computes
    the product transposed itself (B^T A^T); the matmul gets no storage. */
-static void assign_products(CgPlan *p, const IrGraph *g) {
+static void assign_products(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   uint32_t *uses = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *uses);
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
@@ -209,7 +209,7 @@ static void assign_products(CgPlan *p, const IrGraph *g) {
       continue;
     IrRef m = n->src[0];
     if (ir_node(g, m)->op != IR_OP_MATMUL || uses[m] != 1 || p->loc[m].kind != CG_LOC_WORK ||
-        !cg_matmul_can_fold(g, m))
+        !cg_matmul_can_fold(g, m) || cg_matmul_reads_windows(t, g, m))
       continue;
     p->loc[m].kind = CG_LOC_NONE;
     p->loc[i].product = true;
@@ -217,8 +217,17 @@ static void assign_products(CgPlan *p, const IrGraph *g) {
   free(uses);
 }
 
-static void assign_kinds(CgPlan *p, const IrGraph *g) {
-  bool *other = non_matmul_uses(g);
+/* window[u]: unfold u is read in place by the matmul its reshape feeds. */
+static bool *window_operands(const IrGraph *g, const CgTarget *t) {
+  bool *window = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *window);
+  for (uint32_t i = 0; i < g->nnodes; i++)
+    if (ir_node(g, i)->op == IR_OP_MATMUL && cg_matmul_reads_windows(t, g, i))
+      window[ir_node(g, ir_node(g, i)->src[1])->src[0]] = true;
+  return window;
+}
+
+static void assign_kinds(CgPlan *p, const IrGraph *g, const CgTarget *t) {
+  bool *other = non_matmul_uses(g), *window = window_operands(g, t);
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
     CgLoc *l = &p->loc[i];
@@ -228,7 +237,7 @@ static void assign_kinds(CgPlan *p, const IrGraph *g) {
       l->kind = CG_LOC_NONE;
     else if (n->op == IR_OP_CONST)
       l->kind = CG_LOC_CONST;
-    else if (n->op == IR_OP_RESHAPE || is_folded_permute(n, other, i)) {
+    else if (n->op == IR_OP_RESHAPE || is_folded_permute(n, other, i) || window[i]) {
       IrRef s = n->src[0];
       *l = (CgLoc){.kind = CG_LOC_ALIAS,
                    .alias = p->loc[s].kind == CG_LOC_ALIAS ? p->loc[s].alias : s};
@@ -236,7 +245,8 @@ static void assign_kinds(CgPlan *p, const IrGraph *g) {
       l->kind = CG_LOC_WORK;
   }
   free(other);
-  assign_products(p, g);
+  free(window);
+  assign_products(p, g, t);
   for (uint32_t i = 0; i < g->nnodes; i++) /* values a kernel group keeps in registers */
     if (cg_group_multi(p, i) && !p->read_outside[i]) p->loc[i].kind = CG_LOC_NONE;
 }
@@ -363,7 +373,7 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   p->slot_node = mc_xcalloc(nn + g->nouts, sizeof(IrRef));
   cg_groups_plan(p, g);
   assign_slots(p, g);
-  assign_kinds(p, g);
+  assign_kinds(p, g, t);
   p->result_slot = mc_xcalloc(g->nouts + 1, sizeof *p->result_slot);
   assign_inplace(p, g);
   uint32_t *last = last_uses(p, g);

@@ -1657,6 +1657,53 @@ static void test_codegen_short_row_reductions(void) {
     }
 }
 
+/* A convolution as the front end writes it: W [M, C*KH*KW] times the
+   unfolded windows of x [B, C, H, W], reshaped to [B, C*KH*KW, OH*OW]. */
+static void conv_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, int64_t M, int64_t k,
+                      int64_t sy, int64_t dil) {
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(B, C, H, W));
+  IrRef u = ir_unfold(c->g, x, 2, (const int64_t[]){k, k}, (const int64_t[]){sy, 1},
+                      (const int64_t[]){dil, dil}, noloc);
+  const IrShape *us = &ir_node(c->g, u)->shape;
+  IrShape rs = SHAPE(B, C * k * k, us->d[4].n * us->d[5].n);
+  IrRef w = param(c, DOM_ANY, SHAPE(M, C * k * k));
+  output(c, ir_matmul(c->g, w, ir_reshape(c->g, u, &rs, noloc), noloc));
+}
+
+/* Convolutions whose product reads the windows from the image (no unfold
+   is written): rows wider than a vector (28) and rows of a vector each
+   (10), a dilated one, rows two apart, a k longer than a KC block (the
+   offsets table restarts mid-window), one image with two threads (tiles
+   along M), a filter count that leaves a last panel; f32 and f64, the
+   host's vectors and 16-byte ones, against the evaluator; each program is
+   its six products, no unfold. */
+static void test_codegen_conv_windows_in_place(void) {
+  static const char *const cpus[] = {NULL, "x86-64"};
+  for (int k = 0; k < 4; k++)
+    for (int f = 0; f < 2; f++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      char what[96];
+      snprintf(what, sizeof what, "conv windows in place %d threads %s cpu %s", 1 + k % 2,
+               ir_dtype_name(dt), cpus[k / 2] ? cpus[k / 2] : "host");
+      Case *c = case_new(dt, what);
+      c->opts.threads = 1 + k % 2;
+      c->opts.cpu = cpus[k / 2];
+      conv_case(c, 3, 1, 32, 32, 6, 5, 1, 1);   /* lenet's first: OW 28 */
+      conv_case(c, 3, 6, 14, 14, 16, 5, 1, 1);  /* lenet's second: OW 10 */
+      conv_case(c, 2, 3, 20, 19, 13, 3, 1, 2);  /* dilated, OW 15 */
+      conv_case(c, 2, 4, 21, 18, 9, 3, 2, 1);   /* rows two apart */
+      conv_case(c, 2, 40, 12, 12, 20, 3, 1, 1); /* k = 360 */
+      conv_case(c, 1, 8, 18, 18, 40, 3, 1, 1);  /* one image */
+      check(c, f ? F64_TOL : F32_TOL);
+      CgProgram *p = compile(c);
+      CgStats st;
+      cg_program_stats(p, &st);
+      CU_ASSERT_EQUAL(st.ncalls, 6); /* the products only, no unfold */
+      cg_program_free(p);
+      case_free(c);
+    }
+}
+
 /* ---- a gradient program --------------------------------------------------------------------- */
 
 /* mlp: x[8,20] -> linear 20x16 -> relu -> linear 16x5 -> softmax cross
@@ -1804,6 +1851,7 @@ static const TestCase cases[] = {
     {"test_codegen_fold_kernel", test_codegen_fold_kernel},
     {"test_codegen_outer_reductions_in_parts", test_codegen_outer_reductions_in_parts},
     {"test_codegen_short_row_reductions", test_codegen_short_row_reductions},
+    {"test_codegen_conv_windows_in_place", test_codegen_conv_windows_in_place},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
     {"test_codegen_fused_matches_unfused", test_codegen_fused_matches_unfused},
