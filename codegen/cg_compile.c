@@ -150,6 +150,7 @@ bool cg_build_uses_pool(const IrGraph *g, const CgBuild *bd) {
       return true;
   for (uint32_t i = 0; i < g->nnodes; i++)
     if (cg_elem_parallel(&bd->tgt, g, i) || cg_reduce_parallel(&bd->tgt, g, i) ||
+        cg_zero_parallel(&bd->tgt, g, i) ||
         cg_move_may_run_in_parts(&bd->tgt, g, i))
       return true;
   return false;

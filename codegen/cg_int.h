@@ -438,6 +438,8 @@ bool cg_reduce_parallel(const CgTarget *t, const IrGraph *g, IrRef id);
 /* Movement node id may have copies that run in parts (a program holding
    one needs the pool; whether each copy does is decided when lowering). */
 bool cg_move_may_run_in_parts(const CgTarget *t, const IrGraph *g, IrRef id);
+/* Zeroing node id's storage runs in parts. */
+bool cg_zero_parallel(const CgTarget *t, const IrGraph *g, IrRef id);
 /* Calls add with a call zeroing node id's storage. */
 void cg_zero_call(Cg *cx, IrRef id, CgAddCall add);
 

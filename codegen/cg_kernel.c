@@ -58,24 +58,69 @@ void cg_key_printf(CgCall *c, const char *fmt, ...) {
   va_end(ap);
 }
 
-/* ---- zero and memcpy: byte counts as extents ------------------------------------------ */
+/* ---- zero and memcpy: byte counts as extents ------------------------------------------
+   A result zeroed (a pad's border, an empty product) as 64-byte stores;
+   when big, in parts over its leading axis's rows (extents: bytes, rows;
+   both linear in a batch dim). glibc's memset zeroed a padded feature map
+   of 3.7 MB with `rep stosb` at about 4.5 GB/s on a Zen 4 (0.82 ms, right
+   after both cores had read it): the kernel is kept from turning its loop
+   back into a memset call. */
+#define ZERO_PARALLEL_BYTES 131072
 
-static void emit_zero(Cg *cx, const CgCall *c) {
-  cg_tag(cx, LLVMBuildMemSet(cx->b, out_ptr(cx), LLVMConstInt(cx->t_i8, 0, 0), extent(cx, c, 0), 1),
-         0, -1);
+static void no_memset_calls(Cg *cx) {
+  LLVMAddAttributeAtIndex(cx->fn, LLVMAttributeFunctionIndex,
+                          LLVMCreateStringAttribute(cx->ctx, "no-builtins", 11, "", 0));
 }
 
-static void emit_memcpy(Cg *cx, const CgCall *c) {
-  cg_tag(cx, LLVMBuildMemCpy(cx->b, out_ptr(cx), 1, in_ptr(cx, 0), 1, extent(cx, c, 0)), 0, 1);
+static void zero_bytes(Cg *cx, LLVMValueRef at, LLVMValueRef n) {
+  LLVMTypeRef vt = LLVMVectorType(cx->t_i64, 8);
+  LLVMValueRef whole = LLVMBuildAnd(cx->b, n, cg_i64(cx, ~(int64_t)63), "");
+  CgFor l;
+  cg_for_begin(cx, &l, cg_i64(cx, 0), whole, cg_i64(cx, 64));
+  LLVMValueRef st = LLVMBuildStore(cx->b, LLVMConstNull(vt), cg_gep(cx, cx->t_i8, at, l.iv));
+  LLVMSetAlignment(st, 1);
+  cg_for_end(cx, &l);
+  cg_for_begin(cx, &l, whole, n, cg_i64(cx, 1));
+  cg_store(cx, LLVMConstInt(cx->t_i8, 0, 0), cg_gep(cx, cx->t_i8, at, l.iv), cg_i64(cx, 0));
+  cg_for_end(cx, &l);
 }
+
+/* Rows [begin, end) of the leading axis, or all. */
+static void emit_zero_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
+  no_memset_calls(cx);
+  LLVMValueRef bytes = extent(cx, c, 0), from = cg_i64(cx, 0), to = bytes;
+  if (begin) {
+    LLVMValueRef row = LLVMBuildSDiv(cx->b, bytes, extent(cx, c, 1), "");
+    from = LLVMBuildNSWMul(cx->b, begin, row, "");
+    to = LLVMBuildNSWMul(cx->b, end, row, "");
+  }
+  zero_bytes(cx, cg_gep(cx, cx->t_i8, out_ptr(cx), from), LLVMBuildNSWSub(cx->b, to, from, ""));
+}
+
+static void emit_zero(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_zero_walk); }
+
+static int64_t leading_rows(const IrNode *n) { return n->shape.rank ? n->shape.d[0].n : 1; }
 
 static void lower_zero(Cg *cx, IrRef id, CgAddCall add) {
   CgCall c;
   call_init(cx, &c, id, "zero");
-  snprintf(c.key, sizeof c.key, "zero");
+  const IrNode *n = ir_node(cx->g, id);
+  c.parallel = cg_zero_parallel(cx->tgt, cx->g, id);
+  snprintf(c.key, sizeof c.key, "zero%s", c.parallel ? " parts" : "");
   c.emit = emit_zero;
-  call_extent(&c, cg_node_bytes(ir_node(cx->g, id)));
+  call_extent(&c, cg_node_bytes(n));
+  call_extent(&c, leading_rows(n));
+  c.split_axis = 1;
   add(cx, &c);
+}
+
+bool cg_zero_parallel(const CgTarget *t, const IrGraph *g, IrRef id) {
+  const IrNode *n = ir_node(g, id);
+  return t->threads >= 2 && cg_node_bytes(n) >= ZERO_PARALLEL_BYTES && leading_rows(n) >= 2;
+}
+
+static void emit_memcpy(Cg *cx, const CgCall *c) {
+  cg_tag(cx, LLVMBuildMemCpy(cx->b, out_ptr(cx), 1, in_ptr(cx, 0), 1, extent(cx, c, 0)), 0, 1);
 }
 
 void cg_copy_call(Cg *cx, CgCall *c, IrRef node, int64_t dst_entry, int64_t bytes) {
@@ -674,8 +719,8 @@ static void emit_fold_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValu
   LLVMValueRef elems = begin ? LLVMBuildNSWMul(cx->b, rows, w.vst[0][0], "")
                              : extent(cx, c, 3 * r + 3 * k);
   LLVMValueRef bytes = LLVMBuildNSWMul(cx->b, elems, cg_i64(cx, c->esz), "");
-  cg_tag(cx, LLVMBuildMemSet(cx->b, cg_gep(cx, m.et, out, dst0), LLVMConstInt(cx->t_i8, 0, 0),
-                             bytes, 1), 0, -1);
+  no_memset_calls(cx);
+  zero_bytes(cx, cg_gep(cx, m.et, out, dst0), bytes);
   LLVMValueRef taps = cg_i64(cx, 1);
   for (int i = 0; i < k; i++)
     taps = LLVMBuildNSWMul(cx->b, taps, extent(cx, c, 3 * r + i), "");
