@@ -483,6 +483,16 @@ static void reduce_short_rows(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *
   cg_for_end(cx, &l);
 }
 
+/* Results per vector: the target's lanes (fewer when a vector would span
+   more than 64 elements of short rows), halved while half still holds a
+   whole run of the kept axis (its 5 results in 8 lanes, not 16). */
+static int short_lanes(const Cg *cx, const CgWalk *w, IrDtype ot) {
+  int L = cx->tgt->vector_bytes / cg_dtype_size(ot), len = (int)w->dims[w->rank - 1];
+  while (L * len > 64) L /= 2;
+  while (L > 4 && L / 2 >= w->dims[w->rank - 2]) L /= 2;
+  return L;
+}
+
 /* Walks w without its short innermost row (nor the reduced axis outside
    the kept one, when there is one: a pooling window's other rows), folding
    them in each step. */
@@ -490,8 +500,7 @@ static void emit_short_rows(Cg *cx, Reduce *r, const CgWalk *w) {
   CgWalk outer = *w;
   int k = w->rank - 2; /* the kept axis */
   ShortRow sr = {.r = r, .len = (int)w->dims[w->rank - 1]};
-  sr.lanes = cx->tgt->vector_bytes / cg_dtype_size(r->ot);
-  while (sr.lanes * sr.len > 64) sr.lanes /= 2;
+  sr.lanes = short_lanes(cx, w, r->ot);
   outer.rank = k + 1;
   if (k >= 1 && w->st[1][k - 1] == 0) {
     sr.rows = w->vdims[k - 1];
@@ -550,9 +559,10 @@ static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
   call_init(cx, &c, id, ir_ops[n->op].name);
   int short_row = short_reduced_row(&w, (IrDtype)x->dtype, (IrDtype)n->dtype)
                       ? (int)w.dims[w.rank - 1] : 0;
-  snprintf(c.key, sizeof c.key, "%s %s %s/%x/%x rank=%d%s short%d", ir_ops[n->op].name,
+  snprintf(c.key, sizeof c.key, "%s %s %s/%x/%x rank=%d%s short%d/%d", ir_ops[n->op].name,
            ir_dtype_name((IrDtype)n->dtype), ir_dtype_name((IrDtype)x->dtype), cg_walk_mask(&w, 0),
-           cg_walk_mask(&w, 1), w.rank, numel(x) ? "" : " empty", short_row);
+           cg_walk_mask(&w, 1), w.rank, numel(x) ? "" : " empty", short_row,
+           short_row ? short_lanes(cx, &w, (IrDtype)n->dtype) : 0);
   c.parallel = cg_reduce_parallel(cx->tgt, cx->g, id);
   if (c.parallel)
     cg_key_printf(&c, " parts");
