@@ -472,6 +472,62 @@ static void prefetch(Cg *cx, LLVMValueRef p) {
   cg_intrinsic(cx, "llvm.prefetch", &cx->t_ptr, 1, args, 4);
 }
 
+/* The k loop of a narrow microkernel, with the R x NV accumulators
+   carried from zero; narrow_k_end carries next into them and closes it. */
+static void narrow_k_begin(Cg *cx, CgFor *k, LLVMValueRef kc, LLVMTypeRef vt, int R, int NV,
+                           LLVMValueRef (*acc)[4]) {
+  cg_for_begin_nonempty(cx, k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      acc[i][j] = cg_for_carry(cx, k, LLVMConstNull(vt));
+}
+
+static void narrow_k_end(Cg *cx, CgFor *k, int R, int NV, LLVMValueRef (*acc)[4],
+                         LLVMValueRef (*next)[4]) {
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      cg_for_carry_next(cx, acc[i][j], next[i][j]);
+  cg_for_end(cx, k);
+}
+
+/* next[i][j] = fma(A[i, k], bv[j], acc[i][j]) over an R x NV block, A's
+   element (i, k) at a[i * sra + acol]. */
+static void narrow_fmas(Cg *cx, LLVMTypeRef vt, LLVMTypeRef et, LLVMValueRef a, LLVMValueRef sra,
+                        LLVMValueRef acol, int R, int NV, const LLVMValueRef *bv,
+                        LLVMValueRef (*acc)[4], LLVMValueRef (*next)[4]) {
+  for (int i = 0; i < R; i++) {
+    LLVMValueRef at =
+        LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), sra, ""), acol, "");
+    LLVMValueRef av = splat(cx, vt, cg_load(cx, et, a, at), (int)LLVMGetVectorSize(vt));
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef args[3] = {av, bv[j], acc[i][j]};
+      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
+    }
+  }
+}
+
+/* Vector j of row i of C, at c[i * ldc + cj[j]] (under mask[j], when there
+   are masks): next[i][j], added to what C holds when acc_in. */
+static void narrow_store(Cg *cx, LLVMTypeRef vt, LLVMTypeRef et, LLVMValueRef c, LLVMValueRef ldc,
+                         int R, int NV, const LLVMValueRef *cj, const LLVMValueRef *mask,
+                         LLVMValueRef acc_in, LLVMValueRef (*next)[4]) {
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  for (int i = 0; i < R; i++) {
+    LLVMValueRef row = LLVMBuildNSWMul(cx->b, ldc, cg_i64(cx, i), "");
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, row, cj[j], "");
+      LLVMValueRef old = mask ? cg_masked_load(cx, vt, c, at, mask[j], esz)
+                              : load_aligned(cx, vt, c, at, esz);
+      LLVMValueRef v = LLVMBuildSelect(cx->b, acc_in, LLVMBuildFAdd(cx->b, old, next[i][j], ""),
+                                       next[i][j], "");
+      if (mask)
+        cg_masked_store(cx, v, et, c, at, mask[j], esz);
+      else
+        store_aligned(cx, v, et, c, at, esz);
+    }
+  }
+}
+
 /* One pass of the narrow microkernel: the k loop and the stores, with
    every vector of a row masked (mask[j]) or none (mask NULL). Each row of
    B it reads is also prefetched one panel ahead: a convolution's unfolded
@@ -485,46 +541,20 @@ static void narrow_pass(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, LL
   LLVMValueRef kc = cg_param(cx, 0), a = cg_param(cx, 1), sra = cg_param(cx, 2),
                ska = cg_param(cx, 3), b = cg_param(cx, 4), ldb = cg_param(cx, 5),
                c = cg_param(cx, 6), ldc = cg_param(cx, 7), acc_in = cg_param(cx, 9);
-  LLVMValueRef acc[32][4], next[32][4], bv[4], zero = LLVMConstNull(vt);
+  LLVMValueRef acc[32][4], next[32][4], bv[4] = {NULL};
   CgFor k;
-  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < NV; j++)
-      acc[i][j] = cg_for_carry(cx, &k, zero);
+  narrow_k_begin(cx, &k, kc, vt, R, NV, acc);
   LLVMValueRef brow = LLVMBuildNSWMul(cx->b, k.iv, ldb, "");
-  LLVMValueRef acol = LLVMBuildNSWMul(cx->b, k.iv, ska, "");
+  LLVMValueRef acol = LLVMBuildNSWMul(cx->b, k.iv, ska, ""), cj[4];
   for (int j = 0; j < NV; j++) {
     LLVMValueRef at = LLVMBuildNSWAdd(cx->b, brow, cg_i64(cx, j * L), "");
     bv[j] = mask ? cg_masked_load(cx, vt, b, at, mask[j], esz) : load_aligned(cx, vt, b, at, esz);
     prefetch(cx, cg_gep(cx, et, b, LLVMBuildNSWAdd(cx->b, at, cg_i64(cx, NV * L), "")));
+    cj[j] = cg_i64(cx, j * L);
   }
-  for (int i = 0; i < R; i++) {
-    LLVMValueRef at =
-        LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), sra, ""), acol, "");
-    LLVMValueRef av = splat(cx, vt, cg_load(cx, et, a, at), L);
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef args[3] = {av, bv[j], acc[i][j]};
-      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
-    }
-  }
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < NV; j++)
-      cg_for_carry_next(cx, acc[i][j], next[i][j]);
-  cg_for_end(cx, &k);
-  for (int i = 0; i < R; i++) {
-    LLVMValueRef row = LLVMBuildNSWMul(cx->b, ldc, cg_i64(cx, i), "");
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, row, cg_i64(cx, j * L), "");
-      LLVMValueRef old = mask ? cg_masked_load(cx, vt, c, at, mask[j], esz)
-                              : load_aligned(cx, vt, c, at, esz);
-      LLVMValueRef v = LLVMBuildSelect(cx->b, acc_in, LLVMBuildFAdd(cx->b, old, next[i][j], ""),
-                                       next[i][j], "");
-      if (mask)
-        cg_masked_store(cx, v, et, c, at, mask[j], esz);
-      else
-        store_aligned(cx, v, et, c, at, esz);
-    }
-  }
+  narrow_fmas(cx, vt, et, a, sra, acol, R, NV, bv, acc, next);
+  narrow_k_end(cx, &k, R, NV, acc, next);
+  narrow_store(cx, vt, et, c, ldc, R, NV, cj, mask, acc_in, next);
 }
 
 /* ukernel_narrow_R(kc, a, sra, ska, b, ldb, c, ldc, nr, accumulate):
@@ -579,39 +609,15 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
     coff[j] = get(cx, vec, 3 * j + 1);
     mask[j] = cg_lane_mask(cx, L, cg_i64(cx, 0), get(cx, vec, 3 * j + 2));
   }
-  LLVMValueRef acc[32][4], next[32][4], bv[4], zero = LLVMConstNull(vt);
+  LLVMValueRef acc[32][4], next[32][4], bv[4] = {NULL};
   CgFor k;
-  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < NV; j++)
-      acc[i][j] = cg_for_carry(cx, &k, zero);
+  narrow_k_begin(cx, &k, kc, vt, R, NV, acc);
   LLVMValueRef off = cg_load(cx, cx->t_i64, rowoff, k.iv);
   for (int j = 0; j < NV; j++)
     bv[j] = cg_masked_load(cx, vt, bj[j], off, mask[j], esz);
-  LLVMValueRef acol = LLVMBuildNSWMul(cx->b, k.iv, ska, "");
-  for (int i = 0; i < R; i++) {
-    LLVMValueRef at =
-        LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), sra, ""), acol, "");
-    LLVMValueRef av = splat(cx, vt, cg_load(cx, et, a, at), L);
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef args[3] = {av, bv[j], acc[i][j]};
-      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
-    }
-  }
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < NV; j++)
-      cg_for_carry_next(cx, acc[i][j], next[i][j]);
-  cg_for_end(cx, &k);
-  for (int i = 0; i < R; i++) {
-    LLVMValueRef row = LLVMBuildNSWMul(cx->b, ldc, cg_i64(cx, i), "");
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, row, coff[j], "");
-      LLVMValueRef old = cg_masked_load(cx, vt, c, at, mask[j], esz);
-      LLVMValueRef v = LLVMBuildSelect(cx->b, acc_in, LLVMBuildFAdd(cx->b, old, next[i][j], ""),
-                                       next[i][j], "");
-      cg_masked_store(cx, v, et, c, at, mask[j], esz);
-    }
-  }
+  narrow_fmas(cx, vt, et, a, sra, LLVMBuildNSWMul(cx->b, k.iv, ska, ""), R, NV, bv, acc, next);
+  narrow_k_end(cx, &k, R, NV, acc, next);
+  narrow_store(cx, vt, et, c, ldc, R, NV, coff, mask, acc_in, next);
   LLVMBuildRetVoid(cx->b);
   return fn;
 }
@@ -1336,6 +1342,22 @@ static void emit_skinny_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   call_epilogue(cx, o, m0, m1, n0, n1);
 }
 
+/* The narrow microkernel `full` (R rows) on a panel of A, or `last` (the
+   last panel's rows, when there is one) once fewer than R rows are left. */
+static void call_panel(Cg *cx, LLVMValueRef full, LLVMValueRef last, LLVMValueRef *args,
+                       LLVMValueRef rows_left, int R) {
+  if (!last) {
+    cg_call(cx, full, args, 10);
+    return;
+  }
+  CgIf whole;
+  cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, rows_left, cg_i64(cx, R), ""));
+  cg_call(cx, full, args, 10);
+  cg_if_else(cx, &whole);
+  cg_call(cx, last, args, 10);
+  cg_if_end(cx, &whole);
+}
+
 /* The loops of the narrow path over one tile C[m0:m1, n0:n1] of one batch:
    per KC block of k and NR columns of B, every panel of narrow_panel rows
    (the last one `tail` rows, when not 0); the epilogue once at the end. */
@@ -1359,17 +1381,7 @@ static void emit_narrow_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
   LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ir.iv, pc.iv, o->lda));
   LLVMValueRef cdst = cg_gep(cx, et, o->c, element_at(cx, false, ir.iv, jr.iv, o->N));
   LLVMValueRef args[10] = {kc, asrc, sra, ska, bsrc, o->ldb, cdst, o->N, nr, accumulate};
-  if (last) {
-    CgIf whole;
-    LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, ir.iv, "");
-    cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, rows, cg_i64(cx, R), ""));
-    cg_call(cx, full, args, 10);
-    cg_if_else(cx, &whole);
-    cg_call(cx, last, args, 10);
-    cg_if_end(cx, &whole);
-  } else {
-    cg_call(cx, full, args, 10);
-  }
+  call_panel(cx, full, last, args, LLVMBuildNSWSub(cx->b, m1, ir.iv, ""), R);
   cg_for_end(cx, &ir);
   cg_for_end(cx, &jr);
   cg_for_end(cx, &pc);
@@ -1491,17 +1503,7 @@ static void emit_narrow_win_block(Cg *cx, const Gemm *q, IrDtype dt, const Opera
   LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ir.iv, pc.iv, o->lda));
   LLVMValueRef cdst = cg_gep(cx, et, o->c, LLVMBuildNSWMul(cx->b, ir.iv, o->N, ""));
   LLVMValueRef args[10] = {kc, asrc, sra, ska, o->b, rowoff, vec, cdst, o->N, accumulate};
-  if (last) {
-    CgIf whole;
-    LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, ir.iv, "");
-    cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, rows, cg_i64(cx, R), ""));
-    cg_call(cx, full, args, 10);
-    cg_if_else(cx, &whole);
-    cg_call(cx, last, args, 10);
-    cg_if_end(cx, &whole);
-  } else {
-    cg_call(cx, full, args, 10);
-  }
+  call_panel(cx, full, last, args, LLVMBuildNSWSub(cx->b, m1, ir.iv, ""), R);
   cg_for_end(cx, &ir);
   cg_for_end(cx, &pi);
   cg_for_end(cx, &pc);

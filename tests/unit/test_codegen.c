@@ -297,6 +297,14 @@ static void check(Case *c, double rtol) {
   cg_program_free(p);
 }
 
+/* c's program as optimized LLVM IR text (the caller frees it). */
+static McStr llvm_of(Case *c) {
+  McStr s;
+  mc_str_init(&s);
+  CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+  return s;
+}
+
 /* ---- builders, one per kind of op ------------------------------------------------ */
 
 typedef struct OpTest OpTest;
@@ -960,9 +968,7 @@ static int interleave_requests(IrOp op) {
   IrRef y = op == IR_OP_ADD ? ir_binary(c->g, op, x, x, noloc) : ir_unary(c->g, op, x, noloc);
   output(c, ir_binary(c->g, IR_OP_MUL, y, input(c, DOM_ANY, IR_F32, SHAPE(45)), noloc));
   check(c, F32_TOL);
-  McStr s;
-  mc_str_init(&s);
-  CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+  McStr s = llvm_of(c);
   int n = 0;
   for (const char *at = s.s; at && (at = strstr(at, "\"llvm.loop.interleave.count\", i32 4")); at++)
     n++;
@@ -1102,9 +1108,7 @@ static void test_codegen_matmul_transposed_operands(void) {
         c->opts.threads = threads;
         build_transposed_matmuls(c);
         check(c, f ? F64_TOL : F32_TOL);
-        McStr s;
-        mc_str_init(&s);
-        CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+        McStr s = llvm_of(c);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_pack_at_") : NULL);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_pack_bt_") : NULL);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_sbt") : NULL);
@@ -1138,9 +1142,7 @@ static void test_codegen_batched_rows_merge(void) {
                           input(c, DOM_ANY, dt, SHAPE(4, 50, 30)), noloc));
       CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
       check(c, f ? F64_TOL : F32_TOL);
-      McStr s;
-      mc_str_init(&s);
-      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      McStr s = llvm_of(c);
       CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_task_f") : NULL);
       CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_b0_") : NULL);
       CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_b1_") : NULL);
@@ -1170,9 +1172,7 @@ static void test_codegen_equal_panels(void) {
                           transpose(c, input(c, DOM_ANY, dt, SHAPE(150, 100))), noloc));
       CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
       check(c, f ? F64_TOL : F32_TOL);
-      McStr s;
-      mc_str_init(&s);
-      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      McStr s = llvm_of(c);
       char want[40];
       snprintf(want, sizeof want, "gemm_ukernel_%s_m8", ir_dtype_name(dt));
       CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, want) : NULL);
@@ -1205,9 +1205,7 @@ static void test_codegen_fold_kernel(void) {
                         (int64_t[]){1, 1}, (int64_t[]){1, 1}, noloc));
       CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
       check(c, f ? F64_TOL : F32_TOL);
-      McStr s;
-      mc_str_init(&s);
-      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      McStr s = llvm_of(c);
       int parts = 0;
       for (const char *at = s.s; at && (at = strstr(at, "_fold_part(")); at++) parts++;
       if (parts != (threads == 2 ? 2 : 0)) fprintf(stderr, "\n  %s: %d part functions", what, parts);
@@ -1270,9 +1268,7 @@ static void test_codegen_matmul_narrow(void) {
         c->opts.threads = threads;
         build_narrow_matmuls(c);
         check(c, f ? F64_TOL : F32_TOL);
-        McStr s;
-        mc_str_init(&s);
-        CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+        McStr s = llvm_of(c);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_ukernel_narrow") : NULL);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_dot_") : NULL);
 
@@ -1604,9 +1600,7 @@ static void test_codegen_outer_reductions_in_parts(void) {
       CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
       int calls = fuse_and_count_calls(c, f ? F64_TOL : F32_TOL);
       CU_ASSERT_TRUE(calls <= 3);
-      McStr s;
-      mc_str_init(&s);
-      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      McStr s = llvm_of(c);
       int parts = 0;
       for (const char *at = s.s; at && (at = strstr(at, "_part(")); at++) parts++;
       if (threads == 2 && parts < 3)
@@ -1647,9 +1641,7 @@ static void test_codegen_short_row_reductions(void) {
       c->opts.cpu = cpu;
       build_short_rows(c);
       check(c, f ? F64_TOL : F32_TOL);
-      McStr s;
-      mc_str_init(&s);
-      CU_ASSERT_TRUE(cg_emit(c->g, &c->opts, "llvm", &s, &c->d));
+      McStr s = llvm_of(c);
       CU_ASSERT_PTR_NOT_NULL(strstr(s.s, "shufflevector"));
       CU_ASSERT_EQUAL(strstr(s.s, "_part(") != NULL, threads == 2);
       mc_str_free(&s);
