@@ -1615,7 +1615,8 @@ static void test_codegen_outer_reductions_in_parts(void) {
    rows, reshaped: [.., O1, K1, O2, K2] over K1 and K2) fold each short row
    into a vector of results; a big one runs in parts. Against the
    evaluator: 2x2 max and sum pools (one in parts at 2 threads), a 3-wide
-   window with a tail of results shorter than a vector, and a keepdims. */
+   window with a tail of results shorter than a vector, and a keepdims; for
+   the host's vectors and those of test_cpus. */
 static void build_short_rows(Case *c) {
   IrGraph *g = c->g;
   IrRef big = input(c, DOM_ANY, c->dt, SHAPE(64, 8, 14, 2, 14, 2));
@@ -1626,9 +1627,23 @@ static void build_short_rows(Case *c) {
   output(c, ir_reduce(g, IR_OP_SUM, x, 0x20u, false, noloc));
 }
 
+/* CPUs besides the host to compile a case for: the x86-64 baseline
+   (16-byte vectors) everywhere, and haswell (32-byte vectors, AVX2) where
+   the host runs AVX2 code, so that an AVX-512 machine also runs the AVX2
+   paths. Returns their count, the host (NULL) first. */
+static int test_cpus(const char **cpus) {
+  int n = 0;
+  cpus[n++] = NULL;
+  cpus[n++] = "x86-64";
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) cpus[n++] = "haswell";
+  return n;
+}
+
 static void test_codegen_short_row_reductions(void) {
-  static const char *const cpus[] = {NULL, "x86-64"}; /* the host's vectors, and 16-byte ones */
-  for (int k = 0; k < 4; k++)
+  const char *cpus[3];
+  int ncpus = test_cpus(cpus);
+  for (int k = 0; k < 2 * ncpus; k++)
     for (int f = 0; f < 2; f++) {
       int threads = 1 + k % 2;
       const char *cpu = cpus[k / 2];
@@ -1667,11 +1682,12 @@ static void conv_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, int64
    (10), a dilated one, rows two apart, a k longer than a KC block (the
    offsets table restarts mid-window), one image with two threads (tiles
    along M), a filter count that leaves a last panel; f32 and f64, the
-   host's vectors and 16-byte ones, against the evaluator; each program is
-   its six products, no unfold. */
+   host's vectors, 16-byte and (on AVX2 hosts) 32-byte ones, against the
+   evaluator; each program is its six products, no unfold. */
 static void test_codegen_conv_windows_in_place(void) {
-  static const char *const cpus[] = {NULL, "x86-64"};
-  for (int k = 0; k < 4; k++)
+  const char *cpus[3];
+  int ncpus = test_cpus(cpus);
+  for (int k = 0; k < 2 * ncpus; k++)
     for (int f = 0; f < 2; f++) {
       IrDtype dt = f ? IR_F64 : IR_F32;
       char what[96];
