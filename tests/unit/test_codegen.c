@@ -1712,6 +1712,55 @@ static void test_codegen_conv_windows_in_place(void) {
     }
 }
 
+/* Elementwise groups whose walk ends in a short axis (a broadcast operand
+   of [.., 1] against [.., 2], as a max's gradient over a pool's windows)
+   compute each short row in the body of a loop along the axis outside it
+   (key " inner2"): a big one in parts and a small one, against the
+   evaluator, for the host's vectors and those of test_cpus. */
+static void build_short_inner(Case *c) {
+  IrGraph *g = c->g;
+  IrRef big = input(c, DOM_ANY, c->dt, SHAPE(64, 8, 14, 2, 14, 2));
+  IrRef col = input(c, DOM_POS, c->dt, SHAPE(64, 8, 14, 1, 14, 1));
+  output(c, ir_binary(g, IR_OP_MUL, big, ir_binary(g, IR_OP_DIV, col, col, noloc), noloc));
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(3, 5, 7, 3));
+  IrRef y = input(c, DOM_ANY, c->dt, SHAPE(3, 5, 7, 1));
+  output(c, ir_unary(g, IR_OP_TANH, ir_binary(g, IR_OP_SUB, x, y, noloc), noloc));
+}
+
+static bool has_kernel_key(CgProgram *p, const char *what) {
+  int n = cg_program_profile(p, NULL, 0);
+  CgCallTime *t = mc_xcalloc((size_t)(n ? n : 1), sizeof *t);
+  cg_program_profile(p, t, n);
+  bool found = false;
+  for (int i = 0; i < n; i++) found |= strstr(t[i].kernel, what) != NULL;
+  free(t);
+  return found;
+}
+
+static void test_codegen_short_inner_groups(void) {
+  const char *cpus[3];
+  int ncpus = test_cpus(cpus);
+  for (int k = 0; k < 2 * ncpus; k++)
+    for (int f = 0; f < 2; f++) {
+      IrDtype dt = f ? IR_F64 : IR_F32;
+      char what[96];
+      snprintf(what, sizeof what, "short inner groups %d threads %s cpu %s", 1 + k % 2,
+               ir_dtype_name(dt), cpus[k / 2] ? cpus[k / 2] : "host");
+      Case *c = case_new(dt, what);
+      c->opts.threads = 1 + k % 2;
+      c->opts.cpu = cpus[k / 2];
+      c->opts.profile = true;
+      build_short_inner(c);
+      int calls = fuse_and_count_calls(c, f ? F64_TOL : F32_TOL);
+      CU_ASSERT_EQUAL(calls, 2);
+      CgProgram *p = compile(c);
+      CU_ASSERT_TRUE(has_kernel_key(p, " inner2"));
+      CU_ASSERT_TRUE(has_kernel_key(p, " inner3"));
+      cg_program_free(p);
+      case_free(c);
+    }
+}
+
 /* ---- a gradient program --------------------------------------------------------------------- */
 
 /* mlp: x[8,20] -> linear 20x16 -> relu -> linear 16x5 -> softmax cross
@@ -1860,6 +1909,7 @@ static const TestCase cases[] = {
     {"test_codegen_outer_reductions_in_parts", test_codegen_outer_reductions_in_parts},
     {"test_codegen_short_row_reductions", test_codegen_short_row_reductions},
     {"test_codegen_conv_windows_in_place", test_codegen_conv_windows_in_place},
+    {"test_codegen_short_inner_groups", test_codegen_short_inner_groups},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
     {"test_codegen_fused_matches_unfused", test_codegen_fused_matches_unfused},
