@@ -169,10 +169,20 @@ static bool no_syms(const IrShape *s, int from) {
   return true;
 }
 
+/* Output rows per vector of `lanes` when rows are OW long: as many as fit
+   (at most 4), or 1 for rows longer than half a vector. */
+static int win_pieces_of(int64_t ow, int lanes) {
+  int64_t p = ow > 0 ? lanes / ow : 1;
+  return (int)(p < 1 ? 1 : p > 4 ? 4 : p);
+}
+
+static int win_pieces(const Gemm *q) { return win_pieces_of(q->wgeo[W_OW], q->lanes); }
+
 /* The window geometry of matmul mm's B when it can be read in place: its
-   output rows (OW elements, in vectors of `lanes`) must fill at least 5/8
-   of the vectors they take (a 7-wide row in 16 lanes made resnet_mini's
-   7 x 7 convolution take twice as long as its unfold and product). */
+   output rows (OW elements, in vectors of `lanes`, win_pieces_of rows to a
+   vector) must fill at least 5/8 of the vectors they take (one 7-wide row
+   in 16 lanes made resnet_mini's 7 x 7 convolution take twice as long as
+   its unfold and product; two rows to a vector take 14). */
 static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64_t *geo) {
   if (mm->op != IR_OP_MATMUL || mm->shape.rank != 3 || mm->src[0] == mm->src[1] ||
       (mm->dtype != IR_F32 && mm->dtype != IR_F64))
@@ -192,8 +202,8 @@ static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64
   if (K != us->d[1].n * us->d[2].n * us->d[3].n || N != us->d[4].n * us->d[5].n ||
       uses_after(g, ur) != 1 || uses_after(g, mm->src[1]) != 1)
     return false;
-  int64_t ow = us->d[5].n;
-  if (ow * 8 < round_up(ow, lanes) * 5) return false;
+  int64_t ow = us->d[5].n, pieces = win_pieces_of(ow, lanes);
+  if (ow * pieces * 8 < round_up(ow * pieces, lanes) * 5) return false;
   int64_t v[W_COUNT] = {x->shape.d[1].n, x->shape.d[2].n, x->shape.d[3].n, us->d[2].n,
                         us->d[3].n, u->attr.wdilation[0], u->attr.wdilation[1],
                         u->attr.wstride[0], us->d[5].n};
@@ -586,9 +596,11 @@ static LLVMValueRef get(Cg *cx, LLVMValueRef params, int i);
 /* ---- narrow products of a convolution's windows ------------------------------------------
    ukernel_narrow_win_R(kc, a, sra, ska, b, rowoff, vec, c, ldc, accumulate):
    as the narrow microkernel, but row k of B starts at b + rowoff[k] (the
-   image offset of window row (c, ky, kx)), and vector j of each row reads
-   at that offset plus its own start, stores C at its own offset, and is
-   masked to its own length: vec = {B start, C start, length} per vector. */
+   image offset of window row (c, ky, kx)), and vector j of each row holds
+   P pieces of OW lanes (P = win_pieces: output rows to a vector; 1 for a
+   row's stretch), each read at that offset plus its own start; C's rows
+   being contiguous, the vector is stored at one offset, masked to its
+   length. vec = {OW, then per vector: C start, length, P B starts}. */
 static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef et,
                                             const char *name, int R, int NV) {
   LLVMTypeRef p[10] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_ptr,
@@ -603,18 +615,31 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
                ska = cg_param(cx, 3), b = cg_param(cx, 4), rowoff = cg_param(cx, 5),
                vec = cg_param(cx, 6), c = cg_param(cx, 7), ldc = cg_param(cx, 8),
                acc_in = cg_param(cx, 9);
-  LLVMValueRef bj[4], coff[4], mask[4];
+  int P = win_pieces(q);
+  LLVMValueRef bj[4][4], coff[4], mask[4], piece[4][4], ow = get(cx, vec, 0);
   for (int j = 0; j < NV; j++) {
-    bj[j] = cg_gep(cx, et, b, get(cx, vec, 3 * j));
-    coff[j] = get(cx, vec, 3 * j + 1);
-    mask[j] = cg_lane_mask(cx, L, cg_i64(cx, 0), get(cx, vec, 3 * j + 2));
+    int at = 1 + (2 + P) * j;
+    coff[j] = get(cx, vec, at);
+    mask[j] = cg_lane_mask(cx, L, cg_i64(cx, 0), get(cx, vec, at + 1));
+    for (int p = 0; p < P; p++) { /* piece p: lanes [p*OW, (p+1)*OW), read from its own row */
+      LLVMValueRef lo = LLVMBuildNSWMul(cx->b, ow, cg_i64(cx, p), "");
+      LLVMValueRef hi = LLVMBuildNSWAdd(cx->b, lo, ow, "");
+      bj[j][p] = cg_gep(cx, et, b, LLVMBuildNSWSub(cx->b, get(cx, vec, at + 2 + p), lo, ""));
+      LLVMValueRef from = LLVMBuildNot(cx->b, cg_lane_mask(cx, L, cg_i64(cx, 0), lo), "");
+      piece[j][p] = LLVMBuildAnd(
+          cx->b, mask[j], LLVMBuildAnd(cx->b, from, cg_lane_mask(cx, L, cg_i64(cx, 0), hi), ""), "");
+    }
   }
   LLVMValueRef acc[32][4], next[32][4], bv[4] = {NULL};
   CgFor k;
   narrow_k_begin(cx, &k, kc, vt, R, NV, acc);
   LLVMValueRef off = cg_load(cx, cx->t_i64, rowoff, k.iv);
-  for (int j = 0; j < NV; j++)
-    bv[j] = cg_masked_load(cx, vt, bj[j], off, mask[j], esz);
+  for (int j = 0; j < NV; j++) {
+    bv[j] = cg_masked_load(cx, vt, bj[j][0], off, piece[j][0], esz);
+    for (int p = 1; p < P; p++)
+      bv[j] = LLVMBuildSelect(cx->b, piece[j][p],
+                              cg_masked_load(cx, vt, bj[j][p], off, piece[j][p], esz), bv[j], "");
+  }
   narrow_fmas(cx, vt, et, a, sra, LLVMBuildNSWMul(cx->b, k.iv, ska, ""), R, NV, bv, acc, next);
   narrow_k_end(cx, &k, R, NV, acc, next);
   narrow_store(cx, vt, et, c, ldc, R, NV, coff, mask, acc_in, next);
@@ -957,8 +982,8 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
     snprintf(name, sizeof name, "gemm_ukernel_narrow%d%s_%s", s->rows, s->nv == 1 ? "v1" : "", sfx);
     return emit_ukernel_narrow(cx, s->q, et, name, s->rows, s->nv);
   case NARROW_WIN:
-    snprintf(name, sizeof name, "gemm_ukernel_narrow_win%d%s_%s", s->rows, s->nv == 1 ? "v1" : "",
-             sfx);
+    snprintf(name, sizeof name, "gemm_ukernel_narrow_win%d%s_p%d_%s", s->rows,
+             s->nv == 1 ? "v1" : "", win_pieces(s->q), sfx);
     return emit_ukernel_narrow_win(cx, s->q, et, name, s->rows, s->nv);
   case DOT:
     snprintf(name, sizeof name, "gemm_dot_%s", sfx);
@@ -1040,13 +1065,15 @@ static int narrow_nv(const Gemm *q) {
 /* The narrow microkernel of `rows` rows for q's dtype, once per program. */
 /* Keys and names of the window paths: a vector per output row, or a row's vectors. */
 static const char *win_mode(const Gemm *q) {
-  return q->wgeo[W_OW] <= q->lanes ? " win_rows" : " win_cols";
+  static const char *const modes[] = {" win_cols", " win_rows", " win_rows2", " win_rows3",
+                                      " win_rows4"};
+  return q->wgeo[W_OW] > q->lanes ? modes[0] : modes[win_pieces(q)];
 }
 
 static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
   char key[48];
-  snprintf(key, sizeof key, "gemm_narrow%s%d v%d %s", q->win ? "_win" : "", rows, narrow_nv(q),
-           ir_dtype_name(dt));
+  snprintf(key, sizeof key, "gemm_narrow%s%d v%d p%d %s", q->win ? "_win" : "", rows, narrow_nv(q),
+           q->win ? win_pieces(q) : 1, ir_dtype_name(dt));
   Spec s = {.q = q, .dt = dt, .which = q->win ? NARROW_WIN : NARROW, .nv = narrow_nv(q),
             .rows = rows};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
@@ -1402,30 +1429,44 @@ static LLVMValueRef entry_alloca(Cg *cx, LLVMTypeRef t, const char *name) {
   return v;
 }
 
-/* Vector j of the panel starting at pi: its output row and column. With
-   output rows no longer than a vector, vector j is row pi * NV + j
-   (masked off past the last row); else the panel is NV vectors along one
-   row, nseg panels per row. */
-static void win_vector(Cg *cx, const Gemm *q, const Operands *o, LLVMValueRef pi,
-                       LLVMValueRef nseg, LLVMValueRef OH, int j, LLVMValueRef *row,
-                       LLVMValueRef *col, LLVMValueRef *len) {
-  int NV = narrow_nv(q), L = q->lanes;
-  LLVMValueRef OW = o->wgeo[W_OW];
+/* Vector j of panel pi, as the window microkernel reads it (vec at word
+   `at`): with output rows no longer than a vector, rows (pi * NV + j) * P
+   and the P - 1 after it (masked off past the last row; a row past it
+   reads from the last row's place, under an empty mask); else NV vectors
+   along one row, nseg panels per row. */
+static void win_vector(Cg *cx, const Gemm *q, const Operands *o, LLVMValueRef vec, int at,
+                       LLVMValueRef pi, LLVMValueRef nseg, LLVMValueRef OH, LLVMValueRef rowstep,
+                       int j) {
+  int NV = narrow_nv(q), L = q->lanes, P = win_pieces(q);
+  LLVMValueRef OW = o->wgeo[W_OW], row, col, len;
   if (q->wgeo[W_OW] <= L) {
-    *row = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, pi, cg_i64(cx, NV), ""), cg_i64(cx, j), "");
-    *col = cg_i64(cx, 0);
-    *len = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, *row, OH, ""), OW,
-                           cg_i64(cx, 0), "");
-    return;
+    row = LLVMBuildNSWMul(cx->b,
+                          LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, pi, cg_i64(cx, NV), ""),
+                                          cg_i64(cx, j), ""), cg_i64(cx, P), "");
+    col = cg_i64(cx, 0);
+    LLVMValueRef left = LLVMBuildNSWSub(cx->b, OH, row, "");
+    LLVMValueRef rows = cg_min(cx, cg_i64(cx, P), LLVMBuildSelect(
+        cx->b, LLVMBuildICmp(cx->b, LLVMIntSGT, left, cg_i64(cx, 0), ""), left, cg_i64(cx, 0), ""));
+    len = LLVMBuildNSWMul(cx->b, rows, OW, "");
+  } else {
+    row = LLVMBuildSDiv(cx->b, pi, nseg, "");
+    LLVMValueRef seg = LLVMBuildSRem(cx->b, pi, nseg, "");
+    col = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, seg, cg_i64(cx, NV * L), ""),
+                          cg_i64(cx, j * L), "");
+    LLVMValueRef left = LLVMBuildNSWSub(cx->b, OW, col, "");
+    LLVMValueRef pos = LLVMBuildSelect(
+        cx->b, LLVMBuildICmp(cx->b, LLVMIntSGT, left, cg_i64(cx, 0), ""), left, cg_i64(cx, 0), "");
+    len = cg_min(cx, pos, cg_i64(cx, L));
   }
-  *row = LLVMBuildSDiv(cx->b, pi, nseg, "");
-  LLVMValueRef seg = LLVMBuildSRem(cx->b, pi, nseg, "");
-  *col = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, seg, cg_i64(cx, NV * L), ""),
-                         cg_i64(cx, j * L), "");
-  LLVMValueRef left = LLVMBuildNSWSub(cx->b, OW, *col, "");
-  LLVMValueRef pos = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSGT, left, cg_i64(cx, 0), ""),
-                                     left, cg_i64(cx, 0), "");
-  *len = cg_min(cx, pos, cg_i64(cx, L));
+  cg_store(cx, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, OW, ""), col, ""), vec,
+           cg_i64(cx, at));
+  cg_store(cx, len, vec, cg_i64(cx, at + 1));
+  LLVMValueRef last = LLVMBuildNSWSub(cx->b, OH, cg_i64(cx, 1), "");
+  for (int p = 0; p < P; p++) {
+    LLVMValueRef r = cg_min(cx, LLVMBuildNSWAdd(cx->b, row, cg_i64(cx, p), ""), last);
+    cg_store(cx, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, r, rowstep, ""), col, ""), vec,
+             cg_i64(cx, at + 2 + p));
+  }
 }
 
 /* rowoff[0:kc]: the image offsets of window rows k0 .. k0 + kc - 1, row
@@ -1471,14 +1512,16 @@ static void emit_narrow_win_block(Cg *cx, const Gemm *q, IrDtype dt, const Opera
   int R = narrow_panel(q), NV = narrow_nv(q), L = q->lanes;
   LLVMValueRef full = narrow_fn(cx, q, dt, R), last = tail ? narrow_fn(cx, q, dt, tail) : NULL;
   LLVMValueRef sra = ta ? cg_i64(cx, 1) : o->lda, ska = ta ? o->lda : cg_i64(cx, 1);
-  LLVMValueRef vec = entry_alloca(cx, LLVMArrayType(cx->t_i64, 3 * NV), "vec");
+  int P = win_pieces(q);
+  LLVMValueRef vec = entry_alloca(cx, LLVMArrayType(cx->t_i64, 1 + (2 + P) * NV), "vec");
   LLVMValueRef rowoff = entry_alloca(cx, LLVMArrayType(cx->t_i64, (unsigned)q->kc), "rowoff");
   LLVMValueRef OW = o->wgeo[W_OW], OH = LLVMBuildSDiv(cx->b, o->N, OW, "");
   LLVMValueRef rowstep = LLVMBuildNSWMul(cx->b, o->wgeo[W_SY], o->wgeo[W_W], "");
   LLVMValueRef nseg = cg_i64(cx, 1), npanels;
+  cg_store(cx, OW, vec, cg_i64(cx, 0));
   if (q->wgeo[W_OW] <= L) {
-    npanels = LLVMBuildSDiv(cx->b, LLVMBuildNSWAdd(cx->b, OH, cg_i64(cx, NV - 1), ""),
-                            cg_i64(cx, NV), "");
+    npanels = LLVMBuildSDiv(cx->b, LLVMBuildNSWAdd(cx->b, OH, cg_i64(cx, NV * P - 1), ""),
+                            cg_i64(cx, NV * P), "");
   } else {
     nseg = LLVMBuildSDiv(cx->b, LLVMBuildNSWAdd(cx->b, OW, cg_i64(cx, NV * L - 1), ""),
                          cg_i64(cx, NV * L), "");
@@ -1490,15 +1533,8 @@ static void emit_narrow_win_block(Cg *cx, const Gemm *q, IrDtype dt, const Opera
   LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
   fill_row_offsets(cx, o, rowoff, pc.iv, kc);
   cg_for_begin(cx, &pi, cg_i64(cx, 0), npanels, cg_i64(cx, 1));
-  for (int j = 0; j < NV; j++) {
-    LLVMValueRef row, col, len;
-    win_vector(cx, q, o, pi.iv, nseg, OH, j, &row, &col, &len);
-    LLVMValueRef boff = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, rowstep, ""), col, "");
-    LLVMValueRef coff = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, OW, ""), col, "");
-    cg_store(cx, boff, vec, cg_i64(cx, 3 * j));
-    cg_store(cx, coff, vec, cg_i64(cx, 3 * j + 1));
-    cg_store(cx, len, vec, cg_i64(cx, 3 * j + 2));
-  }
+  for (int j = 0; j < NV; j++)
+    win_vector(cx, q, o, vec, 1 + (2 + P) * j, pi.iv, nseg, OH, rowstep, j);
   cg_for_begin(cx, &ir, m0, m1, cg_i64(cx, R));
   LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ir.iv, pc.iv, o->lda));
   LLVMValueRef cdst = cg_gep(cx, et, o->c, LLVMBuildNSWMul(cx->b, ir.iv, o->N, ""));
@@ -1649,7 +1685,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
   snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s%s_r%d_m%d%s%s",
            s->dt == IR_F64 ? "f64" : "f32", s->nbaxes, s->q->trans, narrow,
-           !s->q->win ? "" : s->q->wgeo[W_OW] <= s->q->lanes ? "_winr" : "_winc",
+           !s->q->win ? "" : s->q->wgeo[W_OW] > s->q->lanes ? "_winc" : win_pieces(s->q) == 1 ? "_winr"
+           : win_pieces(s->q) == 2 ? "_winr2" : win_pieces(s->q) == 3 ? "_winr3" : "_winr4",
            narrow_nv(s->q) == 1 ? "_v1" : "", narrow_panel(s->q),
            s->q->mr, skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};

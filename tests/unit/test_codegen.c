@@ -1681,9 +1681,10 @@ static void conv_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, int64
    is written): rows wider than a vector (28) and rows of a vector each
    (10), a dilated one, rows two apart, a k longer than a KC block (the
    offsets table restarts mid-window), one image with two threads (tiles
-   along M), a filter count that leaves a last panel; f32 and f64, the
+   along M), a filter count that leaves a last panel, rows of 7, 5 and 3
+   (several output rows to a vector where they fit); f32 and f64, the
    host's vectors, 16-byte and (on AVX2 hosts) 32-byte ones, against the
-   evaluator; each program is its six products, no unfold. */
+   evaluator; each program is its nine products, no unfold. */
 static void test_codegen_conv_windows_in_place(void) {
   const char *cpus[3];
   int ncpus = test_cpus(cpus);
@@ -1702,11 +1703,14 @@ static void test_codegen_conv_windows_in_place(void) {
       conv_case(c, 2, 4, 21, 18, 9, 3, 2, 1);   /* rows two apart */
       conv_case(c, 2, 40, 12, 12, 20, 3, 1, 1); /* k = 360 */
       conv_case(c, 1, 8, 18, 18, 40, 3, 1, 1);  /* one image */
+      conv_case(c, 2, 5, 9, 9, 24, 3, 1, 1);    /* OW 7: two rows to a 16-lane vector */
+      conv_case(c, 2, 3, 7, 7, 10, 3, 1, 1);    /* OW 5: three */
+      conv_case(c, 3, 8, 5, 5, 16, 3, 1, 1);    /* OW 3: four, the last vector short */
       check(c, f ? F64_TOL : F32_TOL);
       CgProgram *p = compile(c);
       CgStats st;
       cg_program_stats(p, &st);
-      CU_ASSERT_EQUAL(st.ncalls, 6); /* the products only, no unfold */
+      CU_ASSERT_EQUAL(st.ncalls, 9); /* the products only, no unfold */
       cg_program_free(p);
       case_free(c);
     }
