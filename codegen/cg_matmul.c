@@ -469,6 +469,7 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
   return fn;
 }
 
+/* ---- the narrow microkernel (see "narrow products" at the top) ------------------------ */
 
 /* Lane l of vector j is one of the first n columns: j * L + l < n. */
 static LLVMValueRef column_mask(Cg *cx, int j, int L, LLVMValueRef n) {
