@@ -455,10 +455,10 @@ static void body_init(Cg *cx, Body *b, IrRef lead, CgWalk *w, int first_extent) 
    [B, C, OH, 2, OW, 2]) would loop a few elements at a time: instead the
    loop runs along the axis outside it, computing every element of the
    short row in its body (unrolled), so that the loop vectorizes with the
-   short rows' reads and writes as interleaved groups. (Reductions keep
-   their loops: so unrolled, the count of a window's maxima went from 0.16
-   to 1.3 ms, its stores and folds left scalar.) The length is in the
-   kernel's key. */
+   short rows' reads and writes as interleaved groups. Groups with a
+   reduction keep their loops (unrolled the same way, the count of a
+   window's maxima stayed scalar; its timing was never compared in a quiet
+   moment of the machine). The length is in the kernel's key. */
 #define SHORT_INNER 4
 
 static int short_inner(const CgGroup *G, const CgWalk *w) {
