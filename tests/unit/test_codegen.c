@@ -1640,28 +1640,38 @@ static int test_cpus(const char **cpus) {
   return n;
 }
 
-static void test_codegen_short_row_reductions(void) {
+/* Runs body on a fresh case for each CPU of test_cpus, 1 and 2 threads,
+   f32 and f64; the case is named after `name` and its settings. */
+static void each_cpu_case(const char *name, void (*body)(Case *c)) {
   const char *cpus[3];
   int ncpus = test_cpus(cpus);
   for (int k = 0; k < 2 * ncpus; k++)
     for (int f = 0; f < 2; f++) {
-      int threads = 1 + k % 2;
-      const char *cpu = cpus[k / 2];
       IrDtype dt = f ? IR_F64 : IR_F32;
-      char what[80];
-      snprintf(what, sizeof what, "short-row reductions %d threads %s cpu %s", threads,
-               ir_dtype_name(dt), cpu ? cpu : "host");
+      char what[96];
+      snprintf(what, sizeof what, "%s %d threads %s cpu %s", name, 1 + k % 2, ir_dtype_name(dt),
+               cpus[k / 2] ? cpus[k / 2] : "host");
       Case *c = case_new(dt, what);
-      c->opts.threads = threads;
-      c->opts.cpu = cpu;
-      build_short_rows(c);
-      check(c, f ? F64_TOL : F32_TOL);
-      McStr s = llvm_of(c);
-      CU_ASSERT_PTR_NOT_NULL(strstr(s.s, "shufflevector"));
-      CU_ASSERT_EQUAL(strstr(s.s, "_part(") != NULL, threads == 2);
-      mc_str_free(&s);
+      c->opts.threads = 1 + k % 2;
+      c->opts.cpu = cpus[k / 2];
+      body(c);
       case_free(c);
     }
+}
+
+static double tol_of(const Case *c) { return c->dt == IR_F64 ? F64_TOL : F32_TOL; }
+
+static void short_row_body(Case *c) {
+  build_short_rows(c);
+  check(c, tol_of(c));
+  McStr s = llvm_of(c);
+  CU_ASSERT_PTR_NOT_NULL(strstr(s.s, "shufflevector"));
+  CU_ASSERT_EQUAL(strstr(s.s, "_part(") != NULL, c->opts.threads == 2);
+  mc_str_free(&s);
+}
+
+static void test_codegen_short_row_reductions(void) {
+  each_cpu_case("short-row reductions", short_row_body);
 }
 
 /* A convolution as the front end writes it: W [M, C*KH*KW] times the
@@ -1685,35 +1695,26 @@ static void conv_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, int64
    (several output rows to a vector where they fit); f32 and f64, the
    host's vectors, 16-byte and (on AVX2 hosts) 32-byte ones, against the
    evaluator; each program is its nine products, no unfold. */
+static void conv_windows_body(Case *c) {
+  conv_case(c, 3, 1, 32, 32, 6, 5, 1, 1);   /* lenet's first: OW 28 */
+  conv_case(c, 3, 6, 14, 14, 16, 5, 1, 1);  /* lenet's second: OW 10 */
+  conv_case(c, 2, 3, 20, 19, 13, 3, 1, 2);  /* dilated, OW 15 */
+  conv_case(c, 2, 4, 21, 18, 9, 3, 2, 1);   /* rows two apart */
+  conv_case(c, 2, 40, 12, 12, 20, 3, 1, 1); /* k = 360 */
+  conv_case(c, 1, 8, 18, 18, 40, 3, 1, 1);  /* one image */
+  conv_case(c, 2, 5, 9, 9, 24, 3, 1, 1);    /* OW 7: two rows to a 16-lane vector */
+  conv_case(c, 2, 3, 7, 7, 10, 3, 1, 1);    /* OW 5: three */
+  conv_case(c, 3, 8, 5, 5, 16, 3, 1, 1);    /* OW 3: four, the last vector short */
+  check(c, tol_of(c));
+  CgProgram *p = compile(c);
+  CgStats st;
+  cg_program_stats(p, &st);
+  CU_ASSERT_EQUAL(st.ncalls, 9); /* the products only, no unfold */
+  cg_program_free(p);
+}
+
 static void test_codegen_conv_windows_in_place(void) {
-  const char *cpus[3];
-  int ncpus = test_cpus(cpus);
-  for (int k = 0; k < 2 * ncpus; k++)
-    for (int f = 0; f < 2; f++) {
-      IrDtype dt = f ? IR_F64 : IR_F32;
-      char what[96];
-      snprintf(what, sizeof what, "conv windows in place %d threads %s cpu %s", 1 + k % 2,
-               ir_dtype_name(dt), cpus[k / 2] ? cpus[k / 2] : "host");
-      Case *c = case_new(dt, what);
-      c->opts.threads = 1 + k % 2;
-      c->opts.cpu = cpus[k / 2];
-      conv_case(c, 3, 1, 32, 32, 6, 5, 1, 1);   /* lenet's first: OW 28 */
-      conv_case(c, 3, 6, 14, 14, 16, 5, 1, 1);  /* lenet's second: OW 10 */
-      conv_case(c, 2, 3, 20, 19, 13, 3, 1, 2);  /* dilated, OW 15 */
-      conv_case(c, 2, 4, 21, 18, 9, 3, 2, 1);   /* rows two apart */
-      conv_case(c, 2, 40, 12, 12, 20, 3, 1, 1); /* k = 360 */
-      conv_case(c, 1, 8, 18, 18, 40, 3, 1, 1);  /* one image */
-      conv_case(c, 2, 5, 9, 9, 24, 3, 1, 1);    /* OW 7: two rows to a 16-lane vector */
-      conv_case(c, 2, 3, 7, 7, 10, 3, 1, 1);    /* OW 5: three */
-      conv_case(c, 3, 8, 5, 5, 16, 3, 1, 1);    /* OW 3: four, the last vector short */
-      check(c, f ? F64_TOL : F32_TOL);
-      CgProgram *p = compile(c);
-      CgStats st;
-      cg_program_stats(p, &st);
-      CU_ASSERT_EQUAL(st.ncalls, 9); /* the products only, no unfold */
-      cg_program_free(p);
-      case_free(c);
-    }
+  each_cpu_case("conv windows in place", conv_windows_body);
 }
 
 /* Elementwise groups whose walk ends in a short axis (a broadcast operand
@@ -1741,28 +1742,19 @@ static bool has_kernel_key(CgProgram *p, const char *what) {
   return found;
 }
 
+static void short_inner_body(Case *c) {
+  c->opts.profile = true;
+  build_short_inner(c);
+  int calls = fuse_and_count_calls(c, tol_of(c));
+  CU_ASSERT_EQUAL(calls, 2);
+  CgProgram *p = compile(c);
+  CU_ASSERT_TRUE(has_kernel_key(p, " inner2"));
+  CU_ASSERT_TRUE(has_kernel_key(p, " inner3"));
+  cg_program_free(p);
+}
+
 static void test_codegen_short_inner_groups(void) {
-  const char *cpus[3];
-  int ncpus = test_cpus(cpus);
-  for (int k = 0; k < 2 * ncpus; k++)
-    for (int f = 0; f < 2; f++) {
-      IrDtype dt = f ? IR_F64 : IR_F32;
-      char what[96];
-      snprintf(what, sizeof what, "short inner groups %d threads %s cpu %s", 1 + k % 2,
-               ir_dtype_name(dt), cpus[k / 2] ? cpus[k / 2] : "host");
-      Case *c = case_new(dt, what);
-      c->opts.threads = 1 + k % 2;
-      c->opts.cpu = cpus[k / 2];
-      c->opts.profile = true;
-      build_short_inner(c);
-      int calls = fuse_and_count_calls(c, f ? F64_TOL : F32_TOL);
-      CU_ASSERT_EQUAL(calls, 2);
-      CgProgram *p = compile(c);
-      CU_ASSERT_TRUE(has_kernel_key(p, " inner2"));
-      CU_ASSERT_TRUE(has_kernel_key(p, " inner3"));
-      cg_program_free(p);
-      case_free(c);
-    }
+  each_cpu_case("short inner groups", short_inner_body);
 }
 
 /* ---- a gradient program --------------------------------------------------------------------- */
