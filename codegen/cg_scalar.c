@@ -244,7 +244,12 @@ static LLVMValueRef sc_SUM(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b
   return LLVMBuildFAdd(cx->b, a, b, "");
 }
 
+/* The max reduction's combiner is IEEE 754-2019 maximum (nan wins, +0 above
+   -0): no tie to break, so it folds in any order, and LLVM vectorizes a row
+   of it (the select above it kept softmax's row max scalar). */
 static LLVMValueRef sc_MAX(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
   (void)t, UNUSED_C;
-  return pick_first_or_nan(cx, LLVMRealOGE, a, b);
+  LLVMTypeRef vt = LLVMTypeOf(a); /* a vector where a kernel folds several results at once */
+  LLVMValueRef args[2] = {a, b};
+  return cg_intrinsic(cx, "llvm.maximum", &vt, 1, args, 2);
 }

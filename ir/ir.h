@@ -305,6 +305,9 @@ void ir_eval_free(IrEval *e);
    (murmur3's finalizer over 32-bit words), the top 24 bits as a double.
    Codegen computes the same bits. */
 double ir_hash24(double a, double b);
+/* The max reduction's combiner: IEEE 754-2019 maximum (nan wins, +0 above
+   -0), so the fold's order never shows in the result. */
+double ir_fmaximum(double a, double b);
 /* Binds an input or param by name; n must equal its element count. */
 bool ir_eval_bind(IrEval *e, const char *name, const double *data, int64_t n, McDiag *d);
 /* Initializes every param not yet bound from its initializer. */

@@ -236,6 +236,12 @@ double ir_hash24(double a, double b) {
   return (double)(h >> 8);
 }
 
+double ir_fmaximum(double a, double b) {
+  if (isnan(a) || isnan(b)) return isnan(a) ? a : b;
+  if (a == b) return signbit(a) ? b : a;
+  return a > b ? a : b;
+}
+
 /* ---- SOURCE ------------------------------------------------------------------ */
 
 static const char *source_kind(const IrNode *nd) {

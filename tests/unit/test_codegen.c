@@ -1670,6 +1670,61 @@ static void short_row_body(Case *c) {
   mc_str_free(&s);
 }
 
+/* Rows for max_rows_body: a smooth wave, then rows of zeros of both signs
+   (in either order, and all -0), a nan mid-row, +inf, all -inf. */
+enum { MAXR = 40, MAXC = 67 };
+static void max_rows_values(double *v) {
+  for (int i = 0; i < MAXR * MAXC; i++)
+    v[i] = 3 * sin(0.37 * i);
+  for (int j = 0; j < MAXC; j++) {
+    v[0 * MAXC + j] = j % 2 ? 0.0 : -0.0;
+    v[1 * MAXC + j] = j % 2 ? -0.0 : 0.0;
+    v[2 * MAXC + j] = -0.0;
+    v[7 * MAXC + j] = -INFINITY;
+  }
+  v[5 * MAXC + 33] = NAN;
+  v[6 * MAXC + 50] = INFINITY;
+}
+
+/* Max reductions fold by IEEE maximum (nan wins, +0 above -0), so the
+   loop vectorizer folds a row a vector at a time (with the select form it
+   left softmax's row max a scalar loop). A fused softmax's rows, row
+   maxima and column maxima (folded into memory), against the evaluator;
+   then the signs of the row maxima of zeros, read from the program. */
+static void max_rows_body(Case *c) {
+  static double v[MAXR * MAXC];
+  max_rows_values(v);
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(MAXR, MAXC));
+  set_values(c, x, v);
+  IrRef z = ir_binary(c->g, IR_OP_SUB, x, ir_reduce(c->g, IR_OP_MAX, x, 2, true, noloc), noloc);
+  output(c, ir_unary(c->g, IR_OP_EXP, z, noloc));
+  output(c, ir_reduce(c->g, IR_OP_MAX, x, 2, false, noloc));
+  output(c, ir_reduce(c->g, IR_OP_MAX, x, 1, false, noloc));
+  PassCtx pc = {.diag = &c->d, .verify_each = true};
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&c->g, "fuse", &pc));
+  check(c, tol_of(c));
+  CgProgram *p = compile(c);
+  IrEval *e = ir_eval_new(c->g, c->dt == IR_F64);
+  void **bufs = make_buffers(c, p, e, 1);
+  CU_ASSERT_TRUE(cg_program_run(p, bufs, &c->d));
+  const void *rowmax = bufs[cg_program_output_slot(p, 1)];
+  for (int r = 0; r < 3; r++) {
+    double m = get(c->dt, rowmax, r);
+    if (m != 0 || signbit(m) != (r == 2))
+      fprintf(stderr, "\n  %s: max of zero row %d is %g", c->what, r, m);
+    CU_ASSERT_TRUE(m == 0 && signbit(m) == (r == 2));
+  }
+  free_buffers(bufs, cg_program_nslots(p));
+  ir_eval_free(e);
+  cg_program_free(p);
+  McStr s = llvm_of(c);
+  if (c->opts.cpu == NULL) /* the host's vectors */
+    CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "llvm.vector.reduce.fmaximum") : NULL);
+  mc_str_free(&s);
+}
+
+static void test_codegen_max_rows(void) { each_cpu_case("max rows", max_rows_body); }
+
 static void test_codegen_short_row_reductions(void) {
   each_cpu_case("short-row reductions", short_row_body);
 }
@@ -1904,6 +1959,7 @@ static const TestCase cases[] = {
     {"test_codegen_fold_kernel", test_codegen_fold_kernel},
     {"test_codegen_outer_reductions_in_parts", test_codegen_outer_reductions_in_parts},
     {"test_codegen_short_row_reductions", test_codegen_short_row_reductions},
+    {"test_codegen_max_rows", test_codegen_max_rows},
     {"test_codegen_conv_windows_in_place", test_codegen_conv_windows_in_place},
     {"test_codegen_short_inner_groups", test_codegen_short_inner_groups},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},

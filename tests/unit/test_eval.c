@@ -433,6 +433,18 @@ static void test_eval_reduce_max_negative_and_middle_axis(void) {
   fx_fini(&f);
 }
 
+/* The max combiner is IEEE maximum: nan from either side, +0 above -0 in
+   either order (so no fold order shows), -0 only from -0s. */
+static void test_eval_max_combiner_zeros_and_nan(void) {
+  CU_ASSERT(!signbit(ir_scalar(IR_OP_MAX, -0.0, 0.0, 0)));
+  CU_ASSERT(!signbit(ir_scalar(IR_OP_MAX, 0.0, -0.0, 0)));
+  CU_ASSERT(signbit(ir_scalar(IR_OP_MAX, -0.0, -0.0, 0)));
+  CU_ASSERT(isnan(ir_scalar(IR_OP_MAX, NAN, 1.0, 0)));
+  CU_ASSERT(isnan(ir_scalar(IR_OP_MAX, 1.0, NAN, 0)));
+  CU_ASSERT_EQUAL(ir_scalar(IR_OP_MAX, -INFINITY, -3.0, 0), -3.0);
+  CU_ASSERT_EQUAL(ir_scalar(IR_OP_MAX, 2.0, -3.0, 0), 2.0);
+}
+
 /* ---- CONTRACT --------------------------------------------------------------- */
 
 /* c[b..., M, N] from a and b with broadcast batch dims, by a naive loop.
@@ -923,6 +935,7 @@ int main(void) {
       {"iota_and_const", test_eval_iota_and_const},
       {"reduce_axes_and_keepdims", test_eval_reduce_axes_and_keepdims},
       {"reduce_max_negative_and_middle_axis", test_eval_reduce_max_negative_and_middle_axis},
+      {"max_combiner_zeros_and_nan", test_eval_max_combiner_zeros_and_nan},
       {"matmul_odd_sizes", test_eval_matmul_odd_sizes},
       {"matmul_batched_broadcast", test_eval_matmul_batched_broadcast},
       {"matmul_f32_result_is_float", test_eval_matmul_f32_result_is_float},
