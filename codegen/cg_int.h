@@ -389,6 +389,7 @@ LLVMValueRef cg_math_exp(Cg *cx, LLVMValueRef x);
 LLVMValueRef cg_math_log(Cg *cx, LLVMValueRef x);
 LLVMValueRef cg_math_erf(Cg *cx, LLVMValueRef x);
 LLVMValueRef cg_math_erfc(Cg *cx, LLVMValueRef x);
+LLVMValueRef cg_math_gelu_grad(Cg *cx, LLVMValueRef x);
 LLVMValueRef cg_math_tanh(Cg *cx, LLVMValueRef x);
 
 /* ---- cg_kernel.c: nodes to calls of shared kernels -------------------------

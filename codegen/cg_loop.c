@@ -182,7 +182,7 @@ void cg_for_carry_next(Cg *cx, LLVMValueRef phi, LLVMValueRef next) {
 int cg_op_interleave(IrOp op) {
   switch (op) {
   case IR_OP_EXP: case IR_OP_LOG: case IR_OP_TANH: case IR_OP_SIGMOID: case IR_OP_GELU:
-  case IR_OP_ERF: case IR_OP_POW:
+  case IR_OP_ERF: case IR_OP_GELU_GRAD: case IR_OP_POW:
     return 4;
   default:
     return 1;

@@ -120,6 +120,19 @@ static LLVMValueRef sc_ERF(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b
   return is_float(cx, t) ? cg_math_erf(cx, a) : cg_libm(cx, "erf", a, NULL);
 }
 
+/* Phi(a) + a phi(a); double: libm's erfc and exp (a phi(a) is 0 at +-inf) */
+static LLVMValueRef sc_GELU_GRAD(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
+                                 LLVMValueRef c) {
+  UNUSED_BC;
+  if (is_float(cx, t)) return cg_math_gelu_grad(cx, a);
+  LLVMValueRef phi2 = cg_libm(cx, "erfc", LLVMBuildFMul(cx->b, a, fconst(t, -0.70710678118654752440), ""), NULL);
+  LLVMValueRef e = exp_of(cx, t, LLVMBuildFMul(cx->b, LLVMBuildFMul(cx->b, a, a, ""), fconst(t, -0.5), ""));
+  LLVMValueRef xpdf = LLVMBuildFMul(cx->b, a, LLVMBuildFMul(cx->b, e, fconst(t, 0.39894228040143267794), ""), "");
+  LLVMValueRef inf = fcmp(cx, LLVMRealOEQ, unary_intrinsic(cx, "llvm.fabs", t, a), fconst(t, __builtin_inf()));
+  xpdf = LLVMBuildSelect(cx->b, inf, fconst(t, 0.0), xpdf, "");
+  return LLVMBuildFAdd(cx->b, LLVMBuildFMul(cx->b, phi2, fconst(t, 0.5), ""), xpdf, "");
+}
+
 static LLVMValueRef sc_ABS(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
   UNUSED_BC;
   return unary_intrinsic(cx, "llvm.fabs", t, a);

@@ -308,6 +308,9 @@ double ir_hash24(double a, double b);
 /* The max reduction's combiner: IEEE 754-2019 maximum (nan wins, +0 above
    -0), so the fold's order never shows in the result. */
 double ir_fmaximum(double a, double b);
+/* gelu'(a) = Phi(a) + a phi(a), the standard normal's cdf and density
+   (0 at -inf, 1 at +inf). */
+double ir_gelu_grad(double a);
 /* Binds an input or param by name; n must equal its element count. */
 bool ir_eval_bind(IrEval *e, const char *name, const double *data, int64_t n, McDiag *d);
 /* Initializes every param not yet bound from its initializer. */

@@ -242,6 +242,11 @@ double ir_fmaximum(double a, double b) {
   return a > b ? a : b;
 }
 
+double ir_gelu_grad(double a) {
+  if (isinf(a)) return a > 0;
+  return 0.5 * erfc(-a * 0.70710678118654752440) + a * exp(-0.5 * a * a) * 0.39894228040143267794;
+}
+
 /* ---- SOURCE ------------------------------------------------------------------ */
 
 static const char *source_kind(const IrNode *nd) {

@@ -19,10 +19,6 @@ static IrRef un(IrGraph *g, IrOp op, IrRef x, McLoc loc) {
   return ir_unary(g, op, x, loc);
 }
 
-static IrRef add(IrGraph *g, IrRef a, IrRef b, McLoc loc) {
-  return ir_binary(g, IR_OP_ADD, a, b, loc);
-}
-
 static IrRef sub(IrGraph *g, IrRef a, IrRef b, McLoc loc) {
   return ir_binary(g, IR_OP_SUB, a, b, loc);
 }
@@ -197,15 +193,20 @@ void ir_grad_RELU(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
 }
 
 /* gelu(x) = x * Phi(x), so gelu'(x) = Phi(x) + x * phi(x) with
-   Phi(x) = (1 + erf(x / sqrt 2)) / 2 and phi(x) = exp(-x^2 / 2) / sqrt(2 pi). */
+   Phi(x) = (1 + erf(x / sqrt 2)) / 2 and phi(x) = exp(-x^2 / 2) / sqrt(2 pi):
+   the gelu_grad op. */
 void ir_grad_GELU(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   IrNode n = *ir_node(g, ref);
+  dx[0] = mul(g, dy, un(g, IR_OP_GELU_GRAD, n.src[0], n.loc), n.loc);
+}
+
+/* gelu''(x) = 2 phi(x) - x^2 phi(x) = phi(x) (2 - x^2) */
+void ir_grad_GELU_GRAD(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
+  IrNode n = *ir_node(g, ref);
   IrRef x = n.src[0];
-  IrRef erfx = un(g, IR_OP_ERF, mulc(g, x, SQRT1_2, n.loc), n.loc);
-  IrRef cdf = mulc(g, add(g, erfx, ir_const(g, 1.0, n.dtype, n.loc), n.loc), 0.5, n.loc);
-  IrRef pdf = mulc(g, un(g, IR_OP_EXP, mulc(g, mul(g, x, x, n.loc), -0.5, n.loc), n.loc),
-                   INV_SQRT_2PI, n.loc);
-  dx[0] = mul(g, dy, add(g, cdf, mul(g, x, pdf, n.loc), n.loc), n.loc);
+  IrRef x2 = mul(g, x, x, n.loc);
+  IrRef pdf = mulc(g, un(g, IR_OP_EXP, mulc(g, x2, -0.5, n.loc), n.loc), INV_SQRT_2PI, n.loc);
+  dx[0] = mul(g, dy, mul(g, pdf, rsubc(g, 2.0, x2, n.loc), n.loc), n.loc);
 }
 
 /* erf'(x) = 2 / sqrt(pi) * exp(-x^2) */

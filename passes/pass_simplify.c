@@ -199,8 +199,12 @@ static bool merge_batch_sum(IrGraph *out, const IrNode *n, const IrRef *m, bool 
   }
   IrShape xs = {2, {k, x->shape.d[r - 1]}}, ys = {2, {k, y->shape.d[r - 1]}};
   static const uint8_t swap[2] = {1, 0};
-  IrRef xt = ir_permute(out, ir_reshape(out, a->src[0], &xs, n->loc), swap, n->loc);
-  *res = ir_matmul(out, xt, ir_reshape(out, mm->src[1], &ys, n->loc), n->loc);
+  /* new nodes may move the graph's nodes: nothing read through n, mm, a below */
+  IrRef xsrc = a->src[0], ysrc = mm->src[1];
+  McLoc loc = n->loc;
+  IrRef xt = ir_permute(out, ir_reshape(out, xsrc, &xs, loc), swap, loc);
+  IrRef yr = ir_reshape(out, ysrc, &ys, loc);
+  *res = ir_matmul(out, xt, yr, loc);
   return true;
 }
 

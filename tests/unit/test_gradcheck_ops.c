@@ -513,6 +513,7 @@ static const OpTest op_tests[IR_OP_COUNT] = {
     [IR_OP_RELU] = {run_unary, DOM_AWAY0, DOM_ANY},
     [IR_OP_GELU] = {run_unary, DOM_ANY, DOM_ANY},
     [IR_OP_ERF] = {run_unary, DOM_ANY, DOM_ANY},
+    [IR_OP_GELU_GRAD] = {run_unary, DOM_ANY, DOM_ANY},
     [IR_OP_ABS] = {run_unary, DOM_AWAY0, DOM_ANY},
     [IR_OP_SIGN] = {run_unary, DOM_AWAY0, DOM_ANY},
     [IR_OP_CAST] = {run_cast, DOM_ANY, DOM_ANY},

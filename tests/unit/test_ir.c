@@ -321,7 +321,8 @@ static void test_ir_shape_unary(void) {
   IrGraph *g = new_graph();
   IrRef x = in(g, "x", IR_F32, "B,10"), i = in(g, "i", IR_I32, "B"), b = in(g, "b", IR_BOOL, "B");
   const IrOp float_only[] = {IR_OP_EXP, IR_OP_LOG, IR_OP_SQRT, IR_OP_RSQRT, IR_OP_TANH,
-                             IR_OP_SIGMOID, IR_OP_RELU, IR_OP_GELU, IR_OP_ERF, IR_OP_SIGN};
+                             IR_OP_SIGMOID, IR_OP_RELU, IR_OP_GELU, IR_OP_ERF, IR_OP_GELU_GRAD,
+                             IR_OP_SIGN};
   for (size_t k = 0; k < MC_COUNTOF(float_only); k++) {
     CU_ASSERT_STRING_EQUAL(ty(g, ir_unary(g, float_only[k], x, L0)), "f32[B,10]");
     CU_ASSERT_EQUAL(ir_unary(g, float_only[k], i, L0), IR_NONE);
@@ -862,7 +863,8 @@ static IrGraph *every_op_graph(void) {
   IrRef io = ir_iota(g, &is, 1, IR_I32, L0);
   ir_iota(g, &is, 0, IR_F64, L0);
   const IrOp unary[] = {IR_OP_NEG, IR_OP_EXP, IR_OP_LOG, IR_OP_SQRT, IR_OP_RSQRT, IR_OP_TANH,
-                        IR_OP_SIGMOID, IR_OP_RELU, IR_OP_GELU, IR_OP_ERF, IR_OP_ABS, IR_OP_SIGN};
+                        IR_OP_SIGMOID, IR_OP_RELU, IR_OP_GELU, IR_OP_ERF, IR_OP_GELU_GRAD,
+                        IR_OP_ABS, IR_OP_SIGN};
   for (size_t i = 0; i < MC_COUNTOF(unary); i++) ir_unary(g, unary[i], x, L0);
   ir_cast(g, x, IR_F64, L0);
   ir_cast(g, y, IR_F32, L0);
