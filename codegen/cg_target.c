@@ -89,11 +89,15 @@ static int named_cpu_bits(const char *cpu) {
 /* The microkernel shape and cache blocks for a vector width, in elements
    (f64 uses the same rows and vectors, so half the columns). A B panel of
    KC x NR stays in L1 while the MC x KC block of A streams from L2.
-   512: 14 x 32 with 28 of the 32 zmm registers accumulating, KC 256 (a
-   32 KiB B panel: Zen 4/5 have 32-48 KiB L1d and 1 MiB L2; on a Zen 4, KC
-   128, 192 and 384 with MC for the same A block measured no better, and
-   the 256-bit kernel ran about 10% faster there: Zen 4 splits each zmm
-   FMA in two, so the wider vectors buy no FLOPs). 256: 6 x 16
+   512: 14 x 32 with 28 of the 32 zmm registers accumulating, MC 84 x KC
+   512 (a 168 KiB A block, as 168 x 256 before; the 64 KiB B panel streams
+   from L2 rather than staying in L1). On a Zen 4 (32 KiB L1d, 1 MiB L2),
+   three rounds in turn of matmul_bench at n = 1024 / 2048: 168 x 256
+   200-202 / 197-200 GFLOP/s on 2 threads, 84 x 512 203-210 / 206-207,
+   56 x 1024 201-209 / 208-211; one thread 100 / 100, 103 / 105, 106 / 109;
+   mlp and gpt train steps and resnet_mini's the same within noise (their
+   K are mostly <= 512). The 256-bit kernel runs about as fast there: Zen 4
+   splits each zmm FMA in two, so the wider vectors buy no FLOPs. 256: 6 x 16
    with 12 of 16 ymm; on Zen 3 (32 KiB L1d, 512 KiB L2) MC 96 x KC 512
    measured best (78-80 GFLOP/s on one core at n = 1024, against 56-61 for
    144 x 256 and OpenBLAS's 70-80 in the same runs). */
@@ -109,7 +113,7 @@ static void kernel_shape(CgTarget *t, const CgOptions *o, const char *features) 
   t->threads = o->threads > 0 ? o->threads : 0;
   switch (bits) {
   case 512:
-    *t = (CgTarget){64, t->threads, 14, 2, 168, 256, 4096, false, -1};
+    *t = (CgTarget){64, t->threads, 14, 2, 84, 512, 4096, false, -1};
     break;
   case 256:
     *t = (CgTarget){32, t->threads, 6, 2, 96, 512, 4096, false, -1};

@@ -1764,7 +1764,7 @@ static void conv_windows_body(Case *c) {
   conv_case(c, 3, 6, 14, 14, 16, 5, 1, 1);  /* lenet's second: OW 10 */
   conv_case(c, 2, 3, 20, 19, 13, 3, 1, 2);  /* dilated, OW 15 */
   conv_case(c, 2, 4, 21, 18, 9, 3, 2, 1);   /* rows two apart */
-  conv_case(c, 2, 40, 12, 12, 20, 3, 1, 1); /* k = 360 */
+  conv_case(c, 2, 60, 12, 12, 20, 3, 1, 1); /* k = 540, over one KC block on every CPU */
   conv_case(c, 1, 8, 18, 18, 40, 3, 1, 1);  /* one image */
   conv_case(c, 2, 5, 9, 9, 24, 3, 1, 1);    /* OW 7: two rows to a 16-lane vector */
   conv_case(c, 2, 3, 7, 7, 10, 3, 1, 1);    /* OW 5: three */
