@@ -5,8 +5,8 @@
    tanhf; erfc: Numerical Recipes' erfcc form with our own fit, fractional
    error 2.3e-8 plus float rounding, and about z^2 2^-24 more where its
    exponent is large; erf: its Taylor series below 0.5; gelu_grad: erfc's
-   exp shared with the density). NaN, infinities, zeros and denormals behave as in libm. Double
-   keeps the intrinsics and libm (cg_scalar.c). */
+   exp shared with the density). NaN, infinities, zeros and denormals
+   behave as in libm. Double keeps the intrinsics and libm (cg_scalar.c). */
 #include "cg_int.h"
 
 static LLVMValueRef fc(Cg *cx, double v) { return LLVMConstReal(cx->t_f32, v); }

@@ -125,12 +125,16 @@ static LLVMValueRef sc_GELU_GRAD(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValu
                                  LLVMValueRef c) {
   UNUSED_BC;
   if (is_float(cx, t)) return cg_math_gelu_grad(cx, a);
-  LLVMValueRef phi2 = cg_libm(cx, "erfc", LLVMBuildFMul(cx->b, a, fconst(t, -0.70710678118654752440), ""), NULL);
-  LLVMValueRef e = exp_of(cx, t, LLVMBuildFMul(cx->b, LLVMBuildFMul(cx->b, a, a, ""), fconst(t, -0.5), ""));
-  LLVMValueRef xpdf = LLVMBuildFMul(cx->b, a, LLVMBuildFMul(cx->b, e, fconst(t, 0.39894228040143267794), ""), "");
-  LLVMValueRef inf = fcmp(cx, LLVMRealOEQ, unary_intrinsic(cx, "llvm.fabs", t, a), fconst(t, __builtin_inf()));
-  xpdf = LLVMBuildSelect(cx->b, inf, fconst(t, 0.0), xpdf, "");
-  return LLVMBuildFAdd(cx->b, LLVMBuildFMul(cx->b, phi2, fconst(t, 0.5), ""), xpdf, "");
+  LLVMBuilderRef bld = cx->b;
+  LLVMValueRef z = LLVMBuildFMul(bld, a, fconst(t, -0.70710678118654752440), "");
+  LLVMValueRef cdf = LLVMBuildFMul(bld, cg_libm(cx, "erfc", z, NULL), fconst(t, 0.5), "");
+  LLVMValueRef x2 = LLVMBuildFMul(bld, a, a, "");
+  LLVMValueRef e = exp_of(cx, t, LLVMBuildFMul(bld, x2, fconst(t, -0.5), ""));
+  LLVMValueRef pdf = LLVMBuildFMul(bld, e, fconst(t, 0.39894228040143267794), "");
+  LLVMValueRef inf = fcmp(cx, LLVMRealOEQ, unary_intrinsic(cx, "llvm.fabs", t, a),
+                          fconst(t, __builtin_inf()));
+  LLVMValueRef xpdf = LLVMBuildSelect(bld, inf, fconst(t, 0.0), LLVMBuildFMul(bld, a, pdf, ""), "");
+  return LLVMBuildFAdd(bld, cdf, xpdf, "");
 }
 
 static LLVMValueRef sc_ABS(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
@@ -259,7 +263,8 @@ static LLVMValueRef sc_SUM(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b
 
 /* The max reduction's combiner is IEEE 754-2019 maximum (nan wins, +0 above
    -0): no tie to break, so it folds in any order, and LLVM vectorizes a row
-   of it (the select above it kept softmax's row max scalar). */
+   of it (pick_first_or_nan's select, which maximum and minimum keep, left
+   softmax's row max a scalar loop). */
 static LLVMValueRef sc_MAX(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {
   (void)t, UNUSED_C;
   LLVMTypeRef vt = LLVMTypeOf(a); /* a vector where a kernel folds several results at once */

@@ -671,10 +671,11 @@ static void test_codegen_edge_values(void) {
   }
 }
 
-/* The float exp, log, erf, tanh (and sigmoid, gelu through them) are
-   codegen's own vectorizable polynomials: swept densely and held to a few
-   ulp of libm in double rounded to float (relative to max(|ref|, FLT_MIN),
-   so denormal results are compared absolutely). */
+/* The float exp, log, erf, tanh (and sigmoid, gelu, gelu_grad through
+   them) are codegen's own vectorizable polynomials: swept densely and held
+   to a few ulp of libm in double rounded to float (relative to
+   max(|ref|, FLT_MIN), so denormal results are compared absolutely).
+   MC_SHOW_MATH_ERR=1 in the environment prints every op's worst error. */
 typedef struct MathCase {
   IrOp op;
   double lo, hi;  /* x range (log: of log x) */
