@@ -1782,10 +1782,12 @@ static void test_codegen_conv_windows_in_place(void) {
   each_cpu_case("conv windows in place", conv_windows_body);
 }
 
-/* Elementwise groups whose walk ends in a short axis (a broadcast operand
-   of [.., 1] against [.., 2], as a max's gradient over a pool's windows)
-   compute each short row in the body of a loop along the axis outside it
-   (key " inner2"): a big one in parts and a small one, against the
+/* Groups whose walk ends in a short axis (a broadcast operand of [.., 1]
+   against [.., 2], as a max's gradient over a pool's windows) compute each
+   short row in the body of a loop along the axis outside it (key
+   " inner2"): elementwise, a big one in parts and a small one; and the
+   count of each 2 x 2 window's maxima (coarse values, so with ties),
+   which sums the short axis into its result element. Against the
    evaluator, for the host's vectors and those of test_cpus. */
 static void build_short_inner(Case *c) {
   IrGraph *g = c->g;
@@ -1795,26 +1797,36 @@ static void build_short_inner(Case *c) {
   IrRef x = input(c, DOM_ANY, c->dt, SHAPE(3, 5, 7, 3));
   IrRef y = input(c, DOM_ANY, c->dt, SHAPE(3, 5, 7, 1));
   output(c, ir_unary(g, IR_OP_TANH, ir_binary(g, IR_OP_SUB, x, y, noloc), noloc));
+  IrRef win = input(c, DOM_COARSE, c->dt, SHAPE(16, 6, 14, 2, 14, 2));
+  IrRef wmax = input(c, DOM_COARSE, c->dt, SHAPE(16, 6, 14, 1, 14, 1));
+  IrRef mask = ir_cast(g, ir_binary(g, IR_OP_EQ, win, wmax, noloc), c->dt, noloc);
+  output(c, mask);
+  output(c, ir_reduce(g, IR_OP_SUM, mask, 1u << 3 | 1u << 5, true, noloc));
 }
 
-static bool has_kernel_key(CgProgram *p, const char *what) {
+/* Whether a kernel of p has `what` and `also` (NULL: anything) in its key. */
+static bool has_kernel_keys(CgProgram *p, const char *what, const char *also) {
   int n = cg_program_profile(p, NULL, 0);
   CgCallTime *t = mc_xcalloc((size_t)(n ? n : 1), sizeof *t);
   cg_program_profile(p, t, n);
   bool found = false;
-  for (int i = 0; i < n; i++) found |= strstr(t[i].kernel, what) != NULL;
+  for (int i = 0; i < n; i++)
+    found |= strstr(t[i].kernel, what) && (!also || strstr(t[i].kernel, also));
   free(t);
   return found;
 }
+
+static bool has_kernel_key(CgProgram *p, const char *what) { return has_kernel_keys(p, what, NULL); }
 
 static void short_inner_body(Case *c) {
   c->opts.profile = true;
   build_short_inner(c);
   int calls = fuse_and_count_calls(c, tol_of(c));
-  CU_ASSERT_EQUAL(calls, 2);
+  CU_ASSERT_EQUAL(calls, 3);
   CgProgram *p = compile(c);
   CU_ASSERT_TRUE(has_kernel_key(p, " inner2"));
   CU_ASSERT_TRUE(has_kernel_key(p, " inner3"));
+  CU_ASSERT_TRUE(has_kernel_keys(p, ")k1 st1 st2 row0", " inner2")); /* the count */
   cg_program_free(p);
 }
 
