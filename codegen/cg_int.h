@@ -285,6 +285,7 @@ LLVMValueRef cg_gep(Cg *cx, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx)
 LLVMValueRef cg_load(Cg *cx, LLVMTypeRef ty, LLVMValueRef base, LLVMValueRef idx);
 void cg_store(Cg *cx, LLVMValueRef v, LLVMValueRef base, LLVMValueRef idx);
 LLVMValueRef cg_min(Cg *cx, LLVMValueRef a, LLVMValueRef b); /* signed i64 */
+LLVMValueRef cg_max(Cg *cx, LLVMValueRef a, LLVMValueRef b); /* signed i64 */
 /* Calls an overloaded LLVM intrinsic, e.g. "llvm.exp" over {float}. */
 LLVMValueRef cg_intrinsic(Cg *cx, const char *name, LLVMTypeRef *over, int nover,
                           LLVMValueRef *args, int nargs);

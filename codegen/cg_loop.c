@@ -73,6 +73,10 @@ LLVMValueRef cg_min(Cg *cx, LLVMValueRef a, LLVMValueRef b) {
   return LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, a, b, ""), a, b, "");
 }
 
+LLVMValueRef cg_max(Cg *cx, LLVMValueRef a, LLVMValueRef b) {
+  return LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSGT, a, b, ""), a, b, "");
+}
+
 LLVMValueRef cg_intrinsic(Cg *cx, const char *name, LLVMTypeRef *over, int nover,
                           LLVMValueRef *args, int nargs) {
   unsigned id = LLVMLookupIntrinsicID(name, strlen(name));

@@ -1065,10 +1065,19 @@ static int narrow_nv(const Gemm *q) {
 
 /* The narrow microkernel of `rows` rows for q's dtype, once per program. */
 /* Keys and names of the window paths: a vector per output row, or a row's vectors. */
+/* 0: a row's vectors; 1-4: that many output rows to a vector. */
+static int win_kind(const Gemm *q) { return q->wgeo[W_OW] > q->lanes ? 0 : win_pieces(q); }
+
 static const char *win_mode(const Gemm *q) {
   static const char *const modes[] = {" win_cols", " win_rows", " win_rows2", " win_rows3",
                                       " win_rows4"};
-  return q->wgeo[W_OW] > q->lanes ? modes[0] : modes[win_pieces(q)];
+  return modes[win_kind(q)];
+}
+
+/* The same, in a task function's name. */
+static const char *win_suffix(const Gemm *q) {
+  static const char *const sfx[] = {"_winc", "_winr", "_winr2", "_winr3", "_winr4"};
+  return q->win ? sfx[win_kind(q)] : "";
 }
 
 static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
@@ -1446,8 +1455,7 @@ static void win_vector(Cg *cx, const Gemm *q, const Operands *o, LLVMValueRef ve
                                           cg_i64(cx, j), ""), cg_i64(cx, P), "");
     col = cg_i64(cx, 0);
     LLVMValueRef left = LLVMBuildNSWSub(cx->b, OH, row, "");
-    LLVMValueRef rows = cg_min(cx, cg_i64(cx, P), LLVMBuildSelect(
-        cx->b, LLVMBuildICmp(cx->b, LLVMIntSGT, left, cg_i64(cx, 0), ""), left, cg_i64(cx, 0), ""));
+    LLVMValueRef rows = cg_min(cx, cg_i64(cx, P), cg_max(cx, left, cg_i64(cx, 0)));
     len = LLVMBuildNSWMul(cx->b, rows, OW, "");
   } else {
     row = LLVMBuildSDiv(cx->b, pi, nseg, "");
@@ -1455,9 +1463,7 @@ static void win_vector(Cg *cx, const Gemm *q, const Operands *o, LLVMValueRef ve
     col = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, seg, cg_i64(cx, NV * L), ""),
                           cg_i64(cx, j * L), "");
     LLVMValueRef left = LLVMBuildNSWSub(cx->b, OW, col, "");
-    LLVMValueRef pos = LLVMBuildSelect(
-        cx->b, LLVMBuildICmp(cx->b, LLVMIntSGT, left, cg_i64(cx, 0), ""), left, cg_i64(cx, 0), "");
-    len = cg_min(cx, pos, cg_i64(cx, L));
+    len = cg_min(cx, cg_max(cx, left, cg_i64(cx, 0)), cg_i64(cx, L));
   }
   cg_store(cx, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, OW, ""), col, ""), vec,
            cg_i64(cx, at));
@@ -1686,8 +1692,7 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
   snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s%s_r%d_m%d%s%s",
            s->dt == IR_F64 ? "f64" : "f32", s->nbaxes, s->q->trans, narrow,
-           !s->q->win ? "" : s->q->wgeo[W_OW] > s->q->lanes ? "_winc" : win_pieces(s->q) == 1 ? "_winr"
-           : win_pieces(s->q) == 2 ? "_winr2" : win_pieces(s->q) == 3 ? "_winr3" : "_winr4",
+           win_suffix(s->q),
            narrow_nv(s->q) == 1 ? "_v1" : "", narrow_panel(s->q),
            s->q->mr, skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "");
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};

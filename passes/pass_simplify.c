@@ -199,7 +199,7 @@ static bool merge_batch_sum(IrGraph *out, const IrNode *n, const IrRef *m, bool 
   }
   IrShape xs = {2, {k, x->shape.d[r - 1]}}, ys = {2, {k, y->shape.d[r - 1]}};
   static const uint8_t swap[2] = {1, 0};
-  /* new nodes may move the graph's nodes: nothing read through n, mm, a below */
+  /* new nodes may move out's nodes: nothing is read through mm, a, x or y below */
   IrRef xsrc = a->src[0], ysrc = mm->src[1];
   McLoc loc = n->loc;
   IrRef xt = ir_permute(out, ir_reshape(out, xsrc, &xs, loc), swap, loc);
