@@ -89,7 +89,7 @@ typedef struct IrAttr {
   bool keepdims;                /* SUM/MAX: reduced axes kept with size 1 */
   uint8_t perm[IR_MAX_RANK];    /* PERMUTE: result axis i is operand axis perm[i] */
   int64_t start[IR_MAX_RANK];   /* SLICE: first index; PAD: zeros before */
-  int64_t step[IR_MAX_RANK];    /* SLICE: stride (>= 1) */
+  int64_t step[IR_MAX_RANK];    /* SLICE: stride (nonzero; < 0 reads backwards) */
   IrInit init;                  /* PARAM: initializer */
   bool frozen;                  /* PARAM: not trained: no gradient, no optimizer state
                                    (a buffer, or a param frozen by the user) */

@@ -361,12 +361,32 @@ static IrRef dilate_axis(IrGraph *g, IrRef d, int ax, int64_t step, McLoc loc) {
   return ir_reshape(g, wide, &s, loc);
 }
 
+/* A slice's axes read backwards (negative step) as the same elements read
+   forwards: dy flipped along them, and n's attrs changed to match. */
+static IrRef reverse_negative_steps(IrGraph *g, IrNode *n, IrRef dy) {
+  int64_t start[IR_MAX_RANK], step[IR_MAX_RANK], count[IR_MAX_RANK];
+  bool any = false;
+  for (int i = 0; i < n->shape.rank; i++) {
+    count[i] = n->shape.d[i].n;
+    start[i] = 0;
+    step[i] = 1;
+    if (n->attr.step[i] < 0 && count[i] > 0) {
+      start[i] = count[i] - 1;
+      step[i] = -1;
+      n->attr.start[i] += n->attr.step[i] * (count[i] - 1);
+      n->attr.step[i] = -n->attr.step[i];
+      any = true;
+    }
+  }
+  return any && dy != IR_NONE ? ir_slice(g, dy, start, step, count, n->loc) : dy;
+}
+
 /* slice: dy scattered back into zeros at start + i*step. Strided axes are
    dilated first (and trimmed to what fits), then one pad places the block. */
 void ir_grad_SLICE(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   IrNode n = *ir_node(g, ref);
   IrShape xs = ir_node(g, n.src[0])->shape;
-  IrRef d = dy;
+  IrRef d = reverse_negative_steps(g, &n, dy);
   for (int i = 0; i < xs.rank && d != IR_NONE; i++)
     if (n.attr.step[i] > 1 && n.shape.d[i].n > 1) d = dilate_axis(g, d, i, n.attr.step[i], n.loc);
   if (d == IR_NONE) {

@@ -388,7 +388,8 @@ static bool same_rank(IrGraph *g, IrNode *n, const IrNode *x) {
   return true;
 }
 
-/* Result dim i holds count elements x[start + j*step], j < count. */
+/* Result dim i holds count elements x[start + j*step], j < count; a negative
+   step reads the axis backwards from start (step -1 from the end: a flip). */
 bool ir_shape_SLICE(IrGraph *g, IrNode *n) {
   Types t = {0};
   const IrNode *x = operand(g, n, 0);
@@ -397,18 +398,20 @@ bool ir_shape_SLICE(IrGraph *g, IrNode *n) {
   for (int i = 0; i < x->shape.rank; i++) {
     int64_t start = n->attr.start[i], step = n->attr.step[i];
     int64_t count = n->shape.d[i].n, dim = x->shape.d[i].n;
-    if (step < 1)
-      return fail(g, n, &t, "cannot slice %s to %s: step %lld on axis %d is not positive",
-                  tyn(&t, g, x), tyn(&t, g, n), (long long)step, i);
+    if (step == 0)
+      return fail(g, n, &t, "cannot slice %s to %s: step 0 on axis %d", tyn(&t, g, x),
+                  tyn(&t, g, n), i);
     if (start < 0)
       return fail(g, n, &t, "cannot slice %s to %s: start %lld on axis %d is negative",
                   tyn(&t, g, x), tyn(&t, g, n), (long long)start, i);
-    int64_t last;
-    if (count == 0) last = start - 1;
+    int64_t last; /* the last index read; a negative step reads back from start */
+    if (count == 0) last = step > 0 ? start - 1 : start;
     else if (__builtin_mul_overflow(step, count - 1, &last) ||
              __builtin_add_overflow(last, start, &last))
       last = INT64_MAX;
-    if (last >= dim || start > dim)
+    bool outside = step > 0 ? last >= dim || start > dim
+                            : last < 0 || last == INT64_MAX || start >= dim + (count == 0);
+    if (outside)
       return fail(g, n, &t,
                   "cannot slice %s to %s: axis %d (start %lld, step %lld) runs past dim %s",
                   tyn(&t, g, x), tyn(&t, g, n), i, (long long)start, (long long)step,

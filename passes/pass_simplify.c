@@ -30,6 +30,9 @@
        pooling layer) -> the same reduction over the image reshaped to
        [lead..., O1, K1, O2, K2, ...]: no copy of the windows, and its
        gradient is a reshape instead of a fold.
+     - fold(transpose(Wm) @ dY) with stride 1 (a convolution's input
+       gradient) -> the transposed convolution: dY padded, unfolded, times
+       the filters flipped; a crop (slice) of it narrows the pad instead.
    Folded-away nodes stay behind unused; dce removes them. */
 #include <math.h>
 #include <stdlib.h>
@@ -310,13 +313,121 @@ static bool reduce_tiles(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *r
   return true;
 }
 
+/* ---- a convolution's input gradient as a convolution --------------------------------
+   Autodiff turns conv(x) = W * unfold(pad(x)) into dx = crop(fold(W^T dY)):
+   a product that writes every window ([B, C*KH*KW, OH*OW], KH*KW times the
+   image) and a fold that adds the windows back. With stride 1 the same
+   sums are a convolution of dY padded by (K-1)*dilation with W flipped and
+   its channels swapped (a transposed convolution), whose product reads the
+   windows in place (cg_matmul.c). crop_conv then narrows the pad instead
+   of computing the border that the crop throws away. */
+
+static bool no_syms_from(const IrShape *s, int from) {
+  for (int i = from; i < s->rank; i++)
+    if (s->d[i].syms) return false;
+  return true;
+}
+
+/* A stride-1 fold of a product transpose(Wm) @ D, all sizes static but the
+   batch: the parts of it that transposed_conv needs. */
+typedef struct FoldConv {
+  IrRef wt, d;           /* wt: [C*KH*KW, O]; d: [B, O, OH*OW] */
+  IrDim batch;
+  int64_t c, o, k[2], oh[2], size[2], dil[2];
+} FoldConv;
+
+static bool match_fold_conv(const IrGraph *out, const IrNode *n, const IrRef *m, FoldConv *f) {
+  if (n->op != IR_OP_FOLD || n->attr.nwin != 2 || n->shape.rank != 4 || n->dtype != IR_F32)
+    return false;
+  const IrNode *r = ir_node(out, m[0]);
+  if (r->op != IR_OP_RESHAPE || r->shape.rank != 6) return false;
+  const IrNode *mm = ir_node(out, r->src[0]);
+  if (mm->op != IR_OP_MATMUL || mm->shape.rank != 3 || mm->dtype != IR_F32) return false;
+  const IrNode *wt = ir_node(out, mm->src[0]), *d = ir_node(out, mm->src[1]);
+  if (wt->shape.rank != 2 || d->shape.rank != 3 || !no_syms_from(&n->shape, 1) ||
+      !no_syms_from(&r->shape, 1) || !no_syms_from(&d->shape, 1) || !no_syms_from(&wt->shape, 0))
+    return false;
+  *f = (FoldConv){mm->src[0], mm->src[1], n->shape.d[0], n->shape.d[1].n, d->shape.d[1].n,
+                  {r->shape.d[2].n, r->shape.d[3].n}, {r->shape.d[4].n, r->shape.d[5].n},
+                  {n->shape.d[2].n, n->shape.d[3].n}, {n->attr.wdilation[0], n->attr.wdilation[1]}};
+  for (int i = 0; i < 2; i++)
+    if (n->attr.wstride[i] != 1 || f->size[i] != f->oh[i] + (f->k[i] - 1) * f->dil[i])
+      return false;
+  return r->shape.d[1].n == f->c && wt->shape.d[0].n == f->c * f->k[0] * f->k[1] &&
+         d->shape.d[2].n == f->oh[0] * f->oh[1];
+}
+
+/* [C*KH*KW, O] -> [C, O*KH*KW], the taps of each (c, o) in reverse order. */
+static IrRef flipped_filters(IrGraph *out, const FoldConv *f, McLoc loc) {
+  IrShape s = {4, {ir_dim_const(f->c), ir_dim_const(f->k[0]), ir_dim_const(f->k[1]),
+                   ir_dim_const(f->o)}};
+  int64_t start[4] = {0, f->k[0] - 1, f->k[1] - 1, 0}, step[4] = {1, -1, -1, 1};
+  int64_t count[4] = {f->c, f->k[0], f->k[1], f->o};
+  static const uint8_t perm[4] = {0, 3, 1, 2};
+  IrRef w = ir_slice(out, ir_reshape(out, f->wt, &s, loc), start, step, count, loc);
+  IrShape flat = {2, {ir_dim_const(f->c), ir_dim_const(f->o * f->k[0] * f->k[1])}};
+  return ir_reshape(out, ir_permute(out, w, perm, loc), &flat, loc);
+}
+
+/* The fold's result cropped to [from, from + count) per spatial axis (the
+   whole of it: from 0, count size), as a convolution of the padded dY. */
+static IrRef transposed_conv(IrGraph *out, const FoldConv *f, const int64_t *from,
+                             const int64_t *count, McLoc loc) {
+  int64_t before[4] = {0}, after[4] = {0}, one[2] = {1, 1};
+  for (int i = 0; i < 2; i++) {
+    int64_t span = (f->k[i] - 1) * f->dil[i];
+    before[2 + i] = span - from[i];
+    after[2 + i] = span - (f->size[i] - from[i] - count[i]);
+  }
+  IrShape d4 = {4, {f->batch, ir_dim_const(f->o), ir_dim_const(f->oh[0]), ir_dim_const(f->oh[1])}};
+  IrRef wf = flipped_filters(out, f, loc);
+  IrRef p = ir_pad(out, ir_reshape(out, f->d, &d4, loc), before, after, loc);
+  IrRef u = ir_unfold(out, p, 2, f->k, one, f->dil, loc);
+  IrShape cols = {3, {f->batch, ir_dim_const(f->o * f->k[0] * f->k[1]),
+                      ir_dim_const(count[0] * count[1])}};
+  IrShape img = {4, {f->batch, ir_dim_const(f->c), ir_dim_const(count[0]), ir_dim_const(count[1])}};
+  IrRef mm = ir_matmul(out, wf, ir_reshape(out, u, &cols, loc), loc);
+  return ir_reshape(out, mm, &img, loc);
+}
+
+static bool fold_as_conv(IrGraph *out, const IrNode *n, const IrRef *m, bool sole, IrRef *res) {
+  FoldConv f;
+  if (!sole || !match_fold_conv(out, n, m, &f)) return false;
+  int64_t from[2] = {0, 0};
+  *res = transposed_conv(out, &f, from, f.size, n->loc);
+  return true;
+}
+
+/* slice(fold) -> the cropped transposed convolution, when the slice keeps
+   whole lead axes with step 1 and the crop leaves pads >= 0. fold_in: the
+   slice's operand as it was before this pass, fm: the fold's operands in out. */
+static bool crop_conv(IrGraph *out, const IrNode *n, const IrNode *fold_in, const IrRef *fm,
+                      IrRef *res) {
+  FoldConv f;
+  if (n->op != IR_OP_SLICE || !match_fold_conv(out, fold_in, fm, &f)) return false;
+  int64_t from[2], count[2];
+  for (int i = 0; i < 4; i++)
+    if (n->attr.step[i] != 1 || (i < 2 && n->attr.start[i] != 0)) return false;
+  if (!same_dims(&(IrShape){1, {n->shape.d[0]}}, &(IrShape){1, {f.batch}}) ||
+      n->shape.d[1].n != f.c)
+    return false;
+  for (int i = 0; i < 2; i++) {
+    from[i] = n->attr.start[2 + i];
+    count[i] = n->shape.d[2 + i].n;
+    int64_t span = (f.k[i] - 1) * f.dil[i];
+    if (from[i] > span || f.size[i] - from[i] - count[i] > span) return false;
+  }
+  *res = transposed_conv(out, &f, from, count, n->loc);
+  return true;
+}
+
 /* Applies the first rule that matches n (operands m in out); true when one
    did, with the replacement (IR_NONE if building it failed) in *res. */
 static bool rewrite(IrGraph *out, const IrNode *n, const IrRef *m, bool sole, IrRef *res) {
   if (n->op == IR_OP_INPUT || n->op == IR_OP_PARAM) return false;
   return fold(out, n, m, res) || identity(out, n, m, res) || collapse(out, n, m, res) ||
          merge_batch_sum(out, n, m, sole, res) || join_pads(out, n, m, res) ||
-         reduce_tiles(out, n, m, res);
+         reduce_tiles(out, n, m, res) || fold_as_conv(out, n, m, sole, res);
 }
 
 /* uses[i]: how many operand slots of g's nodes, and outputs, read node i. */
@@ -340,7 +451,10 @@ bool pass_simplify(IrGraph **pg, PassCtx *cx) {
     IrRef *m = n->nsrc <= 8 ? buf : mc_xmalloc(n->nsrc * sizeof *m);
     for (int k = 0; k < n->nsrc; k++) m[k] = map[n->src[k]];
     bool sole = n->nsrc == 1 && uses[n->src[0]] == 1;
-    if (!rewrite(out, n, m, sole, &map[id])) map[id] = ir_copy_node(out, g, id, map);
+    const IrNode *x = n->nsrc == 1 ? ir_node(g, n->src[0]) : NULL;
+    bool cropped = sole && x->op == IR_OP_FOLD && crop_conv(out, n, x, &map[x->src[0]], &map[id]);
+    if (!cropped && !rewrite(out, n, m, sole, &map[id]))
+      map[id] = ir_copy_node(out, g, id, map);
     if (m != buf) free(m);
     if (map[id] == IR_NONE) {
       mc_error(cx->diag, n->loc, "simplify: cannot rebuild node %%%u", id);

@@ -482,6 +482,9 @@ static void build_slice(Case *c, IrOp op, int64_t n, const OpTest *t) {
   output(c, ir_slice(c->g, y, (int64_t[]){1, 0}, (int64_t[]){1, 3}, (int64_t[]){2, (n + 2) / 3},
                      noloc));
   output(c, ir_slice(c->g, y, (int64_t[]){0, n - 1}, (int64_t[]){2, 1}, (int64_t[]){2, 1}, noloc));
+  /* backwards: rows 2, 1, 0 and every other column from the last */
+  output(c, ir_slice(c->g, y, (int64_t[]){2, n - 1}, (int64_t[]){-1, -2},
+                     (int64_t[]){3, (n + 1) / 2}, noloc));
 }
 
 static void build_pad(Case *c, IrOp op, int64_t n, const OpTest *t) {

@@ -371,12 +371,19 @@ static IrRef slice_block(Fixture *f, IrRef x, int64_t n) {
                   (const int64_t[]){n, 3}, noloc);
 }
 
+/* x[2n+2, 5]: rows 2n+1, 2n-1, .., 1 (backwards), cols 4..0 (a flip). */
+static IrRef slice_backwards(Fixture *f, IrRef x, int64_t n) {
+  return ir_slice(f->g, x, (const int64_t[]){2 * n + 1, 4}, (const int64_t[]){-2, -1},
+                  (const int64_t[]){n + 1, 5}, noloc);
+}
+
 static void run_slice(IrOp op, const OpTest *t) {
   (void)op, (void)t;
   for (size_t i = 0; i < MC_COUNTOF(sizes); i++) {
     int64_t n = sizes[i];
     move_case("slice", SHAPE(2 * n + 1, 5), slice_strided, n);
     move_case("slice", SHAPE(n + 2, 7), slice_block, n);
+    move_case("slice", SHAPE(2 * n + 2, 5), slice_backwards, n);
   }
 }
 

@@ -512,7 +512,20 @@ static void test_ir_shape_slice(void) {
   EXPECT_NO_DIAG();
   CU_ASSERT_EQUAL(ir_slice(g, x, (int64_t[]){0, 0}, (int64_t[]){1, 0}, (int64_t[]){64, 3}, L0),
                   IR_NONE);
-  EXPECT_ERR("cannot slice f32[B,10] to f32[B,3]: step 0 on axis 1 is not positive");
+  EXPECT_ERR("cannot slice f32[B,10] to f32[B,3]: step 0 on axis 1");
+  /* a negative step reads backwards from start: 9, 7, 5 and a whole flip */
+  IrRef back = ir_slice(g, x, (int64_t[]){0, 9}, (int64_t[]){1, -2}, (int64_t[]){64, 3}, L0);
+  CU_ASSERT_STRING_EQUAL(ty(g, back), "f32[B,3]");
+  CU_ASSERT_EQUAL(g->nodes[back].attr.step[1], -2);
+  IrRef flip = ir_slice(g, x, (int64_t[]){0, 9}, (int64_t[]){1, -1}, (int64_t[]){64, 10}, L0);
+  CU_ASSERT_STRING_EQUAL(ty(g, flip), "f32[B,10]");
+  EXPECT_NO_DIAG();
+  CU_ASSERT_EQUAL(ir_slice(g, x, (int64_t[]){0, 3}, (int64_t[]){1, -2}, (int64_t[]){64, 3}, L0),
+                  IR_NONE);
+  EXPECT_ERR("cannot slice f32[B,10] to f32[B,3]: axis 1 (start 3, step -2) runs past dim 10");
+  CU_ASSERT_EQUAL(ir_slice(g, x, (int64_t[]){0, 10}, (int64_t[]){1, -1}, (int64_t[]){64, 3}, L0),
+                  IR_NONE);
+  EXPECT_ERR("cannot slice f32[B,10] to f32[B,3]: axis 1 (start 10, step -1) runs past dim 10");
   CU_ASSERT_EQUAL(ir_slice(g, x, (int64_t[]){0, -1}, (int64_t[]){1, 1}, (int64_t[]){64, 3}, L0),
                   IR_NONE);
   EXPECT_ERR("cannot slice f32[B,10] to f32[B,3]: start -1 on axis 1 is negative");

@@ -521,6 +521,54 @@ static void test_passes_simplify_reduces_pool_tiles(void) {
   ir_graph_free(h);
 }
 
+/* A stride-1 convolution of param x [2,3,5,6] (padded by pad, taps
+   dilated by dil) with param w [4,3,3,2], its result weighted by input r
+   in the loss. */
+static IrGraph *conv_graph(int64_t pad, int64_t dil) {
+  IrGraph *g = new_graph();
+  IrRef x = par(g, "x", SHAPE(2, 3, 5, 6)), w = par(g, "w", SHAPE(4, 3, 3, 2));
+  IrRef p = ir_pad(g, x, (const int64_t[]){0, 0, pad, pad}, (const int64_t[]){0, 0, pad, pad},
+                   noloc);
+  IrRef u = ir_unfold(g, p, 2, (const int64_t[]){3, 2}, (const int64_t[]){1, 1},
+                      (const int64_t[]){dil, dil}, noloc);
+  const IrShape *us = &ir_node(g, u)->shape;
+  int64_t oh = us->d[4].n, ow = us->d[5].n;
+  IrShape cols = SHAPE(2, 18, oh * ow), wm = SHAPE(4, 18), img = SHAPE(2, 4, oh, ow);
+  IrRef y = ir_matmul(g, ir_reshape(g, w, &wm, noloc), ir_reshape(g, u, &cols, noloc), noloc);
+  IrRef r = in(g, "r", img);
+  ir_add_output(g, IR_OUT_LOSS, "loss",
+                sum_all(g, bin(g, IR_OP_MUL, ir_reshape(g, y, &img, noloc), r)));
+  return g;
+}
+
+/* The input gradient of a stride-1 convolution: a fold of every window
+   after autodiff; simplify makes it a convolution of the padded output
+   gradient with the filters flipped (no fold left), the same values. */
+static void test_passes_simplify_conv_input_grad(void) {
+  static const int64_t cases[][2] = {{1, 1}, {0, 1}, {2, 1}, {1, 2}, {0, 2}};
+  double xv[180], wv[72], rv[2 * 4 * 9 * 10];
+  for (int i = 0; i < 180; i++) xv[i] = 0.125 * ((i * 37) % 13) - 0.75;
+  for (int i = 0; i < 72; i++) wv[i] = 0.25 * ((i * 11) % 9) - 1;
+  for (int i = 0; i < 720; i++) rv[i] = 0.5 * ((i * 7) % 5) - 0.875;
+  const char *names[] = {"x", "w", "r"};
+  const double *vals[] = {xv, wv, rv};
+  for (size_t c = 0; c < MC_COUNTOF(cases); c++) {
+    IrGraph *g = conv_graph(cases[c][0], cases[c][1]), *h = conv_graph(cases[c][0], cases[c][1]);
+    PassCtx cx = ctx();
+    CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&g, "autodiff,dce", &cx));
+    CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&h, "autodiff,simplify,dce", &cx));
+    CU_ASSERT_EQUAL(count_op(g, IR_OP_FOLD), 1);
+    CU_ASSERT_EQUAL(count_op(h, IR_OP_FOLD), 0);
+    CU_ASSERT_EQUAL(count_op(h, IR_OP_UNFOLD), 2);
+    double *g0 = grad_of(g, "x", names, vals, 3), *g1 = grad_of(h, "x", names, vals, 3);
+    assert_values(g1, g0, 180);
+    free(g0);
+    free(g1);
+    ir_graph_free(g);
+    ir_graph_free(h);
+  }
+}
+
 /* ---- autodiff ---------------------------------------------------------------------- */
 
 static void assert_values(const double *got, const double *want, int n) {
@@ -683,6 +731,7 @@ int main(void) {
       {"simplify_merges_batch_sum", test_passes_simplify_merges_batch_sum},
       {"simplify_joins_pads", test_passes_simplify_joins_pads},
       {"simplify_reduces_pool_tiles", test_passes_simplify_reduces_pool_tiles},
+      {"simplify_conv_input_grad", test_passes_simplify_conv_input_grad},
       {"autodiff_broadcasting", test_passes_autodiff_broadcasting},
       {"autodiff_fan_out_and_unused_param", test_passes_autodiff_fan_out_and_unused_param},
       {"autodiff_kink_conventions", test_passes_autodiff_kink_conventions},
