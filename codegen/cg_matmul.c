@@ -163,12 +163,6 @@ static int uses_after(const IrGraph *g, IrRef x) {
   return n;
 }
 
-static bool no_syms(const IrShape *s, int from) {
-  for (int i = from; i < s->rank; i++)
-    if (s->d[i].syms) return false;
-  return true;
-}
-
 /* Output rows per vector of `lanes` when rows are OW long: as many as fit
    (at most 4), or 1 for rows longer than half a vector. */
 static int win_pieces_of(int64_t ow, int lanes) {
@@ -194,8 +188,8 @@ static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64
   if (u->op != IR_OP_UNFOLD || u->attr.nwin != 2 || u->shape.rank != 6) return false;
   const IrNode *x = ir_node(g, u->src[0]);
   int64_t M = mm->shape.d[1].n, N = mm->shape.d[2].n, K = r->shape.d[1].n;
-  if (x->shape.rank != 4 || x->dtype != mm->dtype || !no_syms(&x->shape, 1) ||
-      !no_syms(&u->shape, 1) || mm->shape.d[1].syms || M > NARROW_ROWS ||
+  if (x->shape.rank != 4 || x->dtype != mm->dtype || !ir_shape_fixed_from(&x->shape, 1) ||
+      !ir_shape_fixed_from(&u->shape, 1) || mm->shape.d[1].syms || M > NARROW_ROWS ||
       u->attr.wstride[1] != 1 || (double)M * (double)N * (double)K <= SMALL_MACS)
     return false;
   const IrShape *us = &u->shape;

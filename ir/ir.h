@@ -190,6 +190,8 @@ IrDim ir_dim_mul(const IrGraph *g, IrDim a, IrDim b);
 bool ir_dim_div(const IrGraph *g, IrDim a, IrDim b, IrDim *out);
 bool ir_shape_equal(const IrShape *a, const IrShape *b);   /* by values */
 int64_t ir_shape_numel(const IrShape *s);
+/* No named dim in axes from .. rank-1: those sizes are fixed at compile time. */
+bool ir_shape_fixed_from(const IrShape *s, int from);
 /* Appends "f32[B,784]" (dims printed symbolically, e.g. "B*T", "2*B" with
    the constant factor first; non-symbolic dims print as numbers). */
 void ir_shape_print(McStr *out, const IrGraph *g, IrDtype t, const IrShape *s);

@@ -137,6 +137,12 @@ int64_t ir_shape_numel(const IrShape *s) {
   return n;
 }
 
+bool ir_shape_fixed_from(const IrShape *s, int from) {
+  for (int i = from; i < s->rank && i < IR_MAX_RANK; i++)
+    if (s->d[i].syms) return false;
+  return true;
+}
+
 static void print_dim(McStr *out, const IrGraph *g, IrDim d) {
   if (!d.syms) {
     mc_str_printf(out, "%lld", (long long)d.n);

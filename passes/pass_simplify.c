@@ -322,12 +322,6 @@ static bool reduce_tiles(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *r
    windows in place (cg_matmul.c). crop_conv then narrows the pad instead
    of computing the border that the crop throws away. */
 
-static bool no_syms_from(const IrShape *s, int from) {
-  for (int i = from; i < s->rank; i++)
-    if (s->d[i].syms) return false;
-  return true;
-}
-
 /* A stride-1 fold of a product transpose(Wm) @ D, all sizes static but the
    batch: the parts of it that transposed_conv needs. */
 typedef struct FoldConv {
@@ -344,8 +338,9 @@ static bool match_fold_conv(const IrGraph *out, const IrNode *n, const IrRef *m,
   const IrNode *mm = ir_node(out, r->src[0]);
   if (mm->op != IR_OP_MATMUL || mm->shape.rank != 3 || mm->dtype != IR_F32) return false;
   const IrNode *wt = ir_node(out, mm->src[0]), *d = ir_node(out, mm->src[1]);
-  if (wt->shape.rank != 2 || d->shape.rank != 3 || !no_syms_from(&n->shape, 1) ||
-      !no_syms_from(&r->shape, 1) || !no_syms_from(&d->shape, 1) || !no_syms_from(&wt->shape, 0))
+  if (wt->shape.rank != 2 || d->shape.rank != 3 || !ir_shape_fixed_from(&n->shape, 1) ||
+      !ir_shape_fixed_from(&r->shape, 1) || !ir_shape_fixed_from(&d->shape, 1) ||
+      !ir_shape_fixed_from(&wt->shape, 0))
     return false;
   *f = (FoldConv){mm->src[0], mm->src[1], n->shape.d[0], n->shape.d[1].n, d->shape.d[1].n,
                   {r->shape.d[2].n, r->shape.d[3].n}, {r->shape.d[4].n, r->shape.d[5].n},
@@ -408,8 +403,7 @@ static bool crop_conv(IrGraph *out, const IrNode *n, const IrNode *fold_in, cons
   int64_t from[2], count[2];
   for (int i = 0; i < 4; i++)
     if (n->attr.step[i] != 1 || (i < 2 && n->attr.start[i] != 0)) return false;
-  if (!same_dims(&(IrShape){1, {n->shape.d[0]}}, &(IrShape){1, {f.batch}}) ||
-      n->shape.d[1].n != f.c)
+  if (!same_dim1(n->shape.d[0], f.batch) || n->shape.d[1].n != f.c)
     return false;
   for (int i = 0; i < 2; i++) {
     from[i] = n->attr.start[2 + i];
