@@ -43,7 +43,9 @@ typedef struct CgLoc {
   int64_t scratch; /* byte offset of the node's scratch (matmul packing) */
   int64_t scratch1; /* ... plus scratch1 per unit of the batch dim */
   bool product;    /* a 2-D transpose that computes its operand, a matmul
-                      left CG_LOC_NONE, as the transposed product */
+                      left CG_LOC_NONE, as the transposed product; or a sum
+                      over the batch that computes its matmul operand summed
+                      (cg_matmul_sums_batch) */
 } CgLoc;
 
 /* An output that is filled by a copy after every node ran: the node lives
@@ -370,6 +372,9 @@ LLVMValueRef cg_lane_mask(Cg *cx, int L, LLVMValueRef first, LLVMValueRef n);
    zero and touch no memory; align in bytes. */
 LLVMValueRef cg_masked_load(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx,
                             LLVMValueRef mask, unsigned align);
+/* The same, the lanes off the mask taken from rest. */
+LLVMValueRef cg_masked_load_or(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx,
+                               LLVMValueRef mask, LLVMValueRef rest, unsigned align);
 /* Stores the lanes of v that the mask sets at base[idx] (element et). */
 void cg_masked_store(Cg *cx, LLVMValueRef v, LLVMTypeRef et, LLVMValueRef base, LLVMValueRef idx,
                      LLVMValueRef mask, unsigned align);
@@ -468,8 +473,8 @@ bool cg_group_describe(const CgPlan *p, const IrGraph *g, IrRef lead, CgGroup *G
 void cg_group_lower(Cg *cx, IrRef lead, CgAddCall add);
 
 /* ---- cg_matmul.c: packed, blocked, multithreaded GEMM ---------------------- */
-/* id (here and below): a matmul, or a transpose computing its matmul
-   operand (CgLoc.product). */
+/* id (here and below): a matmul, or a transpose or batch sum computing its
+   matmul operand (CgLoc.product). */
 int64_t cg_matmul_scratch_bytes(const CgTarget *t, const IrGraph *g, IrRef id);
 /* How many parallel parts the node's work is split into (1 = inline). */
 int64_t cg_matmul_parts(const CgTarget *t, const IrGraph *g, IrRef id);
@@ -487,5 +492,11 @@ bool cg_matmul_reads_windows(const CgTarget *t, const IrGraph *g, IrRef id);
 bool cg_swaps_last_two(const IrNode *n);
 /* Operand k of matmul id is such a folded transpose. */
 bool cg_matmul_operand_folded(const CgPlan *p, const IrGraph *g, IrRef id, int k);
+/* Sum id over axis 0 of a batched matmul can compute the product itself,
+   adding the batches along k (a convolution's filter gradient). */
+bool cg_matmul_sums_batch(const IrGraph *g, IrRef id);
+/* The unfold that node id (a convolution's matmul, or a batch sum of a
+   filter gradient) reads in place from its images, or IR_NONE. */
+IrRef cg_matmul_window_unfold(const CgTarget *t, const IrGraph *g, IrRef id);
 
 #endif

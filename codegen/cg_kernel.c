@@ -1037,7 +1037,10 @@ void cg_node_lower(Cg *cx, IrRef id, CgAddCall add) {
     lower_elem(cx, id, add);
     return;
   case IR_CLASS_REDUCE:
-    lower_reduce(cx, id, add);
+    if (cx->plan->loc[id].product)
+      cg_matmul_lower(cx, id, add);
+    else
+      lower_reduce(cx, id, add);
     return;
   case IR_CLASS_CONTRACT:
     cg_matmul_lower(cx, id, add);

@@ -425,6 +425,14 @@ LLVMValueRef cg_masked_load(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVMValue
   return cg_intrinsic(cx, "llvm.masked.load", over, 2, args, 4);
 }
 
+LLVMValueRef cg_masked_load_or(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx,
+                               LLVMValueRef mask, LLVMValueRef rest, unsigned align) {
+  LLVMTypeRef over[2] = {vt, cx->t_ptr};
+  LLVMValueRef args[4] = {cg_gep(cx, LLVMGetElementType(vt), base, idx),
+                          LLVMConstInt(cx->t_i32, align, 0), mask, rest};
+  return cg_intrinsic(cx, "llvm.masked.load", over, 2, args, 4);
+}
+
 void cg_masked_store(Cg *cx, LLVMValueRef v, LLVMTypeRef et, LLVMValueRef base, LLVMValueRef idx,
                      LLVMValueRef mask, unsigned align) {
   LLVMTypeRef over[2] = {LLVMTypeOf(v), cx->t_ptr};

@@ -33,6 +33,8 @@ typedef struct Gemm {
   bool k_batch;                   /* aot: K holds the batch dim */
   bool rows_merged;               /* M is the batch's rows merged (rows_merge) */
   bool win;                       /* B is a convolution's windows, read from its image */
+  bool bsum;                      /* a sum over the batch axis: C is one matrix */
+  int64_t chunk;                  /* bsum: batches summed per pass over C */
   int64_t wgeo[9];                /* win: the image's C, H, W, the window's KH, KW,
                                      DY, DX, the rows' stride SY, and OW */
 } Gemm;
@@ -58,7 +60,9 @@ typedef struct Epi {
   char sig[300];               /* the above as text (keys, names) */
 } Epi;
 
-enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, NARROW_WIN, DOT, DOT_ROW };
+enum {
+  UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, NARROW_WIN, DOT, DOT_ROW, DOT_SUM, DOT_SUM_WIN
+};
 
 /* Products of at most this many multiply-adds per batch (16^3) take the
    direct kernel: packing would not pay, and a program of tiny matmuls then
@@ -77,6 +81,7 @@ enum { UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, NARROW_WIN, DOT, DOT
    as the packed microkernel does (fma in k order from zero per KC block,
    then added to C), so the two paths give the same bits. */
 #define NARROW_ROWS 64
+#define DOT_ROWS 64 /* the dot path's: at most this many rows (not the batch dim) */
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
@@ -122,6 +127,37 @@ static void choose_tiles(Gemm *q, int threads) {
   q->TN = ceil_div(q->N, q->NT);
   q->ntiles = q->nbatch * q->TM * q->TN;
   q->parts = min64(want, q->ntiles);
+}
+
+static int dot_block(const Gemm *q);
+
+/* A product summed over its batch (bsum) by the dot kernels, whose data a
+   chunk of batches keeps in about this many bytes (a core's L2 holds it). */
+#define DOT_SUM_BYTES (512 * 1024)
+#define DOT_SUM_MIN_K 32 /* at least this long a k per batch */
+
+/* The tiles of a bsum product: C is one matrix, cut along N (else M) at
+   multiples of the dot block into a tile per thread. The batches are
+   summed in chunks whose rows of A and Bt fit DOT_SUM_BYTES, decided on M,
+   N and K alone: the same sums whatever the threads or the batch. */
+static void sum_tiles(Gemm *q, int threads, int esz) {
+  double flops = 2.0 * (double)q->M * (double)q->N * (double)q->K * (double)q->nbatch;
+  int64_t want = flops < PARALLEL_MIN_FLOPS ? 1 : threads, blk = dot_block(q);
+  int64_t units_m = ceil_div(q->M, blk), units_n = ceil_div(q->N, blk);
+  int64_t TM = 1, TN = 1;
+  if (units_n >= want)
+    TN = want;
+  else
+    TM = min64(want, units_m);
+  q->MT = round_up(ceil_div(q->M, TM), blk);
+  q->NT = round_up(ceil_div(q->N, TN), blk);
+  q->TM = ceil_div(q->M, q->MT);
+  q->TN = ceil_div(q->N, q->NT);
+  q->ntiles = q->TM * q->TN;
+  q->parts = min64(want, q->ntiles);
+  int64_t b_elems = q->win ? q->wgeo[W_C] * q->wgeo[W_H] * q->wgeo[W_W] : q->N * q->K;
+  int64_t per_batch = (q->M * q->K + b_elems) * esz;
+  q->chunk = per_batch >= DOT_SUM_BYTES ? 1 : DOT_SUM_BYTES / per_batch;
 }
 
 static bool same_dim(IrDim x, IrDim y) { return x.n == y.n && x.k == y.k && x.syms == y.syms; }
@@ -172,29 +208,26 @@ static int win_pieces_of(int64_t ow, int lanes) {
 
 static int win_pieces(const Gemm *q) { return win_pieces_of(q->wgeo[W_OW], q->lanes); }
 
-/* The window geometry of matmul mm's B when it can be read in place: its
-   output rows (OW elements, in vectors of `lanes`, win_pieces_of rows to a
-   vector) must fill at least 5/8 of the vectors they take (one 7-wide row
-   in 16 lanes made resnet_mini's 7 x 7 convolution take twice as long as
-   its unfold and product; two rows to a vector take 14). */
-static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64_t *geo) {
-  if (mm->op != IR_OP_MATMUL || mm->shape.rank != 3 || mm->src[0] == mm->src[1] ||
-      (mm->dtype != IR_F32 && mm->dtype != IR_F64))
+/* The geometry of windows r (a reshape [B, C*KH*KW, OH*OW] of an unfold
+   of images [B, C, H, W] that only r reads) when they can be read from
+   the images: windows stepping 1 along a row, sizes fixed but the batch,
+   and output rows (OW elements, in vectors of `lanes`, win_pieces_of rows
+   to a vector) filling at least 5/8 of the vectors they take (one 7-wide
+   row in 16 lanes made resnet_mini's 7 x 7 convolution take twice as
+   long as its unfold and product; two rows to a vector take 14). */
+static bool unfold_geometry(const IrGraph *g, IrRef r, IrDtype dt, int lanes, int64_t *geo) {
+  const IrNode *rn = ir_node(g, r);
+  if (rn->op != IR_OP_RESHAPE || rn->shape.rank != 3) return false;
+  const IrNode *u = ir_node(g, rn->src[0]);
+  if (u->op != IR_OP_UNFOLD || u->attr.nwin != 2 || u->shape.rank != 6 ||
+      uses_after(g, rn->src[0]) != 1)
     return false;
-  const IrNode *a = ir_node(g, mm->src[0]), *r = ir_node(g, mm->src[1]);
-  if (a->shape.rank != 2 || r->op != IR_OP_RESHAPE || r->shape.rank != 3) return false;
-  IrRef ur = r->src[0];
-  const IrNode *u = ir_node(g, ur);
-  if (u->op != IR_OP_UNFOLD || u->attr.nwin != 2 || u->shape.rank != 6) return false;
   const IrNode *x = ir_node(g, u->src[0]);
-  int64_t M = mm->shape.d[1].n, N = mm->shape.d[2].n, K = r->shape.d[1].n;
-  if (x->shape.rank != 4 || x->dtype != mm->dtype || !ir_shape_fixed_from(&x->shape, 1) ||
-      !ir_shape_fixed_from(&u->shape, 1) || mm->shape.d[1].syms || M > NARROW_ROWS ||
-      u->attr.wstride[1] != 1 || (double)M * (double)N * (double)K <= SMALL_MACS)
-    return false;
   const IrShape *us = &u->shape;
-  if (K != us->d[1].n * us->d[2].n * us->d[3].n || N != us->d[4].n * us->d[5].n ||
-      uses_after(g, ur) != 1 || uses_after(g, mm->src[1]) != 1)
+  if (x->shape.rank != 4 || x->dtype != dt || !ir_shape_fixed_from(&x->shape, 1) ||
+      !ir_shape_fixed_from(us, 1) || u->attr.wstride[1] != 1 ||
+      rn->shape.d[1].n != us->d[1].n * us->d[2].n * us->d[3].n ||
+      rn->shape.d[2].n != us->d[4].n * us->d[5].n)
     return false;
   int64_t ow = us->d[5].n, pieces = win_pieces_of(ow, lanes);
   if (ow * pieces * 8 < round_up(ow * pieces, lanes) * 5) return false;
@@ -203,6 +236,97 @@ static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64
                         u->attr.wstride[0], us->d[5].n};
   memcpy(geo, v, sizeof v);
   return true;
+}
+
+/* Matmul mm is a convolution of few filters: W [M, C*KH*KW] times the
+   windows [B, C*KH*KW, OH*OW], more than a small product. */
+static bool conv_product(const IrGraph *g, const IrNode *mm) {
+  if (mm->op != IR_OP_MATMUL || mm->shape.rank != 3 || mm->src[0] == mm->src[1] ||
+      (mm->dtype != IR_F32 && mm->dtype != IR_F64))
+    return false;
+  const IrNode *a = ir_node(g, mm->src[0]);
+  int64_t M = mm->shape.d[1].n, N = mm->shape.d[2].n, K = a->shape.d[a->shape.rank - 1].n;
+  return a->shape.rank == 2 && !mm->shape.d[1].syms && M <= NARROW_ROWS &&
+         (double)M * (double)N * (double)K > SMALL_MACS;
+}
+
+/* The node that alone reads x (no output does), or IR_NONE. */
+static IrRef only_reader(const IrGraph *g, IrRef x) {
+  if (uses_after(g, x) != 1) return IR_NONE;
+  for (uint32_t i = x + 1; i < g->nnodes; i++)
+    for (int k = 0; k < ir_node(g, i)->nsrc; k++)
+      if (ir_node(g, i)->src[k] == x) return i;
+  return IR_NONE;
+}
+
+/* Sum id over the batch axis of a rank-3 product A [B, M, K] times Bt
+   [B, N, K] transposed, both contiguous along k (a convolution's filter
+   gradient: dY times the windows, summed over the images), that nothing
+   else reads: the product, when the dot kernels can compute it summed
+   over the batch (bsum) -- Bt a transpose only that product reads (then
+   folded), A stored as is, M at most DOT_ROWS, M, N and K fixed, K at
+   least DOT_SUM_MIN_K. Else NULL. Decided on the graph alone, so that the
+   plan and the windows read in place agree. The sum and the product are
+   single kernels: fusion groups neither a reduction over a product nor a
+   product with a non-elementwise reader. */
+static const IrNode *batch_sum_product(const IrGraph *g, IrRef id) {
+  const IrNode *n = ir_node(g, id);
+  if (n->op != IR_OP_SUM || n->attr.keepdims || n->attr.axes != 1u) return NULL;
+  IrRef m = n->src[0];
+  const IrNode *mm = ir_node(g, m);
+  if (mm->op != IR_OP_MATMUL || mm->shape.rank != 3 || mm->src[0] == mm->src[1] ||
+      !cg_matmul_can_fold(g, m) || only_reader(g, m) != id || only_reader(g, mm->src[1]) != m)
+    return NULL;
+  const IrNode *a = ir_node(g, mm->src[0]), *bt = ir_node(g, mm->src[1]);
+  bool a_plain = a->op != IR_OP_PERMUTE || !cg_swaps_last_two(a);
+  bool b_folds = bt->op == IR_OP_PERMUTE && cg_swaps_last_two(bt);
+  if (!a_plain || !b_folds || a->shape.rank != 3 || bt->shape.rank != 3 ||
+      !ir_shape_fixed_from(&mm->shape, 1) || !ir_shape_fixed_from(&a->shape, 2) ||
+      mm->shape.d[1].n > DOT_ROWS || a->shape.d[2].n < DOT_SUM_MIN_K)
+    return NULL;
+  return mm;
+}
+
+/* Transpose p of windows is read for a filter gradient: by a product
+   that a batch sum computes. */
+static bool filter_grad_reader(const IrGraph *g, IrRef p) {
+  IrRef m = only_reader(g, p);
+  if (m == IR_NONE || ir_node(g, m)->op != IR_OP_MATMUL) return false;
+  IrRef s = only_reader(g, m);
+  return s != IR_NONE && batch_sum_product(g, s) == ir_node(g, m);
+}
+
+/* Every reader of windows r reads them from the images: convolutions
+   (r their B) and transposes for filter gradients. */
+static bool readers_in_place(const IrGraph *g, IrRef r) {
+  for (uint32_t o = 0; o < g->nouts; o++)
+    if (g->outs[o].ref == r) return false;
+  int readers = 0;
+  for (uint32_t i = r + 1; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    for (int k = 0; k < n->nsrc; k++) {
+      if (n->src[k] != r) continue;
+      readers++;
+      bool conv = n->op == IR_OP_MATMUL && k == 1 && conv_product(g, n);
+      if (!conv && !(n->op == IR_OP_PERMUTE && filter_grad_reader(g, i))) return false;
+    }
+  }
+  return readers > 0;
+}
+
+/* The window geometry of convolution mm's B when it can be read in place. */
+static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64_t *geo) {
+  return conv_product(g, mm) &&
+         unfold_geometry(g, mm->src[1], (IrDtype)mm->dtype, lanes, geo) &&
+         readers_in_place(g, mm->src[1]);
+}
+
+/* The same for the windows under batch sum id's product. */
+static bool sum_window_geometry(const IrGraph *g, IrRef id, int lanes, int64_t *geo) {
+  const IrNode *mm = batch_sum_product(g, id);
+  if (!mm) return false;
+  IrRef r = ir_node(g, mm->src[1])->src[0];
+  return unfold_geometry(g, r, (IrDtype)mm->dtype, lanes, geo) && readers_in_place(g, r);
 }
 
 static int lanes_of(const CgTarget *t, const IrNode *n) {
@@ -215,12 +339,26 @@ bool cg_matmul_reads_windows(const CgTarget *t, const IrGraph *g, IrRef id) {
   return window_geometry(g, n, lanes_of(t, n), geo);
 }
 
-/* id: a matmul, or a 2-D transpose computing its matmul operand's product
-   transposed (then M and N trade places). */
+bool cg_matmul_sums_batch(const IrGraph *g, IrRef id) { return batch_sum_product(g, id) != NULL; }
+
+IrRef cg_matmul_window_unfold(const CgTarget *t, const IrGraph *g, IrRef id) {
+  int64_t geo[W_COUNT];
+  const IrNode *n = ir_node(g, id);
+  if (n->op == IR_OP_MATMUL && window_geometry(g, n, lanes_of(t, n), geo))
+    return ir_node(g, n->src[1])->src[0];
+  if (n->op != IR_OP_SUM || !sum_window_geometry(g, id, lanes_of(t, n), geo))
+    return IR_NONE;
+  const IrNode *p = ir_node(g, ir_node(g, n->src[0])->src[1]);
+  return ir_node(g, p->src[0])->src[0];
+}
+
+/* id: a matmul, a 2-D transpose computing its matmul operand's product
+   transposed (then M and N trade places), or a sum over the batch axis of
+   its matmul operand (bsum: batch_sum_product). */
 static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q) {
   const IrNode *n = ir_node(g, id);
-  bool swap = n->op == IR_OP_PERMUTE;
-  if (swap)
+  bool swap = n->op == IR_OP_PERMUTE, bsum = n->op == IR_OP_SUM;
+  if (swap || bsum)
     n = ir_node(g, n->src[0]);
   const IrNode *a = ir_node(g, n->src[0]), *b = ir_node(g, n->src[1]);
   int r = n->shape.rank;
@@ -240,14 +378,18 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   lead.rank -= 2;
   cg_contiguous_strides(&lead, q->sc);
   for (int i = 0; i < q->nbaxes; i++)
-    q->sc[i] *= q->M * q->N;
+    q->sc[i] = bsum ? 0 : q->sc[i] * q->M * q->N;
+  q->bsum = bsum;
   uint32_t batch_axes_syms = 0; /* of the result's batch axes */
   for (int i = 0; i < q->nbaxes; i++)
     batch_axes_syms |= n->shape.d[i].syms;
-  q->win = !swap && window_geometry(g, n, lanes_of(t, n), q->wgeo);
+  if (bsum)
+    q->win = sum_window_geometry(g, id, lanes_of(t, n), q->wgeo);
+  else
+    q->win = !swap && window_geometry(g, n, lanes_of(t, n), q->wgeo);
   if (q->win) /* b's batch stride: the image's */
     q->sb[0] = q->wgeo[W_C] * q->wgeo[W_H] * q->wgeo[W_W];
-  bool merged = rows_merge(n, a, b, swap);
+  bool merged = !bsum && rows_merge(n, a, b, swap);
   if (merged) {
     q->rows_merged = true;
     q->M *= q->nbatch;
@@ -280,7 +422,10 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
     for (int i = 0; i < q->nbaxes; i++)
       q->batched |= (n->shape.d[i].syms & bit) != 0;
   }
-  choose_tiles(q, t->threads);
+  if (bsum)
+    sum_tiles(q, t->threads, esz);
+  else
+    choose_tiles(q, t->threads);
   int64_t kce = min64(q->kc, q->K);
   int64_t mce = min64(q->mc, q->MT), nce = min64(q->nc, q->NT);
   q->ap_bytes = round_up(mce * kce * esz, CG_ALIGN);
@@ -649,7 +794,6 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
    too small for the packed path's tiles (6 x 25 against 14 x 32). Each
    element of a DOT_R x DOT_C block of C is a dot product: vector partial
    sums along k (the last vector masked), then a fixed tree of halvings. */
-#define DOT_ROWS 64   /* at most this many rows (not the batch dim) */
 #define DOT_MIN_K 128 /* and at least this long a k (at 49 and 100 the packed path was faster) */
 
 static int dot_block(const Gemm *q) { return q->lanes >= 16 ? 4 : 3; }
@@ -662,37 +806,163 @@ static int dot_block(const Gemm *q) { return q->lanes >= 16 ? 4 : 3; }
 static LLVMValueRef loop_result(Cg *cx, const CgFor *l, LLVMValueRef init, LLVMValueRef last,
                                 LLVMBasicBlockRef latch);
 
-/* v[0] + ... + v[L-1] as halves added to halves. */
-static LLVMValueRef tree_sum(Cg *cx, LLVMValueRef v, int L) {
-  for (int half = L / 2; half >= 1; half /= 2) {
-    LLVMValueRef lo[32], hi[32];
-    for (int i = 0; i < half; i++) {
-      lo[i] = LLVMConstInt(cx->t_i32, (unsigned)i, 0);
-      hi[i] = LLVMConstInt(cx->t_i32, (unsigned)(i + half), 0);
+/* The dot kernels' operands: R rows of A and D rows of Bt (the missing
+   ones read the last again), K and its whole vectors, the mask of the
+   last vector. */
+typedef struct DotRows {
+  LLVMTypeRef vt;
+  unsigned esz;
+  int L, R, D;
+  LLVMValueRef K, whole, mask;
+  LLVMValueRef arow[8], brow[8];
+} DotRows;
+
+/* acc[i][j] += the lanes of A row i times Bt row j along k: whole vectors,
+   then the last one masked (an empty mask adds zeros). */
+static void dot_accumulate(Cg *cx, const DotRows *d, LLVMValueRef acc[8][8]) {
+  LLVMTypeRef vt = d->vt;
+  CgFor k;
+  cg_for_begin(cx, &k, cg_i64(cx, 0), d->whole, cg_i64(cx, d->L));
+  LLVMValueRef ph[8][8], av[8], bv[8], next[8][8];
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++)
+      ph[i][j] = cg_for_carry(cx, &k, acc[i][j]);
+  for (int i = 0; i < d->R; i++)
+    av[i] = load_aligned(cx, d->vt, d->arow[i], k.iv, d->esz);
+  for (int j = 0; j < d->D; j++)
+    bv[j] = load_aligned(cx, d->vt, d->brow[j], k.iv, d->esz);
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++) {
+      LLVMValueRef args[3] = {av[i], bv[j], ph[i][j]};
+      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
+      cg_for_carry_next(cx, ph[i][j], next[i][j]);
     }
-    LLVMValueRef a = LLVMBuildShuffleVector(cx->b, v, v, LLVMConstVector(lo, (unsigned)half), "");
-    LLVMValueRef b = LLVMBuildShuffleVector(cx->b, v, v, LLVMConstVector(hi, (unsigned)half), "");
-    v = LLVMBuildFAdd(cx->b, a, b, "");
+  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cx->b);
+  cg_for_end(cx, &k);
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++)
+      acc[i][j] = loop_result(cx, &k, acc[i][j], next[i][j], latch);
+  for (int i = 0; i < d->R; i++)
+    av[i] = cg_masked_load(cx, d->vt, d->arow[i], d->whole, d->mask, d->esz);
+  for (int j = 0; j < d->D; j++)
+    bv[j] = cg_masked_load(cx, d->vt, d->brow[j], d->whole, d->mask, d->esz);
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++) {
+      LLVMValueRef args[3] = {av[i], bv[j], acc[i][j]};
+      acc[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
+    }
+}
+
+/* Lanes [from, from + n) of a and then of b for every group of s lanes
+   of a (and b) of `width` lanes. */
+static LLVMValueRef group_halves(Cg *cx, LLVMValueRef a, LLVMValueRef b, int width, int s,
+                                 int from) {
+  LLVMValueRef idx[64];
+  int n = 0;
+  for (int v = 0; v < (b ? 2 : 1); v++)
+    for (int g = 0; g < width / s; g++)
+      for (int l = 0; l < s / 2; l++)
+        idx[n++] = LLVMConstInt(cx->t_i32, (unsigned)(v * width + g * s + from + l), 0);
+  return LLVMBuildShuffleVector(cx->b, a, b ? b : a, LLVMConstVector(idx, (unsigned)n), "");
+}
+
+/* The lane sums of v[0..n) (vectors of L lanes), in order, as vectors of
+   *width lanes (sum t in lane t % width of out[t / width]); returns how
+   many. Pairs of vectors are reduced together, each halving its partial
+   sums (a transpose on the way); every sum adds its lanes as a tree of
+   halves: lane l and l + L/2 first, and so on, whatever its neighbours. */
+static int reduce_lanes(Cg *cx, LLVMTypeRef et, LLVMValueRef *v, int n, int L, int *width) {
+  int w = L;
+  for (int s = L; s > 1; s /= 2) {
+    if (n == 1) { /* one vector of groups: halve the vector */
+      LLVMValueRef lo = group_halves(cx, v[0], NULL, w, s, 0);
+      v[0] = LLVMBuildFAdd(cx->b, lo, group_halves(cx, v[0], NULL, w, s, s / 2), "");
+      w /= 2;
+      continue;
+    }
+    if (n % 2)
+      v[n++] = LLVMConstNull(LLVMVectorType(et, (unsigned)w));
+    for (int p = 0; p < n / 2; p++) {
+      LLVMValueRef lo = group_halves(cx, v[2 * p], v[2 * p + 1], w, s, 0);
+      LLVMValueRef hi = group_halves(cx, v[2 * p], v[2 * p + 1], w, s, s / 2);
+      v[p] = LLVMBuildFAdd(cx->b, lo, hi, "");
+    }
+    n /= 2;
   }
-  return LLVMBuildExtractElement(cx->b, v, LLVMConstInt(cx->t_i32, 0, 0), "");
+  *width = w;
+  return n;
+}
+
+/* C[0:rows, 0:cols] (+)= the sums of acc, a block of R x D stored where
+   i < rows and j < cols; a whole block of 4 columns as row vectors. */
+static void dot_store(Cg *cx, const DotRows *d, LLVMTypeRef et, LLVMValueRef acc[8][8],
+                      LLVMValueRef c, LLVMValueRef ldc, LLVMValueRef rows, LLVMValueRef cols,
+                      bool add) {
+  LLVMValueRef v[128];
+  int n = 0, w;
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++)
+      v[n++] = acc[i][j];
+  reduce_lanes(cx, et, v, n, d->L, &w);
+  CgIf whole;
+  bool rowvec = d->D == 4 && w % 4 == 0;
+  if (rowvec) {
+    LLVMValueRef full = LLVMBuildAnd(cx->b, LLVMBuildICmp(cx->b, LLVMIntEQ, rows, cg_i64(cx, d->R), ""),
+                                     LLVMBuildICmp(cx->b, LLVMIntEQ, cols, cg_i64(cx, 4), ""), "");
+    cg_if_begin(cx, &whole, full);
+    LLVMTypeRef rt = LLVMVectorType(et, 4);
+    for (int i = 0; i < d->R; i++) {
+      LLVMValueRef idx[4];
+      for (int l = 0; l < 4; l++)
+        idx[l] = LLVMConstInt(cx->t_i32, (unsigned)((i * 4) % w + l), 0);
+      LLVMValueRef src = v[i * 4 / w];
+      LLVMValueRef r = LLVMBuildShuffleVector(cx->b, src, src, LLVMConstVector(idx, 4), "");
+      LLVMValueRef at = LLVMBuildNSWMul(cx->b, cg_i64(cx, i), ldc, "");
+      if (add)
+        r = LLVMBuildFAdd(cx->b, load_aligned(cx, rt, c, at, d->esz), r, "");
+      store_aligned(cx, r, et, c, at, d->esz);
+    }
+    cg_if_else(cx, &whole);
+  }
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++) {
+      int t = i * d->D + j;
+      LLVMValueRef s = LLVMBuildExtractElement(cx->b, v[t / w], cg_i64(cx, t % w), "");
+      CgIf in;
+      LLVMValueRef ok = LLVMBuildAnd(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, i), rows, ""),
+                                     LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, j), cols, ""), "");
+      cg_if_begin(cx, &in, ok);
+      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), ldc, ""),
+                                        cg_i64(cx, j), "");
+      if (add)
+        s = LLVMBuildFAdd(cx->b, cg_load(cx, et, c, at), s, "");
+      cg_store(cx, s, c, at);
+      cg_if_end(cx, &in);
+    }
+  if (rowvec)
+    cg_if_end(cx, &whole);
 }
 
 /* dot(K, a, lda, bt, ldb, c, ldc, rows, cols): C[0:rows, 0:cols] =
    A[0:rows, 0:K] Bt[0:cols, 0:K]^T, rows at most R and cols at most D
    (missing ones read the last row or column again and are not stored).
-   K >= 1. Every element sums alike whatever R and D. */
+   K >= 1. Every element sums alike whatever R and D.
+   With bsum, dot_sum(..., nb, sa, sb) adds to C the products of nb
+   batches (A and Bt step sa and sb elements from one to the next), the
+   vector partial sums kept across the batches and reduced once. */
 static LLVMValueRef emit_dot(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name, int R,
-                             int D) {
-  LLVMTypeRef p[9] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_i64,
-                      cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64};
-  LLVMValueRef fn = begin_function(cx, name, p, 9);
+                             int D, bool bsum) {
+  LLVMTypeRef p[12] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_ptr,
+                       cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64};
+  LLVMValueRef fn = begin_function(cx, name, p, bsum ? 12 : 9);
   cg_set_noalias(cx, fn, 5);
-  int L = q->lanes;
-  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
-  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
-  LLVMValueRef K = cg_param(cx, 0), a = cg_param(cx, 1), lda = cg_param(cx, 2),
-               bt = cg_param(cx, 3), ldb = cg_param(cx, 4), c = cg_param(cx, 5),
-               ldc = cg_param(cx, 6), rows = cg_param(cx, 7), cols = cg_param(cx, 8);
+  DotRows d = {.L = q->lanes, .R = R, .D = D};
+  d.esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  d.vt = LLVMVectorType(et, (unsigned)d.L);
+  d.K = cg_param(cx, 0);
+  LLVMValueRef a = cg_param(cx, 1), lda = cg_param(cx, 2), bt = cg_param(cx, 3),
+               ldb = cg_param(cx, 4), c = cg_param(cx, 5), ldc = cg_param(cx, 6),
+               rows = cg_param(cx, 7), cols = cg_param(cx, 8);
   LLVMValueRef arow[8], brow[8];
   for (int i = 0; i < R; i++) {
     LLVMValueRef r = cg_min(cx, cg_i64(cx, i), LLVMBuildNSWSub(cx->b, rows, cg_i64(cx, 1), ""));
@@ -702,54 +972,174 @@ static LLVMValueRef emit_dot(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *
     LLVMValueRef s = cg_min(cx, cg_i64(cx, j), LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), ""));
     brow[j] = cg_gep(cx, et, bt, LLVMBuildNSWMul(cx->b, s, ldb, ""));
   }
-  LLVMValueRef whole = LLVMBuildNSWMul(
-      cx->b, LLVMBuildSDiv(cx->b, K, cg_i64(cx, L), ""), cg_i64(cx, L), "");
-  LLVMValueRef acc[8][8], zero = LLVMConstNull(vt);
+  d.whole = LLVMBuildNSWMul(cx->b, LLVMBuildSDiv(cx->b, d.K, cg_i64(cx, d.L), ""),
+                            cg_i64(cx, d.L), "");
+  d.mask = column_mask(cx, 0, d.L, LLVMBuildNSWSub(cx->b, d.K, d.whole, ""));
+  LLVMValueRef acc[8][8], zero = LLVMConstNull(d.vt);
   for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++)
       acc[i][j] = zero;
-  /* whole vectors, then the last one masked (an empty mask adds zeros) */
-  CgFor k;
-  cg_for_begin(cx, &k, cg_i64(cx, 0), whole, cg_i64(cx, L));
-  LLVMValueRef ph[8][8], av[8], bv[8];
+  if (!bsum) {
+    memcpy(d.arow, arow, sizeof arow);
+    memcpy(d.brow, brow, sizeof brow);
+    dot_accumulate(cx, &d, acc);
+    dot_store(cx, &d, et, acc, c, ldc, rows, cols, false);
+    LLVMBuildRetVoid(cx->b);
+    return fn;
+  }
+  LLVMValueRef nb = cg_param(cx, 9), sa = cg_param(cx, 10), sb = cg_param(cx, 11);
+  CgFor b;
+  cg_for_begin_nonempty(cx, &b, cg_i64(cx, 0), nb, cg_i64(cx, 1));
+  LLVMValueRef ph[8][8];
   for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++)
-      ph[i][j] = cg_for_carry(cx, &k, zero);
+      ph[i][j] = acc[i][j] = cg_for_carry(cx, &b, zero);
+  LLVMValueRef ao = LLVMBuildNSWMul(cx->b, b.iv, sa, ""), bo = LLVMBuildNSWMul(cx->b, b.iv, sb, "");
   for (int i = 0; i < R; i++)
-    av[i] = load_aligned(cx, vt, arow[i], k.iv, esz);
+    d.arow[i] = cg_gep(cx, et, arow[i], ao);
   for (int j = 0; j < D; j++)
-    bv[j] = load_aligned(cx, vt, brow[j], k.iv, esz);
-  LLVMValueRef next[8][8];
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < D; j++) {
-      LLVMValueRef args[3] = {av[i], bv[j], ph[i][j]};
-      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
-    }
+    d.brow[j] = cg_gep(cx, et, brow[j], bo);
+  dot_accumulate(cx, &d, acc);
   for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++)
-      cg_for_carry_next(cx, ph[i][j], next[i][j]);
-  LLVMBasicBlockRef latch = LLVMGetInsertBlock(cx->b);
-  cg_for_end(cx, &k);
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < D; j++)
-      acc[i][j] = loop_result(cx, &k, zero, next[i][j], latch);
-  LLVMValueRef mask = column_mask(cx, 0, L, LLVMBuildNSWSub(cx->b, K, whole, ""));
-  for (int i = 0; i < R; i++)
-    av[i] = cg_masked_load(cx, vt, arow[i], whole, mask, esz);
-  for (int j = 0; j < D; j++)
-    bv[j] = cg_masked_load(cx, vt, brow[j], whole, mask, esz);
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < D; j++) {
+      cg_for_carry_next(cx, ph[i][j], acc[i][j]);
+  cg_for_end(cx, &b);
+  dot_store(cx, &d, et, acc, c, ldc, rows, cols, true);
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
+/* Carries acc[R][D] through loop l: the phis (ph) become the values. */
+static void carry_begin(Cg *cx, CgFor *l, const DotRows *d, LLVMValueRef acc[8][8],
+                        LLVMValueRef ph[8][8]) {
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++)
+      ph[i][j] = acc[i][j] = cg_for_carry(cx, l, acc[i][j]);
+}
+
+/* Closes loop l (begun non-empty) carrying acc: the values after it. */
+static void carry_end(Cg *cx, CgFor *l, const DotRows *d, LLVMValueRef acc[8][8],
+                      LLVMValueRef ph[8][8]) {
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++)
+      cg_for_carry_next(cx, ph[i][j], acc[i][j]);
+  cg_for_end(cx, l);
+}
+
+static void dot_fmas(Cg *cx, const DotRows *d, LLVMValueRef *av, LLVMValueRef *bv,
+                     LLVMValueRef acc[8][8]) {
+  LLVMTypeRef vt = d->vt;
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++) {
       LLVMValueRef args[3] = {av[i], bv[j], acc[i][j]};
-      LLVMValueRef v = tree_sum(cx, cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3), L);
-      CgIf in;
-      LLVMValueRef ok = LLVMBuildAnd(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, i), rows, ""),
-                                     LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, j), cols, ""), "");
-      cg_if_begin(cx, &in, ok);
-      cg_store(cx, v, c, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), ldc, ""),
-                                         cg_i64(cx, j), ""));
-      cg_if_end(cx, &in);
+      acc[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
     }
+}
+
+/* One step along k of the window dot kernel: `rows` output rows from row
+   y of dY (contiguous: masked to rows * OW lanes) and of each window, a
+   row's piece pc read from its image row into lanes [pc*OW, (pc+1)*OW)
+   (merged into the vector by masked loads), or for wide rows the
+   stretch [x0, x0 + L) of row y. */
+typedef struct WinStep {
+  const DotRows *d;
+  LLVMValueRef ab[8], xb[8]; /* this batch's dY rows and window starts */
+  int64_t OW, rowstep;
+} WinStep;
+
+static void win_step(Cg *cx, const WinStep *w, LLVMValueRef y, int rows, int64_t x0,
+                     LLVMValueRef acc[8][8]) {
+  const DotRows *d = w->d;
+  int L = d->L;
+  LLVMValueRef av[8], bv[8];
+  bool wide = w->OW > L;
+  int64_t len = wide ? min64(L, w->OW - x0) : rows * w->OW;
+  LLVMValueRef m = cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, len));
+  LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, y, cg_i64(cx, w->OW), ""),
+                                    cg_i64(cx, x0), "");
+  for (int i = 0; i < d->R; i++)
+    av[i] = cg_masked_load(cx, d->vt, w->ab[i], at, m, d->esz);
+  for (int pc = 0; pc < (wide ? 1 : rows); pc++) {
+    LLVMValueRef pm = m;
+    if (!wide)
+      pm = LLVMBuildAnd(cx->b, cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, (pc + 1) * w->OW)),
+                        LLVMBuildNot(cx->b, cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, pc * w->OW)), ""), "");
+    LLVMValueRef row = LLVMBuildNSWAdd(cx->b, y, cg_i64(cx, pc), "");
+    LLVMValueRef xat = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, cg_i64(cx, w->rowstep), ""),
+                                       cg_i64(cx, x0 - pc * w->OW), "");
+    for (int j = 0; j < d->D; j++)
+      bv[j] = pc == 0 ? cg_masked_load(cx, d->vt, w->xb[j], xat, pm, d->esz)
+                      : cg_masked_load_or(cx, d->vt, w->xb[j], xat, pm, bv[j], d->esz);
+  }
+  dot_fmas(cx, d, av, bv, acc);
+}
+
+/* dot_sum_win(a, lda, x, n0, c, ldc, rows, cols, nb, sa, sx): as dot_sum,
+   Bt's rows being windows n0 .. n0 + cols - 1 of the images x (q's window
+   geometry, fixed in the function): row n = (c, ky, kx) starts at
+   c*H*W + ky*DY*W + kx*DX and its element (oy, ox) adds oy*SY*W + ox;
+   k runs over OH x OW. The vectors along k follow the output rows as the
+   window microkernel's do: a row longer than a vector in vectors along it
+   (the last masked), shorter rows P = win_pieces to a vector (the last
+   group of rows may be short), each piece from its own row of the image;
+   dY's rows are contiguous. */
+static LLVMValueRef emit_dot_sum_win(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name,
+                                     int R, int D) {
+  LLVMTypeRef p[11] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_i64,
+                       cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64};
+  LLVMValueRef fn = begin_function(cx, name, p, 11);
+  cg_set_noalias(cx, fn, 4);
+  DotRows d = {.L = q->lanes, .R = R, .D = D};
+  d.esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  d.vt = LLVMVectorType(et, (unsigned)d.L);
+  LLVMValueRef a = cg_param(cx, 0), lda = cg_param(cx, 1), x = cg_param(cx, 2),
+               n0 = cg_param(cx, 3), c = cg_param(cx, 4), ldc = cg_param(cx, 5),
+               rows = cg_param(cx, 6), cols = cg_param(cx, 7), nb = cg_param(cx, 8),
+               sa = cg_param(cx, 9), sx = cg_param(cx, 10);
+  const int64_t *gq = q->wgeo;
+  int64_t OW = gq[W_OW], OH = q->K / OW, HW = gq[W_H] * gq[W_W], kk = gq[W_KH] * gq[W_KW];
+  LLVMValueRef arow[8], xrow[8], one = cg_i64(cx, 1);
+  for (int i = 0; i < R; i++) {
+    LLVMValueRef r = cg_min(cx, cg_i64(cx, i), LLVMBuildNSWSub(cx->b, rows, one, ""));
+    arow[i] = cg_gep(cx, et, a, LLVMBuildNSWMul(cx->b, r, lda, ""));
+  }
+  for (int j = 0; j < D; j++) { /* window row n = (ci, ky, kx) */
+    LLVMValueRef n = LLVMBuildNSWAdd(
+        cx->b, n0, cg_min(cx, cg_i64(cx, j), LLVMBuildNSWSub(cx->b, cols, one, "")), "");
+    LLVMValueRef ci = LLVMBuildSDiv(cx->b, n, cg_i64(cx, kk), "");
+    LLVMValueRef rem = LLVMBuildSRem(cx->b, n, cg_i64(cx, kk), "");
+    LLVMValueRef ky = LLVMBuildSDiv(cx->b, rem, cg_i64(cx, gq[W_KW]), "");
+    LLVMValueRef kx = LLVMBuildSRem(cx->b, rem, cg_i64(cx, gq[W_KW]), "");
+    LLVMValueRef off = LLVMBuildNSWMul(cx->b, ci, cg_i64(cx, HW), "");
+    off = LLVMBuildNSWAdd(cx->b, off, LLVMBuildNSWMul(cx->b, ky, cg_i64(cx, gq[W_DY] * gq[W_W]), ""), "");
+    off = LLVMBuildNSWAdd(cx->b, off, LLVMBuildNSWMul(cx->b, kx, cg_i64(cx, gq[W_DX]), ""), "");
+    xrow[j] = cg_gep(cx, et, x, off);
+  }
+  bool wide = OW > d.L;
+  int64_t P = wide ? 1 : win_pieces(q), full = OH / P * P;
+  WinStep w = {.d = &d, .OW = OW, .rowstep = gq[W_SY] * gq[W_W]};
+  LLVMValueRef acc[8][8], phb[8][8], phy[8][8];
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < D; j++)
+      acc[i][j] = LLVMConstNull(d.vt);
+  CgFor b, y;
+  cg_for_begin_nonempty(cx, &b, cg_i64(cx, 0), nb, one);
+  carry_begin(cx, &b, &d, acc, phb);
+  for (int i = 0; i < R; i++)
+    w.ab[i] = cg_gep(cx, et, arow[i], LLVMBuildNSWMul(cx->b, b.iv, sa, ""));
+  for (int j = 0; j < D; j++)
+    w.xb[j] = cg_gep(cx, et, xrow[j], LLVMBuildNSWMul(cx->b, b.iv, sx, ""));
+  if (full > 0) {
+    cg_for_begin_nonempty(cx, &y, cg_i64(cx, 0), cg_i64(cx, full), cg_i64(cx, P));
+    carry_begin(cx, &y, &d, acc, phy);
+    for (int64_t x0 = 0; x0 < (wide ? OW : 1); x0 += d.L)
+      win_step(cx, &w, y.iv, (int)P, x0, acc);
+    carry_end(cx, &y, &d, acc, phy);
+  }
+  if (full < OH) /* the last rows, fewer than P */
+    win_step(cx, &w, cg_i64(cx, full), (int)(OH - full), 0, acc);
+  carry_end(cx, &b, &d, acc, phb);
+  dot_store(cx, &d, et, acc, c, ldc, rows, cols, true);
   LLVMBuildRetVoid(cx->b);
   return fn;
 }
@@ -962,6 +1352,7 @@ typedef struct Spec {
   int nbaxes; /* the task */
   const Epi *epi; /* the task: its epilogue, or NULL */
   int nv;         /* NARROW: the microkernel's vectors per row */
+  const char *key; /* DOT_SUM_WIN: its key (the geometry) */
   int rows;       /* NARROW: the microkernel's rows; the task: the narrow path's last
                      panel's rows (M % MR; 0: none), PATH_PACKED, PATH_DOT or
                      PATH_SMALL_BT */
@@ -982,10 +1373,16 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
     return emit_ukernel_narrow_win(cx, s->q, et, name, s->rows, s->nv);
   case DOT:
     snprintf(name, sizeof name, "gemm_dot_%s", sfx);
-    return emit_dot(cx, s->q, et, name, dot_block(s->q), dot_block(s->q));
+    return emit_dot(cx, s->q, et, name, dot_block(s->q), dot_block(s->q), false);
+  case DOT_SUM:
+    snprintf(name, sizeof name, "gemm_dot_sum_%s", sfx);
+    return emit_dot(cx, s->q, et, name, dot_block(s->q), dot_block(s->q), true);
+  case DOT_SUM_WIN: /* named after its geometry's hash (cg_shared_function keeps one per key) */
+    snprintf(name, sizeof name, "gemm_dot_sum_win_%s_%08x", sfx, (unsigned)mc_hash_str(s->key));
+    return emit_dot_sum_win(cx, s->q, et, name, dot_block(s->q), dot_block(s->q));
   case DOT_ROW:
     snprintf(name, sizeof name, "gemm_dot_row_%s", sfx);
-    return emit_dot(cx, s->q, et, name, 1, DOT_ROW_COLS);
+    return emit_dot(cx, s->q, et, name, 1, DOT_ROW_COLS, false);
   case UKERNEL:
     snprintf(name, sizeof name, "gemm_ukernel_%s_m%d", sfx, s->q->mr);
     return emit_ukernel(cx, s->q, et, name);
@@ -1008,11 +1405,30 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
    depend on them), emitted once per program. */
 static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
   static const char *const names[] = {"ukernel", "pack_a",     "pack_b", "pack_at", "pack_bt",
-                                      "narrow",  "narrow_win", "dot",    "dot_row"};
+                                      "narrow",  "narrow_win", "dot",    "dot_row", "dot_sum"};
   char key[48];
   bool rows = which == UKERNEL || which == PACK_A || which == PACK_A_T;
   snprintf(key, sizeof key, "gemm_%s %s m%d", names[which], ir_dtype_name(dt), rows ? q->mr : 0);
   Spec s = {.q = q, .dt = dt, .which = which};
+  return cg_shared_function(cx, key, make_gemm_fn, &s);
+}
+
+/* The window geometry of a bsum product read from its images, for the
+   keys of the functions fixed to it (the window dot kernel, its task). */
+static void win_sum_key(const Gemm *q, char *key, size_t n) {
+  const int64_t *w = q->wgeo;
+  snprintf(key, n, "l%d k%lld c%lld h%lld w%lld kh%lld kw%lld dy%lld dx%lld sy%lld ow%lld",
+           q->lanes, (long long)q->K, (long long)w[W_C], (long long)w[W_H], (long long)w[W_W],
+           (long long)w[W_KH], (long long)w[W_KW], (long long)w[W_DY], (long long)w[W_DX],
+           (long long)w[W_SY], (long long)w[W_OW]);
+}
+
+/* The window dot kernel of q's geometry (fixed in it), once per program. */
+static LLVMValueRef dot_sum_win_fn(Cg *cx, const Gemm *q, IrDtype dt) {
+  char geo[160], key[200];
+  win_sum_key(q, geo, sizeof geo);
+  snprintf(key, sizeof key, "gemm_dot_sum_win %s %s", ir_dtype_name(dt), geo);
+  Spec s = {.q = q, .dt = dt, .which = DOT_SUM_WIN, .key = key};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
@@ -1024,7 +1440,7 @@ static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
    another order than the packed one, hence never for rows that hold the
    batch dim: a library (whose batch is bound per call) and the JIT take
    the same path. The others sum alike. */
-enum { PATH_PACKED = -1, PATH_DOT = -2, PATH_SMALL_BT = -3 };
+enum { PATH_PACKED = -1, PATH_DOT = -2, PATH_SMALL_BT = -3, PATH_DOT_SUM = -4 };
 
 /* B stored transposed with at most this many column panels (NR) takes
    PATH_SMALL_BT (see emit_small_bt_block). */
@@ -1039,6 +1455,7 @@ static int narrow_panel(const Gemm *q) {
 }
 
 static int narrow_rows(const Gemm *q) {
+  if (q->bsum) return PATH_DOT_SUM;
   bool narrow = !(q->trans & TRANS_B) && !q->m_batch && q->M <= NARROW_ROWS;
   if (narrow) return (int)(q->M % narrow_panel(q));
   bool dot = q->trans == TRANS_B && !q->m_holds_batch && !q->rows_merged && q->M <= DOT_ROWS &&
@@ -1099,6 +1516,7 @@ enum {
   P_PARTS,
   P_AP_BYTES,
   P_PART_BYTES,
+  P_CHUNK, /* bsum: batches per chunk */
   P_BATCH
 };
 
@@ -1115,6 +1533,7 @@ typedef struct Operands {
   LLVMValueRef epi;      /* the epilogue function (epi_fn_type), or NULL */
   LLVMValueRef epi_ptrs; /* its operand and output pointers */
   LLVMValueRef wgeo[W_COUNT]; /* q->win: the window geometry (b is the image) */
+  LLVMValueRef nbatch, sa, sb, chunk; /* q->bsum: the batches, a's and b's batch strides */
 } Operands;
 
 /* epilogue(ptrs, c, coff, N, r0, r1, c0, c1): the group's epilogue over
@@ -1550,10 +1969,13 @@ static void emit_narrow_win_block(Cg *cx, const Gemm *q, IrDtype dt, const Opera
 /* The dot path over one tile C[m0:m1, n0:n1] of one batch, in R x D
    blocks by the kernel `which` (DOT: D x D; DOT_ROW: 1 x DOT_ROW_COLS);
    the epilogue once at the end. */
+/* The dot kernel `which` over C[m0:m1, n0:n1] block by block; DOT_SUM
+   adds the products of nb batches from o's a and b on. */
 static void dot_blocks(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
-                       LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1, int which) {
+                       LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1, int which,
+                       LLVMValueRef nb) {
   LLVMTypeRef et = cg_type(cx, dt);
-  LLVMValueRef dot = gemm_fn(cx, q, dt, which);
+  LLVMValueRef dot = which == DOT_SUM_WIN ? dot_sum_win_fn(cx, q, dt) : gemm_fn(cx, q, dt, which);
   int R = which == DOT_ROW ? 1 : dot_block(q), D = which == DOT_ROW ? DOT_ROW_COLS : dot_block(q);
   CgFor i, j;
   cg_for_begin(cx, &i, m0, m1, cg_i64(cx, R));
@@ -1561,10 +1983,16 @@ static void dot_blocks(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   LLVMValueRef arow = cg_gep(cx, et, o->a, LLVMBuildNSWMul(cx->b, i.iv, o->lda, ""));
   cg_for_begin(cx, &j, n0, n1, cg_i64(cx, D));
   LLVMValueRef cols = cg_min(cx, cg_i64(cx, D), LLVMBuildNSWSub(cx->b, n1, j.iv, ""));
-  LLVMValueRef brow = cg_gep(cx, et, o->b, LLVMBuildNSWMul(cx->b, j.iv, o->ldb, ""));
   LLVMValueRef cdst = cg_gep(cx, et, o->c, element_at(cx, false, i.iv, j.iv, o->N));
-  LLVMValueRef args[9] = {o->K, arow, o->lda, brow, o->ldb, cdst, o->N, rows, cols};
-  cg_call(cx, dot, args, 9);
+  if (which == DOT_SUM_WIN) { /* the images, and the block's first window row */
+    LLVMValueRef args[11] = {arow, o->lda, o->b, j.iv, cdst, o->N, rows, cols, nb, o->sa, o->sb};
+    cg_call(cx, dot, args, 11);
+  } else {
+    LLVMValueRef brow = cg_gep(cx, et, o->b, LLVMBuildNSWMul(cx->b, j.iv, o->ldb, ""));
+    LLVMValueRef args[12] = {o->K, arow, o->lda, brow, o->ldb, cdst,
+                             o->N, rows, cols, nb,     o->sa,  o->sb};
+    cg_call(cx, dot, args, which == DOT_SUM ? 12 : 9);
+  }
   cg_for_end(cx, &j);
   cg_for_end(cx, &i);
   call_epilogue(cx, o, m0, m1, n0, n1);
@@ -1572,7 +2000,29 @@ static void dot_blocks(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
 
 static void emit_dot_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
                            LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
-  dot_blocks(cx, q, dt, o, m0, m1, n0, n1, DOT);
+  dot_blocks(cx, q, dt, o, m0, m1, n0, n1, DOT, NULL);
+}
+
+/* A tile of a product summed over the batch: C zeroed, then each chunk of
+   batches adds its dot products, block by block (a block's rows of A and
+   Bt are read for every batch of the chunk while in cache). */
+static void emit_dot_sum_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
+                               LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
+                               LLVMValueRef n1) {
+  CgFor i, j, ch;
+  cg_for_begin(cx, &i, m0, m1, cg_i64(cx, 1));
+  cg_for_begin(cx, &j, n0, n1, cg_i64(cx, 1));
+  cg_store(cx, LLVMConstNull(cg_type(cx, dt)), o->c, element_at(cx, false, i.iv, j.iv, o->N));
+  cg_for_end(cx, &j);
+  cg_for_end(cx, &i);
+  cg_for_begin(cx, &ch, cg_i64(cx, 0), o->nbatch, o->chunk);
+  Operands part = *o;
+  LLVMTypeRef et = cg_type(cx, dt);
+  part.a = cg_gep(cx, et, o->a, LLVMBuildNSWMul(cx->b, ch.iv, o->sa, ""));
+  part.b = cg_gep(cx, et, o->b, LLVMBuildNSWMul(cx->b, ch.iv, o->sb, ""));
+  LLVMValueRef nb = cg_min(cx, o->chunk, LLVMBuildNSWSub(cx->b, o->nbatch, ch.iv, ""));
+  dot_blocks(cx, q, dt, &part, m0, m1, n0, n1, q->win ? DOT_SUM_WIN : DOT_SUM, nb);
+  cg_for_end(cx, &ch);
 }
 
 /* A skinny tile by dot products (skinny_dots): a single row by the row
@@ -1583,9 +2033,9 @@ static void emit_skinny_dots_block(Cg *cx, const Gemm *q, IrDtype dt, const Oper
   CgIf one;
   LLVMValueRef rows = LLVMBuildNSWSub(cx->b, m1, m0, "");
   cg_if_begin(cx, &one, LLVMBuildICmp(cx->b, LLVMIntEQ, rows, cg_i64(cx, 1), ""));
-  dot_blocks(cx, q, dt, o, m0, m1, n0, n1, DOT_ROW);
+  dot_blocks(cx, q, dt, o, m0, m1, n0, n1, DOT_ROW, NULL);
   cg_if_else(cx, &one);
-  dot_blocks(cx, q, dt, o, m0, m1, n0, n1, DOT);
+  dot_blocks(cx, q, dt, o, m0, m1, n0, n1, DOT, NULL);
   cg_if_end(cx, &one);
 }
 
@@ -1679,16 +2129,22 @@ static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueR
    scratch, extents}. */
 static LLVMValueRef make_task(Cg *cx, const void *arg) {
   const Spec *s = arg;
-  char name[64];
+  char name[96];
   char narrow[16] = "";
   if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
   if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
-  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s%s_r%d_m%d%s%s",
+  if (s->rows == PATH_DOT_SUM) snprintf(narrow, sizeof narrow, "_dsum");
+  char geo[160] = "", geo_hash[16] = "";
+  if (s->q->bsum && s->q->win) { /* its kernel is fixed to the geometry */
+    win_sum_key(s->q, geo, sizeof geo);
+    snprintf(geo_hash, sizeof geo_hash, "_%08x", (unsigned)mc_hash_str(geo));
+  }
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s%s_r%d_m%d%s%s%s",
            s->dt == IR_F64 ? "f64" : "f32", s->nbaxes, s->q->trans, narrow,
            win_suffix(s->q),
            narrow_nv(s->q) == 1 ? "_v1" : "", narrow_panel(s->q),
-           s->q->mr, skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "");
+           s->q->mr, skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "", geo_hash);
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
@@ -1703,6 +2159,12 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   }
   for (int i = 0; s->q->win && i < W_COUNT; i++)
     o.wgeo[i] = get(cx, P, P_BATCH + 4 * s->nbaxes + i);
+  if (s->q->bsum) { /* one batch axis */
+    o.nbatch = get(cx, P, P_BATCH);
+    o.sa = get(cx, P, P_BATCH + 1);
+    o.sb = get(cx, P, P_BATCH + 2);
+    o.chunk = get(cx, P, P_CHUNK);
+  }
   o.lda = s->q->trans & TRANS_A ? get(cx, P, P_M) : o.K;
   o.ldb = s->q->trans & TRANS_B ? o.K : o.N;
   LLVMValueRef part_bytes = get(cx, P, P_PART_BYTES), ap_bytes = get(cx, P, P_AP_BYTES);
@@ -1735,6 +2197,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
     emit_narrow_block(cx, s->q, s->dt, &o, m0, m1, n0, n1, s->rows);
   } else if (s->rows == PATH_DOT) {
     emit_dot_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
+  } else if (s->rows == PATH_DOT_SUM) {
+    emit_dot_sum_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
   } else if (s->rows == PATH_SMALL_BT) {
     emit_small_bt_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
   } else if ((s->q->trans & TRANS_B) && !(s->q->trans & TRANS_A)) {
@@ -1763,6 +2227,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
    and A as its B, each transposed unless already stored so. */
 static int product_operands(Cg *cx, IrRef id, IrRef src[2]) {
   const IrNode *n = ir_node(cx->g, id);
+  if (n->op == IR_OP_SUM)
+    n = ir_node(cx->g, id = n->src[0]);
   if (n->op != IR_OP_PERMUTE) {
     src[0] = n->src[0];
     src[1] = n->src[1];
@@ -1867,9 +2333,12 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   epi_of(cx, c->node, &epi, ext);
   char key[400];
   int rows = narrow_rows(&q);
-  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d m%d%s%s%s", ir_dtype_name(dt),
+  char geo[160] = "";
+  if (q.bsum && q.win)
+    win_sum_key(&q, geo, sizeof geo);
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d m%d%s%s%s %s", ir_dtype_name(dt),
            c->nbaxes, q.trans, rows, narrow_nv(&q), narrow_panel(&q), q.mr,
-           skinny_dots(&q) ? " sd" : "", epi.n ? " epi" : "", q.win ? win_mode(&q) : "");
+           skinny_dots(&q) ? " sd" : "", epi.n ? " epi" : "", q.win ? win_mode(&q) : "", geo);
   Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
@@ -1893,7 +2362,8 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
      the nominal batch may be small at the call's (batch 1), and then waking
      threads would cost more than it saves. */
   LLVMValueRef P = cg_kernel_extents(cx);
-  LLVMValueRef nb = LLVMBuildSDiv(cx->b, get(cx, P, P_NTILES), get(cx, P, P_PER_BATCH), "");
+  LLVMValueRef nb = q.bsum ? get(cx, P, P_BATCH)
+                           : LLVMBuildSDiv(cx->b, get(cx, P, P_NTILES), get(cx, P, P_PER_BATCH), "");
   LLVMValueRef flops = LLVMBuildFMul(cx->b, LLVMConstReal(cx->t_f64, 2.0), LLVMBuildSIToFP(cx->b, nb, cx->t_f64, ""), "");
   LLVMValueRef dims[3] = {get(cx, P, P_M), get(cx, P, P_N), get(cx, P, P_K)};
   for (int i = 0; i < 3; i++)
@@ -1998,10 +2468,14 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
   q.trans = trans;
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d m%d%s%s %s", small ? "_small" : "",
-           ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans, small ? -1 : narrow_rows(&q),
-           small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q), small ? 0 : q.mr,
-           !small && skinny_dots(&q) ? " sd" : "", q.win ? win_mode(&q) : "", epi.n ? epi.sig : "");
+  char geo[160] = "";
+  if (q.bsum && q.win) /* the kernel calls a task fixed to the geometry */
+    win_sum_key(&q, geo, sizeof geo);
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d m%d%s%s %s%s",
+           small ? "_small" : "", ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans,
+           small ? -1 : narrow_rows(&q), small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q),
+           small ? 0 : q.mr, !small && skinny_dots(&q) ? " sd" : "", q.win ? win_mode(&q) : "",
+           epi.n ? epi.sig : "", geo);
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,
@@ -2013,7 +2487,8 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
                             small ? q.nbatch : q.ntiles,
                             q.parts,
                             q.ap_bytes,
-                            q.ap_bytes + q.bp_bytes};
+                            q.ap_bytes + q.bp_bytes,
+                            q.chunk};
   for (int i = 0; i < P_BATCH; i++)
     c.ext[c.n++] = fixed[i];
   for (int i = 0; i < q.nbaxes; i++)

@@ -193,7 +193,9 @@ static bool is_folded_permute(const IrNode *n, const bool *other, IrRef i) {
 }
 
 /* A 2-D transpose of a matmul's product that nothing else reads computes
-   the product transposed itself (B^T A^T); the matmul gets no storage. */
+   the product transposed itself (B^T A^T), and a sum of a batched product
+   over its batch the product summed (cg_matmul_sums_batch); the matmul gets
+   no storage. */
 static void assign_products(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   uint32_t *uses = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *uses);
   for (uint32_t i = 0; i < g->nnodes; i++) {
@@ -203,7 +205,9 @@ static void assign_products(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   }
   for (uint32_t i = 0; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
-    if (n->op != IR_OP_PERMUTE || n->shape.rank != 2 || n->attr.perm[0] != 1)
+    bool transposes = n->op == IR_OP_PERMUTE && n->shape.rank == 2 && n->attr.perm[0] == 1;
+    bool sums = n->op == IR_OP_SUM && cg_matmul_sums_batch(g, i);
+    if (!transposes && !sums)
       continue;
     if (p->loc[i].kind != CG_LOC_WORK && p->loc[i].kind != CG_LOC_SLOT)
       continue;
@@ -217,12 +221,14 @@ static void assign_products(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   free(uses);
 }
 
-/* window[u]: unfold u is read in place by the matmul its reshape feeds. */
+/* window[u]: unfold u is read in place from its images (by the
+   convolutions and filter gradients its reshape feeds). */
 static bool *window_operands(const IrGraph *g, const CgTarget *t) {
   bool *window = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *window);
-  for (uint32_t i = 0; i < g->nnodes; i++)
-    if (ir_node(g, i)->op == IR_OP_MATMUL && cg_matmul_reads_windows(t, g, i))
-      window[ir_node(g, ir_node(g, i)->src[1])->src[0]] = true;
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    IrRef u = cg_matmul_window_unfold(t, g, i);
+    if (u != IR_NONE) window[u] = true;
+  }
   return window;
 }
 

@@ -1785,6 +1785,60 @@ static void test_codegen_conv_windows_in_place(void) {
   each_cpu_case("conv windows in place", conv_windows_body);
 }
 
+/* A convolution and its filter gradient as autodiff writes them, sharing
+   the windows: the product W @ r and the sum over the batch of dY @ r^T
+   (dY [B, M, OH*OW] an input). sx: the windows' step along a row. */
+static void conv_grad_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, int64_t M,
+                           int64_t k, int64_t sy, int64_t sx, int64_t dil) {
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(B, C, H, W));
+  IrRef u = ir_unfold(c->g, x, 2, (const int64_t[]){k, k}, (const int64_t[]){sy, sx},
+                      (const int64_t[]){dil, dil}, noloc);
+  const IrShape *us = &ir_node(c->g, u)->shape;
+  int64_t P = us->d[4].n * us->d[5].n;
+  IrShape rs = SHAPE(B, C * k * k, P);
+  IrRef r = ir_reshape(c->g, u, &rs, noloc);
+  output(c, ir_matmul(c->g, param(c, DOM_ANY, SHAPE(M, C * k * k)), r, noloc));
+  IrRef dy = input(c, DOM_ANY, c->dt, SHAPE(B, M, P));
+  static const uint8_t swap[3] = {0, 2, 1};
+  IrRef prod = ir_matmul(c->g, dy, ir_permute(c->g, r, swap, noloc), noloc);
+  output(c, ir_reduce(c->g, IR_OP_SUM, prod, 1u, false, noloc));
+}
+
+/* Filter gradients summed over the batch inside the product (no batch of
+   products written and summed): with the windows read from the images
+   (rows wider than a vector, of one vector, dilated, two apart, of 7, 5
+   and 3 with several to a vector and a last group short, filter and
+   window counts that leave partial blocks, one image), then windows
+   stepping 2 along a row (the unfold written, the sum still inside the
+   product) and a plain batch of A @ Bt^T (k of 40: a masked last
+   vector). Against the evaluator; the calls: two per convolution read in
+   place, three for the strided one (its unfold), one for the plain sum. */
+static void conv_grad_body(Case *c) {
+  conv_grad_case(c, 3, 1, 32, 32, 6, 5, 1, 1, 1);   /* OW 28 */
+  conv_grad_case(c, 3, 6, 14, 14, 16, 5, 1, 1, 1);  /* OW 10 */
+  conv_grad_case(c, 2, 3, 20, 19, 13, 3, 1, 1, 2);  /* dilated, OW 15 */
+  conv_grad_case(c, 2, 4, 21, 18, 9, 3, 2, 1, 1);   /* rows two apart */
+  conv_grad_case(c, 2, 5, 9, 9, 24, 3, 1, 1, 1);    /* OW 7 */
+  conv_grad_case(c, 2, 3, 12, 7, 10, 3, 1, 1, 1);   /* OW 5, 10 rows */
+  conv_grad_case(c, 1, 8, 15, 5, 7, 3, 1, 1, 1);    /* OW 3, 13 rows, one image */
+  conv_grad_case(c, 2, 4, 15, 15, 9, 3, 2, 2, 1);   /* stepping 2: unfold written */
+  IrRef a = input(c, DOM_ANY, c->dt, SHAPE(3, 9, 40));
+  IrRef bt = input(c, DOM_ANY, c->dt, SHAPE(3, 13, 40));
+  static const uint8_t swap[3] = {0, 2, 1};
+  IrRef prod = ir_matmul(c->g, a, ir_permute(c->g, bt, swap, noloc), noloc);
+  output(c, ir_reduce(c->g, IR_OP_SUM, prod, 1u, false, noloc));
+  check(c, tol_of(c));
+  CgProgram *p = compile(c);
+  CgStats st;
+  cg_program_stats(p, &st);
+  CU_ASSERT_EQUAL(st.ncalls, 7 * 2 + 3 + 1);
+  cg_program_free(p);
+}
+
+static void test_codegen_conv_filter_grads(void) {
+  each_cpu_case("conv filter gradients", conv_grad_body);
+}
+
 /* Groups whose walk ends in a short axis (a broadcast operand of [.., 1]
    against [.., 2], as a max's gradient over a pool's windows) compute each
    short row in the body of a loop along the axis outside it (key
@@ -1986,6 +2040,7 @@ static const TestCase cases[] = {
     {"test_codegen_short_row_reductions", test_codegen_short_row_reductions},
     {"test_codegen_max_rows", test_codegen_max_rows},
     {"test_codegen_conv_windows_in_place", test_codegen_conv_windows_in_place},
+    {"test_codegen_conv_filter_grads", test_codegen_conv_filter_grads},
     {"test_codegen_short_inner_groups", test_codegen_short_inner_groups},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
