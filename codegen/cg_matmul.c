@@ -136,21 +136,25 @@ static int dot_block(const Gemm *q);
 #define DOT_SUM_BYTES (512 * 1024)
 #define DOT_SUM_MIN_K 32 /* at least this long a k per batch */
 
-/* The tiles of a bsum product: C is one matrix, cut along N (else M) at
-   multiples of the dot block into a tile per thread. The batches are
-   summed in chunks whose rows of A and Bt fit DOT_SUM_BYTES, decided on M,
-   N and K alone: the same sums whatever the threads or the batch. */
+/* The longest tile along a size cut into `want` tiles at multiples of
+   blk (fewer where it has fewer blocks). */
+static int64_t tile_of(int64_t size, int64_t want, int64_t blk) {
+  return round_up(ceil_div(size, min64(want, ceil_div(size, blk))), blk);
+}
+
+/* The tiles of a bsum product: C is one matrix, cut along N or M at
+   multiples of the dot block into a tile per thread, along the one whose
+   longest tile holds fewer elements of C (a 16 x 9 gradient cut along N
+   gave tiles of 8 and 1 columns: one thread did nearly all). The batches
+   are summed in chunks whose rows of A and Bt fit DOT_SUM_BYTES, decided
+   on M, N and K alone: the same sums whatever the threads or the batch. */
 static void sum_tiles(Gemm *q, int threads, int esz) {
   double flops = 2.0 * (double)q->M * (double)q->N * (double)q->K * (double)q->nbatch;
   int64_t want = flops < PARALLEL_MIN_FLOPS ? 1 : threads, blk = dot_block(q);
-  int64_t units_m = ceil_div(q->M, blk), units_n = ceil_div(q->N, blk);
-  int64_t TM = 1, TN = 1;
-  if (units_n >= want)
-    TN = want;
-  else
-    TM = min64(want, units_m);
-  q->MT = round_up(ceil_div(q->M, TM), blk);
-  q->NT = round_up(ceil_div(q->N, TN), blk);
+  int64_t tn = tile_of(q->N, want, blk), tm = tile_of(q->M, want, blk);
+  bool along_n = tn * q->M <= tm * q->N;
+  q->MT = along_n ? round_up(q->M, blk) : tm;
+  q->NT = along_n ? tn : round_up(q->N, blk);
   q->TM = ceil_div(q->M, q->MT);
   q->TN = ceil_div(q->N, q->NT);
   q->ntiles = q->TM * q->TN;
