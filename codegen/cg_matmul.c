@@ -35,11 +35,12 @@ typedef struct Gemm {
   bool win;                       /* B is a convolution's windows, read from its image */
   bool bsum;                      /* a sum over the batch axis: C is one matrix */
   int64_t chunk;                  /* bsum: batches summed per pass over C */
-  int64_t wgeo[9];                /* win: the image's C, H, W, the window's KH, KW,
-                                     DY, DX, the rows' stride SY, and OW */
+  int64_t wgeo[10];               /* win: the image's C, H, W, the window's KH, KW,
+                                     DY, DX, the rows' stride SY, OW, and the
+                                     windows' step SX along a row (1 or 2) */
 } Gemm;
 
-enum { W_C, W_H, W_W, W_KH, W_KW, W_DY, W_DX, W_SY, W_OW, W_COUNT };
+enum { W_C, W_H, W_W, W_KH, W_KW, W_DY, W_DX, W_SY, W_OW, W_SX, W_COUNT };
 
 enum { TRANS_A = 1, TRANS_B = 2 };
 
@@ -190,8 +191,8 @@ static bool rows_merge(const IrNode *n, const IrNode *a, const IrNode *b, bool s
    [B, C*KH*KW, OH*OW] (a reshape of an unfold that nothing else reads),
    takes the narrow path reading the windows from the images [B, C, H, W]
    themselves: row k = (c, ky, kx) of an image's B starts at
-   c*H*W + ky*DY*W + kx*DX, and column (oy, ox) adds oy*SY*W + ox (the
-   windows step 1 along a row). The unfold is never written (cg_plan.c
+   c*H*W + ky*DY*W + kx*DX, and column (oy, ox) adds oy*SY*W + ox*SX (the
+   windows step SX = 1 or 2 along a row). The unfold is never written (cg_plan.c
    makes it an alias of its image). Per element of C the sums are the
    narrow path's, so the results are the same bits either way. */
 
@@ -214,7 +215,10 @@ static int win_pieces(const Gemm *q) { return win_pieces_of(q->wgeo[W_OW], q->la
 
 /* The geometry of windows r (a reshape [B, C*KH*KW, OH*OW] of an unfold
    of images [B, C, H, W] that only r reads) when they can be read from
-   the images: windows stepping 1 along a row, sizes fixed but the batch,
+   the images: windows stepping 1 or 2 along a row (a vector of windows
+   two apart: twice its elements read, the even ones kept; its OW*2 must
+   fit the row, so that a piece's start moved back stays in the image),
+   sizes fixed but the batch,
    and output rows (OW elements, in vectors of `lanes`, win_pieces_of rows
    to a vector) filling at least 5/8 of the vectors they take (one 7-wide
    row in 16 lanes made resnet_mini's 7 x 7 convolution take twice as
@@ -229,7 +233,8 @@ static bool unfold_geometry(const IrGraph *g, IrRef r, IrDtype dt, int lanes, in
   const IrNode *x = ir_node(g, u->src[0]);
   const IrShape *us = &u->shape;
   if (x->shape.rank != 4 || x->dtype != dt || !ir_shape_fixed_from(&x->shape, 1) ||
-      !ir_shape_fixed_from(us, 1) || u->attr.wstride[1] != 1 ||
+      !ir_shape_fixed_from(us, 1) || u->attr.wstride[1] < 1 || u->attr.wstride[1] > 2 ||
+      us->d[5].n * u->attr.wstride[1] > x->shape.d[3].n ||
       rn->shape.d[1].n != us->d[1].n * us->d[2].n * us->d[3].n ||
       rn->shape.d[2].n != us->d[4].n * us->d[5].n)
     return false;
@@ -237,7 +242,7 @@ static bool unfold_geometry(const IrGraph *g, IrRef r, IrDtype dt, int lanes, in
   if (ow * pieces * 8 < round_up(ow * pieces, lanes) * 5) return false;
   int64_t v[W_COUNT] = {x->shape.d[1].n, x->shape.d[2].n, x->shape.d[3].n, us->d[2].n,
                         us->d[3].n, u->attr.wdilation[0], u->attr.wdilation[1],
-                        u->attr.wstride[0], us->d[5].n};
+                        u->attr.wstride[0], us->d[5].n, u->attr.wstride[1]};
   memcpy(geo, v, sizeof v);
   return true;
 }
@@ -300,9 +305,14 @@ static bool filter_grad_reader(const IrGraph *g, IrRef p) {
   return s != IR_NONE && batch_sum_product(g, s) == ir_node(g, m);
 }
 
-/* Every reader of windows r reads them from the images: convolutions
-   (r their B) and transposes for filter gradients. */
-static bool readers_in_place(const IrGraph *g, IrRef r) {
+/* Every reader of windows r (geometry geo) reads them from the images:
+   convolutions (r their B) and transposes for filter gradients, these
+   only for windows stepping 1 along a row: the dot kernel, loading twice
+   the elements and shuffling for windows two apart, ran resnet_mini's
+   stride-2 filter gradients 10-30% slower than over the unfold, which the
+   saved unfold (0.9 ms a step) about paid for; the forward convolution
+   alone (inference) gains (2.3 -> 2.0 ms for resnet_mini's four). */
+static bool readers_in_place(const IrGraph *g, IrRef r, const int64_t *geo) {
   for (uint32_t o = 0; o < g->nouts; o++)
     if (g->outs[o].ref == r) return false;
   int readers = 0;
@@ -312,7 +322,8 @@ static bool readers_in_place(const IrGraph *g, IrRef r) {
       if (n->src[k] != r) continue;
       readers++;
       bool conv = n->op == IR_OP_MATMUL && k == 1 && conv_product(g, n);
-      if (!conv && !(n->op == IR_OP_PERMUTE && filter_grad_reader(g, i))) return false;
+      bool grad = n->op == IR_OP_PERMUTE && geo[W_SX] == 1 && filter_grad_reader(g, i);
+      if (!conv && !grad) return false;
     }
   }
   return readers > 0;
@@ -322,7 +333,7 @@ static bool readers_in_place(const IrGraph *g, IrRef r) {
 static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64_t *geo) {
   return conv_product(g, mm) &&
          unfold_geometry(g, mm->src[1], (IrDtype)mm->dtype, lanes, geo) &&
-         readers_in_place(g, mm->src[1]);
+         readers_in_place(g, mm->src[1], geo);
 }
 
 /* The same for the windows under batch sum id's product. */
@@ -330,7 +341,7 @@ static bool sum_window_geometry(const IrGraph *g, IrRef id, int lanes, int64_t *
   const IrNode *mm = batch_sum_product(g, id);
   if (!mm) return false;
   IrRef r = ir_node(g, mm->src[1])->src[0];
-  return unfold_geometry(g, r, (IrDtype)mm->dtype, lanes, geo) && readers_in_place(g, r);
+  return unfold_geometry(g, r, (IrDtype)mm->dtype, lanes, geo) && readers_in_place(g, r, geo);
 }
 
 static int lanes_of(const CgTarget *t, const IrNode *n) {
@@ -737,12 +748,35 @@ static LLVMValueRef emit_ukernel_narrow(Cg *cx, const Gemm *q, LLVMTypeRef et, c
 
 static LLVMValueRef get(Cg *cx, LLVMValueRef params, int i);
 
+/* Lanes l of vt where the mask is set from base[idx + l*step] (step 1 or
+   2), the others from rest (NULL: zero). Step 2 loads twice the lanes
+   under the mask spread to the even ones and keeps the even lanes. */
+static LLVMValueRef load_stepped(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVMValueRef idx,
+                                 LLVMValueRef mask, LLVMValueRef rest, int step, unsigned esz) {
+  if (step == 1)
+    return rest ? cg_masked_load_or(cx, vt, base, idx, mask, rest, esz)
+                : cg_masked_load(cx, vt, base, idx, mask, esz);
+  int L = (int)LLVMGetVectorSize(vt);
+  LLVMValueRef spread[128], even[64];
+  for (int i = 0; i < 2 * L; i++)
+    spread[i] = LLVMConstInt(cx->t_i32, (unsigned)(i % 2 ? L : i / 2), 0);
+  for (int l = 0; l < L; l++)
+    even[l] = LLVMConstInt(cx->t_i32, (unsigned)(2 * l), 0);
+  LLVMValueRef none = LLVMConstNull(LLVMTypeOf(mask));
+  LLVMValueRef m2 = LLVMBuildShuffleVector(cx->b, mask, none, LLVMConstVector(spread, 2 * L), "");
+  LLVMTypeRef wt = LLVMVectorType(LLVMGetElementType(vt), (unsigned)(2 * L));
+  LLVMValueRef w = cg_masked_load(cx, wt, base, idx, m2, esz);
+  LLVMValueRef v = LLVMBuildShuffleVector(cx->b, w, w, LLVMConstVector(even, L), "");
+  return rest ? LLVMBuildSelect(cx->b, mask, v, rest, "") : v;
+}
+
 /* ---- narrow products of a convolution's windows ------------------------------------------
    ukernel_narrow_win_R(kc, a, sra, ska, b, rowoff, vec, c, ldc, accumulate):
    as the narrow microkernel, but row k of B starts at b + rowoff[k] (the
    image offset of window row (c, ky, kx)), and vector j of each row holds
    P pieces of OW lanes (P = win_pieces: output rows to a vector; 1 for a
-   row's stretch), each read at that offset plus its own start; C's rows
+   row's stretch), each read at that offset plus its own start, SX apart
+   along the row (load_stepped); C's rows
    being contiguous, the vector is stored at one offset, masked to its
    length. vec = {OW, then per vector: C start, length, P B starts}. */
 static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef et,
@@ -759,7 +793,7 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
                ska = cg_param(cx, 3), b = cg_param(cx, 4), rowoff = cg_param(cx, 5),
                vec = cg_param(cx, 6), c = cg_param(cx, 7), ldc = cg_param(cx, 8),
                acc_in = cg_param(cx, 9);
-  int P = win_pieces(q);
+  int P = win_pieces(q), SX = (int)q->wgeo[W_SX];
   LLVMValueRef bj[4][4], coff[4], mask[4], piece[4][4], ow = get(cx, vec, 0);
   for (int j = 0; j < NV; j++) {
     int at = 1 + (2 + P) * j;
@@ -768,7 +802,8 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
     for (int p = 0; p < P; p++) { /* piece p: lanes [p*OW, (p+1)*OW), read from its own row */
       LLVMValueRef lo = LLVMBuildNSWMul(cx->b, ow, cg_i64(cx, p), "");
       LLVMValueRef hi = LLVMBuildNSWAdd(cx->b, lo, ow, "");
-      bj[j][p] = cg_gep(cx, et, b, LLVMBuildNSWSub(cx->b, get(cx, vec, at + 2 + p), lo, ""));
+      LLVMValueRef back = LLVMBuildNSWMul(cx->b, lo, cg_i64(cx, SX), "");
+      bj[j][p] = cg_gep(cx, et, b, LLVMBuildNSWSub(cx->b, get(cx, vec, at + 2 + p), back, ""));
       LLVMValueRef from = LLVMBuildNot(cx->b, cg_lane_mask(cx, L, cg_i64(cx, 0), lo), "");
       piece[j][p] = LLVMBuildAnd(
           cx->b, mask[j], LLVMBuildAnd(cx->b, from, cg_lane_mask(cx, L, cg_i64(cx, 0), hi), ""), "");
@@ -779,10 +814,9 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
   narrow_k_begin(cx, &k, kc, vt, R, NV, acc);
   LLVMValueRef off = cg_load(cx, cx->t_i64, rowoff, k.iv);
   for (int j = 0; j < NV; j++) {
-    bv[j] = cg_masked_load(cx, vt, bj[j][0], off, piece[j][0], esz);
+    bv[j] = load_stepped(cx, vt, bj[j][0], off, piece[j][0], NULL, SX, esz);
     for (int p = 1; p < P; p++)
-      bv[j] = LLVMBuildSelect(cx->b, piece[j][p],
-                              cg_masked_load(cx, vt, bj[j][p], off, piece[j][p], esz), bv[j], "");
+      bv[j] = load_stepped(cx, vt, bj[j][p], off, piece[j][p], bv[j], SX, esz);
   }
   narrow_fmas(cx, vt, et, a, sra, LLVMBuildNSWMul(cx->b, k.iv, ska, ""), R, NV, bv, acc, next);
   narrow_k_end(cx, &k, R, NV, acc, next);
@@ -1048,7 +1082,7 @@ static void dot_fmas(Cg *cx, const DotRows *d, LLVMValueRef *av, LLVMValueRef *b
 typedef struct WinStep {
   const DotRows *d;
   LLVMValueRef ab[8], xb[8]; /* this batch's dY rows and window starts */
-  int64_t OW, rowstep;
+  int64_t OW, rowstep, SX;
 } WinStep;
 
 static void win_step(Cg *cx, const WinStep *w, LLVMValueRef y, int rows, int64_t x0,
@@ -1070,10 +1104,10 @@ static void win_step(Cg *cx, const WinStep *w, LLVMValueRef y, int rows, int64_t
                         LLVMBuildNot(cx->b, cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, pc * w->OW)), ""), "");
     LLVMValueRef row = LLVMBuildNSWAdd(cx->b, y, cg_i64(cx, pc), "");
     LLVMValueRef xat = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, cg_i64(cx, w->rowstep), ""),
-                                       cg_i64(cx, x0 - pc * w->OW), "");
+                                       cg_i64(cx, (x0 - pc * w->OW) * w->SX), "");
     for (int j = 0; j < d->D; j++)
-      bv[j] = pc == 0 ? cg_masked_load(cx, d->vt, w->xb[j], xat, pm, d->esz)
-                      : cg_masked_load_or(cx, d->vt, w->xb[j], xat, pm, bv[j], d->esz);
+      bv[j] = load_stepped(cx, d->vt, w->xb[j], xat, pm, pc == 0 ? NULL : bv[j], (int)w->SX,
+                           d->esz);
   }
   dot_fmas(cx, d, av, bv, acc);
 }
@@ -1081,7 +1115,7 @@ static void win_step(Cg *cx, const WinStep *w, LLVMValueRef y, int rows, int64_t
 /* dot_sum_win(a, lda, x, n0, c, ldc, rows, cols, nb, sa, sx): as dot_sum,
    Bt's rows being windows n0 .. n0 + cols - 1 of the images x (q's window
    geometry, fixed in the function): row n = (c, ky, kx) starts at
-   c*H*W + ky*DY*W + kx*DX and its element (oy, ox) adds oy*SY*W + ox;
+   c*H*W + ky*DY*W + kx*DX and its element (oy, ox) adds oy*SY*W + ox*SX;
    k runs over OH x OW. The vectors along k follow the output rows as the
    window microkernel's do: a row longer than a vector in vectors along it
    (the last masked), shorter rows P = win_pieces to a vector (the last
@@ -1121,7 +1155,7 @@ static LLVMValueRef emit_dot_sum_win(Cg *cx, const Gemm *q, LLVMTypeRef et, cons
   }
   bool wide = OW > d.L;
   int64_t P = wide ? 1 : win_pieces(q), full = OH / P * P;
-  WinStep w = {.d = &d, .OW = OW, .rowstep = gq[W_SY] * gq[W_W]};
+  WinStep w = {.d = &d, .OW = OW, .rowstep = gq[W_SY] * gq[W_W], .SX = gq[W_SX]};
   LLVMValueRef acc[8][8], phb[8][8], phy[8][8];
   for (int i = 0; i < R; i++)
     for (int j = 0; j < D; j++)
@@ -1372,8 +1406,8 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
     snprintf(name, sizeof name, "gemm_ukernel_narrow%d%s_%s", s->rows, s->nv == 1 ? "v1" : "", sfx);
     return emit_ukernel_narrow(cx, s->q, et, name, s->rows, s->nv);
   case NARROW_WIN:
-    snprintf(name, sizeof name, "gemm_ukernel_narrow_win%d%s_p%d_%s", s->rows,
-             s->nv == 1 ? "v1" : "", win_pieces(s->q), sfx);
+    snprintf(name, sizeof name, "gemm_ukernel_narrow_win%d%s_p%d%s_%s", s->rows,
+             s->nv == 1 ? "v1" : "", win_pieces(s->q), s->q->wgeo[W_SX] == 2 ? "_x2" : "", sfx);
     return emit_ukernel_narrow_win(cx, s->q, et, name, s->rows, s->nv);
   case DOT:
     snprintf(name, sizeof name, "gemm_dot_%s", sfx);
@@ -1421,10 +1455,10 @@ static LLVMValueRef gemm_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
    keys of the functions fixed to it (the window dot kernel, its task). */
 static void win_sum_key(const Gemm *q, char *key, size_t n) {
   const int64_t *w = q->wgeo;
-  snprintf(key, n, "l%d k%lld c%lld h%lld w%lld kh%lld kw%lld dy%lld dx%lld sy%lld ow%lld",
+  snprintf(key, n, "l%d k%lld c%lld h%lld w%lld kh%lld kw%lld dy%lld dx%lld sy%lld ow%lld sx%lld",
            q->lanes, (long long)q->K, (long long)w[W_C], (long long)w[W_H], (long long)w[W_W],
            (long long)w[W_KH], (long long)w[W_KW], (long long)w[W_DY], (long long)w[W_DX],
-           (long long)w[W_SY], (long long)w[W_OW]);
+           (long long)w[W_SY], (long long)w[W_OW], (long long)w[W_SX]);
 }
 
 /* The window dot kernel of q's geometry (fixed in it), once per program. */
@@ -1484,21 +1518,23 @@ static int narrow_nv(const Gemm *q) {
 static int win_kind(const Gemm *q) { return q->wgeo[W_OW] > q->lanes ? 0 : win_pieces(q); }
 
 static const char *win_mode(const Gemm *q) {
-  static const char *const modes[] = {" win_cols", " win_rows", " win_rows2", " win_rows3",
-                                      " win_rows4"};
-  return modes[win_kind(q)];
+  static const char *const modes[2][5] = {
+      {" win_cols", " win_rows", " win_rows2", " win_rows3", " win_rows4"},
+      {" win_cols sx2", " win_rows sx2", " win_rows2 sx2", " win_rows3 sx2", " win_rows4 sx2"}};
+  return modes[q->wgeo[W_SX] == 2][win_kind(q)];
 }
 
 /* The same, in a task function's name. */
 static const char *win_suffix(const Gemm *q) {
-  static const char *const sfx[] = {"_winc", "_winr", "_winr2", "_winr3", "_winr4"};
-  return q->win ? sfx[win_kind(q)] : "";
+  static const char *const sfx[2][5] = {{"_winc", "_winr", "_winr2", "_winr3", "_winr4"},
+                                        {"_winc2", "_winr_2", "_winr2_2", "_winr3_2", "_winr4_2"}};
+  return q->win ? sfx[q->wgeo[W_SX] == 2][win_kind(q)] : "";
 }
 
 static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
   char key[48];
-  snprintf(key, sizeof key, "gemm_narrow%s%d v%d p%d %s", q->win ? "_win" : "", rows, narrow_nv(q),
-           q->win ? win_pieces(q) : 1, ir_dtype_name(dt));
+  snprintf(key, sizeof key, "gemm_narrow%s%d v%d p%d x%d %s", q->win ? "_win" : "", rows, narrow_nv(q),
+           q->win ? win_pieces(q) : 1, q->win ? (int)q->wgeo[W_SX] : 1, ir_dtype_name(dt));
   Spec s = {.q = q, .dt = dt, .which = q->win ? NARROW_WIN : NARROW, .nv = narrow_nv(q),
             .rows = rows};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
@@ -1886,9 +1922,10 @@ static void win_vector(Cg *cx, const Gemm *q, const Operands *o, LLVMValueRef ve
            cg_i64(cx, at));
   cg_store(cx, len, vec, cg_i64(cx, at + 1));
   LLVMValueRef last = LLVMBuildNSWSub(cx->b, OH, cg_i64(cx, 1), "");
+  LLVMValueRef xcol = LLVMBuildNSWMul(cx->b, col, o->wgeo[W_SX], ""); /* in the image's row */
   for (int p = 0; p < P; p++) {
     LLVMValueRef r = cg_min(cx, LLVMBuildNSWAdd(cx->b, row, cg_i64(cx, p), ""), last);
-    cg_store(cx, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, r, rowstep, ""), col, ""), vec,
+    cg_store(cx, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, r, rowstep, ""), xcol, ""), vec,
              cg_i64(cx, at + 2 + p));
   }
 }

@@ -1745,9 +1745,9 @@ static void test_codegen_short_row_reductions(void) {
 /* A convolution as the front end writes it: W [M, C*KH*KW] times the
    unfolded windows of x [B, C, H, W], reshaped to [B, C*KH*KW, OH*OW]. */
 static void conv_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, int64_t M, int64_t k,
-                      int64_t sy, int64_t dil) {
+                      int64_t sy, int64_t sx, int64_t dil) {
   IrRef x = input(c, DOM_ANY, c->dt, SHAPE(B, C, H, W));
-  IrRef u = ir_unfold(c->g, x, 2, (const int64_t[]){k, k}, (const int64_t[]){sy, 1},
+  IrRef u = ir_unfold(c->g, x, 2, (const int64_t[]){k, k}, (const int64_t[]){sy, sx},
                       (const int64_t[]){dil, dil}, noloc);
   const IrShape *us = &ir_node(c->g, u)->shape;
   IrShape rs = SHAPE(B, C * k * k, us->d[4].n * us->d[5].n);
@@ -1760,24 +1760,29 @@ static void conv_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, int64
    (10), a dilated one, rows two apart, a k longer than a KC block (the
    offsets table restarts mid-window), one image with two threads (tiles
    along M), a filter count that leaves a last panel, rows of 7, 5 and 3
-   (several output rows to a vector where they fit); f32 and f64, the
-   host's vectors, 16-byte and (on AVX2 hosts) 32-byte ones, against the
-   evaluator; each program is its nine products, no unfold. */
+   (several output rows to a vector where they fit), windows two apart
+   along a row (stride 2: rows of 7 two to a vector, of 20 wider than a
+   vector, a 1 x 1 convolution); f32 and f64, the host's vectors, 16-byte
+   and (on AVX2 hosts) 32-byte ones, against the evaluator; each program
+   is its twelve products, no unfold. */
 static void conv_windows_body(Case *c) {
-  conv_case(c, 3, 1, 32, 32, 6, 5, 1, 1);   /* lenet's first: OW 28 */
-  conv_case(c, 3, 6, 14, 14, 16, 5, 1, 1);  /* lenet's second: OW 10 */
-  conv_case(c, 2, 3, 20, 19, 13, 3, 1, 2);  /* dilated, OW 15 */
-  conv_case(c, 2, 4, 21, 18, 9, 3, 2, 1);   /* rows two apart */
-  conv_case(c, 2, 60, 12, 12, 20, 3, 1, 1); /* k = 540, over one KC block on every CPU */
-  conv_case(c, 1, 8, 18, 18, 40, 3, 1, 1);  /* one image */
-  conv_case(c, 2, 5, 9, 9, 24, 3, 1, 1);    /* OW 7: two rows to a 16-lane vector */
-  conv_case(c, 2, 3, 7, 7, 10, 3, 1, 1);    /* OW 5: three */
-  conv_case(c, 3, 8, 5, 5, 16, 3, 1, 1);    /* OW 3: four, the last vector short */
+  conv_case(c, 3, 1, 32, 32, 6, 5, 1, 1, 1);   /* lenet's first: OW 28 */
+  conv_case(c, 3, 6, 14, 14, 16, 5, 1, 1, 1);  /* lenet's second: OW 10 */
+  conv_case(c, 2, 3, 20, 19, 13, 3, 1, 1, 2);  /* dilated, OW 15 */
+  conv_case(c, 2, 4, 21, 18, 9, 3, 2, 1, 1);   /* rows two apart */
+  conv_case(c, 2, 60, 12, 12, 20, 3, 1, 1, 1); /* k = 540, over one KC block on every CPU */
+  conv_case(c, 1, 8, 18, 18, 40, 3, 1, 1, 1);  /* one image */
+  conv_case(c, 2, 5, 9, 9, 24, 3, 1, 1, 1);    /* OW 7: two rows to a 16-lane vector */
+  conv_case(c, 2, 3, 7, 7, 10, 3, 1, 1, 1);    /* OW 5: three */
+  conv_case(c, 3, 8, 5, 5, 16, 3, 1, 1, 1);    /* OW 3: four, the last vector short */
+  conv_case(c, 2, 4, 15, 15, 9, 3, 2, 2, 1);   /* stride 2, OW 7 */
+  conv_case(c, 2, 3, 9, 41, 8, 3, 1, 2, 1);    /* two apart along rows of 20 */
+  conv_case(c, 2, 8, 14, 14, 16, 1, 2, 2, 1);  /* 1 x 1, stride 2 */
   check(c, tol_of(c));
   CgProgram *p = compile(c);
   CgStats st;
   cg_program_stats(p, &st);
-  CU_ASSERT_EQUAL(st.ncalls, 9); /* the products only, no unfold */
+  CU_ASSERT_EQUAL(st.ncalls, 12); /* the products only, no unfold */
   cg_program_free(p);
 }
 
@@ -1809,10 +1814,11 @@ static void conv_grad_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, 
    (rows wider than a vector, of one vector, dilated, two apart, of 7, 5
    and 3 with several to a vector and a last group short, filter and
    window counts that leave partial blocks, one image), then windows
-   stepping 2 along a row (the unfold written, the sum still inside the
-   product) and a plain batch of A @ Bt^T (k of 40: a masked last
-   vector). Against the evaluator; the calls: two per convolution read in
-   place, three for the strided one (its unfold), one for the plain sum. */
+   stepping 2 along a row (rows of 7 and of 20) and 3 (the unfold written,
+   the sum still inside the product) and a plain batch of A @ Bt^T (k of
+   40: a masked last vector). Against the evaluator; the calls: two per
+   convolution read in place, three for those with an unfold, one for the
+   plain sum. */
 static void conv_grad_body(Case *c) {
   conv_grad_case(c, 3, 1, 32, 32, 6, 5, 1, 1, 1);   /* OW 28 */
   conv_grad_case(c, 3, 6, 14, 14, 16, 5, 1, 1, 1);  /* OW 10 */
@@ -1821,7 +1827,9 @@ static void conv_grad_body(Case *c) {
   conv_grad_case(c, 2, 5, 9, 9, 24, 3, 1, 1, 1);    /* OW 7 */
   conv_grad_case(c, 2, 3, 12, 7, 10, 3, 1, 1, 1);   /* OW 5, 10 rows */
   conv_grad_case(c, 1, 8, 15, 5, 7, 3, 1, 1, 1);    /* OW 3, 13 rows, one image */
-  conv_grad_case(c, 2, 4, 15, 15, 9, 3, 2, 2, 1);   /* stepping 2: unfold written */
+  conv_grad_case(c, 2, 4, 15, 15, 9, 3, 2, 2, 1);   /* stride 2, OW 7 */
+  conv_grad_case(c, 2, 3, 9, 42, 6, 3, 1, 2, 1);    /* two apart along rows of 20 */
+  conv_grad_case(c, 2, 4, 15, 15, 9, 3, 1, 3, 1);   /* stepping 3: unfold written */
   IrRef a = input(c, DOM_ANY, c->dt, SHAPE(3, 9, 40));
   IrRef bt = input(c, DOM_ANY, c->dt, SHAPE(3, 13, 40));
   static const uint8_t swap[3] = {0, 2, 1};
@@ -1831,7 +1839,7 @@ static void conv_grad_body(Case *c) {
   CgProgram *p = compile(c);
   CgStats st;
   cg_program_stats(p, &st);
-  CU_ASSERT_EQUAL(st.ncalls, 7 * 2 + 3 + 1);
+  CU_ASSERT_EQUAL(st.ncalls, 7 * 2 + 3 * 3 + 1);
   cg_program_free(p);
 }
 
