@@ -216,13 +216,13 @@ static int win_pieces(const Gemm *q) { return win_pieces_of(q->wgeo[W_OW], q->la
 /* The geometry of windows r (a reshape [B, C*KH*KW, OH*OW] of an unfold
    of images [B, C, H, W] that only r reads) when they can be read from
    the images: windows stepping 1 or 2 along a row (a vector of windows
-   two apart: twice its elements read, the even ones kept; its OW*2 must
-   fit the row, so that a piece's start moved back stays in the image),
-   sizes fixed but the batch,
-   and output rows (OW elements, in vectors of `lanes`, win_pieces_of rows
-   to a vector) filling at least 5/8 of the vectors they take (one 7-wide
-   row in 16 lanes made resnet_mini's 7 x 7 convolution take twice as
-   long as its unfold and product; two rows to a vector take 14). */
+   two apart: twice its elements read, the even ones kept; OW*2 must fit
+   the row, so that a piece's start moved back stays in the image), sizes
+   fixed but the batch, and output rows (OW elements, in vectors of
+   `lanes`, win_pieces_of rows to a vector) filling at least 5/8 of the
+   vectors they take (one 7-wide row in 16 lanes made resnet_mini's 7 x 7
+   convolution take twice as long as its unfold and product; two rows to
+   a vector take 14). */
 static bool unfold_geometry(const IrGraph *g, IrRef r, IrDtype dt, int lanes, int64_t *geo) {
   const IrNode *rn = ir_node(g, r);
   if (rn->op != IR_OP_RESHAPE || rn->shape.rank != 3) return false;
@@ -336,11 +336,14 @@ static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64
          readers_in_place(g, mm->src[1], geo);
 }
 
-/* The same for the windows under batch sum id's product. */
+/* The same for the windows under batch sum id's product, whose batch
+   must be the images' (one image per batch: the kernel steps a whole
+   image from one to the next). */
 static bool sum_window_geometry(const IrGraph *g, IrRef id, int lanes, int64_t *geo) {
   const IrNode *mm = batch_sum_product(g, id);
   if (!mm) return false;
   IrRef r = ir_node(g, mm->src[1])->src[0];
+  if (!same_dim(ir_node(g, r)->shape.d[0], mm->shape.d[0])) return false;
   return unfold_geometry(g, r, (IrDtype)mm->dtype, lanes, geo) && readers_in_place(g, r, geo);
 }
 
@@ -891,8 +894,8 @@ static void dot_accumulate(Cg *cx, const DotRows *d, LLVMValueRef acc[8][8]) {
     }
 }
 
-/* Lanes [from, from + n) of a and then of b for every group of s lanes
-   of a (and b) of `width` lanes. */
+/* Lanes [from, from + s/2) of every group of s lanes of a, then of b
+   (vectors of `width` lanes; b NULL: of a alone). */
 static LLVMValueRef group_halves(Cg *cx, LLVMValueRef a, LLVMValueRef b, int width, int s,
                                  int from) {
   LLVMValueRef idx[64];
