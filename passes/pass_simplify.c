@@ -320,14 +320,16 @@ static bool reduce_tiles(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *r
    sums are a convolution of dY padded by (K-1)*dilation with W flipped and
    its channels swapped (a transposed convolution), whose product reads the
    windows in place (cg_matmul.c). crop_conv then narrows the pad instead
-   of computing the border that the crop throws away. */
+   of computing the border that the crop throws away. With stride 2 the
+   result's even and odd rows (and columns) are each such a convolution
+   with some of the taps (strided_conv), interleaved. */
 
-/* A stride-1 fold of a product transpose(Wm) @ D, all sizes static but the
-   batch: the parts of it that transposed_conv needs. */
+/* A fold of a product transpose(Wm) @ D, all sizes static but the batch:
+   the parts of it that transposed_conv and strided_conv need. */
 typedef struct FoldConv {
   IrRef wt, d;           /* wt: [C*KH*KW, O]; d: [B, O, OH*OW] */
   IrDim batch;
-  int64_t c, o, k[2], oh[2], size[2], dil[2];
+  int64_t c, o, k[2], oh[2], size[2], dil[2], stride[2];
 } FoldConv;
 
 static bool match_fold_conv(const IrGraph *out, const IrNode *n, const IrRef *m, FoldConv *f) {
@@ -344,10 +346,18 @@ static bool match_fold_conv(const IrGraph *out, const IrNode *n, const IrRef *m,
     return false;
   *f = (FoldConv){mm->src[0], mm->src[1], n->shape.d[0], n->shape.d[1].n, d->shape.d[1].n,
                   {r->shape.d[2].n, r->shape.d[3].n}, {r->shape.d[4].n, r->shape.d[5].n},
-                  {n->shape.d[2].n, n->shape.d[3].n}, {n->attr.wdilation[0], n->attr.wdilation[1]}};
-  for (int i = 0; i < 2; i++)
-    if (n->attr.wstride[i] != 1 || f->size[i] != f->oh[i] + (f->k[i] - 1) * f->dil[i])
+                  {n->shape.d[2].n, n->shape.d[3].n}, {n->attr.wdilation[0], n->attr.wdilation[1]},
+                  {n->attr.wstride[0], n->attr.wstride[1]}};
+  bool strided = f->stride[0] != 1 || f->stride[1] != 1;
+  for (int i = 0; i < 2; i++) {
+    int64_t s = f->stride[i], covered = (f->oh[i] - 1) * s + (f->k[i] - 1) * f->dil[i] + 1;
+    /* stride 1: the windows cover the result exactly; strided (see
+       strided_conv): no dilation, every phase has a tap, and rows past
+       the last window are zeros */
+    if (!strided ? f->size[i] != covered
+                 : s < 1 || s > 2 || f->dil[i] != 1 || f->k[i] < s || f->size[i] < covered)
       return false;
+  }
   return r->shape.d[1].n == f->c && wt->shape.d[0].n == f->c * f->k[0] * f->k[1] &&
          d->shape.d[2].n == f->oh[0] * f->oh[1];
 }
@@ -376,7 +386,8 @@ static IrRef transposed_conv(IrGraph *out, const FoldConv *f, const int64_t *fro
   }
   IrShape d4 = {4, {f->batch, ir_dim_const(f->o), ir_dim_const(f->oh[0]), ir_dim_const(f->oh[1])}};
   IrRef wf = flipped_filters(out, f, loc);
-  IrRef p = ir_pad(out, ir_reshape(out, f->d, &d4, loc), before, after, loc);
+  IrRef p = ir_reshape(out, f->d, &d4, loc);
+  if (before[2] || before[3] || after[2] || after[3]) p = ir_pad(out, p, before, after, loc);
   IrRef u = ir_unfold(out, p, 2, f->k, one, f->dil, loc);
   IrShape cols = {3, {f->batch, ir_dim_const(f->o * f->k[0] * f->k[1]),
                       ir_dim_const(count[0] * count[1])}};
@@ -385,11 +396,85 @@ static IrRef transposed_conv(IrGraph *out, const FoldConv *f, const int64_t *fro
   return ir_reshape(out, mm, &img, loc);
 }
 
+/* The taps of phase (py, px) of a stride-2 fold's filters: [C*nh*nw, O]
+   with taps (py + 2j, px + 2l). */
+static IrRef phase_filters(IrGraph *out, const FoldConv *f, const int64_t *ph,
+                           const int64_t *nk, McLoc loc) {
+  IrShape s = {4, {ir_dim_const(f->c), ir_dim_const(f->k[0]), ir_dim_const(f->k[1]),
+                   ir_dim_const(f->o)}};
+  int64_t start[4] = {0, ph[0], ph[1], 0}, step[4] = {1, f->stride[0], f->stride[1], 1};
+  int64_t count[4] = {f->c, nk[0], nk[1], f->o};
+  IrRef w = ir_slice(out, ir_reshape(out, f->wt, &s, loc), start, step, count, loc);
+  IrShape flat = {2, {ir_dim_const(f->c * nk[0] * nk[1]), ir_dim_const(f->o)}};
+  return ir_reshape(out, w, &flat, loc);
+}
+
+/* A strided fold (windows S = 2 apart on an axis) as stride-1 transposed
+   convolutions, one per phase: the result's rows S t + p take the taps
+   k = p + S j from windows t - j, a convolution of dY with those taps
+   (OH + nk - 1 rows, nk = ceil((K - p) / S)). The phases, padded to the
+   longest, are interleaved (concatenated on new axes of one, reshaped),
+   then cropped or padded with zeros to [from, from + count). No product
+   of every window is written and no fold adds them up. */
+static IrRef strided_conv(IrGraph *out, const FoldConv *f, const int64_t *from,
+                          const int64_t *count, McLoc loc) {
+  int64_t S[2] = {f->stride[0], f->stride[1]}, T[2];
+  for (int i = 0; i < 2; i++) T[i] = f->oh[i] - 1 + (f->k[i] + S[i] - 1) / S[i];
+  IrRef rows[2] = {IR_NONE, IR_NONE};
+  for (int py = 0; py < S[0]; py++) {
+    IrRef cols[2] = {IR_NONE, IR_NONE};
+    for (int px = 0; px < S[1]; px++) {
+      int64_t ph[2] = {py, px}, nk[2], zero[2] = {0, 0};
+      FoldConv p = *f;
+      for (int i = 0; i < 2; i++) {
+        nk[i] = (f->k[i] - ph[i] + S[i] - 1) / S[i];
+        p.k[i] = nk[i];
+        p.size[i] = f->oh[i] - 1 + nk[i];
+        p.dil[i] = 1;
+        p.stride[i] = 1;
+      }
+      p.wt = phase_filters(out, f, ph, nk, loc);
+      IrRef c = transposed_conv(out, &p, zero, p.size, loc); /* [B, C, Tp, Tq] */
+      int64_t pb[4] = {0}, pa[4] = {0, 0, T[0] - p.size[0], T[1] - p.size[1]};
+      if (pa[2] || pa[3]) c = ir_pad(out, c, pb, pa, loc);
+      IrShape s6 = {6, {f->batch, ir_dim_const(f->c), ir_dim_const(T[0]), ir_dim_const(1),
+                        ir_dim_const(T[1]), ir_dim_const(1)}};
+      cols[px] = ir_reshape(out, c, &s6, loc);
+    }
+    rows[py] = S[1] > 1 ? ir_concat(out, cols, (int)S[1], 5, loc) : cols[0];
+  }
+  IrRef all = S[0] > 1 ? ir_concat(out, rows, (int)S[0], 3, loc) : rows[0];
+  IrShape s4 = {4, {f->batch, ir_dim_const(f->c), ir_dim_const(T[0] * S[0]),
+                    ir_dim_const(T[1] * S[1])}};
+  IrRef full = ir_reshape(out, all, &s4, loc);
+  int64_t start[4] = {0, 0, from[0], from[1]}, step[4] = {1, 1, 1, 1}, keep[4];
+  int64_t before[4] = {0}, after[4] = {0};
+  IrShape fs = ir_node(out, full)->shape;
+  keep[0] = fs.d[0].n;
+  keep[1] = f->c;
+  bool crop = false;
+  for (int i = 0; i < 2; i++) {
+    int64_t len = T[i] * S[i], end = from[i] + count[i] < len ? from[i] + count[i] : len;
+    keep[2 + i] = end - from[i];
+    after[2 + i] = count[i] - keep[2 + i];
+    crop |= from[i] != 0 || end != len;
+  }
+  if (crop) full = ir_slice(out, full, start, step, keep, loc);
+  if (after[2] || after[3]) full = ir_pad(out, full, before, after, loc);
+  return full;
+}
+
+static IrRef fold_conv(IrGraph *out, const FoldConv *f, const int64_t *from,
+                       const int64_t *count, McLoc loc) {
+  bool strided = f->stride[0] != 1 || f->stride[1] != 1;
+  return strided ? strided_conv(out, f, from, count, loc) : transposed_conv(out, f, from, count, loc);
+}
+
 static bool fold_as_conv(IrGraph *out, const IrNode *n, const IrRef *m, bool sole, IrRef *res) {
   FoldConv f;
   if (!sole || !match_fold_conv(out, n, m, &f)) return false;
   int64_t from[2] = {0, 0};
-  *res = transposed_conv(out, &f, from, f.size, n->loc);
+  *res = fold_conv(out, &f, from, f.size, n->loc);
   return true;
 }
 
@@ -405,13 +490,14 @@ static bool crop_conv(IrGraph *out, const IrNode *n, const IrNode *fold_in, cons
     if (n->attr.step[i] != 1 || (i < 2 && n->attr.start[i] != 0)) return false;
   if (!same_dim1(n->shape.d[0], f.batch) || n->shape.d[1].n != f.c)
     return false;
+  bool strided = f.stride[0] != 1 || f.stride[1] != 1;
   for (int i = 0; i < 2; i++) {
     from[i] = n->attr.start[2 + i];
     count[i] = n->shape.d[2 + i].n;
     int64_t span = (f.k[i] - 1) * f.dil[i];
-    if (from[i] > span || f.size[i] - from[i] - count[i] > span) return false;
+    if (!strided && (from[i] > span || f.size[i] - from[i] - count[i] > span)) return false;
   }
-  *res = transposed_conv(out, &f, from, count, n->loc);
+  *res = fold_conv(out, &f, from, count, n->loc);
   return true;
 }
 

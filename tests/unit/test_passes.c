@@ -524,12 +524,12 @@ static void test_passes_simplify_reduces_pool_tiles(void) {
 /* A stride-1 convolution of param x [2,3,5,6] (padded by pad, taps
    dilated by dil) with param w [4,3,3,2], its result weighted by input r
    in the loss. */
-static IrGraph *conv_graph(int64_t pad, int64_t dil) {
+static IrGraph *conv_graph(int64_t pad, int64_t dil, int64_t sy, int64_t sx) {
   IrGraph *g = new_graph();
   IrRef x = par(g, "x", SHAPE(2, 3, 5, 6)), w = par(g, "w", SHAPE(4, 3, 3, 2));
   IrRef p = ir_pad(g, x, (const int64_t[]){0, 0, pad, pad}, (const int64_t[]){0, 0, pad, pad},
                    noloc);
-  IrRef u = ir_unfold(g, p, 2, (const int64_t[]){3, 2}, (const int64_t[]){1, 1},
+  IrRef u = ir_unfold(g, p, 2, (const int64_t[]){3, 2}, (const int64_t[]){sy, sx},
                       (const int64_t[]){dil, dil}, noloc);
   const IrShape *us = &ir_node(g, u)->shape;
   int64_t oh = us->d[4].n, ow = us->d[5].n;
@@ -541,11 +541,17 @@ static IrGraph *conv_graph(int64_t pad, int64_t dil) {
   return g;
 }
 
-/* The input gradient of a stride-1 convolution: a fold of every window
-   after autodiff; simplify makes it a convolution of the padded output
-   gradient with the filters flipped (no fold left), the same values. */
+/* The input gradient of a convolution: a fold of every window after
+   autodiff; simplify makes it a convolution of the padded output gradient
+   with the filters flipped (no fold left), the same values. With stride 2
+   (on either axis or both; the 5 x 6 image padded by 0, 1 or 2, so that
+   the windows do or do not reach its last row) one convolution per
+   phase: two unfolds per phase of each strided axis, one for the forward
+   product. Cases: pad, dilation, stride along rows and columns. */
 static void test_passes_simplify_conv_input_grad(void) {
-  static const int64_t cases[][2] = {{1, 1}, {0, 1}, {2, 1}, {1, 2}, {0, 2}};
+  static const int64_t cases[][4] = {{1, 1, 1, 1}, {0, 1, 1, 1}, {2, 1, 1, 1}, {1, 2, 1, 1},
+                                     {0, 2, 1, 1}, {1, 1, 2, 2}, {0, 1, 2, 2}, {2, 1, 2, 1},
+                                     {1, 1, 1, 2}, {0, 1, 2, 1}};
   double xv[180], wv[72], rv[2 * 4 * 9 * 10];
   for (int i = 0; i < 180; i++) xv[i] = 0.125 * ((i * 37) % 13) - 0.75;
   for (int i = 0; i < 72; i++) wv[i] = 0.25 * ((i * 11) % 9) - 1;
@@ -553,13 +559,14 @@ static void test_passes_simplify_conv_input_grad(void) {
   const char *names[] = {"x", "w", "r"};
   const double *vals[] = {xv, wv, rv};
   for (size_t c = 0; c < MC_COUNTOF(cases); c++) {
-    IrGraph *g = conv_graph(cases[c][0], cases[c][1]), *h = conv_graph(cases[c][0], cases[c][1]);
+    const int64_t *k = cases[c];
+    IrGraph *g = conv_graph(k[0], k[1], k[2], k[3]), *h = conv_graph(k[0], k[1], k[2], k[3]);
     PassCtx cx = ctx();
     CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&g, "autodiff,dce", &cx));
     CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&h, "autodiff,simplify,dce", &cx));
     CU_ASSERT_EQUAL(count_op(g, IR_OP_FOLD), 1);
     CU_ASSERT_EQUAL(count_op(h, IR_OP_FOLD), 0);
-    CU_ASSERT_EQUAL(count_op(h, IR_OP_UNFOLD), 2);
+    CU_ASSERT_EQUAL(count_op(h, IR_OP_UNFOLD), 1 + k[2] * k[3]);
     double *g0 = grad_of(g, "x", names, vals, 3), *g1 = grad_of(h, "x", names, vals, 3);
     assert_values(g1, g0, 180);
     free(g0);
