@@ -416,10 +416,14 @@ static IrRef phase_filters(IrGraph *out, const FoldConv *f, const int64_t *ph,
    longest, are interleaved (concatenated on new axes of one, reshaped),
    then cropped or padded with zeros to [from, from + count). No product
    of every window is written and no fold adds them up. */
+/* Rows per phase along axis i of strided_conv (the longest phase's). */
+static int64_t phase_rows(const FoldConv *f, int i) {
+  return f->oh[i] - 1 + (f->k[i] + f->stride[i] - 1) / f->stride[i];
+}
+
 static IrRef strided_conv(IrGraph *out, const FoldConv *f, const int64_t *from,
                           const int64_t *count, McLoc loc) {
-  int64_t S[2] = {f->stride[0], f->stride[1]}, T[2];
-  for (int i = 0; i < 2; i++) T[i] = f->oh[i] - 1 + (f->k[i] + S[i] - 1) / S[i];
+  int64_t S[2] = {f->stride[0], f->stride[1]}, T[2] = {phase_rows(f, 0), phase_rows(f, 1)};
   IrRef rows[2] = {IR_NONE, IR_NONE};
   for (int py = 0; py < S[0]; py++) {
     IrRef cols[2] = {IR_NONE, IR_NONE};
@@ -496,6 +500,7 @@ static bool crop_conv(IrGraph *out, const IrNode *n, const IrNode *fold_in, cons
     count[i] = n->shape.d[2 + i].n;
     int64_t span = (f.k[i] - 1) * f.dil[i];
     if (!strided && (from[i] > span || f.size[i] - from[i] - count[i] > span)) return false;
+    if (strided && from[i] >= phase_rows(&f, i) * f.stride[i]) return false; /* all zeros */
   }
   *res = fold_conv(out, &f, from, count, n->loc);
   return true;
