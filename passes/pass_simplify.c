@@ -409,6 +409,11 @@ static IrRef phase_filters(IrGraph *out, const FoldConv *f, const int64_t *ph,
   return ir_reshape(out, w, &flat, loc);
 }
 
+/* Rows per phase along axis i of strided_conv (the longest phase's). */
+static int64_t phase_rows(const FoldConv *f, int i) {
+  return f->oh[i] - 1 + (f->k[i] + f->stride[i] - 1) / f->stride[i];
+}
+
 /* A strided fold (windows S = 2 apart on an axis) as stride-1 transposed
    convolutions, one per phase: the result's rows S t + p take the taps
    k = p + S j from windows t - j, a convolution of dY with those taps
@@ -416,11 +421,6 @@ static IrRef phase_filters(IrGraph *out, const FoldConv *f, const int64_t *ph,
    longest, are interleaved (concatenated on new axes of one, reshaped),
    then cropped or padded with zeros to [from, from + count). No product
    of every window is written and no fold adds them up. */
-/* Rows per phase along axis i of strided_conv (the longest phase's). */
-static int64_t phase_rows(const FoldConv *f, int i) {
-  return f->oh[i] - 1 + (f->k[i] + f->stride[i] - 1) / f->stride[i];
-}
-
 static IrRef strided_conv(IrGraph *out, const FoldConv *f, const int64_t *from,
                           const int64_t *count, McLoc loc) {
   int64_t S[2] = {f->stride[0], f->stride[1]}, T[2] = {phase_rows(f, 0), phase_rows(f, 1)};
