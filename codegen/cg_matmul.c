@@ -751,6 +751,12 @@ static LLVMValueRef emit_ukernel_narrow(Cg *cx, const Gemm *q, LLVMTypeRef et, c
 
 static LLVMValueRef get(Cg *cx, LLVMValueRef params, int i);
 
+/* The L-lane mask of lanes lo <= l < hi. */
+static LLVMValueRef lane_range(Cg *cx, int L, LLVMValueRef lo, LLVMValueRef hi) {
+  LLVMValueRef from = LLVMBuildNot(cx->b, cg_lane_mask(cx, L, cg_i64(cx, 0), lo), "");
+  return LLVMBuildAnd(cx->b, from, cg_lane_mask(cx, L, cg_i64(cx, 0), hi), "");
+}
+
 /* Lanes l of vt where the mask is set from base[idx + l*step] (step 1 or
    2), the others from rest (NULL: zero). Step 2 loads twice the lanes
    under the mask spread to the even ones and keeps the even lanes. */
@@ -807,9 +813,7 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
       LLVMValueRef hi = LLVMBuildNSWAdd(cx->b, lo, ow, "");
       LLVMValueRef back = LLVMBuildNSWMul(cx->b, lo, cg_i64(cx, SX), "");
       bj[j][p] = cg_gep(cx, et, b, LLVMBuildNSWSub(cx->b, get(cx, vec, at + 2 + p), back, ""));
-      LLVMValueRef from = LLVMBuildNot(cx->b, cg_lane_mask(cx, L, cg_i64(cx, 0), lo), "");
-      piece[j][p] = LLVMBuildAnd(
-          cx->b, mask[j], LLVMBuildAnd(cx->b, from, cg_lane_mask(cx, L, cg_i64(cx, 0), hi), ""), "");
+      piece[j][p] = LLVMBuildAnd(cx->b, mask[j], lane_range(cx, L, lo, hi), "");
     }
   }
   LLVMValueRef acc[32][4], next[32][4], bv[4] = {NULL};
@@ -858,6 +862,50 @@ typedef struct DotRows {
   LLVMValueRef arow[8], brow[8];
 } DotRows;
 
+/* A dot kernel's block of R x D for element type et. */
+static DotRows dot_rows(const Gemm *q, LLVMTypeRef et, int R, int D) {
+  DotRows d = {.L = q->lanes, .R = R, .D = D};
+  d.esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  d.vt = LLVMVectorType(et, (unsigned)d.L);
+  return d;
+}
+
+/* rows[i] = base + min(i, count - 1) * ld for i < n: a block's rows, the
+   missing ones reading the last again. */
+static void clamped_rows(Cg *cx, LLVMTypeRef et, LLVMValueRef base, LLVMValueRef ld,
+                         LLVMValueRef count, int n, LLVMValueRef *rows) {
+  LLVMValueRef last = LLVMBuildNSWSub(cx->b, count, cg_i64(cx, 1), "");
+  for (int i = 0; i < n; i++)
+    rows[i] = cg_gep(cx, et, base, LLVMBuildNSWMul(cx->b, cg_min(cx, cg_i64(cx, i), last), ld, ""));
+}
+
+/* Carries acc[R][D] through loop l: the phis (ph) become the values. */
+static void carry_begin(Cg *cx, CgFor *l, const DotRows *d, LLVMValueRef acc[8][8],
+                        LLVMValueRef ph[8][8]) {
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++)
+      ph[i][j] = acc[i][j] = cg_for_carry(cx, l, acc[i][j]);
+}
+
+/* Closes loop l (begun non-empty) carrying acc: the values after it. */
+static void carry_end(Cg *cx, CgFor *l, const DotRows *d, LLVMValueRef acc[8][8],
+                      LLVMValueRef ph[8][8]) {
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++)
+      cg_for_carry_next(cx, ph[i][j], acc[i][j]);
+  cg_for_end(cx, l);
+}
+
+static void dot_fmas(Cg *cx, const DotRows *d, LLVMValueRef *av, LLVMValueRef *bv,
+                     LLVMValueRef acc[8][8]) {
+  LLVMTypeRef vt = d->vt;
+  for (int i = 0; i < d->R; i++)
+    for (int j = 0; j < d->D; j++) {
+      LLVMValueRef args[3] = {av[i], bv[j], acc[i][j]};
+      acc[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
+    }
+}
+
 /* acc[i][j] += the lanes of A row i times Bt row j along k: whole vectors,
    then the last one masked (an empty mask adds zeros). */
 static void dot_accumulate(Cg *cx, const DotRows *d, LLVMValueRef acc[8][8]) {
@@ -887,11 +935,7 @@ static void dot_accumulate(Cg *cx, const DotRows *d, LLVMValueRef acc[8][8]) {
     av[i] = cg_masked_load(cx, d->vt, d->arow[i], d->whole, d->mask, d->esz);
   for (int j = 0; j < d->D; j++)
     bv[j] = cg_masked_load(cx, d->vt, d->brow[j], d->whole, d->mask, d->esz);
-  for (int i = 0; i < d->R; i++)
-    for (int j = 0; j < d->D; j++) {
-      LLVMValueRef args[3] = {av[i], bv[j], acc[i][j]};
-      acc[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
-    }
+  dot_fmas(cx, d, av, bv, acc);
 }
 
 /* Lanes [from, from + s/2) of every group of s lanes of a, then of b
@@ -997,22 +1041,14 @@ static LLVMValueRef emit_dot(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *
                        cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, bsum ? 12 : 9);
   cg_set_noalias(cx, fn, 5);
-  DotRows d = {.L = q->lanes, .R = R, .D = D};
-  d.esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
-  d.vt = LLVMVectorType(et, (unsigned)d.L);
+  DotRows d = dot_rows(q, et, R, D);
   d.K = cg_param(cx, 0);
   LLVMValueRef a = cg_param(cx, 1), lda = cg_param(cx, 2), bt = cg_param(cx, 3),
                ldb = cg_param(cx, 4), c = cg_param(cx, 5), ldc = cg_param(cx, 6),
                rows = cg_param(cx, 7), cols = cg_param(cx, 8);
   LLVMValueRef arow[8], brow[8];
-  for (int i = 0; i < R; i++) {
-    LLVMValueRef r = cg_min(cx, cg_i64(cx, i), LLVMBuildNSWSub(cx->b, rows, cg_i64(cx, 1), ""));
-    arow[i] = cg_gep(cx, et, a, LLVMBuildNSWMul(cx->b, r, lda, ""));
-  }
-  for (int j = 0; j < D; j++) {
-    LLVMValueRef s = cg_min(cx, cg_i64(cx, j), LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), ""));
-    brow[j] = cg_gep(cx, et, bt, LLVMBuildNSWMul(cx->b, s, ldb, ""));
-  }
+  clamped_rows(cx, et, a, lda, rows, R, arow);
+  clamped_rows(cx, et, bt, ldb, cols, D, brow);
   d.whole = LLVMBuildNSWMul(cx->b, LLVMBuildSDiv(cx->b, d.K, cg_i64(cx, d.L), ""),
                             cg_i64(cx, d.L), "");
   d.mask = column_mask(cx, 0, d.L, LLVMBuildNSWSub(cx->b, d.K, d.whole, ""));
@@ -1032,49 +1068,17 @@ static LLVMValueRef emit_dot(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *
   CgFor b;
   cg_for_begin_nonempty(cx, &b, cg_i64(cx, 0), nb, cg_i64(cx, 1));
   LLVMValueRef ph[8][8];
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < D; j++)
-      ph[i][j] = acc[i][j] = cg_for_carry(cx, &b, zero);
+  carry_begin(cx, &b, &d, acc, ph);
   LLVMValueRef ao = LLVMBuildNSWMul(cx->b, b.iv, sa, ""), bo = LLVMBuildNSWMul(cx->b, b.iv, sb, "");
   for (int i = 0; i < R; i++)
     d.arow[i] = cg_gep(cx, et, arow[i], ao);
   for (int j = 0; j < D; j++)
     d.brow[j] = cg_gep(cx, et, brow[j], bo);
   dot_accumulate(cx, &d, acc);
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < D; j++)
-      cg_for_carry_next(cx, ph[i][j], acc[i][j]);
-  cg_for_end(cx, &b);
+  carry_end(cx, &b, &d, acc, ph);
   dot_store(cx, &d, et, acc, c, ldc, rows, cols, true);
   LLVMBuildRetVoid(cx->b);
   return fn;
-}
-
-/* Carries acc[R][D] through loop l: the phis (ph) become the values. */
-static void carry_begin(Cg *cx, CgFor *l, const DotRows *d, LLVMValueRef acc[8][8],
-                        LLVMValueRef ph[8][8]) {
-  for (int i = 0; i < d->R; i++)
-    for (int j = 0; j < d->D; j++)
-      ph[i][j] = acc[i][j] = cg_for_carry(cx, l, acc[i][j]);
-}
-
-/* Closes loop l (begun non-empty) carrying acc: the values after it. */
-static void carry_end(Cg *cx, CgFor *l, const DotRows *d, LLVMValueRef acc[8][8],
-                      LLVMValueRef ph[8][8]) {
-  for (int i = 0; i < d->R; i++)
-    for (int j = 0; j < d->D; j++)
-      cg_for_carry_next(cx, ph[i][j], acc[i][j]);
-  cg_for_end(cx, l);
-}
-
-static void dot_fmas(Cg *cx, const DotRows *d, LLVMValueRef *av, LLVMValueRef *bv,
-                     LLVMValueRef acc[8][8]) {
-  LLVMTypeRef vt = d->vt;
-  for (int i = 0; i < d->R; i++)
-    for (int j = 0; j < d->D; j++) {
-      LLVMValueRef args[3] = {av[i], bv[j], acc[i][j]};
-      acc[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
-    }
 }
 
 /* One step along k of the window dot kernel: `rows` output rows from row
@@ -1103,8 +1107,7 @@ static void win_step(Cg *cx, const WinStep *w, LLVMValueRef y, int rows, int64_t
   for (int pc = 0; pc < (wide ? 1 : rows); pc++) {
     LLVMValueRef pm = m;
     if (!wide)
-      pm = LLVMBuildAnd(cx->b, cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, (pc + 1) * w->OW)),
-                        LLVMBuildNot(cx->b, cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, pc * w->OW)), ""), "");
+      pm = lane_range(cx, L, cg_i64(cx, pc * w->OW), cg_i64(cx, (pc + 1) * w->OW));
     LLVMValueRef row = LLVMBuildNSWAdd(cx->b, y, cg_i64(cx, pc), "");
     LLVMValueRef xat = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, cg_i64(cx, w->rowstep), ""),
                                        cg_i64(cx, (x0 - pc * w->OW) * w->SX), "");
@@ -1130,9 +1133,7 @@ static LLVMValueRef emit_dot_sum_win(Cg *cx, const Gemm *q, LLVMTypeRef et, cons
                        cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 11);
   cg_set_noalias(cx, fn, 4);
-  DotRows d = {.L = q->lanes, .R = R, .D = D};
-  d.esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
-  d.vt = LLVMVectorType(et, (unsigned)d.L);
+  DotRows d = dot_rows(q, et, R, D);
   LLVMValueRef a = cg_param(cx, 0), lda = cg_param(cx, 1), x = cg_param(cx, 2),
                n0 = cg_param(cx, 3), c = cg_param(cx, 4), ldc = cg_param(cx, 5),
                rows = cg_param(cx, 6), cols = cg_param(cx, 7), nb = cg_param(cx, 8),
@@ -1140,10 +1141,7 @@ static LLVMValueRef emit_dot_sum_win(Cg *cx, const Gemm *q, LLVMTypeRef et, cons
   const int64_t *gq = q->wgeo;
   int64_t OW = gq[W_OW], OH = q->K / OW, HW = gq[W_H] * gq[W_W], kk = gq[W_KH] * gq[W_KW];
   LLVMValueRef arow[8], xrow[8], one = cg_i64(cx, 1);
-  for (int i = 0; i < R; i++) {
-    LLVMValueRef r = cg_min(cx, cg_i64(cx, i), LLVMBuildNSWSub(cx->b, rows, one, ""));
-    arow[i] = cg_gep(cx, et, a, LLVMBuildNSWMul(cx->b, r, lda, ""));
-  }
+  clamped_rows(cx, et, a, lda, rows, R, arow);
   for (int j = 0; j < D; j++) { /* window row n = (ci, ky, kx) */
     LLVMValueRef n = LLVMBuildNSWAdd(
         cx->b, n0, cg_min(cx, cg_i64(cx, j), LLVMBuildNSWSub(cx->b, cols, one, "")), "");
