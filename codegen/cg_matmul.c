@@ -165,8 +165,6 @@ static void sum_tiles(Gemm *q, int threads, int esz) {
   q->chunk = per_batch >= DOT_SUM_BYTES ? 1 : DOT_SUM_BYTES / per_batch;
 }
 
-static bool same_dim(IrDim x, IrDim y) { return x.n == y.n && x.k == y.k && x.syms == y.syms; }
-
 /* A batched product whose B is one matrix for every batch (a linear layer
    applied to [B, T, C]), with A stored as is and contiguous, is a single
    product of nbatch * M rows: one GEMM with tall panels instead of nbatch
@@ -179,7 +177,7 @@ static bool rows_merge(const IrNode *n, const IrNode *a, const IrNode *b, bool s
   if (swap || nb < 1 || a->op == IR_OP_PERMUTE || a->shape.rank != r) return false;
   for (int i = 0; i < nb; i++) {
     int bi = i - (r - b->shape.rank);
-    if (!same_dim(a->shape.d[i], n->shape.d[i]) ||
+    if (!ir_dim_same(a->shape.d[i], n->shape.d[i]) ||
         (bi >= 0 && (b->shape.d[bi].n != 1 || b->shape.d[bi].syms)))
       return false;
   }
@@ -343,7 +341,7 @@ static bool sum_window_geometry(const IrGraph *g, IrRef id, int lanes, int64_t *
   const IrNode *mm = batch_sum_product(g, id);
   if (!mm) return false;
   IrRef r = ir_node(g, mm->src[1])->src[0];
-  if (!same_dim(ir_node(g, r)->shape.d[0], mm->shape.d[0])) return false;
+  if (!ir_dim_same(ir_node(g, r)->shape.d[0], mm->shape.d[0])) return false;
   return unfold_geometry(g, r, (IrDtype)mm->dtype, lanes, geo) && readers_in_place(g, r, geo);
 }
 

@@ -189,6 +189,8 @@ IrDim ir_dim_mul(const IrGraph *g, IrDim a, IrDim b);
    not divisible. */
 bool ir_dim_div(const IrGraph *g, IrDim a, IrDim b, IrDim *out);
 bool ir_shape_equal(const IrShape *a, const IrShape *b);   /* by values */
+/* Dims equal including their symbolic form (the same at any binding). */
+bool ir_dim_same(IrDim a, IrDim b);
 int64_t ir_shape_numel(const IrShape *s);
 /* No named dim in axes from .. rank-1: those sizes are fixed at compile time. */
 bool ir_shape_fixed_from(const IrShape *s, int from);

@@ -137,6 +137,8 @@ int64_t ir_shape_numel(const IrShape *s) {
   return n;
 }
 
+bool ir_dim_same(IrDim a, IrDim b) { return a.n == b.n && a.k == b.k && a.syms == b.syms; }
+
 bool ir_shape_fixed_from(const IrShape *s, int from) {
   for (int i = from; i < s->rank && i < IR_MAX_RANK; i++)
     if (s->d[i].syms) return false;

@@ -45,8 +45,7 @@
 static bool same_dims(const IrShape *a, const IrShape *b) {
   if (a->rank != b->rank) return false;
   for (int i = 0; i < a->rank; i++)
-    if (a->d[i].n != b->d[i].n || a->d[i].k != b->d[i].k || a->d[i].syms != b->d[i].syms)
-      return false;
+    if (!ir_dim_same(a->d[i], b->d[i])) return false;
   return true;
 }
 
@@ -214,8 +213,6 @@ static bool merge_batch_sum(IrGraph *out, const IrNode *n, const IrRef *m, bool 
 /* At most this many parts in a joined concat. */
 #define JOIN_MAX_PARTS 16
 
-static bool same_dim1(IrDim a, IrDim b) { return a.n == b.n && a.k == b.k && a.syms == b.syms; }
-
 static int count_parts(const IrGraph *out, IrRef x, int axis) {
   const IrNode *c = ir_node(out, x);
   return c->op == IR_OP_CONCAT && c->attr.axis == axis ? c->nsrc : 1;
@@ -238,7 +235,7 @@ static int padded_axis(const IrGraph *out, const IrNode *p, const IrNode *n) {
   const IrNode *x = ir_node(out, p->src[0]);
   int axis = -1;
   for (int i = 0; i < n->shape.rank; i++) {
-    if (p->attr.start[i] == 0 && same_dim1(x->shape.d[i], n->shape.d[i])) continue;
+    if (p->attr.start[i] == 0 && ir_dim_same(x->shape.d[i], n->shape.d[i])) continue;
     if (axis != -1) return -2;
     axis = i;
   }
@@ -492,7 +489,7 @@ static bool crop_conv(IrGraph *out, const IrNode *n, const IrNode *fold_in, cons
   int64_t from[2], count[2];
   for (int i = 0; i < 4; i++)
     if (n->attr.step[i] != 1 || (i < 2 && n->attr.start[i] != 0)) return false;
-  if (!same_dim1(n->shape.d[0], f.batch) || n->shape.d[1].n != f.c)
+  if (!ir_dim_same(n->shape.d[0], f.batch) || n->shape.d[1].n != f.c)
     return false;
   bool strided = f.stride[0] != 1 || f.stride[1] != 1;
   for (int i = 0; i < 2; i++) {
