@@ -323,6 +323,13 @@ void cg_for_begin_nonempty(Cg *cx, CgFor *l, LLVMValueRef start, LLVMValueRef en
 LLVMValueRef cg_for_carry(Cg *cx, CgFor *l, LLVMValueRef init);
 void cg_for_carry_next(Cg *cx, LLVMValueRef phi, LLVMValueRef next);
 void cg_for_end(Cg *cx, CgFor *l);
+/* The same for a loop the loop vectorizer must leave alone: one whose
+   vectors would run across strided memory (gathers, scatters), where the
+   scalar body (or the SLP vectorizer's work on it) is faster. */
+void cg_for_end_unvectorized(Cg *cx, CgFor *l);
+/* Nor unrolled: its body stays one element per iteration, so the SLP
+   vectorizer finds no group of strided loads to make a gather of. */
+void cg_for_end_scalar(Cg *cx, CgFor *l);
 /* if (cond) { ... } [else { ... }]: cg_if_begin positions in the then
    block; cg_if_else switches to the else block; cg_if_end joins. */
 typedef struct CgIf {

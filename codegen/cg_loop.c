@@ -193,29 +193,56 @@ int cg_op_interleave(IrOp op) {
   }
 }
 
-/* !llvm.loop !{self, !{"llvm.loop.interleave.count", i32 n}} on a latch
-   branch: a loop id refers to itself, made through a temporary node. */
-static void set_interleave(Cg *cx, LLVMValueRef br, int n) {
-  LLVMMetadataRef tmp = LLVMTemporaryMDNode(cx->ctx, NULL, 0);
-  const char *name = "llvm.loop.interleave.count";
-  LLVMMetadataRef opt[2] = {
-      LLVMMDStringInContext2(cx->ctx, name, strlen(name)),
-      LLVMValueAsMetadata(LLVMConstInt(cx->t_i32, (unsigned)n, 0))};
-  LLVMMetadataRef ops[2] = {tmp, LLVMMDNodeInContext2(cx->ctx, opt, 2)};
-  LLVMMetadataRef id = LLVMMDNodeInContext2(cx->ctx, ops, 2);
-  LLVMMetadataReplaceAllUsesWith(tmp, id);
+/* !llvm.loop !{self, hint...} on a latch branch: a loop id refers to
+   itself, made through a temporary node. A hint is !{name} or, with a
+   value, !{name, value}. */
+static LLVMMetadataRef loop_hint(Cg *cx, const char *name, LLVMValueRef value) {
+  LLVMMetadataRef op[2] = {LLVMMDStringInContext2(cx->ctx, name, strlen(name)),
+                           value ? LLVMValueAsMetadata(value) : NULL};
+  return LLVMMDNodeInContext2(cx->ctx, op, value ? 2 : 1);
+}
+
+static void set_loop_hints(Cg *cx, LLVMValueRef br, LLVMMetadataRef *hints, int n) {
+  LLVMMetadataRef ops[4];
+  ops[0] = LLVMTemporaryMDNode(cx->ctx, NULL, 0);
+  for (int i = 0; i < n; i++)
+    ops[1 + i] = hints[i];
+  LLVMMetadataRef id = LLVMMDNodeInContext2(cx->ctx, ops, (size_t)n + 1);
+  LLVMMetadataReplaceAllUsesWith(ops[0], id);
   unsigned kind = LLVMGetMDKindIDInContext(cx->ctx, "llvm.loop", 9);
   LLVMSetMetadata(br, kind, LLVMMetadataAsValue(cx->ctx, id));
 }
 
-void cg_for_end(Cg *cx, CgFor *l) {
+static LLVMValueRef for_latch(Cg *cx, CgFor *l) {
   LLVMValueRef next = LLVMBuildNSWAdd(cx->b, l->iv, l->step, "");
   LLVMBasicBlockRef latch = LLVMGetInsertBlock(cx->b);
   LLVMValueRef br =
       LLVMBuildCondBr(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, next, l->end, ""), l->body, l->exit);
-  if (cx->interleave > 1) set_interleave(cx, br, cx->interleave);
   LLVMAddIncoming(l->iv, &next, &latch, 1);
   LLVMPositionBuilderAtEnd(cx->b, l->exit);
+  return br;
+}
+
+void cg_for_end(Cg *cx, CgFor *l) {
+  LLVMValueRef br = for_latch(cx, l);
+  if (cx->interleave > 1) {
+    LLVMMetadataRef h = loop_hint(cx, "llvm.loop.interleave.count",
+                                  LLVMConstInt(cx->t_i32, (unsigned)cx->interleave, 0));
+    set_loop_hints(cx, br, &h, 1);
+  }
+}
+
+void cg_for_end_unvectorized(Cg *cx, CgFor *l) {
+  LLVMMetadataRef h = loop_hint(cx, "llvm.loop.vectorize.enable",
+                                LLVMConstInt(LLVMInt1TypeInContext(cx->ctx), 0, 0));
+  set_loop_hints(cx, for_latch(cx, l), &h, 1);
+}
+
+void cg_for_end_scalar(Cg *cx, CgFor *l) {
+  LLVMMetadataRef h[2] = {
+      loop_hint(cx, "llvm.loop.vectorize.enable", LLVMConstInt(LLVMInt1TypeInContext(cx->ctx), 0, 0)),
+      loop_hint(cx, "llvm.loop.unroll.disable", NULL)};
+  set_loop_hints(cx, for_latch(cx, l), h, 2);
 }
 
 void cg_if_begin(Cg *cx, CgIf *s, LLVMValueRef cond) {

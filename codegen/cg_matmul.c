@@ -1181,46 +1181,135 @@ static LLVMValueRef emit_dot_sum_win(Cg *cx, const Gemm *q, LLVMTypeRef et, cons
   return fn;
 }
 
+/* Transposes the L x L block held in v[0..L) (v[i] = row i) in registers:
+   log2(L) rounds of interleaving v[i] with v[i + L/2] (the perfect shuffle,
+   applied log2(L) times, is the transpose). */
+static void transpose_block(Cg *cx, LLVMValueRef *v, int L) {
+  LLVMValueRef lo[64], hi[64], tmp[64];
+  for (int i = 0; i < L / 2; i++) {
+    lo[2 * i] = LLVMConstInt(cx->t_i32, (unsigned)i, 0);
+    lo[2 * i + 1] = LLVMConstInt(cx->t_i32, (unsigned)(L + i), 0);
+    hi[2 * i] = LLVMConstInt(cx->t_i32, (unsigned)(L / 2 + i), 0);
+    hi[2 * i + 1] = LLVMConstInt(cx->t_i32, (unsigned)(L + L / 2 + i), 0);
+  }
+  LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)L), mhi = LLVMConstVector(hi, (unsigned)L);
+  for (int round = 1; round < L; round *= 2) {
+    for (int i = 0; i < L / 2; i++) {
+      tmp[2 * i] = LLVMBuildShuffleVector(cx->b, v[i], v[i + L / 2], mlo, "");
+      tmp[2 * i + 1] = LLVMBuildShuffleVector(cx->b, v[i], v[i + L / 2], mhi, "");
+    }
+    memcpy(v, tmp, (size_t)L * sizeof *v);
+  }
+}
+
+/* Values k in [k0, k0 + L) of rows [0, rows) of a panel at a (row length
+   lda, rows <= MR) into dst (dst[k][i], zeros for i >= rows): L rows at a
+   time as vectors along k (missing rows repeat the last one), transposed
+   in registers and stored as one vector per k (masked to the panel's MR
+   rows), lanes past `rows` zeroed. */
+static void pack_a_block(Cg *cx, const Gemm *q, LLVMTypeRef et, LLVMValueRef a, LLVMValueRef lda,
+                         LLVMValueRef k0, LLVMValueRef dst, LLVMValueRef rows) {
+  int MR = q->mr, L = q->lanes;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef last = LLVMBuildNSWSub(cx->b, rows, cg_i64(cx, 1), "");
+  for (int r0 = 0; r0 < MR; r0 += L) {
+    int n = MR - r0 < L ? MR - r0 : L;
+    LLVMValueRef v[64];
+    for (int l = 0; l < L; l++) {
+      LLVMValueRef row = cg_min(cx, cg_i64(cx, r0 + (l < n ? l : n - 1)), last);
+      v[l] = load_aligned(cx, vt, a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, lda, ""),
+                                                      k0, ""), esz);
+    }
+    transpose_block(cx, v, L);
+    LLVMValueRef keep = cg_lane_mask(cx, L, cg_i64(cx, r0), rows);
+    LLVMValueRef mask = n < L ? cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, n)) : NULL;
+    for (int m = 0; m < L; m++) {
+      LLVMValueRef x = LLVMBuildSelect(cx->b, keep, v[m], LLVMConstNull(vt), "");
+      LLVMValueRef k = LLVMBuildNSWAdd(cx->b, k0, cg_i64(cx, m), "");
+      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k, cg_i64(cx, MR), ""),
+                                        cg_i64(cx, r0), "");
+      if (mask)
+        cg_masked_store(cx, x, et, dst, at, mask, esz);
+      else
+        store_aligned(cx, x, et, dst, at, esz);
+    }
+  }
+}
+
+/* Value k of a transposed panel (rows [0, rows) contiguous at a + k * lda)
+   into dst[k][0 .. MR), zeros past `rows`: masked vectors. */
+static void pack_at_k(Cg *cx, const Gemm *q, LLVMTypeRef et, LLVMValueRef a, LLVMValueRef lda,
+                      LLVMValueRef k, LLVMValueRef dst, LLVMValueRef rows) {
+  int MR = q->mr, L = q->lanes;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef src = LLVMBuildNSWMul(cx->b, k, lda, "");
+  LLVMValueRef to = LLVMBuildNSWMul(cx->b, k, cg_i64(cx, MR), "");
+  for (int r0 = 0; r0 < MR; r0 += L) {
+    int n = MR - r0 < L ? MR - r0 : L;
+    LLVMValueRef x = cg_masked_load(cx, vt, a, LLVMBuildNSWAdd(cx->b, src, cg_i64(cx, r0), ""),
+                                    cg_lane_mask(cx, L, cg_i64(cx, r0), rows), esz);
+    LLVMValueRef at = LLVMBuildNSWAdd(cx->b, to, cg_i64(cx, r0), "");
+    if (n < L)
+      cg_masked_store(cx, x, et, dst, at, cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, n)), esz);
+    else
+      store_aligned(cx, x, et, dst, at, esz);
+  }
+}
+
+/* Value k of rows [0, rows) of a panel at a (row length lda) into
+   dst[k][0 .. rows), zeros in dst[k][rows .. MR): one element per
+   iteration, neither vectorized nor unrolled (the rows' elements are lda
+   apart: vectors of them would be gathers). */
+static void pack_a_rows(Cg *cx, const Gemm *q, LLVMTypeRef et, LLVMValueRef a, LLVMValueRef lda,
+                        LLVMValueRef k, LLVMValueRef dst, LLVMValueRef rows) {
+  LLVMValueRef at = LLVMBuildNSWMul(cx->b, k, cg_i64(cx, q->mr), "");
+  CgFor i, z;
+  cg_for_begin(cx, &i, cg_i64(cx, 0), rows, cg_i64(cx, 1));
+  cg_store(cx, cg_load(cx, et, a, element_at(cx, false, i.iv, k, lda)), dst,
+           LLVMBuildNSWAdd(cx->b, at, i.iv, ""));
+  cg_for_end_scalar(cx, &i);
+  cg_for_begin(cx, &z, rows, cg_i64(cx, q->mr), cg_i64(cx, 1));
+  cg_store(cx, LLVMConstNull(et), dst, LLVMBuildNSWAdd(cx->b, at, z.iv, ""));
+  cg_for_end_scalar(cx, &z);
+}
+
 /* pack_a(a, lda, mc, kc, ap): rows [0, mc) of a, k in [0, kc), as panels of
    MR rows stored k-major (ap[panel][k][i]); missing rows are zeros. With
-   trans, a is stored transposed (element (i, k) at a[k * lda + i]). */
+   trans, a is stored transposed (element (i, k) at a[k * lda + i]) and a
+   panel's values of each k are contiguous: moved as masked vectors.
+   Otherwise by L x L register transposes (pack_a_block), the last kc % L
+   values of k one element at a time. */
 static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name,
                                 bool trans) {
   LLVMTypeRef p[5] = {cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_i64, cx->t_ptr};
   LLVMValueRef fn = begin_function(cx, name, p, 5);
   cg_set_noalias(cx, fn, 0);
   cg_set_noalias(cx, fn, 4);
-  int MR = q->mr;
+  int MR = q->mr, L = q->lanes;
+  MC_ASSERT(L <= 64 && (L & (L - 1)) == 0);
   LLVMValueRef a = cg_param(cx, 0), lda = cg_param(cx, 1), mc = cg_param(cx, 2);
   LLVMValueRef kc = cg_param(cx, 3), ap = cg_param(cx, 4);
-  CgFor ip;
+  CgFor ip, k;
   cg_for_begin(cx, &ip, cg_i64(cx, 0), mc, cg_i64(cx, MR));
-  LLVMValueRef rows = LLVMBuildNSWSub(cx->b, mc, ip.iv, "");
+  LLVMValueRef rows = cg_min(cx, LLVMBuildNSWSub(cx->b, mc, ip.iv, ""), cg_i64(cx, MR));
   LLVMValueRef dst = cg_gep(cx, et, ap, LLVMBuildNSWMul(cx->b, ip.iv, kc, ""));
-  LLVMValueRef last_row = LLVMBuildNSWSub(cx->b, rows, cg_i64(cx, 1), "");
-  CgIf whole;
-  cg_if_begin(cx, &whole, LLVMBuildICmp(cx->b, LLVMIntSGE, rows, cg_i64(cx, MR), ""));
-  for (int pass = 0; pass < 2; pass++) {
-    CgFor k;
-    cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
-    for (int i = 0; i < MR; i++) {
-      LLVMValueRef r = cg_i64(cx, i);
-      if (pass == 1)
-        r = cg_min(cx, r, last_row);
-      LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ip.iv, r, "");
-      LLVMValueRef v = cg_load(cx, et, a, element_at(cx, trans, row, k.iv, lda));
-      if (pass == 1)
-        v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, i), rows, ""), v,
-                            LLVMConstNull(et), "");
-      cg_store(cx, v, dst,
-               LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, MR), ""),
-                               cg_i64(cx, i), ""));
-    }
-    cg_for_end(cx, &k);
-    if (pass == 0)
-      cg_if_else(cx, &whole);
+  LLVMValueRef panel = cg_gep(cx, et, a, element_at(cx, trans, ip.iv, cg_i64(cx, 0), lda));
+  LLVMValueRef kv = cg_i64(cx, 0); /* k in [0, kv) by register transposes */
+  if (!trans) {
+    kv = LLVMBuildNSWSub(cx->b, kc, LLVMBuildSRem(cx->b, kc, cg_i64(cx, L), ""), "");
+    CgFor kb;
+    cg_for_begin(cx, &kb, cg_i64(cx, 0), kv, cg_i64(cx, L));
+    pack_a_block(cx, q, et, panel, lda, kb.iv, dst, rows);
+    cg_for_end(cx, &kb);
   }
-  cg_if_end(cx, &whole);
+  cg_for_begin(cx, &k, kv, kc, cg_i64(cx, 1));
+  if (trans)
+    pack_at_k(cx, q, et, panel, lda, k.iv, dst, rows);
+  else
+    pack_a_rows(cx, q, et, panel, lda, k.iv, dst, rows);
+  cg_for_end_unvectorized(cx, &k);
   cg_for_end(cx, &ip);
   LLVMBuildRetVoid(cx->b);
   return fn;
@@ -1261,7 +1350,7 @@ static LLVMValueRef pack_b_end(Cg *cx, PackB *k) {
 
 /* pack_b(b, ldb, kc, nc, bp): columns [0, nc) of b, k in [0, kc), as panels
    of NR columns stored k-major (bp[panel][k][j]); missing columns are
-   zeros. Full panels move whole vectors. */
+   zeros. Full panels move whole vectors, the last one masked loads. */
 static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
   PackB pk;
   pack_b_begin(cx, q, et, name, &pk);
@@ -1284,42 +1373,20 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   }
   cg_for_end(cx, &k);
   cg_if_else(cx, &whole);
-  LLVMValueRef last_col = LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), "");
-  CgFor k2, j;
+  CgFor k2;
   cg_for_begin_nonempty(cx, &k2, cg_i64(cx, 0), kc, cg_i64(cx, 1));
-  cg_for_begin_nonempty(cx, &j, cg_i64(cx, 0), cg_i64(cx, NR), cg_i64(cx, 1));
-  LLVMValueRef col = LLVMBuildNSWAdd(cx->b, col0, cg_min(cx, j.iv, last_col), "");
-  LLVMValueRef v =
-      cg_load(cx, et, b, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, ldb, ""), col, ""));
-  v = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, j.iv, cols, ""), v, LLVMConstNull(et),
-                      "");
-  cg_store(cx, v, dst,
-           LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, cg_i64(cx, NR), ""), j.iv, ""));
-  cg_for_end(cx, &j);
-  cg_for_end(cx, &k2);
+  src = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k2.iv, ldb, ""), col0, "");
+  to = LLVMBuildNSWMul(cx->b, k2.iv, cg_i64(cx, NR), "");
+  for (int j = 0; j < q->nv; j++) {
+    LLVMValueRef m = cg_lane_mask(cx, L, cg_i64(cx, j * L), cols);
+    LLVMValueRef v = cg_masked_load(cx, vt, b, LLVMBuildNSWAdd(cx->b, src, cg_i64(cx, j * L), ""),
+                                    m, esz);
+    store_aligned(cx, v, et, dst, LLVMBuildNSWAdd(cx->b, to, cg_i64(cx, j * L), ""),
+                  (unsigned)L * esz);
+  }
+  cg_for_end_unvectorized(cx, &k2);
   cg_if_end(cx, &whole);
   return pack_b_end(cx, &pk);
-}
-
-/* Transposes the L x L block held in v[0..L) (v[i] = row i) in registers:
-   log2(L) rounds of interleaving v[i] with v[i + L/2] (the perfect shuffle,
-   applied log2(L) times, is the transpose). */
-static void transpose_block(Cg *cx, LLVMValueRef *v, int L) {
-  LLVMValueRef lo[64], hi[64], tmp[64];
-  for (int i = 0; i < L / 2; i++) {
-    lo[2 * i] = LLVMConstInt(cx->t_i32, (unsigned)i, 0);
-    lo[2 * i + 1] = LLVMConstInt(cx->t_i32, (unsigned)(L + i), 0);
-    hi[2 * i] = LLVMConstInt(cx->t_i32, (unsigned)(L / 2 + i), 0);
-    hi[2 * i + 1] = LLVMConstInt(cx->t_i32, (unsigned)(L + L / 2 + i), 0);
-  }
-  LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)L), mhi = LLVMConstVector(hi, (unsigned)L);
-  for (int round = 1; round < L; round *= 2) {
-    for (int i = 0; i < L / 2; i++) {
-      tmp[2 * i] = LLVMBuildShuffleVector(cx->b, v[i], v[i + L / 2], mlo, "");
-      tmp[2 * i + 1] = LLVMBuildShuffleVector(cx->b, v[i], v[i + L / 2], mhi, "");
-    }
-    memcpy(v, tmp, (size_t)L * sizeof *v);
-  }
 }
 
 /* pack_b_t(b, ldb, kc, nc, bp): the same panels from b stored transposed
@@ -1336,12 +1403,11 @@ static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const c
   LLVMValueRef b = pk.b, ldb = pk.ldb, kc = pk.kc, cols = pk.cols, dst = pk.dst;
   LLVMValueRef col0 = pk.jp.iv;
   LLVMValueRef last_col = LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), "");
-  LLVMValueRef src[64], inside[64];
+  LLVMValueRef src[64];
   MC_ASSERT(NR <= 64 && L <= 64 && (L & (L - 1)) == 0);
   for (int j = 0; j < NR; j++) {
     LLVMValueRef col = LLVMBuildNSWAdd(cx->b, col0, cg_min(cx, cg_i64(cx, j), last_col), "");
     src[j] = cg_gep(cx, et, b, LLVMBuildNSWMul(cx->b, col, ldb, ""));
-    inside[j] = LLVMBuildICmp(cx->b, LLVMIntSLT, cg_i64(cx, j), cols, "");
   }
   /* k in [0, kv) by blocks when the panel is full */
   LLVMValueRef full = LLVMBuildICmp(cx->b, LLVMIntSGE, cols, cg_i64(cx, NR), "");
@@ -1363,22 +1429,19 @@ static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const c
     }
   }
   cg_for_end(cx, &kb);
-  /* the rest of k, one element of each column at a time */
-  CgFor k;
+  /* the rest of k, one element at a time (neither vectorized nor unrolled:
+     the columns' elements are ldb apart, a gather) */
+  CgFor k, j;
   cg_for_begin(cx, &k, kv, kc, cg_i64(cx, 1));
   LLVMValueRef to = LLVMBuildNSWMul(cx->b, k.iv, cg_i64(cx, NR), "");
-  for (int v = 0; v < NR / L; v++) {
-    LLVMValueRef vec = LLVMGetPoison(vt);
-    for (int l = 0; l < L; l++) {
-      int j = v * L + l;
-      LLVMValueRef x = cg_load(cx, et, src[j], k.iv);
-      x = LLVMBuildSelect(cx->b, inside[j], x, LLVMConstNull(et), "");
-      vec = LLVMBuildInsertElement(cx->b, vec, x, LLVMConstInt(cx->t_i32, (unsigned)l, 0), "");
-    }
-    store_aligned(cx, vec, et, dst, LLVMBuildNSWAdd(cx->b, to, cg_i64(cx, v * L), ""),
-                  (unsigned)L * pk.esz);
-  }
-  cg_for_end(cx, &k);
+  cg_for_begin(cx, &j, cg_i64(cx, 0), cg_i64(cx, NR), cg_i64(cx, 1));
+  LLVMValueRef col = LLVMBuildNSWAdd(cx->b, col0, cg_min(cx, j.iv, last_col), "");
+  LLVMValueRef x = cg_load(cx, et, b, element_at(cx, true, k.iv, col, ldb));
+  x = LLVMBuildSelect(cx->b, LLVMBuildICmp(cx->b, LLVMIntSLT, j.iv, cols, ""), x,
+                      LLVMConstNull(et), "");
+  cg_store(cx, x, dst, LLVMBuildNSWAdd(cx->b, to, j.iv, ""));
+  cg_for_end_scalar(cx, &j);
+  cg_for_end_unvectorized(cx, &k);
   return pack_b_end(cx, &pk);
 }
 

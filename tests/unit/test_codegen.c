@@ -305,6 +305,19 @@ static McStr llvm_of(Case *c) {
   return s;
 }
 
+/* Whether a function of the LLVM IR ir whose name starts with fn (such as
+   "@gemm_pack_") calls callee (such as "@llvm.masked.gather"). */
+static bool body_calls(const char *ir, const char *fn, const char *callee) {
+  for (const char *d = strstr(ir, "\ndefine "); d; d = strstr(d + 1, "\ndefine ")) {
+    const char *name = strchr(d, '@'), *end = strstr(d, "\n}\n");
+    if (!end) end = d + strlen(d);
+    if (!name || name > end || strncmp(name, fn, strlen(fn))) continue;
+    const char *hit = strstr(name, callee);
+    if (hit && hit < end) return true;
+  }
+  return false;
+}
+
 /* ---- builders, one per kind of op ------------------------------------------------ */
 
 typedef struct OpTest OpTest;
@@ -1127,6 +1140,10 @@ static void test_codegen_matmul_transposed_operands(void) {
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_sbt") : NULL);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_ukernel_narrow1v1_") : NULL);
         CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "gemm_dot_row_") : NULL);
+        /* packing moves rows and columns by vectors and register
+           transposes, never element by element through memory */
+        CU_ASSERT_FALSE(s.s && body_calls(s.s, "@gemm_pack_", "@llvm.masked.scatter"));
+        CU_ASSERT_FALSE(s.s && body_calls(s.s, "@gemm_pack_", "@llvm.masked.gather"));
         mc_str_free(&s);
         case_free(c);
       }
