@@ -2164,7 +2164,7 @@ static void transpose_into(Cg *cx, LLVMTypeRef et, LLVMValueRef b, LLVMValueRef 
   cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), kc, cg_i64(cx, 1));
   LLVMValueRef v = cg_load(cx, et, b, LLVMBuildNSWAdd(cx->b, row, k.iv, ""));
   cg_store(cx, v, bp, element_at(cx, false, k.iv, j.iv, cols));
-  cg_for_end(cx, &k);
+  cg_for_end_unvectorized(cx, &k); /* vectors would be scatters */
   cg_for_end(cx, &j);
 }
 
