@@ -1688,6 +1688,57 @@ static void emit_epilogue(Cg *cx, const Epi *e, LLVMTypeRef et, LLVMValueRef C, 
   cg_for_end(cx, &r);
 }
 
+/* ---- the last rows of a tile ----------------------------------------------------------
+   A tile of M rows ends with a panel of M % MR rows, which the microkernel
+   computes as MR (mlp's 128 rows: 9 panels of 14 and one of 2, 8% of the
+   work wasted). Up to tail_rows_max rows it takes narrow microkernels
+   instead, one per bit of the count (8, 4, 2, 1 rows), reading the packed
+   panels (A's element (i, k) at i + k * MR, B's rows NR long). A narrow
+   kernel of R rows costs about max(R, 4) steps of one row per k (below
+   8 independent sums the fmas wait on latency), the microkernel MR: the
+   limit is the largest count up to which every count costs less. Both
+   sum alike (fma in k order from zero per KC block, then added to C):
+   the same bits. */
+static int tail_cost(int rows) {
+  int cost = 0;
+  for (int r = 16; r >= 1; r /= 2)
+    if (rows & r) cost += r > 4 ? r : 4;
+  return cost;
+}
+
+static int tail_rows_max(const Gemm *q) {
+  int t = 0;
+  while (t + 1 < q->mr && t + 1 < 32 && tail_cost(t + 1) < q->mr)
+    t++;
+  return t;
+}
+
+/* The rows of a panel of mr <= tail_rows_max rows: args are the
+   microkernel's (kc, ap, bp, c, ldc, mr, nr, accumulate). */
+static void tail_rows(Cg *cx, const Gemm *q, IrDtype dt, const LLVMValueRef *args) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  LLVMValueRef mr = args[5];
+  for (int r = 16; r >= 1; r /= 2) {
+    if (r > tail_rows_max(q))
+      continue;
+    char key[48];
+    snprintf(key, sizeof key, "gemm_narrow%d v%d p1 x1 %s", r, q->nv, ir_dtype_name(dt));
+    Spec s = {.q = q, .dt = dt, .which = NARROW, .nv = q->nv, .rows = r};
+    LLVMValueRef fn = cg_shared_function(cx, key, make_gemm_fn, &s);
+    CgIf has;
+    cg_if_begin(cx, &has, LLVMBuildICmp(cx->b, LLVMIntNE, LLVMBuildAnd(cx->b, mr, cg_i64(cx, r), ""),
+                                        cg_i64(cx, 0), ""));
+    LLVMValueRef first = LLVMBuildAnd(cx->b, mr, cg_i64(cx, ~(int64_t)(2 * r - 1)), "");
+    /* kc, a, sra, ska, b, ldb, c, ldc, nr, accumulate */
+    LLVMValueRef nargs[10] = {args[0], cg_gep(cx, et, args[1], first), cg_i64(cx, 1),
+                              cg_i64(cx, q->mr), args[2], cg_i64(cx, q->nr),
+                              cg_gep(cx, et, args[3], LLVMBuildNSWMul(cx->b, first, args[4], "")),
+                              args[4], args[6], args[7]};
+    cg_call(cx, fn, nargs, 10);
+    cg_if_end(cx, &has);
+  }
+}
+
 /* The loops over one tile C[m0:m1, n0:n1] of one batch; with an epilogue,
    each C block gets it once its last K block is done. */
 static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
@@ -1720,7 +1771,18 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ic.iv, ir.iv, "");
   LLVMValueRef cdst =
       cg_gep(cx, et, o->c, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, N, ""), col, ""));
-  cg_call(cx, ukernel, (LLVMValueRef[]){kc, apanel, bpanel, cdst, N, mr, nr, accumulate}, 8);
+  LLVMValueRef uargs[8] = {kc, apanel, bpanel, cdst, N, mr, nr, accumulate};
+  int tail = tail_rows_max(q);
+  if (tail > 0) {
+    CgIf few;
+    cg_if_begin(cx, &few, LLVMBuildICmp(cx->b, LLVMIntSLE, mr, cg_i64(cx, tail), ""));
+    tail_rows(cx, q, dt, uargs);
+    cg_if_else(cx, &few);
+    cg_call(cx, ukernel, uargs, 8);
+    cg_if_end(cx, &few);
+  } else {
+    cg_call(cx, ukernel, uargs, 8);
+  }
   cg_for_end(cx, &ir);
   cg_for_end(cx, &jr);
   if (o->epi) {

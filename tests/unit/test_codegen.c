@@ -1154,7 +1154,8 @@ static void test_codegen_matmul_transposed_operands(void) {
 /* A batched product whose B is one matrix for every batch (a linear layer
    on [B, T, C]) runs as one product of B * T rows (its task has no batch
    axis, b0), also at a batch of one; a product batched in both operands
-   keeps its batch axis (b1). Both against the evaluator. */
+   keeps its batch axis (b1). Both against the evaluator, which also checks
+   the narrow kernels that take the last rows of a tile. */
 static void test_codegen_batched_rows_merge(void) {
   for (int threads = 1; threads <= 2; threads++)
     for (int f = 0; f < 2; f++) {
@@ -1179,6 +1180,9 @@ static void test_codegen_batched_rows_merge(void) {
       CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_b0_") : NULL);
       CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_b1_") : NULL);
       CU_ASSERT_PTR_NULL(s.s ? strstr(s.s, "_b2_") : NULL);
+      /* a tile's last rows (148 = 10 x 14 + 8 with AVX-512) go to narrow
+         microkernels over the packed panels, not to a whole panel */
+      CU_ASSERT_TRUE(s.s && body_calls(s.s, "@gemm_task_f", "@gemm_ukernel_narrow1_"));
       mc_str_free(&s);
       case_free(c);
     }
