@@ -367,9 +367,14 @@ static void reduce_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
 }
 
 /* The result's elements: the product of the extents it moves along. */
-static void fill_identity(Cg *cx, const Reduce *r, const CgWalk *w) {
+/* The combiner's identity as a value of the result's type. */
+static LLVMValueRef identity(Cg *cx, const Reduce *r) {
   double id = r->n->op == IR_OP_MAX ? -__builtin_inf() : 0.0;
-  LLVMValueRef v = cg_from_compute(cx, LLVMConstReal(r->ct, id), r->ct, r->ot);
+  return cg_from_compute(cx, LLVMConstReal(r->ct, id), r->ct, r->ot);
+}
+
+static void fill_identity(Cg *cx, const Reduce *r, const CgWalk *w) {
+  LLVMValueRef v = identity(cx, r);
   LLVMValueRef count = cg_i64(cx, 1);
   for (int i = 0; i < w->rank; i++)
     if (w->st[1][i])
@@ -409,6 +414,11 @@ static void reduce_walk(const IrGraph *g, const IrNode *n, CgWalk *w) {
    vector of results at a time, and folds each result's short rows into it
    in registers (one wide load per row, a shuffle per element of the row).
    Each result element folds its elements in the same order as before.
+   When no reduced axis is left to the outer walk, a result starts at the
+   identity in a register and is stored once: no pass filling the result
+   and no load of it, whose masked store and masked load of the next
+   vector (overlapping by address, not by lanes) waited on each other
+   (lenet's first 2x2 pool took 0.137 ms on one thread, now 0.043 ms).
    The row's length is in the kernel's key. */
 #define SHORT_ROW 8
 
@@ -420,6 +430,8 @@ static bool short_reduced_row(const CgWalk *w, IrDtype xt, IrDtype ot) {
 
 typedef struct ShortRow {
   Reduce *r;
+  bool whole; /* each result folds all its elements here: it starts at the
+                 identity in a register, not from memory */
   int len;   /* the short row's length E */
   int lanes; /* result elements per vector, lanes * E <= 64 */
   LLVMValueRef rows, row_step; /* a reduced axis outside the kept one (NULL: none):
@@ -453,7 +465,11 @@ static void short_rows_vector(Cg *cx, const ShortRow *sr, const CgWalk *w, LLVMV
   unsigned esz = (unsigned)cg_dtype_size(r->ot);
   LLVMValueRef oi = inner_index(cx, w, 1, off[1], i);
   LLVMValueRef xi = inner_index(cx, w, 0, off[0], i);
-  LLVMValueRef acc = cg_masked_load(cx, vt, out_ptr(cx), oi, mask, esz);
+  LLVMValueRef ids[64];
+  for (int l = 0; l < sr->lanes; l++)
+    ids[l] = identity(cx, r);
+  LLVMValueRef acc = sr->whole ? LLVMConstVector(ids, (unsigned)sr->lanes)
+                               : cg_masked_load(cx, vt, out_ptr(cx), oi, mask, esz);
   if (sr->rows) {
     CgFor l;
     cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), sr->rows, cg_i64(cx, 1));
@@ -493,6 +509,15 @@ static int short_lanes(const Cg *cx, const CgWalk *w, IrDtype ot) {
   return L;
 }
 
+/* Whether the short-row walk folds every element of each result in one
+   step: no reduced axis left to the outer walk (below `kept`, less the
+   one folded with the short row). */
+static bool short_rows_whole(const CgWalk *w, int outer_rank) {
+  for (int a = 0; a < outer_rank; a++)
+    if (w->st[1][a] == 0) return false;
+  return true;
+}
+
 /* Walks w without its short innermost row (nor the reduced axis outside
    the kept one, when there is one: a pooling window's other rows), folding
    them in each step. */
@@ -501,6 +526,7 @@ static void emit_short_rows(Cg *cx, Reduce *r, const CgWalk *w) {
   int k = w->rank - 2; /* the kept axis */
   ShortRow sr = {.r = r, .len = (int)w->dims[w->rank - 1]};
   sr.lanes = short_lanes(cx, w, r->ot);
+  sr.whole = short_rows_whole(w, k >= 1 && w->st[1][k - 1] == 0 ? k - 1 : k);
   outer.rank = k + 1;
   if (k >= 1 && w->st[1][k - 1] == 0) {
     sr.rows = w->vdims[k - 1];
@@ -532,8 +558,11 @@ static void emit_reduce_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMVa
                           LLVMBuildNSWMul(cx->b, begin, w.vst[0][0], ""));
     w.vdims[0] = LLVMBuildNSWSub(cx->b, end, begin, "");
   }
-  fill_identity(cx, &r, &w);
-  if (numel(x) > 0 && short_reduced_row(&w, r.xt, r.ot))
+  bool shortrows = numel(x) > 0 && short_reduced_row(&w, r.xt, r.ot);
+  int k = w.rank - 2;
+  if (!shortrows || !short_rows_whole(&w, k >= 1 && w.st[1][k - 1] == 0 ? k - 1 : k))
+    fill_identity(cx, &r, &w);
+  if (shortrows)
     emit_short_rows(cx, &r, &w);
   else if (numel(x) > 0)
     cg_walk_emit(cx, &w, reduce_row, &r);

@@ -1651,8 +1651,11 @@ static void test_codegen_outer_reductions_in_parts(void) {
    rows, reshaped: [.., O1, K1, O2, K2] over K1 and K2) fold each short row
    into a vector of results; a big one runs in parts. Against the
    evaluator: 2x2 max and sum pools (one in parts at 2 threads), a 3-wide
-   window with a tail of results shorter than a vector, and a keepdims; for
-   the host's vectors and those of test_cpus. */
+   window with a tail of results shorter than a vector, and a keepdims
+   (each result folded whole in registers, from the identity), and one
+   also over the outermost axis (results folded into memory, one step of
+   the outer walk at a time); for the host's vectors and those of
+   test_cpus. */
 static void build_short_rows(Case *c) {
   IrGraph *g = c->g;
   IrRef big = input(c, DOM_ANY, c->dt, SHAPE(64, 8, 14, 2, 14, 2));
@@ -1661,6 +1664,7 @@ static void build_short_rows(Case *c) {
   output(c, ir_reduce(g, IR_OP_MAX, x, 0x28u, false, noloc));
   output(c, ir_reduce(g, IR_OP_SUM, x, 0x28u, true, noloc));
   output(c, ir_reduce(g, IR_OP_SUM, x, 0x20u, false, noloc));
+  output(c, ir_reduce(g, IR_OP_MAX, x, 0x29u, false, noloc));
 }
 
 /* CPUs besides the host to compile a case for: the x86-64 baseline
