@@ -1391,10 +1391,10 @@ static LLVMValueRef emit_pack_b(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
 
 /* pack_b_t(b, ldb, kc, nc, bp): the same panels from b stored transposed
    (element (k, j) at b[j * ldb + k]), as a weight W[out, in] is read for
-   x @ transpose(W). A full panel takes L values of k at a time from each
-   column (vector loads along k) and transposes L x L blocks in registers;
-   the last kc % L values of k, and panels with missing columns, go one
-   element of each column at a time, stored as whole vectors. */
+   x @ transpose(W). A panel takes L values of k at a time from each
+   column (vector loads along k) and transposes L x L blocks in registers
+   (missing columns zeroed); the last kc % L values of k go one element
+   at a time. */
 static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
   PackB pk;
   pack_b_begin(cx, q, et, name, &pk);
@@ -1409,11 +1409,9 @@ static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const c
     LLVMValueRef col = LLVMBuildNSWAdd(cx->b, col0, cg_min(cx, cg_i64(cx, j), last_col), "");
     src[j] = cg_gep(cx, et, b, LLVMBuildNSWMul(cx->b, col, ldb, ""));
   }
-  /* k in [0, kv) by blocks when the panel is full */
-  LLVMValueRef full = LLVMBuildICmp(cx->b, LLVMIntSGE, cols, cg_i64(cx, NR), "");
-  LLVMValueRef kv = LLVMBuildSelect(
-      cx->b, full, LLVMBuildNSWSub(cx->b, kc, LLVMBuildSRem(cx->b, kc, cg_i64(cx, L), ""), ""),
-      cg_i64(cx, 0), "");
+  /* k in [0, kv) by blocks (a missing column reads the last one; its
+     lanes are zeroed) */
+  LLVMValueRef kv = LLVMBuildNSWSub(cx->b, kc, LLVMBuildSRem(cx->b, kc, cg_i64(cx, L), ""), "");
   CgFor kb;
   cg_for_begin(cx, &kb, cg_i64(cx, 0), kv, cg_i64(cx, L));
   for (int v = 0; v < NR / L; v++) {
@@ -1421,10 +1419,12 @@ static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const c
     for (int l = 0; l < L; l++)
       rows[l] = load_aligned(cx, vt, src[v * L + l], kb.iv, pk.esz);
     transpose_block(cx, rows, L);
+    LLVMValueRef keep = cg_lane_mask(cx, L, cg_i64(cx, v * L), cols);
     for (int m = 0; m < L; m++) {
       LLVMValueRef at = LLVMBuildNSWMul(
           cx->b, LLVMBuildNSWAdd(cx->b, kb.iv, cg_i64(cx, m), ""), cg_i64(cx, NR), "");
-      store_aligned(cx, rows[m], et, dst, LLVMBuildNSWAdd(cx->b, at, cg_i64(cx, v * L), ""),
+      LLVMValueRef x = LLVMBuildSelect(cx->b, keep, rows[m], LLVMConstNull(vt), "");
+      store_aligned(cx, x, et, dst, LLVMBuildNSWAdd(cx->b, at, cg_i64(cx, v * L), ""),
                     (unsigned)L * pk.esz);
     }
   }
