@@ -10,6 +10,7 @@
    strided copy by one kernel per element size. The element math comes from
    cg_scalar.c. Kernel arguments (cg_karg): out, in..., ws, scratch, then
    the call's extents. */
+#include <inttypes.h>
 #include <string.h>
 
 #include "cg_int.h"
@@ -895,6 +896,116 @@ static void lower_fold(Cg *cx, IrRef id, CgAddCall add) {
   add(cx, &c);
 }
 
+/* ---- pad ---------------------------------------------------------------------------
+   A pad of the last two axes only (a convolution's), their sizes fixed:
+   one pass writing each plane of the result once, its rows of zeros
+   above and below and, per row of the operand, the zeros left of it, the
+   row, the zeros right of it (not zeros over all of the result, then the
+   operand copied in: a second pass over most of it). The geometry is in
+   the key (per element size); the extent is the count of planes (the
+   leading axes, batch included), which run in parts. */
+typedef struct PadGeo {
+  int64_t h, w, top, left, oh, ow; /* operand rows and row length, offsets, result's */
+} PadGeo;
+
+static bool pad_geometry(const IrNode *n, const IrNode *x, PadGeo *p) {
+  int r = n->shape.rank;
+  if (r < 2) return false;
+  for (int i = 0; i < r - 2; i++)
+    if (n->shape.d[i].n != x->shape.d[i].n || n->attr.start[i] != 0) return false;
+  for (int i = r - 2; i < r; i++)
+    if (n->shape.d[i].syms || x->shape.d[i].syms) return false;
+  *p = (PadGeo){x->shape.d[r - 2].n, x->shape.d[r - 1].n, n->attr.start[r - 2],
+                n->attr.start[r - 1], n->shape.d[r - 2].n, n->shape.d[r - 1].n};
+  return p->h >= 1 && p->w >= 1;
+}
+
+/* Elements [from, to) of a row at `row` (element type et) set to zero. */
+static void pad_zeros(Cg *cx, LLVMTypeRef et, LLVMValueRef row, int64_t from, int64_t to) {
+  if (to <= from) return;
+  CgFor x;
+  cg_for_begin(cx, &x, cg_i64(cx, from), cg_i64(cx, to), cg_i64(cx, 1));
+  cg_store(cx, LLVMConstNull(et), row, x.iv);
+  cg_for_end(cx, &x);
+}
+
+/* n elements from src to dst by vectors (the last one masked): written
+   out, since the loop vectorizer would check the two for overlap. */
+static void pad_copy(Cg *cx, const CgCall *c, LLVMTypeRef et, LLVMValueRef dst, LLVMValueRef src,
+                     int64_t n) {
+  int L = cx->tgt->vector_bytes / c->esz;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  unsigned esz = (unsigned)c->esz;
+  int64_t whole = n / L * L;
+  if (whole > 0) {
+    CgFor x;
+    cg_for_begin(cx, &x, cg_i64(cx, 0), cg_i64(cx, whole), cg_i64(cx, L));
+    LLVMValueRef v = LLVMBuildLoad2(cx->b, vt, cg_gep(cx, et, src, x.iv), "");
+    LLVMSetAlignment(v, esz);
+    LLVMSetAlignment(LLVMBuildStore(cx->b, v, cg_gep(cx, et, dst, x.iv)), esz);
+    cg_for_end(cx, &x);
+  }
+  if (whole < n) {
+    LLVMValueRef m = cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, n - whole));
+    LLVMValueRef at = cg_i64(cx, whole);
+    cg_masked_store(cx, cg_masked_load(cx, vt, src, at, m, esz), et, dst, at, m, esz);
+  }
+}
+
+static void emit_pad_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
+  PadGeo p = {c->ext[1], c->ext[2], c->ext[3], c->ext[4], c->ext[5], c->ext[6]}; /* in the key */
+  LLVMTypeRef et = LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
+  no_memset_calls(cx);
+  CgFor pl, y;
+  cg_for_begin(cx, &pl, begin ? begin : cg_i64(cx, 0), end ? end : extent(cx, c, 0), cg_i64(cx, 1));
+  LLVMValueRef out = cg_gep(cx, et, out_ptr(cx), LLVMBuildNSWMul(cx->b, pl.iv, cg_i64(cx, p.oh * p.ow), ""));
+  LLVMValueRef in = cg_gep(cx, et, in_ptr(cx, 0), LLVMBuildNSWMul(cx->b, pl.iv, cg_i64(cx, p.h * p.w), ""));
+  int64_t below = p.oh - p.top - p.h;
+  if (p.top > 0)
+    zero_bytes(cx, out, cg_i64(cx, p.top * p.ow * c->esz));
+  cg_for_begin(cx, &y, cg_i64(cx, 0), cg_i64(cx, p.h), cg_i64(cx, 1));
+  LLVMValueRef row = cg_gep(cx, et, out, LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, y.iv,
+                                                   cg_i64(cx, p.top), ""), cg_i64(cx, p.ow), ""));
+  LLVMValueRef src = cg_gep(cx, et, in, LLVMBuildNSWMul(cx->b, y.iv, cg_i64(cx, p.w), ""));
+  pad_zeros(cx, et, row, 0, p.left);
+  pad_copy(cx, c, et, cg_gep(cx, et, row, cg_i64(cx, p.left)), src, p.w);
+  pad_zeros(cx, et, row, p.left + p.w, p.ow);
+  cg_for_end(cx, &y);
+  if (below > 0)
+    zero_bytes(cx, cg_gep(cx, et, out, cg_i64(cx, (p.top + p.h) * p.ow)),
+               cg_i64(cx, below * p.ow * c->esz));
+  cg_for_end(cx, &pl);
+}
+
+static void emit_pad(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_pad_walk); }
+
+static bool lower_pad(Cg *cx, IrRef id, CgAddCall add) {
+  const IrNode *n = ir_node(cx->g, id), *x = operand(cx, n, 0);
+  PadGeo p;
+  if (!pad_geometry(n, x, &p) || p.top < 0 || p.left < 0 || p.top + p.h > p.oh ||
+      p.left + p.w > p.ow)
+    return false;
+  int64_t planes = ir_shape_numel(&n->shape) / (p.oh * p.ow);
+  CgCall c;
+  call_init(cx, &c, id, "pad");
+  c.esz = cg_dtype_size((IrDtype)n->dtype);
+  c.parallel = cg_move_may_run_in_parts(cx->tgt, cx->g, id) && planes >= 2;
+  snprintf(c.key, sizeof c.key, "pad %d %" PRId64 "x%" PRId64 " at %" PRId64 ",%" PRId64
+           " in %" PRId64 "x%" PRId64 "%s", c.esz, p.h, p.w, p.top, p.left, p.oh, p.ow,
+           c.parallel ? " parts" : "");
+  call_input(cx, &c, n->src[0]);
+  call_extent(&c, planes);
+  call_extent(&c, p.h);
+  call_extent(&c, p.w);
+  call_extent(&c, p.top);
+  call_extent(&c, p.left);
+  call_extent(&c, p.oh);
+  call_extent(&c, p.ow);
+  c.emit = emit_pad;
+  add(cx, &c);
+  return true;
+}
+
 static void lower_move(Cg *cx, IrRef id, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id), *x = operand(cx, n, 0);
   int64_t os[IR_MAX_RANK], xs[IR_MAX_RANK], st[IR_MAX_RANK], base = 0;
@@ -928,6 +1039,8 @@ static void lower_move(Cg *cx, IrRef id, CgAddCall add) {
     lower_copy(cx, id, n->src[0], &n->shape, os, st, 0, base, add);
     return;
   case IR_OP_PAD:
+    if (lower_pad(cx, id, add))
+      return;
     lower_zero(cx, id, add);
     for (int i = 0; i < n->shape.rank; i++)
       base += n->attr.start[i] * os[i];

@@ -508,6 +508,12 @@ static void build_pad(Case *c, IrOp op, int64_t n, const OpTest *t) {
                    (int64_t[]){0, 2}, noloc));
   output(c, ir_pad(c->g, input(c, DOM_INT, IR_I32, SHAPE(n, 1)), (int64_t[]){0, 1},
                    (int64_t[]){1, 1}, noloc));
+  /* planes of the last two axes (one pass), and a pad of a leading axis
+     (zeros, then the copy) */
+  output(c, ir_pad(c->g, input(c, DOM_ANY, c->dt, SHAPE(3, 2, 4, n)), (int64_t[]){0, 0, 2, 1},
+                   (int64_t[]){0, 0, 1, 3}, noloc));
+  output(c, ir_pad(c->g, input(c, DOM_ANY, c->dt, SHAPE(2, 3, n)), (int64_t[]){1, 0, 1},
+                   (int64_t[]){0, 1, 0}, noloc));
 }
 
 /* Convolution-shaped windows: overlapping with dilation, strided with a
