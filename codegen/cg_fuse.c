@@ -70,8 +70,9 @@ static bool check_matmul(const CgPlan *p, const IrGraph *g, const CgGroup *G) {
       }
       bool row = (x->shape.rank == 1 && x->shape.d[0].n == N) ||
                  (x->shape.rank == 2 && x->shape.d[0].n == 1 && x->shape.d[1].n == N);
+      bool full = ir_shape_equal(&x->shape, &mm->shape);
       if (is_member(p, G->m[G->nm - 1], e->src[k]) || x->dtype != mm->dtype ||
-          (ir_shape_numel(&x->shape) != 1 && !row))
+          (ir_shape_numel(&x->shape) != 1 && !row && !full))
         return false;
     }
     if (chain != 1) return false;

@@ -58,6 +58,7 @@ typedef struct Epi {
   int src[EPI_MAX][3];
   int store[EPI_MAX];
   bool row[CG_GROUP_MAX_BUFS]; /* outside operand k is a row vector */
+  bool full[CG_GROUP_MAX_BUFS]; /* ... of the product's shape (at C's offsets) */
   char sig[300];               /* the above as text (keys, names) */
 } Epi;
 
@@ -1661,9 +1662,11 @@ static void call_epilogue(Cg *cx, const Operands *o, LLVMValueRef r0, LLVMValueR
 static void emit_epilogue(Cg *cx, const Epi *e, LLVMTypeRef et, LLVMValueRef C, LLVMValueRef coff,
                           LLVMValueRef N, LLVMValueRef *ext, LLVMValueRef r0, LLVMValueRef r1,
                           LLVMValueRef c0, LLVMValueRef c1) {
-  LLVMValueRef scalar[CG_GROUP_MAX_BUFS], out[EPI_MAX];
-  for (int k = 0; k < e->next; k++)
-    scalar[k] = e->row[k] ? NULL : cg_load(cx, et, ext[k], cg_i64(cx, 0));
+  LLVMValueRef scalar[CG_GROUP_MAX_BUFS], full[CG_GROUP_MAX_BUFS], out[EPI_MAX];
+  for (int k = 0; k < e->next; k++) {
+    scalar[k] = e->row[k] || e->full[k] ? NULL : cg_load(cx, et, ext[k], cg_i64(cx, 0));
+    full[k] = e->full[k] ? cg_gep(cx, et, ext[k], coff) : NULL;
+  }
   for (int k = 0; k < e->nout; k++)
     out[k] = cg_gep(cx, et, ext[e->next + k], coff);
   CgFor r, c;
@@ -1676,7 +1679,10 @@ static void emit_epilogue(Cg *cx, const Epi *e, LLVMTypeRef et, LLVMValueRef C, 
     LLVMValueRef a[3] = {NULL, NULL, NULL};
     for (int k = 0; k < e->nsrc[i]; k++) {
       int s = e->src[i][k];
-      a[k] = s < 0 ? v : e->row[s] ? cg_load(cx, et, ext[s], c.iv) : scalar[s];
+      a[k] = s < 0       ? v
+             : e->full[s] ? cg_load(cx, et, full[s], at)
+             : e->row[s]  ? cg_load(cx, et, ext[s], c.iv)
+                          : scalar[s];
     }
     v = cg_scalar(cx, e->op[i], et, a[0], a[1], a[2]);
     if (e->store[i] == -2)
@@ -2434,13 +2440,17 @@ static void epi_of(Cg *cx, IrRef id, Epi *e, IrRef *ext) {
       if (x != G.m[i]) {
         for (s = 0; s < e->next && ext[s] != x; s++) {}
         if (s == e->next) {
+          const IrShape *xs = &ir_node(cx->g, x)->shape, *cs = &ir_node(cx->g, id)->shape;
           ext[e->next] = x;
-          e->row[e->next++] = ir_shape_numel(&ir_node(cx->g, x)->shape) != 1;
+          e->full[e->next] = ir_shape_numel(xs) != 1 && ir_shape_equal(xs, cs) &&
+                             !(xs->rank >= 1 && ir_shape_numel(xs) == xs->d[xs->rank - 1].n);
+          e->row[e->next] = ir_shape_numel(xs) != 1 && !e->full[e->next];
+          e->next++;
         }
       }
       e->src[i][k] = s;
       used += (size_t)snprintf(e->sig + used, sizeof e->sig - used, "%s%c%d", k ? "," : "",
-                               s < 0 ? 'c' : e->row[s] ? 'r' : 's', s);
+                               s < 0 ? 'c' : e->full[s] ? 'f' : e->row[s] ? 'r' : 's', s);
     }
     if (used < sizeof e->sig)
       used += (size_t)snprintf(e->sig + used, sizeof e->sig - used, ")");

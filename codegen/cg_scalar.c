@@ -120,10 +120,9 @@ static LLVMValueRef sc_ERF(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b
   return is_float(cx, t) ? cg_math_erf(cx, a) : cg_libm(cx, "erf", a, NULL);
 }
 
-/* Phi(a) + a phi(a); double: libm's erfc and exp (a phi(a) is 0 at +-inf) */
-static LLVMValueRef sc_GELU_GRAD(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
-                                 LLVMValueRef c) {
-  UNUSED_BC;
+/* b (Phi(a) + a phi(a)); double: libm's erfc and exp (a phi(a) is 0 at
+   +-inf) */
+static LLVMValueRef gelu_slope(Cg *cx, LLVMTypeRef t, LLVMValueRef a) {
   if (is_float(cx, t)) return cg_math_gelu_grad(cx, a);
   LLVMBuilderRef bld = cx->b;
   LLVMValueRef z = LLVMBuildFMul(bld, a, fconst(t, -0.70710678118654752440), "");
@@ -135,6 +134,12 @@ static LLVMValueRef sc_GELU_GRAD(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValu
                           fconst(t, __builtin_inf()));
   LLVMValueRef xpdf = LLVMBuildSelect(bld, inf, fconst(t, 0.0), LLVMBuildFMul(bld, a, pdf, ""), "");
   return LLVMBuildFAdd(bld, cdf, xpdf, "");
+}
+
+static LLVMValueRef sc_GELU_GRAD(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b,
+                                 LLVMValueRef c) {
+  UNUSED_C;
+  return LLVMBuildFMul(cx->b, b, gelu_slope(cx, t, a), "");
 }
 
 static LLVMValueRef sc_ABS(Cg *cx, LLVMTypeRef t, LLVMValueRef a, LLVMValueRef b, LLVMValueRef c) {

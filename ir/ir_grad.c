@@ -194,19 +194,23 @@ void ir_grad_RELU(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
 
 /* gelu(x) = x * Phi(x), so gelu'(x) = Phi(x) + x * phi(x) with
    Phi(x) = (1 + erf(x / sqrt 2)) / 2 and phi(x) = exp(-x^2 / 2) / sqrt(2 pi):
-   the gelu_grad op. */
+   dx = gelu_grad(x, dy). */
 void ir_grad_GELU(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   IrNode n = *ir_node(g, ref);
-  dx[0] = mul(g, dy, un(g, IR_OP_GELU_GRAD, n.src[0], n.loc), n.loc);
+  dx[0] = ir_binary(g, IR_OP_GELU_GRAD, n.src[0], dy, n.loc);
 }
 
-/* gelu''(x) = 2 phi(x) - x^2 phi(x) = phi(x) (2 - x^2) */
+/* y = u gelu'(x): dx = dy u gelu''(x), with gelu''(x) = 2 phi(x) - x^2 phi(x)
+   = phi(x) (2 - x^2); du = gelu_grad(x, dy) */
 void ir_grad_GELU_GRAD(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   IrNode n = *ir_node(g, ref);
-  IrRef x = n.src[0];
-  IrRef x2 = mul(g, x, x, n.loc);
-  IrRef pdf = mulc(g, un(g, IR_OP_EXP, mulc(g, x2, -0.5, n.loc), n.loc), INV_SQRT_2PI, n.loc);
-  dx[0] = mul(g, dy, mul(g, pdf, rsubc(g, 2.0, x2, n.loc), n.loc), n.loc);
+  IrRef x = n.src[0], u = n.src[1];
+  if (wants(dx, 0)) {
+    IrRef x2 = mul(g, x, x, n.loc);
+    IrRef pdf = mulc(g, un(g, IR_OP_EXP, mulc(g, x2, -0.5, n.loc), n.loc), INV_SQRT_2PI, n.loc);
+    dx[0] = mul(g, mul(g, dy, u, n.loc), mul(g, pdf, rsubc(g, 2.0, x2, n.loc), n.loc), n.loc);
+  }
+  if (wants(dx, 1)) dx[1] = ir_binary(g, IR_OP_GELU_GRAD, x, dy, n.loc);
 }
 
 /* erf'(x) = 2 / sqrt(pi) * exp(-x^2) */

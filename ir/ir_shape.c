@@ -205,7 +205,7 @@ bool ir_shape_SIGMOID(IrGraph *g, IrNode *n) { return unary(g, n, false); }
 bool ir_shape_RELU(IrGraph *g, IrNode *n) { return unary(g, n, false); }
 bool ir_shape_GELU(IrGraph *g, IrNode *n) { return unary(g, n, false); }
 bool ir_shape_ERF(IrGraph *g, IrNode *n) { return unary(g, n, false); }
-bool ir_shape_GELU_GRAD(IrGraph *g, IrNode *n) { return unary(g, n, false); }
+bool ir_shape_GELU_GRAD(IrGraph *g, IrNode *n) { return binary(g, n, false); }
 bool ir_shape_ABS(IrGraph *g, IrNode *n) { return unary(g, n, true); }
 bool ir_shape_SIGN(IrGraph *g, IrNode *n) { return unary(g, n, false); }
 

@@ -13,8 +13,9 @@
               row, then compute the consumers over the same row);
      CONTRACT (a float matmul) opens a group whose epilogue is a chain of
               elementwise ops, each reading the previous one, against
-              scalars or row vectors (bias, relu); values of the chain
-              read elsewhere are stored by the epilogue;
+              scalars, row vectors (bias, relu) or values of the product's
+              shape (gelu_grad's x); values of the chain read elsewhere
+              are stored by the epilogue;
      EXPAND   counts as elementwise (a broadcast);
      other    one group each (MOVE, INDEX, IOTA); sources and reshapes
               have none (kernel 0).
@@ -175,9 +176,11 @@ static bool merge_fits(Fuse *f, uint32_t to, uint32_t from) {
 
 /* ---- epilogue of a matmul ----------------------------------------------------- */
 
-/* x is a scalar or a row vector along the matmul's last axis. */
+/* x is a scalar, a row vector along the matmul's last axis, or of the
+   matmul's own shape, read at each element's place (gelu's gradient reads
+   the forward's pre-activation at the element of dy the matmul makes). */
 static bool epilogue_operand(const IrNode *x, const IrNode *mm) {
-  if (ir_shape_numel(&x->shape) == 1) return true;
+  if (ir_shape_numel(&x->shape) == 1 || ir_shape_equal(&x->shape, &mm->shape)) return true;
   int64_t N = mm->shape.d[mm->shape.rank - 1].n;
   return (x->shape.rank == 1 && x->shape.d[0].n == N) ||
          (x->shape.rank == 2 && x->shape.d[0].n == 1 && x->shape.d[1].n == N);
@@ -201,7 +204,8 @@ static bool try_epilogue(Fuse *f, IrRef id) {
     for (int j = 0; ok && j < n->nsrc; j++) {
       const IrNode *x = node(f, n->src[j]);
       if (j == k) continue;
-      ok = n->src[j] != p && x->dtype == mm->dtype && epilogue_operand(x, mm);
+      ok = n->src[j] != p && f->grp[n->src[j]] != gk && x->dtype == mm->dtype &&
+           epilogue_operand(x, mm);
     }
     if (!ok) continue;
     join(f, gk, id);

@@ -591,7 +591,7 @@ static const OpTest op_tests[IR_OP_COUNT] = {
     [IR_OP_RELU] = {build_unary, DOM_COARSE},
     [IR_OP_GELU] = {build_unary, DOM_ANY},
     [IR_OP_ERF] = {build_unary, DOM_ANY},
-    [IR_OP_GELU_GRAD] = {build_unary, DOM_ANY},
+    [IR_OP_GELU_GRAD] = {build_binary, DOM_ANY, DOM_ANY},
     [IR_OP_ABS] = {build_unary, DOM_ANY, 0, true},
     [IR_OP_SIGN] = {build_unary, DOM_COARSE},
     [IR_OP_CAST] = {build_cast},
@@ -669,12 +669,11 @@ static void test_codegen_edge_values(void) {
     set_values(c, b, edge_b);
     static const IrOp unary[] = {IR_OP_RELU, IR_OP_SIGN,    IR_OP_ABS,  IR_OP_NEG,
                                  IR_OP_EXP,  IR_OP_TANH,    IR_OP_ERF,  IR_OP_LOG,
-                                 IR_OP_SQRT, IR_OP_SIGMOID, IR_OP_GELU, IR_OP_RSQRT,
-                                 IR_OP_GELU_GRAD};
+                                 IR_OP_SQRT, IR_OP_SIGMOID, IR_OP_GELU, IR_OP_RSQRT};
     for (size_t i = 0; i < MC_COUNTOF(unary); i++)
       output(c, ir_unary(c->g, unary[i], a, noloc));
     static const IrOp binary[] = {IR_OP_MAXIMUM, IR_OP_MINIMUM, IR_OP_EQ,
-                                  IR_OP_NE,      IR_OP_LT,      IR_OP_GE};
+                                  IR_OP_NE,      IR_OP_LT,      IR_OP_GE, IR_OP_GELU_GRAD};
     for (size_t i = 0; i < MC_COUNTOF(binary); i++) {
       output(c, ir_binary(c->g, binary[i], a, b, noloc));
       output(c, ir_binary(c->g, binary[i], b, a, noloc));
@@ -737,7 +736,10 @@ static void test_codegen_float_math_accuracy(void) {
   for (size_t k = 0; k < MC_COUNTOF(cases); k++) {
     const MathCase *m = &cases[k];
     Case *c = case_new(IR_F32, ir_ops[m->op].name);
-    output(c, ir_unary(c->g, m->op, input(c, DOM_ANY, IR_F32, SHAPE(N)), noloc));
+    IrRef in = input(c, DOM_ANY, IR_F32, SHAPE(N));
+    output(c, m->op == IR_OP_GELU_GRAD /* gelu'(x) = gelu_grad(x, 1) */
+                  ? ir_binary(c->g, m->op, in, ir_const(c->g, 1.0, IR_F32, noloc), noloc)
+                  : ir_unary(c->g, m->op, in, noloc));
     CgProgram *p = compile(c);
     for (int i = 0; i < N; i++) {
       double t = m->lo + (m->hi - m->lo) * i / (N - 1.0);
@@ -1494,6 +1496,30 @@ static IrRef fuse_batched_linear(Case *c, int64_t rows, int64_t cols) {
                    input(c, DOM_ANY, c->dt, scalar), noloc);
 }
 
+/* gelu's backward through a linear layer: dh = gelu_grad(h, dy @ W)
+   with h of the product's shape, read by the epilogue at each element;
+   then a residual add of another such value: batched (rows merged), 1
+   call. */
+static IrRef fuse_linear_full_operands(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef dy = input(c, DOM_ANY, c->dt, SHAPE(2, rows, 33));
+  IrRef w = param(c, DOM_ANY, SHAPE(33, cols));
+  IrRef h = input(c, DOM_ANY, c->dt, SHAPE(2, rows, cols));
+  IrRef r = input(c, DOM_ANY, c->dt, SHAPE(2, rows, cols));
+  IrRef mm = ir_matmul(g, dy, w, noloc);
+  return ir_binary(g, IR_OP_ADD, r, ir_binary(g, IR_OP_GELU_GRAD, h, mm, noloc), noloc);
+}
+
+/* A chain member reading the product itself besides the previous member
+   (relu(p) * p): the product is no outside operand, so the member stays
+   out of the epilogue; 2 calls. */
+static IrRef fuse_linear_reads_product(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(rows, 33));
+  IrRef mm = ir_matmul(g, x, param(c, DOM_ANY, SHAPE(33, cols)), noloc);
+  return ir_binary(g, IR_OP_MUL, ir_unary(g, IR_OP_RELU, mm, noloc), mm, noloc);
+}
+
 /* (x - row) * col, a [rows,1] member computed per element, where, cast */
 static IrRef fuse_broadcast_chain(Case *c, int64_t rows, int64_t cols) {
   IrGraph *g = c->g;
@@ -1563,6 +1589,8 @@ static void test_codegen_fused_linear(void) {
     check_fusion("linear+gelu", fuse_linear_gelu, 1, threads);
     check_fusion("batched linear", fuse_batched_linear, 1, threads);
     check_fusion("linear storing its product", fuse_linear_stores, 1, threads);
+    check_fusion("linear with operands of its shape", fuse_linear_full_operands, 1, threads);
+    check_fusion("linear whose chain reads it", fuse_linear_reads_product, 2, threads);
   }
 }
 static void test_codegen_fused_broadcast_chain(void) {

@@ -321,8 +321,7 @@ static void test_ir_shape_unary(void) {
   IrGraph *g = new_graph();
   IrRef x = in(g, "x", IR_F32, "B,10"), i = in(g, "i", IR_I32, "B"), b = in(g, "b", IR_BOOL, "B");
   const IrOp float_only[] = {IR_OP_EXP, IR_OP_LOG, IR_OP_SQRT, IR_OP_RSQRT, IR_OP_TANH,
-                             IR_OP_SIGMOID, IR_OP_RELU, IR_OP_GELU, IR_OP_ERF, IR_OP_GELU_GRAD,
-                             IR_OP_SIGN};
+                             IR_OP_SIGMOID, IR_OP_RELU, IR_OP_GELU, IR_OP_ERF, IR_OP_SIGN};
   for (size_t k = 0; k < MC_COUNTOF(float_only); k++) {
     CU_ASSERT_STRING_EQUAL(ty(g, ir_unary(g, float_only[k], x, L0)), "f32[B,10]");
     CU_ASSERT_EQUAL(ir_unary(g, float_only[k], i, L0), IR_NONE);
@@ -337,6 +336,10 @@ static void test_ir_shape_unary(void) {
   EXPECT_ERR("cannot neg bool[B]: needs a numeric dtype");
   CU_ASSERT_EQUAL(ir_unary(g, IR_OP_ABS, b, L0), IR_NONE);
   EXPECT_ERR("cannot abs bool[B]: needs a numeric dtype");
+  /* gelu_grad(x, dy): binary, float only */
+  CU_ASSERT_STRING_EQUAL(ty(g, ir_binary(g, IR_OP_GELU_GRAD, x, x, L0)), "f32[B,10]");
+  CU_ASSERT_EQUAL(ir_binary(g, IR_OP_GELU_GRAD, i, i, L0), IR_NONE);
+  EXPECT_ERR("cannot gelu_grad i32[B] and i32[B]: needs a float dtype");
   CU_ASSERT_STRING_EQUAL(ty(g, ir_cast(g, b, IR_F64, L0)), "f64[B]");
   CU_ASSERT_STRING_EQUAL(ty(g, ir_cast(g, x, IR_I32, L0)), "i32[B,10]");
   CU_ASSERT_EQUAL(ir_cast(g, x, (IrDtype)7, L0), IR_NONE);
@@ -876,8 +879,8 @@ static IrGraph *every_op_graph(void) {
   IrRef io = ir_iota(g, &is, 1, IR_I32, L0);
   ir_iota(g, &is, 0, IR_F64, L0);
   const IrOp unary[] = {IR_OP_NEG, IR_OP_EXP, IR_OP_LOG, IR_OP_SQRT, IR_OP_RSQRT, IR_OP_TANH,
-                        IR_OP_SIGMOID, IR_OP_RELU, IR_OP_GELU, IR_OP_ERF, IR_OP_GELU_GRAD,
-                        IR_OP_ABS, IR_OP_SIGN};
+                        IR_OP_SIGMOID, IR_OP_RELU, IR_OP_GELU, IR_OP_ERF, IR_OP_ABS,
+                        IR_OP_SIGN};
   for (size_t i = 0; i < MC_COUNTOF(unary); i++) ir_unary(g, unary[i], x, L0);
   ir_cast(g, x, IR_F64, L0);
   ir_cast(g, y, IR_F32, L0);
@@ -890,6 +893,7 @@ static IrGraph *every_op_graph(void) {
   }
   ir_binary(g, IR_OP_EQ, io, io, L0);
   ir_binary(g, IR_OP_HASH, x, r, L0);
+  ir_binary(g, IR_OP_GELU_GRAD, x, r, L0);
   IrRef wh = ir_where(g, lt, x, r, L0);
   ir_reduce(g, IR_OP_MAX, wh, 2, true, L0);
   IrRef mm = ir_matmul(g, x, w, L0);
