@@ -367,13 +367,13 @@ static void reduce_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   cg_for_end(cx, &l);
 }
 
-/* The result's elements: the product of the extents it moves along. */
 /* The combiner's identity as a value of the result's type. */
 static LLVMValueRef identity(Cg *cx, const Reduce *r) {
   double id = r->n->op == IR_OP_MAX ? -__builtin_inf() : 0.0;
   return cg_from_compute(cx, LLVMConstReal(r->ct, id), r->ct, r->ot);
 }
 
+/* The result's elements: the product of the extents it moves along. */
 static void fill_identity(Cg *cx, const Reduce *r, const CgWalk *w) {
   LLVMValueRef v = identity(cx, r);
   LLVMValueRef count = cg_i64(cx, 1);
