@@ -185,10 +185,13 @@ void ir_grad_SIGMOID(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   dx[0] = mul(g, mul(g, dy, ref, loc), rsubc(g, 1.0, ref, loc), loc);
 }
 
-/* relu'(x) = x > 0 (so relu'(0) = 0) */
+/* relu'(x) = x > 0 (so relu'(0) = 0), read off the result: relu(x) > 0
+   exactly where x > 0 (nan: neither), so training keeps the activation
+   alone, not the pre-activation too (one buffer per layer less to write
+   and hold until the backward pass). */
 void ir_grad_RELU(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   IrNode n = *ir_node(g, ref);
-  IrRef pos = ir_binary(g, IR_OP_GT, n.src[0], ir_const(g, 0.0, n.dtype, n.loc), n.loc);
+  IrRef pos = ir_binary(g, IR_OP_GT, ref, ir_const(g, 0.0, n.dtype, n.loc), n.loc);
   dx[0] = route(g, pos, dy, true, n.loc);
 }
 
