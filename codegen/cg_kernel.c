@@ -511,10 +511,12 @@ static int short_lanes(const Cg *cx, const CgWalk *w, IrDtype ot) {
 }
 
 /* Whether the short-row walk folds every element of each result in one
-   step: no reduced axis left to the outer walk (below `kept`, less the
-   one folded with the short row). */
-static bool short_rows_whole(const CgWalk *w, int outer_rank) {
-  for (int a = 0; a < outer_rank; a++)
+   step: no reduced axis left to the outer walk (the axes outside the kept
+   one, less a reduced one right outside it, folded with the short row). */
+static bool short_rows_whole(const CgWalk *w) {
+  int k = w->rank - 2; /* the kept axis */
+  int outer = k >= 1 && w->st[1][k - 1] == 0 ? k - 1 : k;
+  for (int a = 0; a < outer; a++)
     if (w->st[1][a] == 0) return false;
   return true;
 }
@@ -527,7 +529,7 @@ static void emit_short_rows(Cg *cx, Reduce *r, const CgWalk *w) {
   int k = w->rank - 2; /* the kept axis */
   ShortRow sr = {.r = r, .len = (int)w->dims[w->rank - 1]};
   sr.lanes = short_lanes(cx, w, r->ot);
-  sr.whole = short_rows_whole(w, k >= 1 && w->st[1][k - 1] == 0 ? k - 1 : k);
+  sr.whole = short_rows_whole(w);
   outer.rank = k + 1;
   if (k >= 1 && w->st[1][k - 1] == 0) {
     sr.rows = w->vdims[k - 1];
@@ -560,8 +562,7 @@ static void emit_reduce_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMVa
     w.vdims[0] = LLVMBuildNSWSub(cx->b, end, begin, "");
   }
   bool shortrows = numel(x) > 0 && short_reduced_row(&w, r.xt, r.ot);
-  int k = w.rank - 2;
-  if (!shortrows || !short_rows_whole(&w, k >= 1 && w.st[1][k - 1] == 0 ? k - 1 : k))
+  if (!shortrows || !short_rows_whole(&w))
     fill_identity(cx, &r, &w);
   if (shortrows)
     emit_short_rows(cx, &r, &w);
@@ -678,6 +679,13 @@ static void move_row_vectors(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValu
   cg_if_end(cx, &tail);
 }
 
+/* Lanes of the vectors a row contiguous on both sides moves in (1: one
+   element at a time). */
+static int move_lanes(const Cg *cx, int esz) {
+  if (esz != 4 && esz != 8) return 1;
+  return (cx->tgt->vector_bytes < 32 ? cx->tgt->vector_bytes : 32) / esz;
+}
+
 static void move_row(Cg *cx, void *ctx, const CgWalk *w, LLVMValueRef *off) {
   const MoveRow *m = ctx;
   if (m->lanes > 1)
@@ -705,8 +713,8 @@ static void move_walk_init(Cg *cx, const CgCall *c, CgWalk *w, MoveRow *m) {
   *m = (MoveRow){.add_into = c->add_into, .esz = (unsigned)c->esz, .lanes = 1};
   m->et = c->add_into ? cg_type(cx, (IrDtype)c->dtype)
                       : LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
-  if (c->cls[0] == 1 && c->cls[1] == 1 && (c->esz == 4 || c->esz == 8))
-    m->lanes = (cx->tgt->vector_bytes < 32 ? cx->tgt->vector_bytes : 32) / c->esz;
+  if (c->cls[0] == 1 && c->cls[1] == 1)
+    m->lanes = move_lanes(cx, c->esz);
 }
 
 /* The copy from element src of the operand to element dst of the result
@@ -929,46 +937,31 @@ static void pad_zeros(Cg *cx, LLVMTypeRef et, LLVMValueRef row, int64_t from, in
   cg_for_end(cx, &x);
 }
 
-/* n elements from src to dst by vectors (the last one masked): written
-   out, since the loop vectorizer would check the two for overlap. */
-static void pad_copy(Cg *cx, const CgCall *c, LLVMTypeRef et, LLVMValueRef dst, LLVMValueRef src,
-                     int64_t n) {
-  int L = cx->tgt->vector_bytes / c->esz;
-  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
-  unsigned esz = (unsigned)c->esz;
-  int64_t whole = n / L * L;
-  if (whole > 0) {
-    CgFor x;
-    cg_for_begin(cx, &x, cg_i64(cx, 0), cg_i64(cx, whole), cg_i64(cx, L));
-    LLVMValueRef v = LLVMBuildLoad2(cx->b, vt, cg_gep(cx, et, src, x.iv), "");
-    LLVMSetAlignment(v, esz);
-    LLVMSetAlignment(LLVMBuildStore(cx->b, v, cg_gep(cx, et, dst, x.iv)), esz);
-    cg_for_end(cx, &x);
-  }
-  if (whole < n) {
-    LLVMValueRef m = cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, n - whole));
-    LLVMValueRef at = cg_i64(cx, whole);
-    cg_masked_store(cx, cg_masked_load(cx, vt, src, at, m, esz), et, dst, at, m, esz);
-  }
-}
-
+/* Each row of the operand goes as a copy's row does (move_row: vectors,
+   the last one masked), from element src to element dst. */
 static void emit_pad_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
   PadGeo p = {c->ext[1], c->ext[2], c->ext[3], c->ext[4], c->ext[5], c->ext[6]}; /* in the key */
   LLVMTypeRef et = LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
+  MoveRow m = {.et = et, .esz = (unsigned)c->esz, .lanes = move_lanes(cx, c->esz)};
+  CgWalk row_walk = {.rank = 1, .vdims = {cg_i64(cx, p.w)}, .vst = {{cg_i64(cx, 1)}, {cg_i64(cx, 1)}}};
   no_memset_calls(cx);
   CgFor pl, y;
   cg_for_begin(cx, &pl, begin ? begin : cg_i64(cx, 0), end ? end : extent(cx, c, 0), cg_i64(cx, 1));
-  LLVMValueRef out = cg_gep(cx, et, out_ptr(cx), LLVMBuildNSWMul(cx->b, pl.iv, cg_i64(cx, p.oh * p.ow), ""));
-  LLVMValueRef in = cg_gep(cx, et, in_ptr(cx, 0), LLVMBuildNSWMul(cx->b, pl.iv, cg_i64(cx, p.h * p.w), ""));
+  LLVMValueRef plane = LLVMBuildNSWMul(cx->b, pl.iv, cg_i64(cx, p.oh * p.ow), "");
+  LLVMValueRef out = cg_gep(cx, et, out_ptr(cx), plane);
+  LLVMValueRef in0 = LLVMBuildNSWMul(cx->b, pl.iv, cg_i64(cx, p.h * p.w), "");
   int64_t below = p.oh - p.top - p.h;
   if (p.top > 0)
     zero_bytes(cx, out, cg_i64(cx, p.top * p.ow * c->esz));
   cg_for_begin(cx, &y, cg_i64(cx, 0), cg_i64(cx, p.h), cg_i64(cx, 1));
-  LLVMValueRef row = cg_gep(cx, et, out, LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, y.iv,
-                                                   cg_i64(cx, p.top), ""), cg_i64(cx, p.ow), ""));
-  LLVMValueRef src = cg_gep(cx, et, in, LLVMBuildNSWMul(cx->b, y.iv, cg_i64(cx, p.w), ""));
+  LLVMValueRef at = LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, y.iv, cg_i64(cx, p.top), ""),
+                                    cg_i64(cx, p.ow), "");
+  LLVMValueRef row = cg_gep(cx, et, out, at);
+  LLVMValueRef off[2] = {
+      LLVMBuildNSWAdd(cx->b, LLVMBuildNSWAdd(cx->b, plane, at, ""), cg_i64(cx, p.left), ""),
+      LLVMBuildNSWAdd(cx->b, in0, LLVMBuildNSWMul(cx->b, y.iv, cg_i64(cx, p.w), ""), "")};
   pad_zeros(cx, et, row, 0, p.left);
-  pad_copy(cx, c, et, cg_gep(cx, et, row, cg_i64(cx, p.left)), src, p.w);
+  move_row(cx, &m, &row_walk, off);
   pad_zeros(cx, et, row, p.left + p.w, p.ow);
   cg_for_end(cx, &y);
   if (below > 0)
@@ -982,8 +975,7 @@ static void emit_pad(Cg *cx, const CgCall *c) { cg_emit_in_parts(cx, c, emit_pad
 static bool lower_pad(Cg *cx, IrRef id, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id), *x = operand(cx, n, 0);
   PadGeo p;
-  if (!pad_geometry(n, x, &p) || p.top < 0 || p.left < 0 || p.top + p.h > p.oh ||
-      p.left + p.w > p.ow)
+  if (!pad_geometry(n, x, &p)) /* offsets fit: ir_shape_PAD checked them */
     return false;
   int64_t planes = ir_shape_numel(&n->shape) / (p.oh * p.ow);
   CgCall c;

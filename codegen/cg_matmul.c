@@ -1203,25 +1203,21 @@ static void transpose_block(Cg *cx, LLVMValueRef *v, int L) {
   }
 }
 
-/* Values k in [k0, k0 + L) of rows [0, rows) of a panel at a (row length
-   lda, rows <= MR) into dst (dst[k][i], zeros for i >= rows): L rows at a
-   time as vectors along k (missing rows repeat the last one), transposed
-   in registers and stored as one vector per k (masked to the panel's MR
-   rows), lanes past `rows` zeroed. */
-static void pack_a_block(Cg *cx, const Gemm *q, LLVMTypeRef et, LLVMValueRef a, LLVMValueRef lda,
+/* Values k in [k0, k0 + L) of rows [0, rows) of a panel (row i at
+   arow[i], the missing ones reading the last: clamped_rows) into dst
+   (dst[k][i], zeros for i >= rows): L rows at a time as vectors along k,
+   transposed in registers and stored as one vector per k (masked to the
+   panel's MR rows), lanes past `rows` zeroed. */
+static void pack_a_block(Cg *cx, const Gemm *q, LLVMTypeRef et, const LLVMValueRef *arow,
                          LLVMValueRef k0, LLVMValueRef dst, LLVMValueRef rows) {
   int MR = q->mr, L = q->lanes;
   unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
   LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
-  LLVMValueRef last = LLVMBuildNSWSub(cx->b, rows, cg_i64(cx, 1), "");
   for (int r0 = 0; r0 < MR; r0 += L) {
     int n = MR - r0 < L ? MR - r0 : L;
     LLVMValueRef v[64];
-    for (int l = 0; l < L; l++) {
-      LLVMValueRef row = cg_min(cx, cg_i64(cx, r0 + (l < n ? l : n - 1)), last);
-      v[l] = load_aligned(cx, vt, a, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, lda, ""),
-                                                      k0, ""), esz);
-    }
+    for (int l = 0; l < L; l++)
+      v[l] = load_aligned(cx, vt, arow[r0 + (l < n ? l : n - 1)], k0, esz);
     transpose_block(cx, v, L);
     LLVMValueRef keep = cg_lane_mask(cx, L, cg_i64(cx, r0), rows);
     LLVMValueRef mask = n < L ? cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, n)) : NULL;
@@ -1300,9 +1296,12 @@ static LLVMValueRef emit_pack_a(Cg *cx, const Gemm *q, LLVMTypeRef et, const cha
   LLVMValueRef kv = cg_i64(cx, 0); /* k in [0, kv) by register transposes */
   if (!trans) {
     kv = LLVMBuildNSWSub(cx->b, kc, LLVMBuildSRem(cx->b, kc, cg_i64(cx, L), ""), "");
+    LLVMValueRef arow[32];
+    MC_ASSERT(MR <= 32);
+    clamped_rows(cx, et, panel, lda, rows, MR, arow);
     CgFor kb;
     cg_for_begin(cx, &kb, cg_i64(cx, 0), kv, cg_i64(cx, L));
-    pack_a_block(cx, q, et, panel, lda, kb.iv, dst, rows);
+    pack_a_block(cx, q, et, arow, kb.iv, dst, rows);
     cg_for_end(cx, &kb);
   }
   cg_for_begin(cx, &k, kv, kc, cg_i64(cx, 1));
@@ -1406,10 +1405,7 @@ static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const c
   LLVMValueRef last_col = LLVMBuildNSWSub(cx->b, cols, cg_i64(cx, 1), "");
   LLVMValueRef src[64];
   MC_ASSERT(NR <= 64 && L <= 64 && (L & (L - 1)) == 0);
-  for (int j = 0; j < NR; j++) {
-    LLVMValueRef col = LLVMBuildNSWAdd(cx->b, col0, cg_min(cx, cg_i64(cx, j), last_col), "");
-    src[j] = cg_gep(cx, et, b, LLVMBuildNSWMul(cx->b, col, ldb, ""));
-  }
+  clamped_rows(cx, et, cg_gep(cx, et, b, LLVMBuildNSWMul(cx->b, col0, ldb, "")), ldb, cols, NR, src);
   /* k in [0, kv) by blocks (a missing column reads the last one; its
      lanes are zeroed) */
   LLVMValueRef kv = LLVMBuildNSWSub(cx->b, kc, LLVMBuildSRem(cx->b, kc, cg_i64(cx, L), ""), "");
@@ -1724,8 +1720,9 @@ static int tail_rows_max(const Gemm *q) {
 static void tail_rows(Cg *cx, const Gemm *q, IrDtype dt, const LLVMValueRef *args) {
   LLVMTypeRef et = cg_type(cx, dt);
   LLVMValueRef mr = args[5];
+  int most = tail_rows_max(q);
   for (int r = 16; r >= 1; r /= 2) {
-    if (r > tail_rows_max(q))
+    if (r > most)
       continue;
     char key[48];
     snprintf(key, sizeof key, "gemm_narrow%d v%d p1 x1 %s", r, q->nv, ir_dtype_name(dt));
