@@ -1382,6 +1382,9 @@ static void test_codegen_moves_in_parts(void) {
         CgStats st;
         cg_program_stats(p, &st);
         CU_ASSERT_EQUAL(st.threads, threads); /* only moves, and still the pool */
+        McStr s = llvm_of(c); /* the pad is one pass (its own kernel), not zeros + a copy */
+        CU_ASSERT_PTR_NOT_NULL(s.s ? strstr(s.s, "_pad") : NULL);
+        mc_str_free(&s);
         cg_program_free(p);
         case_free(c);
       }

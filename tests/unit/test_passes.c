@@ -633,6 +633,31 @@ static void test_passes_autodiff_fan_out_and_unused_param(void) {
   ir_graph_free(g);
 }
 
+/* relu's gradient reads its mask off relu's result, so nothing in the
+   gradient reads the pre-activation (training need not keep it). */
+static void test_passes_autodiff_relu_reads_its_result(void) {
+  IrGraph *g = new_graph();
+  IrRef x = par(g, "x", SHAPE(4));
+  IrRef h = bin(g, IR_OP_MUL, x, x);
+  IrRef r = ir_unary(g, IR_OP_RELU, h, noloc);
+  ir_add_output(g, IR_OUT_LOSS, "loss", sum_all(g, r));
+  uint32_t forward = g->nnodes;
+  PassCtx cx = ctx();
+  CU_ASSERT_TRUE_FATAL(pass_autodiff(&g, &cx));
+  int masks = 0;
+  for (uint32_t i = forward; i < g->nnodes; i++) {
+    const IrNode *n = ir_node(g, i);
+    for (int k = 0; k < n->nsrc; k++)
+      CU_ASSERT_NOT_EQUAL(n->src[k], h);
+    if (n->op == IR_OP_GT) {
+      masks++;
+      CU_ASSERT_EQUAL(n->src[0], r);
+    }
+  }
+  CU_ASSERT_EQUAL(masks, 1);
+  ir_graph_free(g);
+}
+
 /* Max ties share dy; relu'(0) = 0; maximum ties go to the first operand. */
 static void test_passes_autodiff_kink_conventions(void) {
   IrGraph *g = new_graph();
@@ -742,6 +767,7 @@ int main(void) {
       {"autodiff_broadcasting", test_passes_autodiff_broadcasting},
       {"autodiff_fan_out_and_unused_param", test_passes_autodiff_fan_out_and_unused_param},
       {"autodiff_kink_conventions", test_passes_autodiff_kink_conventions},
+      {"autodiff_relu_reads_its_result", test_passes_autodiff_relu_reads_its_result},
       {"autodiff_inputs", test_passes_autodiff_inputs},
       {"autodiff_needs_a_loss", test_passes_autodiff_needs_a_loss},
       {"autodiff_builds_no_dead_code", test_passes_autodiff_builds_no_dead_code},
