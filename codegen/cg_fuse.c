@@ -55,7 +55,6 @@ static bool check_matmul(const CgPlan *p, const IrGraph *g, const CgGroup *G) {
   const IrNode *a = ir_node(g, mm->src[0]);
   if (a->shape.d[a->shape.rank - 1].n == 0 || G->nm - 1 > CG_EPILOGUE_MAX)
     return false;
-  int64_t N = mm->shape.d[mm->shape.rank - 1].n;
   for (int i = 1; i < G->nm; i++) {
     const IrNode *e = ir_node(g, G->m[i]);
     if (ir_ops[e->op].cls != IR_CLASS_ELEM || e->dtype != mm->dtype || e->op == IR_OP_WHERE ||
@@ -68,11 +67,8 @@ static bool check_matmul(const CgPlan *p, const IrGraph *g, const CgGroup *G) {
         chain++;
         continue;
       }
-      bool row = (x->shape.rank == 1 && x->shape.d[0].n == N) ||
-                 (x->shape.rank == 2 && x->shape.d[0].n == 1 && x->shape.d[1].n == N);
-      bool full = ir_shape_equal(&x->shape, &mm->shape);
       if (is_member(p, G->m[G->nm - 1], e->src[k]) || x->dtype != mm->dtype ||
-          (ir_shape_numel(&x->shape) != 1 && !row && !full))
+          ir_epilogue_operand(&x->shape, &mm->shape) == IR_EPI_NONE)
         return false;
     }
     if (chain != 1) return false;

@@ -57,8 +57,10 @@ typedef struct Epi {
   int nsrc[EPI_MAX];
   int src[EPI_MAX][3];
   int store[EPI_MAX];
-  bool row[CG_GROUP_MAX_BUFS]; /* outside operand k is a row vector */
-  bool full[CG_GROUP_MAX_BUFS]; /* ... of the product's shape (at C's offsets) */
+  IrEpiOperand kind[CG_GROUP_MAX_BUFS]; /* how outside operand k is read: one value,
+                                           by column (ROW), by row (COL), at C's offsets */
+  int64_t rows_per_col;        /* COL operands of a product whose rows merge the
+                                  batch's (rows_merge): their length, else 0 */
   char sig[300];               /* the above as text (keys, names) */
 } Epi;
 
@@ -1660,14 +1662,19 @@ static void emit_epilogue(Cg *cx, const Epi *e, LLVMTypeRef et, LLVMValueRef C, 
                           LLVMValueRef c0, LLVMValueRef c1) {
   LLVMValueRef scalar[CG_GROUP_MAX_BUFS], full[CG_GROUP_MAX_BUFS], out[EPI_MAX];
   for (int k = 0; k < e->next; k++) {
-    scalar[k] = e->row[k] || e->full[k] ? NULL : cg_load(cx, et, ext[k], cg_i64(cx, 0));
-    full[k] = e->full[k] ? cg_gep(cx, et, ext[k], coff) : NULL;
+    scalar[k] = e->kind[k] == IR_EPI_SCALAR ? cg_load(cx, et, ext[k], cg_i64(cx, 0)) : NULL;
+    full[k] = e->kind[k] == IR_EPI_FULL ? cg_gep(cx, et, ext[k], coff) : NULL;
   }
   for (int k = 0; k < e->nout; k++)
     out[k] = cg_gep(cx, et, ext[e->next + k], coff);
   CgFor r, c;
   cg_for_begin(cx, &r, r0, r1, cg_i64(cx, 1));
   LLVMValueRef base = LLVMBuildNSWMul(cx->b, r.iv, N, "");
+  LLVMValueRef row = e->rows_per_col ? LLVMBuildSRem(cx->b, r.iv, cg_i64(cx, e->rows_per_col), "")
+                                     : r.iv;
+  LLVMValueRef by_row[CG_GROUP_MAX_BUFS]; /* COL operands: this row's value */
+  for (int k = 0; k < e->next; k++)
+    by_row[k] = e->kind[k] == IR_EPI_COL ? cg_load(cx, et, ext[k], row) : NULL;
   cg_for_begin(cx, &c, c0, c1, cg_i64(cx, 1));
   LLVMValueRef at = LLVMBuildNSWAdd(cx->b, base, c.iv, "");
   LLVMValueRef v = cg_load(cx, et, C, at);
@@ -1675,10 +1682,11 @@ static void emit_epilogue(Cg *cx, const Epi *e, LLVMTypeRef et, LLVMValueRef C, 
     LLVMValueRef a[3] = {NULL, NULL, NULL};
     for (int k = 0; k < e->nsrc[i]; k++) {
       int s = e->src[i][k];
-      a[k] = s < 0       ? v
-             : e->full[s] ? cg_load(cx, et, full[s], at)
-             : e->row[s]  ? cg_load(cx, et, ext[s], c.iv)
-                          : scalar[s];
+      a[k] = s < 0                        ? v
+             : e->kind[s] == IR_EPI_FULL ? cg_load(cx, et, full[s], at)
+             : e->kind[s] == IR_EPI_ROW  ? cg_load(cx, et, ext[s], c.iv)
+             : e->kind[s] == IR_EPI_COL  ? by_row[s]
+                                         : scalar[s];
     }
     v = cg_scalar(cx, e->op[i], et, a[0], a[1], a[2]);
     if (e->store[i] == -2)
@@ -2424,6 +2432,7 @@ static void epi_of(Cg *cx, IrRef id, Epi *e, IrRef *ext) {
   CgGroup G;
   bool ok = cg_group_describe(cx->plan, cx->g, cx->plan->lead[id], &G);
   MC_ASSERT(ok && G.nm - 1 <= EPI_MAX);
+  const IrNode *mm = ir_node(cx->g, id);
   e->n = G.nm - 1;
   size_t used = (size_t)snprintf(e->sig, sizeof e->sig, "epi");
   for (int i = 0; i < e->n; i++) {
@@ -2437,17 +2446,15 @@ static void epi_of(Cg *cx, IrRef id, Epi *e, IrRef *ext) {
       if (x != G.m[i]) {
         for (s = 0; s < e->next && ext[s] != x; s++) {}
         if (s == e->next) {
-          const IrShape *xs = &ir_node(cx->g, x)->shape, *cs = &ir_node(cx->g, id)->shape;
           ext[e->next] = x;
-          e->full[e->next] = ir_shape_numel(xs) != 1 && ir_shape_equal(xs, cs) &&
-                             !(xs->rank >= 1 && ir_shape_numel(xs) == xs->d[xs->rank - 1].n);
-          e->row[e->next] = ir_shape_numel(xs) != 1 && !e->full[e->next];
+          e->kind[e->next] = ir_epilogue_operand(&ir_node(cx->g, x)->shape, &mm->shape);
+          MC_ASSERT(e->kind[e->next] != IR_EPI_NONE);
           e->next++;
         }
       }
       e->src[i][k] = s;
       used += (size_t)snprintf(e->sig + used, sizeof e->sig - used, "%s%c%d", k ? "," : "",
-                               s < 0 ? 'c' : e->full[s] ? 'f' : e->row[s] ? 'r' : 's', s);
+                               s < 0 ? 'c' : "-srmf"[e->kind[s]], s);
     }
     if (used < sizeof e->sig)
       used += (size_t)snprintf(e->sig + used, sizeof e->sig - used, ")");
@@ -2463,6 +2470,14 @@ static void epi_of(Cg *cx, IrRef id, Epi *e, IrRef *ext) {
   }
   for (int a = 1, k = 0; a < G.nstore; a++)
     ext[e->next + k++] = G.buf[a];
+  bool by_row = false;
+  for (int k = 0; k < e->next; k++)
+    by_row |= e->kind[k] == IR_EPI_COL;
+  if (by_row && rows_merge(mm, ir_node(cx->g, mm->src[0]), ir_node(cx->g, mm->src[1]), false)) {
+    e->rows_per_col = mm->shape.d[mm->shape.rank - 2].n;
+    if (used < sizeof e->sig)
+      snprintf(e->sig + used, sizeof e->sig - used, " %%%lld", (long long)e->rows_per_col);
+  }
 }
 
 /* The epilogue function of a group (the argument of cg_shared_function). */

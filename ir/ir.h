@@ -192,6 +192,15 @@ bool ir_shape_equal(const IrShape *a, const IrShape *b);   /* by values */
 /* Dims equal including their symbolic form (the same at any binding). */
 bool ir_dim_same(IrDim a, IrDim b);
 int64_t ir_shape_numel(const IrShape *s);
+/* How an elementwise op that follows a product of shape mm ([..., M, N])
+   reads operand x when the op runs in the product's epilogue: one value
+   (SCALAR), a row vector, one value per column along N (ROW: a bias), a
+   column vector, one value per row along M (COL: a channel's scale after
+   a convolution; M fixed), or one value per element (FULL: x of mm's
+   shape). NONE: any other shape, never read in an epilogue. Fusion
+   (pass_fuse) and codegen decide alike through this one rule. */
+typedef enum { IR_EPI_NONE, IR_EPI_SCALAR, IR_EPI_ROW, IR_EPI_COL, IR_EPI_FULL } IrEpiOperand;
+IrEpiOperand ir_epilogue_operand(const IrShape *x, const IrShape *mm);
 /* No named dim in axes from .. rank-1: those sizes are fixed at compile time. */
 bool ir_shape_fixed_from(const IrShape *s, int from);
 /* Appends "f32[B,784]" (dims printed symbolically, e.g. "B*T", "2*B" with

@@ -137,6 +137,26 @@ int64_t ir_shape_numel(const IrShape *s) {
   return n;
 }
 
+/* x (rank <= mm's) varies at most along mm's axis `axis` counted from the
+   end, where it has mm's size; every other dim of x is 1. */
+static bool varies_only_along(const IrShape *x, const IrShape *mm, int from_end) {
+  if (x->rank > mm->rank) return false;
+  for (int i = 0; i < x->rank; i++) {
+    int e = x->rank - 1 - i; /* x's axis i is mm's axis rank-1-e */
+    int64_t want = e == from_end ? mm->d[mm->rank - 1 - e].n : 1;
+    if (x->d[i].n != want) return false;
+  }
+  return x->rank > from_end;
+}
+
+IrEpiOperand ir_epilogue_operand(const IrShape *x, const IrShape *mm) {
+  if (ir_shape_numel(x) == 1) return IR_EPI_SCALAR;
+  if (mm->rank < 2) return IR_EPI_NONE;
+  if (varies_only_along(x, mm, 0)) return IR_EPI_ROW;
+  if (varies_only_along(x, mm, 1) && !mm->d[mm->rank - 2].syms) return IR_EPI_COL;
+  return ir_shape_equal(x, mm) ? IR_EPI_FULL : IR_EPI_NONE;
+}
+
 bool ir_dim_same(IrDim a, IrDim b) { return a.n == b.n && a.k == b.k && a.syms == b.syms; }
 
 bool ir_shape_fixed_from(const IrShape *s, int from) {

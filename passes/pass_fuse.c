@@ -13,9 +13,10 @@
               row, then compute the consumers over the same row);
      CONTRACT (a float matmul) opens a group whose epilogue is a chain of
               elementwise ops, each reading the previous one, against
-              scalars, row vectors (bias, relu) or values of the product's
-              shape (gelu_grad's x); values of the chain read elsewhere
-              are stored by the epilogue;
+              scalars, row or column vectors (a bias, a channel's scale
+              and shift) or values of the product's shape (gelu_grad's
+              x); values of the chain read elsewhere are stored by the
+              epilogue;
      EXPAND   counts as elementwise (a broadcast);
      other    one group each (MOVE, INDEX, IOTA); sources and reshapes
               have none (kernel 0).
@@ -176,14 +177,12 @@ static bool merge_fits(Fuse *f, uint32_t to, uint32_t from) {
 
 /* ---- epilogue of a matmul ----------------------------------------------------- */
 
-/* x is a scalar, a row vector along the matmul's last axis, or of the
+/* x can be read in the epilogue of matmul mm (ir_epilogue_operand): a
+   scalar, a row or column vector (a bias, a channel's scale), or of the
    matmul's own shape, read at each element's place (gelu's gradient reads
    the forward's pre-activation at the element of dy the matmul makes). */
 static bool epilogue_operand(const IrNode *x, const IrNode *mm) {
-  if (ir_shape_numel(&x->shape) == 1 || ir_shape_equal(&x->shape, &mm->shape)) return true;
-  int64_t N = mm->shape.d[mm->shape.rank - 1].n;
-  return (x->shape.rank == 1 && x->shape.d[0].n == N) ||
-         (x->shape.rank == 2 && x->shape.d[0].n == 1 && x->shape.d[1].n == N);
+  return ir_epilogue_operand(&x->shape, &mm->shape) != IR_EPI_NONE;
 }
 
 static bool try_epilogue(Fuse *f, IrRef id) {

@@ -1398,9 +1398,9 @@ static void test_codegen_moves_in_parts(void) {
 
 typedef IrRef (*FuseBuild)(Case *c, int64_t rows, int64_t cols);
 
-static int fuse_and_count_calls(Case *c, double rtol) {
+static int fuse_and_count_calls(Case *c, const char *pipeline, double rtol) {
   PassCtx cx = {.diag = &c->d, .verify_each = true};
-  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&c->g, "fuse", &cx));
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&c->g, pipeline, &cx));
   CgProgram *p = compile(c);
   CU_ASSERT_EQUAL(check_runs(c, p, rtol, 1000), 0);
   CgStats st;
@@ -1409,7 +1409,11 @@ static int fuse_and_count_calls(Case *c, double rtol) {
   return st.ncalls;
 }
 
-static void check_fusion(const char *name, FuseBuild build, int calls, int threads) {
+/* Builds each case at every size in f32 and f64, runs `pipeline` (ending
+   in fuse), checks the values against the evaluator and that the program
+   makes at most `calls` kernel calls. */
+static void check_pipeline(const char *name, FuseBuild build, const char *pipeline, int calls,
+                           int threads) {
   for (int f = 0; f < 2; f++)
     for (size_t i = 0; i < MC_COUNTOF(sizes); i++) {
       IrDtype dt = f ? IR_F64 : IR_F32;
@@ -1421,13 +1425,18 @@ static void check_fusion(const char *name, FuseBuild build, int calls, int threa
       c->opts.threads = threads;
       output(c, build(c, rows, cols));
       CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
-      int got = fuse_and_count_calls(c, f ? F64_TOL : F32_TOL);
+      int got = fuse_and_count_calls(c, pipeline, f ? F64_TOL : F32_TOL);
       if (got > calls)
         fprintf(stderr, "\n  %s: %d calls, expected at most %d", what, got, calls);
       CU_ASSERT_TRUE(got <= calls);
       case_free(c);
     }
 }
+
+static void check_fusion(const char *name, FuseBuild build, int calls, int threads) {
+  check_pipeline(name, build, "fuse", calls, threads);
+}
+
 
 static IrRef fuse_softmax(Case *c, int64_t rows, int64_t cols) {
   IrGraph *g = c->g;
@@ -1513,6 +1522,46 @@ static IrRef fuse_linear_full_operands(Case *c, int64_t rows, int64_t cols) {
   return ir_binary(g, IR_OP_ADD, r, ir_binary(g, IR_OP_GELU_GRAD, h, mm, noloc), noloc);
 }
 
+/* A convolution's product W [rows, 33] times windows [2, 33, 2*cols],
+   viewed as [2, rows, 2, cols], then a per-channel scale [rows, 1, 1] and
+   shift [1, rows, 1, 1], relu, a per-position row [2, cols] and a value
+   of the viewed shape: after sink, all in the product's epilogue (the
+   channel values as column operands): 1 call. */
+static IrRef conv_view(Case *c, int64_t rows, int64_t cols) {
+  IrRef w = param(c, DOM_ANY, SHAPE(rows, 33));
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(2, 33, 2 * cols));
+  IrShape view = SHAPE(2, rows, 2, cols);
+  return ir_reshape(c->g, ir_matmul(c->g, w, x, noloc), &view, noloc);
+}
+static IrRef fuse_conv_channels(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef y = conv_view(c, rows, cols);
+  y = ir_binary(g, IR_OP_MUL, y, param(c, DOM_ANY, SHAPE(rows, 1, 1)), noloc);
+  y = ir_binary(g, IR_OP_ADD, y, param(c, DOM_ANY, SHAPE(1, rows, 1, 1)), noloc);
+  y = ir_unary(g, IR_OP_RELU, y, noloc);
+  y = ir_binary(g, IR_OP_SUB, y, input(c, DOM_ANY, c->dt, SHAPE(2, cols)), noloc);
+  return ir_binary(g, IR_OP_ADD, input(c, DOM_ANY, c->dt, SHAPE(2, rows, 2, cols)), y, noloc);
+}
+
+/* The same view with an operand that varies along one of the two split
+   axes only ([2, 1]): no shape of the product's reads it alike, so the op
+   stays in the view's shape, its own kernel: 2 calls, same values. */
+static IrRef fuse_conv_split_operand(Case *c, int64_t rows, int64_t cols) {
+  return ir_binary(c->g, IR_OP_MUL, conv_view(c, rows, cols), input(c, DOM_ANY, c->dt, SHAPE(2, 1)),
+                   noloc);
+}
+
+/* A batched linear layer whose rows merge the batch's ([2, rows, 33]
+   times [33, cols] as one product of 2*rows rows) scaled per row of each
+   batch ([rows, 1]): the column operand is read at the row within its
+   batch; 1 call. */
+static IrRef fuse_merged_rows_column(Case *c, int64_t rows, int64_t cols) {
+  IrGraph *g = c->g;
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(2, rows, 33));
+  IrRef mm = ir_matmul(g, x, param(c, DOM_ANY, SHAPE(33, cols)), noloc);
+  return ir_binary(g, IR_OP_MUL, mm, input(c, DOM_ANY, c->dt, SHAPE(rows, 1)), noloc);
+}
+
 /* A chain member reading the product itself besides the previous member
    (relu(p) * p): the product is no outside operand, so the member stays
    out of the epilogue; 2 calls. */
@@ -1594,6 +1643,36 @@ static void test_codegen_fused_linear(void) {
     check_fusion("linear storing its product", fuse_linear_stores, 1, threads);
     check_fusion("linear with operands of its shape", fuse_linear_full_operands, 1, threads);
     check_fusion("linear whose chain reads it", fuse_linear_reads_product, 2, threads);
+    check_fusion("merged rows with a column", fuse_merged_rows_column, 1, threads);
+    check_pipeline("conv channels", fuse_conv_channels, "sink,fuse", 2, threads);
+    check_pipeline("conv split operand", fuse_conv_split_operand, "sink,fuse", 2, threads);
+  }
+}
+/* Distinct kernel groups in g (fuse's annotations). */
+static int kernel_groups(const IrGraph *g) {
+  int n = 0;
+  for (uint32_t i = 0; i < g->nnodes; i++) {
+    uint32_t k = ir_node(g, i)->kernel;
+    bool seen = k == 0;
+    for (uint32_t j = 0; j < i && !seen; j++) seen = ir_node(g, j)->kernel == k;
+    n += !seen;
+  }
+  return n;
+}
+
+/* sink,fuse on a convolution's product viewed as [B, C, H, W]: the ops
+   after it land in its kernel group (the program's second call copies
+   the output, a view of that group's last value), or not. */
+static void test_codegen_sink_into_epilogue(void) {
+  struct { FuseBuild build; int groups; } cases[] = {{fuse_conv_channels, 1},
+                                                     {fuse_conv_split_operand, 2}};
+  for (size_t i = 0; i < MC_COUNTOF(cases); i++) {
+    Case *c = case_new(IR_F32, "sink");
+    output(c, cases[i].build(c, 17, 5));
+    PassCtx cx = {.diag = &c->d, .verify_each = true};
+    CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&c->g, "sink,fuse", &cx));
+    CU_ASSERT_EQUAL(kernel_groups(c->g), cases[i].groups);
+    case_free(c);
   }
 }
 static void test_codegen_fused_broadcast_chain(void) {
@@ -1671,7 +1750,7 @@ static void test_codegen_outer_reductions_in_parts(void) {
       c->opts.threads = threads;
       build_outer_reductions(c);
       CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
-      int calls = fuse_and_count_calls(c, f ? F64_TOL : F32_TOL);
+      int calls = fuse_and_count_calls(c, "fuse", f ? F64_TOL : F32_TOL);
       CU_ASSERT_TRUE(calls <= 3);
       McStr s = llvm_of(c);
       int parts = 0;
@@ -1950,7 +2029,7 @@ static bool has_kernel_key(CgProgram *p, const char *what) { return has_kernel_k
 static void short_inner_body(Case *c) {
   c->opts.profile = true;
   build_short_inner(c);
-  int calls = fuse_and_count_calls(c, tol_of(c));
+  int calls = fuse_and_count_calls(c, "fuse", tol_of(c));
   CU_ASSERT_EQUAL(calls, 3);
   CgProgram *p = compile(c);
   CU_ASSERT_TRUE(has_kernel_key(p, " inner2"));
@@ -2101,6 +2180,7 @@ static const TestCase cases[] = {
     {"test_codegen_fused_log_softmax", test_codegen_fused_log_softmax},
     {"test_codegen_fused_layer_norm", test_codegen_fused_layer_norm},
     {"test_codegen_fused_linear", test_codegen_fused_linear},
+    {"test_codegen_sink_into_epilogue", test_codegen_sink_into_epilogue},
     {"test_codegen_fused_broadcast_chain", test_codegen_fused_broadcast_chain},
     {"test_codegen_fused_reductions", test_codegen_fused_reductions},
     {"test_codegen_fused_adam", test_codegen_fused_adam},
