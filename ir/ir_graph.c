@@ -137,8 +137,8 @@ int64_t ir_shape_numel(const IrShape *s) {
   return n;
 }
 
-/* x (rank <= mm's) varies at most along mm's axis `axis` counted from the
-   end, where it has mm's size; every other dim of x is 1. */
+/* x (rank <= mm's, aligned to mm's last axes) has mm's size on the axis
+   `from_end` places before mm's last and 1 on every other axis. */
 static bool varies_only_along(const IrShape *x, const IrShape *mm, int from_end) {
   if (x->rank > mm->rank) return false;
   for (int i = 0; i < x->rank; i++) {

@@ -4,8 +4,8 @@
    fusion can run them in the product's epilogue: a convolution's bias,
    batch norm's scale and shift in eval mode, relu, a residual add. The
    other operands are reshaped to match: a per-channel [C, 1, 1] becomes
-   a column [C, 1], an [H, W] a row [H*W], a value of the split shape takes
-   the product's. Values and their order are unchanged (reshapes of
+   a column [1, C, 1], an [H, W] a row [H*W], a value of the split shape
+   takes the product's. Values and their order are unchanged (reshapes of
    contiguous data); the reshape reappears after the last op it passed,
    for the readers that do not follow it. The graph is rebuilt. */
 #include <stdlib.h>
@@ -91,12 +91,6 @@ static OperandWay operand_way(const Sink *s, IrRef y, const IrShape *R, const Ir
   return OP_RESHAPED;
 }
 
-/* What new node v reshapes, or v: a reshape reads that instead. */
-static IrRef reshaped(const Sink *s, IrRef v) {
-  const IrNode *n = ir_node(s->out, v);
-  return n->op == IR_OP_RESHAPE ? n->src[0] : v;
-}
-
 /* Elementwise node id, when an operand holds its values in a product's
    shape and every other operand can be read in that shape: the op
    rebuilt in that shape (true), its values left in inner. Not when a
@@ -140,12 +134,12 @@ static bool sink_head(Sink *s, IrRef id) {
   return true;
 }
 
-/* Copies node id, reading its operands' values (a reshape of a reshape
-   reads the values it reshapes). */
+/* Copies node id, reading its operands' values (a reshape of a value held
+   in a product's shape reshapes that instead of its view). */
 static IrRef copy_node(Sink *s, IrRef id) {
   const IrNode *n = old_node(s, id);
   if (n->op == IR_OP_RESHAPE && s->map[n->src[0]] == IR_NONE && s->inner[n->src[0]] != IR_NONE)
-    return ir_reshape(s->out, reshaped(s, s->inner[n->src[0]]), &n->shape, n->loc);
+    return ir_reshape(s->out, s->inner[n->src[0]], &n->shape, n->loc);
   for (int k = 0; k < n->nsrc; k++) value_of(s, n->src[k]);
   return ir_copy_node(s->out, s->g, id, s->map);
 }
