@@ -506,4 +506,16 @@ bool cg_matmul_sums_batch(const IrGraph *g, IrRef id);
    filter gradient) reads in place from its images, or IR_NONE. */
 IrRef cg_matmul_window_unfold(const CgTarget *t, const IrGraph *g, IrRef id);
 
+/* ---- cg_perfmap.c: names for perf (MODELC_PERF_MAP) ---- */
+typedef struct CgPerfObject CgPerfObject;
+/* Finds a linked symbol's address (false: not found). */
+typedef bool (*CgPerfLookup)(void *arg, const char *name, uint64_t *addr);
+bool cg_perf_map_wanted(void);
+/* The functions of an object file about to be linked (NULL if unreadable). */
+CgPerfObject *cg_perf_read(LLVMMemoryBufferRef obj);
+/* Once linked: appends them to /tmp/perf-PID.map and frees po; returns
+   how many it wrote. */
+int cg_perf_write(CgPerfObject *po, CgPerfLookup lookup, void *arg);
+void cg_perf_free(CgPerfObject *po); /* unwritten (NULL: nothing) */
+
 #endif

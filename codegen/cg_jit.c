@@ -226,20 +226,45 @@ static SharedJit *new_shared_jit(const CgOptions *o, CgBuild *bd, McDiag *d) {
   return s;
 }
 
+/* A symbol the JIT defines (for the perf map). */
+static bool jit_lookup(void *jit, const char *name, uint64_t *addr) {
+  LLVMOrcExecutorAddress a = 0;
+  LLVMErrorRef err = LLVMOrcLLJITLookup(jit, &a, name);
+  if (err) {
+    LLVMConsumeError(err);
+    return false;
+  }
+  *addr = a;
+  return a != 0;
+}
+
+/* Frees the perf names of n objects that were not linked; false. */
+static bool discard_names(CgPerfObject **named, int n) {
+  for (int k = 0; k < n; k++)
+    cg_perf_free(named[k]);
+  return false;
+}
+
 /* Links every shard's object into the JIT and looks up the program's run
-   function; then records the functions the build made for later programs. */
+   function (naming the code for perf when asked); then records the
+   functions the build made for later programs. */
 static bool link_objects(SharedJit *s, CgBuild *bd, const char *run, CgProgram *p, McDiag *d) {
   LLVMOrcJITDylibRef jd = LLVMOrcLLJITGetMainJITDylib(s->jit);
+  CgPerfObject *named[CG_MAX_SHARDS] = {NULL};
+  bool perf = cg_perf_map_wanted();
   for (int k = 0; k < bd->nshards; k++) {
     LLVMMemoryBufferRef obj = bd->shards[k].obj;
     bd->shards[k].obj = NULL;
+    named[k] = perf ? cg_perf_read(obj) : NULL;
     if (failed(LLVMOrcLLJITAddObjectFile(s->jit, jd, obj), d, "adding machine code"))
-      return false;
+      return discard_names(named, k + 1);
   }
   LLVMOrcExecutorAddress addr = 0;
   if (failed(LLVMOrcLLJITLookup(s->jit, &addr, run), d, "linking"))
-    return false;
+    return discard_names(named, bd->nshards);
   p->run = (RunFn)(uintptr_t)addr;
+  for (int k = 0; k < bd->nshards; k++)
+    cg_perf_write(named[k], jit_lookup, s->jit);
   for (int i = 0; i < bd->nmade; i++)
     if (fn_put(s, &bd->made[i]))
       bd->made[i] = (CgMade){0}; /* the JIT's now */
