@@ -748,8 +748,8 @@ static void emit_move_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValu
    strides[k] and source strides[k] per kernel tap axis (k = c->taps_rank),
    the result's elements. Zeros its rows of the result (all of it when not
    in parts), then adds each tap's windows in tap order.
-   In parts: rows [begin, end) of the walk's outermost axis, which holds only
-   leading (batch, channel) axes, whose windows no other row touches. */
+   In parts: rows [begin, end) of the walk's outermost axis, whose windows
+   no other row touches (see rows_tile). */
 static void emit_fold_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
   int r = c->rank, k = c->taps_rank;
   CgWalk w;
@@ -845,6 +845,19 @@ static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const 
 /* fold: one kernel that zeros the result, then adds the windows of each
    kernel tap in turn (the same sums, in the same order, as a copy per tap).
    Rows of the leading axes never share a window: they run in parts. */
+/* A fold's rows may run in parts when no two rows of its walk write one
+   element: with several taps, when the walk's outer axis is leading axes
+   only (its destination stride at least the last leading axis's: windows
+   of different leading rows never meet); with one tap (a 1 x 1 window,
+   stride-2 convolutions' input gradient), when the outer axis's rows tile
+   the result, each writing within its own stride (rows_tile): a part then
+   zeroes and fills its own stretch. */
+static bool rows_tile(const CgWalk *w, int64_t numel) {
+  int64_t reach = 1; /* elements from a row's first write to its last, inclusive */
+  for (int i = 1; i < w->rank; i++) reach += (w->dims[i] - 1) * w->st[0][i];
+  return w->dims[0] * w->st[0][0] == numel && reach <= w->st[0][0];
+}
+
 static void lower_fold(Cg *cx, IrRef id, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id), *y = operand(cx, n, 0);
   int k = n->attr.nwin, lead = n->shape.rank - k;
@@ -881,10 +894,9 @@ static void lower_fold(Cg *cx, IrRef id, CgAddCall add) {
   c.cls[1] = stride_class(w.st[1][w.rank - 1]);
   c.add_into = true;
   c.dtype = n->dtype;
-  /* the walk's outer axis must be leading axes only (its destination
-     stride at least the last leading axis's) */
-  c.parallel = cg_move_may_run_in_parts(cx->tgt, cx->g, id) && lead >= 1 && w.dims[0] >= 2 &&
-               w.st[0][0] >= tap_dst[lead - 1];
+  c.parallel = cg_move_may_run_in_parts(cx->tgt, cx->g, id) && w.dims[0] >= 2 &&
+               (taps == 1 ? rows_tile(&w, ir_shape_numel(&n->shape))
+                          : lead >= 1 && w.st[0][0] >= tap_dst[lead - 1]);
   snprintf(c.key, sizeof c.key, "fold %d rank=%d/%d %d%d%s", c.esz, c.rank, k, c.cls[0], c.cls[1],
            c.parallel ? " parts" : "");
   call_input(cx, &c, n->src[0]);
