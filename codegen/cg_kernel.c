@@ -842,22 +842,22 @@ static void lower_copy(Cg *cx, IrRef id, IrRef src, const IrShape *shape, const 
   lower_copy_op(cx, id, src, shape, dst_st, src_st, dst_base, src_base, false, add);
 }
 
-/* fold: one kernel that zeros the result, then adds the windows of each
-   kernel tap in turn (the same sums, in the same order, as a copy per tap).
-   Rows of the leading axes never share a window: they run in parts. */
-/* A fold's rows may run in parts when no two rows of its walk write one
-   element: with several taps, when the walk's outer axis is leading axes
-   only (its destination stride at least the last leading axis's: windows
-   of different leading rows never meet); with one tap (a 1 x 1 window,
-   stride-2 convolutions' input gradient), when the outer axis's rows tile
-   the result, each writing within its own stride (rows_tile): a part then
-   zeroes and fills its own stretch. */
+/* The walk's rows tile a result of numel elements: together they span
+   it (rows x outer stride) and each writes within its own stride. */
 static bool rows_tile(const CgWalk *w, int64_t numel) {
   int64_t reach = 1; /* elements from a row's first write to its last, inclusive */
   for (int i = 1; i < w->rank; i++) reach += (w->dims[i] - 1) * w->st[0][i];
   return w->dims[0] * w->st[0][0] == numel && reach <= w->st[0][0];
 }
 
+/* fold: one kernel that zeros the result, then adds the windows of each
+   kernel tap in turn (the same sums, in the same order, as a copy per tap).
+   Its rows run in parts when no two rows of the walk write one element:
+   with several taps, when the walk's outer axis is leading axes only (its
+   destination stride at least the last leading axis's: windows of
+   different leading rows never meet); with one tap (a 1 x 1 window, a
+   stride-2 convolution's input gradient), when the rows tile the result
+   (rows_tile): a part then zeroes and fills its own stretch. */
 static void lower_fold(Cg *cx, IrRef id, CgAddCall add) {
   const IrNode *n = ir_node(cx->g, id), *y = operand(cx, n, 0);
   int k = n->attr.nwin, lead = n->shape.rank - k;
