@@ -466,11 +466,15 @@ static void short_rows_vector(Cg *cx, const ShortRow *sr, const CgWalk *w, LLVMV
   unsigned esz = (unsigned)cg_dtype_size(r->ot);
   LLVMValueRef oi = inner_index(cx, w, 1, off[1], i);
   LLVMValueRef xi = inner_index(cx, w, 0, off[0], i);
-  LLVMValueRef ids[64];
-  for (int l = 0; l < sr->lanes; l++)
-    ids[l] = identity(cx, r);
-  LLVMValueRef acc = sr->whole ? LLVMConstVector(ids, (unsigned)sr->lanes)
-                               : cg_masked_load(cx, vt, out_ptr(cx), oi, mask, esz);
+  LLVMValueRef acc;
+  if (sr->whole) {
+    LLVMValueRef ids[64];
+    for (int l = 0; l < sr->lanes; l++)
+      ids[l] = identity(cx, r);
+    acc = LLVMConstVector(ids, (unsigned)sr->lanes);
+  } else {
+    acc = cg_masked_load(cx, vt, out_ptr(cx), oi, mask, esz);
+  }
   if (sr->rows) {
     CgFor l;
     cg_for_begin_nonempty(cx, &l, cg_i64(cx, 0), sr->rows, cg_i64(cx, 1));

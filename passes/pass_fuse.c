@@ -177,14 +177,6 @@ static bool merge_fits(Fuse *f, uint32_t to, uint32_t from) {
 
 /* ---- epilogue of a matmul ----------------------------------------------------- */
 
-/* x can be read in the epilogue of matmul mm (ir_epilogue_operand): a
-   scalar, a row or column vector (a bias, a channel's scale), or of the
-   matmul's own shape, read at each element's place (gelu's gradient reads
-   the forward's pre-activation at the element of dy the matmul makes). */
-static bool epilogue_operand(const IrNode *x, const IrNode *mm) {
-  return ir_epilogue_operand(&x->shape, &mm->shape) != IR_EPI_NONE;
-}
-
 static bool try_epilogue(Fuse *f, IrRef id) {
   const IrNode *n = node(f, id);
   if (n->op == IR_OP_WHERE || n->op == IR_OP_CAST || n->op == IR_OP_EXPAND ||
@@ -204,7 +196,7 @@ static bool try_epilogue(Fuse *f, IrRef id) {
       const IrNode *x = node(f, n->src[j]);
       if (j == k) continue;
       ok = n->src[j] != p && f->grp[n->src[j]] != gk && x->dtype == mm->dtype &&
-           epilogue_operand(x, mm);
+           ir_epilogue_operand(&x->shape, &mm->shape) != IR_EPI_NONE;
     }
     if (!ok) continue;
     join(f, gk, id);
