@@ -9,7 +9,8 @@
 #   - mlp as a library made by `modelc build` (bench/aot_bench) beside the JIT;
 #   - SGEMM GFLOP/s at 256, 512, 1024, 2048: our JIT vs OpenBLAS (numpy),
 #     and on an AVX-512 CPU the AVX2 kernels of both too;
-#   - peak RSS of `modelc train` on mlp; mlp and gpt train steps on 1 vs 2 threads.
+#   - peak RSS of `modelc train` on mlp; mlp and gpt train steps on 1 vs 2 threads,
+#     and what reading data the other core wrote costs (bench/xcore_bench).
 # Ratios are peer_time / our_time (> 1: we are faster). A peer running on
 # Debian's reference BLAS is 50x slow and its ratios would mean nothing: the
 # script names the BLAS the peer loaded and prints no ratio unless it is an
@@ -195,6 +196,9 @@ for m in "mlp|examples/mlp.model|--optimizer sgd --momentum 0.9" "gpt|examples/g
   printf '%-6s %14s %14s %9s\n' "$name" "${one:--}" "${two:--}" \
     "$([ -n "$one" ] && [ -n "$two" ] && awk -v a="$one" -v b="$two" 'BEGIN { printf "%.2fx", a / b }')"
 done
+# what a core pays to read what the other core wrote: bounds the loss of
+# kernels that cut their data differently from the kernel that wrote it
+[ -x "$BUILD/bench/xcore_bench" ] && "$BUILD/bench/xcore_bench" 2>&1 | sed 's/^/# /'
 
 echo
 echo "# raw output:"
