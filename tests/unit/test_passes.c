@@ -64,7 +64,7 @@ static char *print_graph(const IrGraph *g) {
 /* ---- pipelines ------------------------------------------------------------------ */
 
 static void test_passes_table_lookup(void) {
-  CU_ASSERT_EQUAL(pass_count, 7);
+  CU_ASSERT_EQUAL(pass_count, 8);
   CU_ASSERT_PTR_NOT_NULL(pass_find("cse"));
   CU_ASSERT_PTR_EQUAL(pass_find("dce")->fn, pass_dce);
   CU_ASSERT_PTR_NULL(pass_find("cs"));
@@ -89,7 +89,7 @@ static void test_passes_unknown_pass_lists_passes(void) {
   PassCtx cx = ctx();
   CU_ASSERT_FALSE(pass_run_pipeline(&g, "frobnicate", &cx));
   CU_ASSERT_TRUE(has_text(diag.buf.s, "unknown pass 'frobnicate' in pipeline "
-                                      "(passes: autodiff, simplify, cse, dce, sink, optim, fuse)"));
+                                      "(passes: autodiff, simplify, cse, dce, sink, remat, optim, fuse)"));
   CU_ASSERT_FALSE(pass_run_pipeline(&g, "cse,,dce", &cx));
   CU_ASSERT_TRUE(has_text(diag.buf.s, "empty pass name in pipeline"));
   cx.print_after = "autodif";
