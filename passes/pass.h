@@ -73,11 +73,11 @@ const PassInfo *pass_find(const char *name);
    the annotations, so fuse runs last), after `sink`, which shapes the
    graph for it. */
 #define PASS_PIPELINE_FORWARD "simplify,cse,dce,sink,fuse"
-#define PASS_PIPELINE_GRAD "simplify,cse,dce,autodiff,simplify,cse,dce,sink,remat,dce,fuse"
+#define PASS_PIPELINE_GRAD "simplify,cse,dce,autodiff,simplify,cse,dce,sink,remat,fuse"
 /* The training step: the gradient program, the optimizer update (PassCtx.optim),
    and a clean-up of what the update made redundant. */
 #define PASS_PIPELINE_TRAIN \
-  "simplify,cse,dce,autodiff,simplify,cse,dce,optim,simplify,cse,dce,sink,remat,dce,fuse"
+  "simplify,cse,dce,autodiff,simplify,cse,dce,optim,simplify,cse,dce,sink,remat,fuse"
 
 /* Runs a comma-separated pipeline. Unknown pass names are reported (with a
    suggestion) before anything runs. */

@@ -3,15 +3,14 @@
    elementwise ops or reductions (which fusion can give the copy to), whose
    operands are stored anyway (a product's result that something else
    reads too, a source) or small (a per-channel vector), gets a copy of its
-   own for each reader, built just before it. Batch norm in training computes d = x - mean and
-   x_hat = d * inv_std over the whole [B, C, H, W] output of a convolution
-   and its gradient reads both again: stored, each cost a write and a read
-   of the tensor; recomputed inside the kernels that read them, they cost
-   nothing but a sub and a mul per element, and those kernels read the
-   convolution's output instead. Values are unchanged (the same operations
-   on the same operands). Chains of at most REMAT_DEPTH such ops qualify
-   (x_hat reads d). The originals are left unread; dce removes them. The
-   graph is rebuilt. */
+   own for each reader, built just before it. Batch norm in training
+   computes d = x - mean and x_hat = d * inv_std over the whole [B, C, H, W]
+   output of a convolution, and its gradient reads both again: stored, each
+   cost a write and a read of the tensor; recomputed inside the kernels
+   that read them, they cost a sub and a mul per element, and those kernels
+   read the convolution's output instead. Values are unchanged (the same
+   operations on the same operands). Chains of at most REMAT_DEPTH such
+   ops qualify (x_hat reads d). The graph is rebuilt without the originals. */
 #include <stdlib.h>
 
 #include "pass.h"
@@ -25,8 +24,8 @@ typedef struct Remat {
   IrGraph *out;
   IrRef *map;     /* old id -> new id (IR_NONE for a recomputed value) */
   uint8_t *depth; /* recomputed: its chain's length (1, 2, ...); else 0 */
-  uint32_t *nuse; /* readers (operand slots), outputs counted */
-  bool *output;
+  uint32_t *nuse; /* readers (operand slots) */
+  bool *output;   /* named by an output */
   bool *other;    /* read by a node that is no elementwise op or reduction */
 } Remat;
 
