@@ -123,7 +123,7 @@ static void bench_file(const char *path, const CgOptions *o, int reps) {
       gs[1] = ir_graph_clone(gs[0]);
       gs[2] = ir_graph_clone(gs[0]);
       cx.optim = &adamw;
-      n = pass_run_pipeline(&gs[1], "autodiff,simplify,cse,dce,sink,fuse", &cx) &&
+      n = pass_run_pipeline(&gs[1], "autodiff,simplify,cse,dce,sink,remat,fuse", &cx) &&
                   pass_run_pipeline(&gs[2], PASS_PIPELINE_TRAIN, &cx)
               ? 3
               : 1;

@@ -5,7 +5,8 @@
    hands its values from kernel to kernel; when two consecutive kernels
    cut their data differently, each core reads part of its input from the
    other's cache, and these two figures bound what that costs (see
-   docs/performance.md, "Two threads"). The threads are pinned to two CPUs.
+   docs/performance.md: on a VM the two figures change with where the
+   vCPUs are placed). The threads are pinned to two CPUs.
      xcore_bench [CPU_A CPU_B] [KiB]     defaults: 0 1 512
    Prints medians of ROUNDS rounds. Not a test: it only times. */
 #define _GNU_SOURCE
@@ -128,10 +129,17 @@ int main(int argc, char **argv) {
   sh->buf = aligned_alloc(64, sh->n * sizeof(float));
   if (!sh->buf || !pin(a)) {
     fprintf(stderr, "xcore_bench: cannot %s\n", sh->buf ? "pin to that CPU" : "allocate");
+    free(sh->buf);
+    free(sh);
     return 1;
   }
   pthread_t t;
-  if (pthread_create(&t, NULL, partner, sh) != 0) return 1;
+  if (pthread_create(&t, NULL, partner, sh) != 0) {
+    fprintf(stderr, "xcore_bench: cannot start a thread\n");
+    free(sh->buf);
+    free(sh);
+    return 1;
+  }
   double trip[ROUNDS], theirs[ROUNDS], mine[ROUNDS];
   for (int r = 0; r < ROUNDS; r++) trip[r] = ping_round(sh, r);
   float sink = 0;

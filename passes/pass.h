@@ -71,7 +71,8 @@ const PassInfo *pass_find(const char *name);
 /* The default pipelines. Each ends with `fuse`, which only annotates the
    nodes with their kernel groups (a pass that rebuilds the graph drops
    the annotations, so fuse runs last), after `sink`, which shapes the
-   graph for it. */
+   graph for it, and in gradients `remat`, which recomputes batch norm's
+   centred values in their readers instead of storing them. */
 #define PASS_PIPELINE_FORWARD "simplify,cse,dce,sink,fuse"
 #define PASS_PIPELINE_GRAD "simplify,cse,dce,autodiff,simplify,cse,dce,sink,remat,fuse"
 /* The training step: the gradient program, the optimizer update (PassCtx.optim),
