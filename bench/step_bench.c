@@ -27,6 +27,8 @@
 typedef struct Bench {
   const char *path;
   bool unfused; /* drop the kernel groups */
+  const char *only; /* --only: time just this mode */
+  bool nosplit;     /* --no-split: inference as one program, not copies on batch rows */
   PassOptim optim;
   PassOptimHyper hyper;
   int threads, iters, warmup, profile;
@@ -146,35 +148,56 @@ static void print_profile(const Bench *b, const IrGraph *g, const CgProgram *p) 
   free(t);
 }
 
-/* Compiles `pipeline` over a copy of the forward graph and times it. */
-static bool bench_mode(const Bench *b, const IrGraph *fwd, const char *mode, const char *pipeline,
-                       McDiag *d) {
-  IrGraph *g = ir_graph_clone(fwd);
+/* The model rebuilt with its batch dim divided by parts, as the forward
+   graph fwd was built: for programs split over batch rows. NULL when the
+   batch does not divide. */
+static IrGraph *slice_graph(const Bench *b, const IrGraph *fwd, int parts, FeMode mode,
+                            McSources *src, McDiag *d) {
+  int sym = ir_graph_batch_sym(fwd);
+  if (parts < 2 || sym < 0 || fwd->syms[sym].value % parts) return NULL;
+  FeDefine defs[9];
+  memcpy(defs, b->defines, (size_t)b->ndefines * sizeof *defs);
+  defs[b->ndefines] = (FeDefine){fwd->syms[sym].name, fwd->syms[sym].value / parts};
+  FeOptions fo = {.defines = defs, .ndefines = b->ndefines + 1, .mode = mode};
+  return fe_compile_file(b->path, &fo, src, d);
+}
+
+/* Compiles `pipeline` over a copy of the forward graph and times it.
+   Inference runs split over batch rows when the model allows (slice). */
+static bool bench_mode(const Bench *b, const IrGraph *fwd, const IrGraph *slice, const char *mode,
+                       const char *pipeline, McDiag *d) {
+  IrGraph *g = ir_graph_clone(fwd), *s = slice ? ir_graph_clone(slice) : NULL;
   if (!strcmp(mode, "inference")) drop_loss(g);
+  if (s) drop_loss(s);
   PassCtx cx = {.diag = d, .optim = &b->optim};
   CgOptions o = cg_options_default();
   o.threads = b->threads;
   o.profile = b->profile > 0;
   CgProgram *p = NULL;
-  bool ok = pass_run_pipeline(&g, pipeline, &cx);
+  bool ok = pass_run_pipeline(&g, pipeline, &cx) && (!s || pass_run_pipeline(&s, pipeline, &cx));
   for (uint32_t i = 0; ok && b->unfused && i < g->nnodes; i++) g->nodes[i].kernel = 0;
-  ok = ok && (p = cg_jit_compile(g, &o, d)) != NULL;
+  int parts = b->threads > 0 ? b->threads : cg_online_cores();
+  ok = ok && (p = s && !b->unfused ? cg_jit_compile_split(g, s, parts, &o, d)
+                                   : cg_jit_compile(g, &o, d)) != NULL;
   if (ok) {
     void **bufs = make_slots(b, g, p);
     double ms[3];
     ok = time_runs(b, p, bufs, d, ms);
     if (ok) {
       int64_t batch = batch_of(g);
+      CgStats st;
+      cg_program_stats(p, &st);
       printf("%-14s %-14s batch=%-4lld median_ms=%9.4f min_ms=%9.4f max_ms=%9.4f samples_per_s=%.0f "
-             "compile_s=%.3f\n",
+             "compile_s=%.3f%s\n",
              g->name, mode, (long long)batch, ms[0], ms[1], ms[2], (double)batch / (ms[0] * 1e-3),
-             cg_program_compile_seconds(p));
+             cg_program_compile_seconds(p), st.parts ? " split" : "");
       if (b->profile > 0) print_profile(b, g, p);
     }
     free_slots(bufs, cg_program_nslots(p));
     cg_program_free(p);
   }
   ir_graph_free(g);
+  if (s) ir_graph_free(s);
   return ok;
 }
 
@@ -197,6 +220,9 @@ static bool parse_args(int argc, char **argv, Bench *b) {
     else if (!strcmp(a, "--iters") && v) b->iters = atoi(argv[++i]);
     else if (!strcmp(a, "--warmup") && v) b->warmup = atoi(argv[++i]);
     else if (!strcmp(a, "--unfused")) b->unfused = true;
+    else if (!strcmp(a, "--no-split")) b->nosplit = true;
+    else if (!strcmp(a, "--only") && v && (!strcmp(v, "train_step") || !strcmp(v, "inference")))
+      b->only = argv[++i];
     else if (!strcmp(a, "--profile") && v) b->profile = atoi(argv[++i]);
     else if (!strcmp(a, "-D") && v && b->ndefines < 8 && strchr(v, '=')) {
       const char *eq = strchr(v, '=');
@@ -214,8 +240,8 @@ int main(int argc, char **argv) {
   Bench b = {0};
   if (!parse_args(argc, argv, &b)) {
     fprintf(stderr, "usage: step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X] "
-                    "[--threads N] [--iters N] [--warmup N] [--unfused] [--profile N] "
-                    "[-D NAME=VALUE ...]\n");
+                    "[--threads N] [--iters N] [--warmup N] [--unfused] [--no-split] [--profile N] "
+                    "[--only train_step|inference] [-D NAME=VALUE ...]\n");
     return 2;
   }
   McSources src;
@@ -224,12 +250,16 @@ int main(int argc, char **argv) {
   mc_diag_init(&d, &src, stderr);
   FeOptions fo = {.defines = b.defines, .ndefines = b.ndefines, .mode = FE_MODE_TRAIN};
   IrGraph *fwd = fe_compile_file(b.path, &fo, &src, &d);
-  bool ok = fwd && bench_mode(&b, fwd, "train_step", PASS_PIPELINE_TRAIN, &d);
+  bool want_train = !b.only || !strcmp(b.only, "train_step");
+  bool want_infer = !b.only || !strcmp(b.only, "inference");
+  bool ok = fwd && (!want_train || bench_mode(&b, fwd, NULL, "train_step", PASS_PIPELINE_TRAIN, &d));
   if (fwd) ir_graph_free(fwd);
   fo.mode = FE_MODE_EVAL; /* batch norm on its running statistics, no dropout: model.eval() */
-  IrGraph *eval = ok ? fe_compile_file(b.path, &fo, &src, &d) : NULL;
-  ok = eval && bench_mode(&b, eval, "inference", PASS_PIPELINE_FORWARD, &d);
+  IrGraph *eval = ok && want_infer ? fe_compile_file(b.path, &fo, &src, &d) : NULL;
+  IrGraph *slice = eval && !b.nosplit ? slice_graph(&b, eval, b.threads > 0 ? b.threads : cg_online_cores(), FE_MODE_EVAL, &src, &d) : NULL;
+  if (want_infer) ok = eval && bench_mode(&b, eval, slice, "inference", PASS_PIPELINE_FORWARD, &d);
   if (eval) ir_graph_free(eval);
+  if (slice) ir_graph_free(slice);
   for (int i = 0; i < b.ndefines; i++) free((char *)b.defines[i].name);
   mc_diag_fini(&d);
   mc_sources_free(&src);

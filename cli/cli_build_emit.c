@@ -523,8 +523,9 @@ static void put_program(McStr *o, const CliBuild *b, int k) {
   mc_str_printf(o, "    .ws_bytes = {%lld, %lld},\n    .heap_base = {%lld, %lld},\n",
                 (long long)q->ws_bytes.c0, (long long)q->ws_bytes.c1, (long long)q->heap_base.c0,
                 (long long)q->heap_base.c1);
-  mc_str_printf(o, "    .uses_pool = %d,\n    .nindex = %d,\n    .index_nodes = %s%s};\n",
+  mc_str_printf(o, "    .uses_pool = %d,\n    .nindex = %d,\n    .index_nodes = %s%s,\n",
                 q->uses_pool ? 1 : 0, q->nindex, q->nindex ? n : "NULL", q->nindex ? "_index" : "");
+  mc_str_printf(o, "    .split_min_batch = %lld};\n", (long long)q->split_min_batch);
 }
 
 static void put_model(McStr *o, const CliBuild *b) {
@@ -797,6 +798,8 @@ void cli_build_emit_manifest(McStr *o, const CliBuild *b) {
                 b->header_name);
   if (b->batch_name) mc_str_printf(o, "  \"batch_dim\": \"%s\",\n", b->batch_name);
   else mc_str_puts(o, "  \"batch_dim\": null,\n");
+  mc_str_printf(o, "  \"forward_split_min_batch\": %lld,\n",
+                (long long)b->programs[CLI_PROG_FORWARD].prog.split_min_batch);
   json_list(o, "inputs", b->inputs, b->ninputs, NULL, false);
   json_list(o, "forward_inputs", b->inputs, b->ninputs, b->fwd_uses, false);
   if (train) json_list(o, "train_inputs", b->inputs, b->ninputs, b->train_uses, false);

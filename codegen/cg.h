@@ -41,6 +41,8 @@ typedef struct CgOptions {
 
 /* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
 CgOptions cg_options_default(void);
+/* The threads a program gets with CgOptions.threads <= 0: the online cores. */
+int cg_online_cores(void);
 /* The vector width, in bits, that code for the host CPU uses by default:
    512 where it has AVX-512F, 256 with AVX2, else 128. Chosen at run time,
    from the CPU the process runs on. */
@@ -51,6 +53,26 @@ typedef struct CgProgram CgProgram;
 /* Compiles g (which must verify). o may be NULL (defaults). Returns NULL
    after reporting into d. The program does not refer to g afterwards. */
 CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d);
+/* An inference program that runs as `parts` single-thread copies, each on
+   its own rows of the batch (rows [k*B/parts, (k+1)*B/parts) of every
+   batched input and output; params shared): no barrier between kernels and
+   no data crossing cores. `slice` is the same model built with its batch
+   dim divided by parts (the front end's -D); with it cg_split.c checks that
+   the batch rows of g never meet and that no constant depends on the batch.
+   Otherwise, and for small graphs, profiles or slice NULL, it is
+   cg_jit_compile(g). The program's slots are g's (full batch). */
+CgProgram *cg_jit_compile_split(const IrGraph *g, const IrGraph *slice, int parts,
+                                const CgOptions *o, McDiag *d);
+/* cg_split.c: true when g's batch rows never meet (row i of every output
+   is computed from row i of the batched inputs alone), every output is
+   batched, and `other` is g built at another batch with nothing else
+   changed (no constant depends on the batch). */
+bool cg_split_ok(const IrGraph *g, const IrGraph *other);
+/* Multiply-adds and element writes of g (saturating): below
+   CG_SPLIT_MIN_WORK a program is done before a second thread would have
+   woken, and splitting it costs more than it saves (seed_net). */
+int64_t cg_split_work(const IrGraph *g);
+#define CG_SPLIT_MIN_WORK ((int64_t)1 << 22)
 /* Runs the program once. bufs[i] is slot i (may be NULL for an empty
    tensor; bufs itself may be NULL when there are no slots). False, with a
    diagnostic, when a gather or scatter_add index was out of range (its row
@@ -82,6 +104,7 @@ typedef struct CgStats {
   int nnodes;              /* graph nodes lowered */
   int threads;             /* pool size (1 = no pool) */
   int shards;              /* modules compiled in parallel */
+  int parts;               /* cg_jit_compile_split: copies on batch rows (0 = not split) */
 } CgStats;
 void cg_program_stats(const CgProgram *p, CgStats *s);
 
@@ -135,6 +158,8 @@ typedef struct CgAotProgram {
   CgAotConst *consts;
   CgLin ws_bytes, heap_base;
   bool uses_pool;
+  int64_t split_min_batch; /* > 0: batch rows never meet (cg_split_ok); from this batch on
+                              the library runs one copy per thread on its rows */
   int nindex;
   CgAotIndex *index;
   int nkernels;

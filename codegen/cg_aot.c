@@ -282,6 +282,16 @@ static void fill_slots(const CgBuild *bd, CgAotProgram *p) {
   p->nkernels = bd->nkernels;
 }
 
+/* The least batch whose work is worth a copy of the program per thread,
+   when the batch rows never meet; 0 when they do. */
+static int64_t split_min_batch(IrGraph *const graphs[3], const int64_t batches[3], bool batched) {
+  if (!batched || !cg_split_ok(graphs[0], graphs[1])) return 0;
+  int64_t per_row = cg_split_work(graphs[0]) / batches[0];
+  if (per_row < 1) per_row = 1;
+  int64_t least = (CG_SPLIT_MIN_WORK + per_row - 1) / per_row;
+  return least < 2 ? 2 : least;
+}
+
 bool cg_aot_compile(IrGraph *const graphs[3], const int64_t batches[3], const CgOptions *o,
                     const char *obj_path, CgAotProgram *prog, McDiag *d) {
   memset(prog, 0, sizeof *prog);
@@ -303,6 +313,7 @@ bool cg_aot_compile(IrGraph *const graphs[3], const int64_t batches[3], const Cg
   if (ok) {
     fill_slots(&bd[0], prog);
     prog->uses_pool = cg_build_uses_pool(graphs[0], &bd[0]);
+    prog->split_min_batch = split_min_batch(graphs, batches, f.batched);
   }
   ok = ok && fit_words(&f, bd, graphs[0], prog, d) && fit_layout(&f, bd, graphs[0], prog, d) &&
        fit_constants(&f, bd, graphs, prog, d) && fit_index_nodes(&f, graphs, prog, d) &&

@@ -125,7 +125,6 @@ struct CgTarget {
 bool cg_target_choose(const CgOptions *o, CgTarget *t, McDiag *d);
 /* A new target machine for o's CPU and optimization level. */
 LLVMTargetMachineRef cg_target_machine(const CgOptions *o, McDiag *d);
-int cg_online_cores(void);
 
 /* ---- cg_module.c: the lowering context ------------------------------------
    The functions of a program are spread over shards, one module each in

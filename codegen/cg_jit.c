@@ -45,6 +45,13 @@ struct CgProgram {
   IrRef *call_node;   /* with CgOptions.profile: per call */
   char **call_kernel;
   int ncalls;
+  int64_t ws_bytes;            /* the workspace (header, pointer table, constants, buffers) */
+  int64_t ntable;              /* pointer table entries (into ws) */
+  /* split (cg_jit_compile_split): nparts copies, each runs on its rows */
+  int nparts;
+  CgProgram **parts;
+  bool *slot_split;  /* [nslots]: the slot holds batch rows (else every part reads all of it) */
+  void ***part_bufs; /* [nparts][nslots]: each part's slice of the caller's buffers */
 };
 
 static double now_seconds(void) {
@@ -378,6 +385,8 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
     return false;
   }
   memset(p->ws, 0, (size_t)plan->heap_base);
+  p->ws_bytes = plan->workspace_bytes;
+  p->ntable = cg_plan_table_entries(plan, g);
   cg_plan_fill_table(plan, g, p->ws);
   write_constants(p->ws, g, plan);
   if (cg_build_uses_pool(g, bd)) {
@@ -427,6 +436,96 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
   return p;
 }
 
+/* ---- split programs (cg_split.c says when) ------------------------------------------------ */
+
+/* A second copy of a compiled program: the same code, a workspace of its
+   own (constants live among the buffers: all of it is copied) whose
+   pointer table points into it. */
+static CgProgram *program_copy(const CgProgram *src) {
+  CgProgram *p = mc_xcalloc(1, sizeof *p);
+  p->run = src->run;
+  p->ws = aligned_alloc(CG_ALIGN, (size_t)src->ws_bytes);
+  if (!p->ws) {
+    free(p);
+    return NULL;
+  }
+  memcpy(p->ws, src->ws, (size_t)src->ws_bytes);
+  void **table = (void **)((char *)p->ws + CG_WS_HEADER);
+  for (int64_t i = 0; i < src->ntable; i++)
+    table[i] = (char *)p->ws + ((char *)table[i] - (char *)src->ws);
+  p->ws_bytes = src->ws_bytes;
+  p->ntable = src->ntable;
+  p->nindex = src->nindex;
+  p->index_nodes = mc_xmalloc((size_t)(src->nindex + 1) * sizeof *p->index_nodes);
+  memcpy(p->index_nodes, src->index_nodes, (size_t)src->nindex * sizeof *p->index_nodes);
+  p->stats = src->stats;
+  return p;
+}
+
+/* The wrapper: the caller's slots are g's, full size; parts[0] is compiled
+   from the slice, the others are copies of it. */
+static CgProgram *make_split(const IrGraph *g, CgProgram *first, int parts, McDiag *d) {
+  CgProgram *p = mc_xcalloc(1, sizeof *p);
+  p->nparts = parts;
+  p->parts = mc_xcalloc((size_t)parts, sizeof *p->parts);
+  p->part_bufs = mc_xcalloc((size_t)parts, sizeof *p->part_bufs);
+  p->parts[0] = first;
+  p->nslots = first->nslots;
+  p->ninputs = first->ninputs;
+  p->slot_node = mc_xmalloc((size_t)(p->nslots + 1) * sizeof *p->slot_node);
+  p->slot_bytes = mc_xmalloc((size_t)(p->nslots + 1) * sizeof *p->slot_bytes);
+  p->slot_split = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->slot_split);
+  uint32_t bit = 1u << ir_graph_batch_sym(g);
+  for (int i = 0; i < p->nslots; i++) {
+    const IrNode *n = ir_node(g, first->slot_node[i]);
+    p->slot_node[i] = first->slot_node[i];
+    p->slot_bytes[i] = cg_node_bytes(n);
+    p->slot_split[i] = n->shape.rank > 0 && (n->shape.d[0].syms & bit);
+  }
+  int nouts = p->nslots - p->ninputs;
+  p->result_slot = mc_xmalloc((size_t)(nouts + 1) * sizeof *p->result_slot);
+  memcpy(p->result_slot, first->result_slot, (size_t)nouts * sizeof *p->result_slot);
+  p->stats = first->stats;
+  p->stats.threads = parts;
+  p->stats.parts = parts;
+  p->stats.workspace_bytes = parts * first->stats.workspace_bytes;
+  p->stats.naive_bytes = parts * first->stats.naive_bytes;
+  bool ok = (p->pool = rt_pool_new(parts)) != NULL;
+  for (int k = 0; k < parts; k++) {
+    p->part_bufs[k] = mc_xcalloc((size_t)p->nslots + 1, sizeof **p->part_bufs);
+    if (ok && k > 0) ok = (p->parts[k] = program_copy(first)) != NULL;
+  }
+  if (!ok) {
+    mc_error(d, (McLoc){0}, "codegen: cannot start %d copies of the program", parts);
+    cg_program_free(p);
+    return NULL;
+  }
+  return p;
+}
+
+CgProgram *cg_jit_compile_split(const IrGraph *g, const IrGraph *slice, int parts,
+                                const CgOptions *o, McDiag *d) {
+  double t0 = now_seconds();
+  CgOptions opts = o ? *o : cg_options_default();
+  int sym = ir_graph_batch_sym(g);
+  if (opts.profile || opts.aot || parts < 2 || !slice || sym < 0 ||
+      g->syms[sym].value != (int64_t)parts * slice->syms[sym].value ||
+      cg_split_work(g) < CG_SPLIT_MIN_WORK || !cg_split_ok(g, slice))
+    return cg_jit_compile(g, o, d);
+  CgOptions one = opts;
+  one.threads = 1;
+  CgProgram *first = cg_jit_compile(slice, &one, d);
+  if (!first) return NULL;
+  for (int k = 0; k < first->nslots - first->ninputs; k++)
+    if (first->result_slot[k] != first->ninputs + k) { /* an output kept in an input's slot */
+      cg_program_free(first);
+      return cg_jit_compile(g, o, d);
+    }
+  CgProgram *p = make_split(g, first, parts, d);
+  if (p) p->stats.compile_seconds = now_seconds() - t0;
+  return p;
+}
+
 static const IndexNode *find_index_node(const CgProgram *p, IrRef id) {
   for (int i = 0; i < p->nindex; i++)
     if (p->index_nodes[i].id == id)
@@ -434,17 +533,9 @@ static const IndexNode *find_index_node(const CgProgram *p, IrRef id) {
   return NULL;
 }
 
-bool cg_program_run(CgProgram *p, void *const *bufs, McDiag *d) {
-  for (int i = 0; i < p->nslots; i++)
-    if (!(bufs ? bufs[i] : NULL) && p->slot_bytes[i] > 0) {
-      mc_error(d, (McLoc){0}, "codegen: no buffer for slot %d (node %%%u)", i, p->slot_node[i]);
-      return false;
-    }
-  char *ws = p->ws;
-  memset(ws + CG_WS_ERR_NODE, 0, CG_WS_HEADER - CG_WS_ERR_NODE);
-  void **none = bufs || p->nslots == 0 ? NULL : mc_xcalloc((size_t)p->nslots, sizeof *none);
-  p->run(none ? (void *const *)none : bufs, ws);
-  free(none);
+/* Reports the first index out of range that the last run recorded. */
+static bool index_errors(const CgProgram *p, McDiag *d) {
+  const char *ws = p->ws;
   uint32_t bad;
   int64_t value;
   memcpy(&bad, ws + CG_WS_ERR_NODE, sizeof bad);
@@ -459,6 +550,44 @@ bool cg_program_run(CgProgram *p, void *const *bufs, McDiag *d) {
   mc_error(d, in->loc, "%s index %lld out of range [0, %lld) at node %%%u", ir_ops[in->op].name,
            (long long)value, (long long)in->rows, in->id);
   return false;
+}
+
+static void run_once(CgProgram *p, void *const *bufs) {
+  memset((char *)p->ws + CG_WS_ERR_NODE, 0, CG_WS_HEADER - CG_WS_ERR_NODE);
+  p->run(bufs, p->ws);
+}
+
+static void run_parts(void *ctx, int64_t begin, int64_t end) {
+  CgProgram *p = ctx;
+  for (int64_t k = begin; k < end; k++)
+    run_once(p->parts[k], (void *const *)p->part_bufs[k]);
+}
+
+/* Part k reads and writes rows [k * rows / nparts, ...) of every batched
+   slot, and all of the others (params). */
+static bool run_split(CgProgram *p, void *const *bufs, McDiag *d) {
+  for (int k = 0; k < p->nparts; k++)
+    for (int i = 0; i < p->nslots; i++)
+      p->part_bufs[k][i] = p->slot_split[i] ? (char *)bufs[i] + k * (p->slot_bytes[i] / p->nparts)
+                                            : bufs[i];
+  rt_parallel_for(p->pool, p->nparts, run_parts, p);
+  bool ok = true;
+  for (int k = 0; k < p->nparts && ok; k++) ok = index_errors(p->parts[k], d);
+  return ok;
+}
+
+bool cg_program_run(CgProgram *p, void *const *bufs, McDiag *d) {
+  for (int i = 0; i < p->nslots; i++)
+    if (!(bufs ? bufs[i] : NULL) && p->slot_bytes[i] > 0) {
+      mc_error(d, (McLoc){0}, "codegen: no buffer for slot %d (node %%%u)", i, p->slot_node[i]);
+      return false;
+    }
+  if (p->nparts)
+    return run_split(p, bufs, d);
+  void **none = bufs || p->nslots == 0 ? NULL : mc_xcalloc((size_t)p->nslots, sizeof *none);
+  run_once(p, none ? (void *const *)none : bufs);
+  free(none);
+  return index_errors(p, d);
 }
 
 int cg_program_nslots(const CgProgram *p) { return p->nslots; }
@@ -488,6 +617,13 @@ int cg_program_profile(const CgProgram *p, CgCallTime *out, int cap) {
 void cg_program_free(CgProgram *p) {
   if (!p)
     return;
+  for (int k = 0; k < p->nparts; k++) {
+    cg_program_free(p->parts[k]);
+    free(p->part_bufs[k]);
+  }
+  free(p->parts);
+  free(p->part_bufs);
+  free(p->slot_split);
   for (int i = 0; i < p->ncalls; i++) free(p->call_kernel[i]);
   free(p->call_kernel);
   free(p->call_node);

@@ -45,6 +45,8 @@ struct RtAotCtx {
   void **updates; /* a program writes param i's new value here (NULL: never updated so) */
   int64_t steps;
   Instance inst[PROG_COUNT];
+  int nparts;    /* forward split over batch rows: one copy per pool thread (0: never) */
+  Instance *parts;
   char err[MSG_CAP];
 };
 
@@ -462,6 +464,11 @@ int rt_aot_create(const RtAotModel *m, const RtAotConfig *cfg, RtAotCtx **out) {
   if (rc == RT_AOT_OK && any_pool(m) && !(c->pool = rt_pool_new(conf.threads)))
     rc = fail(NULL, RT_AOT_ERR_THREADS, "create: cannot start %d worker threads",
               conf.threads > 0 ? conf.threads : 0);
+  if (rc == RT_AOT_OK && m->forward->split_min_batch > 0 && rt_pool_threads(c->pool) > 1) {
+    c->nparts = rt_pool_threads(c->pool);
+    if (!(c->parts = calloc((size_t)c->nparts, sizeof *c->parts)))
+      rc = fail(NULL, RT_AOT_ERR_NOMEM, "create: out of memory");
+  }
   if (rc != RT_AOT_OK) {
     rt_aot_destroy(c);
     return rc;
@@ -475,6 +482,8 @@ void rt_aot_destroy(RtAotCtx *c) {
   const RtAotModel *m = c->m;
   for (int k = 0; k < PROG_COUNT; k++)
     if (program_of(m, k)) instance_free(program_of(m, k), &c->inst[k]);
+  for (int i = 0; c->parts && i < c->nparts; i++) instance_free(m->forward, &c->parts[i]);
+  free(c->parts);
   for (int i = 0; i < m->nparams; i++) {
     if (c->params) free(c->params[i]);
     if (c->updates) free(c->updates[i]);
@@ -662,8 +671,8 @@ static int index_error(RtAotCtx *c, const RtAotProgram *p, const Call *k, uint32
               (long long)value, bad - 1);
 }
 
-/* Builds the instance if the batch changed, binds every slot and runs p. */
-static int run_program(RtAotCtx *c, const RtAotProgram *p, Instance *in, const Call *k) {
+/* Builds the instance if the batch changed and binds every slot. */
+static int prepare(RtAotCtx *c, const RtAotProgram *p, Instance *in, const Call *k) {
   if (in->batch != k->batch) {
     int rc = instance_build(c, p, in, k->batch, k->what);
     if (rc) return rc;
@@ -673,12 +682,84 @@ static int run_program(RtAotCtx *c, const RtAotProgram *p, Instance *in, const C
     if (rc) return rc;
   }
   memset(in->ws + RT_AOT_WS_ERR_NODE, 0, RT_AOT_WS_HEADER - RT_AOT_WS_ERR_NODE);
-  p->run(in->bufs, in->ws, in->descs);
+  return RT_AOT_OK;
+}
+
+/* After p ran: the bad index it recorded, if any. */
+static int index_status(RtAotCtx *c, const RtAotProgram *p, const Instance *in, const Call *k) {
   uint32_t bad;
   int64_t value;
   memcpy(&bad, in->ws + RT_AOT_WS_ERR_NODE, sizeof bad);
   memcpy(&value, in->ws + RT_AOT_WS_ERR_VALUE, sizeof value);
   return bad ? index_error(c, p, k, bad, value) : RT_AOT_OK;
+}
+
+static int run_program(RtAotCtx *c, const RtAotProgram *p, Instance *in, const Call *k) {
+  int rc = prepare(c, p, in, k);
+  if (rc) return rc;
+  p->run(in->bufs, in->ws, in->descs);
+  return index_status(c, p, in, k);
+}
+
+/* ---- forward split over batch rows ---------------------------------------------------- */
+
+typedef struct Split {
+  RtAotCtx *c;
+  const RtAotProgram *p;
+} Split;
+
+static void run_parts(void *ctx, int64_t begin, int64_t end) {
+  const Split *sp = ctx;
+  for (int64_t i = begin; i < end; i++) {
+    Instance *in = &sp->c->parts[i];
+    sp->p->run(in->bufs, in->ws, in->descs);
+  }
+}
+
+/* Tensor t's rows from `row` on: batched tensors (inputs and outputs of a
+   split program have the batch in dim 0 alone) move, the others do not. */
+static void *rows_from(const RtAotTensor *t, const void *data, int64_t row) {
+  int64_t off = 0;
+  if (data && t->batch_mask) bytes_at(t, row, &off);
+  return (char *)data + off;
+}
+
+/* Part i: rows [b0, b1) of the call, on its own instance with the kernels
+   inline (the pool runs the parts). */
+static int prepare_part(RtAotCtx *c, const RtAotProgram *p, const Call *k, int i,
+                        const void **ins, void **outs) {
+  const RtAotModel *m = c->m;
+  int64_t b0, b1;
+  rt_pool_chunk(k->batch, c->nparts, i, &b0, &b1);
+  for (int j = 0; j < m->ninputs; j++) ins[j] = rows_from(&m->inputs[j], k->inputs[j], b0);
+  for (int j = 0; k->outputs && j < m->noutputs; j++)
+    outs[j] = k->outputs[j] ? rows_from(&m->outputs[j], k->outputs[j], b0) : NULL;
+  Call part = *k;
+  part.batch = b1 - b0;
+  part.inputs = ins;
+  part.outputs = k->outputs ? outs : NULL;
+  Instance *in = &c->parts[i];
+  int rc = prepare(c, p, in, &part);
+  *(RtPool **)(in->ws + RT_AOT_WS_POOL) = NULL;
+  return rc;
+}
+
+static int run_split(RtAotCtx *c, const RtAotProgram *p, const Call *k) {
+  const RtAotModel *m = c->m;
+  const void **ins = calloc((size_t)c->nparts * (size_t)(m->ninputs + 1), sizeof *ins);
+  void **outs = calloc((size_t)c->nparts * (size_t)(m->noutputs + 1), sizeof *outs);
+  int rc = ins && outs ? RT_AOT_OK : fail(c, RT_AOT_ERR_NOMEM, "%s: out of memory", k->what);
+  for (int i = 0; !rc && i < c->nparts; i++)
+    rc = prepare_part(c, p, k, i, ins + (size_t)i * (size_t)(m->ninputs + 1),
+                      outs + (size_t)i * (size_t)(m->noutputs + 1));
+  if (!rc) {
+    Split sp = {c, p};
+    rt_parallel_for(c->pool, c->nparts, run_parts, &sp);
+  }
+  for (int i = 0; !rc && i < c->nparts; i++) rc = index_status(c, p, &c->parts[i], k);
+  free(ins);
+  free(outs);
+  return rc;
 }
 
 int rt_aot_forward(RtAotCtx *c, int64_t batch, const void *const *inputs, const size_t *in_counts,
@@ -688,7 +769,9 @@ int rt_aot_forward(RtAotCtx *c, int64_t batch, const void *const *inputs, const 
   if (!rc) rc = check_outputs(c, batch, outputs, out_counts);
   if (!rc) {
     Call k = {"forward", batch, inputs, outputs, NULL, NULL};
-    rc = run_program(c, c->m->forward, &c->inst[PROG_FORWARD], &k);
+    const RtAotProgram *p = c->m->forward;
+    bool split = c->nparts > 1 && batch >= p->split_min_batch && batch >= c->nparts;
+    rc = split ? run_split(c, p, &k) : run_program(c, p, &c->inst[PROG_FORWARD], &k);
   }
   return leave(c, rc);
 }

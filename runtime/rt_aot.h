@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define RT_AOT_ABI 2 /* 2: the grad and apply programs */
+#define RT_AOT_ABI 3 /* 2: the grad and apply programs; 3: split_min_batch */
 #define RT_AOT_MAX_RANK 8
 
 /* The workspace header the generated code reads and writes (the JIT's
@@ -123,6 +123,10 @@ typedef struct RtAotProgram {
   int32_t uses_pool;  /* kernels may run in parts on the pool */
   int32_t nindex;
   const RtAotIndexNode *index_nodes;
+  /* > 0: the program's batch rows never meet (codegen's cg_split_ok), and
+     from this batch on the runtime runs it as one copy per pool thread,
+     each on its own rows, with the kernels inline; 0: never */
+  int64_t split_min_batch;
 } RtAotProgram;
 
 /* Initializers (torch.nn.init): rt.h's RtInit fields (rt_init.c). */

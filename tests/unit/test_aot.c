@@ -356,6 +356,92 @@ static void test_mlp_label_range(void) {
   dlclose(l.so);
 }
 
+/* "forward_split_min_batch" of the library's manifest (-1: missing). */
+static int64_t split_min_batch(const char *model) {
+  char path[512];
+  snprintf(path, sizeof path, "%s/lib%s.json", tmpdir, model);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  char line[4096];
+  long long v = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, " \"forward_split_min_batch\": %lld", &v) == 1) break;
+  fclose(f);
+  return v;
+}
+
+/* Forward on 1 thread (one program) and on 2 (a copy per thread on its
+   rows from split_min_batch on): the same values. */
+static void check_split_forward(const char *model, const int64_t *batches, int nb) {
+  Lib l = {0};
+  CU_ASSERT_FATAL(load_library(&l, model, ""));
+  int64_t least = split_min_batch(model);
+  CU_ASSERT(least >= 2);
+  Config one = {SEED, 1}, two = {SEED, 2};
+  void *c1 = NULL, *c2 = NULL;
+  CU_ASSERT_EQUAL_FATAL(l.create(&one, &c1), 0);
+  CU_ASSERT_EQUAL_FATAL(l.create(&two, &c2), 0);
+  for (int b = 0; b < nb; b++) {
+    int64_t batch = batches[b] > 0 ? batches[b] : least;
+    Jit j = {0};
+    CU_ASSERT_FATAL(jit_build(&j, model, batch, false, NULL));
+    Inputs in;
+    make_inputs(&j, &j, &in);
+    void *outs[2][16];
+    size_t out_n[16];
+    int nout = 0;
+    for (uint32_t k = 0; k < j.g->nouts && nout < 16; k++) {
+      if (j.g->outs[k].kind != IR_OUT_OUTPUT) continue;
+      int s = cg_program_output_slot(j.p, (int)k);
+      for (int w = 0; w < 2; w++) outs[w][nout] = calloc((size_t)slot_bytes(&j, s) + 4, 1);
+      out_n[nout++] = (size_t)ir_shape_numel(&slot(&j, s)->shape);
+    }
+    CU_ASSERT_EQUAL(l.forward_v(c1, batch, in.ptr, in.count, outs[0], out_n), 0);
+    CU_ASSERT_EQUAL(l.forward_v(c2, batch, in.ptr, in.count, outs[1], out_n), 0);
+    for (int k = 0; k < nout; k++) {
+      /* a smaller batch may take another kernel path (a row's sum in
+         another order): the last bits may differ, nothing more */
+      const float *a = outs[0][k], *bb = outs[1][k];
+      size_t off = 0;
+      for (size_t e = 0; e < out_n[k]; e++) off += !(fabsf(a[e] - bb[e]) <= 1e-5f * (1 + fabsf(a[e])));
+      if (off)
+        fprintf(stderr, "\n  %s batch %lld: %zu of %zu outputs differ\n", model, (long long)batch,
+                off, out_n[k]);
+      CU_ASSERT_EQUAL(off, 0);
+      free(outs[0][k]);
+      free(outs[1][k]);
+    }
+    free_inputs(&in);
+    jit_free(&j);
+  }
+  l.destroy(c1);
+  l.destroy(c2);
+  dlclose(l.so);
+}
+
+/* 0 stands for the manifest's least batch; odd batches split unevenly. */
+static void test_split_forward_mlp(void) {
+  const int64_t b[] = {0, 7, 128};
+  check_split_forward("mlp", b, 3);
+}
+
+static void test_split_forward_gpt(void) {
+  const int64_t b[] = {0, 3, 16};
+  check_split_forward("gpt", b, 3);
+}
+
+/* seed_net's rows never meet either, but it is too small to split until
+   a large batch; resnet_mini's forward (eval mode) splits too. */
+static void test_split_manifest(void) {
+  Lib l = {0};
+  CU_ASSERT_FATAL(load_library(&l, "seed_net", "--optimizer sgd"));
+  CU_ASSERT(split_min_batch("seed_net") > 64);
+  dlclose(l.so);
+  CU_ASSERT_FATAL(load_library(&l, "resnet_mini", "--optimizer sgd"));
+  CU_ASSERT(split_min_batch("resnet_mini") >= 2);
+  dlclose(l.so);
+}
+
 int main(void) {
   snprintf(tmpdir, sizeof tmpdir, "%s/modelc-test-aot-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
   if (!mkdtemp(tmpdir)) return 1;
@@ -365,6 +451,9 @@ int main(void) {
       {"gpt (adamw): library == JIT, batches 1 3", test_gpt_adamw},
       {"resnet_mini (sgd): library == JIT, batches 2 5", test_resnet_mini_sgd},
       {"mlp: labels outside [0, 10) are refused before the step", test_mlp_label_range},
+      {"mlp: forward split over batch rows == one program", test_split_forward_mlp},
+      {"gpt: forward split over batch rows == one program", test_split_forward_gpt},
+      {"manifest: forward_split_min_batch", test_split_manifest},
   };
   int rc = test_main("aot", tests, MC_COUNTOF(tests));
   char cmd[512];

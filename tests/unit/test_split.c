@@ -1,0 +1,280 @@
+/* test_split.c -- inference programs split over batch rows
+   (cg_jit_compile_split): models whose rows never meet run as copies on
+   slices of the batch and compute what the evaluator and the whole
+   program compute; models whose rows meet (a mean over the batch, train
+   mode batch norm, a constant computed from the batch, rows reversed or
+   joined along the batch, a table indexed by batch rows) are refused and
+   compile as one program. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cg.h"
+#include "fe.h"
+#include "pass.h"
+#include "test_util.h"
+
+typedef struct Pair {
+  McSources src;
+  McDiag d;
+  IrGraph *g, *s; /* the model at batch B and at B / parts */
+} Pair;
+
+static IrGraph *build_at(Pair *p, const char *text, int64_t batch, FeMode mode) {
+  FeDefine def = {"B", batch};
+  FeOptions o = {.defines = &def, .ndefines = 1, .mode = mode};
+  IrGraph *g = fe_compile_string("split.model", text, &o, &p->src, &p->d);
+  if (!g) fprintf(stderr, "\n%s", p->d.buf.s ? p->d.buf.s : "");
+  CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+  return g;
+}
+
+static void pair_init(Pair *p, const char *text, int64_t batch, int parts, FeMode mode) {
+  mc_sources_init(&p->src);
+  mc_diag_init(&p->d, &p->src, NULL);
+  p->g = build_at(p, text, batch, mode);
+  p->s = build_at(p, text, batch / parts, mode);
+}
+
+static void pair_optimize(Pair *p) {
+  PassCtx cx = {.diag = &p->d};
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&p->g, PASS_PIPELINE_FORWARD, &cx));
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&p->s, PASS_PIPELINE_FORWARD, &cx));
+}
+
+static void pair_free(Pair *p) {
+  ir_graph_free(p->g);
+  ir_graph_free(p->s);
+  mc_diag_fini(&p->d);
+  mc_sources_free(&p->src);
+}
+
+static double draw(uint64_t stream, int64_t i) {
+  uint64_t h = (stream + 1) * 0x9E3779B97F4A7C15ull ^ (uint64_t)i * 0xBF58476D1CE4E5B9ull;
+  h ^= h >> 31;
+  h *= 0x94D049BB133111EBull;
+  h ^= h >> 29;
+  return (double)(h >> 11) / 9007199254740992.0 * 2 - 1;
+}
+
+/* Buffers for p's slots: inputs and params drawn (i32 inputs below
+   `bound`), bound to the evaluator too; outputs poisoned. */
+static void **make_buffers(const IrGraph *g, const CgProgram *p, IrEval *e, int64_t bound,
+                           McDiag *d) {
+  int ns = cg_program_nslots(p);
+  void **bufs = mc_xcalloc((size_t)ns + 1, sizeof *bufs);
+  for (int s = 0; s < ns; s++) {
+    const IrNode *n = ir_node(g, cg_program_slot_node(p, s));
+    int64_t numel = ir_shape_numel(&n->shape);
+    bufs[s] = mc_xmalloc((size_t)(numel ? numel : 1) * 4);
+    if (n->op != IR_OP_INPUT && n->op != IR_OP_PARAM) {
+      memset(bufs[s], 0xA5, (size_t)(numel ? numel : 1) * 4);
+      continue;
+    }
+    double *v = mc_xmalloc((size_t)(numel ? numel : 1) * sizeof *v);
+    for (int64_t i = 0; i < numel; i++) {
+      double x = draw((uint64_t)s, i);
+      if (n->dtype == IR_I32) {
+        v[i] = (double)(int64_t)((x + 1) / 2 * (double)bound);
+        ((int32_t *)bufs[s])[i] = (int32_t)v[i];
+      } else {
+        v[i] = (float)x;
+        ((float *)bufs[s])[i] = (float)x;
+      }
+    }
+    CU_ASSERT_TRUE(ir_eval_bind(e, n->name, v, numel, d));
+    free(v);
+  }
+  return bufs;
+}
+
+static void free_buffers(void **bufs, int n) {
+  for (int i = 0; i < n; i++) free(bufs[i]);
+  free(bufs);
+}
+
+/* Largest |got - want| over |want|'s RMS (plus a floor) for output k. */
+static double output_error(const IrGraph *g, const CgProgram *p, void **bufs, const IrEval *e,
+                           uint32_t k) {
+  const IrTensor *want = ir_eval_value(e, g->outs[k].ref);
+  const float *got = bufs[cg_program_output_slot(p, (int)k)];
+  double ss = 0, worst = 0;
+  for (int64_t i = 0; i < want->numel; i++) ss += want->data[i] * want->data[i];
+  double scale = sqrt(ss / (double)(want->numel ? want->numel : 1)) + 1e-6;
+  for (int64_t i = 0; i < want->numel; i++) {
+    double err = fabs((double)got[i] - want->data[i]) / scale;
+    if (!(err <= worst)) worst = err; /* nan counts */
+  }
+  return worst;
+}
+
+/* Compiles p's model whole and split on 2 threads; both against the
+   evaluator on the same inputs. */
+static void check_split_matches(const char *what, const char *text, int64_t batch,
+                                int64_t index_bound) {
+  Pair p;
+  pair_init(&p, text, batch, 2, FE_MODE_EVAL);
+  CU_ASSERT_TRUE(cg_split_ok(p.g, p.s));
+  pair_optimize(&p);
+  CU_ASSERT_TRUE(cg_split_ok(p.g, p.s));
+  CgOptions o = cg_options_default();
+  o.threads = 2;
+  CgProgram *whole = cg_jit_compile(p.g, &o, &p.d);
+  CgProgram *split = cg_jit_compile_split(p.g, p.s, 2, &o, &p.d);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(whole);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(split);
+  CgStats st;
+  cg_program_stats(split, &st);
+  CU_ASSERT_EQUAL(st.parts, 2);
+  CU_ASSERT_EQUAL(cg_program_nslots(split), cg_program_nslots(whole));
+  CgProgram *progs[2] = {whole, split};
+  for (int w = 0; w < 2; w++) {
+    IrEval *e = ir_eval_new(p.g, false);
+    void **bufs = make_buffers(p.g, progs[w], e, index_bound, &p.d);
+    CU_ASSERT_TRUE(ir_eval_run(e, &p.d));
+    CU_ASSERT_TRUE(cg_program_run(progs[w], bufs, &p.d));
+    for (uint32_t k = 0; k < p.g->nouts; k++) {
+      double err = output_error(p.g, progs[w], bufs, e, k);
+      if (!(err < 1e-4))
+        fprintf(stderr, "\n  %s (%s): output %s off by %g of its RMS", what,
+                w ? "split" : "whole", p.g->outs[k].name, err);
+      CU_ASSERT(err < 1e-4);
+    }
+    free_buffers(bufs, cg_program_nslots(progs[w]));
+    ir_eval_free(e);
+  }
+  cg_program_free(whole);
+  cg_program_free(split);
+  pair_free(&p);
+}
+
+static void test_split_mlp(void) {
+  check_split_matches("mlp",
+                      "model m {\n"
+                      "  B = batch(64)\n"
+                      "  input x: f32[B, 256]\n"
+                      "  fc1 = linear(256, 256)\n"
+                      "  fc2 = linear(256, 10)\n"
+                      "  output y = softmax(fc2(relu(fc1(x))))\n"
+                      "}\n",
+                      64, 0);
+}
+
+static void test_split_cnn(void) {
+  check_split_matches("cnn",
+                      "model m {\n"
+                      "  B = batch(16)\n"
+                      "  input x: f32[B, 8, 16, 16]\n"
+                      "  conv = conv2d(8, 16, 3, padding = 1)\n"
+                      "  bn = batch_norm2d(16)\n"
+                      "  fc = linear(16 * 8 * 8, 10)\n"
+                      "  h = max_pool2d(relu(bn(conv(x))), 2)\n"
+                      "  output y = fc(flatten(h))\n"
+                      "}\n",
+                      16, 0);
+}
+
+static void test_split_gpt_block(void) {
+  check_split_matches("gpt block",
+                      "model m {\n"
+                      "  B = batch(8)\n"
+                      "  T = 16\n"
+                      "  input idx: i32[B, T]\n"
+                      "  wte = embedding(50, 64)\n"
+                      "  wpe = embedding(T, 64)\n"
+                      "  h = gpt_block(64, 4)\n"
+                      "  ln = layer_norm(64)\n"
+                      "  output y = ln(h(wte(idx) + wpe(arange(T))))\n"
+                      "}\n",
+                      8, 50);
+}
+
+/* cg_split_ok on the front end's graphs of a model whose rows meet. */
+static bool split_ok(const char *body, FeMode mode) {
+  char text[1024];
+  snprintf(text, sizeof text,
+           "model m {\n  B = batch(8)\n  input x: f32[B, 16]\n  input i: i32[B]\n%s}\n", body);
+  Pair p;
+  pair_init(&p, text, 8, 2, mode);
+  bool ok = cg_split_ok(p.g, p.s);
+  pair_free(&p);
+  return ok;
+}
+
+static void test_split_refuses_rows_that_meet(void) {
+  CU_ASSERT_TRUE(split_ok("  output y = relu(x) * 2\n", FE_MODE_EVAL)); /* the control */
+  CU_ASSERT_FALSE(split_ok("  output y = x - mean(x, axis = 0)\n", FE_MODE_EVAL));
+  CU_ASSERT_FALSE(split_ok("  output y = x / B\n", FE_MODE_EVAL));
+  CU_ASSERT_FALSE(split_ok("  output y = concat([x, x], axis = 0)\n", FE_MODE_EVAL));
+  CU_ASSERT_FALSE(split_ok("  output y = gather(x, i)\n", FE_MODE_EVAL));
+  CU_ASSERT_FALSE(split_ok("  output y = x * float(unsqueeze(arange(B), 1))\n", FE_MODE_EVAL));
+  CU_ASSERT_FALSE(split_ok("  output y = transpose(x) \n", FE_MODE_EVAL));
+  CU_ASSERT_FALSE(split_ok("  output y = sum(x)\n", FE_MODE_EVAL));
+  CU_ASSERT_FALSE(split_ok("  output y = x\n  minimize mse(x, x * 2)\n", FE_MODE_EVAL));
+  /* batch norm normalizes over the batch in train mode, not in eval mode */
+  const char *bn = "  bn = batch_norm1d(16)\n  output y = bn(x)\n";
+  CU_ASSERT_TRUE(split_ok(bn, FE_MODE_EVAL));
+  CU_ASSERT_FALSE(split_ok(bn, FE_MODE_TRAIN));
+}
+
+/* cg_jit_compile_split on 2 threads; parts: what its stats must say. */
+static CgProgram *compile_split(Pair *p, const IrGraph *slice, int parts) {
+  CgOptions o = cg_options_default();
+  o.threads = 2;
+  CgProgram *prog = cg_jit_compile_split(p->g, slice, 2, &o, &p->d);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(prog);
+  CgStats st;
+  cg_program_stats(prog, &st);
+  CU_ASSERT_EQUAL(st.parts, parts);
+  return prog;
+}
+
+/* Refused, or no slice (a batch the parts do not divide): one program. */
+static void test_split_falls_back(void) {
+  Pair p;
+  pair_init(&p,
+            "model m {\n  B = batch(64)\n  input x: f32[B, 256]\n  fc = linear(256, 256)\n"
+            "  output y = fc(x) - mean(fc(x), axis = 0)\n}\n",
+            64, 2, FE_MODE_EVAL);
+  cg_program_free(compile_split(&p, p.s, 0));
+  cg_program_free(compile_split(&p, NULL, 0));
+  pair_free(&p);
+}
+
+/* An index out of range in the second part's rows is reported. */
+static void test_split_reports_bad_index(void) {
+  Pair p;
+  pair_init(&p,
+            "model m {\n  B = batch(64)\n  input i: i32[B, 8]\n  emb = embedding(100, 64)\n"
+            "  fc = linear(64, 512)\n  output y = fc(emb(i))\n}\n",
+            64, 2, FE_MODE_EVAL);
+  pair_optimize(&p);
+  CgProgram *prog = compile_split(&p, p.s, 2);
+  IrEval *e = ir_eval_new(p.g, false);
+  void **bufs = make_buffers(p.g, prog, e, 100, &p.d);
+  int in = -1;
+  for (int s = 0; s < cg_program_nslots(prog); s++)
+    if (ir_node(p.g, cg_program_slot_node(prog, s))->op == IR_OP_INPUT) in = s;
+  CU_ASSERT_FATAL(in >= 0);
+  CU_ASSERT_TRUE(cg_program_run(prog, bufs, &p.d));
+  ((int32_t *)bufs[in])[64 * 8 - 3] = 100; /* row 61 of 64: the second part's */
+  CU_ASSERT_FALSE(cg_program_run(prog, bufs, &p.d));
+  CU_ASSERT_PTR_NOT_NULL(p.d.buf.s ? strstr(p.d.buf.s, "gather index 100 out of range [0, 100)")
+                                   : NULL);
+  free_buffers(bufs, cg_program_nslots(prog));
+  ir_eval_free(e);
+  cg_program_free(prog);
+  pair_free(&p);
+}
+
+int main(void) {
+  static const TestCase cases[] = {
+      {"split_mlp", test_split_mlp},
+      {"split_cnn", test_split_cnn},
+      {"split_gpt_block", test_split_gpt_block},
+      {"split_refuses_rows_that_meet", test_split_refuses_rows_that_meet},
+      {"split_falls_back", test_split_falls_back},
+      {"split_reports_bad_index", test_split_reports_bad_index},
+  };
+  return test_main("split", cases, MC_COUNTOF(cases));
+}
