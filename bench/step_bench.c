@@ -23,6 +23,7 @@
 #include "cg.h"
 #include "fe.h"
 #include "pass.h"
+#include "tr.h"
 
 typedef struct Bench {
   const char *path;
@@ -85,25 +86,27 @@ static void free_slots(void **bufs, int n) {
   free(bufs);
 }
 
-/* Median, min and max milliseconds of iters runs after warmup runs. */
-static bool time_runs(const Bench *b, CgProgram *p, void **bufs, McDiag *d, double ms[3]) {
+/* Median, min and max milliseconds of iters runs after warmup runs; a run
+   is the n programs in turn. */
+static bool time_runs(const Bench *b, CgProgram **p, void ***bufs, int n, McDiag *d,
+                      double ms[3]) {
+  bool ok = true;
   for (int i = 0; i < b->warmup; i++)
-    if (!cg_program_run(p, bufs, d)) return false;
+    for (int k = 0; ok && k < n; k++) ok = cg_program_run(p[k], bufs[k], d);
   double *t = mc_xmalloc((size_t)b->iters * sizeof *t);
-  for (int i = 0; i < b->iters; i++) {
+  for (int i = 0; ok && i < b->iters; i++) {
     double t0 = bench_now_seconds();
-    if (!cg_program_run(p, bufs, d)) {
-      free(t);
-      return false;
-    }
+    for (int k = 0; ok && k < n; k++) ok = cg_program_run(p[k], bufs[k], d);
     t[i] = (bench_now_seconds() - t0) * 1e3;
   }
-  qsort(t, (size_t)b->iters, sizeof *t, bench_cmp_double);
-  ms[0] = t[b->iters / 2];
-  ms[1] = t[0];
-  ms[2] = t[b->iters - 1];
+  if (ok) {
+    qsort(t, (size_t)b->iters, sizeof *t, bench_cmp_double);
+    ms[0] = t[b->iters / 2];
+    ms[1] = t[0];
+    ms[2] = t[b->iters - 1];
+  }
   free(t);
-  return true;
+  return ok;
 }
 
 static int64_t batch_of(const IrGraph *g) {
@@ -174,15 +177,15 @@ static bool bench_mode(const Bench *b, const IrGraph *fwd, const IrGraph *slice,
   o.threads = b->threads;
   o.profile = b->profile > 0;
   CgProgram *p = NULL;
+  CgSplit how = s && !b->unfused && cg_split_ok(g, s) ? CG_SPLIT_ROWS : CG_SPLIT_NO;
   bool ok = pass_run_pipeline(&g, pipeline, &cx) && (!s || pass_run_pipeline(&s, pipeline, &cx));
   for (uint32_t i = 0; ok && b->unfused && i < g->nnodes; i++) g->nodes[i].kernel = 0;
   int parts = b->threads > 0 ? b->threads : cg_online_cores();
-  ok = ok && (p = s && !b->unfused ? cg_jit_compile_split(g, s, parts, &o, d)
-                                   : cg_jit_compile(g, &o, d)) != NULL;
+  ok = ok && (p = cg_jit_compile_split(g, s, parts, how, &o, d)) != NULL;
   if (ok) {
     void **bufs = make_slots(b, g, p);
     double ms[3];
-    ok = time_runs(b, p, bufs, d, ms);
+    ok = time_runs(b, &p, &bufs, 1, d, ms);
     if (ok) {
       int64_t batch = batch_of(g);
       CgStats st;
@@ -199,6 +202,86 @@ static bool bench_mode(const Bench *b, const IrGraph *fwd, const IrGraph *slice,
   ir_graph_free(g);
   if (s) ir_graph_free(s);
   return ok;
+}
+
+/* Slot i of p whose node is a `op` named name (-1: none). */
+static int slot_named(const IrGraph *g, const CgProgram *p, IrOp op, const char *name) {
+  for (int i = 0; i < cg_program_nslots(p); i++) {
+    const IrNode *n = ir_node(g, cg_program_slot_node(p, i));
+    if (n->op == op && n->name && !strcmp(n->name, name)) return i;
+  }
+  return -1;
+}
+
+/* The apply program's params are the gradient program's, its gradient
+   inputs the gradient program's outputs; shared[i]: abufs[i] is not its own. */
+static void share_buffers(const IrGraph *g, CgProgram *gp, void **gbufs, const IrGraph *a,
+                          CgProgram *ap, void **abufs, bool *shared) {
+  for (int i = 0; i < cg_program_nslots(ap); i++) {
+    const IrNode *n = ir_node(a, cg_program_slot_node(ap, i));
+    int from = -1;
+    if (n->op == IR_OP_PARAM) from = slot_named(g, gp, IR_OP_PARAM, n->name);
+    const IrOutput *o = n->op == IR_OP_INPUT && !strncmp(n->name, "grad.", 5)
+                            ? ir_find_output(g, IR_OUT_GRAD, n->name + 5) : NULL;
+    if (o) from = cg_program_output_slot(gp, (int)(o - g->outs));
+    if (from < 0) continue;
+    free(abufs[i]);
+    abufs[i] = gbufs[from];
+    shared[i] = true;
+  }
+}
+
+/* The training step split over batch rows, as the trainer runs it on
+   several threads: the gradient program as copies on slices of the batch
+   (cg_jit_compile_split_grad), then the optimizer over the summed
+   gradients (the apply program). -1 (nothing printed) when the model's
+   rows meet or the step is too small to split. */
+static int bench_train_split(const Bench *b, const IrGraph *fwd, const IrGraph *slice, McDiag *d) {
+  CgSplit loss = cg_split_grad_ok(fwd, slice);
+  if (loss == CG_SPLIT_NO) return -1;
+  IrGraph *g = ir_graph_clone(fwd), *s = ir_graph_clone(slice), *a = NULL;
+  PassCtx cx = {.diag = d, .optim = &b->optim};
+  CgOptions o = cg_options_default();
+  o.threads = b->threads;
+  CgProgram *gp = NULL, *ap = NULL;
+  int parts = b->threads > 0 ? b->threads : cg_online_cores(), rc = 0;
+  bool ok = pass_run_pipeline(&g, PASS_PIPELINE_GRAD, &cx) &&
+            pass_run_pipeline(&s, PASS_PIPELINE_GRAD, &cx) &&
+            (gp = cg_jit_compile_split(g, s, parts, loss, &o, d)) != NULL;
+  CgStats st = {0};
+  if (ok) cg_program_stats(gp, &st);
+  if (ok && st.parts) {
+    a = tr_apply_graph(fwd, g);
+    ok = pass_run_pipeline(&a, PASS_PIPELINE_APPLY, &cx) && (ap = cg_jit_compile(a, &o, d)) != NULL;
+  }
+  if (ok && st.parts) {
+    void **bufs[2] = {make_slots(b, g, gp), make_slots(b, a, ap)};
+    bool *shared = mc_xcalloc((size_t)cg_program_nslots(ap) + 1, sizeof *shared);
+    share_buffers(g, gp, bufs[0], a, ap, bufs[1], shared);
+    CgProgram *progs[2] = {gp, ap};
+    double ms[3];
+    ok = time_runs(b, progs, bufs, 2, d, ms);
+    if (ok)
+      printf("%-14s %-14s batch=%-4lld median_ms=%9.4f min_ms=%9.4f max_ms=%9.4f samples_per_s=%.0f "
+             "compile_s=%.3f split\n",
+             g->name, "train_step", (long long)batch_of(g), ms[0], ms[1], ms[2],
+             (double)batch_of(g) / (ms[0] * 1e-3),
+             cg_program_compile_seconds(gp) + cg_program_compile_seconds(ap));
+    for (int i = 0; i < cg_program_nslots(ap); i++)
+      if (shared[i]) bufs[1][i] = NULL;
+    free(shared);
+    free_slots(bufs[0], cg_program_nslots(gp));
+    free_slots(bufs[1], cg_program_nslots(ap));
+    rc = ok ? 1 : 0;
+  } else {
+    rc = ok ? -1 : 0;
+  }
+  cg_program_free(gp);
+  cg_program_free(ap);
+  ir_graph_free(g);
+  ir_graph_free(s);
+  if (a) ir_graph_free(a);
+  return rc;
 }
 
 static bool parse_args(int argc, char **argv, Bench *b) {
@@ -252,8 +335,15 @@ int main(int argc, char **argv) {
   IrGraph *fwd = fe_compile_file(b.path, &fo, &src, &d);
   bool want_train = !b.only || !strcmp(b.only, "train_step");
   bool want_infer = !b.only || !strcmp(b.only, "inference");
-  bool ok = fwd && (!want_train || bench_mode(&b, fwd, NULL, "train_step", PASS_PIPELINE_TRAIN, &d));
+  int parts = b.threads > 0 ? b.threads : cg_online_cores();
+  IrGraph *fwd_slice = fwd && want_train && !b.nosplit && !b.profile && !b.unfused
+                           ? slice_graph(&b, fwd, parts, FE_MODE_TRAIN, &src, &d) : NULL;
+  int split = fwd_slice ? bench_train_split(&b, fwd, fwd_slice, &d) : -1;
+  bool ok = fwd && split != 0 &&
+            (!want_train || split == 1 ||
+             bench_mode(&b, fwd, NULL, "train_step", PASS_PIPELINE_TRAIN, &d));
   if (fwd) ir_graph_free(fwd);
+  if (fwd_slice) ir_graph_free(fwd_slice);
   fo.mode = FE_MODE_EVAL; /* batch norm on its running statistics, no dropout: model.eval() */
   IrGraph *eval = ok && want_infer ? fe_compile_file(b.path, &fo, &src, &d) : NULL;
   IrGraph *slice = eval && !b.nosplit ? slice_graph(&b, eval, b.threads > 0 ? b.threads : cg_online_cores(), FE_MODE_EVAL, &src, &d) : NULL;

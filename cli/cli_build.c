@@ -163,8 +163,6 @@ static IrGraph *with_outputs(const IrGraph *g, int keep, int keep2) {
   return c;
 }
 
-#define PIPELINE_APPLY "optim,simplify,cse,dce,fuse"
-
 /* Program k's graph at probe batch i, before its passes. The training
    step and the gradient program run the model in train mode with its loss
    and buffer updates, the forward program in eval mode with its outputs. */
@@ -180,7 +178,7 @@ static bool make_program(CliSession *s, CliBuild *b, int k, const CliBuildArgs *
                          const char *dir, const CgOptions *co) {
   static const char *const pipelines[CLI_PROG_COUNT] = {
       [CLI_PROG_FORWARD] = PASS_PIPELINE_FORWARD, [CLI_PROG_TRAIN] = PASS_PIPELINE_TRAIN,
-      [CLI_PROG_GRAD] = PASS_PIPELINE_GRAD, [CLI_PROG_APPLY] = PIPELINE_APPLY};
+      [CLI_PROG_GRAD] = PASS_PIPELINE_GRAD, [CLI_PROG_APPLY] = PASS_PIPELINE_APPLY};
   CliBuildProgram *p = &b->programs[k];
   const char *what = cli_build_program_names[k];
   /* a forward pass needs no labels; the training programs keep every input */

@@ -53,26 +53,45 @@ typedef struct CgProgram CgProgram;
 /* Compiles g (which must verify). o may be NULL (defaults). Returns NULL
    after reporting into d. The program does not refer to g afterwards. */
 CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d);
-/* An inference program that runs as `parts` single-thread copies, each on
-   its own rows of the batch (rows [k*B/parts, (k+1)*B/parts) of every
-   batched input and output; params shared): no barrier between kernels and
-   no data crossing cores. `slice` is the same model built with its batch
-   dim divided by parts (the front end's -D); with it cg_split.c checks that
-   the batch rows of g never meet and that no constant depends on the batch.
-   Otherwise, and for small graphs, profiles or slice NULL, it is
-   cg_jit_compile(g). The program's slots are g's (full batch). */
-CgProgram *cg_jit_compile_split(const IrGraph *g, const IrGraph *slice, int parts,
-                                const CgOptions *o, McDiag *d);
-/* cg_split.c: true when g's batch rows never meet (row i of every output
-   is computed from row i of the batched inputs alone), every output is
-   batched, and `other` is g built at another batch with nothing else
-   changed (no constant depends on the batch). */
+/* ---- cg_split.c, cg_jit.c: programs split over batch rows ----------------
+   A program whose batch rows never meet can run as `parts` single-thread
+   copies, each on its own rows of the batch (rows [k*B/parts,
+   (k+1)*B/parts) of every batched input and output; params shared): no
+   barrier between kernels and no data crossing cores. What proves it is
+   the model built at a second batch (the slice: the batch divided by
+   parts, through the front end's -D), compared node by node. */
+typedef enum {
+  CG_SPLIT_NO,
+  CG_SPLIT_ROWS, /* every output batched (inference) */
+  CG_SPLIT_SUM,  /* the unbatched outputs (loss, gradients) are the parts' sum */
+  CG_SPLIT_MEAN  /* ... their sum weighted by each part's share of the batch */
+} CgSplit;
+/* True when g's batch rows never meet (row i of every output is computed
+   from row i of the batched inputs alone), every output is batched, and
+   `other` is g built at another batch with nothing else changed (no
+   constant depends on the batch). Dead nodes are not looked at. */
 bool cg_split_ok(const IrGraph *g, const IrGraph *other);
+/* A forward graph with a loss (train mode) whose rows never meet but in
+   the loss, scale * sum(terms) over all axes: its gradient program may run
+   split, its loss and gradients the parts' weighted sum. MEAN: scale is
+   1/(k * batch); SUM: scale does not change with the batch. */
+CgSplit cg_split_grad_ok(const IrGraph *fwd, const IrGraph *other);
 /* Multiply-adds and element writes of g (saturating): below
    CG_SPLIT_MIN_WORK a program is done before a second thread would have
    woken, and splitting it costs more than it saves (seed_net). */
 int64_t cg_split_work(const IrGraph *g);
 #define CG_SPLIT_MIN_WORK ((int64_t)1 << 22)
+#define CG_SPLIT_MIN_WORK_PER_SUM 512 /* gradient programs: work per summed element (cg_jit.c) */
+#define CG_SPLIT_MAX_PARTS 64 /* more threads: the program stays whole */
+/* g (the full batch) run as `parts` copies of slice: the same program at
+   batch/parts, with the same inputs, params and outputs, built by one
+   pipeline from graphs the caller proved splittable with cg_split_ok
+   (how = ROWS) or cg_split_grad_ok (SUM, MEAN); the passes may have shaped
+   the two apart inside. The program's slots are g's. For small graphs,
+   profiles, slice NULL, how NO or interfaces that differ it is
+   cg_jit_compile(g). */
+CgProgram *cg_jit_compile_split(const IrGraph *g, const IrGraph *slice, int parts, CgSplit how,
+                                const CgOptions *o, McDiag *d);
 /* Runs the program once. bufs[i] is slot i (may be NULL for an empty
    tensor; bufs itself may be NULL when there are no slots). False, with a
    diagnostic, when a gather or scatter_add index was out of range (its row

@@ -517,4 +517,11 @@ CgPerfObject *cg_perf_read(LLVMMemoryBufferRef obj);
 int cg_perf_write(CgPerfObject *po, CgPerfLookup lookup, void *arg);
 void cg_perf_free(CgPerfObject *po); /* unwritten (NULL: nothing) */
 
+/* ---- cg_split.c ------------------------------------------------------------ */
+/* Slot node `full` of a program at the full batch and its twin in the
+   program at batch/parts: same dtype, dims equal or (the batch's) parts
+   times larger, the batch in dim 0 alone, an input's dim 0 the batch
+   itself. *rows: the slot holds batch rows. */
+bool cg_split_slot_pair(const IrNode *full, const IrNode *slice, int bsym, int parts, bool *rows);
+
 #endif

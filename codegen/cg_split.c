@@ -13,6 +13,7 @@
    it, or `x / B` in the model). */
 #include "cg_int.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,18 +93,35 @@ static bool rows_stay_apart(const IrGraph *g, const IrNode *n, uint32_t bit) {
   return false;
 }
 
-bool cg_split_ok(const IrGraph *g, const IrGraph *slice) {
+/* live[i]: node i is an output or an operand of a live node. */
+static bool *live_nodes(const IrGraph *g) {
+  bool *live = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *live);
+  for (uint32_t k = 0; k < g->nouts; k++) live[g->outs[k].ref] = true;
+  for (uint32_t i = g->nnodes; i-- > 0;)
+    for (int s = 0; live[i] && s < ir_node(g, i)->nsrc; s++) live[ir_node(g, i)->src[s]] = true;
+  return live;
+}
+
+/* The batch dim's value in g and in other (0 when they cannot pair). */
+static bool batches_of(const IrGraph *g, const IrGraph *other, int64_t *bg, int64_t *bo) {
   int sym = ir_graph_batch_sym(g);
-  if (!slice || sym < 0 || ir_graph_batch_sym(slice) != sym || g->nnodes != slice->nnodes ||
-      g->nouts != slice->nouts)
+  if (!other || sym < 0 || ir_graph_batch_sym(other) != sym || g->nnodes != other->nnodes ||
+      g->nouts != other->nouts)
     return false;
-  int64_t bg = g->syms[sym].value, bs = slice->syms[sym].value;
-  if (bg < 1 || bs < 1 || bg == bs) return false;
-  uint32_t bit = 1u << sym;
-  bool *dep = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *dep);
+  *bg = g->syms[sym].value;
+  *bo = other->syms[sym].value;
+  return *bg >= 1 && *bo >= 1 && *bg != *bo;
+}
+
+bool cg_split_ok(const IrGraph *g, const IrGraph *slice) {
+  int64_t bg, bs;
+  if (!batches_of(g, slice, &bg, &bs)) return false;
+  uint32_t bit = 1u << ir_graph_batch_sym(g);
+  bool *dep = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *dep), *live = live_nodes(g);
   bool ok = true;
   for (uint32_t i = 0; ok && i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
+    if (!live[i]) continue; /* dead code meets no rows (a loss's sum, once not an output) */
     ok = same_but_batch(n, ir_node(slice, i), bit, bg, bs) && batch_only_leading(&n->shape, bit);
     for (int s = 0; ok && s < n->nsrc; s++) dep[i] |= dep[n->src[s]];
     if (!ok) break;
@@ -118,7 +136,76 @@ bool cg_split_ok(const IrGraph *g, const IrGraph *slice) {
     ok = g->outs[k].kind == IR_OUT_OUTPUT && slice->outs[k].kind == IR_OUT_OUTPUT &&
          g->outs[k].ref == slice->outs[k].ref && batched(ir_node(g, g->outs[k].ref), bit);
   free(dep);
+  free(live);
   return ok;
+}
+
+/* The loss as scale * sum(terms) over all axes (a mean's 1/N, a sum's 1):
+   the terms' node, or IR_NONE for any other form. */
+static IrRef loss_terms(const IrGraph *g, double *scale) {
+  const IrOutput *o = ir_find_output(g, IR_OUT_LOSS, NULL);
+  if (!o) return IR_NONE;
+  const IrNode *n = ir_node(g, o->ref);
+  *scale = 1;
+  while (n->op == IR_OP_MUL || n->op == IR_OP_DIV) { /* mean(...) / 2: scales of scales */
+    const IrNode *a = ir_node(g, n->src[0]), *b = ir_node(g, n->src[1]);
+    if (b->op == IR_OP_CONST && b->attr.value != 0) {
+      *scale *= n->op == IR_OP_MUL ? b->attr.value : 1 / b->attr.value;
+      n = a;
+    } else if (n->op == IR_OP_MUL && a->op == IR_OP_CONST) {
+      *scale *= a->attr.value;
+      n = b;
+    } else {
+      return IR_NONE;
+    }
+  }
+  const IrNode *t = n->op == IR_OP_SUM ? ir_node(g, n->src[0]) : NULL;
+  if (!t || n->attr.keepdims || n->shape.rank != 0 || n->attr.axes != (1u << t->shape.rank) - 1)
+    return IR_NONE;
+  return n->src[0];
+}
+
+/* g with its loss replaced by an output of the loss's terms. */
+static IrGraph *terms_as_output(const IrGraph *g, IrRef terms) {
+  IrGraph *c = ir_graph_clone(g);
+  for (uint32_t k = 0; k < c->nouts; k++)
+    if (c->outs[k].kind == IR_OUT_LOSS) {
+      c->outs[k].kind = IR_OUT_OUTPUT;
+      c->outs[k].ref = terms;
+    }
+  return c;
+}
+
+CgSplit cg_split_grad_ok(const IrGraph *fwd, const IrGraph *slice) {
+  int64_t bf, bs;
+  double sf, ss;
+  if (!batches_of(fwd, slice, &bf, &bs)) return CG_SPLIT_NO;
+  IrRef tf = loss_terms(fwd, &sf), ts = loss_terms(slice, &ss);
+  if (tf == IR_NONE || tf != ts) return CG_SPLIT_NO;
+  IrGraph *a = terms_as_output(fwd, tf), *b = terms_as_output(slice, ts);
+  bool rows_apart = cg_split_ok(a, b);
+  ir_graph_free(a);
+  ir_graph_free(b);
+  if (!rows_apart) return CG_SPLIT_NO;
+  if (sf == ss) return CG_SPLIT_SUM;
+  double nf = sf * (double)bf, ns = ss * (double)bs; /* a mean: scale * batch is fixed */
+  return fabs(nf - ns) <= 1e-12 * fabs(nf) ? CG_SPLIT_MEAN : CG_SPLIT_NO;
+}
+
+bool cg_split_slot_pair(const IrNode *full, const IrNode *slice, int bsym, int parts,
+                        bool *rows) {
+  uint32_t bit = 1u << bsym;
+  *rows = batched(full, bit);
+  if (full->dtype != slice->dtype || full->shape.rank != slice->shape.rank ||
+      !batch_only_leading(&full->shape, bit))
+    return false;
+  for (int d = 0; d < full->shape.rank; d++) {
+    const IrDim *x = &full->shape.d[d], *y = &slice->shape.d[d];
+    if (x->syms != y->syms || x->n != ((x->syms & bit) ? (int64_t)parts * y->n : y->n))
+      return false;
+  }
+  /* an input is cut into whole rows: its dim 0 is the batch itself */
+  return !*rows || full->op != IR_OP_INPUT || (full->shape.d[0].syms == bit && full->shape.d[0].k == 1);
 }
 
 int64_t cg_split_work(const IrGraph *g) {

@@ -79,6 +79,9 @@ const PassInfo *pass_find(const char *name);
    and a clean-up of what the update made redundant. */
 #define PASS_PIPELINE_TRAIN \
   "simplify,cse,dce,autodiff,simplify,cse,dce,optim,simplify,cse,dce,sink,remat,fuse"
+/* The optimizer alone, over a graph whose gradients are inputs (the
+   trainer's and a library's apply program, train/tr.h tr_apply_graph). */
+#define PASS_PIPELINE_APPLY "optim,simplify,cse,dce,fuse"
 
 /* Runs a comma-separated pipeline. Unknown pass names are reported (with a
    suggestion) before anything runs. */

@@ -470,7 +470,7 @@ static bool build_dp_programs(TrTrainer *t) {
   }
   IrGraph *g = tr_apply_graph(t->fwd, NULL);
   bool ok = program_build(t, &t->grad, t->fwd, PASS_PIPELINE_GRAD, true, t->d) &&
-            program_build(t, &t->apply, g, "optim,simplify,cse,dce,fuse", true, t->d);
+            program_build(t, &t->apply, g, PASS_PIPELINE_APPLY, true, t->d);
   ir_graph_free(g);
   return ok;
 }

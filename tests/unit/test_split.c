@@ -108,19 +108,14 @@ static double output_error(const IrGraph *g, const CgProgram *p, void **bufs, co
   return worst;
 }
 
-/* Compiles p's model whole and split on 2 threads; both against the
-   evaluator on the same inputs. */
-static void check_split_matches(const char *what, const char *text, int64_t batch,
-                                int64_t index_bound) {
-  Pair p;
-  pair_init(&p, text, batch, 2, FE_MODE_EVAL);
-  CU_ASSERT_TRUE(cg_split_ok(p.g, p.s));
-  pair_optimize(&p);
-  CU_ASSERT_TRUE(cg_split_ok(p.g, p.s));
+/* Compiles p's model whole and split in two parts (split `how`) on 2
+   threads; every output of both against the evaluator on the same
+   inputs. */
+static void check_whole_and_split(Pair *p, CgSplit how, int64_t index_bound, const char *what) {
   CgOptions o = cg_options_default();
   o.threads = 2;
-  CgProgram *whole = cg_jit_compile(p.g, &o, &p.d);
-  CgProgram *split = cg_jit_compile_split(p.g, p.s, 2, &o, &p.d);
+  CgProgram *whole = cg_jit_compile(p->g, &o, &p->d);
+  CgProgram *split = cg_jit_compile_split(p->g, p->s, 2, how, &o, &p->d);
   CU_ASSERT_PTR_NOT_NULL_FATAL(whole);
   CU_ASSERT_PTR_NOT_NULL_FATAL(split);
   CgStats st;
@@ -129,15 +124,15 @@ static void check_split_matches(const char *what, const char *text, int64_t batc
   CU_ASSERT_EQUAL(cg_program_nslots(split), cg_program_nslots(whole));
   CgProgram *progs[2] = {whole, split};
   for (int w = 0; w < 2; w++) {
-    IrEval *e = ir_eval_new(p.g, false);
-    void **bufs = make_buffers(p.g, progs[w], e, index_bound, &p.d);
-    CU_ASSERT_TRUE(ir_eval_run(e, &p.d));
-    CU_ASSERT_TRUE(cg_program_run(progs[w], bufs, &p.d));
-    for (uint32_t k = 0; k < p.g->nouts; k++) {
-      double err = output_error(p.g, progs[w], bufs, e, k);
+    IrEval *e = ir_eval_new(p->g, false);
+    void **bufs = make_buffers(p->g, progs[w], e, index_bound, &p->d);
+    CU_ASSERT_TRUE(ir_eval_run(e, &p->d));
+    CU_ASSERT_TRUE(cg_program_run(progs[w], bufs, &p->d));
+    for (uint32_t k = 0; k < p->g->nouts; k++) {
+      double err = output_error(p->g, progs[w], bufs, e, k);
       if (!(err < 1e-4))
         fprintf(stderr, "\n  %s (%s): output %s off by %g of its RMS", what,
-                w ? "split" : "whole", p.g->outs[k].name, err);
+                w ? "split" : "whole", p->g->outs[k].name, err);
       CU_ASSERT(err < 1e-4);
     }
     free_buffers(bufs, cg_program_nslots(progs[w]));
@@ -145,6 +140,18 @@ static void check_split_matches(const char *what, const char *text, int64_t batc
   }
   cg_program_free(whole);
   cg_program_free(split);
+}
+
+/* A model for inference: split on its rows, whole and split against the
+   evaluator. */
+static void check_split_matches(const char *what, const char *text, int64_t batch,
+                                int64_t index_bound) {
+  Pair p;
+  pair_init(&p, text, batch, 2, FE_MODE_EVAL);
+  CU_ASSERT_TRUE(cg_split_ok(p.g, p.s));
+  pair_optimize(&p);
+  CU_ASSERT_TRUE(cg_split_ok(p.g, p.s));
+  check_whole_and_split(&p, CG_SPLIT_ROWS, index_bound, what);
   pair_free(&p);
 }
 
@@ -221,7 +228,8 @@ static void test_split_refuses_rows_that_meet(void) {
 static CgProgram *compile_split(Pair *p, const IrGraph *slice, int parts) {
   CgOptions o = cg_options_default();
   o.threads = 2;
-  CgProgram *prog = cg_jit_compile_split(p->g, slice, 2, &o, &p->d);
+  CgProgram *prog =
+      cg_jit_compile_split(p->g, slice, 2, cg_split_ok(p->g, slice) ? CG_SPLIT_ROWS : CG_SPLIT_NO, &o, &p->d);
   CU_ASSERT_PTR_NOT_NULL_FATAL(prog);
   CgStats st;
   cg_program_stats(prog, &st);
@@ -267,6 +275,92 @@ static void test_split_reports_bad_index(void) {
   pair_free(&p);
 }
 
+/* ---- gradient programs ---------------------------------------------------- */
+
+static CgSplit grad_ok(const char *body) {
+  char text[1024];
+  snprintf(text, sizeof text,
+           "model m {\n  B = batch(8)\n  input x: f32[B, 16]\n  input y: i32[B]\n"
+           "  fc = linear(16, 10)\n%s}\n", body);
+  Pair p;
+  pair_init(&p, text, 8, 2, FE_MODE_TRAIN);
+  CgSplit r = cg_split_grad_ok(p.g, p.s);
+  pair_free(&p);
+  return r;
+}
+
+static void test_split_grad_refuses(void) {
+  CU_ASSERT_EQUAL(grad_ok("  minimize cross_entropy(fc(x), y)\n"), CG_SPLIT_MEAN);
+  CU_ASSERT_EQUAL(grad_ok("  minimize sum(fc(x) * fc(x))\n"), CG_SPLIT_SUM);
+  CU_ASSERT_EQUAL(grad_ok("  minimize mean(fc(x) * fc(x)) / 2\n"), CG_SPLIT_MEAN);
+  /* rows meet before the loss: batch statistics, a product across rows */
+  CU_ASSERT_EQUAL(grad_ok("  bn = batch_norm1d(10)\n  minimize cross_entropy(bn(fc(x)), y)\n"),
+                  CG_SPLIT_NO);
+  CU_ASSERT_EQUAL(grad_ok("  h = fc(x)\n  minimize sum(h - mean(h, axis = 0))\n"), CG_SPLIT_NO);
+  CU_ASSERT_EQUAL(grad_ok("  minimize sum(transpose(fc(x)) @ fc(x))\n"), CG_SPLIT_NO);
+  /* not a scaled sum of row terms */
+  CU_ASSERT_EQUAL(grad_ok("  minimize max(fc(x))\n"), CG_SPLIT_NO);
+  CU_ASSERT_EQUAL(grad_ok("  minimize mean(fc(x)) * mean(fc(x))\n"), CG_SPLIT_NO);
+  CU_ASSERT_EQUAL(grad_ok("  minimize sum(fc(x)) * B * B\n"), CG_SPLIT_NO);
+  /* dropout's masks count elements over the whole batch */
+  CU_ASSERT_EQUAL(grad_ok("  minimize cross_entropy(fc(dropout(x, p = 0.5)), y)\n"), CG_SPLIT_NO);
+}
+
+/* The loss and every gradient of the split program against the whole
+   program and the evaluator. The models have the work per gradient
+   element that a split needs (CG_SPLIT_MIN_WORK_PER_SUM). */
+static void check_split_grad(const char *what, const char *text, int64_t batch, CgSplit want) {
+  Pair p;
+  pair_init(&p, text, batch, 2, FE_MODE_TRAIN);
+  CgSplit loss = cg_split_grad_ok(p.g, p.s);
+  CU_ASSERT_EQUAL(loss, want);
+  PassCtx cx = {.diag = &p.d};
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&p.g, PASS_PIPELINE_GRAD, &cx));
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&p.s, PASS_PIPELINE_GRAD, &cx));
+  check_whole_and_split(&p, loss, 10, what);
+  pair_free(&p);
+}
+
+/* mlp's own shape has too little work per gradient element: whole. */
+static void test_split_grad_too_little_work(void) {
+  Pair p;
+  pair_init(&p,
+            "model m {\n  B = batch(128)\n  input x: f32[B, 784]\n  input y: i32[B]\n"
+            "  fc = linear(784, 512)\n  minimize cross_entropy(fc(x), y)\n}\n",
+            128, 2, FE_MODE_TRAIN);
+  CgSplit loss = cg_split_grad_ok(p.g, p.s);
+  CU_ASSERT_EQUAL(loss, CG_SPLIT_MEAN);
+  PassCtx cx = {.diag = &p.d};
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&p.g, PASS_PIPELINE_GRAD, &cx));
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&p.s, PASS_PIPELINE_GRAD, &cx));
+  CgOptions o = cg_options_default();
+  o.threads = 2;
+  CgProgram *prog = cg_jit_compile_split(p.g, p.s, 2, loss, &o, &p.d);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(prog);
+  CgStats st;
+  cg_program_stats(prog, &st);
+  CU_ASSERT_EQUAL(st.parts, 0);
+  cg_program_free(prog);
+  pair_free(&p);
+}
+
+static void test_split_grad_mlp(void) {
+  check_split_grad("mlp",
+                   "model m {\n  B = batch(1024)\n  input x: f32[B, 64]\n  input y: i32[B]\n"
+                   "  fc1 = linear(64, 128)\n  fc2 = linear(128, 10)\n"
+                   "  logits = fc2(relu(fc1(x)))\n  output logits\n"
+                   "  minimize cross_entropy(logits, y)\n}\n",
+                   1024, CG_SPLIT_MEAN);
+}
+
+static void test_split_grad_gpt_sum(void) {
+  check_split_grad("gpt block, summed loss",
+                   "model m {\n  B = batch(4)\n  T = 128\n  input idx: i32[B, T]\n"
+                   "  wte = embedding(10, 64)\n  h = gpt_block(64, 4)\n"
+                   "  minimize sum(h(wte(idx)) * h(wte(idx))) * 1e-3\n}\n",
+                   4, CG_SPLIT_SUM);
+}
+
 int main(void) {
   static const TestCase cases[] = {
       {"split_mlp", test_split_mlp},
@@ -275,6 +369,10 @@ int main(void) {
       {"split_refuses_rows_that_meet", test_split_refuses_rows_that_meet},
       {"split_falls_back", test_split_falls_back},
       {"split_reports_bad_index", test_split_reports_bad_index},
+      {"split_grad_refuses", test_split_grad_refuses},
+      {"split_grad_mlp", test_split_grad_mlp},
+      {"split_grad_too_little_work", test_split_grad_too_little_work},
+      {"split_grad_gpt_sum", test_split_grad_gpt_sum},
   };
   return test_main("split", cases, MC_COUNTOF(cases));
 }
