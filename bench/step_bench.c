@@ -233,7 +233,7 @@ static void share_buffers(const IrGraph *g, CgProgram *gp, void **gbufs, const I
 
 /* The training step split over batch rows, as the trainer runs it on
    several threads: the gradient program as copies on slices of the batch
-   (cg_jit_compile_split_grad), then the optimizer over the summed
+   (cg_jit_compile_split), then the optimizer over the summed
    gradients (the apply program). -1 (nothing printed) when the model's
    rows meet or the step is too small to split. */
 static int bench_train_split(const Bench *b, const IrGraph *fwd, const IrGraph *slice, McDiag *d) {

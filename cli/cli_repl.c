@@ -963,6 +963,9 @@ static void print_stats(const char *what, const CgStats *s) {
   printf("%-8s %6d nodes %5d kernels  workspace %10lld bytes (%lld without reuse)  "
          "compiled in %.2f s\n", what, s->nnodes, s->nkernels, (long long)s->workspace_bytes,
          (long long)s->naive_bytes, s->compile_seconds);
+  if (s->parts)
+    printf("%-8s runs as %d copies of the gradient program, each on its rows of the batch, "
+           "then the optimizer\n", "", s->parts);
 }
 
 static bool cmd_memory(Repl *r, const Line *l) {

@@ -83,6 +83,11 @@ int64_t cg_split_work(const IrGraph *g);
 #define CG_SPLIT_MIN_WORK ((int64_t)1 << 22)
 #define CG_SPLIT_MIN_WORK_PER_SUM 512 /* gradient programs: work per summed element (cg_jit.c) */
 #define CG_SPLIT_MAX_PARTS 64 /* more threads: the program stays whole */
+/* Worth running g (after its pipeline) as copies of slice: enough work
+   for a second thread and, where the parts' outputs are summed, enough
+   work per summed element. cg_jit_compile_split asks it too; callers ask
+   first to skip compiling a program they would not use. */
+bool cg_split_worth(const IrGraph *g, const IrGraph *slice, CgSplit how);
 /* g (the full batch) run as `parts` copies of slice: the same program at
    batch/parts, with the same inputs, params and outputs, built by one
    pipeline from graphs the caller proved splittable with cg_split_ok

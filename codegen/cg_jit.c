@@ -452,12 +452,12 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
   return true;
 }
 
-CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
+/* Compiles g as `shards` modules in parallel (at most CG_MAX_SHARDS). */
+static CgProgram *jit_compile(const IrGraph *g, const CgOptions *o, int shards, McDiag *d) {
   double t0 = now_seconds();
   CgOptions opts = o ? *o : cg_options_default();
   CgBuild bd;
   CgProgram *p = mc_xcalloc(1, sizeof *p);
-  int threads = opts.threads > 0 ? opts.threads : cg_online_cores();
   pthread_mutex_lock(&jit_lock);
   SharedJit *s = find_shared_jit(&opts);
   static unsigned serial; /* names every program's functions apart */
@@ -465,7 +465,7 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
   snprintf(prefix, sizeof prefix, "p%u_", serial++);
   snprintf(run, sizeof run, "%srun", prefix);
   CgKnown known = {find_known, s, prefix};
-  bool ok = cg_build(g, &opts, &known, &bd, threads < CG_MAX_SHARDS ? threads : CG_MAX_SHARDS,
+  bool ok = cg_build(g, &opts, &known, &bd, shards < CG_MAX_SHARDS ? shards : CG_MAX_SHARDS,
                      CG_BUILD_OBJECTS, d) &&
             setup_program(p, g, &bd, d) && (s || (s = new_shared_jit(&opts, &bd, d))) &&
             link_objects(s, &bd, run, p, d);
@@ -479,6 +479,11 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
   }
   p->stats.compile_seconds = now_seconds() - t0;
   return p;
+}
+
+CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
+  int threads = o && o->threads > 0 ? o->threads : cg_online_cores();
+  return jit_compile(g, o, threads, d);
 }
 
 /* ---- split programs (cg_split.c says when) ------------------------------------------------ */
@@ -600,7 +605,7 @@ static int64_t summed_elements(const IrGraph *g) {
    gradient element per part) ran 2-7% slower split on this project's
    2-core VM, lenet's (890), gpt's (1660) and bert's (1420) 18-32%
    faster. */
-static bool worth_splitting(const IrGraph *g, const IrGraph *slice, CgSplit how) {
+bool cg_split_worth(const IrGraph *g, const IrGraph *slice, CgSplit how) {
   if (cg_split_work(g) < CG_SPLIT_MIN_WORK) return false;
   int64_t sums = summed_elements(g);
   return how == CG_SPLIT_ROWS || sums == 0 || cg_split_work(slice) / sums >= CG_SPLIT_MIN_WORK_PER_SUM;
@@ -614,11 +619,11 @@ CgProgram *cg_jit_compile_split(const IrGraph *g, const IrGraph *slice, int part
   if (opts.profile || opts.aot || how == CG_SPLIT_NO || parts < 2 || parts > CG_SPLIT_MAX_PARTS ||
       !slice || sym < 0 || ir_graph_batch_sym(slice) != sym ||
       g->syms[sym].value != (int64_t)parts * slice->syms[sym].value ||
-      !worth_splitting(g, slice, how))
+      !cg_split_worth(g, slice, how))
     return cg_jit_compile(g, o, d);
   CgOptions one = opts;
-  one.threads = 1;
-  CgProgram *first = cg_jit_compile(slice, &one, d);
+  one.threads = 1; /* the code; the compile still takes every thread */
+  CgProgram *first = jit_compile(slice, &one, parts, d);
   if (!first) return NULL;
   CgProgram *p = make_split(g, slice, first, parts, how);
   if (!p) {

@@ -33,27 +33,7 @@ if grep -q "built without MPI" "$TMP/err"; then echo "SKIP: modelc was built wit
 
 # close A B: every tensor of checkpoint B within 1e-5 relative of A's
 close() {
-  /usr/bin/python3 - "$1" "$2" <<'EOF2' || fail "$2 is not within 1e-5 of $1"
-import json, struct, sys
-def load(path):
-    data = open(path, "rb").read()
-    n = struct.unpack("<Q", data[:8])[0]
-    head = json.loads(data[8:8 + n]); head.pop("__metadata__", None)
-    out = {}
-    for k, t in head.items():
-        a, b = t["data_offsets"]
-        fmt = {"F32": "f", "F64": "d"}.get(t["dtype"])
-        if fmt: out[k] = struct.unpack("<%d%s" % ((b - a) // struct.calcsize(fmt), fmt), data[8 + n + a:8 + n + b])
-    return out
-a, b = load(sys.argv[1]), load(sys.argv[2])
-assert set(a) == set(b), (sorted(a), sorted(b))
-worst = 0.0
-for k in a:
-    scale = max(max(abs(x) for x in a[k]), 1e-6)
-    worst = max(worst, max(abs(x - y) for x, y in zip(a[k], b[k])) / scale)
-print("worst relative difference %.3g" % worst)
-sys.exit(0 if worst <= 1e-5 else 1)
-EOF2
+  /usr/bin/python3 "$SRC/tests/cli/lib/st_close.py" "$1" "$2" || fail "$2 is not within 1e-5 of $1"
 }
 
 # --- N ranks x batch b == one process x batch N*b ------------------------------------------
