@@ -964,8 +964,7 @@ static void print_stats(const char *what, const CgStats *s) {
          "compiled in %.2f s\n", what, s->nnodes, s->nkernels, (long long)s->workspace_bytes,
          (long long)s->naive_bytes, s->compile_seconds);
   if (s->parts)
-    printf("%-8s runs as %d copies of the gradient program, each on its rows of the batch, "
-           "then the optimizer\n", "", s->parts);
+    printf("%-8s split: %d copies, each on its rows of the batch\n", what, s->parts);
 }
 
 static bool cmd_memory(Repl *r, const Line *l) {

@@ -76,6 +76,7 @@ typedef struct CgPlan {
   int nslots;
   int ninputs;       /* slots [0, ninputs) are INPUT and PARAM nodes */
   int64_t heap_base; /* first planned byte, after the header and pointer table */
+  int64_t const_end; /* the constants lie in [heap_base, const_end); JIT plans only */
   IrRef *slot_node;  /* [nslots] */
   CgLoc *loc;        /* [g->nnodes] */
   CgCopy *copies;    /* output slots filled by a copy */

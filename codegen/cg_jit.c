@@ -46,6 +46,7 @@ struct CgProgram {
   char **call_kernel;
   int ncalls;
   int64_t ws_bytes;            /* the workspace (header, pointer table, constants, buffers) */
+  int64_t ws_init_bytes;       /* its part written before a run: header, table, constants */
   int64_t ntable;              /* pointer table entries (into ws) */
   /* split (cg_jit_compile_split): nparts copies, each runs on its rows */
   int nparts;
@@ -386,16 +387,30 @@ static void write_constants(void *ws, const IrGraph *g, const CgPlan *plan) {
 /* The workspace and the slots' buffers (which the caller allocates) fit in
    the memory this process may use: a model too large is an error here,
    not an allocation that the kernel kills the process for touching. */
-static bool fits_in_memory(const CgProgram *p, const CgPlan *plan, McDiag *d) {
-  int64_t slots = 0, limit = mc_memory_limit();
-  for (int i = 0; i < p->nslots; i++)
-    if (__builtin_add_overflow(slots, p->slot_bytes[i], &slots)) slots = INT64_MAX;
-  int64_t need;
-  if (__builtin_add_overflow(slots, plan->workspace_bytes, &need)) need = INT64_MAX;
+/* a * b + c, saturating at INT64_MAX (a, b, c >= 0). */
+static int64_t mul_add_sat(int64_t a, int64_t b, int64_t c) {
+  int64_t r;
+  if (__builtin_mul_overflow(a, b, &r) || __builtin_add_overflow(r, c, &r)) return INT64_MAX;
+  return r;
+}
+
+/* The workspace and slots of `copies` copies of the program (a split
+   program's parts: the params shared, all else their own) fit in the
+   memory this process may use. */
+static bool fits_in_memory(const CgProgram *p, const IrGraph *g, const CgPlan *plan, int copies,
+                           McDiag *d) {
+  int64_t shared = 0, own = 0, limit = mc_memory_limit();
+  for (int i = 0; i < p->nslots; i++) {
+    int64_t *to = ir_node(g, p->slot_node[i])->op == IR_OP_PARAM && copies > 1 ? &shared : &own;
+    *to = mul_add_sat(1, *to, p->slot_bytes[i]);
+  }
+  int64_t slots = mul_add_sat(copies, own, shared);
+  int64_t work = mul_add_sat(copies, plan->workspace_bytes, 0);
+  int64_t need = mul_add_sat(1, slots, work);
   if (need <= limit) return true;
   char n[32], w[32], s[32], l[32];
   mc_format_bytes(n, sizeof n, need);
-  mc_format_bytes(w, sizeof w, plan->workspace_bytes);
+  mc_format_bytes(w, sizeof w, work);
   mc_format_bytes(s, sizeof s, slots);
   mc_format_bytes(l, sizeof l, limit);
   mc_error(d, (McLoc){0}, "the compiled program needs %s of memory (a workspace of %s and %s "
@@ -404,7 +419,7 @@ static bool fits_in_memory(const CgProgram *p, const CgPlan *plan, McDiag *d) {
   return false;
 }
 
-static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d) {
+static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, int copies, McDiag *d) {
   const CgPlan *plan = &bd->plan;
   p->nslots = plan->nslots;
   p->ninputs = plan->ninputs;
@@ -421,7 +436,7 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
       p->slot_bytes[plan->ninputs + (int)k] = 0;
   }
   record_index_nodes(p, g);
-  if (!fits_in_memory(p, plan, d)) return false;
+  if (!fits_in_memory(p, g, plan, copies, d)) return false;
   size_t bytes = (size_t)plan->workspace_bytes;
   p->ws = plan->workspace_bytes < (int64_t)1 << 46 ? aligned_alloc(CG_ALIGN, bytes) : NULL;
   if (!p->ws) {
@@ -431,6 +446,7 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
   }
   memset(p->ws, 0, (size_t)plan->heap_base);
   p->ws_bytes = plan->workspace_bytes;
+  p->ws_init_bytes = plan->const_end;
   p->ntable = cg_plan_table_entries(plan, g);
   cg_plan_fill_table(plan, g, p->ws);
   write_constants(p->ws, g, plan);
@@ -452,8 +468,10 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, McDiag *d
   return true;
 }
 
-/* Compiles g as `shards` modules in parallel (at most CG_MAX_SHARDS). */
-static CgProgram *jit_compile(const IrGraph *g, const CgOptions *o, int shards, McDiag *d) {
+/* Compiles g as `shards` modules in parallel (at most CG_MAX_SHARDS), for
+   `copies` copies of its workspace (cg_jit_compile_split's parts). */
+static CgProgram *jit_compile(const IrGraph *g, const CgOptions *o, int shards, int copies,
+                              McDiag *d) {
   double t0 = now_seconds();
   CgOptions opts = o ? *o : cg_options_default();
   CgBuild bd;
@@ -467,7 +485,7 @@ static CgProgram *jit_compile(const IrGraph *g, const CgOptions *o, int shards, 
   CgKnown known = {find_known, s, prefix};
   bool ok = cg_build(g, &opts, &known, &bd, shards < CG_MAX_SHARDS ? shards : CG_MAX_SHARDS,
                      CG_BUILD_OBJECTS, d) &&
-            setup_program(p, g, &bd, d) && (s || (s = new_shared_jit(&opts, &bd, d))) &&
+            setup_program(p, g, &bd, copies, d) && (s || (s = new_shared_jit(&opts, &bd, d))) &&
             link_objects(s, &bd, run, p, d);
   pthread_mutex_unlock(&jit_lock);
   if (ok && opts.profile) record_calls(p, &bd.tables);
@@ -483,7 +501,7 @@ static CgProgram *jit_compile(const IrGraph *g, const CgOptions *o, int shards, 
 
 CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
   int threads = o && o->threads > 0 ? o->threads : cg_online_cores();
-  return jit_compile(g, o, threads, d);
+  return jit_compile(g, o, threads, 1, d);
 }
 
 /* ---- split programs (cg_split.c says when) ------------------------------------------------ */
@@ -491,8 +509,8 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
 static void add_sums(CgProgram *p, const IrGraph *g, double weight);
 
 /* A second copy of a compiled program: the same code, a workspace of its
-   own (constants live among the buffers: all of it is copied) whose
-   pointer table points into it. */
+   own whose header, pointer table (pointing into it) and constants are
+   copied; its buffers are written by the runs, as the original's are. */
 static CgProgram *program_copy(const CgProgram *src) {
   CgProgram *p = mc_xcalloc(1, sizeof *p);
   p->run = src->run;
@@ -501,11 +519,12 @@ static CgProgram *program_copy(const CgProgram *src) {
     free(p);
     return NULL;
   }
-  memcpy(p->ws, src->ws, (size_t)src->ws_bytes);
+  memcpy(p->ws, src->ws, (size_t)src->ws_init_bytes);
   void **table = (void **)((char *)p->ws + CG_WS_HEADER);
   for (int64_t i = 0; i < src->ntable; i++)
     table[i] = (char *)p->ws + ((char *)table[i] - (char *)src->ws);
   p->ws_bytes = src->ws_bytes;
+  p->ws_init_bytes = src->ws_init_bytes;
   p->ntable = src->ntable;
   p->nindex = src->nindex;
   p->index_nodes = mc_xmalloc((size_t)(src->nindex + 1) * sizeof *p->index_nodes);
@@ -623,7 +642,7 @@ CgProgram *cg_jit_compile_split(const IrGraph *g, const IrGraph *slice, int part
     return cg_jit_compile(g, o, d);
   CgOptions one = opts;
   one.threads = 1; /* the code; the compile still takes every thread */
-  CgProgram *first = jit_compile(slice, &one, parts, d);
+  CgProgram *first = jit_compile(slice, &one, parts, parts, d);
   if (!first) return NULL;
   CgProgram *p = make_split(g, slice, first, parts, how);
   if (!p) {

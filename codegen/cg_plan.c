@@ -403,6 +403,7 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
       p->loc[i].offset1 = off.c1;
       p->naive_bytes += lin_at(size, h.b);
     }
+  p->const_end = base + lin_at(h.top, h.b);
   for (uint32_t i = 0; i < g->nnodes; i++) {
     CgLoc *l = &p->loc[i];
     if (l->kind == CG_LOC_WORK) {

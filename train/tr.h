@@ -137,8 +137,8 @@ bool tr_trainer_fill_input(TrTrainer *t, const char *name, int64_t count, void *
 const double *tr_trainer_losses(const TrTrainer *t, int64_t *n);
 struct CgStats;
 /* The codegen statistics (memory plan) of the step and forward programs.
-   A step split over the batch rows (parts > 0) runs the gradient and
-   apply programs: their sums, and the whole step's compile time too. */
+   A step that the gradient and apply programs run (split over the batch
+   rows: parts > 0; data-parallel) reports their sums. */
 void tr_trainer_stats(const TrTrainer *t, struct CgStats *step, struct CgStats *fwd);
 
 /* ---- tr_generate.c: sampling text from a character-level model ----------

@@ -31,8 +31,9 @@ static const McLoc noloc = {0};
 /* A compiled program and one host buffer per slot (cg.h). */
 typedef struct Program {
   IrGraph *g;        /* the graph it was compiled from (owned) */
-  CgProgram *cg;
+  CgProgram *cg;     /* NULL: slots and buffers only (program_layout) */
   int nslots, nsources;  /* slots: inputs and params, then outputs */
+  IrRef *slot_ref;   /* the node of each slot in g */
   void **bufs;       /* the buffer of each slot (heap) */
   bool *borrowed;    /* bufs[i] is not p's: a param of the step program, or (apply)
                         a gradient output of the gradient program */
@@ -305,15 +306,13 @@ static void find_labels(TrTrainer *t) {
 }
 
 static int output_slot(const Program *p, IrOutKind kind, const char *name) {
-  for (uint32_t k = 0; k < p->g->nouts; k++)
+  for (uint32_t k = 0; p->cg && k < p->g->nouts; k++)
     if (p->g->outs[k].kind == kind && (!name || strcmp(p->g->outs[k].name, name) == 0))
       return cg_program_output_slot(p->cg, (int)k);
   return -1;
 }
 
-static const IrNode *slot_node(const Program *p, int i) {
-  return ir_node(p->g, cg_program_slot_node(p->cg, i));
-}
+static const IrNode *slot_node(const Program *p, int i) { return ir_node(p->g, p->slot_ref[i]); }
 
 /* The source slot of the input or param `name`; -1 if the program has none. */
 static int source_slot(const Program *p, IrOp op, const char *name) {
@@ -346,6 +345,8 @@ static bool program_compile(TrTrainer *t, Program *p, const IrGraph *slice, CgSp
   if (!p->cg) return false;
   p->nslots = cg_program_nslots(p->cg);
   p->nsources = p->nslots - (int)p->g->nouts;
+  p->slot_ref = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->slot_ref);
+  for (int i = 0; i < p->nslots; i++) p->slot_ref[i] = cg_program_slot_node(p->cg, i);
   p->bufs = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->bufs);
   p->borrowed = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->borrowed);
   for (int i = 0; i < p->nslots; i++) {
@@ -369,9 +370,28 @@ static bool program_build(TrTrainer *t, Program *p, const IrGraph *fwd, const ch
          program_compile(t, p, NULL, CG_SPLIT_NO, borrow_params, d);
 }
 
+/* p->g's slots as cg_jit_compile would number them (its inputs and
+   params in id order), each with a buffer, and no code: the training
+   step's params and optimizer state when other programs run the step
+   (data-parallel, split). */
+static void program_layout(TrTrainer *t, Program *p) {
+  p->slot_ref = mc_xcalloc((size_t)p->g->nnodes + 1, sizeof *p->slot_ref);
+  for (IrRef r = 0; r < p->g->nnodes; r++)
+    if (ir_node(p->g, r)->op == IR_OP_INPUT || ir_node(p->g, r)->op == IR_OP_PARAM)
+      p->slot_ref[p->nslots++] = r;
+  p->nsources = p->nslots;
+  p->bufs = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->bufs);
+  p->borrowed = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->borrowed);
+  for (int i = 0; i < p->nslots; i++) p->bufs[i] = alloc_buffer(node_bytes(slot_node(p, i)));
+  p->feed_slot = mc_xcalloc((size_t)t->ninputs + 1, sizeof *p->feed_slot);
+  for (int f = 0; f < t->ninputs; f++) p->feed_slot[f] = -1;
+  p->loss_slot = p->logits_slot = -1;
+}
+
 static void program_free(Program *p) {
   for (int i = 0; p->bufs && i < p->nslots; i++)
     if (!p->borrowed[i]) free(p->bufs[i]);
+  free(p->slot_ref);
   free(p->bufs);
   free(p->borrowed);
   free(p->feed_slot);
@@ -555,22 +575,44 @@ static bool build_split_over(TrTrainer *t, const IrGraph *slice, CgSplit how) {
   return ok;
 }
 
+/* The model at batch / threads in `mode`, compiled silently; NULL when
+   the threads do not divide the batch or it does not compile. */
+static IrGraph *slice_model(TrTrainer *t, FeMode mode) {
+  int parts = code_threads(t);
+  if (!t->batch_dim || parts < 2 || parts > CG_SPLIT_MAX_PARTS || t->batch % parts) return NULL;
+  McDiag quiet;
+  mc_diag_init(&quiet, NULL, NULL);
+  IrGraph *slice = compile_model(t, t->batch_dim, t->batch / parts, mode, &quiet);
+  if (slice) slice->diag = NULL;
+  mc_diag_fini(&quiet);
+  return slice;
+}
+
 /* Splits the step when the threads, the batch and the model allow it and
    it pays (cg_split_worth); else the training step program runs whole. */
 static bool build_split_programs(TrTrainer *t) {
-  int parts = code_threads(t);
-  if (t->dp || t->c.f64 || !t->batch_dim || parts < 2 || parts > CG_SPLIT_MAX_PARTS ||
-      t->batch % parts)
-    return true;
-  McDiag quiet;
-  mc_diag_init(&quiet, NULL, NULL);
-  IrGraph *slice = compile_model(t, t->batch_dim, t->batch / parts, FE_MODE_TRAIN, &quiet);
-  if (slice) slice->diag = NULL;
-  mc_diag_fini(&quiet);
+  IrGraph *slice = t->dp || t->c.f64 ? NULL : slice_model(t, FE_MODE_TRAIN);
   if (!slice) return true;
   CgSplit how = cg_split_grad_ok(t->fwd, slice);
   bool ok = how == CG_SPLIT_NO || build_split_over(t, slice, how);
   ir_graph_free(slice);
+  return ok;
+}
+
+/* The forward program at the batch size; when the step is split, split
+   as it is where the model allows (its copies then share the step's
+   kernels: one-thread code). */
+static bool build_eval(TrTrainer *t) {
+  Program *p = &t->eval;
+  IrGraph *slice = t->split_step ? slice_model(t, FE_MODE_EVAL) : NULL;
+  CgSplit how = slice ? cg_split_grad_ok(t->fwd_eval, slice) : CG_SPLIT_NO;
+  IrGraph *s = how != CG_SPLIT_NO ? ir_graph_clone(slice) : NULL;
+  p->g = ir_graph_clone(t->fwd_eval);
+  bool ok = run_pipeline(t, &p->g, PASS_PIPELINE_FORWARD, t->d) &&
+            (!s || run_pipeline(t, &s, PASS_PIPELINE_FORWARD, t->d)) &&
+            program_compile(t, p, s, how, true, t->d);
+  if (s) ir_graph_free(s);
+  if (slice) ir_graph_free(slice);
   return ok;
 }
 
@@ -591,11 +633,14 @@ TrTrainer *tr_trainer_new(McSources *src, McDiag *d, const TrConfig *c) {
   if (ok) {
     collect_inputs(t);
     find_labels(t);
-    ok = program_build(t, &t->prog, t->fwd, PASS_PIPELINE_TRAIN, false, t->d) &&
-         map_updates(t) &&
-         program_build(t, &t->eval, t->fwd_eval, PASS_PIPELINE_FORWARD, true, t->d);
     t->dp = t->c.dist && t->c.dist->size > 1;
-    ok = ok && (t->dp ? build_dp_programs(t) : build_split_programs(t));
+    t->prog.g = ir_graph_clone(t->fwd);
+    ok = run_pipeline(t, &t->prog.g, PASS_PIPELINE_TRAIN, t->d) &&
+         (t->dp ? build_dp_programs(t) : build_split_programs(t)) && build_eval(t);
+    if (ok && (t->dp || t->split_step))
+      program_layout(t, &t->prog);
+    else if (ok)
+      ok = program_compile(t, &t->prog, NULL, CG_SPLIT_NO, false, t->d) && map_updates(t);
   }
   if (!ok) {
     tr_trainer_free(t);
@@ -666,19 +711,20 @@ const double *tr_trainer_losses(const TrTrainer *t, int64_t *n) {
 }
 
 void tr_trainer_stats(const TrTrainer *t, struct CgStats *step, struct CgStats *fwd) {
-  cg_program_stats(t->prog.cg, step);
   cg_program_stats(t->eval.cg, fwd);
-  if (!t->split_step) return;
-  CgStats g, a;
-  cg_program_stats(t->grad.cg, &g);
+  if (t->prog.cg) {
+    cg_program_stats(t->prog.cg, step);
+    return;
+  }
+  CgStats a;
+  cg_program_stats(t->grad.cg, step);
   cg_program_stats(t->apply.cg, &a);
-  step->parts = g.parts;
-  step->workspace_bytes = g.workspace_bytes + a.workspace_bytes;
-  step->naive_bytes = g.naive_bytes + a.naive_bytes;
-  step->nkernels = g.nkernels + a.nkernels;
-  step->ncalls = g.ncalls + a.ncalls;
-  step->nnodes = g.nnodes + a.nnodes;
-  step->compile_seconds += g.compile_seconds + a.compile_seconds;
+  step->workspace_bytes += a.workspace_bytes;
+  step->naive_bytes += a.naive_bytes;
+  step->nkernels += a.nkernels;
+  step->ncalls += a.ncalls;
+  step->nnodes += a.nnodes;
+  step->compile_seconds += a.compile_seconds;
 }
 
 /* ---- data --------------------------------------------------------------------- */

@@ -30,8 +30,8 @@ same() { cmp "$1" "$2" || fail "$1 and $2 differ"; }
 
 printf 'set threads 2\nload wide.model\nmemory\nset threads 1\nmemory\n' |
   "$MODELC" repl >out 2>err || { cat out err >&2; fail "repl: memory"; }
-[ "$(grep -c 'runs as 2 copies of the gradient program' out)" = 1 ] ||
-  { cat out >&2; fail "memory: not split on 2 threads, or split on 1"; }
+[ "$(grep -c '^step  *split: 2 copies, each on its rows of the batch$' out)" = 1 ] ||
+  { cat out >&2; fail "memory: the step not split on 2 threads, or split on 1"; }
 
 for opt in "--optimizer adam" "--optimizer sgd --momentum 0.9 --clip-norm 0.5" \
            "--optimizer adamw --freeze fc2.*"; do
