@@ -569,7 +569,7 @@ static CgProgram *make_split(const IrGraph *g, const IrGraph *slice, CgProgram *
   memcpy(p->result_slot, first->result_slot, (size_t)nouts * sizeof *p->result_slot);
   for (int k = 0; k < parts; k++)
     p->part_bufs[k] = mc_xcalloc((size_t)p->nslots + 1, sizeof **p->part_bufs);
-  bool ok = true;
+  bool ok = !first->pool; /* one-thread code: the copies would share its pool */
   for (int i = 0; ok && i < p->nslots; i++) {
     IrRef r = full_node(g, slice, first, i);
     ok = r != IR_NONE && cg_split_slot_pair(ir_node(g, r), ir_node(slice, first->slot_node[i]),
