@@ -65,7 +65,8 @@ typedef struct Epi {
 } Epi;
 
 enum {
-  UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, NARROW_WIN, DOT, DOT_ROW, DOT_SUM, DOT_SUM_WIN
+  UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, NARROW_WIN, DOT, DOT_ROW, DOT_SUM, DOT_SUM_WIN,
+  PACK_B_WIN
 };
 
 /* Products of at most this many multiply-adds per batch (16^3) take the
@@ -374,6 +375,23 @@ IrRef cg_matmul_window_unfold(const CgTarget *t, const IrGraph *g, IrRef id) {
 /* id: a matmul, a 2-D transpose computing its matmul operand's product
    transposed (then M and N trade places), or a sum over the batch axis of
    its matmul operand (bsum: batch_sum_product). */
+/* A convolution's weight gradient (a bsum product of windows) with at
+   least this many rows and an image's output positions fitting a KC
+   block takes the packed microkernel over whole images
+   (emit_sum_packed_block): each packed element of B is then used M times.
+   With fewer rows the dot kernels, which read the windows in place, cost
+   less than packing: resnet_mini's [64, 576] gradient (7 x 7 outputs)
+   took 1.02 ms packed against 1.58 by dots, its [32, 288] (14 x 14)
+   1.66 against 1.03. */
+#define SUM_PACKED_MIN_ROWS 64
+
+static bool sum_packed(const Gemm *q) {
+  return q->bsum && q->win && q->M >= SUM_PACKED_MIN_ROWS && q->K >= 1 && q->K <= q->kc;
+}
+
+/* Images per KC block of the packed weight gradient. */
+static int64_t sum_packed_images(const Gemm *q) { return q->kc / q->K; }
+
 static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q) {
   const IrNode *n = ir_node(g, id);
   bool swap = n->op == IR_OP_PERMUTE, bsum = n->op == IR_OP_SUM;
@@ -429,6 +447,10 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   q->nr = q->nv * q->lanes;
   q->mc = round_up(t->gemm_mc, q->mr);
   q->kc = t->gemm_kc;
+  if (sum_packed(q)) { /* equal panels: 64 rows as 5 x 13, not 4 x 14 + 8 */
+    q->mr = (int)ceil_div(q->M, ceil_div(q->M, t->gemm_mr));
+    q->mc = round_up(t->gemm_mc, q->mr);
+  }
   q->nc = round_up(t->gemm_nc, q->nr);
   int bsym = ir_graph_batch_sym(g);
   q->m_holds_batch = bsym >= 0 && (m_syms & (1u << bsym));
@@ -449,6 +471,11 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   int64_t mce = min64(q->mc, q->MT), nce = min64(q->nc, q->NT);
   q->ap_bytes = round_up(mce * kce * esz, CG_ALIGN);
   q->bp_bytes = round_up(kce * nce * esz, CG_ALIGN);
+  if (sum_packed(q)) { /* whole panels of a block of images */
+    int64_t kc = sum_packed_images(q) * q->K;
+    q->ap_bytes = round_up(round_up(mce, q->mr) * kc * esz, CG_ALIGN);
+    q->bp_bytes = round_up(kc * round_up(nce, q->nr) * esz, CG_ALIGN);
+  }
 }
 
 
@@ -1444,6 +1471,87 @@ static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const c
   return pack_b_end(cx, &pk);
 }
 
+/* pack_b_win(x, n0, nc, kc, bp): B's panels of NR columns (windows n0 ..
+   n0 + nc - 1 of the image x, q's geometry fixed in the function) over k
+   = the image's OH x OW output positions in order: bp[panel][k][j], a
+   panel kc * NR elements long (the image's place along a longer k is in
+   bp); missing columns are zeros. L columns at a time, each column's
+   positions read as the window kernels read them (a vector per stretch
+   of an output row, or win_pieces rows to a vector: load_stepped), then
+   transposed in registers; a vector's valid lanes become that many rows
+   of k. */
+static void pack_win_vectors(Cg *cx, const Gemm *q, LLVMTypeRef et, LLVMValueRef *base,
+                             LLVMValueRef keep, LLVMValueRef y, int rows, int64_t x0,
+                             LLVMValueRef dst, int v) {
+  int L = q->lanes, NR = q->nr;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  const int64_t *gq = q->wgeo;
+  int64_t OW = gq[W_OW], rowstep = gq[W_SY] * gq[W_W];
+  bool wide = OW > L;
+  int64_t len = wide ? min64(L, OW - x0) : rows * OW;
+  LLVMValueRef col[64];
+  for (int l = 0; l < L; l++) {
+    col[l] = NULL;
+    for (int pc = 0; pc < (wide ? 1 : rows); pc++) {
+      LLVMValueRef pm = wide ? cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, len))
+                             : lane_range(cx, L, cg_i64(cx, pc * OW), cg_i64(cx, (pc + 1) * OW));
+      LLVMValueRef row = LLVMBuildNSWAdd(cx->b, y, cg_i64(cx, pc), "");
+      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, cg_i64(cx, rowstep), ""),
+                                        cg_i64(cx, (x0 - pc * OW) * gq[W_SX]), "");
+      col[l] = load_stepped(cx, vt, base[l], at, pm, col[l], (int)gq[W_SX], esz);
+    }
+  }
+  transpose_block(cx, col, L);
+  LLVMValueRef k0 = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, y, cg_i64(cx, OW), ""),
+                                    cg_i64(cx, x0), "");
+  for (int m = 0; m < len; m++) {
+    LLVMValueRef k = LLVMBuildNSWAdd(cx->b, k0, cg_i64(cx, m), "");
+    LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, k, cg_i64(cx, NR), ""),
+                                      cg_i64(cx, v * L), "");
+    store_aligned(cx, LLVMBuildSelect(cx->b, keep, col[m], LLVMConstNull(vt), ""), et, dst, at,
+                  (unsigned)L * esz);
+  }
+}
+
+static LLVMValueRef emit_pack_b_win(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
+  PackB pk;
+  pack_b_begin(cx, q, et, name, &pk); /* b is the image, ldb the first column n0 */
+  int NR = q->nr, L = q->lanes;
+  MC_ASSERT(NR <= 64 && L <= 64 && NR % L == 0);
+  const int64_t *gq = q->wgeo;
+  int64_t OW = gq[W_OW], OH = q->K / OW, kk = gq[W_KH] * gq[W_KW];
+  LLVMValueRef last = LLVMBuildNSWSub(cx->b, pk.cols, cg_i64(cx, 1), "");
+  LLVMValueRef first = LLVMBuildNSWAdd(cx->b, pk.ldb, pk.jp.iv, "");
+  bool wide = OW > L;
+  int64_t P = wide ? 1 : win_pieces(q), full = OH / P * P;
+  for (int v = 0; v < NR / L; v++) {
+    LLVMValueRef base[64];
+    for (int l = 0; l < L; l++) { /* window row n = (ci, ky, kx) */
+      LLVMValueRef n = LLVMBuildNSWAdd(cx->b, first, cg_min(cx, cg_i64(cx, v * L + l), last), "");
+      LLVMValueRef ci = LLVMBuildSDiv(cx->b, n, cg_i64(cx, kk), "");
+      LLVMValueRef rem = LLVMBuildSRem(cx->b, n, cg_i64(cx, kk), "");
+      LLVMValueRef ky = LLVMBuildSDiv(cx->b, rem, cg_i64(cx, gq[W_KW]), "");
+      LLVMValueRef kx = LLVMBuildSRem(cx->b, rem, cg_i64(cx, gq[W_KW]), "");
+      LLVMValueRef off = LLVMBuildNSWMul(cx->b, ci, cg_i64(cx, gq[W_H] * gq[W_W]), "");
+      off = LLVMBuildNSWAdd(cx->b, off, LLVMBuildNSWMul(cx->b, ky, cg_i64(cx, gq[W_DY] * gq[W_W]), ""), "");
+      off = LLVMBuildNSWAdd(cx->b, off, LLVMBuildNSWMul(cx->b, kx, cg_i64(cx, gq[W_DX]), ""), "");
+      base[l] = cg_gep(cx, et, pk.b, off);
+    }
+    LLVMValueRef keep = cg_lane_mask(cx, L, cg_i64(cx, v * L), pk.cols);
+    if (full > 0) {
+      CgFor y;
+      cg_for_begin_nonempty(cx, &y, cg_i64(cx, 0), cg_i64(cx, full), cg_i64(cx, P));
+      for (int64_t x0 = 0; x0 < (wide ? OW : 1); x0 += L)
+        pack_win_vectors(cx, q, et, base, keep, y.iv, (int)P, x0, pk.dst, v);
+      cg_for_end(cx, &y);
+    }
+    if (full < OH) /* the last rows, fewer than P */
+      pack_win_vectors(cx, q, et, base, keep, cg_i64(cx, full), (int)(OH - full), 0, pk.dst, v);
+  }
+  return pack_b_end(cx, &pk);
+}
+
 typedef struct Spec {
   const Gemm *q;
   IrDtype dt;
@@ -1476,6 +1584,9 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
   case DOT_SUM:
     snprintf(name, sizeof name, "gemm_dot_sum_%s", sfx);
     return emit_dot(cx, s->q, et, name, dot_block(s->q), dot_block(s->q), true);
+  case PACK_B_WIN: /* named, like DOT_SUM_WIN, after its geometry */
+    snprintf(name, sizeof name, "gemm_pack_b_win_%s_%08x", sfx, (unsigned)mc_hash_str(s->key));
+    return emit_pack_b_win(cx, s->q, et, name);
   case DOT_SUM_WIN: /* named after its geometry's hash (cg_shared_function keeps one per key) */
     snprintf(name, sizeof name, "gemm_dot_sum_win_%s_%08x", sfx, (unsigned)mc_hash_str(s->key));
     return emit_dot_sum_win(cx, s->q, et, name, dot_block(s->q), dot_block(s->q));
@@ -1522,12 +1633,14 @@ static void win_sum_key(const Gemm *q, char *key, size_t n) {
            (long long)w[W_SY], (long long)w[W_OW], (long long)w[W_SX]);
 }
 
-/* The window dot kernel of q's geometry (fixed in it), once per program. */
-static LLVMValueRef dot_sum_win_fn(Cg *cx, const Gemm *q, IrDtype dt) {
+/* The window dot kernel (DOT_SUM_WIN) or window packer (PACK_B_WIN) of
+   q's geometry (fixed in it), once per program. */
+static LLVMValueRef win_sum_fn(Cg *cx, const Gemm *q, IrDtype dt, int which) {
   char geo[160], key[200];
   win_sum_key(q, geo, sizeof geo);
-  snprintf(key, sizeof key, "gemm_dot_sum_win %s %s", ir_dtype_name(dt), geo);
-  Spec s = {.q = q, .dt = dt, .which = DOT_SUM_WIN, .key = key};
+  snprintf(key, sizeof key, "gemm_%s %s %s", which == PACK_B_WIN ? "pack_b_win" : "dot_sum_win",
+           ir_dtype_name(dt), geo);
+  Spec s = {.q = q, .dt = dt, .which = which, .key = key};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
@@ -1539,7 +1652,7 @@ static LLVMValueRef dot_sum_win_fn(Cg *cx, const Gemm *q, IrDtype dt) {
    another order than the packed one, hence never for rows that hold the
    batch dim: a library (whose batch is bound per call) and the JIT take
    the same path. The others sum alike. */
-enum { PATH_PACKED = -1, PATH_DOT = -2, PATH_SMALL_BT = -3, PATH_DOT_SUM = -4 };
+enum { PATH_PACKED = -1, PATH_DOT = -2, PATH_SMALL_BT = -3, PATH_DOT_SUM = -4, PATH_SUM_PACKED = -5 };
 
 /* B stored transposed with at most this many column panels (NR) takes
    PATH_SMALL_BT (see emit_small_bt_block). */
@@ -1554,7 +1667,7 @@ static int narrow_panel(const Gemm *q) {
 }
 
 static int narrow_rows(const Gemm *q) {
-  if (q->bsum) return PATH_DOT_SUM;
+  if (q->bsum) return sum_packed(q) && !(q->trans & TRANS_A) ? PATH_SUM_PACKED : PATH_DOT_SUM;
   bool narrow = !(q->trans & TRANS_B) && !q->m_batch && q->M <= NARROW_ROWS;
   if (narrow) return (int)(q->M % narrow_panel(q));
   bool dot = q->trans == TRANS_B && !q->m_holds_batch && !q->rows_merged && q->M <= DOT_ROWS &&
@@ -1750,36 +1863,24 @@ static void tail_rows(Cg *cx, const Gemm *q, IrDtype dt, const LLVMValueRef *arg
   }
 }
 
-/* The loops over one tile C[m0:m1, n0:n1] of one batch; with an epilogue,
-   each C block gets it once its last K block is done. */
-static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
-                       LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
+/* The microkernel over one block's packed panels: C[ic:ic+mc, jc:jc+nc]
+   (+)= the A panels at o->ap (MR rows by kc each) times the B panels at
+   o->bp (kc by NR columns each); panels of few rows (tail_rows_max) by
+   the narrow kernels. */
+static void ukernel_panels(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef ic,
+                           LLVMValueRef mc, LLVMValueRef jc, LLVMValueRef nc, LLVMValueRef kc,
+                           LLVMValueRef accumulate) {
   LLVMTypeRef et = cg_type(cx, dt);
-  bool ta = q->trans & TRANS_A, tb = q->trans & TRANS_B;
-  LLVMValueRef ukernel = gemm_fn(cx, q, dt, UKERNEL);
-  LLVMValueRef pack_a = gemm_fn(cx, q, dt, ta ? PACK_A_T : PACK_A);
-  LLVMValueRef pack_b = gemm_fn(cx, q, dt, tb ? PACK_B_T : PACK_B);
-  LLVMValueRef N = o->N, K = o->K;
-  CgFor jc, pc, ic, jr, ir;
-  cg_for_begin(cx, &jc, n0, n1, cg_i64(cx, q->nc));
-  LLVMValueRef nc = cg_min(cx, cg_i64(cx, q->nc), LLVMBuildNSWSub(cx->b, n1, jc.iv, ""));
-  cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
-  LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
-  LLVMValueRef bsrc = cg_gep(cx, et, o->b, element_at(cx, tb, pc.iv, jc.iv, o->ldb));
-  cg_call(cx, pack_b, (LLVMValueRef[]){bsrc, o->ldb, kc, nc, o->bp}, 5);
-  LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
-  cg_for_begin(cx, &ic, m0, m1, cg_i64(cx, q->mc));
-  LLVMValueRef mc = cg_min(cx, cg_i64(cx, q->mc), LLVMBuildNSWSub(cx->b, m1, ic.iv, ""));
-  LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ic.iv, pc.iv, o->lda));
-  cg_call(cx, pack_a, (LLVMValueRef[]){asrc, o->lda, mc, kc, o->ap}, 5);
+  LLVMValueRef ukernel = gemm_fn(cx, q, dt, UKERNEL), N = o->N;
+  CgFor jr, ir;
   cg_for_begin_nonempty(cx, &jr, cg_i64(cx, 0), nc, cg_i64(cx, q->nr));
   LLVMValueRef nr = cg_min(cx, cg_i64(cx, q->nr), LLVMBuildNSWSub(cx->b, nc, jr.iv, ""));
   LLVMValueRef bpanel = cg_gep(cx, et, o->bp, LLVMBuildNSWMul(cx->b, jr.iv, kc, ""));
-  LLVMValueRef col = LLVMBuildNSWAdd(cx->b, jc.iv, jr.iv, "");
+  LLVMValueRef col = LLVMBuildNSWAdd(cx->b, jc, jr.iv, "");
   cg_for_begin_nonempty(cx, &ir, cg_i64(cx, 0), mc, cg_i64(cx, q->mr));
   LLVMValueRef mr = cg_min(cx, cg_i64(cx, q->mr), LLVMBuildNSWSub(cx->b, mc, ir.iv, ""));
   LLVMValueRef apanel = cg_gep(cx, et, o->ap, LLVMBuildNSWMul(cx->b, ir.iv, kc, ""));
-  LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ic.iv, ir.iv, "");
+  LLVMValueRef row = LLVMBuildNSWAdd(cx->b, ic, ir.iv, "");
   LLVMValueRef cdst =
       cg_gep(cx, et, o->c, LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, row, N, ""), col, ""));
   LLVMValueRef uargs[8] = {kc, apanel, bpanel, cdst, N, mr, nr, accumulate};
@@ -1796,6 +1897,30 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   }
   cg_for_end(cx, &ir);
   cg_for_end(cx, &jr);
+}
+
+/* The loops over one tile C[m0:m1, n0:n1] of one batch; with an epilogue,
+   each C block gets it once its last K block is done. */
+static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
+                       LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  bool ta = q->trans & TRANS_A, tb = q->trans & TRANS_B;
+  LLVMValueRef pack_a = gemm_fn(cx, q, dt, ta ? PACK_A_T : PACK_A);
+  LLVMValueRef pack_b = gemm_fn(cx, q, dt, tb ? PACK_B_T : PACK_B);
+  LLVMValueRef K = o->K;
+  CgFor jc, pc, ic;
+  cg_for_begin(cx, &jc, n0, n1, cg_i64(cx, q->nc));
+  LLVMValueRef nc = cg_min(cx, cg_i64(cx, q->nc), LLVMBuildNSWSub(cx->b, n1, jc.iv, ""));
+  cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
+  LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
+  LLVMValueRef bsrc = cg_gep(cx, et, o->b, element_at(cx, tb, pc.iv, jc.iv, o->ldb));
+  cg_call(cx, pack_b, (LLVMValueRef[]){bsrc, o->ldb, kc, nc, o->bp}, 5);
+  LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
+  cg_for_begin(cx, &ic, m0, m1, cg_i64(cx, q->mc));
+  LLVMValueRef mc = cg_min(cx, cg_i64(cx, q->mc), LLVMBuildNSWSub(cx->b, m1, ic.iv, ""));
+  LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ic.iv, pc.iv, o->lda));
+  cg_call(cx, pack_a, (LLVMValueRef[]){asrc, o->lda, mc, kc, o->ap}, 5);
+  ukernel_panels(cx, q, dt, o, ic.iv, mc, jc.iv, nc, kc, accumulate);
   if (o->epi) {
     CgIf done;
     LLVMValueRef kend = LLVMBuildNSWAdd(cx->b, pc.iv, kc, "");
@@ -2151,7 +2276,7 @@ static void dot_blocks(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
                        LLVMValueRef m1, LLVMValueRef n0, LLVMValueRef n1, int which,
                        LLVMValueRef nb) {
   LLVMTypeRef et = cg_type(cx, dt);
-  LLVMValueRef dot = which == DOT_SUM_WIN ? dot_sum_win_fn(cx, q, dt) : gemm_fn(cx, q, dt, which);
+  LLVMValueRef dot = which == DOT_SUM_WIN ? win_sum_fn(cx, q, dt, DOT_SUM_WIN) : gemm_fn(cx, q, dt, which);
   int R = which == DOT_ROW ? 1 : dot_block(q), D = which == DOT_ROW ? DOT_ROW_COLS : dot_block(q);
   CgFor i, j;
   cg_for_begin(cx, &i, m0, m1, cg_i64(cx, R));
@@ -2199,6 +2324,65 @@ static void emit_dot_sum_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands
   LLVMValueRef nb = cg_min(cx, o->chunk, LLVMBuildNSWSub(cx->b, o->nbatch, ch.iv, ""));
   dot_blocks(cx, q, dt, &part, m0, m1, n0, n1, q->win ? DOT_SUM_WIN : DOT_SUM, nb);
   cg_for_end(cx, &ch);
+}
+
+/* A tile of a convolution's weight gradient by the packed microkernel
+   (sum_packed): per block of whole images, their windows packed as B
+   panels (pack_b_win) and dY's rows as A panels (pack_a, image after
+   image along k), then the microkernel, storing C for the first block and
+   adding for the others. Per element of C: fma in k order from zero per
+   block, then added in block order, whatever the tiles or threads. */
+static void emit_sum_packed_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
+                                  LLVMValueRef m0, LLVMValueRef m1, LLVMValueRef n0,
+                                  LLVMValueRef n1) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  LLVMValueRef pack_a = gemm_fn(cx, q, dt, PACK_A), pack_b = win_sum_fn(cx, q, dt, PACK_B_WIN);
+  int64_t P = q->K, per_block = sum_packed_images(q);
+  LLVMValueRef N = o->N;
+  CgIf none; /* no images: C = 0 */
+  cg_if_begin(cx, &none, LLVMBuildICmp(cx->b, LLVMIntSLE, o->nbatch, cg_i64(cx, 0), ""));
+  CgFor zi, zj;
+  cg_for_begin(cx, &zi, m0, m1, cg_i64(cx, 1));
+  cg_for_begin(cx, &zj, n0, n1, cg_i64(cx, 1));
+  cg_store(cx, LLVMConstNull(et), o->c, element_at(cx, false, zi.iv, zj.iv, N));
+  cg_for_end(cx, &zj);
+  cg_for_end(cx, &zi);
+  cg_if_end(cx, &none);
+  CgFor jc, ib, im, ic, pa, ia;
+  cg_for_begin(cx, &jc, n0, n1, cg_i64(cx, q->nc));
+  LLVMValueRef nc = cg_min(cx, cg_i64(cx, q->nc), LLVMBuildNSWSub(cx->b, n1, jc.iv, ""));
+  cg_for_begin(cx, &ib, cg_i64(cx, 0), o->nbatch, cg_i64(cx, per_block));
+  LLVMValueRef ni = cg_min(cx, cg_i64(cx, per_block), LLVMBuildNSWSub(cx->b, o->nbatch, ib.iv, ""));
+  LLVMValueRef kc = LLVMBuildNSWMul(cx->b, ni, cg_i64(cx, P), "");
+  cg_for_begin_nonempty(cx, &im, cg_i64(cx, 0), ni, cg_i64(cx, 1));
+  LLVMValueRef img = LLVMBuildNSWAdd(cx->b, ib.iv, im.iv, "");
+  LLVMValueRef x = cg_gep(cx, et, o->b, LLVMBuildNSWMul(cx->b, img, o->sb, ""));
+  LLVMValueRef bdst = cg_gep(cx, et, o->bp, LLVMBuildNSWMul(cx->b, im.iv, cg_i64(cx, P * q->nr), ""));
+  cg_call(cx, pack_b, (LLVMValueRef[]){x, jc.iv, kc, nc, bdst}, 5);
+  cg_for_end(cx, &im);
+  LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, ib.iv, cg_i64(cx, 0), "");
+  cg_for_begin(cx, &ic, m0, m1, cg_i64(cx, q->mc));
+  LLVMValueRef mc = cg_min(cx, cg_i64(cx, q->mc), LLVMBuildNSWSub(cx->b, m1, ic.iv, ""));
+  cg_for_begin_nonempty(cx, &pa, cg_i64(cx, 0), mc, cg_i64(cx, q->mr)); /* A, panel by panel */
+  LLVMValueRef rows = cg_min(cx, cg_i64(cx, q->mr), LLVMBuildNSWSub(cx->b, mc, pa.iv, ""));
+  LLVMValueRef arow = LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, ic.iv, pa.iv, ""), o->lda, "");
+  LLVMValueRef apanel = LLVMBuildNSWMul(cx->b, pa.iv, kc, "");
+  cg_for_begin_nonempty(cx, &ia, cg_i64(cx, 0), ni, cg_i64(cx, 1));
+  LLVMValueRef at = LLVMBuildNSWAdd(
+      cx->b, arow, LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, ib.iv, ia.iv, ""), o->sa, ""), "");
+  LLVMValueRef adst = LLVMBuildNSWAdd(cx->b, apanel,
+                                      LLVMBuildNSWMul(cx->b, ia.iv, cg_i64(cx, P * q->mr), ""), "");
+  cg_call(cx, pack_a,
+          (LLVMValueRef[]){cg_gep(cx, et, o->a, at), o->lda, rows, cg_i64(cx, P),
+                           cg_gep(cx, et, o->ap, adst)},
+          5);
+  cg_for_end(cx, &ia);
+  cg_for_end(cx, &pa);
+  ukernel_panels(cx, q, dt, o, ic.iv, mc, jc.iv, nc, kc, accumulate);
+  cg_for_end(cx, &ic);
+  cg_for_end(cx, &ib);
+  cg_for_end(cx, &jc);
+  call_epilogue(cx, o, m0, m1, n0, n1);
 }
 
 /* A skinny tile by dot products (skinny_dots): a single row by the row
@@ -2311,6 +2495,7 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
   if (s->rows == PATH_DOT_SUM) snprintf(narrow, sizeof narrow, "_dsum");
+  if (s->rows == PATH_SUM_PACKED) snprintf(narrow, sizeof narrow, "_psum");
   char geo[160] = "", geo_hash[16] = "";
   if (s->q->bsum && s->q->win) { /* its kernel is fixed to the geometry */
     win_sum_key(s->q, geo, sizeof geo);
@@ -2375,6 +2560,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
     emit_dot_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
   } else if (s->rows == PATH_DOT_SUM) {
     emit_dot_sum_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
+  } else if (s->rows == PATH_SUM_PACKED) {
+    emit_sum_packed_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
   } else if (s->rows == PATH_SMALL_BT) {
     emit_small_bt_block(cx, s->q, s->dt, &o, m0, m1, n0, n1);
   } else if ((s->q->trans & TRANS_B) && !(s->q->trans & TRANS_A)) {

@@ -1964,10 +1964,17 @@ static void conv_grad_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, 
    window counts that leave partial blocks, one image), then windows
    stepping 2 along a row (rows of 7 and of 20) and 3 (the unfold written,
    the sum still inside the product) and a plain batch of A @ Bt^T (k of
-   40: a masked last vector). Against the evaluator; the calls: two per
-   convolution read in place, three for those with an unfold, one for the
-   plain sum. */
+   40: a masked last vector); then 64 filters, whose gradients read in
+   place take the packed microkernel over blocks of whole images (key
+   n-5): partial panels of filters and windows, rows of 16 whose images
+   come two to a block (several blocks), rows of 20 (wider than a vector
+   of 16), and windows stepping 2 (the unfold written: the dot kernels).
+   Against the evaluator; the calls: two per convolution read in place,
+   three for those with an unfold, one for the plain sum. */
+static bool has_kernel_key(CgProgram *p, const char *what);
+
 static void conv_grad_body(Case *c) {
+  c->opts.profile = true;
   conv_grad_case(c, 3, 1, 32, 32, 6, 5, 1, 1, 1);   /* OW 28 */
   conv_grad_case(c, 3, 6, 14, 14, 16, 5, 1, 1, 1);  /* OW 10 */
   conv_grad_case(c, 2, 3, 20, 19, 13, 3, 1, 1, 2);  /* dilated, OW 15 */
@@ -1978,6 +1985,10 @@ static void conv_grad_body(Case *c) {
   conv_grad_case(c, 2, 4, 15, 15, 9, 3, 2, 2, 1);   /* stride 2, OW 7 */
   conv_grad_case(c, 2, 3, 9, 42, 6, 3, 1, 2, 1);    /* two apart along rows of 20 */
   conv_grad_case(c, 2, 4, 15, 15, 9, 3, 1, 3, 1);   /* stepping 3: unfold written */
+  conv_grad_case(c, 3, 5, 9, 9, 64, 3, 1, 1, 1);    /* OW 7 */
+  conv_grad_case(c, 5, 2, 18, 18, 64, 3, 1, 1, 1);  /* OW 16, 5 images */
+  conv_grad_case(c, 2, 2, 22, 22, 64, 3, 1, 1, 1);  /* OW 20 */
+  conv_grad_case(c, 2, 3, 15, 15, 64, 3, 2, 2, 1);  /* stride 2: unfold written */
   IrRef a = input(c, DOM_ANY, c->dt, SHAPE(3, 9, 40));
   IrRef bt = input(c, DOM_ANY, c->dt, SHAPE(3, 13, 40));
   static const uint8_t swap[3] = {0, 2, 1};
@@ -1987,7 +1998,9 @@ static void conv_grad_body(Case *c) {
   CgProgram *p = compile(c);
   CgStats st;
   cg_program_stats(p, &st);
-  CU_ASSERT_EQUAL(st.ncalls, 7 * 2 + 3 * 3 + 1);
+  CU_ASSERT_EQUAL(st.ncalls, 10 * 2 + 4 * 3 + 1);
+  CU_ASSERT_TRUE(has_kernel_key(p, " n-5 ")); /* the packed gradients */
+  CU_ASSERT_TRUE(has_kernel_key(p, " n-4 ")); /* and the dot ones */
   cg_program_free(p);
 }
 
