@@ -372,9 +372,6 @@ IrRef cg_matmul_window_unfold(const CgTarget *t, const IrGraph *g, IrRef id) {
   return ir_node(g, p->src[0])->src[0];
 }
 
-/* id: a matmul, a 2-D transpose computing its matmul operand's product
-   transposed (then M and N trade places), or a sum over the batch axis of
-   its matmul operand (bsum: batch_sum_product). */
 /* A convolution's weight gradient (a bsum product of windows) with at
    least this many rows and an image's output positions fitting a KC
    block takes the packed microkernel over whole images
@@ -392,6 +389,9 @@ static bool sum_packed(const Gemm *q) {
 /* Images per KC block of the packed weight gradient. */
 static int64_t sum_packed_images(const Gemm *q) { return q->kc / q->K; }
 
+/* id: a matmul, a 2-D transpose computing its matmul operand's product
+   transposed (then M and N trade places), or a sum over the batch axis of
+   its matmul operand (bsum: batch_sum_product). */
 static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q) {
   const IrNode *n = ir_node(g, id);
   bool swap = n->op == IR_OP_PERMUTE, bsum = n->op == IR_OP_SUM;
@@ -1471,15 +1471,11 @@ static LLVMValueRef emit_pack_b_t(Cg *cx, const Gemm *q, LLVMTypeRef et, const c
   return pack_b_end(cx, &pk);
 }
 
-/* pack_b_win(x, n0, nc, kc, bp): B's panels of NR columns (windows n0 ..
-   n0 + nc - 1 of the image x, q's geometry fixed in the function) over k
-   = the image's OH x OW output positions in order: bp[panel][k][j], a
-   panel kc * NR elements long (the image's place along a longer k is in
-   bp); missing columns are zeros. L columns at a time, each column's
-   positions read as the window kernels read them (a vector per stretch
-   of an output row, or win_pieces rows to a vector: load_stepped), then
-   transposed in registers; a vector's valid lanes become that many rows
-   of k. */
+/* One vector of output positions (rows output rows from y, or a row's
+   stretch from x0) of the L columns at base[0..L) (sub-panel v), read as
+   the window kernels read them (load_stepped), transposed in registers
+   and stored as that many rows of k of the panel at dst (columns missing
+   from `keep` zero). */
 static void pack_win_vectors(Cg *cx, const Gemm *q, LLVMTypeRef et, LLVMValueRef *base,
                              LLVMValueRef keep, LLVMValueRef y, int rows, int64_t x0,
                              LLVMValueRef dst, int v) {
@@ -1514,6 +1510,12 @@ static void pack_win_vectors(Cg *cx, const Gemm *q, LLVMTypeRef et, LLVMValueRef
   }
 }
 
+/* pack_b_win(x, n0, nc, kc, bp): B's panels of NR columns (windows n0 ..
+   n0 + nc - 1 of the image x, q's geometry fixed in the function) over k
+   = the image's OH x OW output positions in order: bp[panel][k][j], a
+   panel kc * NR elements long (the image's place along a longer k is in
+   bp); missing columns are zeros. L columns at a time, a vector per
+   stretch of an output row, or win_pieces rows to a vector. */
 static LLVMValueRef emit_pack_b_win(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name) {
   PackB pk;
   pack_b_begin(cx, q, et, name, &pk); /* b is the image, ldb the first column n0 */
