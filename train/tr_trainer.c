@@ -1218,19 +1218,25 @@ static bool step_f64(TrTrainer *t) {
   return true;
 }
 
+/* Counts a step whose loss and logits program p holds. */
+static void record_step(TrTrainer *t, const Program *p, EpochStats *st) {
+  int64_t rows = t->batch * labels_per_sample(t);
+  st->loss_sum += float_at(p, p->loss_slot, 0);
+  *(double *)mc_vec_push(&t->losses) = float_at(p, p->loss_slot, 0);
+  st->correct += count_correct(t, p, rows);
+  st->labelled += rows;
+  st->steps++;
+  t->step++;
+}
+
 /* One optimizer step on samples idx[0..batch). */
 static bool train_step(TrTrainer *t, const int64_t *idx, EpochStats *st) {
   Program *p = &t->prog;
   if (!bind_batch(t, p, &t->train, idx, t->batch) || !bind_hyper(t, p) ||
       !(t->c.f64 ? step_f64(t) : run_program(t, p)))
     return false;
-  st->loss_sum += float_at(p, p->loss_slot, 0);
-  *(double *)mc_vec_push(&t->losses) = float_at(p, p->loss_slot, 0);
-  st->correct += count_correct(t, p, t->batch * labels_per_sample(t));
-  st->labelled += t->batch * labels_per_sample(t);
-  st->steps++;
+  record_step(t, p, st);
   if (!t->c.f64) commit_updates(t);
-  t->step++;
   return true;
 }
 
@@ -1364,13 +1370,7 @@ static bool train_step_split(TrTrainer *t, const int64_t *idx, EpochStats *st) {
       !bind_hyper(t, &t->apply) || !run_program(t, &t->apply))
     return false;
   store_applied(t);
-  int64_t rows = t->batch * labels_per_sample(t);
-  st->loss_sum += float_at(g, g->loss_slot, 0);
-  *(double *)mc_vec_push(&t->losses) = float_at(g, g->loss_slot, 0);
-  st->correct += count_correct(t, g, rows);
-  st->labelled += rows;
-  st->steps++;
-  t->step++;
+  record_step(t, g, st);
   return true;
 }
 

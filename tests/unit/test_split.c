@@ -196,13 +196,18 @@ static void test_split_gpt_block(void) {
                       8, 50);
 }
 
+/* The pair of model m at batch 8 and 4: `head` (its inputs and layers)
+   after `B = batch(8)`, then `body`. */
+static void small_pair(Pair *p, const char *head, const char *body, FeMode mode) {
+  char text[1024];
+  snprintf(text, sizeof text, "model m {\n  B = batch(8)\n%s%s}\n", head, body);
+  pair_init(p, text, 8, 2, mode);
+}
+
 /* cg_split_ok on the front end's graphs of a model whose rows meet. */
 static bool split_ok(const char *body, FeMode mode) {
-  char text[1024];
-  snprintf(text, sizeof text,
-           "model m {\n  B = batch(8)\n  input x: f32[B, 16]\n  input i: i32[B]\n%s}\n", body);
   Pair p;
-  pair_init(&p, text, 8, 2, mode);
+  small_pair(&p, "  input x: f32[B, 16]\n  input i: i32[B]\n", body, mode);
   bool ok = cg_split_ok(p.g, p.s);
   pair_free(&p);
   return ok;
@@ -278,12 +283,9 @@ static void test_split_reports_bad_index(void) {
 /* ---- gradient programs ---------------------------------------------------- */
 
 static CgSplit grad_ok(const char *body) {
-  char text[1024];
-  snprintf(text, sizeof text,
-           "model m {\n  B = batch(8)\n  input x: f32[B, 16]\n  input y: i32[B]\n"
-           "  fc = linear(16, 10)\n%s}\n", body);
   Pair p;
-  pair_init(&p, text, 8, 2, FE_MODE_TRAIN);
+  small_pair(&p, "  input x: f32[B, 16]\n  input y: i32[B]\n  fc = linear(16, 10)\n", body,
+             FE_MODE_TRAIN);
   CgSplit r = cg_split_grad_ok(p.g, p.s);
   pair_free(&p);
   return r;
