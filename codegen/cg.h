@@ -23,7 +23,8 @@ bool cg_cpu_known(const char *cpu);
 
 /* ---- cg_jit.c: compilation and running ------------------------------------ */
 typedef struct CgOptions {
-  int opt_level;   /* LLVM pipeline default<O0..O3>; values outside clamp */
+  int opt_level;   /* 2 (default): modelc's kernel pipeline (cg_compile.c);
+                      0, 1, 3: LLVM's default<On>; values outside clamp */
   const char *cpu; /* NULL or "" = the host CPU with all its features */
   int threads;     /* threads for matmul and for compiling (the program is
                       split in up to that many modules); <= 0 = all cores */
