@@ -234,12 +234,15 @@ static void share_buffers(const IrGraph *g, CgProgram *gp, void **gbufs, const I
 /* The training step split over batch rows, as the trainer runs it on
    several threads: the gradient program as copies on slices of the batch
    (cg_jit_compile_split), then the optimizer over the summed
-   gradients (the apply program). -1 (nothing printed) when the model's
-   rows meet or the step is too small to split. */
+   gradients (the apply program); batch norms in train mode through
+   cg_split_sync. -1 (nothing printed) when the model's rows meet or the
+   step is too small to split. */
 static int bench_train_split(const Bench *b, const IrGraph *fwd, const IrGraph *slice, McDiag *d) {
   CgSplit loss = cg_split_grad_ok(fwd, slice);
+  IrGraph *synced = loss == CG_SPLIT_NO ? cg_split_sync(fwd, slice) : NULL;
+  if (synced) loss = CG_SPLIT_SYNC;
   if (loss == CG_SPLIT_NO) return -1;
-  IrGraph *g = ir_graph_clone(fwd), *s = ir_graph_clone(slice), *a = NULL;
+  IrGraph *g = ir_graph_clone(fwd), *s = synced ? synced : ir_graph_clone(slice), *a = NULL;
   PassCtx cx = {.diag = d, .optim = &b->optim};
   CgOptions o = cg_options_default();
   o.threads = b->threads;

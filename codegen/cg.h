@@ -38,6 +38,9 @@ typedef struct CgOptions {
   /* JIT only: every kernel call is timed (rt_profile_mark after each), for
      cg_program_profile; costs a clock read per call. */
   bool profile;
+  /* Copies of the program run at once, sharing its params
+     (cg_jit_compile_split): no update is computed in place. */
+  bool shared_params;
 } CgOptions;
 
 /* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
@@ -65,7 +68,10 @@ typedef enum {
   CG_SPLIT_NO,
   CG_SPLIT_ROWS, /* every output batched (inference) */
   CG_SPLIT_SUM,  /* the unbatched outputs (loss, gradients) are the parts' sum */
-  CG_SPLIT_MEAN  /* ... their sum weighted by each part's share of the batch */
+  CG_SPLIT_MEAN, /* ... their sum weighted by each part's share of the batch */
+  CG_SPLIT_SYNC  /* slices made by cg_split_sync: batch-wide statistics are
+                    part_sums; the loss and gradients are the parts' sum, an
+                    update (a running statistic) is the same in every part */
 } CgSplit;
 /* True when g's batch rows never meet (row i of every output is computed
    from row i of the batched inputs alone), every output is batched, and
@@ -77,6 +83,15 @@ bool cg_split_ok(const IrGraph *g, const IrGraph *other);
    split, its loss and gradients the parts' weighted sum. MEAN: scale is
    1/(k * batch); SUM: scale does not change with the batch. */
 CgSplit cg_split_grad_ok(const IrGraph *fwd, const IrGraph *other);
+/* A forward graph in train mode whose rows meet only in sums over the
+   batch axis (a batch norm's statistics) and in the loss, scale *
+   sum(terms): its slice (`other`, the model at batch/parts) rebuilt so
+   that `parts` copies of it together compute what fwd computes: each of
+   those sums followed by a part_sum (the parts' sums added), every scalar
+   constant fwd's (a mean divides by the whole batch), the loss each
+   part's share. Its gradient program runs split as CG_SPLIT_SYNC. NULL
+   when fwd has no such sum or its rows meet otherwise. */
+IrGraph *cg_split_sync(const IrGraph *fwd, const IrGraph *other);
 /* Multiply-adds and element writes of g (saturating): below
    CG_SPLIT_MIN_WORK a program is done before a second thread would have
    woken, and splitting it costs more than it saves (seed_net). */

@@ -21,6 +21,8 @@ enum {
   CG_WS_POOL = 0,       /* RtPool * for parallel matmul (NULL = run inline) */
   CG_WS_ERR_NODE = 8,   /* i32: id + 1 of the first node whose index failed */
   CG_WS_ERR_VALUE = 16, /* i64: the index it saw */
+  CG_WS_PART_SYNC = 24, /* RtPartSync * of a split program's copies (NULL: whole) */
+  CG_WS_PART_INDEX = 32,/* i64: this copy's part */
   CG_WS_HEADER = 64     /* the pointer table starts here */
 };
 #define CG_ALIGN 64
@@ -120,6 +122,7 @@ struct CgTarget {
      planned linear in it, and matmuls never tile the dims it is in. */
   bool aot;
   int batch_sym;
+  bool shared_params; /* CgOptions.shared_params */
 };
 
 /* The kernel shape for o's CPU (and initializes LLVM's native target). */

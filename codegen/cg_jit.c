@@ -59,9 +59,12 @@ struct CgProgram {
   int *sum_slot;       /* [nsum] */
   int64_t *sum_start;  /* [nsum + 1]: first element of each in one range over all */
   bool *sum_f64;       /* [nsum]: f64 (else f32) */
+  bool *sum_once;      /* [nsum]: the same in every part (CG_SPLIT_SYNC's
+                          updates): part 0's value, not a sum */
   void ***part_sum;    /* [nparts][nsum] */
   double weight;       /* of every part: its share of the batch (a mean loss) or 1 (a sum) */
   void *const *sum_to; /* the caller's buffers during a run */
+  RtPartSync *sync;    /* the parts' part_sum kernels meet here */
 };
 
 static double now_seconds(void) {
@@ -98,6 +101,7 @@ typedef struct Extern {
 static const Extern externs[] = {
     {"rt_parallel_for", FN(rt_parallel_for)},
     {"rt_profile_mark", FN(rt_profile_mark)},
+    {"rt_part_sum", FN(rt_part_sum)},
     {"memcpy", FN(memcpy)},
     {"memset", FN(memset)},
     {"memmove", FN(memmove)},
@@ -506,7 +510,7 @@ CgProgram *cg_jit_compile(const IrGraph *g, const CgOptions *o, McDiag *d) {
 
 /* ---- split programs (cg_split.c says when) ------------------------------------------------ */
 
-static void add_sums(CgProgram *p, const IrGraph *g, double weight);
+static void add_sums(CgProgram *p, const IrGraph *g, CgSplit how);
 
 /* A second copy of a compiled program: the same code, a workspace of its
    own whose header, pointer table (pointing into it) and constants are
@@ -587,7 +591,7 @@ static CgProgram *make_split(const IrGraph *g, const IrGraph *slice, CgProgram *
     cg_program_free(p);
     return NULL;
   }
-  add_sums(p, g, how == CG_SPLIT_MEAN ? 1.0 / parts : 1.0);
+  add_sums(p, g, how);
   p->stats = first->stats;
   p->stats.threads = parts;
   p->stats.parts = parts;
@@ -596,12 +600,19 @@ static CgProgram *make_split(const IrGraph *g, const IrGraph *slice, CgProgram *
   return p;
 }
 
-/* The pool and the copies of parts[0]. */
+/* The pool, the copies of parts[0] and where their part_sums meet (a
+   pool of nparts threads runs each part on a thread of its own, all at
+   once, as part_sum needs). */
 static bool start_parts(CgProgram *p, McDiag *d) {
   pthread_mutex_lock(&jit_lock);
   bool ok = (p->pool = pool_get(p->nparts)) != NULL;
   pthread_mutex_unlock(&jit_lock);
   for (int k = 1; ok && k < p->nparts; k++) ok = (p->parts[k] = program_copy(p->parts[0])) != NULL;
+  ok = ok && (p->sync = rt_part_sync_new(p->nparts)) != NULL;
+  for (int k = 0; ok && k < p->nparts; k++) {
+    *(RtPartSync **)((char *)p->parts[k]->ws + CG_WS_PART_SYNC) = p->sync;
+    *(int64_t *)((char *)p->parts[k]->ws + CG_WS_PART_INDEX) = k;
+  }
   if (!ok) mc_error(d, (McLoc){0}, "codegen: cannot start %d copies of the program", p->nparts);
   return ok;
 }
@@ -642,6 +653,7 @@ CgProgram *cg_jit_compile_split(const IrGraph *g, const IrGraph *slice, int part
     return cg_jit_compile(g, o, d);
   CgOptions one = opts;
   one.threads = 1; /* the code; the compile still takes every thread */
+  one.shared_params = true;
   CgProgram *first = jit_compile(slice, &one, parts, parts, d);
   if (!first) return NULL;
   CgProgram *p = make_split(g, slice, first, parts, how);
@@ -657,18 +669,21 @@ CgProgram *cg_jit_compile_split(const IrGraph *g, const IrGraph *slice, int part
   return p;
 }
 
-/* Every unbatched output becomes a sum over the parts, each part writing
-   a buffer of its own. */
-static void add_sums(CgProgram *p, const IrGraph *g, double weight) {
-  p->weight = weight;
+/* Every unbatched output becomes a sum over the parts (or, for an update
+   of CG_SPLIT_SYNC, part 0's value), each part writing a buffer of its
+   own. */
+static void add_sums(CgProgram *p, const IrGraph *g, CgSplit how) {
+  p->weight = how == CG_SPLIT_MEAN ? 1.0 / p->nparts : 1.0;
   p->sum_slot = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->sum_slot);
   p->sum_start = mc_xcalloc((size_t)p->nslots + 2, sizeof *p->sum_start);
   p->sum_f64 = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->sum_f64);
+  p->sum_once = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->sum_once);
   for (int i = p->ninputs; i < p->nslots; i++)
     if (!p->slot_split[i]) {
       const IrNode *n = ir_node(g, p->slot_node[i]);
       p->sum_start[p->nsum + 1] = p->sum_start[p->nsum] + ir_shape_numel(&n->shape);
       p->sum_f64[p->nsum] = n->dtype == IR_F64;
+      p->sum_once[p->nsum] = how == CG_SPLIT_SYNC && g->outs[i - p->ninputs].kind == IR_OUT_UPDATE;
       p->sum_slot[p->nsum++] = i;
     }
   p->part_sum = mc_xcalloc((size_t)p->nparts, sizeof *p->part_sum);
@@ -706,7 +721,7 @@ static bool index_errors(const CgProgram *p, McDiag *d) {
 }
 
 static void run_once(CgProgram *p, void *const *bufs) {
-  memset((char *)p->ws + CG_WS_ERR_NODE, 0, CG_WS_HEADER - CG_WS_ERR_NODE);
+  memset((char *)p->ws + CG_WS_ERR_NODE, 0, CG_WS_PART_SYNC - CG_WS_ERR_NODE);
   p->run(bufs, p->ws);
 }
 
@@ -742,8 +757,10 @@ static void sum_parts(void *ctx, int64_t begin, int64_t end) {
       rt_pool_chunk(p->sum_start[j + 1] - p->sum_start[j], p->nparts, (int)t, &lo, &hi);
       for (int k = 0; k < p->nparts; k++) from[k] = p->part_sum[k][j];
       void *to = p->sum_to[p->sum_slot[j]];
-      if (p->sum_f64[j]) sum_f64(to, (double *const *)from, p->nparts, p->weight, lo, hi);
-      else sum_f32(to, (float *const *)from, p->nparts, (float)p->weight, lo, hi);
+      int n = p->sum_once[j] ? 1 : p->nparts;
+      double w = p->sum_once[j] ? 1.0 : p->weight;
+      if (p->sum_f64[j]) sum_f64(to, (double *const *)from, n, w, lo, hi);
+      else sum_f32(to, (float *const *)from, n, (float)w, lo, hi);
     }
 }
 
@@ -816,6 +833,8 @@ void cg_program_free(CgProgram *p) {
   free(p->sum_slot);
   free(p->sum_start);
   free(p->sum_f64);
+  free(p->sum_once);
+  rt_part_sync_free(p->sync);
   free(p->parts);
   free(p->part_bufs);
   free(p->slot_split);

@@ -1174,6 +1174,34 @@ static void lower_index(Cg *cx, IrRef id, CgAddCall add) {
   add(cx, &c);
 }
 
+/* ---- SYNC ------------------------------------------------------------------------
+   part_sum hands its operand to rt_part_sum with the copy's RtPartSync and
+   part index, which the workspace header holds (zeros, then a plain copy,
+   in a program that runs whole). Extent: elements. */
+static void emit_part_sum(Cg *cx, const CgCall *c) {
+  LLVMValueRef ws = ws_ptr(cx, c);
+  LLVMTypeRef params[6] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_ptr, cx->t_i64, cx->t_i32};
+  LLVMValueRef fn = cg_function(cx, "rt_part_sum", cx->t_void, params, 6);
+  LLVMValueRef args[6] = {
+      LLVMBuildLoad2(cx->b, cx->t_ptr, cg_gep(cx, cx->t_i8, ws, cg_i64(cx, CG_WS_PART_SYNC)), ""),
+      LLVMBuildLoad2(cx->b, cx->t_i64, cg_gep(cx, cx->t_i8, ws, cg_i64(cx, CG_WS_PART_INDEX)), ""),
+      in_ptr(cx, 0), out_ptr(cx), extent(cx, c, 0), LLVMConstInt(cx->t_i32, c->esz == 8, 0)};
+  cg_call(cx, fn, args, 6);
+}
+
+static void lower_sync(Cg *cx, IrRef id, CgAddCall add) {
+  const IrNode *n = ir_node(cx->g, id);
+  MC_ASSERT(n->op == IR_OP_PART_SUM);
+  CgCall c;
+  call_init(cx, &c, id, "part_sum");
+  c.esz = cg_dtype_size((IrDtype)n->dtype);
+  snprintf(c.key, sizeof c.key, "part_sum %d", c.esz);
+  call_input(cx, &c, n->src[0]);
+  call_extent(&c, ir_shape_numel(&n->shape));
+  c.emit = emit_part_sum;
+  add(cx, &c);
+}
+
 /* ---- dispatch -------------------------------------------------------------------- */
 
 void cg_node_lower(Cg *cx, IrRef id, CgAddCall add) {
@@ -1200,6 +1228,9 @@ void cg_node_lower(Cg *cx, IrRef id, CgAddCall add) {
     return;
   case IR_CLASS_INDEX:
     lower_index(cx, id, add);
+    return;
+  case IR_CLASS_SYNC:
+    lower_sync(cx, id, add);
     return;
   }
 }

@@ -356,12 +356,12 @@ static bool once_per_element(const CgPlan *p, const IrGraph *g, IrRef par, IrRef
          ir_shape_equal(&ir_node(g, par)->shape, &G.space);
 }
 
-static void assign_inplace(CgPlan *p, const IrGraph *g) {
+static void assign_inplace(CgPlan *p, const IrGraph *g, bool shared_params) {
   for (uint32_t k = 0; k < g->nouts; k++) {
     int slot = p->ninputs + (int)k;
     IrRef u = g->outs[k].ref, par = IR_NONE;
     p->result_slot[k] = slot;
-    if (g->outs[k].kind != IR_OUT_UPDATE || p->loc[u].kind != CG_LOC_SLOT || p->loc[u].slot != slot)
+    if (shared_params || g->outs[k].kind != IR_OUT_UPDATE || p->loc[u].kind != CG_LOC_SLOT || p->loc[u].slot != slot)
       continue;
     if (ir_ops[ir_node(g, u)->op].cls != IR_CLASS_ELEM ||
         (par = param_named(g, g->outs[k].name)) == IR_NONE || p->loc[par].kind != CG_LOC_SLOT ||
@@ -381,7 +381,7 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
   assign_slots(p, g);
   assign_kinds(p, g, t);
   p->result_slot = mc_xcalloc(g->nouts + 1, sizeof *p->result_slot);
-  assign_inplace(p, g);
+  assign_inplace(p, g, t->shared_params);
   uint32_t *last = last_uses(p, g);
   /* dies[i]: nodes whose storage is free once node i ran (linked lists) */
   uint32_t *head = mc_xmalloc(nn * sizeof *head), *next = mc_xmalloc(nn * sizeof *next);

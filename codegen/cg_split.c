@@ -67,6 +67,8 @@ static bool rows_stay_apart(const IrGraph *g, const IrNode *n, uint32_t bit) {
     return true;
   case IR_CLASS_REDUCE:
     return !(n->attr.axes & 1u);
+  case IR_CLASS_SYNC:
+    return false;
   case IR_CLASS_INDEX:
     /* gather rows of an unbatched table by batched indices */
     return n->op == IR_OP_GATHER && !batched(ir_node(g, n->src[0]), bit);
@@ -221,4 +223,131 @@ int64_t cg_split_work(const IrGraph *g) {
     if (__builtin_add_overflow(work, w, &work)) return INT64_MAX;
   }
   return work;
+}
+
+/* ---- the split with batch-wide statistics --------------------------------------------
+   A batch norm in train mode joins the rows: its mean and variance are
+   sums over the batch axis, and every row then reads them. The parts can
+   still run apart between such sums: each part sums its own rows, a
+   part_sum adds the parts' sums (every part gets the whole batch's), and
+   the model's constants are the whole batch's (a mean divides by N, not by
+   N/parts). Node by node over fwd and its slice, a value is one of: */
+typedef enum {
+  V_FREE,    /* computed without batched values: the same in every part */
+  V_ROWS,    /* batched: each part holds its rows */
+  V_STAT,    /* a part_sum of the parts' sums over the batch, or computed
+                from such: the same in every part */
+  V_PARTIAL  /* the loss's sum and its scaling: each part's share, summed
+                after the run as the gradients are */
+} ValueKind;
+
+/* The loss chain: the loss's sum over its terms and the scalings above it
+   (loss_terms walked them); their values are V_PARTIAL. */
+static bool *loss_chain(const IrGraph *g, IrRef terms) {
+  bool *chain = mc_xcalloc(g->nnodes ? g->nnodes : 1, sizeof *chain);
+  IrRef r = ir_find_output(g, IR_OUT_LOSS, NULL)->ref;
+  for (;;) {
+    chain[r] = true;
+    const IrNode *n = ir_node(g, r);
+    if (n->op == IR_OP_SUM && n->src[0] == terms) break;
+    r = ir_node(g, n->src[0])->op == IR_OP_CONST ? n->src[1] : n->src[0];
+  }
+  return chain;
+}
+
+/* Node i's pair: as same_but_batch, but a scalar constant may differ (the
+   slice then takes fwd's value). */
+static bool pair_ok(const IrNode *a, const IrNode *b, uint32_t bit, int64_t ba, int64_t bb) {
+  if (a->op == IR_OP_CONST && b->op == IR_OP_CONST && a->shape.rank == 0 && b->shape.rank == 0) {
+    IrNode c = *b;
+    c.attr.value = a->attr.value;
+    return same_but_batch(a, &c, bit, ba, bb);
+  }
+  return same_but_batch(a, b, bit, ba, bb);
+}
+
+/* The kind of node i's value from its operands' kinds (sync[i]: a
+   part_sum follows it); false when the rows meet in a way the parts
+   cannot reproduce. */
+static bool classify(const IrGraph *g, IrRef i, uint32_t bit, const bool *chain,
+                     ValueKind *kind, bool *sync) {
+  const IrNode *n = ir_node(g, i);
+  bool rows = false, partial = false, stat = false;
+  for (int s = 0; s < n->nsrc; s++) {
+    rows |= kind[n->src[s]] == V_ROWS;
+    partial |= kind[n->src[s]] == V_PARTIAL;
+    stat |= kind[n->src[s]] == V_STAT;
+  }
+  if (batched(n, bit)) {
+    kind[i] = V_ROWS;
+    return !partial && rows_stay_apart(g, n, bit);
+  }
+  if (chain[i]) { /* the loss's sum over its batched terms, then scalings */
+    kind[i] = V_PARTIAL;
+    return n->op == IR_OP_SUM ? rows : partial;
+  }
+  if (partial) return false;
+  if (rows) { /* a sum over the batch axis, or no join the parts can make */
+    kind[i] = V_STAT;
+    sync[i] = true;
+    return n->op == IR_OP_SUM && (n->attr.axes & 1u) && ir_dtype_is_float((IrDtype)n->dtype);
+  }
+  kind[i] = stat ? V_STAT : V_FREE;
+  return true;
+}
+
+/* Outputs: batched OUTPUTs, the LOSS's share, UPDATEs the same in every
+   part (running statistics). */
+static bool outputs_ok(const IrGraph *g, const ValueKind *kind) {
+  for (uint32_t k = 0; k < g->nouts; k++) {
+    ValueKind v = kind[g->outs[k].ref];
+    bool ok = g->outs[k].kind == IR_OUT_OUTPUT   ? v == V_ROWS
+              : g->outs[k].kind == IR_OUT_LOSS   ? v == V_PARTIAL
+              : g->outs[k].kind == IR_OUT_UPDATE ? v == V_STAT || v == V_FREE
+                                                 : false;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+/* slice rebuilt: fwd's constants, a part_sum after every sync node. */
+static IrGraph *with_part_sums(const IrGraph *fwd, const IrGraph *slice, const bool *sync) {
+  IrGraph *out = ir_graph_new(slice->name, slice->diag);
+  ir_graph_copy_syms(out, slice);
+  IrRef *map = mc_xmalloc((slice->nnodes ? slice->nnodes : 1) * sizeof *map);
+  for (uint32_t i = 0; i < slice->nnodes; i++) {
+    bool konst = ir_node(slice, i)->op == IR_OP_CONST && ir_node(slice, i)->shape.rank == 0;
+    map[i] = konst ? ir_copy_node(out, fwd, i, map) : ir_copy_node(out, slice, i, map);
+    if (sync[i]) map[i] = ir_unary(out, IR_OP_PART_SUM, map[i], ir_node(slice, i)->loc);
+  }
+  for (uint32_t k = 0; k < slice->nouts; k++)
+    ir_add_output(out, slice->outs[k].kind, slice->outs[k].name, map[slice->outs[k].ref]);
+  free(map);
+  return out;
+}
+
+IrGraph *cg_split_sync(const IrGraph *fwd, const IrGraph *slice) {
+  int64_t bf, bs;
+  double sf, ss;
+  if (!batches_of(fwd, slice, &bf, &bs)) return NULL;
+  IrRef terms = loss_terms(fwd, &sf);
+  if (terms == IR_NONE || terms != loss_terms(slice, &ss)) return NULL;
+  uint32_t bit = 1u << ir_graph_batch_sym(fwd);
+  bool *live = live_nodes(fwd), *chain = loss_chain(fwd, terms);
+  bool *sync = mc_xcalloc(fwd->nnodes ? fwd->nnodes : 1, sizeof *sync);
+  ValueKind *kind = mc_xcalloc(fwd->nnodes ? fwd->nnodes : 1, sizeof *kind);
+  bool ok = true, any = false;
+  for (uint32_t i = 0; ok && i < fwd->nnodes; i++) {
+    const IrNode *n = ir_node(fwd, i);
+    if (!live[i]) continue;
+    ok = pair_ok(n, ir_node(slice, i), bit, bf, bs) && batch_only_leading(&n->shape, bit) &&
+         classify(fwd, i, bit, chain, kind, sync);
+    any |= sync[i];
+  }
+  IrGraph *out = ok && any && outputs_ok(fwd, kind) ? with_part_sums(fwd, slice, sync) : NULL;
+  free(kind);
+  free(sync);
+  free(chain);
+  free(live);
+  return out;
 }

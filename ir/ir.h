@@ -31,7 +31,7 @@ _Static_assert(IR_OP_COUNT <= 255, "op is stored in a uint8_t");
 
 typedef enum {
   IR_CLASS_SOURCE, IR_CLASS_ELEM, IR_CLASS_REDUCE, IR_CLASS_CONTRACT,
-  IR_CLASS_MOVE, IR_CLASS_INDEX
+  IR_CLASS_MOVE, IR_CLASS_INDEX, IR_CLASS_SYNC
 } IrOpClass;
 
 typedef enum { IR_F32, IR_F64, IR_I32, IR_BOOL, IR_DTYPE_COUNT } IrDtype;

@@ -638,6 +638,10 @@ static bool eval_node(IrEval *e, IrRef id, McDiag *d) {
   case IR_CLASS_INDEX:
     ok = eval_index(e, id, d);
     break;
+  case IR_CLASS_SYNC: /* part_sum: the reference runs the whole program, one copy */
+    memcpy(e->vals[id].data, e->vals[ir_node(e->g, id)->src[0]].data,
+           (size_t)e->vals[id].numel * sizeof(double));
+    break;
   }
   if (ok) round_to_dtype(e, out);
   return ok;

@@ -151,6 +151,12 @@ void ir_grad_NEG(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   dx[0] = un(g, IR_OP_NEG, dy, ir_node(g, ref)->loc);
 }
 
+/* Every copy's value is the sum of all copies' shares: each share's
+   gradient is the sum of all copies' gradients. */
+void ir_grad_PART_SUM(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
+  dx[0] = un(g, IR_OP_PART_SUM, dy, ir_node(g, ref)->loc);
+}
+
 /* exp' = exp: reuse the node's own output. */
 void ir_grad_EXP(IrGraph *g, IrRef ref, IrRef dy, IrRef *dx) {
   dx[0] = mul(g, dy, ref, ir_node(g, ref)->loc);

@@ -196,6 +196,7 @@ static bool binary(IrGraph *g, IrNode *n, bool int_ok) {
 }
 
 bool ir_shape_NEG(IrGraph *g, IrNode *n) { return unary(g, n, true); }
+bool ir_shape_PART_SUM(IrGraph *g, IrNode *n) { return unary(g, n, false); }
 bool ir_shape_EXP(IrGraph *g, IrNode *n) { return unary(g, n, false); }
 bool ir_shape_LOG(IrGraph *g, IrNode *n) { return unary(g, n, false); }
 bool ir_shape_SQRT(IrGraph *g, IrNode *n) { return unary(g, n, false); }

@@ -332,6 +332,7 @@ static void assign(Fuse *f, IrRef id) {
     else if (n->op != IR_OP_RESHAPE) new_group(f, id, GK_SINGLE, &n->shape);
     return;
   case IR_CLASS_INDEX:
+  case IR_CLASS_SYNC:
     new_group(f, id, GK_SINGLE, &n->shape);
     return;
   }

@@ -45,6 +45,16 @@ void rt_parallel_for(RtPool *p, int64_t n, RtTaskFn fn, void *ctx);
 void rt_pool_chunk(int64_t n, int nchunks, int i, int64_t *begin,
                    int64_t *end);
 
+/* ---- rt_part.c: sums across the copies of a split program ------------------
+   rt_part_sum(s, part, in, out, n, f64): out = the sum over the nparts
+   copies of their `in` (n floats, or doubles when f64), added in copy
+   order, the same in every copy; each copy calls it with its own part
+   index, all at once. A NULL s or one part copies in to out. */
+typedef struct RtPartSync RtPartSync;
+RtPartSync *rt_part_sync_new(int nparts); /* NULL when out of memory */
+void rt_part_sync_free(RtPartSync *s);
+void rt_part_sum(RtPartSync *s, int64_t part, const void *in, void *out, int64_t n, int f64);
+
 /* ---- rt_profile.c: kernel call timing (benchmarks) -------------------------
    A program compiled with CgOptions.profile calls rt_profile_mark(-1) as it
    starts and rt_profile_mark(i) after its call i: the time since the

@@ -538,14 +538,6 @@ static void feed_apply_from_grad(TrTrainer *t) {
   }
 }
 
-/* True when the gradient program outputs gradients and the loss alone
-   (no running statistics to average). */
-static bool grads_only(const IrGraph *g) {
-  for (uint32_t k = 0; k < g->nouts; k++)
-    if (g->outs[k].kind == IR_OUT_UPDATE) return false;
-  return true;
-}
-
 /* The split gradient program over `slice` (the model at batch/threads),
    and the apply program; t->split_step when both were built. */
 static bool build_split_over(TrTrainer *t, const IrGraph *slice, CgSplit how) {
@@ -554,7 +546,7 @@ static bool build_split_over(TrTrainer *t, const IrGraph *slice, CgSplit how) {
   IrGraph *s = ir_graph_clone(slice);
   bool ok = run_pipeline(t, &g->g, PASS_PIPELINE_GRAD, t->d) &&
             run_pipeline(t, &s, PASS_PIPELINE_GRAD, t->d);
-  if (ok && grads_only(g->g) && cg_split_worth(g->g, s, how)) {
+  if (ok && cg_split_worth(g->g, s, how)) {
     IrGraph *a = NULL;
     CgStats st = {0};
     ok = program_compile(t, g, s, how, true, t->d);
@@ -589,12 +581,17 @@ static IrGraph *slice_model(TrTrainer *t, FeMode mode) {
 }
 
 /* Splits the step when the threads, the batch and the model allow it and
-   it pays (cg_split_worth); else the training step program runs whole. */
+   it pays (cg_split_worth); else the training step program runs whole. A
+   model with batch norms in train mode splits with its statistics summed
+   over the parts (cg_split_sync). */
 static bool build_split_programs(TrTrainer *t) {
   IrGraph *slice = t->dp || t->c.f64 ? NULL : slice_model(t, FE_MODE_TRAIN);
   if (!slice) return true;
   CgSplit how = cg_split_grad_ok(t->fwd, slice);
-  bool ok = how == CG_SPLIT_NO || build_split_over(t, slice, how);
+  IrGraph *synced = how == CG_SPLIT_NO ? cg_split_sync(t->fwd, slice) : NULL;
+  if (synced) how = CG_SPLIT_SYNC;
+  bool ok = how == CG_SPLIT_NO || build_split_over(t, synced ? synced : slice, how);
+  ir_graph_free(synced);
   ir_graph_free(slice);
   return ok;
 }
@@ -1333,9 +1330,10 @@ static bool share_gradients(TrTrainer *t, EpochStats *st) {
   return ok;
 }
 
-/* Stores the apply program's updates that it did not compute in place. */
-static void store_applied(TrTrainer *t) {
-  Program *a = &t->apply;
+/* Stores the updates program a did not compute in place (the optimizer's
+   of the apply program, the running statistics of a split gradient
+   program) into its params, which are the step's. */
+static void store_updates(Program *a) {
   for (uint32_t k = 0; k < a->g->nouts; k++) {
     if (a->g->outs[k].kind != IR_OUT_UPDATE) continue;
     int u = cg_program_output_slot(a->cg, (int)k);
@@ -1355,7 +1353,7 @@ static bool train_step_dist(TrTrainer *t, const int64_t *idx, EpochStats *st) {
             run_program(t, &t->grad) && share_gradients(t, st) && bind_hyper(t, &t->apply) &&
             run_program(t, &t->apply);
   if (!ok) return false;
-  store_applied(t);
+  store_updates(&t->apply);
   st->steps++;
   t->step++;
   return true;
@@ -1369,7 +1367,8 @@ static bool train_step_split(TrTrainer *t, const int64_t *idx, EpochStats *st) {
   if (!bind_batch(t, g, &t->train, idx, t->batch) || !run_program(t, g) ||
       !bind_hyper(t, &t->apply) || !run_program(t, &t->apply))
     return false;
-  store_applied(t);
+  store_updates(g);
+  store_updates(&t->apply);
   record_step(t, g, st);
   return true;
 }

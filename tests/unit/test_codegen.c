@@ -623,6 +623,7 @@ static const OpTest op_tests[IR_OP_COUNT] = {
     [IR_OP_FOLD] = {build_fold},
     [IR_OP_GATHER] = {build_gather},
     [IR_OP_SCATTER_ADD] = {build_scatter_add},
+    [IR_OP_PART_SUM] = {build_unary, DOM_ANY}, /* whole: the identity (test_split: parts) */
 };
 
 static void test_codegen_every_op_has_a_test(void) {

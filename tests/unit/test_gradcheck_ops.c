@@ -552,6 +552,7 @@ static const OpTest op_tests[IR_OP_COUNT] = {
     [IR_OP_FOLD] = {run_fold, DOM_ANY, DOM_ANY},
     [IR_OP_GATHER] = {run_gather, DOM_ANY, DOM_ANY},
     [IR_OP_SCATTER_ADD] = {run_scatter_add, DOM_ANY, DOM_ANY},
+    [IR_OP_PART_SUM] = {run_unary, DOM_ANY, DOM_ANY}, /* one copy; test_split: parts */
 };
 
 /* Ops whose gradient is nothing: sources (no operands) and the ops flagged

@@ -884,6 +884,7 @@ static IrGraph *every_op_graph(void) {
   for (size_t i = 0; i < MC_COUNTOF(unary); i++) ir_unary(g, unary[i], x, L0);
   ir_cast(g, x, IR_F64, L0);
   ir_cast(g, y, IR_F32, L0);
+  ir_unary(g, IR_OP_PART_SUM, x, L0);
   IrShape ts = sh(g, "T");
   IrRef r = ir_input(g, "r", IR_F32, &ts, L0);
   IrRef lt = IR_NONE;

@@ -4,7 +4,9 @@
    program compute; models whose rows meet (a mean over the batch, train
    mode batch norm, a constant computed from the batch, rows reversed or
    joined along the batch, a table indexed by batch rows) are refused and
-   compile as one program. */
+   compile as one program. Gradient programs split too: rows that meet
+   only in the loss (cg_split_grad_ok), or also in sums over the batch
+   axis such as batch norms' statistics (cg_split_sync: part_sums). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -363,6 +365,100 @@ static void test_split_grad_gpt_sum(void) {
                    4, CG_SPLIT_SUM);
 }
 
+/* ---- batch-wide statistics (cg_split_sync) -------------------------------- */
+
+/* The part_sums cg_split_sync put into the slice of model `body` (with
+   the grad_ok model's head), or -1 when it refused. */
+static int sync_sums(const char *body) {
+  Pair p;
+  small_pair(&p, "  input x: f32[B, 16]\n  input y: i32[B]\n  fc = linear(16, 10)\n", body,
+             FE_MODE_TRAIN);
+  IrGraph *s = cg_split_sync(p.g, p.s);
+  int n = -1;
+  if (s) {
+    n = 0;
+    for (uint32_t i = 0; i < s->nnodes; i++) n += ir_node(s, i)->op == IR_OP_PART_SUM;
+    CU_ASSERT_TRUE(ir_verify(s, &p.d));
+    ir_graph_free(s);
+  }
+  pair_free(&p);
+  return n;
+}
+
+static void test_split_sync_forms(void) {
+  /* a batch norm's mean and variance; a mean over the batch axis */
+  CU_ASSERT_EQUAL(sync_sums("  bn = batch_norm1d(10)\n  minimize cross_entropy(bn(fc(x)), y)\n"), 2);
+  CU_ASSERT_EQUAL(sync_sums("  h = fc(x)\n  minimize sum(h - mean(h, axis = 0))\n"), 1);
+  /* nothing to sum (cg_split_grad_ok's case), or rows that meet otherwise */
+  CU_ASSERT_EQUAL(sync_sums("  minimize cross_entropy(fc(x), y)\n"), -1);
+  CU_ASSERT_EQUAL(sync_sums("  h = fc(x)\n  minimize sum(h - max(h, axis = 0))\n"), -1);
+  CU_ASSERT_EQUAL(sync_sums("  minimize sum(transpose(fc(x)) @ fc(x))\n"), -1);
+  CU_ASSERT_EQUAL(sync_sums("  h = fc(x)\n  minimize max(h - mean(h, axis = 0))\n"), -1);
+  CU_ASSERT_EQUAL(sync_sums("  h = fc(x)\n  minimize mean(h - mean(h, axis = 0)) * mean(h)\n"),
+                  -1);
+  CU_ASSERT_EQUAL(
+      sync_sums("  bn = batch_norm1d(10)\n  minimize cross_entropy(bn(fc(dropout(x, p = 0.5))), y)\n"),
+      -1);
+  /* eval mode: the running statistics, nothing summed */
+  Pair p;
+  small_pair(&p, "  input x: f32[B, 16]\n  input y: i32[B]\n  fc = linear(16, 10)\n",
+             "  bn = batch_norm1d(10)\n  minimize cross_entropy(bn(fc(x)), y)\n", FE_MODE_EVAL);
+  CU_ASSERT_PTR_NULL(cg_split_sync(p.g, p.s));
+  pair_free(&p);
+}
+
+/* A CNN with batch norms in train mode: its gradient program split in two
+   with the statistics summed over the parts computes the loss, the
+   gradients and the running statistics the whole program and the
+   evaluator compute, and the same bits on a second run. */
+static void test_split_sync_cnn(void) {
+  Pair p;
+  pair_init(&p,
+            "model m {\n  B = batch(32)\n  input x: f32[B, 4, 16, 16]\n  input y: i32[B]\n"
+            "  c1 = conv2d(4, 16, 3, padding = 1, bias = 0)\n  bn1 = batch_norm2d(16)\n"
+            "  c2 = conv2d(16, 16, 3, padding = 1, bias = 0)\n  bn2 = batch_norm2d(16)\n"
+            "  fc = linear(16, 10)\n  h1 = relu(bn1(c1(x)))\n"
+            "  h2 = adaptive_avg_pool2d(relu(bn2(c2(h1)) + h1), 1)\n"
+            "  minimize cross_entropy(fc(flatten(h2)), y)\n}\n",
+            32, 2, FE_MODE_TRAIN);
+  CU_ASSERT_EQUAL(cg_split_grad_ok(p.g, p.s), CG_SPLIT_NO);
+  IrGraph *synced = cg_split_sync(p.g, p.s);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(synced);
+  ir_graph_free(p.s);
+  p.s = synced;
+  PassCtx cx = {.diag = &p.d};
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&p.g, PASS_PIPELINE_GRAD, &cx));
+  CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&p.s, PASS_PIPELINE_GRAD, &cx));
+  int updates = 0;
+  for (uint32_t k = 0; k < p.g->nouts; k++) updates += p.g->outs[k].kind == IR_OUT_UPDATE;
+  CU_ASSERT_EQUAL(updates, 4); /* two running means, two running variances */
+  check_whole_and_split(&p, CG_SPLIT_SYNC, 10, "cnn with batch norms");
+  CgOptions o = cg_options_default();
+  o.threads = 2;
+  CgProgram *split = cg_jit_compile_split(p.g, p.s, 2, CG_SPLIT_SYNC, &o, &p.d);
+  CU_ASSERT_PTR_NOT_NULL_FATAL(split);
+  IrEval *e = ir_eval_new(p.g, false);
+  void **bufs = make_buffers(p.g, split, e, 10, &p.d);
+  int n = cg_program_nslots(split), first = p.g->nouts ? n - (int)p.g->nouts : n;
+  void **again = mc_xcalloc((size_t)n + 1, sizeof *again);
+  CU_ASSERT_TRUE(cg_program_run(split, bufs, &p.d));
+  for (int i = first; i < n; i++) {
+    size_t bytes = (size_t)ir_shape_numel(&ir_node(p.g, cg_program_slot_node(split, i))->shape) * 4;
+    again[i] = mc_xmalloc(bytes + 1);
+    memcpy(again[i], bufs[i], bytes);
+  }
+  CU_ASSERT_TRUE(cg_program_run(split, bufs, &p.d));
+  for (int i = first; i < n; i++) {
+    size_t bytes = (size_t)ir_shape_numel(&ir_node(p.g, cg_program_slot_node(split, i))->shape) * 4;
+    CU_ASSERT_EQUAL(memcmp(again[i], bufs[i], bytes), 0);
+  }
+  free_buffers(again, n);
+  free_buffers(bufs, n);
+  ir_eval_free(e);
+  cg_program_free(split);
+  pair_free(&p);
+}
+
 int main(void) {
   static const TestCase cases[] = {
       {"split_mlp", test_split_mlp},
@@ -375,6 +471,8 @@ int main(void) {
       {"split_grad_mlp", test_split_grad_mlp},
       {"split_grad_too_little_work", test_split_grad_too_little_work},
       {"split_grad_gpt_sum", test_split_grad_gpt_sum},
+      {"split_sync_forms", test_split_sync_forms},
+      {"split_sync_cnn", test_split_sync_cnn},
   };
   return test_main("split", cases, MC_COUNTOF(cases));
 }
