@@ -59,8 +59,8 @@ struct CgProgram {
   int *sum_slot;       /* [nsum] */
   int64_t *sum_start;  /* [nsum + 1]: first element of each in one range over all */
   bool *sum_f64;       /* [nsum]: f64 (else f32) */
-  bool *sum_once;      /* [nsum]: the same in every part (CG_SPLIT_SYNC's
-                          updates): part 0's value, not a sum */
+  bool *sum_once;      /* [nsum]: an update, the same in every part: part
+                          0's value, not a sum */
   void ***part_sum;    /* [nparts][nsum] */
   double weight;       /* of every part: its share of the batch (a mean loss) or 1 (a sum) */
   void *const *sum_to; /* the caller's buffers during a run */
@@ -669,9 +669,10 @@ CgProgram *cg_jit_compile_split(const IrGraph *g, const IrGraph *slice, int part
   return p;
 }
 
-/* Every unbatched output becomes a sum over the parts (or, for an update
-   of CG_SPLIT_SYNC, part 0's value), each part writing a buffer of its
-   own. */
+/* Every unbatched output becomes a sum over the parts, each part writing
+   a buffer of its own; but an update (a running statistic) is the same in
+   every part (the split proofs refuse one that is not), and part 0's is
+   kept. */
 static void add_sums(CgProgram *p, const IrGraph *g, CgSplit how) {
   p->weight = how == CG_SPLIT_MEAN ? 1.0 / p->nparts : 1.0;
   p->sum_slot = mc_xcalloc((size_t)p->nslots + 1, sizeof *p->sum_slot);
@@ -683,7 +684,7 @@ static void add_sums(CgProgram *p, const IrGraph *g, CgSplit how) {
       const IrNode *n = ir_node(g, p->slot_node[i]);
       p->sum_start[p->nsum + 1] = p->sum_start[p->nsum] + ir_shape_numel(&n->shape);
       p->sum_f64[p->nsum] = n->dtype == IR_F64;
-      p->sum_once[p->nsum] = how == CG_SPLIT_SYNC && g->outs[i - p->ninputs].kind == IR_OUT_UPDATE;
+      p->sum_once[p->nsum] = g->outs[i - p->ninputs].kind == IR_OUT_UPDATE;
       p->sum_slot[p->nsum++] = i;
     }
   p->part_sum = mc_xcalloc((size_t)p->nparts, sizeof *p->part_sum);

@@ -13,6 +13,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct RtPartSync {
   int nparts;
@@ -60,10 +61,8 @@ static void barrier(RtPartSync *s) {
 }
 
 void rt_part_sum(RtPartSync *s, int64_t part, const void *in, void *out, int64_t n, int f64) {
-  size_t esz = f64 ? sizeof(double) : sizeof(float);
   if (!s || s->nparts == 1) { /* one copy: its share is the whole */
-    if (out != in)
-      for (size_t b = 0; b < (size_t)n * esz; b++) ((char *)out)[b] = ((const char *)in)[b];
+    if (out != in) memcpy(out, in, (size_t)n * (f64 ? sizeof(double) : sizeof(float)));
     return;
   }
   atomic_store_explicit(&s->shares[part], in, memory_order_relaxed);
