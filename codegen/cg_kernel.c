@@ -612,15 +612,17 @@ static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
    Every movement is a strided copy of whole elements (as integers of their
    size): array 0 the destination, array 1 the source, each from a base
    offset. The kernel takes extents, strides and bases as arguments; only the
-   element size, the rank and whether each innermost stride is 0, 1 or
-   other are in its key (so the contiguous cases vectorize). */
-static int stride_class(int64_t st) { return st == 0 ? 0 : st == 1 ? 1 : 2; }
+   element size, the rank and whether each innermost stride is 0, 1, 2 (class
+   3) or other (class 2) are in its key (so the contiguous cases vectorize,
+   and rows read at every other element: a stride-2 convolution's windows). */
+static int stride_class(int64_t st) { return st == 0 ? 0 : st == 1 ? 1 : st == 2 ? 3 : 2; }
 
 typedef struct MoveRow {
   LLVMTypeRef et;  /* the element: an integer of its size, or the float type (add_into) */
   bool add_into;
   int lanes;       /* > 1: rows contiguous on both sides move as vectors of this many */
   unsigned esz;
+  bool even;       /* with lanes: the source row is read at every other element */
 } MoveRow;
 
 /* Elements [from, to) of the row, one at a time. */
@@ -659,6 +661,36 @@ static void move_vector(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef 
   }
 }
 
+/* Elements [i, i + lanes) of a row read at every other element of the
+   source (a stride-2 window): twice as many source elements loaded as a
+   vector, the even lanes kept and stored; with n (the row's length), the
+   last vector, masked to elements [i, n) and the source to its element
+   2(n - 1), never past it. */
+static void move_vector_even(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef *off,
+                             LLVMValueRef i, LLVMValueRef n) {
+  int L = m->lanes;
+  LLVMValueRef at = inner_index(cx, w, 0, off[0], i), from = inner_index(cx, w, 1, off[1], i);
+  LLVMValueRef mask = NULL, wide_mask = NULL, even[32];
+  if (n) {
+    LLVMValueRef two = cg_i64(cx, 2);
+    mask = cg_lane_mask(cx, L, i, n);
+    wide_mask = cg_lane_mask(cx, 2 * L, LLVMBuildNSWMul(cx->b, two, i, ""),
+                             LLVMBuildNSWSub(cx->b, LLVMBuildNSWMul(cx->b, two, n, ""),
+                                             cg_i64(cx, 1), ""));
+  }
+  LLVMValueRef v = load_vector(cx, m, LLVMVectorType(m->et, (unsigned)(2 * L)), in_ptr(cx, 0),
+                               from, wide_mask);
+  for (int l = 0; l < L; l++) even[l] = LLVMConstInt(cx->t_i32, (unsigned)(2 * l), 0);
+  v = LLVMBuildShuffleVector(cx->b, v, LLVMGetPoison(LLVMTypeOf(v)),
+                             LLVMConstVector(even, (unsigned)L), "");
+  if (mask) {
+    cg_masked_store(cx, v, m->et, out_ptr(cx), at, mask, m->esz);
+  } else {
+    LLVMValueRef st = LLVMBuildStore(cx->b, v, cg_gep(cx, m->et, out_ptr(cx), at));
+    LLVMSetAlignment(st, m->esz);
+  }
+}
+
 /* A contiguous row as whole vectors of at most 32 bytes, then one masked
    vector: rows of a convolution's windows (28, 10 or 5 elements) are too
    short for the loop vectorizer, which leaves loops of fewer than its
@@ -668,11 +700,22 @@ static void move_vector(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef 
    64-byte vectors were no faster than 32-byte ones on rows this short. */
 static void move_row_vectors(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef *off) {
   LLVMValueRef n = inner_extent(w), L = cg_i64(cx, m->lanes);
-  LLVMValueRef whole = LLVMBuildNSWSub(cx->b, n, LLVMBuildSRem(cx->b, n, L, ""), "");
+  /* even rows: the whole vectors end before the last element, as the wide
+     load of a vector ending at it would read one element past the row */
+  LLVMValueRef upto = m->even ? LLVMBuildNSWSub(cx->b, n, cg_i64(cx, 1), "") : n;
+  LLVMValueRef whole = LLVMBuildNSWSub(cx->b, upto, LLVMBuildSRem(cx->b, upto, L, ""), "");
   CgFor l;
   cg_for_begin(cx, &l, cg_i64(cx, 0), whole, L);
-  move_vector(cx, m, w, off, l.iv, NULL);
+  if (m->even) move_vector_even(cx, m, w, off, l.iv, NULL);
+  else move_vector(cx, m, w, off, l.iv, NULL);
   cg_for_end(cx, &l);
+  if (m->even) {
+    CgIf tail;
+    cg_if_begin(cx, &tail, LLVMBuildICmp(cx->b, LLVMIntSLT, whole, n, ""));
+    move_vector_even(cx, m, w, off, whole, n);
+    cg_if_end(cx, &tail);
+    return;
+  }
   if (m->add_into) {
     move_scalars(cx, m, w, off, whole, n);
     return;
@@ -709,16 +752,17 @@ static void move_walk_init(Cg *cx, const CgCall *c, CgWalk *w, MoveRow *m) {
     w->vst[1][i] = extent(cx, c, 2 * r + i);
   }
   for (int a = 0; a < 2; a++)
-    if (c->cls[a] < 2)
-      w->vst[a][r - 1] = cg_i64(cx, c->cls[a]);
+    if (c->cls[a] != 2)
+      w->vst[a][r - 1] = cg_i64(cx, c->cls[a] == 3 ? 2 : c->cls[a]);
   for (int a = 2; a < CG_WALK_ARRAYS; a++)
     for (int i = 0; i < r; i++)
       w->vst[a][i] = cg_i64(cx, 0);
   *m = (MoveRow){.add_into = c->add_into, .esz = (unsigned)c->esz, .lanes = 1};
   m->et = c->add_into ? cg_type(cx, (IrDtype)c->dtype)
                       : LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
-  if (c->cls[0] == 1 && c->cls[1] == 1)
+  if (c->cls[0] == 1 && (c->cls[1] == 1 || (c->cls[1] == 3 && !c->add_into)))
     m->lanes = move_lanes(cx, c->esz);
+  m->even = m->lanes > 1 && c->cls[1] == 3;
 }
 
 /* The copy from element src of the operand to element dst of the result

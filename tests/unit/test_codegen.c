@@ -525,6 +525,12 @@ static void build_unfold(Case *c, IrOp op, int64_t n, const OpTest *t) {
                       noloc));
   output(c, ir_unfold(c->g, x, 2, (int64_t[]){2, 2}, (int64_t[]){2, 2}, (int64_t[]){1, 1},
                       noloc));
+  /* stride 2 along rows of 14, 16 and 17 windows: whole vectors, then a
+     masked one (its source read to the row's last element, not past it) */
+  static const int64_t widths[] = {29, 33, 35};
+  for (size_t k = 0; k < MC_COUNTOF(widths); k++)
+    output(c, ir_unfold(c->g, input(c, DOM_ANY, c->dt, SHAPE(n, 2, 5, widths[k])), 2,
+                        (int64_t[]){3, 3}, (int64_t[]){2, 2}, (int64_t[]){1, 1}, noloc));
   IrRef y = input(c, DOM_INT, IR_I32, SHAPE(n + 4));
   output(c, ir_unfold(c->g, y, 1, (int64_t[]){2}, (int64_t[]){3}, (int64_t[]){1}, noloc));
 }
