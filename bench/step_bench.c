@@ -238,9 +238,8 @@ static void share_buffers(const IrGraph *g, CgProgram *gp, void **gbufs, const I
    cg_split_sync. -1 (nothing printed) when the model's rows meet or the
    step is too small to split. */
 static int bench_train_split(const Bench *b, const IrGraph *fwd, const IrGraph *slice, McDiag *d) {
-  CgSplit loss = cg_split_grad_ok(fwd, slice);
-  IrGraph *synced = loss == CG_SPLIT_NO ? cg_split_sync(fwd, slice) : NULL;
-  if (synced) loss = CG_SPLIT_SYNC;
+  IrGraph *synced;
+  CgSplit loss = cg_split_grad(fwd, slice, &synced);
   if (loss == CG_SPLIT_NO) return -1;
   IrGraph *g = ir_graph_clone(fwd), *s = synced ? synced : ir_graph_clone(slice), *a = NULL;
   PassCtx cx = {.diag = d, .optim = &b->optim};

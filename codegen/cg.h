@@ -92,6 +92,10 @@ CgSplit cg_split_grad_ok(const IrGraph *fwd, const IrGraph *other);
    part's share. Its gradient program runs split as CG_SPLIT_SYNC. NULL
    when fwd has no such sum or its rows meet otherwise. */
 IrGraph *cg_split_sync(const IrGraph *fwd, const IrGraph *other);
+/* How a training step of fwd splits over `other`'s rows: cg_split_grad_ok's
+   answer, or else CG_SPLIT_SYNC with *synced the slice cg_split_sync made
+   (the caller's to free; NULL otherwise). */
+CgSplit cg_split_grad(const IrGraph *fwd, const IrGraph *other, IrGraph **synced);
 /* Multiply-adds and element writes of g (saturating): below
    CG_SPLIT_MIN_WORK a program is done before a second thread would have
    woken, and splitting it costs more than it saves (seed_net). */

@@ -645,6 +645,18 @@ static LLVMValueRef load_vector(Cg *cx, const MoveRow *m, LLVMTypeRef vt, LLVMVa
   return v;
 }
 
+/* v to the result at element `at` (the lanes off the mask, when there is
+   one, untouched). */
+static void store_vector(Cg *cx, const MoveRow *m, LLVMValueRef v, LLVMValueRef at,
+                         LLVMValueRef mask) {
+  if (mask) {
+    cg_masked_store(cx, v, m->et, out_ptr(cx), at, mask, m->esz);
+  } else {
+    LLVMValueRef st = LLVMBuildStore(cx->b, v, cg_gep(cx, m->et, out_ptr(cx), at));
+    LLVMSetAlignment(st, m->esz);
+  }
+}
+
 /* Elements [i, i + lanes) of a row contiguous on both sides (the lanes
    off the mask, when there is one, untouched). */
 static void move_vector(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef *off,
@@ -653,12 +665,7 @@ static void move_vector(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef 
   LLVMValueRef at = inner_index(cx, w, 0, off[0], i), from = inner_index(cx, w, 1, off[1], i);
   LLVMValueRef v = load_vector(cx, m, vt, in_ptr(cx, 0), from, mask);
   if (m->add_into) v = LLVMBuildFAdd(cx->b, load_vector(cx, m, vt, out_ptr(cx), at, mask), v, "");
-  if (mask) {
-    cg_masked_store(cx, v, m->et, out_ptr(cx), at, mask, m->esz);
-  } else {
-    LLVMValueRef st = LLVMBuildStore(cx->b, v, cg_gep(cx, m->et, out_ptr(cx), at));
-    LLVMSetAlignment(st, m->esz);
-  }
+  store_vector(cx, m, v, at, mask);
 }
 
 /* Elements [i, i + lanes) of a row read at every other element of the
@@ -683,12 +690,7 @@ static void move_vector_even(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValu
   for (int l = 0; l < L; l++) even[l] = LLVMConstInt(cx->t_i32, (unsigned)(2 * l), 0);
   v = LLVMBuildShuffleVector(cx->b, v, LLVMGetPoison(LLVMTypeOf(v)),
                              LLVMConstVector(even, (unsigned)L), "");
-  if (mask) {
-    cg_masked_store(cx, v, m->et, out_ptr(cx), at, mask, m->esz);
-  } else {
-    LLVMValueRef st = LLVMBuildStore(cx->b, v, cg_gep(cx, m->et, out_ptr(cx), at));
-    LLVMSetAlignment(st, m->esz);
-  }
+  store_vector(cx, m, v, at, mask);
 }
 
 /* A contiguous row as whole vectors of at most 32 bytes, then one masked

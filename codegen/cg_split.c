@@ -326,6 +326,12 @@ static IrGraph *with_part_sums(const IrGraph *fwd, const IrGraph *slice, const b
   return out;
 }
 
+CgSplit cg_split_grad(const IrGraph *fwd, const IrGraph *slice, IrGraph **synced) {
+  CgSplit how = cg_split_grad_ok(fwd, slice);
+  *synced = how == CG_SPLIT_NO ? cg_split_sync(fwd, slice) : NULL;
+  return *synced ? CG_SPLIT_SYNC : how;
+}
+
 IrGraph *cg_split_sync(const IrGraph *fwd, const IrGraph *slice) {
   int64_t bf, bs;
   double sf, ss;

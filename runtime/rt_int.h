@@ -14,6 +14,13 @@ static inline bool rt_mul_ok(int64_t a, int64_t b, int64_t *out) {
   return true;
 }
 
+/* One pause in a spin-wait loop (rt_pool.c, rt_part.c). */
+static inline void rt_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
 /* The largest byte size the runtime allocates for one tensor (2^46). */
 #define RT_MAX_BYTES ((int64_t)1 << 46)
 

@@ -8,7 +8,7 @@
    so that no copy overwrites its share while another still reads it.
    The copies must all run at once, one per thread (rt_parallel_for with
    one chunk per thread). */
-#include "rt.h"
+#include "rt_int.h"
 
 #include <sched.h>
 #include <stdatomic.h>
@@ -40,12 +40,6 @@ void rt_part_sync_free(RtPartSync *s) {
   free(s);
 }
 
-static void cpu_pause(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 /* Returns when all nparts copies have called it (a generation barrier);
    spins, yielding the core now and then in case a copy waits for one. */
 static void barrier(RtPartSync *s) {
@@ -57,7 +51,7 @@ static void barrier(RtPartSync *s) {
   }
   for (unsigned i = 1; atomic_load_explicit(&s->generation, memory_order_acquire) == gen; i++)
     if (i % 1024 == 0) sched_yield();
-    else cpu_pause();
+    else rt_cpu_relax();
 }
 
 void rt_part_sum(RtPartSync *s, int64_t part, const void *in, void *out, int64_t n, int f64) {

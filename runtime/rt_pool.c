@@ -9,7 +9,7 @@
    A sleeper is woken only when one is counted asleep (`sleepers`,
    `caller_waits`): each side stores its flag, then reads the other's,
    sequentially consistent, so one of the two always sees the other. */
-#include "rt.h"
+#include "rt_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -56,12 +56,6 @@ static void run_chunk(RtPool *p, int i, RtTaskFn fn, void *ctx, int64_t n) {
   if (begin < end) fn(ctx, begin, end);
 }
 
-static void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
-
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -82,7 +76,7 @@ static bool spin_while_u64(_Atomic uint64_t *word, uint64_t old) {
   int64_t deadline = 0;
   for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(word, memory_order_acquire) != old) return true;
-    cpu_relax();
+    rt_cpu_relax();
     if (spin_time_up(i, &deadline)) return false;
   }
 }
@@ -92,7 +86,7 @@ static bool spin_while_pending(_Atomic int *pending) {
   int64_t deadline = 0;
   for (unsigned i = 1;; i++) {
     if (atomic_load_explicit(pending, memory_order_acquire) == 0) return true;
-    cpu_relax();
+    rt_cpu_relax();
     if (spin_time_up(i, &deadline)) return false;
   }
 }

@@ -587,9 +587,8 @@ static IrGraph *slice_model(TrTrainer *t, FeMode mode) {
 static bool build_split_programs(TrTrainer *t) {
   IrGraph *slice = t->dp || t->c.f64 ? NULL : slice_model(t, FE_MODE_TRAIN);
   if (!slice) return true;
-  CgSplit how = cg_split_grad_ok(t->fwd, slice);
-  IrGraph *synced = how == CG_SPLIT_NO ? cg_split_sync(t->fwd, slice) : NULL;
-  if (synced) how = CG_SPLIT_SYNC;
+  IrGraph *synced;
+  CgSplit how = cg_split_grad(t->fwd, slice, &synced);
   bool ok = how == CG_SPLIT_NO || build_split_over(t, synced ? synced : slice, how);
   ir_graph_free(synced);
   ir_graph_free(slice);

@@ -407,6 +407,11 @@ static void test_split_sync_forms(void) {
   pair_free(&p);
 }
 
+/* Bytes of slot i of p (compiled from g), f32. */
+static size_t f32_bytes(const IrGraph *g, const CgProgram *p, int i) {
+  return (size_t)ir_shape_numel(&ir_node(g, cg_program_slot_node(p, i))->shape) * 4;
+}
+
 /* A CNN with batch norms in train mode: its gradient program split in two
    with the statistics summed over the parts computes the loss, the
    gradients and the running statistics the whole program and the
@@ -443,15 +448,11 @@ static void test_split_sync_cnn(void) {
   void **again = mc_xcalloc((size_t)n + 1, sizeof *again);
   CU_ASSERT_TRUE(cg_program_run(split, bufs, &p.d));
   for (int i = first; i < n; i++) {
-    size_t bytes = (size_t)ir_shape_numel(&ir_node(p.g, cg_program_slot_node(split, i))->shape) * 4;
-    again[i] = mc_xmalloc(bytes + 1);
-    memcpy(again[i], bufs[i], bytes);
+    again[i] = mc_xmalloc(f32_bytes(p.g, split, i) + 1);
+    memcpy(again[i], bufs[i], f32_bytes(p.g, split, i));
   }
   CU_ASSERT_TRUE(cg_program_run(split, bufs, &p.d));
-  for (int i = first; i < n; i++) {
-    size_t bytes = (size_t)ir_shape_numel(&ir_node(p.g, cg_program_slot_node(split, i))->shape) * 4;
-    CU_ASSERT_EQUAL(memcmp(again[i], bufs[i], bytes), 0);
-  }
+  for (int i = first; i < n; i++) CU_ASSERT_EQUAL(memcmp(again[i], bufs[i], f32_bytes(p.g, split, i)), 0);
   free_buffers(again, n);
   free_buffers(bufs, n);
   ir_eval_free(e);
