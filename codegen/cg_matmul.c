@@ -298,22 +298,45 @@ static const IrNode *batch_sum_product(const IrGraph *g, IrRef id) {
   return mm;
 }
 
+/* A convolution's weight gradient (a bsum product of windows) with at
+   least this many rows and an image's output positions fitting a KC
+   block takes the packed microkernel over whole images
+   (emit_sum_packed_block): each packed element of B is then used M times.
+   With fewer rows the dot kernels, which read the windows in place, cost
+   less than packing: resnet_mini's [64, 576] gradient (7 x 7 outputs)
+   took 1.02 ms packed against 1.58 by dots, its [32, 288] (14 x 14)
+   1.66 against 1.03. Windows two apart along a row (stride 2) take the
+   packed path from fewer rows: the packer reads them once per image and
+   keeps the even lanes, where the dot kernel would do so for every block
+   of rows, and the alternative, an unfold the dot kernel reads, is a
+   whole extra pass (resnet_mini's [32, 144] gradient per copy of its
+   split step: unfold 0.31 + dots 0.63 ms against 0.52 packed in place;
+   its [64, 288]: 0.29 + 0.61 against 0.36). */
+#define SUM_PACKED_MIN_ROWS 64
+#define SUM_PACKED_MIN_ROWS_X2 32
+
+static int64_t sum_packed_min_rows(int64_t step) {
+  return step == 2 ? SUM_PACKED_MIN_ROWS_X2 : SUM_PACKED_MIN_ROWS;
+}
+
 /* Transpose p of windows is read for a filter gradient: by a product
-   that a batch sum computes. */
-static bool filter_grad_reader(const IrGraph *g, IrRef p) {
+   that a batch sum computes (its rows in *rows). */
+static bool filter_grad_reader(const IrGraph *g, IrRef p, int64_t *rows) {
   IrRef m = only_reader(g, p);
   if (m == IR_NONE || ir_node(g, m)->op != IR_OP_MATMUL) return false;
   IrRef s = only_reader(g, m);
+  *rows = ir_node(g, m)->shape.d[1].n;
   return s != IR_NONE && batch_sum_product(g, s) == ir_node(g, m);
 }
 
 /* Every reader of windows r (geometry geo) reads them from the images:
    convolutions (r their B) and transposes for filter gradients, these
-   only for windows stepping 1 along a row: the dot kernel, loading twice
-   the elements and shuffling for windows two apart, ran resnet_mini's
-   stride-2 filter gradients 10-30% slower than over the unfold, which the
-   saved unfold (0.9 ms a step) about paid for; the forward convolution
-   alone (inference) gains (2.3 -> 2.0 ms for resnet_mini's four). */
+   for windows two apart along a row only when the gradient takes the
+   packed path (enough rows, above): the dot kernel, loading twice the
+   elements and shuffling for them, ran resnet_mini's stride-2 filter
+   gradients 10-30% slower than over the unfold, which the saved unfold
+   (0.9 ms a step) about paid for; the forward convolution alone
+   (inference) gains (2.3 -> 2.0 ms for resnet_mini's four). */
 static bool readers_in_place(const IrGraph *g, IrRef r, const int64_t *geo) {
   for (uint32_t o = 0; o < g->nouts; o++)
     if (g->outs[o].ref == r) return false;
@@ -324,7 +347,9 @@ static bool readers_in_place(const IrGraph *g, IrRef r, const int64_t *geo) {
       if (n->src[k] != r) continue;
       readers++;
       bool conv = n->op == IR_OP_MATMUL && k == 1 && conv_product(g, n);
-      bool grad = n->op == IR_OP_PERMUTE && geo[W_SX] == 1 && filter_grad_reader(g, i);
+      int64_t rows = 0;
+      bool grad = n->op == IR_OP_PERMUTE && filter_grad_reader(g, i, &rows) &&
+                  (geo[W_SX] == 1 || rows >= SUM_PACKED_MIN_ROWS_X2);
       if (!conv && !grad) return false;
     }
   }
@@ -372,18 +397,9 @@ IrRef cg_matmul_window_unfold(const CgTarget *t, const IrGraph *g, IrRef id) {
   return ir_node(g, p->src[0])->src[0];
 }
 
-/* A convolution's weight gradient (a bsum product of windows) with at
-   least this many rows and an image's output positions fitting a KC
-   block takes the packed microkernel over whole images
-   (emit_sum_packed_block): each packed element of B is then used M times.
-   With fewer rows the dot kernels, which read the windows in place, cost
-   less than packing: resnet_mini's [64, 576] gradient (7 x 7 outputs)
-   took 1.02 ms packed against 1.58 by dots, its [32, 288] (14 x 14)
-   1.66 against 1.03. */
-#define SUM_PACKED_MIN_ROWS 64
-
 static bool sum_packed(const Gemm *q) {
-  return q->bsum && q->win && q->M >= SUM_PACKED_MIN_ROWS && q->K >= 1 && q->K <= q->kc;
+  return q->bsum && q->win && q->M >= sum_packed_min_rows(q->wgeo[W_SX]) && q->K >= 1 &&
+         q->K <= q->kc;
 }
 
 /* Images per KC block of the packed weight gradient. */

@@ -1975,9 +1975,10 @@ static void conv_grad_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, 
    place take the packed microkernel over blocks of whole images (key
    n-5): partial panels of filters and windows, rows of 16 whose images
    come two to a block (several blocks), rows of 20 (wider than a vector
-   of 16), and windows stepping 2 (the unfold written: the dot kernels).
-   Against the evaluator; the calls: two per convolution read in place,
-   three for those with an unfold, one for the plain sum. */
+   of 16), and windows stepping 2 (read in place too: packed from 32
+   filters, here 64 and 40). Against the evaluator; the calls: two per
+   convolution read in place, three for those with an unfold, one for
+   the plain sum. */
 static bool has_kernel_key(CgProgram *p, const char *what);
 
 static void conv_grad_body(Case *c) {
@@ -1995,7 +1996,8 @@ static void conv_grad_body(Case *c) {
   conv_grad_case(c, 3, 5, 9, 9, 64, 3, 1, 1, 1);    /* OW 7 */
   conv_grad_case(c, 5, 2, 18, 18, 64, 3, 1, 1, 1);  /* OW 16, 5 images */
   conv_grad_case(c, 2, 2, 22, 22, 64, 3, 1, 1, 1);  /* OW 20 */
-  conv_grad_case(c, 2, 3, 15, 15, 64, 3, 2, 2, 1);  /* stride 2: unfold written */
+  conv_grad_case(c, 2, 3, 15, 15, 64, 3, 2, 2, 1);  /* stride 2, OW 7 */
+  conv_grad_case(c, 3, 2, 30, 30, 40, 3, 2, 2, 1);  /* stride 2, 40 filters, OW 14 */
   IrRef a = input(c, DOM_ANY, c->dt, SHAPE(3, 9, 40));
   IrRef bt = input(c, DOM_ANY, c->dt, SHAPE(3, 13, 40));
   static const uint8_t swap[3] = {0, 2, 1};
@@ -2005,7 +2007,7 @@ static void conv_grad_body(Case *c) {
   CgProgram *p = compile(c);
   CgStats st;
   cg_program_stats(p, &st);
-  CU_ASSERT_EQUAL(st.ncalls, 10 * 2 + 4 * 3 + 1);
+  CU_ASSERT_EQUAL(st.ncalls, 12 * 2 + 3 * 3 + 1);
   CU_ASSERT_TRUE(has_kernel_key(p, " n-5 ")); /* the packed gradients */
   CU_ASSERT_TRUE(has_kernel_key(p, " n-4 ")); /* and the dot ones */
   cg_program_free(p);
