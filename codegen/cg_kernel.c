@@ -623,6 +623,7 @@ typedef struct MoveRow {
   int lanes;       /* > 1: rows contiguous on both sides move as vectors of this many */
   unsigned esz;
   bool even;       /* with lanes: the source row is read at every other element */
+  bool spread;     /* with lanes: the row is written at every other element */
 } MoveRow;
 
 /* Elements [from, to) of the row, one at a time. */
@@ -693,6 +694,37 @@ static void move_vector_even(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValu
   store_vector(cx, m, v, at, mask);
 }
 
+/* Elements [i, i + lanes) of a contiguous source row written at every
+   other element of the result (a concat interleaving its operands, a
+   stride-2 convolution's 1 x 1 input gradient): spread to the even lanes
+   of a vector twice as long, stored under a mask of those lanes (with n,
+   the row's length: the lanes of elements [i, n) only), so the odd
+   elements, another operand's, stay untouched. */
+static void move_vector_spread(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef *off,
+                               LLVMValueRef i, LLVMValueRef n) {
+  int L = m->lanes;
+  LLVMValueRef at = inner_index(cx, w, 0, off[0], i), from = inner_index(cx, w, 1, off[1], i);
+  LLVMValueRef spread[64], even[64];
+  for (int l = 0; l < 2 * L; l++) {
+    spread[l] = LLVMConstInt(cx->t_i32, (unsigned)(l % 2 ? L : l / 2), 0);
+    even[l] = LLVMConstInt(cx->t_i1, l % 2 == 0, 0);
+  }
+  LLVMValueRef mask = LLVMConstVector(even, (unsigned)(2 * L));
+  if (n) {
+    LLVMValueRef two = cg_i64(cx, 2);
+    LLVMValueRef upto = cg_lane_mask(cx, 2 * L, LLVMBuildNSWMul(cx->b, two, i, ""),
+                                     LLVMBuildNSWSub(cx->b, LLVMBuildNSWMul(cx->b, two, n, ""),
+                                                     cg_i64(cx, 1), ""));
+    mask = LLVMBuildAnd(cx->b, mask, upto, "");
+  }
+  LLVMTypeRef vt = LLVMVectorType(m->et, (unsigned)L), wt = LLVMVectorType(m->et, (unsigned)(2 * L));
+  LLVMValueRef v = load_vector(cx, m, vt, in_ptr(cx, 0), from, n ? cg_lane_mask(cx, L, i, n) : NULL);
+  v = LLVMBuildShuffleVector(cx->b, v, LLVMGetPoison(vt), LLVMConstVector(spread, (unsigned)(2 * L)),
+                             "");
+  if (m->add_into) v = LLVMBuildFAdd(cx->b, load_vector(cx, m, wt, out_ptr(cx), at, mask), v, "");
+  store_vector(cx, m, v, at, mask);
+}
+
 /* A contiguous row as whole vectors of at most 32 bytes, then one masked
    vector: rows of a convolution's windows (28, 10 or 5 elements) are too
    short for the loop vectorizer, which leaves loops of fewer than its
@@ -702,6 +734,18 @@ static void move_vector_even(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValu
    64-byte vectors were no faster than 32-byte ones on rows this short. */
 static void move_row_vectors(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef *off) {
   LLVMValueRef n = inner_extent(w), L = cg_i64(cx, m->lanes);
+  if (m->spread) {
+    LLVMValueRef whole = LLVMBuildNSWSub(cx->b, n, LLVMBuildSRem(cx->b, n, L, ""), "");
+    CgFor l;
+    cg_for_begin(cx, &l, cg_i64(cx, 0), whole, L);
+    move_vector_spread(cx, m, w, off, l.iv, NULL);
+    cg_for_end(cx, &l);
+    CgIf tail;
+    cg_if_begin(cx, &tail, LLVMBuildICmp(cx->b, LLVMIntSLT, whole, n, ""));
+    move_vector_spread(cx, m, w, off, whole, n);
+    cg_if_end(cx, &tail);
+    return;
+  }
   /* even rows: the whole vectors end before the last element, as the wide
      load of a vector ending at it would read one element past the row */
   LLVMValueRef upto = m->even ? LLVMBuildNSWSub(cx->b, n, cg_i64(cx, 1), "") : n;
@@ -762,9 +806,11 @@ static void move_walk_init(Cg *cx, const CgCall *c, CgWalk *w, MoveRow *m) {
   *m = (MoveRow){.add_into = c->add_into, .esz = (unsigned)c->esz, .lanes = 1};
   m->et = c->add_into ? cg_type(cx, (IrDtype)c->dtype)
                       : LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
-  if (c->cls[0] == 1 && (c->cls[1] == 1 || (c->cls[1] == 3 && !c->add_into)))
+  if ((c->cls[0] == 1 && (c->cls[1] == 1 || (c->cls[1] == 3 && !c->add_into))) ||
+      (c->cls[0] == 3 && c->cls[1] == 1))
     m->lanes = move_lanes(cx, c->esz);
   m->even = m->lanes > 1 && c->cls[1] == 3;
+  m->spread = m->lanes > 1 && c->cls[0] == 3;
 }
 
 /* The copy from element src of the operand to element dst of the result

@@ -555,6 +555,12 @@ static void build_concat(Case *c, IrOp op, int64_t n, const OpTest *t) {
   output(c, ir_concat(c->g, rows, 2, 0, noloc));
   IrRef one[1] = {input(c, DOM_INT, IR_I32, SHAPE(n))};
   output(c, ir_concat(c->g, one, 1, 0, noloc));
+  /* operands interleaved (written at every other element): rows of 5n and
+     37n elements, whole vectors and a masked last one */
+  IrRef pair[2] = {input(c, DOM_ANY, f, SHAPE(n, 5, 1)), input(c, DOM_ANY, f, SHAPE(n, 5, 1))};
+  output(c, ir_concat(c->g, pair, 2, 2, noloc));
+  IrRef wide[2] = {input(c, DOM_ANY, f, SHAPE(n, 37, 1)), input(c, DOM_ANY, f, SHAPE(n, 37, 1))};
+  output(c, ir_concat(c->g, wide, 2, 2, noloc));
 }
 
 static void build_gather(Case *c, IrOp op, int64_t n, const OpTest *t) {
