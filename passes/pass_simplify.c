@@ -11,10 +11,10 @@
        Likewise x+0 -> x ignores that -0 + 0 is +0;
      - neg(neg(x)) -> x, reshape(reshape(x)) -> one reshape (or x),
        permute(permute(x)) -> composed permute (identity removed),
-       expand/reshape to x's own shape, a pad adding no zeros (the
-       gradient of a slice that keeps everything: adaptive pooling to the
-       image's own size), a cast to x's own dtype and sum/max over no
-       axes (which the builder rejects today) -> x;
+       expand/reshape to x's own shape, a slice keeping every element in
+       order and a pad adding no zeros (adaptive pooling of a window the
+       size of the image, and its gradient), a cast to x's own dtype and
+       sum/max over no axes (which the builder rejects today) -> x;
      - a sum over the batch axes of a batched product whose left operand is
        each batch's transpose, sum_b X_b^T Y_b (the weight gradient of a
        linear layer applied to [B,T,C]), -> one product over the batch and
@@ -159,10 +159,11 @@ static bool collapse(IrGraph *out, const IrNode *n, const IrRef *m, IrRef *res) 
     if (!same_dims(&x.shape, &n->shape)) return false;
     *res = m[0];
     return true;
-  case IR_OP_PAD: /* no zeros before, none after */
+  case IR_OP_PAD:   /* no zeros before, none after */
+  case IR_OP_SLICE: /* every element, in order */
     if (!same_dims(&x.shape, &n->shape)) return false;
     for (int i = 0; i < n->shape.rank; i++)
-      if (n->attr.start[i] != 0) return false;
+      if (n->attr.start[i] != 0 || (n->op == IR_OP_SLICE && n->attr.step[i] != 1)) return false;
     *res = m[0];
     return true;
   case IR_OP_SUM:
