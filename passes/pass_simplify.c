@@ -35,6 +35,10 @@
      - fold(transpose(Wm) @ dY) with stride 1 (a convolution's input
        gradient) -> the transposed convolution: dY padded, unfolded, times
        the filters flipped; a crop (slice) of it narrows the pad instead.
+     - sum(a * c * b) with c not varying along the summed axes -> c (in
+       the sum's shape) * sum(a * b), and a sum of a sum nothing else
+       reads -> one sum: a batch norm's gradient then sums dy * (x - mean)
+       once for its scale and its input (see factor_sum).
    Folded-away nodes stay behind unused; dce removes them. */
 #include <math.h>
 #include <stdlib.h>
@@ -512,13 +516,137 @@ static bool crop_conv(IrGraph *out, const IrNode *n, const IrNode *fold_in, cons
   return true;
 }
 
+/* ---- factors constant along a sum's axes ---------------------------------------------
+   sum(a * c * b, A) with c (an operand broadcast by the multiplication, or
+   an expand) not varying along the axes A -> c' * sum(a * b, A), c' its
+   values in the sum's shape; and a
+   sum over A2 of a sum over A1 that nothing else reads -> one sum over
+   both. A batch norm's gradient sums dy * (x - mean) * rstd for its scale
+   and dy * gamma * (x - mean) for its input, two passes over the
+   activations; with rstd and gamma outside, both are one sum that cse
+   shares. */
+#define FACTOR_MAX_LEAVES 8
+
+/* The values node r of out stands for: an expand's operand, else r. */
+static const IrNode *values_of(const IrGraph *out, IrRef r, IrRef *v) {
+  const IrNode *c = ir_node(out, r);
+  *v = c->op == IR_OP_EXPAND ? c->src[0] : r;
+  return ir_node(out, *v);
+}
+
+/* Node r of out, broadcast to rank `rank` as a multiplication's operand
+   is (aligned to the right), does not vary along the axes in `axes`: its
+   values have size 1 there or no such axis. */
+static bool const_along(const IrGraph *out, IrRef r, uint32_t axes, int rank) {
+  IrRef v;
+  const IrShape *s = &values_of(out, r, &v)->shape;
+  int lead = rank - s->rank;
+  if (lead < 0) return false;
+  for (int a = lead; a < rank; a++)
+    if ((axes & (1u << a)) && (s->d[a - lead].n != 1 || s->d[a - lead].syms)) return false;
+  return true;
+}
+
+/* The leaves of a tree of multiplications at r (operands broadcast), left
+   to right; -1 past FACTOR_MAX_LEAVES. */
+static int mul_leaves(const IrGraph *out, IrRef r, IrRef *leaf, int n) {
+  const IrNode *x = ir_node(out, r);
+  if (x->op != IR_OP_MUL) {
+    if (n >= FACTOR_MAX_LEAVES) return -1;
+    leaf[n] = r;
+    return n + 1;
+  }
+  n = mul_leaves(out, x->src[0], leaf, n);
+  return n < 0 ? -1 : mul_leaves(out, x->src[1], leaf, n);
+}
+
+/* The values of r (constant along `axes` of rank `rank`) as those of a sum
+   over the axes: shape `to` (keepdims: rank `rank`, else without them). */
+static IrRef reduced_factor(IrGraph *out, IrRef r, uint32_t axes, int rank, bool keepdims,
+                            const IrShape *to, McLoc loc) {
+  IrRef v;
+  const IrShape s = values_of(out, r, &v)->shape;
+  int lead = rank - s.rank;
+  IrShape kept = {.rank = 0};
+  for (int a = 0; a < rank; a++) {
+    bool reduced = axes & (1u << a);
+    if (reduced && !keepdims) continue;
+    kept.d[kept.rank++] = reduced || a < lead ? ir_dim_const(1) : s.d[a - lead];
+  }
+  if (!same_dims(&s, &kept)) v = ir_reshape(out, v, &kept, loc);
+  return v == IR_NONE || same_dims(&kept, to) ? v : ir_expand(out, v, to, loc);
+}
+
+/* Readers of r among out's nodes so far. */
+static int readers_so_far(const IrGraph *out, IrRef r) {
+  int k = 0;
+  for (uint32_t i = r + 1; i < out->nnodes; i++)
+    for (int j = 0; j < ir_node(out, i)->nsrc; j++) k += ir_node(out, i)->src[j] == r;
+  return k;
+}
+
+/* sum(x, axes, keepdims) in out; with merge, when x is itself a sum: one
+   sum over both sets of axes kept, reshaped to the shape the two give. */
+static IrRef make_sum(IrGraph *out, IrRef x, uint32_t axes, bool keepdims, bool merge,
+                      McLoc loc) {
+  const IrNode *in = ir_node(out, x);
+  if (!merge || in->op != IR_OP_SUM) return ir_reduce(out, IR_OP_SUM, x, axes, keepdims, loc);
+  const IrNode *src = ir_node(out, in->src[0]);
+  uint32_t all = in->attr.axes;
+  for (int a = 0, j = 0; a < src->shape.rank; a++) { /* j: axis a in in's shape */
+    if ((in->attr.axes & (1u << a)) && !in->attr.keepdims) continue;
+    if (axes & (1u << j)) all |= 1u << a;
+    j++;
+  }
+  IrShape want = {.rank = 0};
+  for (int j = 0; j < in->shape.rank; j++)
+    if (!(axes & (1u << j))) want.d[want.rank++] = in->shape.d[j];
+    else if (keepdims) want.d[want.rank++] = ir_dim_const(1);
+  IrRef s = ir_reduce(out, IR_OP_SUM, in->src[0], all, true, loc);
+  return s == IR_NONE || same_dims(&ir_node(out, s)->shape, &want)
+             ? s : ir_reshape(out, s, &want, loc);
+}
+
+static bool factor_sum(IrGraph *out, const IrNode *n, const IrRef *m, bool sole, IrRef *res) {
+  if (n->op != IR_OP_SUM || (n->dtype != IR_F32 && n->dtype != IR_F64)) return false;
+  const IrShape xs = ir_node(out, m[0])->shape; /* nodes built below may move out's */
+  bool x_sum = ir_node(out, m[0])->op == IR_OP_SUM;
+  IrRef leaf[FACTOR_MAX_LEAVES], rest[FACTOR_MAX_LEAVES], outside[FACTOR_MAX_LEAVES];
+  int nl = mul_leaves(out, m[0], leaf, 0), nr = 0, no = 0;
+  for (int i = 0; i < nl; i++) {
+    if (const_along(out, leaf[i], n->attr.axes, xs.rank)) outside[no++] = leaf[i];
+    else rest[nr++] = leaf[i];
+  }
+  bool merge = sole && x_sum;
+  if (nl < 0 || nr == 0 || (no == 0 && !merge)) return false;
+  IrRef prod = rest[0];
+  for (int i = 1; i < nr && prod != IR_NONE; i++)
+    prod = ir_binary(out, IR_OP_MUL, prod, rest[i], n->loc);
+  if (prod != IR_NONE && !same_dims(&ir_node(out, prod)->shape, &xs))
+    prod = ir_expand(out, prod, &xs, n->loc);
+  /* a sum read only through this product (the one factored out of the
+     sum before) merges with this one */
+  bool inner = sole && nr == 1 && no > 0 && readers_so_far(out, prod) == 1;
+  IrRef v = prod == IR_NONE ? IR_NONE
+                            : make_sum(out, prod, n->attr.axes, n->attr.keepdims,
+                                       no == 0 || inner, n->loc);
+  for (int i = 0; i < no && v != IR_NONE; i++) {
+    IrRef c = reduced_factor(out, outside[i], n->attr.axes, xs.rank, n->attr.keepdims,
+                             &n->shape, n->loc);
+    v = c == IR_NONE ? IR_NONE : ir_binary(out, IR_OP_MUL, v, c, n->loc);
+  }
+  *res = v;
+  return true;
+}
+
 /* Applies the first rule that matches n (operands m in out); true when one
    did, with the replacement (IR_NONE if building it failed) in *res. */
 static bool rewrite(IrGraph *out, const IrNode *n, const IrRef *m, bool sole, IrRef *res) {
   if (n->op == IR_OP_INPUT || n->op == IR_OP_PARAM) return false;
   return fold(out, n, m, res) || identity(out, n, m, res) || collapse(out, n, m, res) ||
          merge_batch_sum(out, n, m, sole, res) || join_pads(out, n, m, res) ||
-         reduce_tiles(out, n, m, res) || fold_as_conv(out, n, m, sole, res);
+         reduce_tiles(out, n, m, res) || fold_as_conv(out, n, m, sole, res) ||
+         factor_sum(out, n, m, sole, res);
 }
 
 /* uses[i]: how many operand slots of g's nodes, and outputs, read node i. */
