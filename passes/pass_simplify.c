@@ -566,6 +566,7 @@ static IrRef reduced_factor(IrGraph *out, IrRef r, uint32_t axes, int rank, bool
                             const IrShape *to, McLoc loc) {
   IrRef v;
   const IrShape s = values_of(out, r, &v)->shape;
+  if (s.rank == 0) return v; /* a scalar: broadcast as it is */
   int lead = rank - s.rank;
   IrShape kept = {.rank = 0};
   for (int a = 0; a < rank; a++) {
@@ -609,16 +610,24 @@ static IrRef make_sum(IrGraph *out, IrRef x, uint32_t axes, bool keepdims, bool 
 
 static bool factor_sum(IrGraph *out, const IrNode *n, const IrRef *m, bool sole, IrRef *res) {
   if (n->op != IR_OP_SUM || (n->dtype != IR_F32 && n->dtype != IR_F64)) return false;
-  const IrShape xs = ir_node(out, m[0])->shape; /* nodes built below may move out's */
-  bool x_sum = ir_node(out, m[0])->op == IR_OP_SUM;
+  const IrNode *x = ir_node(out, m[0]);
+  const IrShape xs = x->shape; /* nodes built below may move out's */
+  bool x_sum = x->op == IR_OP_SUM;
+  /* a quotient by a divisor constant along the axes: the divisor leaves too */
+  IrRef top = m[0], divisor = IR_NONE;
+  if (x->op == IR_OP_DIV && const_along(out, x->src[1], n->attr.axes, xs.rank) &&
+      same_dims(&ir_node(out, x->src[0])->shape, &xs)) {
+    top = x->src[0];
+    divisor = x->src[1];
+  }
   IrRef leaf[FACTOR_MAX_LEAVES], rest[FACTOR_MAX_LEAVES], outside[FACTOR_MAX_LEAVES];
-  int nl = mul_leaves(out, m[0], leaf, 0), nr = 0, no = 0;
+  int nl = mul_leaves(out, top, leaf, 0), nr = 0, no = 0;
   for (int i = 0; i < nl; i++) {
     if (const_along(out, leaf[i], n->attr.axes, xs.rank)) outside[no++] = leaf[i];
     else rest[nr++] = leaf[i];
   }
-  bool merge = sole && x_sum;
-  if (nl < 0 || nr == 0 || (no == 0 && !merge)) return false;
+  bool merge = sole && x_sum, factored = no > 0 || divisor != IR_NONE;
+  if (nl < 0 || nr == 0 || (!factored && !merge)) return false;
   IrRef prod = rest[0];
   for (int i = 1; i < nr && prod != IR_NONE; i++)
     prod = ir_binary(out, IR_OP_MUL, prod, rest[i], n->loc);
@@ -626,14 +635,15 @@ static bool factor_sum(IrGraph *out, const IrNode *n, const IrRef *m, bool sole,
     prod = ir_expand(out, prod, &xs, n->loc);
   /* a sum read only through this product (the one factored out of the
      sum before) merges with this one */
-  bool inner = sole && nr == 1 && no > 0 && readers_so_far(out, prod) == 1;
+  bool inner = sole && nr == 1 && factored && readers_so_far(out, prod) == 1;
   IrRef v = prod == IR_NONE ? IR_NONE
                             : make_sum(out, prod, n->attr.axes, n->attr.keepdims,
-                                       no == 0 || inner, n->loc);
-  for (int i = 0; i < no && v != IR_NONE; i++) {
-    IrRef c = reduced_factor(out, outside[i], n->attr.axes, xs.rank, n->attr.keepdims,
-                             &n->shape, n->loc);
-    v = c == IR_NONE ? IR_NONE : ir_binary(out, IR_OP_MUL, v, c, n->loc);
+                                       !factored || inner, n->loc);
+  for (int i = 0; i <= no && v != IR_NONE; i++) {
+    IrRef f = i < no ? outside[i] : divisor;
+    if (f == IR_NONE) break;
+    IrRef c = reduced_factor(out, f, n->attr.axes, xs.rank, n->attr.keepdims, &n->shape, n->loc);
+    v = c == IR_NONE ? IR_NONE : ir_binary(out, i < no ? IR_OP_MUL : IR_OP_DIV, v, c, n->loc);
   }
   *res = v;
   return true;
