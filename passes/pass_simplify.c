@@ -634,7 +634,9 @@ static bool factor_sum(IrGraph *out, const IrNode *n, const IrRef *m, bool sole,
   if (prod != IR_NONE && !same_dims(&ir_node(out, prod)->shape, &xs))
     prod = ir_expand(out, prod, &xs, n->loc);
   /* a sum read only through this product (the one factored out of the
-     sum before) merges with this one */
+     sum before) merges with this one; readers are counted among the nodes
+     built so far, so a later reader of the same sum would keep it too, at
+     the cost of one more pass, never a wrong value */
   bool inner = sole && nr == 1 && factored && readers_so_far(out, prod) == 1;
   IrRef v = prod == IR_NONE ? IR_NONE
                             : make_sum(out, prod, n->attr.axes, n->attr.keepdims,
