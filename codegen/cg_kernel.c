@@ -669,6 +669,15 @@ static void move_vector(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef 
   store_vector(cx, m, v, at, mask);
 }
 
+/* The lanes of a vector of 2L elements, from element 2i of a row read or
+   written at every other element, that lie within its elements [i, n):
+   up to element 2(n - 1), never past it. */
+static LLVMValueRef stride2_lanes(Cg *cx, int L, LLVMValueRef i, LLVMValueRef n) {
+  LLVMValueRef two = cg_i64(cx, 2);
+  return cg_lane_mask(cx, 2 * L, LLVMBuildNSWMul(cx->b, two, i, ""),
+                      LLVMBuildNSWSub(cx->b, LLVMBuildNSWMul(cx->b, two, n, ""), cg_i64(cx, 1), ""));
+}
+
 /* Elements [i, i + lanes) of a row read at every other element of the
    source (a stride-2 window): twice as many source elements loaded as a
    vector, the even lanes kept and stored; with n (the row's length), the
@@ -680,11 +689,8 @@ static void move_vector_even(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValu
   LLVMValueRef at = inner_index(cx, w, 0, off[0], i), from = inner_index(cx, w, 1, off[1], i);
   LLVMValueRef mask = NULL, wide_mask = NULL, even[32];
   if (n) {
-    LLVMValueRef two = cg_i64(cx, 2);
     mask = cg_lane_mask(cx, L, i, n);
-    wide_mask = cg_lane_mask(cx, 2 * L, LLVMBuildNSWMul(cx->b, two, i, ""),
-                             LLVMBuildNSWSub(cx->b, LLVMBuildNSWMul(cx->b, two, n, ""),
-                                             cg_i64(cx, 1), ""));
+    wide_mask = stride2_lanes(cx, L, i, n);
   }
   LLVMValueRef v = load_vector(cx, m, LLVMVectorType(m->et, (unsigned)(2 * L)), in_ptr(cx, 0),
                                from, wide_mask);
@@ -710,13 +716,7 @@ static void move_vector_spread(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMVa
     even[l] = LLVMConstInt(cx->t_i1, l % 2 == 0, 0);
   }
   LLVMValueRef mask = LLVMConstVector(even, (unsigned)(2 * L));
-  if (n) {
-    LLVMValueRef two = cg_i64(cx, 2);
-    LLVMValueRef upto = cg_lane_mask(cx, 2 * L, LLVMBuildNSWMul(cx->b, two, i, ""),
-                                     LLVMBuildNSWSub(cx->b, LLVMBuildNSWMul(cx->b, two, n, ""),
-                                                     cg_i64(cx, 1), ""));
-    mask = LLVMBuildAnd(cx->b, mask, upto, "");
-  }
+  if (n) mask = LLVMBuildAnd(cx->b, mask, stride2_lanes(cx, L, i, n), "");
   LLVMTypeRef vt = LLVMVectorType(m->et, (unsigned)L), wt = LLVMVectorType(m->et, (unsigned)(2 * L));
   LLVMValueRef v = load_vector(cx, m, vt, in_ptr(cx, 0), from, n ? cg_lane_mask(cx, L, i, n) : NULL);
   v = LLVMBuildShuffleVector(cx->b, v, LLVMGetPoison(vt), LLVMConstVector(spread, (unsigned)(2 * L)),
@@ -734,31 +734,21 @@ static void move_vector_spread(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMVa
    64-byte vectors were no faster than 32-byte ones on rows this short. */
 static void move_row_vectors(Cg *cx, const MoveRow *m, const CgWalk *w, LLVMValueRef *off) {
   LLVMValueRef n = inner_extent(w), L = cg_i64(cx, m->lanes);
-  if (m->spread) {
-    LLVMValueRef whole = LLVMBuildNSWSub(cx->b, n, LLVMBuildSRem(cx->b, n, L, ""), "");
-    CgFor l;
-    cg_for_begin(cx, &l, cg_i64(cx, 0), whole, L);
-    move_vector_spread(cx, m, w, off, l.iv, NULL);
-    cg_for_end(cx, &l);
-    CgIf tail;
-    cg_if_begin(cx, &tail, LLVMBuildICmp(cx->b, LLVMIntSLT, whole, n, ""));
-    move_vector_spread(cx, m, w, off, whole, n);
-    cg_if_end(cx, &tail);
-    return;
-  }
+  void (*stride2)(Cg *, const MoveRow *, const CgWalk *, LLVMValueRef *, LLVMValueRef,
+                  LLVMValueRef) = m->even ? move_vector_even : m->spread ? move_vector_spread : NULL;
   /* even rows: the whole vectors end before the last element, as the wide
      load of a vector ending at it would read one element past the row */
   LLVMValueRef upto = m->even ? LLVMBuildNSWSub(cx->b, n, cg_i64(cx, 1), "") : n;
   LLVMValueRef whole = LLVMBuildNSWSub(cx->b, upto, LLVMBuildSRem(cx->b, upto, L, ""), "");
   CgFor l;
   cg_for_begin(cx, &l, cg_i64(cx, 0), whole, L);
-  if (m->even) move_vector_even(cx, m, w, off, l.iv, NULL);
+  if (stride2) stride2(cx, m, w, off, l.iv, NULL);
   else move_vector(cx, m, w, off, l.iv, NULL);
   cg_for_end(cx, &l);
-  if (m->even) {
+  if (stride2) { /* the rest: one vector masked to the row's end */
     CgIf tail;
     cg_if_begin(cx, &tail, LLVMBuildICmp(cx->b, LLVMIntSLT, whole, n, ""));
-    move_vector_even(cx, m, w, off, whole, n);
+    stride2(cx, m, w, off, whole, n);
     cg_if_end(cx, &tail);
     return;
   }
