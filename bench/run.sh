@@ -90,6 +90,17 @@ field() { sed -n "s/.*$1= *\([0-9.e+-]*\).*/\1/p"; }
 # the lowest median over the rounds
 ms_of() { grep -E "^$1 +$2 " "$3" 2>/dev/null | field median_ms | sort -g | head -n 1; }
 ratio() { [ $ratios = yes ] && [ -n "$1" ] && [ -n "$2" ] && awk -v p="$1" -v o="$2" 'BEGIN { printf "%.2fx", p / o }'; }
+# goal WHAT VALUE OP LIMIT: one row of issue 13's goal table, judged at the
+# end from this run's figures (OP: ge or lt; an empty VALUE has no figure)
+goal() { echo "$1|$2|$3|$4" >>"$OUT/goals"; }
+# goal_ratio WHAT PEER_MS OUR_MS LIMIT: a ratio goal, judged only against a fair peer
+goal_ratio() {
+  if [ $ratios = yes ]; then
+    goal "$1" "$([ -n "$2" ] && [ -n "$3" ] && awk -v p="$2" -v o="$3" 'BEGIN { printf "%.2f", p / o }')" ge "$4"
+  else
+    goal "$1" "" ge "$4"
+  fi
+}
 
 printf '\n%-12s %10s %10s %8s %10s %10s %10s %8s %8s %9s\n' model "train ms" "eager ms" ratio \
   "infer ms" "eager ms" "script ms" "vs eager" "vs script" "compile s"
@@ -101,6 +112,14 @@ echo "$MODELS" | while IFS='|' read -r name file opts peer; do
   printf '%-12s %10s %10s %8s %10s %10s %10s %8s %8s %9s\n' "$name" "${tr:--}" "${ptr:--}" \
     "$(ratio "$ptr" "$tr" || echo -)" "${inf:--}" "${pinf:--}" "${pjit:--}" \
     "$(ratio "$pinf" "$inf" || echo -)" "$(ratio "$pjit" "$inf" || echo -)" "${cs:--}"
+  case $name in
+    seed_net) need=30 ;;
+    lenet | resnet_mini) need=2 ;;
+    *) need=1.5 ;;
+  esac
+  goal_ratio "$name train step vs PyTorch eager (x)" "$ptr" "$tr" $need
+  goal_ratio "$name inference vs TorchScript (x)" "$pjit" "$inf" 1.3
+  if [ "$name" = gpt ]; then goal "gpt training step compile time (s)" "$cs" lt 0.5; fi
 done
 
 # ---- mlp as a library, beside the JIT -------------------------------------------------------
@@ -134,9 +153,11 @@ if "$BUILD/modelc" build examples/mlp.model -o "$OUT/lib/libmlp.so" --train --op
     [ "$6" != - ] && script=$(ms_of mlp "$6" "$OUT/torch")
     printf '%-12s %5s %12s %12s %12s %12s %9s\n' "$1" "$2" "${lib:--}" "${jit:--}" "${peer:--}" \
       "${script:--}" "$(ratio "${script:-$peer}" "$lib" || echo -)"
+    if [ "$2" = 1 ]; then goal "batch-1 mlp inference in a library (ms)" "$lib" lt 0.03; fi
   done
 else
   sed 's/^/# aot: /' "$OUT/aot.err"
+  goal "batch-1 mlp inference in a library (ms)" "" lt 0.03
 fi
 
 # ---- SGEMM ------------------------------------------------------------------------------------
@@ -167,6 +188,7 @@ sgemm() {
     r=""
     [ $ratios = yes ] && [ -n "$blas" ] && [ -n "$ours" ] && r=$(awk -v b="$blas" -v o="$ours" 'BEGIN { printf "%.2f", o / b }')
     printf '%-6s %14s %14s %9s\n' $n "${ours:--}" "${blas:--}" "${r:--}"
+    if [ $n -ge 1024 ]; then goal "SGEMM $n, $name code, vs OpenBLAS" "$r" ge 0.95; fi
   done
 }
 echo
@@ -189,8 +211,24 @@ if /usr/bin/time -f '%M' -o "$OUT/rss" "$BUILD/modelc" train examples/mlp.model 
   printf '\npeak RSS of modelc train on mlp (200 steps, %s): %.1f MiB\n' \
     "$([ "$data" = "--limit 4096" ] && echo "random data" || echo Fashion-MNIST)" \
     "$(awk '{ print $1 / 1024 }' "$OUT/rss")"
+  goal "peak RSS of modelc train on mlp (MiB)" "$(awk '{ printf "%.1f", $1 / 1024 }' "$OUT/rss")" lt 40
+  # Without the data set: the same training on 512 blank images (IDX files
+  # of 0.4 MB), and a process that only starts (LLVM is linked in: its
+  # static constructors run at start-up)
+  printf '\000\000\010\003\000\000\002\000\000\000\000\034\000\000\000\034' >"$OUT/x.idx"
+  head -c $((512 * 784)) /dev/zero >>"$OUT/x.idx"
+  printf '\000\000\010\001\000\000\002\000' >"$OUT/y.idx"
+  head -c 512 /dev/zero >>"$OUT/y.idx"
+  if /usr/bin/time -f '%M' -o "$OUT/rss_small" "$BUILD/modelc" train examples/mlp.model \
+      --data "x=$OUT/x.idx" --data "y=$OUT/y.idx" --steps 20 --optimizer sgd --threads "$THREADS" \
+      >/dev/null 2>&1 &&
+      /usr/bin/time -f '%M' -o "$OUT/rss_start" "$BUILD/modelc" --version >/dev/null 2>&1; then
+    printf '  the same on 512 blank images: %.1f MiB; modelc --version: %.1f MiB\n' \
+      "$(awk '{ print $1 / 1024 }' "$OUT/rss_small")" "$(awk '{ print $1 / 1024 }' "$OUT/rss_start")"
+  fi
 else
   echo "# modelc train on mlp failed: $(tail -n 1 "$OUT/train.err")"
+  goal "peak RSS of modelc train on mlp (MiB)" "" lt 40
 fi
 printf '\n%-6s %14s %14s %9s\n' model "1 thread ms" "2 threads ms" speedup
 for m in "mlp|examples/mlp.model|--optimizer sgd --momentum 0.9" "gpt|examples/gpt.model|--optimizer adamw"; do
@@ -211,8 +249,27 @@ for m in "mlp|examples/mlp.model|--optimizer sgd --momentum 0.9" "gpt|examples/g
   done
   printf '%-6s %14s %14s %9s\n' "$name" "${one:--}" "${two:--}" \
     "$([ -n "$one" ] && [ -n "$two" ] && awk -v a="$one" -v b="$two" 'BEGIN { printf "%.2fx", a / b }')"
+  goal "$name train step, 2 threads vs 1 (x)" \
+    "$([ -n "$one" ] && [ -n "$two" ] && awk -v a="$one" -v b="$two" 'BEGIN { printf "%.2f", a / b }')" ge 1.8
 done
 xcore end
+
+# ---- the goals, judged from this run's figures (issue 13's table) ---------------------------
+printf '\n%-48s %10s %8s  %s\n' goal "this run" needed verdict
+met=0 total=0
+while IFS='|' read -r what value op limit; do
+  total=$((total + 1))
+  if [ -z "$value" ]; then
+    verdict="no figure"
+  elif awk -v v="$value" -v l="$limit" -v op="$op" 'BEGIN { exit !(op == "ge" ? v >= l : v < l) }'; then
+    verdict=met met=$((met + 1))
+  else
+    verdict="NOT MET"
+  fi
+  printf '%-48s %10s %8s  %s\n' "$what" "${value:--}" "$([ "$op" = ge ] && echo ">= $limit" || echo "< $limit")" \
+    "$verdict"
+done <"$OUT/goals"
+echo "# $met of $total goals met in this run"
 
 echo
 echo "# raw output:"
