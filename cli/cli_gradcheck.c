@@ -29,6 +29,7 @@ typedef struct Target {
   bool is_input;
   const IrNode *node; /* in the forward graph */
   double ad, fd, err;
+  double typical; /* |gradient| / sqrt(n): the size of <gradient, u> for a random unit u */
 } Target;
 
 /* The value at p of a non-smooth node, bound as an input of the held graph. */
@@ -388,6 +389,7 @@ static bool directional_gradient(Gc *gc, Target *t, const double *u, int64_t n) 
   }
   t->ad = 0;
   for (int64_t i = 0; i < n; i++) t->ad += g->data[i] * u[i];
+  t->typical = n > 0 ? norm_of(g->data, n) / sqrt((double)n) : 0;
   return true;
 }
 
@@ -408,7 +410,11 @@ static bool check_target(Gc *gc, Target *t) {
   move_to(pm, p0, u, 0);
   if (ok) {
     t->fd = (4 * d2 - d1) / 3;
-    t->err = fabs(t->fd - t->ad) / fmax(fmax(fabs(t->fd), fabs(t->ad)), ERR_FLOOR);
+    /* relative to the larger of the two, or to what a random direction
+       typically gives when u happens to be nearly orthogonal to the
+       gradient (both then tiny, and the differences' own error dominates) */
+    double scale = fmax(fmax(fabs(t->fd), fabs(t->ad)), t->typical);
+    t->err = fabs(t->fd - t->ad) / fmax(scale, ERR_FLOOR);
     if (isnan(t->err)) t->err = INFINITY; /* a NaN or inf anywhere fails */
   }
   free(p0);

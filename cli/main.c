@@ -55,8 +55,11 @@ static const CliCommand commands[] = {
      "the forward graph with each non-smooth op (relu, abs, max, maximum,\n"
      "minimum, comparisons) held on the branch it takes at p, so steps never\n"
      "straddle a kink. It prints one row per tensor with the relative error\n"
-     "|fd - ad| / max(|fd|, |ad|, 1e-12), then the worst one, and passes (exit 0)\n"
-     "when every relative error is below --tol.",
+     "|fd - ad| / max(|fd|, |ad|, |g| / sqrt(n), 1e-12), |g| / sqrt(n) being the\n"
+     "size <gradient, u> typically has along a random unit direction (n elements;\n"
+     "it keeps a direction that happens to be nearly orthogonal to the gradient\n"
+     "from dividing the differences' own error by a near-zero), then the worst\n"
+     "one, and passes (exit 0) when every relative error is below --tol.",
      CLI_OPT_BIT(CLI_OPT_HELP) | CLI_OPT_BIT(CLI_OPT_DEFINE) | CLI_OPT_BIT(CLI_OPT_PASSES) |
          CLI_OPT_BIT(CLI_OPT_SEED) | CLI_OPT_BIT(CLI_OPT_TOL) | CLI_OPT_BIT(CLI_OPT_INPUTS),
      true, cli_gradcheck, NULL, NULL},

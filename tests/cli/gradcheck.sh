@@ -45,14 +45,16 @@ rows 53
 worst_below 1e-6
 
 # Batch norms in train mode (their gradients go through simplify's sums
-# with the per-channel factors taken out): every tensor of resnet_mini to
-# 1e-5 (its bn2 scales' gradients are about 1e-5 at this point, which
-# differences measure to a few 1e-6 relative).
-run 0 gradcheck "$SRC/examples/resnet_mini.model" -D B=2 --tol 1e-5
+# with the per-channel factors taken out): every tensor of resnet_mini at
+# the default 1e-6. Its direction for layer2.bn2.weight is nearly
+# orthogonal to the gradient (<grad,u> 7.2e-6 where |g| / sqrt(n) is
+# 6.5e-3): relative to <grad,u> alone the differences' own error read 2.3e-6.
+run 0 gradcheck "$SRC/examples/resnet_mini.model" -D B=2
 has_out '^gradcheck: PASS$'
 has_out '^layer3\.bn2\.weight '
+has_out '^layer2\.bn2\.weight  *f32\[32\]  *7\.186[0-9]*e-06 '
 rows 29
-worst_below 1e-5
+worst_below 1e-6
 
 # A tolerance nothing meets: FAIL and exit 1, the table still printed.
 run 1 gradcheck "$SRC/examples/seed_net.model" --tol=1e-300
