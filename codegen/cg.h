@@ -41,6 +41,13 @@ typedef struct CgOptions {
   /* Copies of the program run at once, sharing its params
      (cg_jit_compile_split): no update is computed in place. */
   bool shared_params;
+  /* JIT only: the params keep their values from run to run (inference,
+     an evaluation pass), as TorchScript's frozen graphs assume. A product
+     x @ W (W a param, as a linear layer's) then packs W for its kernels
+     once and reuses the packed copy while the param's buffer stays the
+     same; after writing new values into a param's buffer, call
+     cg_program_params_changed, or the program computes with the old. */
+  bool frozen_params;
 } CgOptions;
 
 /* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
@@ -136,6 +143,9 @@ IrRef cg_program_slot_node(const CgProgram *p, int i);
 int cg_program_output_slot(const CgProgram *p, int k);
 void cg_program_free(CgProgram *p);
 double cg_program_compile_seconds(const CgProgram *p);
+/* The params' values changed: a program compiled with frozen_params packs
+   them again on its next run (a no-op for other programs). */
+void cg_program_params_changed(CgProgram *p);
 
 /* What a compilation produced, for reports and tests. */
 typedef struct CgStats {

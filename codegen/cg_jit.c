@@ -454,6 +454,9 @@ static bool setup_program(CgProgram *p, const IrGraph *g, CgBuild *bd, int copie
   p->ntable = cg_plan_table_entries(plan, g);
   cg_plan_fill_table(plan, g, p->ws);
   write_constants(p->ws, g, plan);
+  for (uint32_t i = 0; i < g->nnodes; i++) /* nothing packed ahead yet */
+    if (plan->loc[i].packed)
+      memset((char *)p->ws + plan->loc[i].packed, 0, CG_ALIGN);
   if (cg_build_uses_pool(g, bd)) {
     p->pool = pool_get(bd->tgt.threads);
     if (!p->pool) {
@@ -808,6 +811,13 @@ int cg_program_output_slot(const CgProgram *p, int k) {
 }
 
 double cg_program_compile_seconds(const CgProgram *p) { return p->stats.compile_seconds; }
+
+void cg_program_params_changed(CgProgram *p) {
+  for (int k = 0; k < (p->nparts ? p->nparts : 1); k++) {
+    CgProgram *q = p->nparts ? p->parts[k] : p;
+    if (q && q->ws) ++*(int64_t *)((char *)q->ws + CG_WS_PARAMS_GEN);
+  }
+}
 
 void cg_program_stats(const CgProgram *p, CgStats *s) { *s = p->stats; }
 

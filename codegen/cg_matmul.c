@@ -35,6 +35,7 @@ typedef struct Gemm {
   bool win;                       /* B is a convolution's windows, read from its image */
   bool bsum;                      /* a sum over the batch axis: C is one matrix */
   int64_t chunk;                  /* bsum: batches summed per pass over C */
+  bool prepack;                   /* B (a param) packed ahead, kept from run to run */
   int64_t wgeo[10];               /* win: the image's C, H, W, the window's KH, KW,
                                      DY, DX, the rows' stride SY, OW, and the
                                      windows' step SX along a row (1 or 2) */
@@ -1740,6 +1741,34 @@ static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
+/* Whether matmul id packs its B ahead (frozen params): a product of the
+   packed path, one B for every row (no batch axes left), B a param (or a
+   transpose of one read in place) that the caller passes as a slot. */
+static bool prepack_ok(const CgTarget *t, const CgPlan *p, const IrGraph *g, IrRef id) {
+  const IrNode *n = ir_node(g, id);
+  if (!t->frozen_params || t->aot || n->op != IR_OP_MATMUL)
+    return false;
+  IrRef b = n->src[1];
+  if (cg_matmul_operand_folded(p, g, id, 1))
+    b = ir_node(g, b)->src[0];
+  if (ir_node(g, b)->op != IR_OP_PARAM || p->loc[b].kind != CG_LOC_SLOT)
+    return false;
+  Gemm q;
+  gemm_geometry(t, g, id, &q);
+  q.trans = (cg_matmul_operand_folded(p, g, id, 0) ? TRANS_A : 0) |
+            (cg_matmul_operand_folded(p, g, id, 1) ? TRANS_B : 0);
+  return q.K > 0 && !is_small(&q) && !q.win && !q.bsum && q.nbaxes == 0 &&
+         narrow_rows(&q) == PATH_PACKED;
+}
+
+int64_t cg_matmul_packed_bytes(const CgTarget *t, const CgPlan *p, const IrGraph *g, IrRef id) {
+  if (!prepack_ok(t, p, g, id))
+    return 0;
+  Gemm q;
+  gemm_geometry(t, g, id, &q);
+  return CG_ALIGN + q.K * round_up(q.N, q.nr) * cg_dtype_size((IrDtype)ir_node(g, id)->dtype);
+}
+
 /* ---- the task: one per dtype and batch rank -------------------------------------
    Everything about a node's geometry is read from its descriptor's
    extents (P_*, then the batch extents and the element strides per batch
@@ -1757,6 +1786,7 @@ enum {
   P_AP_BYTES,
   P_PART_BYTES,
   P_CHUNK, /* bsum: batches per chunk */
+  P_PACKED, /* q->prepack: byte offset of B's packed copy in the workspace */
   P_BATCH
 };
 
@@ -1774,6 +1804,7 @@ typedef struct Operands {
   LLVMValueRef epi_ptrs; /* its operand and output pointers */
   LLVMValueRef wgeo[W_COUNT]; /* q->win: the window geometry (b is the image) */
   LLVMValueRef nbatch, sa, sb, chunk; /* q->bsum: the batches, a's and b's batch strides */
+  LLVMValueRef packed; /* q->prepack: B's panels for every KC block of all N (emit_prepack) */
 } Operands;
 
 /* epilogue(ptrs, c, coff, N, r0, r1, c0, c1): the group's epilogue over
@@ -1925,6 +1956,52 @@ static void ukernel_panels(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
   cg_for_end(cx, &jr);
 }
 
+/* ---- B packed ahead (frozen params) ---------------------------------------------------
+   The panels pack_b makes for the KC block at row pc, for all of N, lie at
+   pc * round_up(N, NR) elements, the panel of columns [j, j + NR) at j * kc
+   after that: what the tiles' own packing would give them, made once. */
+static LLVMValueRef packed_at(Cg *cx, const Gemm *q, LLVMValueRef N, LLVMValueRef pc,
+                              LLVMValueRef jc, LLVMValueRef kc) {
+  LLVMValueRef np = LLVMBuildNSWMul(
+      cx->b, LLVMBuildSDiv(cx->b, LLVMBuildNSWAdd(cx->b, N, cg_i64(cx, q->nr - 1), ""),
+                           cg_i64(cx, q->nr), ""), cg_i64(cx, q->nr), "");
+  return LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, pc, np, ""),
+                         LLVMBuildNSWMul(cx->b, jc, kc, ""), "");
+}
+
+/* Packs B (at b, row length ldb) into `packed` unless it holds the panels
+   of this very buffer at this params generation (the header at hdr:
+   the pointer, then the generation); one thread, before the tiles. */
+static void emit_prepack(Cg *cx, const Gemm *q, IrDtype dt, LLVMValueRef b, LLVMValueRef ws,
+                         LLVMValueRef hdr, LLVMValueRef N, LLVMValueRef K) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  bool tb = q->trans & TRANS_B;
+  LLVMValueRef pack_b = gemm_fn(cx, q, dt, tb ? PACK_B_T : PACK_B);
+  LLVMValueRef gen = cg_load(cx, cx->t_i64, cg_gep(cx, cx->t_i8, ws, cg_i64(cx, CG_WS_PARAMS_GEN)),
+                             cg_i64(cx, 0));
+  LLVMValueRef was = cg_load(cx, cx->t_ptr, hdr, cg_i64(cx, 0));
+  LLVMValueRef was_gen = cg_load(cx, cx->t_i64, hdr, cg_i64(cx, 1));
+  LLVMValueRef stale = LLVMBuildOr(cx->b, LLVMBuildICmp(cx->b, LLVMIntNE, was, b, ""),
+                                   LLVMBuildICmp(cx->b, LLVMIntNE, was_gen, gen, ""), "");
+  LLVMValueRef packed = cg_gep(cx, cx->t_i8, hdr, cg_i64(cx, CG_ALIGN));
+  LLVMValueRef ldb = tb ? K : N;
+  CgIf again;
+  cg_if_begin(cx, &again, stale);
+  CgFor pc, jc;
+  cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
+  LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
+  cg_for_begin_nonempty(cx, &jc, cg_i64(cx, 0), N, cg_i64(cx, q->nc));
+  LLVMValueRef nc = cg_min(cx, cg_i64(cx, q->nc), LLVMBuildNSWSub(cx->b, N, jc.iv, ""));
+  LLVMValueRef bsrc = cg_gep(cx, et, b, element_at(cx, tb, pc.iv, jc.iv, ldb));
+  LLVMValueRef dst = cg_gep(cx, et, packed, packed_at(cx, q, N, pc.iv, jc.iv, kc));
+  cg_call(cx, pack_b, (LLVMValueRef[]){bsrc, ldb, kc, nc, dst}, 5);
+  cg_for_end(cx, &jc);
+  cg_for_end(cx, &pc);
+  cg_store(cx, b, hdr, cg_i64(cx, 0));
+  cg_store(cx, gen, hdr, cg_i64(cx, 1));
+  cg_if_end(cx, &again);
+}
+
 /* The loops over one tile C[m0:m1, n0:n1] of one batch; with an epilogue,
    each C block gets it once its last K block is done. */
 static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLVMValueRef m0,
@@ -1939,14 +2016,19 @@ static void emit_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o, LLV
   LLVMValueRef nc = cg_min(cx, cg_i64(cx, q->nc), LLVMBuildNSWSub(cx->b, n1, jc.iv, ""));
   cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
   LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
-  LLVMValueRef bsrc = cg_gep(cx, et, o->b, element_at(cx, tb, pc.iv, jc.iv, o->ldb));
-  cg_call(cx, pack_b, (LLVMValueRef[]){bsrc, o->ldb, kc, nc, o->bp}, 5);
+  Operands ob = *o;
+  if (q->prepack) {
+    ob.bp = cg_gep(cx, et, o->packed, packed_at(cx, q, o->N, pc.iv, jc.iv, kc));
+  } else {
+    LLVMValueRef bsrc = cg_gep(cx, et, o->b, element_at(cx, tb, pc.iv, jc.iv, o->ldb));
+    cg_call(cx, pack_b, (LLVMValueRef[]){bsrc, o->ldb, kc, nc, o->bp}, 5);
+  }
   LLVMValueRef accumulate = LLVMBuildICmp(cx->b, LLVMIntNE, pc.iv, cg_i64(cx, 0), "");
   cg_for_begin(cx, &ic, m0, m1, cg_i64(cx, q->mc));
   LLVMValueRef mc = cg_min(cx, cg_i64(cx, q->mc), LLVMBuildNSWSub(cx->b, m1, ic.iv, ""));
   LLVMValueRef asrc = cg_gep(cx, et, o->a, element_at(cx, ta, ic.iv, pc.iv, o->lda));
   cg_call(cx, pack_a, (LLVMValueRef[]){asrc, o->lda, mc, kc, o->ap}, 5);
-  ukernel_panels(cx, q, dt, o, ic.iv, mc, jc.iv, nc, kc, accumulate);
+  ukernel_panels(cx, q, dt, &ob, ic.iv, mc, jc.iv, nc, kc, accumulate);
   if (o->epi) {
     CgIf done;
     LLVMValueRef kend = LLVMBuildNSWAdd(cx->b, pc.iv, kc, "");
@@ -2528,11 +2610,12 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
     win_sum_key(s->q, geo, sizeof geo);
     snprintf(geo_hash, sizeof geo_hash, "_%08x", (unsigned)mc_hash_str(geo));
   }
-  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s%s_r%d_m%d%s%s%s",
+  snprintf(name, sizeof name, "gemm_task_%s_b%d_t%d%s%s%s_r%d_m%d%s%s%s%s",
            s->dt == IR_F64 ? "f64" : "f32", s->nbaxes, s->q->trans, narrow,
            win_suffix(s->q),
            narrow_nv(s->q) == 1 ? "_v1" : "", narrow_panel(s->q),
-           s->q->mr, skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "", geo_hash);
+           s->q->mr, skinny_dots(s->q) ? "_sd" : "", s->epi ? "_epi" : "",
+           s->q->prepack ? "_pp" : "", geo_hash);
   LLVMTypeRef p[3] = {cx->t_ptr, cx->t_i64, cx->t_i64};
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
@@ -2545,6 +2628,9 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
     o.epi = v[5];
     o.epi_ptrs = cg_gep(cx, cx->t_ptr, ctx, cg_i64(cx, 6));
   }
+  if (s->q->prepack)
+    o.packed = cg_load(cx, cx->t_ptr, ctx,
+                       cg_i64(cx, 6 + (s->epi ? s->epi->next + s->epi->nout : 0)));
   for (int i = 0; s->q->win && i < W_COUNT; i++)
     o.wgeo[i] = get(cx, P, P_BATCH + 4 * s->nbaxes + i);
   if (s->q->bsum) { /* one batch axis */
@@ -2729,6 +2815,7 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   Gemm q;
   gemm_geometry(cx->tgt, cx->g, c->node, &q);
   q.trans = operand_trans(cx, c->node);
+  q.prepack = cx->plan->loc[c->node].packed != 0;
   Epi epi;
   IrRef ext[CG_GROUP_MAX_BUFS + EPI_MAX];
   epi_of(cx, c->node, &epi, ext);
@@ -2737,13 +2824,14 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   char geo[160] = "";
   if (q.bsum && q.win)
     win_sum_key(&q, geo, sizeof geo);
-  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d m%d%s%s%s %s", ir_dtype_name(dt),
+  snprintf(key, sizeof key, "gemm_task %s b%d t%d n%d v%d r%d m%d%s%s%s%s %s", ir_dtype_name(dt),
            c->nbaxes, q.trans, rows, narrow_nv(&q), narrow_panel(&q), q.mr,
-           skinny_dots(&q) ? " sd" : "", epi.n ? " epi" : "", q.win ? win_mode(&q) : "", geo);
+           skinny_dots(&q) ? " sd" : "", epi.n ? " epi" : "", q.prepack ? " pp" : "",
+           q.win ? win_mode(&q) : "", geo);
   Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
-  LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, (unsigned)(6 + nptrs));
+  LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, (unsigned)(6 + nptrs + q.prepack));
   LLVMValueRef ctx = LLVMBuildAlloca(cx->b, ctx_t, "ctx");
   LLVMValueRef vals[5] = {cg_karg(cx, 1), cg_karg(cx, 2), cg_karg(cx, 0), cg_karg(cx, 2 + c->nin),
                           cg_kernel_extents(cx)};
@@ -2755,6 +2843,12 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   }
   for (int i = 0; i < nptrs; i++)
     cg_store(cx, cg_karg(cx, 3 + i), ctx, cg_i64(cx, 6 + i));
+  if (q.prepack) { /* packed here, before the tiles run */
+    LLVMValueRef ws = cg_karg(cx, 1 + c->nin), E = cg_kernel_extents(cx);
+    LLVMValueRef hdr = cg_gep(cx, cx->t_i8, ws, get(cx, E, P_PACKED));
+    emit_prepack(cx, &q, dt, cg_karg(cx, 2), ws, hdr, get(cx, E, P_N), get(cx, E, P_K));
+    cg_store(cx, cg_gep(cx, cx->t_i8, hdr, cg_i64(cx, CG_ALIGN)), ctx, cg_i64(cx, 6 + nptrs));
+  }
   LLVMValueRef parts = cg_karg(cx, 3 + c->nin + P_PARTS);
   LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, cg_karg(cx, 1 + c->nin), "pool");
   LLVMTypeRef pf[4] = {cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_ptr};
@@ -2869,14 +2963,15 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
   c.scratch = !small;
   c.emit = small ? emit_matmul_small : emit_matmul;
   q.trans = trans;
+  q.prepack = cx->plan->loc[id].packed != 0;
   char geo[160] = "";
   if (q.bsum && q.win) /* the kernel calls a task fixed to the geometry */
     win_sum_key(&q, geo, sizeof geo);
-  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d m%d%s%s %s%s",
+  snprintf(c.key, sizeof c.key, "matmul%s %s b%d t%d n%d v%d r%d m%d%s%s%s %s%s",
            small ? "_small" : "", ir_dtype_name((IrDtype)n->dtype), q.nbaxes, trans,
            small ? -1 : narrow_rows(&q), small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q),
-           small ? 0 : q.mr, !small && skinny_dots(&q) ? " sd" : "", q.win ? win_mode(&q) : "",
-           epi.n ? epi.sig : "", geo);
+           small ? 0 : q.mr, !small && skinny_dots(&q) ? " sd" : "", q.prepack ? " pp" : "",
+           q.win ? win_mode(&q) : "", epi.n ? epi.sig : "", geo);
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,
@@ -2889,7 +2984,8 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
                             q.parts,
                             q.ap_bytes,
                             q.ap_bytes + q.bp_bytes,
-                            q.chunk};
+                            q.chunk,
+                            q.prepack ? cx->plan->loc[id].packed : 0};
   for (int i = 0; i < P_BATCH; i++)
     c.ext[c.n++] = fixed[i];
   for (int i = 0; i < q.nbaxes; i++)

@@ -403,6 +403,14 @@ void cg_plan_build(CgPlan *p, const IrGraph *g, const CgTarget *t) {
       p->loc[i].offset1 = off.c1;
       p->naive_bytes += lin_at(size, h.b);
     }
+  for (uint32_t i = 0; i < g->nnodes; i++) { /* kept from run to run, like the constants */
+    int64_t bytes = cg_matmul_packed_bytes(t, p, g, i);
+    if (bytes > 0) {
+      CgLin size = {align_up(bytes), 0}, off = heap_alloc(&h, size);
+      p->loc[i].packed = base + lin_at(off, h.b);
+      p->naive_bytes += size.c0;
+    }
+  }
   p->const_end = base + lin_at(h.top, h.b);
   for (uint32_t i = 0; i < g->nnodes; i++) {
     CgLoc *l = &p->loc[i];

@@ -113,13 +113,13 @@ static void kernel_shape(CgTarget *t, const CgOptions *o, const char *features) 
   t->threads = o->threads > 0 ? o->threads : 0;
   switch (bits) {
   case 512:
-    *t = (CgTarget){64, t->threads, 14, 2, 84, 512, 4096, false, -1, false};
+    *t = (CgTarget){64, t->threads, 14, 2, 84, 512, 4096, false, -1, false, false};
     break;
   case 256:
-    *t = (CgTarget){32, t->threads, 6, 2, 96, 512, 4096, false, -1, false};
+    *t = (CgTarget){32, t->threads, 6, 2, 96, 512, 4096, false, -1, false, false};
     break;
   default:
-    *t = (CgTarget){16, t->threads, 4, 2, 128, 256, 2048, false, -1, false};
+    *t = (CgTarget){16, t->threads, 4, 2, 128, 256, 2048, false, -1, false, false};
     break;
   }
 }
@@ -138,6 +138,7 @@ bool cg_target_choose(const CgOptions *o, CgTarget *t, McDiag *d) {
   if (probe) {
     kernel_shape(t, o, features);
     t->shared_params = o->shared_params;
+    t->frozen_params = o->frozen_params && !o->aot;
     if (t->threads <= 0)
       t->threads = cg_online_cores();
     LLVMDisposeTargetMachine(probe);

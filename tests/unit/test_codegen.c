@@ -2019,6 +2019,88 @@ static void conv_grad_body(Case *c) {
   cg_program_free(p);
 }
 
+/* Frozen params (CgOptions.frozen_params): products whose B is a param,
+   x @ transpose(W) and x @ W, pack B once and reuse the packed copy, over
+   several KC blocks and, on two threads, tiles that start inside N. A run
+   after new values were written into the same buffers still computes with
+   the old packing until cg_program_params_changed; buffers at another
+   address are packed again by themselves. */
+/* Whether the LLVM IR ir defines the gemm task for operands stored as
+   `trans` ("t2": B transposed) with B packed ahead (its name ends in _pp). */
+static bool task_prepacked(const char *ir, const char *trans) {
+  char want[64];
+  snprintf(want, sizeof want, "define internal void @gemm_task_f32_b0_%s_", trans);
+  for (const char *d = strstr(ir, want); d; d = strstr(d + 1, want)) {
+    const char *paren = strchr(d, '(');
+    if (paren && paren - d > 3 && !strncmp(paren - 3, "_pp", 3)) return true;
+  }
+  return false;
+}
+
+/* Runs p on bufs and compares every output with e's; the mismatches. */
+static int run_compare(Case *c, CgProgram *p, void **bufs, IrEval *e, const char *what) {
+  CU_ASSERT_TRUE(cg_program_run(p, bufs, &c->d));
+  int bad = 0;
+  for (uint32_t k = 0; k < c->g->nouts; k++)
+    bad += compare(c, what, ir_eval_value(e, c->g->outs[k].ref),
+                   bufs[cg_program_output_slot(p, (int)k)], IR_F32, F32_TOL);
+  return bad;
+}
+
+static void test_codegen_frozen_params(void) {
+  for (int threads = 1; threads <= 2; threads++) {
+    Case *c = case_new(IR_F32, "frozen params");
+    IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(100, 600));
+    IrRef w = param(c, DOM_ANY, SHAPE(640, 600)), v = param(c, DOM_ANY, SHAPE(600, 200));
+    output(c, ir_matmul(c->g, x, transpose(c, w), noloc));
+    output(c, ir_matmul(c->g, x, v, noloc));
+    c->opts.threads = threads;
+    McStr plain = llvm_of(c);
+    c->opts.frozen_params = true;
+    McStr frozen = llvm_of(c);
+    CU_ASSERT_FALSE(task_prepacked(plain.s, "t2") || task_prepacked(plain.s, "t0"));
+    CU_ASSERT_TRUE(task_prepacked(frozen.s, "t2"));
+    CU_ASSERT_TRUE(task_prepacked(frozen.s, "t0"));
+    mc_str_free(&plain);
+    mc_str_free(&frozen);
+    CgProgram *p = compile(c);
+    CU_ASSERT_EQUAL(check_runs(c, p, F32_TOL, 1000), 0);
+    /* freed buffers may come back at the same address: new values there
+       need params_changed, as for any buffer written anew */
+    cg_program_params_changed(p);
+    CU_ASSERT_EQUAL(check_runs(c, p, F32_TOL, 2000), 0);
+    cg_program_params_changed(p);
+    IrEval *e1 = ir_eval_new(c->g, false), *e2 = ir_eval_new(c->g, false);
+    void **b1 = make_buffers(c, p, e1, 3000), **b2 = make_buffers(c, p, e2, 4000);
+    CU_ASSERT_TRUE_FATAL(ir_eval_run(e1, &c->d) && ir_eval_run(e2, &c->d));
+    /* b1, then b2 (another address: packed again by itself), then b1 again */
+    CU_ASSERT_EQUAL(run_compare(c, p, b1, e1, "b1"), 0);
+    CU_ASSERT_EQUAL(run_compare(c, p, b2, e2, "b2"), 0);
+    CU_ASSERT_EQUAL(run_compare(c, p, b1, e1, "b1 again"), 0);
+    /* b2's values written into b1: the old packing until params_changed */
+    int ns = cg_program_nslots(p);
+    for (int s = 0; s < ns && is_input_slot(c->g, p, s); s++) {
+      const IrNode *n = ir_node(c->g, cg_program_slot_node(p, s));
+      memcpy(b1[s], b2[s], (size_t)ir_shape_numel(&n->shape) * sizeof(float));
+    }
+    CU_ASSERT_TRUE(cg_program_run(p, b1, &c->d));
+    const IrTensor *want = ir_eval_value(e2, c->g->outs[0].ref);
+    const float *got = b1[cg_program_output_slot(p, 0)];
+    int64_t differ = 0;
+    for (int64_t i = 0; i < want->numel; i++)
+      differ += fabs(got[i] - want->data[i]) > 1e-3 * (1 + fabs(want->data[i]));
+    CU_ASSERT_TRUE(differ > 0);
+    cg_program_params_changed(p);
+    CU_ASSERT_EQUAL(run_compare(c, p, b1, e2, "b1 with b2's values"), 0);
+    free_buffers(b1, ns);
+    free_buffers(b2, ns);
+    ir_eval_free(e1);
+    ir_eval_free(e2);
+    cg_program_free(p);
+    case_free(c);
+  }
+}
+
 static void test_codegen_conv_filter_grads(void) {
   each_cpu_case("conv filter gradients", conv_grad_body);
 }
@@ -2226,6 +2308,7 @@ static const TestCase cases[] = {
     {"test_codegen_max_rows", test_codegen_max_rows},
     {"test_codegen_conv_windows_in_place", test_codegen_conv_windows_in_place},
     {"test_codegen_conv_filter_grads", test_codegen_conv_filter_grads},
+    {"test_codegen_frozen_params", test_codegen_frozen_params},
     {"test_codegen_short_inner_groups", test_codegen_short_inner_groups},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
