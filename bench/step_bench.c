@@ -1,16 +1,16 @@
 /* step_bench.c -- median times of a model's compiled training step
    (forward, gradient and optimizer update in one JIT program) and of its
    inference forward (compiled in eval mode, as PyTorch's peer runs
-   model.eval(): batch norm on running statistics, no dropout; with frozen
-   params, as TorchScript's frozen graph: weights packed once, not every
-   run), on seeded random data. Prints one line per mode in the
+   model.eval(): batch norm on running statistics, no dropout; with stable
+   params, its weights packed once, as TorchScript's frozen graph has
+   them), on seeded random data. Prints one line per mode in the
    same shape as ../shared/peers/torch_bench.py so bench/run.sh can put
    them side by side.
      step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X]
                 [--threads N] [--iters N] [--warmup N] [--unfused] [--no-split]
-                [--unfrozen] [--profile N] [-D NAME=VALUE ...]
+                [--repack] [--profile N] [-D NAME=VALUE ...]
    (--unfused: the fuse pass's kernel groups are dropped, one kernel call
-   per node, to compare against. --unfrozen: inference packs its weights
+   per node, to compare against. --repack: inference packs its weights
    on every run. --profile N: the program is compiled
    with every kernel call timed, and the N calls that took longest are
    printed after each mode's line, as "# profile" lines: milliseconds per
@@ -32,7 +32,7 @@ typedef struct Bench {
   bool unfused; /* drop the kernel groups */
   const char *only; /* --only: time just this mode */
   bool nosplit;     /* --no-split: inference as one program, not copies on batch rows */
-  bool unfrozen;    /* --unfrozen: inference repacks its weights every run */
+  bool repack;      /* --repack: inference packs its weights on every run */
   PassOptim optim;
   PassOptimHyper hyper;
   int threads, iters, warmup, profile;
@@ -180,7 +180,7 @@ static bool bench_mode(const Bench *b, const IrGraph *fwd, const IrGraph *slice,
   o.threads = b->threads;
   o.profile = b->profile > 0;
   /* inference keeps its params, as TorchScript's frozen graph does */
-  o.frozen_params = !strcmp(mode, "inference") && !b->unfrozen;
+  o.stable_params = !strcmp(mode, "inference") && !b->repack;
   CgProgram *p = NULL;
   CgSplit how = s && !b->unfused && cg_split_ok(g, s) ? CG_SPLIT_ROWS : CG_SPLIT_NO;
   bool ok = pass_run_pipeline(&g, pipeline, &cx) && (!s || pass_run_pipeline(&s, pipeline, &cx));
@@ -311,7 +311,7 @@ static bool parse_args(int argc, char **argv, Bench *b) {
     else if (!strcmp(a, "--warmup") && v) b->warmup = atoi(argv[++i]);
     else if (!strcmp(a, "--unfused")) b->unfused = true;
     else if (!strcmp(a, "--no-split")) b->nosplit = true;
-    else if (!strcmp(a, "--unfrozen")) b->unfrozen = true;
+    else if (!strcmp(a, "--repack")) b->repack = true;
     else if (!strcmp(a, "--only") && v && (!strcmp(v, "train_step") || !strcmp(v, "inference")))
       b->only = argv[++i];
     else if (!strcmp(a, "--profile") && v) b->profile = atoi(argv[++i]);
@@ -331,7 +331,7 @@ int main(int argc, char **argv) {
   Bench b = {0};
   if (!parse_args(argc, argv, &b)) {
     fprintf(stderr, "usage: step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X] "
-                    "[--threads N] [--iters N] [--warmup N] [--unfused] [--no-split] [--unfrozen] [--profile N] "
+                    "[--threads N] [--iters N] [--warmup N] [--unfused] [--no-split] [--repack] [--profile N] "
                     "[--only train_step|inference] [-D NAME=VALUE ...]\n");
     return 2;
   }

@@ -42,12 +42,14 @@ typedef struct CgOptions {
      (cg_jit_compile_split): no update is computed in place. */
   bool shared_params;
   /* JIT only: the params keep their values from run to run (inference,
-     an evaluation pass), as TorchScript's frozen graphs assume. A product
+     an evaluation pass), as TorchScript's frozen graphs assume (not the
+     params a model freezes against training: those are attr.frozen). A product
      x @ W (W a param, as a linear layer's) then packs W for its kernels
-     once and reuses the packed copy while the param's buffer stays the
-     same; after writing new values into a param's buffer, call
-     cg_program_params_changed, or the program computes with the old. */
-  bool frozen_params;
+     once and reuses the packed copy while the param's buffer (its
+     address) stays the same; after writing new values into a param's
+     buffer, or passing a new buffer that may sit where a freed one was,
+     call cg_program_params_changed, or the program computes with the old. */
+  bool stable_params;
 } CgOptions;
 
 /* The defaults: O2, host CPU, all cores, kernel shape from the CPU. */
@@ -143,7 +145,7 @@ IrRef cg_program_slot_node(const CgProgram *p, int i);
 int cg_program_output_slot(const CgProgram *p, int k);
 void cg_program_free(CgProgram *p);
 double cg_program_compile_seconds(const CgProgram *p);
-/* The params' values changed: a program compiled with frozen_params packs
+/* The params' values changed: a program compiled with stable_params packs
    them again on its next run (a no-op for other programs). */
 void cg_program_params_changed(CgProgram *p);
 

@@ -23,7 +23,7 @@ enum {
   CG_WS_ERR_VALUE = 16, /* i64: the index it saw */
   CG_WS_PART_SYNC = 24, /* RtPartSync * of a split program's copies (NULL: whole) */
   CG_WS_PART_INDEX = 32,/* i64: this copy's part */
-  CG_WS_PARAMS_GEN = 40,/* i64: cg_program_params_changed's count (frozen_params) */
+  CG_WS_PARAMS_GEN = 40,/* i64: cg_program_params_changed's count (stable_params) */
   CG_WS_HEADER = 64     /* the pointer table starts here */
 };
 #define CG_ALIGN 64
@@ -45,7 +45,7 @@ typedef struct CgLoc {
   IrRef alias;     /* CG_LOC_ALIAS: a node whose kind is not ALIAS */
   int64_t scratch; /* byte offset of the node's scratch (matmul packing) */
   int64_t scratch1; /* ... plus scratch1 per unit of the batch dim */
-  int64_t packed;   /* frozen params: byte offset of a product's packed B, its
+  int64_t packed;   /* stable params: byte offset of a product's packed B, its
                        first CG_ALIGN bytes the param pointer and params
                        generation it was packed from (0: not packed ahead) */
   bool product;    /* a 2-D transpose that computes its operand, a matmul
@@ -111,7 +111,7 @@ int64_t cg_plan_table_entries(const CgPlan *p, const IrGraph *g);
 int64_t cg_plan_entry(const CgPlan *p, const IrGraph *g, IrRef id);
 int64_t cg_plan_scratch_entry(const CgPlan *p, const IrGraph *g, IrRef id);
 void cg_plan_fill_table(const CgPlan *p, const IrGraph *g, void *ws);
-/* Bytes of node id's B packed ahead (frozen params; 0: packed per run). */
+/* Bytes of node id's B packed ahead (stable params; 0: packed per run). */
 int64_t cg_matmul_packed_bytes(const CgTarget *t, const CgPlan *p, const IrGraph *g, IrRef id);
 /* Node id has matmul scratch (a matmul, grouped or not, or a product). */
 bool cg_plan_needs_scratch(const CgPlan *p, const IrGraph *g, IrRef id);
@@ -129,7 +129,7 @@ struct CgTarget {
   bool aot;
   int batch_sym;
   bool shared_params; /* CgOptions.shared_params */
-  bool frozen_params; /* CgOptions.frozen_params (never aot) */
+  bool stable_params; /* CgOptions.stable_params (never aot) */
 };
 
 /* The kernel shape for o's CPU (and initializes LLVM's native target). */

@@ -1741,12 +1741,12 @@ static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
-/* Whether matmul id packs its B ahead (frozen params): a product of the
+/* Whether matmul id packs its B ahead (stable params): a product of the
    packed path, one B for every row (no batch axes left), B a param (or a
    transpose of one read in place) that the caller passes as a slot. */
 static bool prepack_ok(const CgTarget *t, const CgPlan *p, const IrGraph *g, IrRef id) {
   const IrNode *n = ir_node(g, id);
-  if (!t->frozen_params || t->aot || n->op != IR_OP_MATMUL)
+  if (!t->stable_params || t->aot || n->op != IR_OP_MATMUL)
     return false;
   IrRef b = n->src[1];
   if (cg_matmul_operand_folded(p, g, id, 1))
@@ -1956,7 +1956,7 @@ static void ukernel_panels(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
   cg_for_end(cx, &jr);
 }
 
-/* ---- B packed ahead (frozen params) ---------------------------------------------------
+/* ---- B packed ahead (stable params) ---------------------------------------------------
    The panels pack_b makes for the KC block at row pc, for all of N, lie at
    pc * round_up(N, NR) elements, the panel of columns [j, j + NR) at j * kc
    after that: what the tiles' own packing would give them, made once. */

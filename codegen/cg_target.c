@@ -138,7 +138,7 @@ bool cg_target_choose(const CgOptions *o, CgTarget *t, McDiag *d) {
   if (probe) {
     kernel_shape(t, o, features);
     t->shared_params = o->shared_params;
-    t->frozen_params = o->frozen_params && !o->aot;
+    t->stable_params = o->stable_params && !o->aot;
     if (t->threads <= 0)
       t->threads = cg_online_cores();
     LLVMDisposeTargetMachine(probe);

@@ -40,7 +40,7 @@ typedef struct Program {
   int *feed_slot;    /* per data input (fwd input order): its slot, -1 = unused */
   int loss_slot;     /* -1 = none */
   int logits_slot;   /* the output accuracy is read from; -1 = none */
-  bool frozen;       /* compiled with frozen params: evaluate() says when they changed */
+  bool stable;       /* compiled with stable params: evaluate() says when they changed */
 } Program;
 
 /* One model input fed from data. */
@@ -342,7 +342,7 @@ static bool program_compile(TrTrainer *t, Program *p, const IrGraph *slice, CgSp
                             bool borrow_params, McDiag *d) {
   CgOptions o = cg_options_default();
   o.threads = t->c.threads;
-  o.frozen_params = p->frozen;
+  o.stable_params = p->stable;
   p->cg = cg_jit_compile_split(p->g, slice, code_threads(t), how, &o, d);
   if (!p->cg) return false;
   p->nslots = cg_program_nslots(p->cg);
@@ -606,7 +606,7 @@ static bool build_eval(TrTrainer *t) {
   CgSplit how = slice ? cg_split_grad_ok(t->fwd_eval, slice) : CG_SPLIT_NO;
   IrGraph *s = how != CG_SPLIT_NO ? ir_graph_clone(slice) : NULL;
   p->g = ir_graph_clone(t->fwd_eval);
-  p->frozen = true; /* its weights are packed once per evaluation (evaluate) */
+  p->stable = true; /* its weights are packed once per evaluation (evaluate) */
   bool ok = run_pipeline(t, &p->g, PASS_PIPELINE_FORWARD, t->d) &&
             (!s || run_pipeline(t, &s, PASS_PIPELINE_FORWARD, t->d)) &&
             program_compile(t, p, s, how, true, t->d);
@@ -1399,7 +1399,7 @@ static bool have_eval1(TrTrainer *t) {
   McDiag quiet;
   mc_diag_init(&quiet, NULL, NULL);
   IrGraph *g = compile_model(t, t->batch_dim, 1, FE_MODE_EVAL, &quiet);
-  t->eval1.frozen = true;
+  t->eval1.stable = true;
   bool ok = g && program_build(t, &t->eval1, g, PASS_PIPELINE_FORWARD, true, &quiet);
   if (g) ir_graph_free(g);
   if (t->eval1.g) t->eval1.g->diag = NULL;

@@ -2019,7 +2019,7 @@ static void conv_grad_body(Case *c) {
   cg_program_free(p);
 }
 
-/* Frozen params (CgOptions.frozen_params): products whose B is a param,
+/* Stable params (CgOptions.stable_params): products whose B is a param,
    x @ transpose(W) and x @ W, pack B once and reuse the packed copy, over
    several KC blocks and, on two threads, tiles that start inside N. A run
    after new values were written into the same buffers still computes with
@@ -2047,22 +2047,22 @@ static int run_compare(Case *c, CgProgram *p, void **bufs, IrEval *e, const char
   return bad;
 }
 
-static void test_codegen_frozen_params(void) {
+static void test_codegen_stable_params(void) {
   for (int threads = 1; threads <= 2; threads++) {
-    Case *c = case_new(IR_F32, "frozen params");
+    Case *c = case_new(IR_F32, "stable params");
     IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(100, 600));
     IrRef w = param(c, DOM_ANY, SHAPE(640, 600)), v = param(c, DOM_ANY, SHAPE(600, 200));
     output(c, ir_matmul(c->g, x, transpose(c, w), noloc));
     output(c, ir_matmul(c->g, x, v, noloc));
     c->opts.threads = threads;
     McStr plain = llvm_of(c);
-    c->opts.frozen_params = true;
-    McStr frozen = llvm_of(c);
+    c->opts.stable_params = true;
+    McStr stable = llvm_of(c);
     CU_ASSERT_FALSE(task_prepacked(plain.s, "t2") || task_prepacked(plain.s, "t0"));
-    CU_ASSERT_TRUE(task_prepacked(frozen.s, "t2"));
-    CU_ASSERT_TRUE(task_prepacked(frozen.s, "t0"));
+    CU_ASSERT_TRUE(task_prepacked(stable.s, "t2"));
+    CU_ASSERT_TRUE(task_prepacked(stable.s, "t0"));
     mc_str_free(&plain);
-    mc_str_free(&frozen);
+    mc_str_free(&stable);
     CgProgram *p = compile(c);
     CU_ASSERT_EQUAL(check_runs(c, p, F32_TOL, 1000), 0);
     /* freed buffers may come back at the same address: new values there
@@ -2308,7 +2308,7 @@ static const TestCase cases[] = {
     {"test_codegen_max_rows", test_codegen_max_rows},
     {"test_codegen_conv_windows_in_place", test_codegen_conv_windows_in_place},
     {"test_codegen_conv_filter_grads", test_codegen_conv_filter_grads},
-    {"test_codegen_frozen_params", test_codegen_frozen_params},
+    {"test_codegen_stable_params", test_codegen_stable_params},
     {"test_codegen_short_inner_groups", test_codegen_short_inner_groups},
     {"test_codegen_fused_bad_annotations", test_codegen_fused_bad_annotations},
     {"test_codegen_fused_long_chain", test_codegen_fused_long_chain},
