@@ -1743,11 +1743,15 @@ static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
 
 /* Whether matmul id packs its B ahead (stable params): a product of the
    packed path, one B for every row (no batch axes left), B a param (or a
-   transpose of one read in place) that the caller passes as a slot. */
+   transpose of one read in place) that the caller passes as a slot, in a
+   program that updates no param (a training step's params change). */
 static bool prepack_ok(const CgTarget *t, const CgPlan *p, const IrGraph *g, IrRef id) {
   const IrNode *n = ir_node(g, id);
   if (!t->stable_params || t->aot || n->op != IR_OP_MATMUL)
     return false;
+  for (uint32_t k = 0; k < g->nouts; k++)
+    if (g->outs[k].kind == IR_OUT_UPDATE)
+      return false;
   IrRef b = n->src[1];
   if (cg_matmul_operand_folded(p, g, id, 1))
     b = ir_node(g, b)->src[0];

@@ -2061,6 +2061,18 @@ static void test_codegen_stable_params(void) {
     CU_ASSERT_FALSE(task_prepacked(plain.s, "t2") || task_prepacked(plain.s, "t0"));
     CU_ASSERT_TRUE(task_prepacked(stable.s, "t2"));
     CU_ASSERT_TRUE(task_prepacked(stable.s, "t0"));
+    if (threads == 1) { /* a program that updates a param keeps nothing packed */
+      Case *u = case_new(IR_F32, "stable params, with an update");
+      IrRef ux = input(u, DOM_ANY, IR_F32, SHAPE(100, 600)), uw = param(u, DOM_ANY, SHAPE(640, 600));
+      output(u, ir_matmul(u->g, ux, transpose(u, uw), noloc));
+      ir_add_output(u->g, IR_OUT_UPDATE, "p1", must(u, ir_unary(u->g, IR_OP_NEG, uw, noloc)));
+      u->opts.stable_params = true;
+      McStr ir = llvm_of(u);
+      CU_ASSERT_FALSE(task_prepacked(ir.s, "t2"));
+      CU_ASSERT_TRUE(strstr(ir.s, "@gemm_task_f32_b0_t2_") != NULL);
+      mc_str_free(&ir);
+      case_free(u);
+    }
     mc_str_free(&plain);
     mc_str_free(&stable);
     CgProgram *p = compile(c);
