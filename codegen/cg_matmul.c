@@ -2599,7 +2599,10 @@ static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueR
 }
 
 /* task(ctx, begin, end): parts [begin, end) of the tiles; ctx = {a, b, c,
-   scratch, extents}. */
+   scratch, extents, epilogue function, B packed ahead, epilogue pointers...}.
+   Every slot sits at the same index whatever the task's epilogue: one task
+   serves every epilogue of its key, whose pointer counts differ. */
+enum { CTX_EPI_FN = 5, CTX_PACKED = 6, CTX_EPI_PTRS = 7 };
 static LLVMValueRef make_task(Cg *cx, const void *arg) {
   const Spec *s = arg;
   char name[96];
@@ -2624,17 +2627,16 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   LLVMValueRef fn = begin_function(cx, name, p, 3);
   LLVMTypeRef et = cg_type(cx, s->dt);
   LLVMValueRef ctx = cg_param(cx, 0), v[6];
-  for (int i = 0; i < (s->epi ? 6 : 5); i++)
+  for (int i = 0; i < (s->epi ? CTX_EPI_FN + 1 : CTX_EPI_FN); i++)
     v[i] = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, i));
   LLVMValueRef P = v[4];
   Operands o = {.N = get(cx, P, P_N), .K = get(cx, P, P_K)};
   if (s->epi) {
-    o.epi = v[5];
-    o.epi_ptrs = cg_gep(cx, cx->t_ptr, ctx, cg_i64(cx, 6));
+    o.epi = v[CTX_EPI_FN];
+    o.epi_ptrs = cg_gep(cx, cx->t_ptr, ctx, cg_i64(cx, CTX_EPI_PTRS));
   }
   if (s->q->prepack)
-    o.packed = cg_load(cx, cx->t_ptr, ctx,
-                       cg_i64(cx, 6 + (s->epi ? s->epi->next + s->epi->nout : 0)));
+    o.packed = cg_load(cx, cx->t_ptr, ctx, cg_i64(cx, CTX_PACKED));
   for (int i = 0; s->q->win && i < W_COUNT; i++)
     o.wgeo[i] = get(cx, P, P_BATCH + 4 * s->nbaxes + i);
   if (s->q->bsum) { /* one batch axis */
@@ -2835,7 +2837,7 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
   Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
-  LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, (unsigned)(6 + nptrs + q.prepack));
+  LLVMTypeRef ctx_t = LLVMArrayType(cx->t_ptr, (unsigned)(CTX_EPI_PTRS + nptrs));
   LLVMValueRef ctx = LLVMBuildAlloca(cx->b, ctx_t, "ctx");
   LLVMValueRef vals[5] = {cg_karg(cx, 1), cg_karg(cx, 2), cg_karg(cx, 0), cg_karg(cx, 2 + c->nin),
                           cg_kernel_extents(cx)};
@@ -2843,15 +2845,15 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
     cg_store(cx, vals[i], ctx, cg_i64(cx, i));
   if (epi.n) {
     snprintf(key, sizeof key, "gemm_epi %s %s", ir_dtype_name(dt), epi.sig);
-    cg_store(cx, cg_shared_function(cx, key, make_epilogue, &s), ctx, cg_i64(cx, 5));
+    cg_store(cx, cg_shared_function(cx, key, make_epilogue, &s), ctx, cg_i64(cx, CTX_EPI_FN));
   }
   for (int i = 0; i < nptrs; i++)
-    cg_store(cx, cg_karg(cx, 3 + i), ctx, cg_i64(cx, 6 + i));
+    cg_store(cx, cg_karg(cx, 3 + i), ctx, cg_i64(cx, CTX_EPI_PTRS + i));
   if (q.prepack) { /* packed here, before the tiles run */
     LLVMValueRef ws = cg_karg(cx, 1 + c->nin), E = cg_kernel_extents(cx);
     LLVMValueRef hdr = cg_gep(cx, cx->t_i8, ws, get(cx, E, P_PACKED));
     emit_prepack(cx, &q, dt, cg_karg(cx, 2), ws, hdr, get(cx, E, P_N), get(cx, E, P_K));
-    cg_store(cx, cg_gep(cx, cx->t_i8, hdr, cg_i64(cx, CG_ALIGN)), ctx, cg_i64(cx, 6 + nptrs));
+    cg_store(cx, cg_gep(cx, cx->t_i8, hdr, cg_i64(cx, CG_ALIGN)), ctx, cg_i64(cx, CTX_PACKED));
   }
   LLVMValueRef parts = cg_karg(cx, 3 + c->nin + P_PARTS);
   LLVMValueRef pool = LLVMBuildLoad2(cx->b, cx->t_ptr, cg_karg(cx, 1 + c->nin), "pool");

@@ -242,6 +242,7 @@ TrGenerator *tr_generator_new(McSources *src, McDiag *d, const TrConfig *c) {
   if (gen->g) {
     CgOptions o = cg_options_default();
     o.threads = c->threads;
+    o.stable_params = true; /* packed once per tr_generate call: see there */
     gen->cg = cg_jit_compile(gen->g, &o, d);
   }
   if (!gen->cg) {
@@ -558,6 +559,9 @@ static bool next_logits(TrGenerator *gen, const int32_t *ids, int64_t n, double 
 
 bool tr_generate(TrGenerator *gen, const TrSample *s) {
   if (!check_sample(gen, s) || !params_ready(gen)) return false;
+  /* the params may have been loaded or taken since the last call; every
+     token of this one runs on the same */
+  cg_program_params_changed(gen->cg);
   size_t len = strlen(s->prompt);
   int32_t *ids = mc_xcalloc(len + (size_t)s->tokens + 2, sizeof *ids);
   int64_t n;

@@ -2111,6 +2111,34 @@ static void test_codegen_stable_params(void) {
     cg_program_free(p);
     case_free(c);
   }
+  /* fused: two products share one task (same key) though their epilogues
+     read one and two outside operands (a bias; a bias and a residual) */
+  for (int threads = 1; threads <= 2; threads++) {
+    Case *c = case_new(IR_F32, "stable params, fused");
+    IrRef x = input(c, DOM_ANY, IR_F32, SHAPE(100, 128)), r = input(c, DOM_ANY, IR_F32, SHAPE(100, 256));
+    IrRef w1 = param(c, DOM_ANY, SHAPE(384, 128)), b1 = param(c, DOM_ANY, SHAPE(384));
+    IrRef w2 = param(c, DOM_ANY, SHAPE(256, 384)), b2 = param(c, DOM_ANY, SHAPE(256));
+    IrRef h = ir_unary(c->g, IR_OP_RELU,
+                       ir_binary(c->g, IR_OP_ADD, ir_matmul(c->g, x, transpose(c, w1), noloc), b1,
+                                 noloc), noloc);
+    IrRef y = ir_binary(c->g, IR_OP_ADD, ir_matmul(c->g, must(c, h), transpose(c, w2), noloc), b2,
+                        noloc);
+    output(c, ir_binary(c->g, IR_OP_ADD, must(c, y), r, noloc));
+    PassCtx px = {.diag = &c->d, .verify_each = true};
+    CU_ASSERT_TRUE_FATAL(pass_run_pipeline(&c->g, "fuse", &px));
+    c->opts.threads = threads;
+    c->opts.stable_params = true;
+    McStr ir = llvm_of(c);
+    CU_ASSERT_TRUE(task_prepacked(ir.s, "t2"));
+    mc_str_free(&ir);
+    CgProgram *p = compile(c);
+    CU_ASSERT_EQUAL(check_runs(c, p, F32_TOL, 1000), 0);
+    CgStats st;
+    cg_program_stats(p, &st);
+    CU_ASSERT_EQUAL(st.ncalls, 2); /* each product with its epilogue */
+    cg_program_free(p);
+    case_free(c);
+  }
 }
 
 static void test_codegen_conv_filter_grads(void) {
