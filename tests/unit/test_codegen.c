@@ -2019,12 +2019,6 @@ static void conv_grad_body(Case *c) {
   cg_program_free(p);
 }
 
-/* Stable params (CgOptions.stable_params): products whose B is a param,
-   x @ transpose(W) and x @ W, pack B once and reuse the packed copy, over
-   several KC blocks and, on two threads, tiles that start inside N. A run
-   after new values were written into the same buffers still computes with
-   the old packing until cg_program_params_changed; buffers at another
-   address are packed again by themselves. */
 /* Whether the LLVM IR ir defines the gemm task for operands stored as
    `trans` ("t2": B transposed) with B packed ahead (its name ends in _pp). */
 static bool task_prepacked(const char *ir, const char *trans) {
@@ -2047,6 +2041,14 @@ static int run_compare(Case *c, CgProgram *p, void **bufs, IrEval *e, const char
   return bad;
 }
 
+/* Stable params (CgOptions.stable_params): products whose B is a param,
+   x @ transpose(W) and x @ W, pack B once and reuse the packed copy, over
+   several KC blocks and, on two threads, tiles that start inside N. A run
+   after new values were written into the same buffers still computes with
+   the old packing until cg_program_params_changed; buffers at another
+   address are packed again by themselves; a program that updates a param
+   packs nothing ahead; fused products sharing one task keep their own
+   packed copies. */
 static void test_codegen_stable_params(void) {
   for (int threads = 1; threads <= 2; threads++) {
     Case *c = case_new(IR_F32, "stable params");
