@@ -1744,8 +1744,9 @@ static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
 /* Whether matmul id packs its B ahead (stable params): a product of the
    packed path, one B for every row (no batch axes left), B a param (or a
    transpose of one read in place) that the caller passes as a slot, in a
-   program that updates no param (a training step's params change). */
-static bool prepack_ok(const CgTarget *t, const CgPlan *p, const IrGraph *g, IrRef id) {
+   program that updates no param (a training step's params change). q
+   gets the product's geometry. */
+static bool prepack_ok(const CgTarget *t, const CgPlan *p, const IrGraph *g, IrRef id, Gemm *q) {
   const IrNode *n = ir_node(g, id);
   if (!t->stable_params || t->aot || n->op != IR_OP_MATMUL)
     return false;
@@ -1757,19 +1758,17 @@ static bool prepack_ok(const CgTarget *t, const CgPlan *p, const IrGraph *g, IrR
     b = ir_node(g, b)->src[0];
   if (ir_node(g, b)->op != IR_OP_PARAM || p->loc[b].kind != CG_LOC_SLOT)
     return false;
-  Gemm q;
-  gemm_geometry(t, g, id, &q);
-  q.trans = (cg_matmul_operand_folded(p, g, id, 0) ? TRANS_A : 0) |
-            (cg_matmul_operand_folded(p, g, id, 1) ? TRANS_B : 0);
-  return q.K > 0 && !is_small(&q) && !q.win && !q.bsum && q.nbaxes == 0 &&
-         narrow_rows(&q) == PATH_PACKED;
+  gemm_geometry(t, g, id, q);
+  q->trans = (cg_matmul_operand_folded(p, g, id, 0) ? TRANS_A : 0) |
+             (cg_matmul_operand_folded(p, g, id, 1) ? TRANS_B : 0);
+  return q->K > 0 && !is_small(q) && !q->win && !q->bsum && q->nbaxes == 0 &&
+         narrow_rows(q) == PATH_PACKED;
 }
 
 int64_t cg_matmul_packed_bytes(const CgTarget *t, const CgPlan *p, const IrGraph *g, IrRef id) {
-  if (!prepack_ok(t, p, g, id))
-    return 0;
   Gemm q;
-  gemm_geometry(t, g, id, &q);
+  if (!prepack_ok(t, p, g, id, &q))
+    return 0;
   return CG_ALIGN + q.K * round_up(q.N, q.nr) * cg_dtype_size((IrDtype)ir_node(g, id)->dtype);
 }
 

@@ -82,11 +82,10 @@ static void set_slot(Run *r, int i, const double *v, int64_t n) {
   }
 }
 
-static bool setup(Run *r, const Case *c) {
-  if (!build_step(r, c)) return false;
-  r->p = cg_jit_compile(r->g, NULL, &r->d);
-  r->e = ir_eval_new(r->g, false);
-  if (!r->p || !r->e) return false;
+/* Buffers for every slot of r->p, the sources' initial values in them:
+   params kept as the evaluator's state (bound per step) or, without
+   keep_params, bound to the evaluator now like the inputs. */
+static void fill_slots(Run *r, bool keep_params) {
   int ns = cg_program_nslots(r->p);
   r->bufs = calloc((size_t)ns, sizeof *r->bufs);
   r->state = calloc((size_t)ns, sizeof *r->state);
@@ -98,12 +97,20 @@ static bool setup(Run *r, const Case *c) {
     double *v = calloc((size_t)(n > 0 ? n : 1), sizeof *v);
     initial_values(r, i, v, n);
     set_slot(r, i, v, n);
-    if (node->op == IR_OP_PARAM) r->state[i] = v;
+    if (keep_params && node->op == IR_OP_PARAM) r->state[i] = v;
     else {
       ir_eval_bind(r->e, node->name, v, n, &r->d);
       free(v);
     }
   }
+}
+
+static bool setup(Run *r, const Case *c) {
+  if (!build_step(r, c)) return false;
+  r->p = cg_jit_compile(r->g, NULL, &r->d);
+  r->e = ir_eval_new(r->g, false);
+  if (!r->p || !r->e) return false;
+  fill_slots(r, true);
   return true;
 }
 
@@ -287,20 +294,7 @@ static void test_forward_stable_gpt(void) {
   r.p = cg_jit_compile(r.g, &o, &r.d);
   r.e = ir_eval_new(r.g, false);
   CU_ASSERT_TRUE_FATAL(r.p && r.e);
-  int ns = cg_program_nslots(r.p);
-  r.bufs = calloc((size_t)ns, sizeof *r.bufs);
-  r.state = calloc((size_t)ns, sizeof *r.state);
-  for (int i = 0; i < ns; i++) {
-    const IrNode *node = slot_node(&r, i);
-    int64_t n = ir_shape_numel(&node->shape);
-    r.bufs[i] = calloc((size_t)(n > 0 ? n : 1), 8);
-    if (i >= nsources(&r)) continue;
-    double *v = calloc((size_t)(n > 0 ? n : 1), sizeof *v);
-    initial_values(&r, i, v, n);
-    set_slot(&r, i, v, n);
-    ir_eval_bind(r.e, node->name, v, n, &r.d);
-    free(v);
-  }
+  fill_slots(&r, false);
   CU_ASSERT_TRUE_FATAL(ir_eval_run(r.e, &r.d));
   for (int run = 1; run <= 2; run++) {
     CU_ASSERT_TRUE(cg_program_run(r.p, r.bufs, &r.d));
