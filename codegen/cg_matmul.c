@@ -833,7 +833,12 @@ static LLVMValueRef load_stepped(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVM
    row's stretch), each read at that offset plus its own start, SX apart
    along the row (load_stepped); C's rows
    being contiguous, the vector is stored at one offset, masked to its
-   length. vec = {OW, then per vector: C start, length, P B starts}. */
+   length. vec = {OW, per vector (C start, length, P B starts), then the
+   distance to the next panel's B}. With one piece per vector, each
+   window row's stretch for the next panel (the output row below, or the
+   row's next vectors) is prefetched: the stretch of the row below the
+   window is not in L1 yet (a 16 -> 16 channel 3 x 3 layer at 28 x 28,
+   one thread: 1.40-1.45 -> 1.39 ms). */
 static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef et,
                                             const char *name, int R, int NV) {
   LLVMTypeRef p[10] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_ptr,
@@ -866,6 +871,13 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
   CgFor k;
   narrow_k_begin(cx, &k, kc, vt, R, NV, acc);
   LLVMValueRef off = cg_load(cx, cx->t_i64, rowoff, k.iv);
+  if (P == 1) {
+    LLVMValueRef ahead = LLVMBuildNSWAdd(cx->b, off, get(cx, vec, 1 + 3 * NV), "");
+    for (int j = 0; j <= NV; j++) {
+      LLVMValueRef at = j < NV ? ahead : LLVMBuildNSWAdd(cx->b, ahead, cg_i64(cx, L * SX - 1), "");
+      prefetch(cx, cg_gep(cx, et, bj[j < NV ? j : NV - 1][0], at));
+    }
+  }
   for (int j = 0; j < NV; j++) {
     bv[j] = load_stepped(cx, vt, bj[j][0], off, piece[j][0], NULL, SX, esz);
     for (int p = 1; p < P; p++)
@@ -2345,12 +2357,15 @@ static void emit_narrow_win_block(Cg *cx, const Gemm *q, IrDtype dt, const Opera
   LLVMValueRef full = narrow_fn(cx, q, dt, R), last = tail ? narrow_fn(cx, q, dt, tail) : NULL;
   LLVMValueRef sra = ta ? cg_i64(cx, 1) : o->lda, ska = ta ? o->lda : cg_i64(cx, 1);
   int P = win_pieces(q);
-  LLVMValueRef vec = entry_alloca(cx, LLVMArrayType(cx->t_i64, 1 + (2 + P) * NV), "vec");
+  LLVMValueRef vec = entry_alloca(cx, LLVMArrayType(cx->t_i64, 2 + (2 + P) * NV), "vec");
   LLVMValueRef rowoff = entry_alloca(cx, LLVMArrayType(cx->t_i64, (unsigned)q->kc), "rowoff");
   LLVMValueRef OW = o->wgeo[W_OW], OH = LLVMBuildSDiv(cx->b, o->N, OW, "");
   LLVMValueRef rowstep = LLVMBuildNSWMul(cx->b, o->wgeo[W_SY], o->wgeo[W_W], "");
   LLVMValueRef nseg = cg_i64(cx, 1), npanels;
   cg_store(cx, OW, vec, cg_i64(cx, 0));
+  LLVMValueRef ahead = q->wgeo[W_OW] <= NV * L
+                           ? rowstep : LLVMBuildNSWMul(cx->b, cg_i64(cx, NV * L), o->wgeo[W_SX], "");
+  cg_store(cx, ahead, vec, cg_i64(cx, 1 + (2 + P) * NV));
   if (q->wgeo[W_OW] <= L) {
     npanels = LLVMBuildSDiv(cx->b, LLVMBuildNSWAdd(cx->b, OH, cg_i64(cx, NV * P - 1), ""),
                             cg_i64(cx, NV * P), "");
