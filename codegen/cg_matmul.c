@@ -833,12 +833,12 @@ static LLVMValueRef load_stepped(Cg *cx, LLVMTypeRef vt, LLVMValueRef base, LLVM
    row's stretch), each read at that offset plus its own start, SX apart
    along the row (load_stepped); C's rows
    being contiguous, the vector is stored at one offset, masked to its
-   length. vec = {OW, per vector (C start, length, P B starts), then the
-   distance to the next panel's B}. With one piece per vector, each
-   window row's stretch for the next panel (the output row below, or the
-   row's next vectors) is prefetched: the stretch of the row below the
-   window is not in L1 yet (a 16 -> 16 channel 3 x 3 layer at 28 x 28,
-   one thread: 1.40-1.45 -> 1.39 ms). */
+   length. vec = {OW, per vector (C start, length, P B starts), then a
+   prefetch distance}. With one piece per vector, each window row's
+   stretch one output row ahead (or, where a row takes several panels,
+   the row's next vectors) is prefetched: the row below the window is not
+   in L1 yet (a 16 -> 16 channel 3 x 3 layer at 28 x 28, one thread:
+   1.40-1.45 -> 1.39 ms). */
 static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef et,
                                             const char *name, int R, int NV) {
   LLVMTypeRef p[10] = {cx->t_i64, cx->t_ptr, cx->t_i64, cx->t_i64, cx->t_ptr,
