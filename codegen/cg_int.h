@@ -512,6 +512,10 @@ bool cg_matmul_operand_folded(const CgPlan *p, const IrGraph *g, IrRef id, int k
 /* Sum id over axis 0 of a batched matmul can compute the product itself,
    adding the batches along k (a convolution's filter gradient). */
 bool cg_matmul_sums_batch(const IrGraph *g, IrRef id);
+/* Pad node pad writes its rows split in phases (even columns, then odd
+   ones): its only readers are convolutions two apart along a row, which
+   then read each phase as windows one apart. */
+bool cg_pad_splits_phases(const CgTarget *t, const IrGraph *g, IrRef pad);
 /* The unfold that node id (a convolution's matmul, or a batch sum of a
    filter gradient) reads in place from its images, or IR_NONE. */
 IrRef cg_matmul_window_unfold(const CgTarget *t, const IrGraph *g, IrRef id);

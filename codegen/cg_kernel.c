@@ -1035,10 +1035,41 @@ static void pad_zeros(Cg *cx, LLVMTypeRef et, LLVMValueRef row, int64_t from, in
   cg_for_end(cx, &x);
 }
 
+/* A row of the result split in phases (cg_pad_splits_phases): its even
+   columns, then its odd ones, each half ow/2 long; half h's element j is
+   the result's column 2j + h, the operand's 2j + h - left or a zero. Per
+   vector of L lanes: 2L operand elements loaded under a mask of the even
+   lanes inside the row, the even lanes kept, stored masked to the half. */
+static void pad_phase_row(Cg *cx, const PadGeo *p, int L, LLVMTypeRef et, unsigned esz,
+                          LLVMValueRef src, LLVMValueRef row) {
+  int64_t half = p->ow / 2;
+  LLVMValueRef even_lanes[128], keep[64];
+  for (int i = 0; i < 2 * L; i++)
+    even_lanes[i] = LLVMConstInt(LLVMInt1TypeInContext(cx->ctx), i % 2 == 0, 0);
+  for (int l = 0; l < L; l++)
+    keep[l] = LLVMConstInt(cx->t_i32, (unsigned)(2 * l), 0);
+  LLVMValueRef even = LLVMConstVector(even_lanes, (unsigned)(2 * L));
+  LLVMTypeRef wt = LLVMVectorType(et, (unsigned)(2 * L));
+  for (int h = 0; h < 2; h++)
+    for (int64_t j = 0; j < half; j += L) {
+      int64_t s0 = 2 * j + h - p->left;
+      LLVMValueRef before = cg_lane_mask(cx, 2 * L, cg_i64(cx, s0), cg_i64(cx, 0));
+      LLVMValueRef inside = LLVMBuildAnd(cx->b, cg_lane_mask(cx, 2 * L, cg_i64(cx, s0), cg_i64(cx, p->w)),
+                                         LLVMBuildNot(cx->b, before, ""), "");
+      LLVMValueRef wide = cg_masked_load(cx, wt, src, cg_i64(cx, s0),
+                                         LLVMBuildAnd(cx->b, inside, even, ""), esz);
+      LLVMValueRef v = LLVMBuildShuffleVector(cx->b, wide, wide, LLVMConstVector(keep, (unsigned)L), "");
+      cg_masked_store(cx, v, et, row, cg_i64(cx, h * half + j),
+                      cg_lane_mask(cx, L, cg_i64(cx, j), cg_i64(cx, half)), esz);
+    }
+}
+
 /* Each row of the operand goes as a copy's row does (move_row: vectors,
-   the last one masked), from element src to element dst. */
+   the last one masked), from element src to element dst; or, split in
+   phases, by pad_phase_row. */
 static void emit_pad_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValueRef end) {
   PadGeo p = {c->ext[1], c->ext[2], c->ext[3], c->ext[4], c->ext[5], c->ext[6]}; /* in the key */
+  bool phases = c->ext[7] != 0;
   LLVMTypeRef et = LLVMIntTypeInContext(cx->ctx, (unsigned)(8 * c->esz));
   MoveRow m = {.et = et, .esz = (unsigned)c->esz, .lanes = move_lanes(cx, c->esz)};
   CgWalk row_walk = {.rank = 1, .vdims = {cg_i64(cx, p.w)}, .vst = {{cg_i64(cx, 1)}, {cg_i64(cx, 1)}}};
@@ -1058,9 +1089,14 @@ static void emit_pad_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMValue
   LLVMValueRef off[2] = {
       LLVMBuildNSWAdd(cx->b, LLVMBuildNSWAdd(cx->b, plane, at, ""), cg_i64(cx, p.left), ""),
       LLVMBuildNSWAdd(cx->b, in0, LLVMBuildNSWMul(cx->b, y.iv, cg_i64(cx, p.w), ""), "")};
-  pad_zeros(cx, et, row, 0, p.left);
-  move_row(cx, &m, &row_walk, off);
-  pad_zeros(cx, et, row, p.left + p.w, p.ow);
+  if (phases) {
+    pad_phase_row(cx, &p, cx->tgt->vector_bytes / c->esz, et, (unsigned)c->esz,
+                  cg_gep(cx, et, in_ptr(cx, 0), off[1]), row);
+  } else {
+    pad_zeros(cx, et, row, 0, p.left);
+    move_row(cx, &m, &row_walk, off);
+    pad_zeros(cx, et, row, p.left + p.w, p.ow);
+  }
   cg_for_end(cx, &y);
   if (below > 0)
     zero_bytes(cx, cg_gep(cx, et, out, cg_i64(cx, (p.top + p.h) * p.ow)),
@@ -1080,9 +1116,10 @@ static bool lower_pad(Cg *cx, IrRef id, CgAddCall add) {
   call_init(cx, &c, id, "pad");
   c.esz = cg_dtype_size((IrDtype)n->dtype);
   c.parallel = cg_move_may_run_in_parts(cx->tgt, cx->g, id) && planes >= 2;
+  bool phases = cg_pad_splits_phases(cx->tgt, cx->g, id);
   snprintf(c.key, sizeof c.key, "pad %d %" PRId64 "x%" PRId64 " at %" PRId64 ",%" PRId64
-           " in %" PRId64 "x%" PRId64 "%s", c.esz, p.h, p.w, p.top, p.left, p.oh, p.ow,
-           c.parallel ? " parts" : "");
+           " in %" PRId64 "x%" PRId64 "%s%s", c.esz, p.h, p.w, p.top, p.left, p.oh, p.ow,
+           phases ? " phases" : "", c.parallel ? " parts" : "");
   call_input(cx, &c, n->src[0]);
   call_extent(&c, planes);
   call_extent(&c, p.h);
@@ -1091,6 +1128,7 @@ static bool lower_pad(Cg *cx, IrRef id, CgAddCall add) {
   call_extent(&c, p.left);
   call_extent(&c, p.oh);
   call_extent(&c, p.ow);
+  call_extent(&c, phases);
   c.emit = emit_pad;
   add(cx, &c);
   return true;
