@@ -516,6 +516,8 @@ bool cg_matmul_sums_batch(const IrGraph *g, IrRef id);
    ones): its only readers are convolutions two apart along a row, which
    then read each phase as windows one apart. */
 bool cg_pad_splits_phases(const CgTarget *t, const IrGraph *g, IrRef pad);
+/* Pad node pad is lowered plane by plane (of its last two axes only). */
+bool cg_pad_by_planes(const IrGraph *g, IrRef pad);
 /* The unfold that node id (a convolution's matmul, or a batch sum of a
    filter gradient) reads in place from its images, or IR_NONE. */
 IrRef cg_matmul_window_unfold(const CgTarget *t, const IrGraph *g, IrRef id);

@@ -1026,6 +1026,12 @@ static bool pad_geometry(const IrNode *n, const IrNode *x, PadGeo *p) {
   return p->h >= 1 && p->w >= 1;
 }
 
+bool cg_pad_by_planes(const IrGraph *g, IrRef pad) {
+  const IrNode *n = ir_node(g, pad);
+  PadGeo p;
+  return n->op == IR_OP_PAD && pad_geometry(n, ir_node(g, n->src[0]), &p);
+}
+
 /* Elements [from, to) of a row at `row` (element type et) set to zero. */
 static void pad_zeros(Cg *cx, LLVMTypeRef et, LLVMValueRef row, int64_t from, int64_t to) {
   if (to <= from) return;

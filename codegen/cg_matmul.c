@@ -361,16 +361,16 @@ static bool readers_in_place(const IrGraph *g, IrRef r, const int64_t *geo) {
 }
 
 /* Windows r two apart along a row, read only by convolutions, of an
-   image that a pad alone writes and nothing else reads, of even rows:
-   the pad stores each row's even columns, then its odd ones, so that the
-   windows step 1 along a half row (the loads of stride 2 read twice the
-   lanes and shuffle: resnet_mini's stride-2 convolutions ran 15-24% slower
-   per flop than its stride-1 ones of the same output size). Decided on
-   the graph alone: the pad (cg_pad_splits_phases) and every reader agree. */
+   image of even rows that a pad of planes (cg_pad_by_planes) alone writes
+   and nothing else reads: the pad stores each row's even columns, then its
+   odd ones, so that the windows step 1 along a half row (the loads of
+   stride 2 read twice the lanes and shuffle: resnet_mini's stride-2
+   convolutions ran 15-24% slower per flop than its stride-1 ones of the
+   same output size). Decided on the graph alone: the pad
+   (cg_pad_splits_phases) and every reader agree. */
 static bool phase_split(const IrGraph *g, IrRef r, const int64_t *geo) {
   IrRef u = ir_node(g, r)->src[0], x = ir_node(g, u)->src[0];
-  const IrNode *xn = ir_node(g, x);
-  if (geo[W_SX] != 2 || geo[W_DX] != 1 || geo[W_W] % 2 != 0 || xn->op != IR_OP_PAD ||
+  if (geo[W_SX] != 2 || geo[W_DX] != 1 || geo[W_W] % 2 != 0 || !cg_pad_by_planes(g, x) ||
       only_reader(g, x) != u)
     return false;
   for (uint32_t o = 0; o < g->nouts; o++)

@@ -1954,16 +1954,18 @@ static void test_codegen_conv_windows_in_place(void) {
 static bool has_kernel_key(CgProgram *p, const char *what);
 
 /* The same product over the windows of a padded image (pad rows by pt
-   and pb, columns by pl and pr, as a convolution's padding is written). */
+   and pb, columns by pl and pr, as a convolution's padding is written;
+   pc channels of zeros in front). */
 static IrRef conv_pad_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, int64_t M,
-                           int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t s) {
+                           int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t pc) {
   IrRef x = input(c, DOM_ANY, c->dt, SHAPE(B, C, H, W));
-  IrRef xp = ir_pad(c->g, x, (const int64_t[]){0, 0, pt, pl}, (const int64_t[]){0, 0, pb, pr}, noloc);
-  IrRef u = ir_unfold(c->g, xp, 2, (const int64_t[]){3, 3}, (const int64_t[]){s, s},
+  IrRef xp = ir_pad(c->g, x, (const int64_t[]){0, pc, pt, pl}, (const int64_t[]){0, 0, pb, pr},
+                    noloc);
+  IrRef u = ir_unfold(c->g, xp, 2, (const int64_t[]){3, 3}, (const int64_t[]){2, 2},
                       (const int64_t[]){1, 1}, noloc);
   const IrShape *us = &ir_node(c->g, u)->shape;
-  IrShape rs = SHAPE(B, C * 9, us->d[4].n * us->d[5].n);
-  IrRef w = param(c, DOM_ANY, SHAPE(M, C * 9));
+  IrShape rs = SHAPE(B, (C + pc) * 9, us->d[4].n * us->d[5].n);
+  IrRef w = param(c, DOM_ANY, SHAPE(M, (C + pc) * 9));
   output(c, ir_matmul(c->g, w, ir_reshape(c->g, u, &rs, noloc), noloc));
   return xp;
 }
@@ -1973,16 +1975,18 @@ static IrRef conv_pad_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, 
    each half (key " phases"; no stride-2 loads): output rows of 7 (two to
    a vector), of 14 (one) and of 20 (wider than a vector), a pad only
    below and right (the even columns start at the image's first); an odd
-   padded row and a padded image that is also an output keep the plain
-   layout and the stride-2 loads (" sx2"). Against the evaluator. */
+   padded row, a padded image that is also an output and a pad that adds
+   channels (not lowered plane by plane) keep the plain layout and the
+   stride-2 loads (" sx2"). Against the evaluator. */
 static void conv_phases_body(Case *c) {
   c->opts.profile = true;
-  conv_pad_case(c, 2, 4, 14, 14, 9, 1, 1, 1, 1, 2);  /* 16 x 16: OW 7 */
-  conv_pad_case(c, 2, 3, 28, 28, 6, 1, 1, 1, 1, 2);  /* 30 x 30: OW 14 */
-  conv_pad_case(c, 1, 3, 40, 40, 5, 1, 1, 1, 1, 2);  /* 42 x 42: OW 20 */
-  conv_pad_case(c, 2, 2, 13, 13, 4, 0, 1, 0, 1, 2);  /* 14 x 14, padded after only */
-  conv_pad_case(c, 2, 3, 9, 9, 4, 1, 1, 1, 1, 2);    /* 11 x 11: plain */
-  output(c, conv_pad_case(c, 2, 3, 14, 14, 4, 1, 1, 1, 1, 2)); /* read twice: plain */
+  conv_pad_case(c, 2, 4, 14, 14, 9, 1, 1, 1, 1, 0);  /* 16 x 16: OW 7 */
+  conv_pad_case(c, 2, 3, 28, 28, 6, 1, 1, 1, 1, 0);  /* 30 x 30: OW 14 */
+  conv_pad_case(c, 1, 3, 40, 40, 5, 1, 1, 1, 1, 0);  /* 42 x 42: OW 20 */
+  conv_pad_case(c, 2, 2, 13, 13, 4, 0, 1, 0, 1, 0);  /* 14 x 14, padded after only */
+  conv_pad_case(c, 2, 3, 9, 9, 4, 1, 1, 1, 1, 0);    /* 11 x 11: plain */
+  output(c, conv_pad_case(c, 2, 3, 14, 14, 4, 1, 1, 1, 1, 0)); /* read twice: plain */
+  conv_pad_case(c, 2, 3, 14, 14, 4, 1, 1, 1, 1, 1);  /* a channel added: plain */
   check(c, tol_of(c));
   CgProgram *p = compile(c);
   CU_ASSERT_TRUE(has_kernel_key(p, " phases"));
