@@ -1041,6 +1041,38 @@ static void pad_zeros(Cg *cx, LLVMTypeRef et, LLVMValueRef row, int64_t from, in
   cg_for_end(cx, &x);
 }
 
+/* A row split in phases whose operand row and result row fit two vectors
+   each: the operand row in two loads, each vector of the result one
+   shuffle of them (zeros where the result pads), stored whole or masked. */
+static void pad_phase_row_short(Cg *cx, const PadGeo *p, int L, LLVMTypeRef et, unsigned esz,
+                                LLVMValueRef src, LLVMValueRef row) {
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef zero = LLVMConstNull(vt), part[2];
+  for (int i = 0; i < 2; i++)
+    part[i] = p->w > i * L ? cg_masked_load(cx, vt, src, cg_i64(cx, i * L),
+                                            cg_lane_mask(cx, L, cg_i64(cx, i * L), cg_i64(cx, p->w)),
+                                            esz)
+                           : zero;
+  int64_t half = p->ow / 2;
+  for (int64_t b = 0; b * L < p->ow; b++) {
+    LLVMValueRef idx[64], valid[64];
+    for (int l = 0; l < L; l++) {
+      int64_t x = b * L + l, col = x < half ? 2 * x : 2 * (x - half) + 1, s = col - p->left;
+      bool in = x < p->ow && s >= 0 && s < p->w;
+      idx[l] = LLVMConstInt(cx->t_i32, in ? (unsigned)s : 0, 0);
+      valid[l] = LLVMConstInt(LLVMInt1TypeInContext(cx->ctx), in, 0);
+    }
+    LLVMValueRef v = LLVMBuildShuffleVector(cx->b, part[0], part[1], LLVMConstVector(idx, (unsigned)L), "");
+    v = LLVMBuildSelect(cx->b, LLVMConstVector(valid, (unsigned)L), v, zero, "");
+    if ((b + 1) * L <= p->ow) {
+      LLVMValueRef st = LLVMBuildStore(cx->b, v, cg_gep(cx, et, row, cg_i64(cx, b * L)));
+      LLVMSetAlignment(st, esz);
+    } else
+      cg_masked_store(cx, v, et, row, cg_i64(cx, b * L),
+                      cg_lane_mask(cx, L, cg_i64(cx, b * L), cg_i64(cx, p->ow)), esz);
+  }
+}
+
 /* A row of the result split in phases (cg_pad_splits_phases): its even
    columns, then its odd ones, each half ow/2 long; half h's element j is
    the result's column 2j + h, the operand's 2j + h - left or a zero. Per
@@ -1049,6 +1081,10 @@ static void pad_zeros(Cg *cx, LLVMTypeRef et, LLVMValueRef row, int64_t from, in
 static void pad_phase_row(Cg *cx, const PadGeo *p, int L, LLVMTypeRef et, unsigned esz,
                           LLVMValueRef src, LLVMValueRef row) {
   int64_t half = p->ow / 2;
+  if (p->w <= 2 * L && p->ow <= 2 * L) {
+    pad_phase_row_short(cx, p, L, et, esz, src, row);
+    return;
+  }
   LLVMValueRef even_lanes[128], keep[64];
   for (int i = 0; i < 2 * L; i++)
     even_lanes[i] = LLVMConstInt(LLVMInt1TypeInContext(cx->ctx), i % 2 == 0, 0);
