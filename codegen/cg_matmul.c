@@ -340,11 +340,13 @@ static bool filter_grad_reader(const IrGraph *g, IrRef p, int64_t *rows) {
    elements and shuffling for them, ran resnet_mini's stride-2 filter
    gradients 10-30% slower than over the unfold, which the saved unfold
    (0.9 ms a step) about paid for; the forward convolution alone
-   (inference) gains (2.3 -> 2.0 ms for resnet_mini's four). */
-static bool readers_in_place(const IrGraph *g, IrRef r, const int64_t *geo) {
+   (inference) gains (2.3 -> 2.0 ms for resnet_mini's four). *convs: no
+   reader is a filter gradient. */
+static bool readers_in_place(const IrGraph *g, IrRef r, const int64_t *geo, bool *convs) {
   for (uint32_t o = 0; o < g->nouts; o++)
     if (g->outs[o].ref == r) return false;
   int readers = 0;
+  *convs = true;
   for (uint32_t i = r + 1; i < g->nnodes; i++) {
     const IrNode *n = ir_node(g, i);
     for (int k = 0; k < n->nsrc; k++) {
@@ -355,40 +357,33 @@ static bool readers_in_place(const IrGraph *g, IrRef r, const int64_t *geo) {
       bool grad = n->op == IR_OP_PERMUTE && filter_grad_reader(g, i, &rows) &&
                   (geo[W_SX] == 1 || rows >= SUM_PACKED_MIN_ROWS_X2);
       if (!conv && !grad) return false;
+      *convs &= conv;
     }
   }
   return readers > 0;
 }
 
-/* Windows r two apart along a row, read only by convolutions, of an
-   image of even rows that a pad of planes (cg_pad_by_planes) alone writes
-   and nothing else reads: the pad stores each row's even columns, then its
-   odd ones, so that the windows step 1 along a half row (the loads of
-   stride 2 read twice the lanes and shuffle: resnet_mini's stride-2
-   convolutions ran 15-24% slower per flop than its stride-1 ones of the
-   same output size). Decided on the graph alone: the pad
-   (cg_pad_splits_phases) and every reader agree. */
+/* Windows r two apart along a row (read only by convolutions: the caller
+   asks readers_in_place) of an image of even rows that a pad of planes
+   (cg_pad_by_planes) alone writes and nothing else reads: the pad stores
+   each row's even columns, then its odd ones, so that the windows step 1
+   along a half row (the loads of stride 2 read twice the lanes and
+   shuffle: resnet_mini's stride-2 convolutions ran 15-24% slower per flop
+   than its stride-1 ones of the same output size). Decided on the graph
+   alone: the pad (cg_pad_splits_phases) and every reader agree. */
 static bool phase_split(const IrGraph *g, IrRef r, const int64_t *geo) {
   IrRef u = ir_node(g, r)->src[0], x = ir_node(g, u)->src[0];
-  if (geo[W_SX] != 2 || geo[W_DX] != 1 || geo[W_W] % 2 != 0 || !cg_pad_by_planes(g, x) ||
-      only_reader(g, x) != u)
-    return false;
-  for (uint32_t o = 0; o < g->nouts; o++)
-    if (g->outs[o].ref == x) return false;
-  for (uint32_t i = r + 1; i < g->nnodes; i++) {
-    const IrNode *n = ir_node(g, i);
-    for (int k = 0; k < n->nsrc; k++)
-      if (n->src[k] == r && (n->op != IR_OP_MATMUL || k != 1)) return false;
-  }
-  return true;
+  return geo[W_SX] == 2 && geo[W_DX] == 1 && geo[W_W] % 2 == 0 && cg_pad_by_planes(g, x) &&
+         only_reader(g, x) == u; /* only_reader: no output reads x either */
 }
 
 /* The window geometry of convolution mm's B when it can be read in place. */
 static bool window_geometry(const IrGraph *g, const IrNode *mm, int lanes, int64_t *geo) {
+  bool convs;
   if (!conv_product(g, mm) || !unfold_geometry(g, mm->src[1], (IrDtype)mm->dtype, lanes, geo) ||
-      !readers_in_place(g, mm->src[1], geo))
+      !readers_in_place(g, mm->src[1], geo, &convs))
     return false;
-  if (phase_split(g, mm->src[1], geo)) {
+  if (convs && phase_split(g, mm->src[1], geo)) {
     geo[W_PH] = geo[W_W] / 2;
     geo[W_SX] = 1;
   }
@@ -403,7 +398,9 @@ static bool sum_window_geometry(const IrGraph *g, IrRef id, int lanes, int64_t *
   if (!mm) return false;
   IrRef r = ir_node(g, mm->src[1])->src[0];
   if (!ir_dim_same(ir_node(g, r)->shape.d[0], mm->shape.d[0])) return false;
-  return unfold_geometry(g, r, (IrDtype)mm->dtype, lanes, geo) && readers_in_place(g, r, geo);
+  bool convs;
+  return unfold_geometry(g, r, (IrDtype)mm->dtype, lanes, geo) &&
+         readers_in_place(g, r, geo, &convs);
 }
 
 static int lanes_of(const CgTarget *t, const IrNode *n) {

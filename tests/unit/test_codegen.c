@@ -1957,7 +1957,8 @@ static bool has_kernel_key(CgProgram *p, const char *what);
    and pb, columns by pl and pr, as a convolution's padding is written;
    pc channels of zeros in front). */
 static IrRef conv_pad_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, int64_t M,
-                           int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t pc) {
+                           int64_t pt, int64_t pb, int64_t pl, int64_t pr, int64_t pc,
+                           bool grad) {
   IrRef x = input(c, DOM_ANY, c->dt, SHAPE(B, C, H, W));
   IrRef xp = ir_pad(c->g, x, (const int64_t[]){0, pc, pt, pl}, (const int64_t[]){0, 0, pb, pr},
                     noloc);
@@ -1966,7 +1967,14 @@ static IrRef conv_pad_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, 
   const IrShape *us = &ir_node(c->g, u)->shape;
   IrShape rs = SHAPE(B, (C + pc) * 9, us->d[4].n * us->d[5].n);
   IrRef w = param(c, DOM_ANY, SHAPE(M, (C + pc) * 9));
-  output(c, ir_matmul(c->g, w, ir_reshape(c->g, u, &rs, noloc), noloc));
+  IrRef r = ir_reshape(c->g, u, &rs, noloc);
+  output(c, ir_matmul(c->g, w, r, noloc));
+  if (grad) { /* the filter gradient reads the same windows */
+    static const uint8_t swap[3] = {0, 2, 1};
+    IrRef dy = input(c, DOM_ANY, c->dt, SHAPE(B, M, rs.d[2].n));
+    output(c, ir_reduce(c->g, IR_OP_SUM, ir_matmul(c->g, dy, ir_permute(c->g, r, swap, noloc), noloc),
+                        1u, false, noloc));
+  }
   return xp;
 }
 
@@ -1975,18 +1983,20 @@ static IrRef conv_pad_case(Case *c, int64_t B, int64_t C, int64_t H, int64_t W, 
    each half (key " phases"; no stride-2 loads): output rows of 7 (two to
    a vector), of 14 (one) and of 20 (wider than a vector), a pad only
    below and right (the even columns start at the image's first); an odd
-   padded row, a padded image that is also an output and a pad that adds
-   channels (not lowered plane by plane) keep the plain layout and the
-   stride-2 loads (" sx2"). Against the evaluator. */
+   padded row, a padded image that is also an output, a pad that adds
+   channels (not lowered plane by plane) and windows a filter gradient
+   reads too (its kernels read the plain layout) keep the plain layout and
+   the stride-2 loads (" sx2"). Against the evaluator. */
 static void conv_phases_body(Case *c) {
   c->opts.profile = true;
-  conv_pad_case(c, 2, 4, 14, 14, 9, 1, 1, 1, 1, 0);  /* 16 x 16: OW 7 */
-  conv_pad_case(c, 2, 3, 28, 28, 6, 1, 1, 1, 1, 0);  /* 30 x 30: OW 14 */
-  conv_pad_case(c, 1, 3, 40, 40, 5, 1, 1, 1, 1, 0);  /* 42 x 42: OW 20 */
-  conv_pad_case(c, 2, 2, 13, 13, 4, 0, 1, 0, 1, 0);  /* 14 x 14, padded after only */
-  conv_pad_case(c, 2, 3, 9, 9, 4, 1, 1, 1, 1, 0);    /* 11 x 11: plain */
-  output(c, conv_pad_case(c, 2, 3, 14, 14, 4, 1, 1, 1, 1, 0)); /* read twice: plain */
-  conv_pad_case(c, 2, 3, 14, 14, 4, 1, 1, 1, 1, 1);  /* a channel added: plain */
+  conv_pad_case(c, 2, 4, 14, 14, 9, 1, 1, 1, 1, 0, false);  /* 16 x 16: OW 7 */
+  conv_pad_case(c, 2, 3, 28, 28, 6, 1, 1, 1, 1, 0, false);  /* 30 x 30: OW 14 */
+  conv_pad_case(c, 1, 3, 40, 40, 5, 1, 1, 1, 1, 0, false);  /* 42 x 42: OW 20 */
+  conv_pad_case(c, 2, 2, 13, 13, 4, 0, 1, 0, 1, 0, false);  /* 14 x 14, padded after only */
+  conv_pad_case(c, 2, 3, 9, 9, 4, 1, 1, 1, 1, 0, false);    /* 11 x 11: plain */
+  output(c, conv_pad_case(c, 2, 3, 14, 14, 4, 1, 1, 1, 1, 0, false)); /* read twice: plain */
+  conv_pad_case(c, 2, 3, 14, 14, 4, 1, 1, 1, 1, 1, false);  /* a channel added: plain */
+  conv_pad_case(c, 4, 3, 28, 28, 40, 1, 1, 1, 1, 0, true); /* and a filter gradient: plain */
   check(c, tol_of(c));
   CgProgram *p = compile(c);
   CU_ASSERT_TRUE(has_kernel_key(p, " phases"));
