@@ -117,6 +117,8 @@ has_out '= input "opt.lr" : f32\[\]'
 run 0 dump "$SRC/examples/seed_net.model" --emit llvm
 has_out '^define .*@run('
 has_out 'fmul'
+# every kernel asks the loop vectorizer for the target's vector width
+has_out '"prefer-vector-width"="\(128\|256\|512\)"'
 run 0 dump "$SRC/examples/seed_net.model" --emit asm --stage grad
 has_out 'retq$'
 run 0 dump "$SRC/examples/mlp.model" --stats
