@@ -8,10 +8,11 @@
    them side by side.
      step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X]
                 [--threads N] [--iters N] [--warmup N] [--unfused] [--no-split]
-                [--repack] [--profile N] [-D NAME=VALUE ...]
+                [--repack] [--cpu NAME] [--profile N] [-D NAME=VALUE ...]
    (--unfused: the fuse pass's kernel groups are dropped, one kernel call
    per node, to compare against. --repack: inference packs its weights
-   on every run. --profile N: the program is compiled
+   on every run. --cpu NAME: code for that CPU, e.g. haswell for the
+   AVX2 path on an AVX-512 host. --profile N: the program is compiled
    with every kernel call timed, and the N calls that took longest are
    printed after each mode's line, as "# profile" lines: milliseconds per
    run, share, node and op, kernel key.) */
@@ -33,6 +34,7 @@ typedef struct Bench {
   const char *only; /* --only: time just this mode */
   bool nosplit;     /* --no-split: inference as one program, not copies on batch rows */
   bool repack;      /* --repack: inference packs its weights on every run */
+  const char *cpu;  /* --cpu: code for this CPU (e.g. haswell: AVX2) instead of the host */
   PassOptim optim;
   PassOptimHyper hyper;
   int threads, iters, warmup, profile;
@@ -178,6 +180,7 @@ static bool bench_mode(const Bench *b, const IrGraph *fwd, const IrGraph *slice,
   PassCtx cx = {.diag = d, .optim = &b->optim};
   CgOptions o = cg_options_default();
   o.threads = b->threads;
+  o.cpu = b->cpu;
   o.profile = b->profile > 0;
   /* inference keeps its params, as TorchScript's frozen graph does */
   o.stable_params = !strcmp(mode, "inference") && !b->repack;
@@ -250,6 +253,7 @@ static int bench_train_split(const Bench *b, const IrGraph *fwd, const IrGraph *
   PassCtx cx = {.diag = d, .optim = &b->optim};
   CgOptions o = cg_options_default();
   o.threads = b->threads;
+  o.cpu = b->cpu;
   CgProgram *gp = NULL, *ap = NULL;
   int parts = b->threads > 0 ? b->threads : cg_online_cores(), rc = 0;
   bool ok = pass_run_pipeline(&g, PASS_PIPELINE_GRAD, &cx) &&
@@ -312,6 +316,7 @@ static bool parse_args(int argc, char **argv, Bench *b) {
     else if (!strcmp(a, "--unfused")) b->unfused = true;
     else if (!strcmp(a, "--no-split")) b->nosplit = true;
     else if (!strcmp(a, "--repack")) b->repack = true;
+    else if (!strcmp(a, "--cpu") && v) b->cpu = argv[++i];
     else if (!strcmp(a, "--only") && v && (!strcmp(v, "train_step") || !strcmp(v, "inference")))
       b->only = argv[++i];
     else if (!strcmp(a, "--profile") && v) b->profile = atoi(argv[++i]);
@@ -331,7 +336,8 @@ int main(int argc, char **argv) {
   Bench b = {0};
   if (!parse_args(argc, argv, &b)) {
     fprintf(stderr, "usage: step_bench MODEL [--optimizer sgd|adam|adamw] [--momentum X] "
-                    "[--threads N] [--iters N] [--warmup N] [--unfused] [--no-split] [--repack] [--profile N] "
+                    "[--threads N] [--iters N] [--warmup N] [--unfused] [--no-split] [--repack] "
+                    "[--cpu NAME] [--profile N] "
                     "[--only train_step|inference] [-D NAME=VALUE ...]\n");
     return 2;
   }

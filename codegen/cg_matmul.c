@@ -38,6 +38,8 @@ typedef struct Gemm {
   bool bsum;                      /* a sum over the batch axis: C is one matrix */
   int64_t chunk;                  /* bsum: batches summed per pass over C */
   bool prepack;                   /* B (a param) packed ahead, kept from run to run */
+  bool cv;                        /* win: by channel vectors (win_cv) */
+  int cv_nv, cv_r;                /* cv: filter vectors and pixels per kernel call */
   int64_t wgeo[W_COUNT];          /* win: the image's C, H, W, the window's KH, KW,
                                      DY, DX, the rows' stride SY, OW, the windows'
                                      step SX along a row (1 or 2) and PH: 0, or the
@@ -69,7 +71,7 @@ typedef struct Epi {
 
 enum {
   UKERNEL, PACK_A, PACK_B, PACK_A_T, PACK_B_T, NARROW, NARROW_WIN, DOT, DOT_ROW, DOT_SUM, DOT_SUM_WIN,
-  PACK_B_WIN
+  PACK_B_WIN, CV
 };
 
 /* Products of at most this many multiply-adds per batch (16^3) take the
@@ -462,6 +464,59 @@ static bool sum_packed(const Gemm *q) {
 /* Images per KC block of the packed weight gradient. */
 static int64_t sum_packed_images(const Gemm *q) { return q->kc / q->K; }
 
+/* ---- convolutions by channel vectors -----------------------------------------------
+   A convolution read in place whose filters fill whole vectors (M a
+   multiple of the lanes) computes an output row's pixels times NV vectors
+   of filters: R x NV accumulators, per k (window row (c, ky, kx)) NV
+   vectors of the filters (transposed into the part's scratch, [K, M], once
+   per call) and R broadcasts of the image (the row's pixels, SX apart),
+   every lane useful; the sums are scattered into C's channel rows at the
+   end. The narrow window kernel holds output pixels in its lanes instead,
+   which a 7- or 14-wide row fills only in part, and reads them unaligned
+   and masked. resnet_mini's inference on one thread, Xeon with AVX-512,
+   two alternations: 64 -> 64 channels at 7 x 7 2.17-2.22 -> 1.58-1.59 ms,
+   32 -> 64 stride 2 1.10-1.11 -> 0.88-0.90, 32 -> 32 at 14 x 14
+   1.78-1.82 -> 1.58-1.60, 16 -> 32 stride 2 0.95-0.97 -> 0.94,
+   16 -> 16 at 28 x 28 1.93-2.11 -> 1.79-1.89; the whole 11.9-12.1 ->
+   10.5-10.6 ms (the AVX2 code on the same CPU: 20.1-20.2 -> 16.7-16.8).
+   The scatter costs: a C loop storing plain vectors instead took 8-19%
+   less. The table of window rows and the filters cover K whole, so it is
+   bounded (its KC blocks are summed as the narrow kernels sum them); a k
+   of 9 or 16 (a first layer, a 1 x 1 convolution) took longer than the
+   narrow kernel, the scatters no longer paid for; M is not cut into tiles
+   (the batch is, at least an image per thread). */
+#define CV_MAX_FILTER_BYTES (1 << 20)
+#define CV_MIN_K 64
+
+/* Filter vectors per kernel call (the most, at most 4, that divide M's
+   and leave room for 6 pixels among the accumulators the registers
+   leave: 28 of 32, 12 of 16), and pixels: an output row in equal chunks
+   of at most the accumulators left per filter vector. */
+static void cv_shape(Gemm *q, int esz) {
+  int acc = q->lanes * esz >= 64 ? 28 : 12;
+  int64_t v = q->M / q->lanes;
+  q->cv_nv = 1;
+  for (int nv = 4; nv > 1 && q->cv_nv == 1; nv--)
+    if (v % nv == 0 && acc / nv >= 6) q->cv_nv = nv;
+  int64_t ow = q->wgeo[W_OW], chunks = ceil_div(ow, acc / q->cv_nv);
+  q->cv_r = (int)ceil_div(ow, chunks);
+}
+
+/* The channel-vector path's shape in keys and names: pixels per call,
+   filter vectors, the pixels of a row's shorter last call (0: none). */
+static void cv_key(const Gemm *q, char *buf, size_t n) {
+  int R = q->cv_r;
+  snprintf(buf, n, "cv%d_%d_%d_x%d", R, q->cv_nv, (int)(q->wgeo[W_OW] % R),
+           (int)q->wgeo[W_SX]);
+}
+
+static bool win_cv(const CgTarget *t, Gemm *q, int esz) {
+  if (q->win && q->M % q->lanes == 0) cv_shape(q, esz);
+  return q->win && !q->bsum && !q->batched && q->M % q->lanes == 0 && q->TM == 1 &&
+         q->K >= CV_MIN_K && q->nbatch >= t->threads &&
+         q->K * q->M * esz <= CV_MAX_FILTER_BYTES && q->cv_r >= 4;
+}
+
 /* id: a matmul, a 2-D transpose computing its matmul operand's product
    transposed (then M and N trade places), or a sum over the batch axis of
    its matmul operand (bsum: batch_sum_product). */
@@ -548,6 +603,11 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
     int64_t kc = sum_packed_images(q) * q->K;
     q->ap_bytes = round_up(round_up(mce, q->mr) * kc * esz, CG_ALIGN);
     q->bp_bytes = round_up(kc * round_up(nce, q->nr) * esz, CG_ALIGN);
+  }
+  q->cv = win_cv(t, q, esz);
+  if (q->cv) { /* the filters, transposed ([K, M]), then the table of window rows */
+    q->ap_bytes = round_up(q->K * q->M * esz, CG_ALIGN) + round_up(q->K * 8, CG_ALIGN);
+    q->bp_bytes = 0;
   }
 }
 
@@ -941,6 +1001,80 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
   narrow_fmas(cx, vt, et, a, sra, LLVMBuildNSWMul(cx->b, k.iv, ska, ""), R, NV, bv, acc, next);
   narrow_k_end(cx, &k, R, NV, acc, next);
   narrow_store(cx, vt, et, c, ldc, R, NV, coff, mask, acc_in, next);
+  LLVMBuildRetVoid(cx->b);
+  return fn;
+}
+
+/* ukernel_cv_R(K, x, rowoff, w, ldw, c, ldc): R pixels times NV filter
+   vectors (see "convolutions by channel vectors"). Pixel i of window row
+   k is x[rowoff[k] + i * SX] (SX fixed: a step passed in made every
+   pixel's address a register, and the accumulators spilled); filter
+   vector j of row k is at w + k * ldw + j * L (aligned); C's element
+   (m, i) at c + m * ldc + i. k runs in KC blocks, each summed from zero
+   and added to the ones before, as the narrow kernels sum into C: the
+   same bits whichever path a product takes. */
+static LLVMValueRef emit_ukernel_cv(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name, int R,
+                                    int NV) {
+  LLVMTypeRef p[7] = {cx->t_i64, cx->t_ptr, cx->t_ptr, cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_i64};
+  LLVMValueRef fn = begin_function(cx, name, p, 7);
+  cg_set_noalias(cx, fn, 5);
+  MC_ASSERT(R >= 1 && R <= 32 && NV >= 1 && NV <= 4);
+  int L = q->lanes;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef K = cg_param(cx, 0), x = cg_param(cx, 1), rowoff = cg_param(cx, 2),
+               sx = cg_i64(cx, q->wgeo[W_SX]), w = cg_param(cx, 3), ldw = cg_param(cx, 4),
+               c = cg_param(cx, 5), ldc = cg_param(cx, 6);
+  /* lane l of vector j is channel j * L + l: a scatter down C's column */
+  LLVMValueRef lane[64];
+  for (int l = 0; l < L; l++)
+    lane[l] = cg_i64(cx, l);
+  LLVMTypeRef vi = LLVMVectorType(cx->t_i64, (unsigned)L);
+  LLVMTypeRef vp = LLVMVectorType(cx->t_ptr, (unsigned)L);
+  LLVMValueRef down = LLVMBuildNSWMul(cx->b, LLVMConstVector(lane, (unsigned)L),
+                                      splat(cx, vi, ldc, L), "");
+  LLVMValueRef all = LLVMConstAllOnes(LLVMVectorType(cx->t_i1, (unsigned)L));
+  LLVMValueRef align = LLVMConstInt(cx->t_i32, esz, 0);
+  LLVMTypeRef over[2] = {vt, vp};
+  LLVMValueRef tile = LLVMBuildAlloca(cx->b, LLVMArrayType(vt, (unsigned)(R * NV)), "tile");
+  LLVMSetAlignment(tile, esz * L);
+  CgFor pc;
+  cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
+  LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
+  LLVMValueRef first = LLVMBuildICmp(cx->b, LLVMIntEQ, pc.iv, cg_i64(cx, 0), "");
+  LLVMValueRef offs = cg_gep(cx, cx->t_i64, rowoff, pc.iv);
+  LLVMValueRef wk = cg_gep(cx, et, w, LLVMBuildNSWMul(cx->b, pc.iv, ldw, ""));
+  LLVMValueRef acc[32][4], next[32][4], bv[4];
+  CgFor k;
+  narrow_k_begin(cx, &k, kc, vt, R, NV, acc);
+  LLVMValueRef row = cg_gep(cx, et, x, cg_load(cx, cx->t_i64, offs, k.iv));
+  LLVMValueRef wrow = LLVMBuildNSWMul(cx->b, k.iv, ldw, "");
+  for (int j = 0; j < NV; j++)
+    bv[j] = load_aligned(cx, vt, wk, LLVMBuildNSWAdd(cx->b, wrow, cg_i64(cx, j * L), ""), esz * L);
+  narrow_fmas(cx, vt, et, row, sx, cg_i64(cx, 0), R, NV, bv, acc, next);
+  narrow_k_end(cx, &k, R, NV, acc, next);
+  /* each block's sums into the tile (added to it after the first), then
+     the tile scattered once: a block after the first cost a gather and a
+     scatter per vector (64 -> 64 channels at 7 x 7, k 576: 1.54-1.63 ->
+     1.95-2.07 ms) */
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef at = cg_i64(cx, (i * NV + j) * L);
+      LLVMValueRef old = load_aligned(cx, vt, tile, at, esz * L);
+      LLVMValueRef sum = LLVMBuildSelect(cx->b, first, next[i][j],
+                                         LLVMBuildFAdd(cx->b, old, next[i][j], ""), "");
+      store_aligned(cx, sum, et, tile, at, esz * L);
+    }
+  cg_for_end(cx, &pc);
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef at = LLVMBuildNSWAdd(
+          cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, j * L), ldc, ""), cg_i64(cx, i), "");
+      LLVMValueRef ptrs = LLVMBuildGEP2(cx->b, et, cg_gep(cx, et, c, at), &down, 1, "");
+      LLVMValueRef v = load_aligned(cx, vt, tile, cg_i64(cx, (i * NV + j) * L), esz * L);
+      LLVMValueRef args[4] = {v, ptrs, align, all};
+      cg_intrinsic(cx, "llvm.masked.scatter", over, 2, args, 4);
+    }
   LLVMBuildRetVoid(cx->b);
   return fn;
 }
@@ -1672,6 +1806,10 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
     snprintf(name, sizeof name, "gemm_ukernel_narrow_win%d%s_p%d%s_%s", s->rows,
              s->nv == 1 ? "v1" : "", win_pieces(s->q), s->q->wgeo[W_SX] == 2 ? "_x2" : "", sfx);
     return emit_ukernel_narrow_win(cx, s->q, et, name, s->rows, s->nv);
+  case CV:
+    snprintf(name, sizeof name, "gemm_ukernel_cv%d_v%d%s_%s", s->rows, s->nv,
+             s->q->wgeo[W_SX] == 2 ? "_x2" : "", sfx);
+    return emit_ukernel_cv(cx, s->q, et, name, s->rows, s->nv);
   case DOT:
     snprintf(name, sizeof name, "gemm_dot_%s", sfx);
     return emit_dot(cx, s->q, et, name, dot_block(s->q), dot_block(s->q), false);
@@ -1805,6 +1943,15 @@ static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
            q->win ? win_pieces(q) : 1, q->win ? (int)q->wgeo[W_SX] : 1, ir_dtype_name(dt));
   Spec s = {.q = q, .dt = dt, .which = q->win ? NARROW_WIN : NARROW, .nv = narrow_nv(q),
             .rows = rows};
+  return cg_shared_function(cx, key, make_gemm_fn, &s);
+}
+
+/* The channel-vector window kernel of R pixels for q's dtype. */
+static LLVMValueRef cv_fn(Cg *cx, const Gemm *q, IrDtype dt, int R) {
+  char key[48];
+  snprintf(key, sizeof key, "gemm_cv%d v%d x%d %s", R, q->cv_nv, (int)q->wgeo[W_SX],
+           ir_dtype_name(dt));
+  Spec s = {.q = q, .dt = dt, .which = CV, .nv = q->cv_nv, .rows = R};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }
 
@@ -2453,6 +2600,65 @@ static void emit_narrow_win_block(Cg *cx, const Gemm *q, IrDtype dt, const Opera
   call_epilogue(cx, o, m0, m1, cg_i64(cx, 0), o->N);
 }
 
+/* wp[k * M + m] = A[m, k]: q's filters transposed for the channel-vector
+   kernel (A stored transposed when ta: element (m, k) at a[k * lda + m]). */
+static void pack_cv_filters(Cg *cx, LLVMTypeRef et, LLVMValueRef a, LLVMValueRef lda, bool ta,
+                            LLVMValueRef M, LLVMValueRef K, LLVMValueRef wp) {
+  CgFor k, m;
+  cg_for_begin_nonempty(cx, &k, cg_i64(cx, 0), K, cg_i64(cx, 1));
+  cg_for_begin_nonempty(cx, &m, cg_i64(cx, 0), M, cg_i64(cx, 1));
+  LLVMValueRef v = cg_load(cx, et, a, element_at(cx, ta, m.iv, k.iv, lda));
+  cg_store(cx, v, wp, element_at(cx, false, k.iv, m.iv, M));
+  cg_for_end_unvectorized(cx, &m);
+  cg_for_end(cx, &k);
+}
+
+/* The channel-vector path over rows m0:m1 (whole vectors of filters) of
+   one batch's product, B the windows of the image o->b: per output row,
+   its chunks of R pixels (then the shorter last one), every NV vectors of
+   filters; the epilogue once at the end. The filters are in o->ap
+   (pack_cv_filters, by the task). */
+static void emit_cv_win_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands *o,
+                              LLVMValueRef M, LLVMValueRef m0, LLVMValueRef m1) {
+  LLVMTypeRef et = cg_type(cx, dt);
+  int esz = cg_dtype_size(dt);
+  int NV = q->cv_nv, R = q->cv_r, L = q->lanes, tail = (int)(q->wgeo[W_OW] % R);
+  LLVMValueRef filters = LLVMBuildNSWMul(cx->b, LLVMBuildNSWMul(cx->b, o->K, M, ""),
+                                         cg_i64(cx, esz), "");
+  LLVMValueRef table = LLVMBuildAnd( /* after the filters, aligned */
+      cx->b, LLVMBuildNSWAdd(cx->b, filters, cg_i64(cx, CG_ALIGN - 1), ""),
+      cg_i64(cx, -(int64_t)CG_ALIGN), "");
+  LLVMValueRef rowoff = cg_gep(cx, cx->t_i8, o->ap, table);
+  fill_row_offsets(cx, o, rowoff, cg_i64(cx, 0), o->K);
+  LLVMValueRef ow = o->wgeo[W_OW], sx = o->wgeo[W_SX];
+  LLVMValueRef OH = LLVMBuildSDiv(cx->b, o->N, ow, "");
+  LLVMValueRef whole = LLVMBuildNSWMul(cx->b, LLVMBuildSDiv(cx->b, ow, cg_i64(cx, R), ""),
+                                       cg_i64(cx, R), "");
+  LLVMValueRef rowstep = LLVMBuildNSWMul(cx->b, o->wgeo[W_SY], o->wgeo[W_W], "");
+  CgFor y, xc, mc;
+  cg_for_begin(cx, &y, cg_i64(cx, 0), OH, cg_i64(cx, 1));
+  LLVMValueRef xrow = LLVMBuildNSWMul(cx->b, y.iv, rowstep, "");
+  LLVMValueRef crow = LLVMBuildNSWMul(cx->b, y.iv, ow, "");
+  for (int last = 0; last < 2; last++) { /* the whole chunks, then the shorter last */
+    if (last && tail == 0) break;
+    LLVMValueRef kernel = cv_fn(cx, q, dt, last ? tail : R);
+    LLVMValueRef from = last ? whole : cg_i64(cx, 0);
+    LLVMValueRef to = last ? LLVMBuildNSWAdd(cx->b, whole, cg_i64(cx, 1), "") : whole;
+    cg_for_begin(cx, &xc, from, to, cg_i64(cx, R));
+    LLVMValueRef xoff = LLVMBuildNSWAdd(cx->b, xrow, LLVMBuildNSWMul(cx->b, xc.iv, sx, ""), "");
+    LLVMValueRef x = cg_gep(cx, et, o->b, xoff);
+    LLVMValueRef ccol = LLVMBuildNSWAdd(cx->b, crow, xc.iv, "");
+    cg_for_begin(cx, &mc, m0, m1, cg_i64(cx, NV * L));
+    LLVMValueRef args[7] = {o->K, x, rowoff, cg_gep(cx, et, o->ap, mc.iv), M,
+                            cg_gep(cx, et, o->c, element_at(cx, false, mc.iv, ccol, o->N)), o->N};
+    cg_call(cx, kernel, args, 7);
+    cg_for_end(cx, &mc);
+    cg_for_end(cx, &xc);
+  }
+  cg_for_end(cx, &y);
+  call_epilogue(cx, o, m0, m1, cg_i64(cx, 0), o->N);
+}
+
 /* The dot path over one tile C[m0:m1, n0:n1] of one batch, in R x D
    blocks by the kernel `which` (DOT: D x D; DOT_ROW: 1 x DOT_ROW_COLS);
    the epilogue once at the end. */
@@ -2680,12 +2886,16 @@ enum { CTX_EPI_FN = 5, CTX_PACKED = 6, CTX_EPI_PTRS = 7 };
 static LLVMValueRef make_task(Cg *cx, const void *arg) {
   const Spec *s = arg;
   char name[96];
-  char narrow[16] = "";
+  char narrow[32] = "";
   if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
   if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
   if (s->rows == PATH_DOT_SUM) snprintf(narrow, sizeof narrow, "_dsum");
   if (s->rows == PATH_SUM_PACKED) snprintf(narrow, sizeof narrow, "_psum");
+  if (s->q->cv) {
+    narrow[0] = '_';
+    cv_key(s->q, narrow + 1, sizeof narrow - 1);
+  }
   char geo[160] = "", geo_hash[16] = "";
   if (s->q->bsum && s->q->win) { /* its kernel is fixed to the geometry */
     win_sum_key(s->q, geo, sizeof geo);
@@ -2729,6 +2939,8 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   cg_for_begin(cx, &part, cg_param(cx, 1), cg_param(cx, 2), cg_i64(cx, 1));
   o.ap = cg_gep(cx, cx->t_i8, v[3], LLVMBuildNSWMul(cx->b, part.iv, part_bytes, ""));
   o.bp = cg_gep(cx, cx->t_i8, o.ap, ap_bytes);
+  if (s->q->cv) /* the filters (no batch axis), once per part */
+    pack_cv_filters(cx, et, v[0], o.lda, s->q->trans & TRANS_A, get(cx, P, P_M), o.K, o.ap);
   LLVMValueRef t0 = LLVMBuildSDiv(cx->b, LLVMBuildNSWMul(cx->b, part.iv, ntiles, ""), parts, "");
   LLVMValueRef t1 = LLVMBuildSDiv(
       cx->b, LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, part.iv, cg_i64(cx, 1), ""), ntiles, ""),
@@ -2745,7 +2957,9 @@ static LLVMValueRef make_task(Cg *cx, const void *arg) {
   LLVMValueRef n0 = LLVMBuildNSWMul(cx->b, ni, NT, "");
   LLVMValueRef m1 = cg_min(cx, M, LLVMBuildNSWAdd(cx->b, m0, MT, ""));
   LLVMValueRef n1 = cg_min(cx, o.N, LLVMBuildNSWAdd(cx->b, n0, NT, ""));
-  if (s->rows >= 0 && s->q->win) {
+  if (s->q->cv) {
+    emit_cv_win_block(cx, s->q, s->dt, &o, M, m0, m1);
+  } else if (s->rows >= 0 && s->q->win) {
     emit_narrow_win_block(cx, s->q, s->dt, &o, m0, m1, s->rows);
   } else if (s->rows >= 0) {
     emit_narrow_block(cx, s->q, s->dt, &o, m0, m1, n0, n1, s->rows);
@@ -2908,6 +3122,11 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
            c->nbaxes, q.trans, rows, narrow_nv(&q), narrow_panel(&q), q.mr,
            skinny_dots(&q) ? " sd" : "", epi.n ? " epi" : "", q.prepack ? " pp" : "",
            q.win ? win_mode(&q) : "", geo);
+  if (q.cv) {
+    char cv[32];
+    cv_key(&q, cv, sizeof cv);
+    snprintf(key + strlen(key), sizeof key - strlen(key), " %s", cv);
+  }
   Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
@@ -3052,6 +3271,11 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
            small ? -1 : narrow_rows(&q), small ? 0 : narrow_nv(&q), small ? 0 : narrow_panel(&q),
            small ? 0 : q.mr, !small && skinny_dots(&q) ? " sd" : "", q.prepack ? " pp" : "",
            q.win ? win_mode(&q) : "", epi.n ? epi.sig : "", geo);
+  if (!small && q.cv) {
+    char cv[32];
+    cv_key(&q, cv, sizeof cv);
+    snprintf(c.key + strlen(c.key), sizeof c.key - strlen(c.key), " %s", cv);
+  }
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,

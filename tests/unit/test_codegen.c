@@ -1952,6 +1952,7 @@ static void test_codegen_conv_windows_in_place(void) {
 }
 
 static bool has_kernel_key(CgProgram *p, const char *what);
+static bool has_kernel_keys(CgProgram *p, const char *what, const char *also);
 
 /* The same product over the windows of a padded image (pad rows by pt
    and pb, columns by pl and pr, as a convolution's padding is written;
@@ -2005,6 +2006,50 @@ static void conv_phases_body(Case *c) {
 }
 
 static void test_codegen_conv_phases(void) { each_cpu_case("conv phases", conv_phases_body); }
+
+/* Convolutions by channel vectors (key " cv": filters a multiple of the
+   vector's lanes, k of 64 or more, at least an image per thread): rows of
+   28, 14 and 7 (one chunk of pixels; 1, 2 and 4 filter vectors at 16
+   lanes), rows of 13 and 29 (a shorter last chunk), 48 filters (3
+   vectors), a k over one KC block, windows two apart along rows, rows two
+   apart, a dilated one,
+   a stride-2 padded image read in phases, and a product with a bias and
+   a relu after it (fused: the epilogue over the scattered sums); against
+   the evaluator, f32 and f64 on each CPU. Beside them, products the narrow
+   kernel keeps: k of 18, 20 filters (a multiple of 16-byte vectors' lanes
+   only), one image. */
+static void conv_cv_body(Case *c) {
+  c->opts.profile = true;
+  conv_case(c, 2, 8, 30, 30, 16, 3, 1, 1, 1);  /* OW 28 */
+  conv_case(c, 2, 16, 16, 16, 32, 3, 1, 1, 1); /* OW 14 */
+  conv_case(c, 3, 8, 9, 9, 64, 3, 1, 1, 1);    /* OW 7 */
+  conv_case(c, 2, 8, 15, 15, 48, 3, 1, 1, 1);  /* OW 13 */
+  conv_case(c, 2, 64, 9, 9, 16, 3, 1, 1, 1);   /* k 576: two KC blocks, the second added */
+  conv_case(c, 2, 8, 31, 31, 16, 3, 1, 1, 1);  /* OW 29 */
+  conv_case(c, 2, 8, 29, 29, 32, 3, 1, 2, 1);  /* two apart along rows: OW 14 */
+  conv_case(c, 2, 8, 17, 17, 16, 3, 2, 1, 1);  /* rows two apart */
+  conv_case(c, 2, 8, 20, 20, 16, 3, 1, 1, 2);  /* dilated: OW 16 */
+  conv_pad_case(c, 2, 8, 14, 14, 32, 1, 1, 1, 1, 0, false); /* phases: OW 7 */
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(2, 8, 12, 12));
+  IrRef u = ir_unfold(c->g, x, 2, (const int64_t[]){3, 3}, (const int64_t[]){1, 1},
+                      (const int64_t[]){1, 1}, noloc);
+  IrShape rs = SHAPE(2, 72, 100);
+  IrRef r = ir_reshape(c->g, u, &rs, noloc);
+  IrRef y = ir_matmul(c->g, param(c, DOM_ANY, SHAPE(32, 72)), r, noloc);
+  IrRef bias = param(c, DOM_ANY, SHAPE(32, 1));
+  output(c, ir_unary(c->g, IR_OP_RELU, ir_binary(c->g, IR_OP_ADD, y, bias, noloc), noloc));
+  conv_case(c, 2, 2, 10, 10, 16, 3, 1, 1, 1);  /* k 18 */
+  conv_case(c, 2, 8, 10, 10, 20, 3, 1, 1, 1);  /* 20 filters */
+  conv_case(c, 1, 8, 10, 10, 16, 3, 1, 1, 1);  /* one image */
+  check(c, tol_of(c));
+  fuse_and_count_calls(c, "fuse", tol_of(c)); /* the bias and relu: an epilogue */
+  CgProgram *p = compile(c);
+  CU_ASSERT_TRUE(has_kernel_key(p, " cv"));
+  CU_ASSERT_TRUE(has_kernel_keys(p, " cv", " epi"));
+  cg_program_free(p);
+}
+
+static void test_codegen_conv_cv(void) { each_cpu_case("conv cv", conv_cv_body); }
 
 /* A convolution and its filter gradient as autodiff writes them, sharing
    the windows: the product W @ r and the sum over the batch of dY @ r^T
@@ -2403,6 +2448,7 @@ static const TestCase cases[] = {
     {"test_codegen_max_rows", test_codegen_max_rows},
     {"test_codegen_conv_windows_in_place", test_codegen_conv_windows_in_place},
     {"test_codegen_conv_phases", test_codegen_conv_phases},
+    {"test_codegen_conv_cv", test_codegen_conv_cv},
     {"test_codegen_conv_filter_grads", test_codegen_conv_filter_grads},
     {"test_codegen_stable_params", test_codegen_stable_params},
     {"test_codegen_short_inner_groups", test_codegen_short_inner_groups},
