@@ -470,7 +470,7 @@ static int64_t sum_packed_images(const Gemm *q) { return q->kc / q->K; }
    of filters: R x NV accumulators, per k (window row (c, ky, kx)) NV
    vectors of the filters (transposed into the part's scratch, [K, M], once
    per call) and R broadcasts of the image (the row's pixels, SX apart),
-   every lane useful; the sums are scattered into C's channel rows at the
+   every lane useful; the sums are stored down C's channel rows at the
    end. The narrow window kernel holds output pixels in its lanes instead,
    which a 7- or 14-wide row fills only in part, and reads them unaligned
    and masked. resnet_mini's inference on one thread, Xeon with AVX-512,
@@ -479,12 +479,15 @@ static int64_t sum_packed_images(const Gemm *q) { return q->kc / q->K; }
    1.78-1.82 -> 1.58-1.60, 16 -> 32 stride 2 0.95-0.97 -> 0.94,
    16 -> 16 at 28 x 28 1.93-2.11 -> 1.79-1.89; the whole 11.9-12.1 ->
    10.5-10.6 ms (the AVX2 code on the same CPU: 20.1-20.2 -> 16.7-16.8).
-   The scatter costs: a C loop storing plain vectors instead took 8-19%
-   less. The table of window rows and the filters cover K whole, so it is
-   bounded (its KC blocks are summed as the narrow kernels sum them); a k
-   of 9 or 16 (a first layer, a 1 x 1 convolution) took longer than the
-   narrow kernel, the scatters no longer paid for; M is not cut into tiles
-   (the batch is, at least an image per thread). */
+   The sums reach C's rows by an in-register transpose of L pixels at a
+   time (a scatter per pixel where fewer than half a vector's remain):
+   16 -> 16 at 28 x 28 1.79-1.89 -> 1.68-1.85 ms, 32 -> 32 at 14 x 14
+   1.58-1.60 -> 1.50-1.54 against scatters only. The table of window
+   rows and the filters cover K whole, so it is bounded (its KC blocks are
+   summed as the narrow kernels sum them); a k of 9 or 16 (a first layer,
+   a 1 x 1 convolution) took longer than the narrow kernel, the stores no
+   longer paid for; M is not cut into tiles (the batch is, at least an
+   image per thread). */
 #define CV_MAX_FILTER_BYTES (1 << 20)
 #define CV_MIN_K 64
 
@@ -1005,6 +1008,26 @@ static LLVMValueRef emit_ukernel_narrow_win(Cg *cx, const Gemm *q, LLVMTypeRef e
   return fn;
 }
 
+/* Transposes the n x n matrix whose rows are v[0..n) (vectors of n lanes,
+   n a power of two): log2(n) stages, stage h swapping bit h of the row
+   and of the lane index between rows i and i + h. */
+static void transpose_square(Cg *cx, LLVMValueRef *v, int n) {
+  LLVMValueRef lo[64], hi[64];
+  for (int h = 1; h < n; h *= 2) {
+    for (int l = 0; l < n; l++) {
+      lo[l] = LLVMConstInt(cx->t_i32, (unsigned)(l & h ? n + l - h : l), 0);
+      hi[l] = LLVMConstInt(cx->t_i32, (unsigned)(l & h ? n + l : l + h), 0);
+    }
+    LLVMValueRef mlo = LLVMConstVector(lo, (unsigned)n), mhi = LLVMConstVector(hi, (unsigned)n);
+    for (int i = 0; i < n; i++) {
+      if (i & h) continue;
+      LLVMValueRef a = v[i], b = v[i + h];
+      v[i] = LLVMBuildShuffleVector(cx->b, a, b, mlo, "");
+      v[i + h] = LLVMBuildShuffleVector(cx->b, a, b, mhi, "");
+    }
+  }
+}
+
 /* ukernel_cv_R(K, x, rowoff, w, ldw, c, ldc): R pixels times NV filter
    vectors (see "convolutions by channel vectors"). Pixel i of window row
    k is x[rowoff[k] + i * SX] (SX fixed: a step passed in made every
@@ -1025,7 +1048,8 @@ static LLVMValueRef emit_ukernel_cv(Cg *cx, const Gemm *q, LLVMTypeRef et, const
   LLVMValueRef K = cg_param(cx, 0), x = cg_param(cx, 1), rowoff = cg_param(cx, 2),
                sx = cg_i64(cx, q->wgeo[W_SX]), w = cg_param(cx, 3), ldw = cg_param(cx, 4),
                c = cg_param(cx, 5), ldc = cg_param(cx, 6);
-  /* lane l of vector j is channel j * L + l: a scatter down C's column */
+  /* lane l of vector j is channel j * L + l: C's column, by a transpose
+     (or a scatter, for few pixels) */
   LLVMValueRef lane[64];
   for (int l = 0; l < L; l++)
     lane[l] = cg_i64(cx, l);
@@ -1066,14 +1090,36 @@ static LLVMValueRef emit_ukernel_cv(Cg *cx, const Gemm *q, LLVMTypeRef et, const
       store_aligned(cx, sum, et, tile, at, esz * L);
     }
   cg_for_end(cx, &pc);
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef at = LLVMBuildNSWAdd(
-          cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, j * L), ldc, ""), cg_i64(cx, i), "");
-      LLVMValueRef ptrs = LLVMBuildGEP2(cx->b, et, cg_gep(cx, et, c, at), &down, 1, "");
-      LLVMValueRef v = load_aligned(cx, vt, tile, cg_i64(cx, (i * NV + j) * L), esz * L);
-      LLVMValueRef args[4] = {v, ptrs, align, all};
-      cg_intrinsic(cx, "llvm.masked.scatter", over, 2, args, 4);
+  for (int j = 0; j < NV; j++)
+    for (int g = 0; g * L < R; g++) { /* pixels g*L .. g*L + cnt - 1 */
+      int cnt = R - g * L < L ? R - g * L : L;
+      LLVMValueRef v[64];
+      for (int l = 0; l < cnt; l++)
+        v[l] = load_aligned(cx, vt, tile, cg_i64(cx, ((g * L + l) * NV + j) * L), esz * L);
+      if (2 * cnt < L) { /* few pixels: a scatter each */
+        for (int l = 0; l < cnt; l++) {
+          LLVMValueRef at = LLVMBuildNSWAdd(
+              cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, j * L), ldc, ""), cg_i64(cx, g * L + l), "");
+          LLVMValueRef ptrs = LLVMBuildGEP2(cx->b, et, cg_gep(cx, et, c, at), &down, 1, "");
+          LLVMValueRef args[4] = {v[l], ptrs, align, all};
+          cg_intrinsic(cx, "llvm.masked.scatter", over, 2, args, 4);
+        }
+        continue;
+      }
+      for (int l = cnt; l < L; l++)
+        v[l] = LLVMConstNull(vt);
+      transpose_square(cx, v, L); /* v[l]: channel j*L + l's cnt pixels */
+      LLVMValueRef mask = cnt < L ? cg_lane_mask(cx, L, cg_i64(cx, 0), cg_i64(cx, cnt)) : NULL;
+      for (int l = 0; l < L; l++) {
+        LLVMValueRef at = LLVMBuildNSWAdd(
+            cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, j * L + l), ldc, ""), cg_i64(cx, g * L), "");
+        if (mask) {
+          cg_masked_store(cx, v[l], et, c, at, mask, esz);
+        } else {
+          LLVMValueRef st = LLVMBuildStore(cx->b, v[l], cg_gep(cx, et, c, at));
+          LLVMSetAlignment(st, esz);
+        }
+      }
     }
   LLVMBuildRetVoid(cx->b);
   return fn;
