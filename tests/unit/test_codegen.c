@@ -2117,6 +2117,37 @@ static void conv_grad_body(Case *c) {
   cg_program_free(p);
 }
 
+/* Filter gradients by channel vectors (key " n-6 ": filters filling one
+   or two vectors, whole channels' window rows to a kernel call): rows of
+   28, 14 and 7, 36 window rows (a whole call and a shorter last one),
+   1 x 1 windows (rows of one), 5 x 5 windows, strides along rows and
+   columns, dilation, one image and five, 32 filters (two vectors at 16
+   lanes); against the evaluator, f32 and f64 on each CPU. The key is
+   asserted for the host's code on AVX-512 CPUs: with 16 registers (AVX2)
+   a call holds too few sums for these gradients to take the path. */
+static void conv_grad_cv_body(Case *c) {
+  c->opts.profile = true;
+  conv_grad_case(c, 2, 3, 30, 30, 16, 3, 1, 1, 1);  /* OW 28, 27 rows */
+  conv_grad_case(c, 2, 4, 16, 16, 32, 3, 1, 1, 1);  /* OW 14, 36 rows */
+  conv_grad_case(c, 3, 8, 9, 9, 16, 3, 1, 1, 1);    /* OW 7, 72 rows */
+  conv_grad_case(c, 2, 16, 14, 14, 32, 1, 2, 2, 1); /* 1 x 1, stride 2 */
+  conv_grad_case(c, 2, 2, 14, 14, 16, 5, 1, 1, 1);  /* 5 x 5 */
+  conv_grad_case(c, 2, 4, 17, 17, 16, 3, 2, 1, 1);  /* rows two apart */
+  conv_grad_case(c, 2, 4, 15, 31, 16, 3, 1, 2, 1);  /* two apart along rows */
+  conv_grad_case(c, 2, 3, 20, 20, 16, 3, 1, 1, 2);  /* dilated */
+  conv_grad_case(c, 1, 4, 12, 12, 16, 3, 1, 1, 1);  /* one image */
+  conv_grad_case(c, 5, 4, 11, 11, 16, 3, 1, 1, 1);  /* five */
+  check(c, tol_of(c));
+  CgProgram *p = compile(c);
+  if (!c->opts.cpu && cg_host_vector_bits() == 512) /* 16 filters fill a vector, 9 rows a call */
+    CU_ASSERT_TRUE(has_kernel_key(p, " n-6 "));
+  cg_program_free(p);
+}
+
+static void test_codegen_conv_grad_cv(void) {
+  each_cpu_case("conv filter gradients by channel vectors", conv_grad_cv_body);
+}
+
 /* Whether the LLVM IR ir defines the gemm task for operands stored as
    `trans` ("t2": B transposed) with B packed ahead (its name ends in _pp). */
 static bool task_prepacked(const char *ir, const char *trans) {
@@ -2449,6 +2480,7 @@ static const TestCase cases[] = {
     {"test_codegen_conv_windows_in_place", test_codegen_conv_windows_in_place},
     {"test_codegen_conv_phases", test_codegen_conv_phases},
     {"test_codegen_conv_cv", test_codegen_conv_cv},
+    {"test_codegen_conv_grad_cv", test_codegen_conv_grad_cv},
     {"test_codegen_conv_filter_grads", test_codegen_conv_filter_grads},
     {"test_codegen_stable_params", test_codegen_stable_params},
     {"test_codegen_short_inner_groups", test_codegen_short_inner_groups},
