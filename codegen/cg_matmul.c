@@ -3397,6 +3397,8 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
     cv_key(&q, cv, sizeof cv);
     snprintf(key + strlen(key), sizeof key - strlen(key), " %s", cv);
   }
+  if (q.cvsum) /* its calls' window rows (the filters' vectors set them) */
+    snprintf(key + strlen(key), sizeof key - strlen(key), " cvs%d", q.cvs_rows);
   Spec s = {.q = &q, .dt = dt, .nbaxes = c->nbaxes, .epi = epi.n ? &epi : NULL, .rows = rows};
   LLVMValueRef task = cg_shared_function(cx, key, make_task, &s);
   int nptrs = epi.n ? epi.next + epi.nout : 0;
@@ -3546,6 +3548,8 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
     cv_key(&q, cv, sizeof cv);
     snprintf(c.key + strlen(c.key), sizeof c.key - strlen(c.key), " %s", cv);
   }
+  if (!small && q.cvsum)
+    snprintf(c.key + strlen(c.key), sizeof c.key - strlen(c.key), " cvs%d", q.cvs_rows);
   /* small: P_NTILES is the number of batches */
   int64_t fixed[P_BATCH] = {q.M,
                             q.N,
