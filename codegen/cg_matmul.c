@@ -524,27 +524,34 @@ static bool win_cv(const CgTarget *t, Gemm *q, int esz) {
 
 /* ---- filter gradients by channel vectors ------------------------------------------
    A convolution's filter gradient read in place (bsum, win) whose
-   filters fill one or two vectors: dW[m, n] = sum over images and pixels
+   filters fill one to four vectors: dW[m, n] = sum over images and pixels
    p of dY[m, p] times window row n at p, computed as NV vectors of m (dY
    transposed per image into the part's scratch, [P, M]) times broadcasts
-   of the image for cvs_rows window rows (whole channels' KH x KW rows, at
-   offsets fixed by the geometry), the sums carried across the images in
-   a tile [N, M] of the part's scratch and transposed into C at the end.
-   Every element is one chain over the images, then the pixels, in order:
-   the same bits whatever the threads (parts take rows n) or the batch.
-   resnet_mini's training step on 2 threads (Xeon, AVX-512), two
-   alternations against the dot and packed kernels: [16, 144] 1.40-1.42 ->
-   1.06-1.10 ms, [32, 288] 1.38 -> 0.76-0.80, [32, 144] (stride 2)
-   0.99 -> 0.53-0.56, [32, 16] (1 x 1) 0.37 -> 0.26; the step 21.7-22.1 ->
-   19.5-20.2 ms. 64 filters keep the packed kernel (four vectors leave room
-   for too few window rows). */
+   of the image for cvs_rows window rows (whole channels' KH x KW rows, or
+   with four vectors whole rows of one channel's windows: offsets fixed by
+   the geometry), the sums carried across the images in a tile [N, M] of
+   the part's scratch and transposed into C at the end. Every element is
+   one chain over the images, then the pixels, in order: the same bits
+   whatever the threads (parts take rows n) or the batch. resnet_mini's
+   training step on 2 threads (Xeon, AVX-512), two alternations against
+   the dot and packed kernels: [16, 144] 1.40-1.42 -> 1.06-1.10 ms,
+   [32, 288] 1.38 -> 0.76-0.80, [32, 144] (stride 2) 0.99 -> 0.53-0.56,
+   [32, 16] (1 x 1) 0.37 -> 0.26, [64, 576] 1.01 -> 0.88-0.89 (a row of 3
+   windows a call), [64, 288] 0.66-0.67 -> 0.53, [64, 32] 0.20 -> 0.18-0.19;
+   the step (before the 64-filter ones) 21.7-22.1 -> 19.5-20.2 ms. */
 static bool win_cv_sum(Gemm *q, int esz) {
-  int64_t G = q->wgeo[W_KH] * q->wgeo[W_KW], nv = q->M / q->lanes;
+  int64_t KW = q->wgeo[W_KW], KH = q->wgeo[W_KH], G = KH * KW, nv = q->M / q->lanes;
   int acc = q->lanes * esz >= 64 ? 28 : 12;
-  if (!q->bsum || !q->win || q->wgeo[W_PH] != 0 || q->M % q->lanes != 0 || nv < 1 || nv > 2 ||
-      G * nv > acc || q->N % G != 0)
+  if (!q->bsum || !q->win || q->wgeo[W_PH] != 0 || q->M % q->lanes != 0 || nv < 1 || nv > 4 ||
+      KW * nv > acc || q->N % G != 0)
     return false;
-  q->cvs_rows = (int)(G * (acc / (G * nv)));
+  if (G * nv <= acc) { /* whole channels */
+    q->cvs_rows = (int)(G * (acc / (G * nv)));
+  } else { /* whole rows of windows (ky) that divide a channel's */
+    int64_t d = acc / (KW * nv);
+    while (KH % d != 0) d--;
+    q->cvs_rows = (int)(KW * d);
+  }
   /* too few sums per call wait on the loads (resnet_mini's first layer,
      9 rows of 16 filters: 0.149 ms by the dot kernel, 0.291 by these) */
   return (q->N < q->cvs_rows ? q->N : q->cvs_rows) * nv >= 12;
@@ -2908,9 +2915,14 @@ static void emit_cv_sum_block(Cg *cx, const Gemm *q, IrDtype dt, const Operands 
     LLVMValueRef kernel = cv_sum_fn(cx, q, dt, last ? tail : RT);
     LLVMValueRef from = last ? whole : n0, to = last ? n1 : whole;
     cg_for_begin(cx, &nt, from, to, cg_i64(cx, RT));
-    LLVMValueRef xc = cg_gep(cx, et, x,
-                             LLVMBuildNSWMul(cx->b, LLVMBuildSDiv(cx->b, nt.iv, cg_i64(cx, G), ""),
-                                             cg_i64(cx, HW), ""));
+    /* row nt = (c, ky, 0): calls start at a channel or at a row of its windows */
+    LLVMValueRef ci = LLVMBuildSDiv(cx->b, nt.iv, cg_i64(cx, G), "");
+    LLVMValueRef ky = LLVMBuildSDiv(cx->b, LLVMBuildSRem(cx->b, nt.iv, cg_i64(cx, G), ""),
+                                    cg_i64(cx, q->wgeo[W_KW]), "");
+    LLVMValueRef xoff = LLVMBuildNSWAdd(
+        cx->b, LLVMBuildNSWMul(cx->b, ci, cg_i64(cx, HW), ""),
+        LLVMBuildNSWMul(cx->b, ky, cg_i64(cx, q->wgeo[W_DY] * q->wgeo[W_W]), ""), "");
+    LLVMValueRef xc = cg_gep(cx, et, x, xoff);
     LLVMValueRef acc = cg_gep(cx, et, sums, LLVMBuildNSWMul(cx->b, nt.iv, M, ""));
     cg_call(cx, kernel, (LLVMValueRef[]){dyt, xc, acc, M}, 4);
     cg_for_end(cx, &nt);

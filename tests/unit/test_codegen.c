@@ -2122,7 +2122,8 @@ static void conv_grad_body(Case *c) {
    28, 14 and 7, 36 window rows (a whole call and a shorter last one),
    1 x 1 windows (rows of one), 5 x 5 windows, strides along rows and
    columns, dilation, one image and five, 32 filters (two vectors at 16
-   lanes); against the evaluator, f32 and f64 on each CPU. The key is
+   lanes), 64 filters (four vectors: a call takes one row of a channel's
+   windows, or 7 rows of 1 x 1 ones); against the evaluator, f32 and f64 on each CPU. The key is
    asserted for the host's code on AVX-512 CPUs: with 16 registers (AVX2)
    a call holds too few sums for these gradients to take the path. */
 static void conv_grad_cv_body(Case *c) {
@@ -2137,6 +2138,8 @@ static void conv_grad_cv_body(Case *c) {
   conv_grad_case(c, 2, 3, 20, 20, 16, 3, 1, 1, 2);  /* dilated */
   conv_grad_case(c, 1, 4, 12, 12, 16, 3, 1, 1, 1);  /* one image */
   conv_grad_case(c, 5, 4, 11, 11, 16, 3, 1, 1, 1);  /* five */
+  conv_grad_case(c, 2, 4, 9, 9, 64, 3, 1, 1, 1);    /* 64: a row of windows (ky) a call */
+  conv_grad_case(c, 2, 8, 10, 10, 64, 1, 2, 2, 1);  /* 64, 1 x 1 */
   check(c, tol_of(c));
   CgProgram *p = compile(c);
   if (!c->opts.cpu && cg_host_vector_bits() == 512) /* 16 filters fill a vector, 9 rows a call */
