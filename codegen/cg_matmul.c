@@ -515,8 +515,7 @@ static void cv_key(const Gemm *q, char *buf, size_t n) {
            (int)q->wgeo[W_SX]);
 }
 
-static bool win_cv(const CgTarget *t, Gemm *q, int esz) {
-  if (q->win && q->M % q->lanes == 0) cv_shape(q, esz);
+static bool win_cv(const CgTarget *t, const Gemm *q, int esz) {
   return q->win && !q->bsum && !q->batched && q->M % q->lanes == 0 && q->TM == 1 &&
          q->K >= CV_MIN_K && q->nbatch >= t->threads &&
          q->K * q->M * esz <= CV_MAX_FILTER_BYTES && q->cv_r >= 4;
@@ -657,6 +656,7 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
     q->ap_bytes = round_up(q->K * q->M * esz, CG_ALIGN) + round_up(q->N * q->M * esz, CG_ALIGN);
     q->bp_bytes = 0;
   }
+  if (q->win && q->M % q->lanes == 0) cv_shape(q, esz);
   q->cv = win_cv(t, q, esz);
   if (q->cv) { /* the filters, transposed ([K, M]), then the table of window rows */
     q->ap_bytes = round_up(q->K * q->M * esz, CG_ALIGN) + round_up(q->K * 8, CG_ALIGN);
@@ -725,6 +725,17 @@ static LLVMValueRef splat(Cg *cx, LLVMTypeRef vt, LLVMValueRef x, int lanes) {
       LLVMBuildInsertElement(cx->b, LLVMGetPoison(vt), x, LLVMConstInt(cx->t_i32, 0, 0), "");
   LLVMValueRef mask = LLVMConstNull(LLVMVectorType(cx->t_i32, (unsigned)lanes));
   return LLVMBuildShuffleVector(cx->b, v, LLVMGetPoison(vt), mask, "");
+}
+
+/* next[j] = fma(splat(a), bv[j], acc[j]) for j < NV: one row of a
+   register tile, its scalar broadcast against NV vectors. */
+static void fma_row(Cg *cx, LLVMTypeRef vt, LLVMValueRef a, int NV, const LLVMValueRef *bv,
+                    const LLVMValueRef *acc, LLVMValueRef *next) {
+  LLVMValueRef av = splat(cx, vt, a, (int)LLVMGetVectorSize(vt));
+  for (int j = 0; j < NV; j++) {
+    LLVMValueRef args[3] = {av, bv[j], acc[j]};
+    next[j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
+  }
 }
 
 static LLVMValueRef load_aligned(Cg *cx, LLVMTypeRef t, LLVMValueRef base, LLVMValueRef idx,
@@ -798,14 +809,9 @@ static LLVMValueRef emit_ukernel(Cg *cx, const Gemm *q, LLVMTypeRef et, const ch
   for (int j = 0; j < NV; j++)
     bv[j] = load_aligned(cx, vt, bp, LLVMBuildNSWAdd(cx->b, kb, cg_i64(cx, j * L), ""),
                          (unsigned)L * esz);
-  for (int i = 0; i < MR; i++) {
-    LLVMValueRef a = cg_load(cx, et, ap, LLVMBuildNSWAdd(cx->b, ka, cg_i64(cx, i), ""));
-    LLVMValueRef av = splat(cx, vt, a, L);
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef args[3] = {av, bv[j], acc[i][j]};
-      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
-    }
-  }
+  for (int i = 0; i < MR; i++)
+    fma_row(cx, vt, cg_load(cx, et, ap, LLVMBuildNSWAdd(cx->b, ka, cg_i64(cx, i), "")), NV, bv,
+            acc[i], next[i]);
   for (int i = 0; i < MR; i++)
     for (int j = 0; j < NV; j++)
       cg_for_carry_next(cx, acc[i][j], next[i][j]);
@@ -880,11 +886,7 @@ static void narrow_fmas(Cg *cx, LLVMTypeRef vt, LLVMTypeRef et, LLVMValueRef a, 
   for (int i = 0; i < R; i++) {
     LLVMValueRef at =
         LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), sra, ""), acol, "");
-    LLVMValueRef av = splat(cx, vt, cg_load(cx, et, a, at), (int)LLVMGetVectorSize(vt));
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef args[3] = {av, bv[j], acc[i][j]};
-      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
-    }
+    fma_row(cx, vt, cg_load(cx, et, a, at), NV, bv, acc[i], next[i]);
   }
 }
 
@@ -1220,13 +1222,8 @@ static LLVMValueRef emit_ukernel_cv_sum(Cg *cx, const Gemm *q, LLVMTypeRef et, c
   LLVMValueRef drow = LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, prow, xl.iv, ""), ldm, "");
   for (int j = 0; j < NV; j++)
     bv[j] = load_aligned(cx, vt, dyt, LLVMBuildNSWAdd(cx->b, drow, cg_i64(cx, j * L), ""), esz * L);
-  for (int i = 0; i < R; i++) {
-    LLVMValueRef sv = splat(cx, vt, cg_load(cx, et, px, cg_i64(cx, off[i])), L);
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef args[3] = {sv, bv[j], a2[i][j]};
-      next[i][j] = cg_intrinsic(cx, "llvm.fma", &vt, 1, args, 3);
-    }
-  }
+  for (int i = 0; i < R; i++)
+    fma_row(cx, vt, cg_load(cx, et, px, cg_i64(cx, off[i])), NV, bv, a2[i], next[i]);
   for (int i = 0; i < R; i++)
     for (int j = 0; j < NV; j++)
       cg_for_carry_next(cx, a2[i][j], next[i][j]);
