@@ -119,6 +119,9 @@ has_out '^define .*@run('
 has_out 'fmul'
 # every kernel asks the loop vectorizer for the target's vector width
 has_out '"prefer-vector-width"="\(128\|256\|512\)"'
+# the packed microkernel prefetches C's tile for writing before its k loop
+run 0 dump "$SRC/examples/mlp.model" --emit llvm
+has_out 'call void @llvm.prefetch.p0(ptr .*, i32 1, i32 3, i32 1)'
 run 0 dump "$SRC/examples/seed_net.model" --emit asm --stage grad
 has_out 'retq$'
 run 0 dump "$SRC/examples/mlp.model" --stats
