@@ -429,6 +429,42 @@ static bool short_reduced_row(const CgWalk *w, IrDtype xt, IrDtype ot) {
          xt == ot && (ot == IR_F32 || ot == IR_F64);
 }
 
+/* The axis a reduction's walk runs in parts along: its outermost, or,
+   when that one is reduced, the outermost that the result moves along if
+   it is not the innermost (batch norm's per-channel sums of [B, C, H*W]
+   run in parts along C). -1: none. Rows folded as short rows keep their
+   walk. */
+static int reduce_parts_axis(const CgWalk *w, IrDtype xt, IrDtype ot) {
+  if (w->rank < 2 || w->dims[0] < 2)
+    return -1;
+  if (w->st[1][0] != 0)
+    return 0;
+  if (short_reduced_row(w, xt, ot))
+    return -1;
+  for (int k = 1; k < w->rank - 1; k++)
+    if (w->st[1][k] != 0)
+      return w->dims[k] >= 2 ? k : -1;
+  return -1;
+}
+
+/* Walks axis k outermost (after cg_walk_runtime: the runtime strides
+   move with it). Each result element still folds its elements in the
+   same order: only the kept axis k moves, which changes the result. */
+static void walk_axis_outermost(CgWalk *w, int k) {
+  for (int i = k; i > 0; i--) {
+    int64_t d = w->dims[i];
+    LLVMValueRef vd = w->vdims[i];
+    w->dims[i] = w->dims[i - 1], w->dims[i - 1] = d;
+    w->vdims[i] = w->vdims[i - 1], w->vdims[i - 1] = vd;
+    for (int a = 0; a < CG_WALK_ARRAYS; a++) {
+      int64_t st = w->st[a][i];
+      LLVMValueRef vst = w->vst[a][i];
+      w->st[a][i] = w->st[a][i - 1], w->st[a][i - 1] = st;
+      w->vst[a][i] = w->vst[a][i - 1], w->vst[a][i - 1] = vst;
+    }
+  }
+}
+
 typedef struct ShortRow {
   Reduce *r;
   bool whole; /* each result folds all its elements here: it starts at the
@@ -558,6 +594,9 @@ static void emit_reduce_walk(Cg *cx, const CgCall *c, LLVMValueRef begin, LLVMVa
   CgWalk w;
   reduce_walk(cx->g, n, &w);
   cg_walk_runtime(cx, &w, 3 + c->nin);
+  int axis = reduce_parts_axis(&w, r.xt, r.ot);
+  if (axis > 0)
+    walk_axis_outermost(&w, axis);
   if (begin) {
     cx->kargs[0] = cg_gep(cx, cg_type(cx, r.ot), cx->kargs[0],
                           LLVMBuildNSWMul(cx->b, begin, w.vst[1][0], ""));
@@ -583,7 +622,8 @@ bool cg_reduce_parallel(const CgTarget *t, const IrGraph *g, IrRef id) {
     return false;
   CgWalk w;
   reduce_walk(g, n, &w);
-  return w.rank >= 2 && w.dims[0] >= 2 && w.st[1][0] != 0;
+  const IrNode *x = ir_node(g, n->src[0]);
+  return reduce_parts_axis(&w, (IrDtype)x->dtype, (IrDtype)n->dtype) >= 0;
 }
 
 static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
@@ -599,8 +639,10 @@ static void lower_reduce(Cg *cx, IrRef id, CgAddCall add) {
            cg_walk_mask(&w, 1), w.rank, numel(x) ? "" : " empty", short_row,
            short_row ? short_lanes(cx, &w, (IrDtype)n->dtype) : 0);
   c.parallel = cg_reduce_parallel(cx->tgt, cx->g, id);
-  if (c.parallel)
+  if (c.parallel) {
+    c.split_axis = reduce_parts_axis(&w, (IrDtype)x->dtype, (IrDtype)n->dtype);
     cg_key_printf(&c, " parts");
+  }
   call_input(cx, &c, n->src[0]);
   for (int i = 0; i < w.rank; i++)
     call_extent(&c, w.dims[i]);
