@@ -40,6 +40,8 @@ typedef struct Gemm {
   bool prepack;                   /* B (a param) packed ahead, kept from run to run */
   bool cv;                        /* win: by channel vectors (win_cv) */
   int cv_nv, cv_r;                /* cv: filter vectors and pixels per kernel call */
+  int cv_g;                       /* cv: KW when a window row's KW taps share each
+                                     pixel's broadcast (cv_groups), else 0 */
   bool cvsum;                     /* bsum win: by channel vectors (win_cv_sum) */
   int cvs_rows;                   /* cvsum: window rows per kernel call */
   int64_t wgeo[W_COUNT];          /* win: the image's C, H, W, the window's KH, KW,
@@ -493,6 +495,24 @@ static int64_t sum_packed_images(const Gemm *q) { return q->kc / q->K; }
 #define CV_MAX_FILTER_BYTES (1 << 20)
 #define CV_MIN_K 64
 
+/* Window rows read in groups: when one image row holds a window row's KW
+   taps side by side (step 1, no phase split, no dilation along x) and
+   every tap lies in one KC block, the kernel loads the KW taps' filter
+   vectors of a window row once, broadcasts each of the R + KW - 1 pixels
+   of the image row once and adds it to the (up to) KW outputs it reaches:
+   KW FMAs per broadcast instead of one. Each output still adds its taps in
+   k order, in one block: the same bits as the narrow kernels. Only where
+   the registers hold R x NV accumulators, KW x NV filter vectors and the
+   broadcast with R >= 6 (two registers spare). Returns KW, or 0. */
+static int cv_groups(const Gemm *q, int esz) {
+  int regs = q->lanes * esz >= 64 ? 30 : 14, nv = q->cv_nv;
+  int64_t KW = q->wgeo[W_KW];
+  if (q->wgeo[W_SX] != 1 || q->wgeo[W_PH] != 0 || q->wgeo[W_DX] != 1 || KW < 2 || KW > 7 ||
+      q->K > q->kc || q->K % KW != 0)
+    return 0;
+  return (regs - KW * nv - 1) / nv >= 6 ? (int)KW : 0;
+}
+
 /* Filter vectors per kernel call (the most, at most 4, that divide M's
    and leave room for 6 pixels among the accumulators the registers
    leave: 28 of 32, 12 of 16), and pixels: an output row in equal chunks
@@ -503,16 +523,27 @@ static void cv_shape(Gemm *q, int esz) {
   q->cv_nv = 1;
   for (int nv = 4; nv > 1 && q->cv_nv == 1; nv--)
     if (v % nv == 0 && acc / nv >= 6) q->cv_nv = nv;
-  int64_t ow = q->wgeo[W_OW], chunks = ceil_div(ow, acc / q->cv_nv);
-  q->cv_r = (int)ceil_div(ow, chunks);
+  int64_t ow = q->wgeo[W_OW];
+  q->cv_g = cv_groups(q, esz);
+  if (q->cv_g) { /* the group's filter vectors and the broadcast take registers too */
+    q->cv_r = (int)ceil_div(ow, ceil_div(ow, (acc + 2 - q->cv_g * q->cv_nv - 1) / q->cv_nv));
+    if (2 * q->cv_r >= q->lanes)
+      return;
+    q->cv_g = 0; /* fewer than half a vector of pixels a call: C's stores would be scatters */
+  }
+  q->cv_r = (int)ceil_div(ow, ceil_div(ow, acc / q->cv_nv));
 }
 
 /* The channel-vector path's shape in keys and names: pixels per call,
    filter vectors, the pixels of a row's shorter last call (0: none). */
 static void cv_key(const Gemm *q, char *buf, size_t n) {
   int R = q->cv_r;
-  snprintf(buf, n, "cv%d_%d_%d_x%d", R, q->cv_nv, (int)(q->wgeo[W_OW] % R),
-           (int)q->wgeo[W_SX]);
+  snprintf(buf, n, "cv%d_%d_%d_x%d%s", R, q->cv_nv, (int)(q->wgeo[W_OW] % R),
+           (int)q->wgeo[W_SX], q->cv_g ? "_g" : "");
+  if (q->cv_g) {
+    size_t at = strlen(buf);
+    snprintf(buf + at, n - at, "%d", q->cv_g);
+  }
 }
 
 static bool win_cv(const CgTarget *t, const Gemm *q, int esz) {
@@ -1106,54 +1137,29 @@ static void transpose_square(Cg *cx, LLVMValueRef *v, int n) {
   }
 }
 
-/* ukernel_cv_R(K, x, rowoff, w, ldw, c, ldc): R pixels times NV filter
-   vectors (see "convolutions by channel vectors"). Pixel i of window row
-   k is x[rowoff[k] + i * SX] (SX fixed: a step passed in made every
-   pixel's address a register, and the accumulators spilled); filter
-   vector j of row k is at w + k * ldw + j * L (aligned); C's element
-   (m, i) at c + m * ldc + i. k runs in KC blocks, each summed from zero
-   and added to the ones before, as the narrow kernels sum into C: the
-   same bits whichever path a product takes. */
-static LLVMValueRef emit_ukernel_cv(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name, int R,
-                                    int NV) {
-  LLVMTypeRef p[7] = {cx->t_i64, cx->t_ptr, cx->t_ptr, cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_i64};
-  LLVMValueRef fn = begin_function(cx, name, p, 7);
-  cg_set_noalias(cx, fn, 5);
-  MC_ASSERT(R >= 1 && R <= 32 && NV >= 1 && NV <= 4);
+/* The sums of R pixels times NV filter vectors into the tile (pixel i's
+   vector j at (i * NV + j) * L), K in KC blocks, each summed from zero
+   and added to the blocks before it. */
+static void cv_block_sums(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, LLVMValueRef K,
+                          LLVMValueRef x, LLVMValueRef rowoff, LLVMValueRef w, LLVMValueRef ldw,
+                          LLVMValueRef tile) {
   int L = q->lanes;
   unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
   LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
-  LLVMValueRef K = cg_param(cx, 0), x = cg_param(cx, 1), rowoff = cg_param(cx, 2),
-               sx = cg_i64(cx, q->wgeo[W_SX]), w = cg_param(cx, 3), ldw = cg_param(cx, 4),
-               c = cg_param(cx, 5), ldc = cg_param(cx, 6);
-  /* lane l of vector j is channel j * L + l: C's column, by a transpose
-     (or a scatter, for few pixels) */
-  LLVMValueRef lane[64];
-  for (int l = 0; l < L; l++)
-    lane[l] = cg_i64(cx, l);
-  LLVMTypeRef vi = LLVMVectorType(cx->t_i64, (unsigned)L);
-  LLVMTypeRef vp = LLVMVectorType(cx->t_ptr, (unsigned)L);
-  LLVMValueRef down = LLVMBuildNSWMul(cx->b, LLVMConstVector(lane, (unsigned)L),
-                                      splat(cx, vi, ldc, L), "");
-  LLVMValueRef all = LLVMConstAllOnes(LLVMVectorType(cx->t_i1, (unsigned)L));
-  LLVMValueRef align = LLVMConstInt(cx->t_i32, esz, 0);
-  LLVMTypeRef over[2] = {vt, vp};
-  LLVMValueRef tile = LLVMBuildAlloca(cx->b, LLVMArrayType(vt, (unsigned)(R * NV)), "tile");
-  LLVMSetAlignment(tile, esz * L);
   CgFor pc;
   cg_for_begin_nonempty(cx, &pc, cg_i64(cx, 0), K, cg_i64(cx, q->kc));
   LLVMValueRef kc = cg_min(cx, cg_i64(cx, q->kc), LLVMBuildNSWSub(cx->b, K, pc.iv, ""));
   LLVMValueRef first = LLVMBuildICmp(cx->b, LLVMIntEQ, pc.iv, cg_i64(cx, 0), "");
   LLVMValueRef offs = cg_gep(cx, cx->t_i64, rowoff, pc.iv);
   LLVMValueRef wk = cg_gep(cx, et, w, LLVMBuildNSWMul(cx->b, pc.iv, ldw, ""));
-  LLVMValueRef acc[32][4], next[32][4], bv[4];
+  LLVMValueRef acc[32][4], next[32][4], bv[4] = {0};
   CgFor k;
   narrow_k_begin(cx, &k, kc, vt, R, NV, acc);
   LLVMValueRef row = cg_gep(cx, et, x, cg_load(cx, cx->t_i64, offs, k.iv));
   LLVMValueRef wrow = LLVMBuildNSWMul(cx->b, k.iv, ldw, "");
   for (int j = 0; j < NV; j++)
     bv[j] = load_aligned(cx, vt, wk, LLVMBuildNSWAdd(cx->b, wrow, cg_i64(cx, j * L), ""), esz * L);
-  narrow_fmas(cx, vt, et, row, sx, cg_i64(cx, 0), R, NV, bv, acc, next);
+  narrow_fmas(cx, vt, et, row, cg_i64(cx, q->wgeo[W_SX]), cg_i64(cx, 0), R, NV, bv, acc, next);
   narrow_k_end(cx, &k, R, NV, acc, next);
   /* each block's sums into the tile (added to it after the first), then
      the tile stored to C once: adding a block after the first to C by a
@@ -1168,6 +1174,64 @@ static LLVMValueRef emit_ukernel_cv(Cg *cx, const Gemm *q, LLVMTypeRef et, const
       store_aligned(cx, sum, et, tile, at, esz * L);
     }
   cg_for_end(cx, &pc);
+}
+
+/* The same sums by window rows (cv_groups: K in one block, KW = G taps
+   side by side in the image's row): per window row, its G taps' filter
+   vectors once, then each of the R + G - 1 pixels of the image row
+   broadcast once and multiplied into the outputs i = p - kx it reaches,
+   which thus still add their taps in k order. */
+static void cv_group_sums(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, LLVMValueRef K,
+                          LLVMValueRef x, LLVMValueRef rowoff, LLVMValueRef w, LLVMValueRef ldw,
+                          LLVMValueRef tile) {
+  int L = q->lanes, G = q->cv_g;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef acc[32][4], cur[32][4], fv[8][4];
+  CgFor g;
+  narrow_k_begin(cx, &g, LLVMBuildSDiv(cx->b, K, cg_i64(cx, G), ""), vt, R, NV, acc);
+  LLVMValueRef k0 = LLVMBuildNSWMul(cx->b, g.iv, cg_i64(cx, G), "");
+  LLVMValueRef row = cg_gep(cx, et, x, cg_load(cx, cx->t_i64, rowoff, k0));
+  for (int kx = 0; kx < G; kx++) {
+    LLVMValueRef wrow =
+        LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, k0, cg_i64(cx, kx), ""), ldw, "");
+    for (int j = 0; j < NV; j++)
+      fv[kx][j] = load_aligned(cx, vt, w, LLVMBuildNSWAdd(cx->b, wrow, cg_i64(cx, j * L), ""),
+                               esz * L);
+  }
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      cur[i][j] = acc[i][j];
+  for (int p = 0; p < R + G - 1; p++) {
+    LLVMValueRef v = cg_load(cx, et, row, cg_i64(cx, p));
+    for (int kx = 0; kx < G; kx++)
+      if (p - kx >= 0 && p - kx < R)
+        fma_row(cx, vt, v, NV, fv[kx], cur[p - kx], cur[p - kx]);
+  }
+  narrow_k_end(cx, &g, R, NV, acc, cur);
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      store_aligned(cx, cur[i][j], et, tile, cg_i64(cx, (i * NV + j) * L), esz * L);
+}
+
+/* C's element (m, i) at c + m * ldc + i from the tile of R pixels times
+   NV filter vectors: lane l of vector j is channel j * L + l, C's row, by
+   an in-register transpose of L pixels (or a scatter per pixel, where
+   fewer than half a vector remain). */
+static void store_cv_tile(Cg *cx, LLVMTypeRef et, int R, int NV, int L, LLVMValueRef tile,
+                          LLVMValueRef c, LLVMValueRef ldc) {
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef lane[64];
+  for (int l = 0; l < L; l++)
+    lane[l] = cg_i64(cx, l);
+  LLVMTypeRef vi = LLVMVectorType(cx->t_i64, (unsigned)L);
+  LLVMTypeRef vp = LLVMVectorType(cx->t_ptr, (unsigned)L);
+  LLVMValueRef down = LLVMBuildNSWMul(cx->b, LLVMConstVector(lane, (unsigned)L),
+                                      splat(cx, vi, ldc, L), "");
+  LLVMValueRef all = LLVMConstAllOnes(LLVMVectorType(cx->t_i1, (unsigned)L));
+  LLVMValueRef align = LLVMConstInt(cx->t_i32, esz, 0);
+  LLVMTypeRef over[2] = {vt, vp};
   for (int j = 0; j < NV; j++)
     for (int g = 0; g * L < R; g++) { /* pixels g*L .. g*L + cnt - 1 */
       int cnt = R - g * L < L ? R - g * L : L;
@@ -1199,6 +1263,35 @@ static LLVMValueRef emit_ukernel_cv(Cg *cx, const Gemm *q, LLVMTypeRef et, const
         }
       }
     }
+}
+
+/* ukernel_cv_R(K, x, rowoff, w, ldw, c, ldc): R pixels times NV filter
+   vectors (see "convolutions by channel vectors"). Pixel i of window row
+   k is x[rowoff[k] + i * SX] (SX fixed: a step passed in made every
+   pixel's address a register, and the accumulators spilled); filter
+   vector j of row k is at w + k * ldw + j * L (aligned); C's element
+   (m, i) at c + m * ldc + i. The sums by KC blocks (cv_block_sums) or by
+   window rows (cv_group_sums): the same bits either way, and as the
+   narrow kernels sum into C. */
+static LLVMValueRef emit_ukernel_cv(Cg *cx, const Gemm *q, LLVMTypeRef et, const char *name, int R,
+                                    int NV) {
+  LLVMTypeRef p[7] = {cx->t_i64, cx->t_ptr, cx->t_ptr, cx->t_ptr, cx->t_i64, cx->t_ptr, cx->t_i64};
+  LLVMValueRef fn = begin_function(cx, name, p, 7);
+  cg_set_noalias(cx, fn, 5);
+  MC_ASSERT(R >= 1 && R <= 32 && NV >= 1 && NV <= 4 && q->cv_g <= 8);
+  int L = q->lanes;
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  LLVMValueRef K = cg_param(cx, 0), x = cg_param(cx, 1), rowoff = cg_param(cx, 2),
+               w = cg_param(cx, 3), ldw = cg_param(cx, 4), c = cg_param(cx, 5),
+               ldc = cg_param(cx, 6);
+  LLVMValueRef tile = LLVMBuildAlloca(cx->b, LLVMArrayType(vt, (unsigned)(R * NV)), "tile");
+  LLVMSetAlignment(tile, esz * L);
+  if (q->cv_g)
+    cv_group_sums(cx, q, et, R, NV, K, x, rowoff, w, ldw, tile);
+  else
+    cv_block_sums(cx, q, et, R, NV, K, x, rowoff, w, ldw, tile);
+  store_cv_tile(cx, et, R, NV, L, tile, c, ldc);
   LLVMBuildRetVoid(cx->b);
   return fn;
 }
@@ -2000,8 +2093,8 @@ static LLVMValueRef make_gemm_fn(Cg *cx, const void *arg) {
              (unsigned)mc_hash_str(s->key));
     return emit_ukernel_cv_sum(cx, s->q, et, name, s->rows, s->nv);
   case CV:
-    snprintf(name, sizeof name, "gemm_ukernel_cv%d_v%d%s_%s", s->rows, s->nv,
-             s->q->wgeo[W_SX] == 2 ? "_x2" : "", sfx);
+    snprintf(name, sizeof name, "gemm_ukernel_cv%d_v%d%s%s_%s", s->rows, s->nv,
+             s->q->wgeo[W_SX] == 2 ? "_x2" : "", s->q->cv_g ? "_g" : "", sfx);
     return emit_ukernel_cv(cx, s->q, et, name, s->rows, s->nv);
   case DOT:
     snprintf(name, sizeof name, "gemm_dot_%s", sfx);
@@ -2150,8 +2243,8 @@ static LLVMValueRef narrow_fn(Cg *cx, const Gemm *q, IrDtype dt, int rows) {
 /* The channel-vector window kernel of R pixels for q's dtype. */
 static LLVMValueRef cv_fn(Cg *cx, const Gemm *q, IrDtype dt, int R) {
   char key[48];
-  snprintf(key, sizeof key, "gemm_cv%d v%d x%d %s", R, q->cv_nv, (int)q->wgeo[W_SX],
-           ir_dtype_name(dt));
+  snprintf(key, sizeof key, "gemm_cv%d v%d x%d g%d %s", R, q->cv_nv, (int)q->wgeo[W_SX],
+           q->cv_g, ir_dtype_name(dt));
   Spec s = {.q = q, .dt = dt, .which = CV, .nv = q->cv_nv, .rows = R};
   return cg_shared_function(cx, key, make_gemm_fn, &s);
 }

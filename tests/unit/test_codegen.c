@@ -2045,7 +2045,9 @@ static void test_codegen_conv_phases(void) { each_cpu_case("conv phases", conv_p
    apart, a dilated one,
    a stride-2 padded image read in phases, and a product with a bias and
    a relu after it (fused: the epilogue over the scattered sums); against
-   the evaluator, f32 and f64 on each CPU. Beside them, products the narrow
+   the evaluator, f32 and f64 on each CPU. With AVX-512's 32 registers the
+   rows of 28 and 14 (and the 48 filters, the rows two apart) sum by window
+   rows (key "_g3"), k 576 and the 64 filters by taps. Beside them, products the narrow
    kernel keeps: k of 18, 20 filters (a multiple of 16-byte vectors' lanes
    only), one image. */
 static void conv_cv_body(Case *c) {
@@ -2076,6 +2078,12 @@ static void conv_cv_body(Case *c) {
   CgProgram *p = compile(c);
   CU_ASSERT_TRUE(has_kernel_key(p, " cv"));
   CU_ASSERT_TRUE(has_kernel_keys(p, " cv", " epi"));
+  if (!c->opts.cpu && cg_host_vector_bits() == 512) { /* 32 registers: window rows */
+    CU_ASSERT_TRUE(has_kernel_key(p, "_x1_g3"));     /* by groups of 3 taps */
+    /* k 576 (16 filters: 1 vector in f32, 2 in f64): by taps */
+    CU_ASSERT_TRUE(has_kernel_key(p, c->dt == IR_F32 ? "cv7_1_0_x1" : "cv7_2_0_x1"));
+    CU_ASSERT_TRUE(has_kernel_key(p, "cv7_4_0_x1")); /* 64 filters: by taps */
+  }
   cg_program_free(p);
 }
 
