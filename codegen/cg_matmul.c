@@ -1296,6 +1296,78 @@ static LLVMValueRef emit_ukernel_cv(Cg *cx, const Gemm *q, LLVMTypeRef et, const
   return fn;
 }
 
+/* Whether the filter-gradient kernel's window rows come in groups of KW
+   taps side by side, reading one image row at steps of 1 (no dilation
+   along x, windows stepping 1 along rows). */
+static bool cv_sum_grouped(const Gemm *q, int R) {
+  int64_t KW = q->wgeo[W_KW];
+  return q->wgeo[W_SX] == 1 && q->wgeo[W_DX] == 1 && KW >= 2 && R % KW == 0;
+}
+
+/* Pixels a step of the filter-gradient kernel takes together: grouped,
+   as many (up to 8) as the registers hold U x NV vectors of dY beside the
+   R x NV sums and the broadcast; else 1. */
+static int cv_sum_pixels_per_step(const Gemm *q, unsigned esz, int R, int NV) {
+  int regs = q->lanes * (int)esz >= 64 ? 31 : 15, U = (regs - R * NV - 1) / NV;
+  return !cv_sum_grouped(q, R) || U < 2 ? 1 : U > 8 ? 8 : U;
+}
+
+/* next[i] = acc[i] + the sum of x[off_i + ox * SX] * dyt[ox] over the U
+   pixels ox0 .. ox0 + U - 1 of output row prow, pixels in order for every
+   row i. Grouped (cv_sum_grouped), each image value of a group's row is
+   broadcast once and added to the KW rows whose pixels read it, 3 FMAs a
+   broadcast for 3 x 3 windows; else U is 1, a broadcast per row. */
+static void cv_sum_step(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, int U,
+                        const int64_t *off, LLVMValueRef dyt, LLVMValueRef ldm, LLVMValueRef xrow,
+                        LLVMValueRef prow, LLVMValueRef ox0, LLVMValueRef acc[32][4],
+                        LLVMValueRef next[32][4]) {
+  int L = q->lanes, KW = (int)q->wgeo[W_KW];
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
+  MC_ASSERT(U >= 1 && U <= 8 && (U == 1 || cv_sum_grouped(q, R)));
+  LLVMValueRef dv[8][4], cur[32][4];
+  for (int u = 0; u < U; u++) {
+    LLVMValueRef drow = LLVMBuildNSWMul(
+        cx->b, LLVMBuildNSWAdd(cx->b, prow, LLVMBuildNSWAdd(cx->b, ox0, cg_i64(cx, u), ""), ""),
+        ldm, "");
+    for (int j = 0; j < NV; j++)
+      dv[u][j] =
+          load_aligned(cx, vt, dyt, LLVMBuildNSWAdd(cx->b, drow, cg_i64(cx, j * L), ""), esz * L);
+  }
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      cur[i][j] = acc[i][j];
+  LLVMValueRef px =
+      cg_gep(cx, et, xrow, LLVMBuildNSWMul(cx->b, ox0, cg_i64(cx, q->wgeo[W_SX]), ""));
+  if (!cv_sum_grouped(q, R)) {
+    for (int i = 0; i < R; i++)
+      fma_row(cx, vt, cg_load(cx, et, px, cg_i64(cx, off[i])), NV, dv[0], cur[i], cur[i]);
+  } else {
+    for (int gi = 0; gi < R; gi += KW)
+      for (int t = 0; t < U + KW - 1; t++) {
+        LLVMValueRef v = cg_load(cx, et, px, cg_i64(cx, off[gi] + t));
+        for (int kx = 0; kx < KW; kx++)
+          if (t - kx >= 0 && t - kx < U)
+            fma_row(cx, vt, v, NV, dv[t - kx], cur[gi + kx], cur[gi + kx]);
+      }
+  }
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      next[i][j] = cur[i][j];
+}
+
+/* acc's rows i < R (ldm apart): the kernel's sums. */
+static void store_cv_sums(Cg *cx, LLVMTypeRef et, int R, int NV, int L, LLVMValueRef accp,
+                          LLVMValueRef ldm, LLVMValueRef next[32][4]) {
+  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++) {
+      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), ldm, ""),
+                                        cg_i64(cx, j * L), "");
+      store_aligned(cx, next[i][j], et, accp, at, esz * L);
+    }
+}
+
 /* ukernel_cv_sum_R(dyt, x, acc, ldm): acc[i, 0:NV*L] += sum over the
    image's pixels p of x[off_i + p's offset] * dyt[p, 0:NV*L], for window
    rows i < R from x's channel (see "filter gradients by channel
@@ -1319,7 +1391,7 @@ static LLVMValueRef emit_ukernel_cv_sum(Cg *cx, const Gemm *q, LLVMTypeRef et, c
     int64_t ci = i / G, ky = (i % G) / g[W_KW], kx = (i % G) % g[W_KW];
     off[i] = ci * g[W_H] * g[W_W] + ky * g[W_DY] * g[W_W] + kx * g[W_DX];
   }
-  LLVMValueRef init[32][4], a1[32][4], a2[32][4], next[32][4], bv[4];
+  LLVMValueRef init[32][4], a1[32][4], a2[32][4], next[32][4];
   for (int i = 0; i < R; i++)
     for (int j = 0; j < NV; j++) {
       LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), ldm, ""),
@@ -1333,30 +1405,27 @@ static LLVMValueRef emit_ukernel_cv_sum(Cg *cx, const Gemm *q, LLVMTypeRef et, c
       a1[i][j] = cg_for_carry(cx, &yl, init[i][j]);
   LLVMValueRef xrow = cg_gep(cx, et, x, LLVMBuildNSWMul(cx->b, yl.iv, cg_i64(cx, rowstep), ""));
   LLVMValueRef prow = LLVMBuildNSWMul(cx->b, yl.iv, cg_i64(cx, OW), "");
-  cg_for_begin_nonempty(cx, &xl, cg_i64(cx, 0), cg_i64(cx, OW), cg_i64(cx, 1));
+  int U = cv_sum_pixels_per_step(q, esz, R, NV);
+  if (U > OW)
+    U = (int)OW;
+  int64_t whole = OW / U * U;
+  cg_for_begin_nonempty(cx, &xl, cg_i64(cx, 0), cg_i64(cx, whole), cg_i64(cx, U));
   for (int i = 0; i < R; i++)
     for (int j = 0; j < NV; j++)
       a2[i][j] = cg_for_carry(cx, &xl, a1[i][j]);
-  LLVMValueRef px = cg_gep(cx, et, xrow, LLVMBuildNSWMul(cx->b, xl.iv, cg_i64(cx, g[W_SX]), ""));
-  LLVMValueRef drow = LLVMBuildNSWMul(cx->b, LLVMBuildNSWAdd(cx->b, prow, xl.iv, ""), ldm, "");
-  for (int j = 0; j < NV; j++)
-    bv[j] = load_aligned(cx, vt, dyt, LLVMBuildNSWAdd(cx->b, drow, cg_i64(cx, j * L), ""), esz * L);
-  for (int i = 0; i < R; i++)
-    fma_row(cx, vt, cg_load(cx, et, px, cg_i64(cx, off[i])), NV, bv, a2[i], next[i]);
+  cv_sum_step(cx, q, et, R, NV, U, off, dyt, ldm, xrow, prow, xl.iv, a2, next);
   for (int i = 0; i < R; i++)
     for (int j = 0; j < NV; j++)
       cg_for_carry_next(cx, a2[i][j], next[i][j]);
   cg_for_end(cx, &xl);
+  if (OW > whole) /* the row's last pixels */
+    cv_sum_step(cx, q, et, R, NV, (int)(OW - whole), off, dyt, ldm, xrow, prow,
+                cg_i64(cx, whole), next, next);
   for (int i = 0; i < R; i++)
     for (int j = 0; j < NV; j++)
       cg_for_carry_next(cx, a1[i][j], next[i][j]);
   cg_for_end(cx, &yl);
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), ldm, ""),
-                                        cg_i64(cx, j * L), "");
-      store_aligned(cx, next[i][j], et, accp, at, esz * L);
-    }
+  store_cv_sums(cx, et, R, NV, L, accp, ldm, next);
   LLVMBuildRetVoid(cx->b);
   return fn;
 }
