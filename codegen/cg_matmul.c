@@ -587,6 +587,27 @@ static bool win_cv_sum(Gemm *q, int esz) {
   return (q->N < q->cvs_rows ? q->N : q->cvs_rows) * nv >= 12;
 }
 
+/* Window rows per call for `want` parts: parts take whole calls, so the
+   largest part holds N / want rows rounded up to a call's; of the calls
+   that fit the registers (multiples of the unit: a channel's rows, or one
+   row of its windows, dividing its rows) the one whose largest part is
+   smallest, then the longest. [16, 144] on 2 threads: calls of 27 rows
+   cut it 81 + 63, of 18 rows 72 + 72. Each row's sums are its own: the
+   call's length does not change them. */
+static void cv_sum_balance(Gemm *q, int64_t want) {
+  int64_t KW = q->wgeo[W_KW], KH = q->wgeo[W_KH], G = KH * KW, nv = q->M / q->lanes;
+  int64_t best = q->cvs_rows, most = round_up(ceil_div(q->N, want), best);
+  for (int64_t r = q->cvs_rows - 1; r >= 1 && want > 1; r--) {
+    bool unit = q->cvs_rows % G == 0 ? r % G == 0 : r % KW == 0 && KH % (r / KW) == 0;
+    if (!unit || (q->N < r ? q->N : r) * nv < 12)
+      continue;
+    int64_t part = round_up(ceil_div(q->N, want), r);
+    if (part < most)
+      best = r, most = part;
+  }
+  q->cvs_rows = (int)best;
+}
+
 /* id: a matmul, a 2-D transpose computing its matmul operand's product
    transposed (then M and N trade places), or a sum over the batch axis of
    its matmul operand (bsum: batch_sum_product). */
@@ -678,6 +699,7 @@ static void gemm_geometry(const CgTarget *t, const IrGraph *g, IrRef id, Gemm *q
   if (q->cvsum) { /* parts take whole kernel calls of window rows */
     double flops = 2.0 * (double)q->M * (double)q->N * (double)q->K * (double)q->nbatch;
     int64_t want = flops < PARALLEL_MIN_FLOPS ? 1 : t->threads;
+    cv_sum_balance(q, want);
     q->MT = q->M;
     q->NT = round_up(ceil_div(q->N, want), q->cvs_rows);
     q->TM = 1;

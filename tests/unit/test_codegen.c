@@ -2161,9 +2161,11 @@ static void conv_grad_body(Case *c) {
    1 x 1 windows (rows of one), 5 x 5 windows, strides along rows and
    columns, dilation, one image and five, 32 filters (two vectors at 16
    lanes), 64 filters (four vectors: a call takes one row of a channel's
-   windows, or 7 rows of 1 x 1 ones); against the evaluator, f32 and f64 on each CPU. The key is
+   windows, or 7 rows of 1 x 1 ones), and two big enough to run in parts
+   (8 images); against the evaluator, f32 and f64 on each CPU. The key is
    asserted for the host's code on AVX-512 CPUs: with 16 registers (AVX2)
-   a call holds too few sums for these gradients to take the path. */
+   a call holds too few sums for these gradients to take the path; so are,
+   with 2 threads, calls that cut the rows evenly between the parts. */
 static void conv_grad_cv_body(Case *c) {
   c->opts.profile = true;
   conv_grad_case(c, 2, 3, 30, 30, 16, 3, 1, 1, 1);  /* OW 28, 27 rows */
@@ -2178,10 +2180,18 @@ static void conv_grad_cv_body(Case *c) {
   conv_grad_case(c, 5, 4, 11, 11, 16, 3, 1, 1, 1);  /* five */
   conv_grad_case(c, 2, 4, 9, 9, 64, 3, 1, 1, 1);    /* 64: a row of windows (ky) a call */
   conv_grad_case(c, 2, 8, 10, 10, 64, 1, 2, 2, 1);  /* 64, 1 x 1 */
+  conv_grad_case(c, 8, 3, 30, 30, 16, 3, 1, 1, 1);  /* in parts: 27 rows */
+  conv_grad_case(c, 8, 16, 30, 30, 32, 1, 1, 1, 1); /* in parts: 16 rows, 1 x 1 */
   check(c, tol_of(c));
   CgProgram *p = compile(c);
   if (!c->opts.cpu && cg_host_vector_bits() == 512) /* 16 filters fill a vector, 9 rows a call */
     CU_ASSERT_TRUE(has_kernel_key(p, " n-6 "));
+  if (!c->opts.cpu && cg_host_vector_bits() == 512 && c->dt == IR_F32 && c->opts.threads == 2) {
+    /* the two cases in parts take calls that cut their rows evenly: 27
+       rows as 18 + 9 (not 27 + 0), the 1 x 1 case's 16 as 8 + 8 (not 14 + 2) */
+    CU_ASSERT_TRUE(has_kernel_key(p, " cvs18"));
+    CU_ASSERT_TRUE(has_kernel_key(p, " cvs8"));
+  }
   cg_program_free(p);
 }
 
