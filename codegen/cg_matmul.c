@@ -558,9 +558,10 @@ static void cv_key(const Gemm *q, char *buf, size_t n) {
   int R = q->cv_r;
   snprintf(buf, n, "cv%d_%d_%d_x%d%s", R, q->cv_nv, q->cv_k > 1 ? 0 : (int)(q->wgeo[W_OW] % R),
            (int)q->wgeo[W_SX], q->cv_g ? "_g" : "");
-  if (q->cv_k > 1) {
+  if (q->cv_k > 1) { /* its kernel is fixed to the rows' geometry */
     size_t at = strlen(buf);
-    snprintf(buf + at, n - at, "_k%d", q->cv_k);
+    snprintf(buf + at, n - at, "_k%d_%dx%d", q->cv_k, (int)q->wgeo[W_OW],
+             (int)(q->wgeo[W_SY] * q->wgeo[W_W]));
   }
   if (q->cv_g) {
     size_t at = strlen(buf);
@@ -3426,8 +3427,8 @@ static LLVMValueRef batch_offset(Cg *cx, int nb, LLVMValueRef params, LLVMValueR
 enum { CTX_EPI_FN = 5, CTX_PACKED = 6, CTX_EPI_PTRS = 7 };
 static LLVMValueRef make_task(Cg *cx, const void *arg) {
   const Spec *s = arg;
-  char name[96];
-  char narrow[32] = "";
+  char name[160];
+  char narrow[48] = "";
   if (s->rows >= 0) snprintf(narrow, sizeof narrow, "_n%d", s->rows);
   if (s->rows == PATH_DOT) snprintf(narrow, sizeof narrow, "_dot");
   if (s->rows == PATH_SMALL_BT) snprintf(narrow, sizeof narrow, "_sbt");
@@ -3667,7 +3668,7 @@ static void emit_matmul(Cg *cx, const CgCall *c) {
            skinny_dots(&q) ? " sd" : "", epi.n ? " epi" : "", q.prepack ? " pp" : "",
            q.win ? win_mode(&q) : "", geo);
   if (q.cv) {
-    char cv[32];
+    char cv[48];
     cv_key(&q, cv, sizeof cv);
     snprintf(key + strlen(key), sizeof key - strlen(key), " %s", cv);
   }
@@ -3818,7 +3819,7 @@ static void matmul_call(Cg *cx, IrRef id, IrRef out, CgAddCall add) {
            small ? 0 : q.mr, !small && skinny_dots(&q) ? " sd" : "", q.prepack ? " pp" : "",
            q.win ? win_mode(&q) : "", epi.n ? epi.sig : "", geo);
   if (!small && q.cv) {
-    char cv[32];
+    char cv[48];
     cv_key(&q, cv, sizeof cv);
     snprintf(c.key + strlen(c.key), sizeof c.key - strlen(c.key), " %s", cv);
   }
