@@ -503,9 +503,10 @@ static int64_t sum_packed_images(const Gemm *q) { return q->kc / q->K; }
    rows a call with 2 vectors of filters (k * OW <= 14 pixels, the pixels
    of row r at r * SY * W on): half the filter bytes per FMA, and the
    pixels, contiguous in C, stored by transposes instead of scatters.
-   Only where k fits one KC block: with two blocks (64 -> 64 at 7 x 7, k
-   576) test_aot's library == JIT found a forward differing in its last
-   bits, not explained yet (both are within tolerance of the evaluator). */
+   The kernel is fixed to the rows' geometry (OW, the row step), and so is
+   its task's key (cv_key): two such convolutions of one program, rows 9
+   and 32 apart, once shared a task and one of them read the other's rows
+   (test_aot's library == JIT caught it). */
 
 /* Window rows read in groups: when one image row holds a window row's KW
    taps side by side (step 1, no phase split, no dilation along x) and
@@ -545,7 +546,7 @@ static void cv_shape(Gemm *q, int esz) {
   }
   q->cv_r = (int)ceil_div(ow, ceil_div(ow, acc / q->cv_nv));
   q->cv_k = 1;
-  if (q->cv_nv == 4 && v % 2 == 0 && 2 * ow <= acc / 2 && q->K <= q->kc) {
+  if (q->cv_nv == 4 && v % 2 == 0 && 2 * ow <= acc / 2) { /* cv rows per call */
     q->cv_nv = 2;
     q->cv_k = (int)((acc / 2) / ow);
     q->cv_r = (int)(q->cv_k * ow);

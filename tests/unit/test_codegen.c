@@ -2047,9 +2047,9 @@ static void test_codegen_conv_phases(void) { each_cpu_case("conv phases", conv_p
    a relu after it (fused: the epilogue over the scattered sums); against
    the evaluator, f32 and f64 on each CPU. With AVX-512's 32 registers the
    rows of 28 and 14 (and the 48 filters, the rows two apart) sum by window
-   rows (key "_g3"), k 576 by taps, the 64 filters at 7 x 7 (k 72) two
-   output rows a call with 2 vectors (key "_k2", the last row alone).
-   Beside them, products the narrow
+   rows (key "_g3"), k 576 with 16 filters by taps, 64 filters over rows of
+   7 two output rows a call with 2 vectors (key "_k2", the last row alone;
+   k 72 and 576, rows 9 and 18 apart). Beside them, products the narrow
    kernel keeps: k of 18, 20 filters (a multiple of 16-byte vectors' lanes
    only), one image. */
 static void conv_cv_body(Case *c) {
@@ -2059,7 +2059,8 @@ static void conv_cv_body(Case *c) {
   conv_case(c, 3, 8, 9, 9, 64, 3, 1, 1, 1);    /* OW 7 */
   conv_case(c, 2, 8, 15, 15, 48, 3, 1, 1, 1);  /* OW 13 */
   conv_case(c, 2, 64, 9, 9, 16, 3, 1, 1, 1);   /* k 576: two KC blocks, the second added */
-  conv_case(c, 2, 64, 9, 9, 64, 3, 1, 1, 1);   /* and 64 filters: by taps */
+  conv_case(c, 2, 64, 9, 9, 64, 3, 1, 1, 1);   /* and 64 filters: 2 rows of 7 a call */
+  conv_case(c, 2, 8, 9, 9, 64, 3, 2, 1, 1);    /* the same rows 18 apart: a task of its own */
   conv_case(c, 2, 8, 31, 31, 16, 3, 1, 1, 1);  /* OW 29 */
   conv_case(c, 2, 8, 29, 29, 32, 3, 1, 2, 1);  /* two apart along rows: OW 14 */
   conv_case(c, 2, 8, 17, 17, 16, 3, 2, 1, 1);  /* rows two apart */
@@ -2085,7 +2086,8 @@ static void conv_cv_body(Case *c) {
     CU_ASSERT_TRUE(has_kernel_key(p, "_x1_g3"));     /* by groups of 3 taps */
     /* k 576 (16 filters: 1 vector in f32, 2 in f64): by taps */
     CU_ASSERT_TRUE(has_kernel_key(p, c->dt == IR_F32 ? "cv7_1_0_x1" : "cv7_2_0_x1"));
-    CU_ASSERT_TRUE(has_kernel_key(p, "cv14_2_0_x1_k2")); /* 64 filters, k 72: 2 rows of 7 */
+    CU_ASSERT_TRUE(has_kernel_key(p, "cv14_2_0_x1_k2_7x9"));  /* 64 filters: 2 rows of 7 */
+    CU_ASSERT_TRUE(has_kernel_key(p, "cv14_2_0_x1_k2_7x18")); /* rows 18 apart */
   }
   cg_program_free(p);
 }
