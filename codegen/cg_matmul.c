@@ -1382,7 +1382,7 @@ static void cv_sum_step(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, in
   unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
   LLVMTypeRef vt = LLVMVectorType(et, (unsigned)L);
   MC_ASSERT(U >= 1 && U <= 8 && (U == 1 || cv_sum_grouped(q, R)));
-  LLVMValueRef dv[8][4], cur[32][4];
+  LLVMValueRef dv[8][4];
   for (int u = 0; u < U; u++) {
     LLVMValueRef drow = LLVMBuildNSWMul(
         cx->b, LLVMBuildNSWAdd(cx->b, prow, LLVMBuildNSWAdd(cx->b, ox0, cg_i64(cx, u), ""), ""),
@@ -1391,38 +1391,23 @@ static void cv_sum_step(Cg *cx, const Gemm *q, LLVMTypeRef et, int R, int NV, in
       dv[u][j] =
           load_aligned(cx, vt, dyt, LLVMBuildNSWAdd(cx->b, drow, cg_i64(cx, j * L), ""), esz * L);
   }
-  for (int i = 0; i < R; i++)
+  for (int i = 0; i < R; i++) /* then added to in place (acc may be next) */
     for (int j = 0; j < NV; j++)
-      cur[i][j] = acc[i][j];
+      next[i][j] = acc[i][j];
   LLVMValueRef px =
       cg_gep(cx, et, xrow, LLVMBuildNSWMul(cx->b, ox0, cg_i64(cx, q->wgeo[W_SX]), ""));
   if (!cv_sum_grouped(q, R)) {
     for (int i = 0; i < R; i++)
-      fma_row(cx, vt, cg_load(cx, et, px, cg_i64(cx, off[i])), NV, dv[0], cur[i], cur[i]);
+      fma_row(cx, vt, cg_load(cx, et, px, cg_i64(cx, off[i])), NV, dv[0], next[i], next[i]);
   } else {
     for (int gi = 0; gi < R; gi += KW)
       for (int t = 0; t < U + KW - 1; t++) {
         LLVMValueRef v = cg_load(cx, et, px, cg_i64(cx, off[gi] + t));
         for (int kx = 0; kx < KW; kx++)
           if (t - kx >= 0 && t - kx < U)
-            fma_row(cx, vt, v, NV, dv[t - kx], cur[gi + kx], cur[gi + kx]);
+            fma_row(cx, vt, v, NV, dv[t - kx], next[gi + kx], next[gi + kx]);
       }
   }
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < NV; j++)
-      next[i][j] = cur[i][j];
-}
-
-/* acc's rows i < R (ldm apart): the kernel's sums. */
-static void store_cv_sums(Cg *cx, LLVMTypeRef et, int R, int NV, int L, LLVMValueRef accp,
-                          LLVMValueRef ldm, LLVMValueRef next[32][4]) {
-  unsigned esz = LLVMGetTypeKind(et) == LLVMDoubleTypeKind ? 8 : 4;
-  for (int i = 0; i < R; i++)
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), ldm, ""),
-                                        cg_i64(cx, j * L), "");
-      store_aligned(cx, next[i][j], et, accp, at, esz * L);
-    }
 }
 
 /* ukernel_cv_sum_R(dyt, x, acc, ldm): acc[i, 0:NV*L] += sum over the
@@ -1450,11 +1435,8 @@ static LLVMValueRef emit_ukernel_cv_sum(Cg *cx, const Gemm *q, LLVMTypeRef et, c
   }
   LLVMValueRef init[32][4], a1[32][4], a2[32][4], next[32][4];
   for (int i = 0; i < R; i++)
-    for (int j = 0; j < NV; j++) {
-      LLVMValueRef at = LLVMBuildNSWAdd(cx->b, LLVMBuildNSWMul(cx->b, cg_i64(cx, i), ldm, ""),
-                                        cg_i64(cx, j * L), "");
-      init[i][j] = load_aligned(cx, vt, accp, at, esz * L);
-    }
+    for (int j = 0; j < NV; j++)
+      init[i][j] = load_aligned(cx, vt, accp, c_offset(cx, ldm, i, j * L), esz * L);
   CgFor yl, xl;
   cg_for_begin_nonempty(cx, &yl, cg_i64(cx, 0), cg_i64(cx, OH), cg_i64(cx, 1));
   for (int i = 0; i < R; i++)
@@ -1482,7 +1464,9 @@ static LLVMValueRef emit_ukernel_cv_sum(Cg *cx, const Gemm *q, LLVMTypeRef et, c
     for (int j = 0; j < NV; j++)
       cg_for_carry_next(cx, a1[i][j], next[i][j]);
   cg_for_end(cx, &yl);
-  store_cv_sums(cx, et, R, NV, L, accp, ldm, next);
+  for (int i = 0; i < R; i++)
+    for (int j = 0; j < NV; j++)
+      store_aligned(cx, next[i][j], et, accp, c_offset(cx, ldm, i, j * L), esz * L);
   LLVMBuildRetVoid(cx->b);
   return fn;
 }

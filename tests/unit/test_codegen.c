@@ -1365,34 +1365,32 @@ static void test_codegen_elementwise_in_parts(void) {
     }
 }
 
+static void each_cpu_case(const char *name, void (*body)(Case *c));
+static double tol_of(const Case *c);
+
 /* Reductions whose outermost axis is reduced but that keep one further in
    (batch norm's per-channel sums of [B, C, H, W]) run in parts along that
    kept axis: sums and maxima over axes {0, 2, 3} and {0, 2}, kept dims or
-   not, 1 and 2 threads; results must match the evaluator, and the
-   2-thread program must have the part function. */
+   not, 1 and 2 threads on each CPU; results must match the evaluator, and
+   the 2-thread program must have the part function. */
+static void reductions_in_parts_body(Case *c) {
+  IrRef x = input(c, DOM_ANY, c->dt, SHAPE(17, 6, 29, 31));
+  output(c, ir_reduce(c->g, IR_OP_SUM, x, 0xd, true, noloc));
+  output(c, ir_reduce(c->g, IR_OP_SUM, x, 0xd, false, noloc));
+  output(c, ir_reduce(c->g, IR_OP_MAX, x, 0xd, true, noloc));
+  output(c, ir_reduce(c->g, IR_OP_SUM, x, 0x5, false, noloc));
+  CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
+  McStr s = llvm_of(c);
+  bool parts = s.s && strstr(s.s, "_sum_part(") && strstr(s.s, "_max_part(");
+  if (parts != (c->opts.threads == 2))
+    fprintf(stderr, "\n  %s: part functions %s", c->what, parts ? "present" : "missing");
+  CU_ASSERT_EQUAL(parts, c->opts.threads == 2);
+  mc_str_free(&s);
+  check(c, tol_of(c));
+}
+
 static void test_codegen_reductions_in_parts(void) {
-  for (int threads = 1; threads <= 2; threads++)
-    for (int f = 0; f < 2; f++) {
-      IrDtype dt = f ? IR_F64 : IR_F32;
-      char what[64];
-      snprintf(what, sizeof what, "reductions in parts %d threads %s", threads, ir_dtype_name(dt));
-      Case *c = case_new(dt, what);
-      c->opts.threads = threads;
-      IrRef x = input(c, DOM_ANY, dt, SHAPE(17, 6, 29, 31));
-      output(c, ir_reduce(c->g, IR_OP_SUM, x, 0xd, true, noloc));
-      output(c, ir_reduce(c->g, IR_OP_SUM, x, 0xd, false, noloc));
-      output(c, ir_reduce(c->g, IR_OP_MAX, x, 0xd, true, noloc));
-      output(c, ir_reduce(c->g, IR_OP_SUM, x, 0x5, false, noloc));
-      CU_ASSERT_EQUAL_FATAL(c->d.nerrors, 0);
-      McStr s = llvm_of(c);
-      bool parts = s.s && strstr(s.s, "_sum_part(") && strstr(s.s, "_max_part(");
-      if (parts != (threads == 2))
-        fprintf(stderr, "\n  %s: part functions %s", what, parts ? "present" : "missing");
-      CU_ASSERT_EQUAL(parts, threads == 2);
-      mc_str_free(&s);
-      check(c, f ? F64_TOL : F32_TOL);
-      case_free(c);
-    }
+  each_cpu_case("reductions in parts", reductions_in_parts_body);
 }
 
 /* Movements big enough to run in parts, with rows long enough for whole
